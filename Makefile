@@ -1,0 +1,140 @@
+# pullpolicy — one entry point for building, running and testing.
+#
+#   make build        the controller and the C library
+#   make run          a local control plane, the CRD, samples, the controller
+#   make stop         stops what `make run` started
+#   make test         unit + integration + e2e on a real control plane
+#   make unit         unit tests only (no control plane)
+#   make lint         clang-format check and cppcheck
+#   make bench        convergence benchmark (CSV in build/bench/)
+#   make fuzz         libFuzzer harnesses for every parser
+#   SANITIZE=1        ASan+UBSan build in build-asan/
+#   VALGRIND=1        run tests under valgrind memcheck
+
+SHELL := /bin/bash
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+
+SANITIZE ?= 0
+VALGRIND ?= 0
+ifeq ($(SANITIZE),1)
+BUILD ?= build-asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SAN_FLAGS :=
+endif
+
+PKGS := libcurl json-c libev yaml-0.1
+PKG_CFLAGS = $(shell pkg-config --cflags $(filter-out libev,$(PKGS)) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(filter-out libev,$(PKGS)) 2>/dev/null) -lev -lm
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+          -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
+          -D_GNU_SOURCE -Ipkg -Icontroller -Itest/support $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+LDFLAGS += $(SAN_FLAGS)
+LDLIBS += $(PKG_LIBS) -lmicrohttpd
+
+PKG_SRCS := $(shell find pkg -name '*.c' | sort)
+CTRL_SRCS := $(filter-out controller/main.c,$(shell find controller -name '*.c' 2>/dev/null | sort))
+SUPPORT_SRCS := $(shell find test/support -name '*.c' 2>/dev/null | sort)
+UNIT_SRCS := $(shell find test/unit -name 'test_*.c' 2>/dev/null | sort)
+INTEG_SRCS := $(shell find test/integration -name 'test_*.c' 2>/dev/null | sort)
+E2E_SRCS := $(shell find test/e2e -name 'test_*.c' 2>/dev/null | sort)
+TOOL_SRCS := $(shell find test/sim -name '*.c' 2>/dev/null | sort)
+
+PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/%.o)
+CTRL_OBJS := $(CTRL_SRCS:%.c=$(BUILD)/%.o)
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+INTEG_BINS := $(INTEG_SRCS:%.c=$(BUILD)/%)
+E2E_BINS := $(E2E_SRCS:%.c=$(BUILD)/%)
+LIB := $(BUILD)/libpullpolicy.a
+CTRL_LIB := $(BUILD)/libcontroller.a
+CONTROLLER := $(BUILD)/pullpolicy-controller
+SIM := $(BUILD)/pullpolicy-sim
+
+DEPS_STAMP := $(BUILD)/.deps-installed
+TESTENV_DIR ?= $(CURDIR)/.testenv
+RUN_DIR ?= $(CURDIR)/.run
+
+.PHONY: all build deps unit integration e2e test run stop lint format bench fuzz clean valgrind controlplane
+
+all: build
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): hack/install-deps.sh
+	@bash hack/install-deps.sh
+	@mkdir -p $(@D) && touch $@
+
+build: $(DEPS_STAMP) $(CONTROLLER) $(if $(TOOL_SRCS),$(SIM))
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(PKG_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CTRL_LIB): $(CTRL_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CONTROLLER): $(BUILD)/controller/main.o $(CTRL_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(SIM): $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/unit/%: $(BUILD)/test/unit/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/test/integration/%: $(BUILD)/test/integration/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/test/e2e/%: $(BUILD)/test/e2e/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(DEPS_STAMP) $(UNIT_BINS)
+	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) bash hack/run-tests.sh unit $(UNIT_BINS)
+
+controlplane: $(DEPS_STAMP)
+	@bash hack/build-control-plane.sh
+
+integration: build controlplane $(INTEG_BINS) $(E2E_BINS)
+	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
+	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS)
+
+# The whole suite: unit tests, then everything that needs the control plane.
+test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) controlplane
+	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
+	  bash hack/run-tests.sh all $(UNIT_BINS) -- $(INTEG_BINS) $(E2E_BINS)
+
+run: build controlplane
+	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh
+
+stop:
+	@RUN_DIR=$(RUN_DIR) bash hack/stop.sh
+
+lint: $(DEPS_STAMP)
+	@bash hack/lint.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+bench: build controlplane
+	@BUILD=$(BUILD) bash hack/bench.sh
+
+fuzz: $(DEPS_STAMP)
+	@bash hack/fuzz.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

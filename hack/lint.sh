@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# make lint: formatting (clang-format) and static analysis (cppcheck).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mapfile -t files < <(git ls-files '*.c' '*.h')
+status=0
+
+echo "lint: clang-format on ${#files[@]} files"
+if ! clang-format --dry-run -Werror "${files[@]}"; then
+        echo "lint: formatting differs; run 'make format'" >&2
+        status=1
+fi
+
+echo "lint: cppcheck"
+if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+        --inline-suppr --suppress=missingIncludeSystem -D__GNUC__ -D_GNU_SOURCE \
+        -Ipkg -Icontroller -Itest/support pkg controller test/sim 2>&1; then
+        status=1
+fi
+
+echo "lint: shell scripts"
+for f in $(git ls-files 'hack/*.sh' '.ci/run'); do
+        bash -n "$f" || status=1
+done
+
+[ "$status" -eq 0 ] && echo "lint: clean"
+exit "$status"

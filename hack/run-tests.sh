@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs cmocka test binaries and adds up their results.
+#
+#   run-tests.sh unit BIN...                 unit tests only
+#   run-tests.sh integration BIN...          starts the control plane, runs, stops
+#   run-tests.sh all UNIT_BIN... -- INTEG_BIN...
+#
+# Each binary's output goes to $BUILD/test-logs/<name>.log and is echoed.
+# A binary that exits non-zero without a failed test (a crash, a sanitizer
+# report, a valgrind error) counts as one failure. The last line is the
+# plain "total: N passed, N failed, N skipped" that CI reads.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+VALGRIND=${VALGRIND:-0}
+TESTENV_DIR=${TESTENV_DIR:-$root/.testenv}
+logdir="$root/$BUILD/test-logs"
+mkdir -p "$logdir"
+
+mode=${1:?mode}
+shift
+unit=()
+integ=()
+case "$mode" in
+unit) unit=("$@") ;;
+integration) integ=("$@") ;;
+all)
+        while [ $# -gt 0 ] && [ "$1" != "--" ]; do unit+=("$1"); shift; done
+        [ $# -gt 0 ] && shift
+        integ=("$@")
+        ;;
+*) echo "run-tests.sh: unknown mode $mode" >&2; exit 2 ;;
+esac
+
+passed=0 failed=0 skipped=0
+failed_names=()
+
+run_one() {
+        local bin=$1 name log rc p f s total
+        name=${bin#"$BUILD"/test/}
+        log="$logdir/${name//\//_}.log"
+        local -a cmd=("$bin")
+        if [ "$VALGRIND" = 1 ]; then
+                cmd=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
+                        --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+                        --suppressions="$root/hack/valgrind.supp" "$bin")
+        fi
+        echo "=== $name"
+        "${cmd[@]}" >"$log" 2>&1
+        rc=$?
+        sed 's/^/    /' "$log"
+        total=$(sed -n 's/^\[==========\] \([0-9]*\) test(s) run\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+        s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s), listed below:.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+        if [ "$total" -eq 0 ] && [ "$rc" -eq 0 ]; then
+                echo "    (no test ran in $name)"
+                f=1
+        elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+                echo "    ($name exited with status $rc after its tests: counted as a failure)"
+                f=1
+        fi
+        passed=$((passed + p))
+        failed=$((failed + f))
+        skipped=$((skipped + s))
+        [ "$f" -gt 0 ] && failed_names+=("$name")
+        return 0
+}
+
+for b in "${unit[@]}"; do run_one "$b"; done
+if [ ${#unit[@]} -gt 0 ]; then
+        echo "unit: $passed passed, $failed failed, $skipped skipped"
+fi
+
+if [ ${#integ[@]} -gt 0 ]; then
+        u_p=$passed u_f=$failed u_s=$skipped
+        export TESTENV_DIR PULLPOLICY_ROOT="$root" PULLPOLICY_BUILD="$root/$BUILD"
+        if ! bash "$root/hack/testenv.sh" start "$TESTENV_DIR"; then
+                echo "the local control plane did not start; logs in $TESTENV_DIR/logs" >&2
+                failed=$((failed + 1))
+                failed_names+=("testenv-start")
+        else
+                for b in "${integ[@]}"; do run_one "$b"; done
+                bash "$root/hack/testenv.sh" stop "$TESTENV_DIR" >/dev/null 2>&1
+        fi
+        echo "integration: $((passed - u_p)) passed, $((failed - u_f)) failed, $((skipped - u_s)) skipped"
+fi
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+        echo "failed: ${failed_names[*]} (logs in $logdir; control-plane logs in $TESTENV_DIR/logs)"
+fi
+echo "total: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kube_client: non-blocking HTTP to kube-apiserver on one libev loop with
+ * one curl multi handle. Every request completes through a callback on the
+ * loop; nothing here blocks. Connections are reused; HTTP/2 where offered.
+ *
+ * Ownership: the client borrows the ev_loop and copies what it needs from
+ * the config. A request handle belongs to the client; it is valid until its
+ * on_done callback has returned or it was cancelled.
+ *
+ * Example (a GET):
+ *
+ *     static void done(kube_client *c, const kube_response *r, void *ud) {
+ *             if (r->error == 0) printf("%.*s\n", (int)r->body_len, r->body);
+ *     }
+ *     kube_request_opts o = { .method = KUBE_GET, .path = "/api/v1/namespaces",
+ *                             .on_done = done };
+ *     kube_client_request(client, &o, NULL);
+ */
+#ifndef PP_KUBE_CLIENT_H
+#define PP_KUBE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kube/config.h"
+#include "kube/errors.h"
+
+struct ev_loop;
+
+typedef struct kube_client kube_client;
+typedef struct kube_request kube_request;
+
+typedef enum kube_method {
+        KUBE_GET,
+        KUBE_POST,
+        KUBE_PUT,
+        KUBE_PATCH,
+        KUBE_DELETE,
+} kube_method;
+
+typedef enum kube_patch_type {
+        KUBE_PATCH_MERGE,     /* application/merge-patch+json */
+        KUBE_PATCH_JSON,      /* application/json-patch+json */
+        KUBE_PATCH_STRATEGIC, /* application/strategic-merge-patch+json */
+        KUBE_PATCH_APPLY,     /* application/apply-patch+yaml (server-side apply) */
+} kube_patch_type;
+
+typedef struct kube_response {
+        long http_status; /* 0 when no HTTP response arrived */
+        /*
+         * 0 for 2xx; otherwise a negative errno: the mapping of http_status
+         * (see errors.h) or of the transport failure (-ETIMEDOUT, -ECONNREFUSED,
+         * -ECONNRESET, -EPROTO for TLS, -EMSGSIZE for an over-limit body).
+         */
+        int error;
+        /* The decoded metav1.Status of a non-2xx answer (NULL if none parsed). */
+        const kube_status *status;
+        /* The body of a non-streaming request; valid only during the callback. */
+        const char *body;
+        size_t body_len;
+        /* Seconds from a Retry-After header (429/503), 0 when absent. */
+        double retry_after;
+} kube_response;
+
+/* Called once when a request ends, whatever the outcome (unless cancelled). */
+typedef void (*kube_response_cb)(kube_client *c, const kube_response *r, void *userdata);
+
+/*
+ * Streaming body (watches): called for each chunk as it arrives, with no
+ * framing. Return 0 to go on, negative to abort the request (on_done then
+ * reports that error).
+ */
+typedef int (*kube_data_cb)(kube_client *c, const char *data, size_t len, void *userdata);
+
+typedef struct kube_request_opts {
+        kube_method method;
+        const char *path; /* path and query, e.g. "/api/v1/secrets?limit=500" */
+        const char *body; /* copied; may be NULL */
+        size_t body_len;
+        kube_patch_type patch_type; /* for KUBE_PATCH */
+        const char *accept;         /* NULL: application/json */
+        /* Whole-request limit for normal requests; for streams, 0 = none. */
+        long timeout_ms;
+        /* A stream is aborted with -ETIMEDOUT when no byte arrives this long (0 = off). */
+        long idle_timeout_ms;
+        size_t max_body; /* 0: the client's default limit (see kube_client_opts) */
+        bool no_rate_limit;  /* watches and lease renewals skip the QPS bucket */
+        kube_data_cb on_data; /* non-NULL makes this a streaming request */
+        kube_response_cb on_done;
+        void *userdata;
+} kube_request_opts;
+
+typedef struct kube_client_opts {
+        double qps;         /* <= 0: unlimited */
+        int burst;
+        size_t max_body;    /* default limit for a non-streaming body; 0 = 64 MiB */
+        const char *user_agent; /* NULL: "pullpolicy/<version>" */
+} kube_client_opts;
+
+int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_client_opts *opts,
+                    kube_client **ret);
+/* Cancels every outstanding request (no callbacks) and frees the client. */
+kube_client *kube_client_free(kube_client *c);
+
+/*
+ * Starts a request. On success returns 0 and, if ret is non-NULL, a handle
+ * for kube_request_cancel(). Failures to start (bad options, ENOMEM) return
+ * a negative errno and no callback is made.
+ */
+int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request **ret);
+
+/* Stops a request; its callbacks are never called afterwards. NULL is fine. */
+void kube_request_cancel(kube_request *r);
+
+/* Counters for tests and metrics: requests started, by method. */
+typedef struct kube_client_stats {
+        unsigned long requests[KUBE_DELETE + 1];
+        unsigned long throttled; /* requests delayed by the token bucket */
+} kube_client_stats;
+void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
+
+struct ev_loop *kube_client_loop(const kube_client *c);
+
+#endif
