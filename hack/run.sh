@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# make run: a local control plane with the OpenShift simulation, the CRD, the
+# controller and the samples; then shows what the controller did and leaves
+# everything running (make stop ends it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+BUILD=${BUILD:-build}
+RUN_DIR=${RUN_DIR:-$root/.run}
+mkdir -p "$RUN_DIR"
+export PATH="/usr/local/go/bin:$PATH"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "starting the local control plane (etcd, kube-apiserver, kube-controller-manager)"
+bash hack/testenv.sh start "$RUN_DIR"
+export KUBECONFIG="$RUN_DIR/kubeconfig"
+bindir=$(bash hack/build-control-plane.sh --print-bindir)
+kubectl() { "$bindir/kubectl" "$@"; }
+
+say "simulating OpenShift: image.openshift.io, system:image-puller, the global pull secret, the dockercfg provisioner"
+bash hack/openshift-sim.sh install "$RUN_DIR"
+bash hack/openshift-sim.sh start "$RUN_DIR" --mode=legacy --delay=2
+
+say "installing the PullPolicy CRD"
+kubectl apply --server-side -f crds/ >/dev/null
+kubectl wait --for=condition=Established crd/pullpolicies.pullpolicy.io --timeout=60s >/dev/null
+
+say "starting pullpolicy-controller (log: $RUN_DIR/controller.log)"
+kubectl create namespace pullpolicy-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+if [ -f "$RUN_DIR/controller.pid" ] && kill -0 "$(cat "$RUN_DIR/controller.pid")" 2>/dev/null; then
+        echo "already running (pid $(cat "$RUN_DIR/controller.pid"))"
+else
+        POD_NAMESPACE=pullpolicy-system nohup "$BUILD/pullpolicy-controller" \
+                --kubeconfig="$KUBECONFIG" --distribution-namespaces=pullpolicy-system \
+                --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
+                >"$RUN_DIR/controller.log" 2>&1 &
+        echo $! >"$RUN_DIR/controller.pid"
+fi
+
+say "applying manifests/samples/"
+kubectl apply -f manifests/samples/00-namespaces.yaml >/dev/null
+kubectl apply -f manifests/samples/ | sed 's/^/  /'
+
+say "waiting for the policies to be Ready"
+if ! kubectl wait --for=condition=Ready ppol --all -A --timeout=90s >/dev/null; then
+        echo "not all policies became Ready within 90 s; see below and $RUN_DIR/controller.log"
+fi
+
+say "kubectl get ppol -A"
+kubectl get ppol -A
+
+say "RoleBindings the controller made"
+kubectl get rolebindings -A -l app.kubernetes.io/managed-by=pullpolicy-controller \
+        -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,ROLE:.roleRef.name,SUBJECTS:.subjects[*].name'
+
+say "service accounts and their pull secrets"
+kubectl get serviceaccounts -n project-a -n project-b 2>/dev/null >/dev/null || true
+for ns in project-a project-b project-c pullpolicy-system; do
+        kubectl get serviceaccounts -n "$ns" \
+                -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,IMAGE-PULL-SECRETS:.imagePullSecrets[*].name' \
+                --no-headers
+done | column -t
+
+say "copied secrets (R5)"
+kubectl get secrets -A -l app.kubernetes.io/managed-by=pullpolicy-controller \
+        -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,TYPE:.type'
+
+say "a Pod created now in project-b as 'default' carries the linked secrets"
+kubectl -n project-b delete pod demo --ignore-not-found >/dev/null
+kubectl -n project-b run demo --image=image-registry.openshift-image-registry.svc:5000/project-b/app \
+        --restart=Never >/dev/null
+kubectl -n project-b get pod demo -o jsonpath='{range .spec.imagePullSecrets[*]}  {.name}{"\n"}{end}'
+
+say "global pull secret registries (openshift-config/pull-secret)"
+kubectl -n openshift-config get secret pull-secret -o jsonpath='{.data.\.dockerconfigjson}' |
+        base64 -d | python3 -c 'import json,sys; [print("  " + k) for k in json.load(sys.stdin)["auths"]]'
+
+echo
+echo "Everything keeps running. Point kubectl at it and stop it with:"
+echo "export KUBECONFIG=$KUBECONFIG"
+echo "make stop"
