@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "kube/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hashmap.h"
+#include "util/macro.h"
+
+#define ALLOC_OVERHEAD 16
+
+typedef struct idx_vals {
+        char **v; /* sorted, unique */
+        size_t n;
+} idx_vals;
+
+/* One cached object. Its key string is also the key in every table that refers to it. */
+typedef struct entry {
+        char *key;
+        void *obj;
+        size_t mem;     /* tracked bytes of this entry */
+        idx_vals *vals; /* [cap_vals], the first s->n_indexes used */
+        size_t cap_vals;
+} entry;
+
+/* The objects filed under one index value. */
+typedef struct vset {
+        char *value;
+        hashmap *members; /* entry key → entry */
+} vset;
+
+typedef struct store_index {
+        char *name;
+        kube_store_index_fn fn;
+        hashmap *map; /* value → vset */
+} store_index;
+
+struct kube_store {
+        const kube_store_kind *kind;
+        hashmap *objects; /* key → entry */
+        store_index indexes[KUBE_STORE_MAX_INDEXES];
+        size_t n_indexes;
+        kube_store_handler handler;
+        void *handler_ud;
+        size_t max_objects;
+        size_t entries_mem;
+        bool busy; /* inside a handler */
+        bool synced;
+        kube_store_stats stats;
+};
+
+/* ---- index values ---------------------------------------------------------------- */
+
+static void idx_vals_done(idx_vals *iv) {
+        for (size_t i = 0; i < iv->n; i++) free(iv->v[i]);
+        free(iv->v);
+        *iv = (idx_vals){};
+}
+
+static void vals_free(idx_vals *vals, size_t n) {
+        if (!vals) return;
+        for (size_t i = 0; i < n; i++) idx_vals_done(&vals[i]);
+        free(vals);
+}
+
+static size_t idx_vals_mem(const idx_vals *iv) {
+        if (iv->n == 0) return 0;
+        size_t sz = iv->n * sizeof(char *) + ALLOC_OVERHEAD;
+        for (size_t i = 0; i < iv->n; i++) sz += strlen(iv->v[i]) + 1 + ALLOC_OVERHEAD;
+        return sz;
+}
+
+static int str_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs an index function and normalizes its result (sorted, unique, checked). */
+static int compute_vals(kube_store_index_fn fn, const void *obj, idx_vals *ret) {
+        char **v = NULL;
+        size_t n = 0;
+        int r = fn(obj, &v, &n);
+        if (r < 0) return r;
+        idx_vals iv = {v, n};
+        if (n > 0 && !v) return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!v[i]) {
+                        idx_vals_done(&iv);
+                        return -EINVAL;
+                }
+        if (n > KUBE_STORE_INDEX_VALUES_MAX) {
+                idx_vals_done(&iv);
+                return -E2BIG;
+        }
+        if (n > 1) {
+                qsort(v, n, sizeof(char *), str_cmp);
+                size_t w = 1;
+                for (size_t i = 1; i < n; i++) {
+                        if (streq(v[i], v[w - 1]))
+                                free(v[i]);
+                        else
+                                v[w++] = v[i];
+                }
+                iv.n = w;
+        }
+        if (iv.n == 0) {
+                free(iv.v);
+                iv.v = NULL;
+        }
+        *ret = iv;
+        return 0;
+}
+
+/* The built-in namespace index (the one index without a function). */
+static int namespace_vals(const kube_store *s, const void *obj, idx_vals *ret) {
+        const kube_meta *m = s->kind->meta(obj);
+        if (!m->namespace) {
+                *ret = (idx_vals){};
+                return 0;
+        }
+        char **v = malloc(sizeof(char *));
+        if (!v) return -ENOMEM;
+        v[0] = strdup(m->namespace);
+        if (!v[0]) {
+                free(v);
+                return -ENOMEM;
+        }
+        *ret = (idx_vals){v, 1};
+        return 0;
+}
+
+/* Computes the values of obj for every index of s into a new array. */
+static int compute_all_vals(kube_store *s, const void *obj, idx_vals **ret) {
+        idx_vals *vals = calloc(s->n_indexes, sizeof(idx_vals));
+        if (!vals) return -ENOMEM;
+        for (size_t i = 0; i < s->n_indexes; i++) {
+                int r = s->indexes[i].fn ? compute_vals(s->indexes[i].fn, obj, &vals[i])
+                                         : namespace_vals(s, obj, &vals[i]);
+                if (r < 0) {
+                        vals_free(vals, i);
+                        return r;
+                }
+        }
+        *ret = vals;
+        return 0;
+}
+
+/* ---- index membership ------------------------------------------------------------- */
+
+static vset *vset_free(vset *vs) {
+        if (!vs) return NULL;
+        hashmap_free(vs->members);
+        free(vs->value);
+        free(vs);
+        return NULL;
+}
+
+static void sweep_empty(store_index *idx, const idx_vals *iv);
+
+/*
+ * Makes sure adding one member under each value of iv cannot fail: creates
+ * missing sets and reserves room. On failure, sets left empty are dropped.
+ */
+static int prepare_membership(store_index *idx, const idx_vals *iv) {
+        for (size_t i = 0; i < iv->n; i++) {
+                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                if (!vs) {
+                        vs = calloc(1, sizeof(vset));
+                        if (!vs) goto fail;
+                        vs->value = strdup(iv->v[i]);
+                        if (!vs->value || hashmap_new(&vs->members) < 0 ||
+                            hashmap_put(idx->map, vs->value, vs, NULL) < 0) {
+                                vset_free(vs);
+                                goto fail;
+                        }
+                }
+                if (hashmap_reserve(vs->members, 1) < 0) goto fail;
+        }
+        return 0;
+fail:
+        sweep_empty(idx, iv);
+        return -ENOMEM;
+}
+
+static void add_membership(store_index *idx, const idx_vals *iv, entry *e) {
+        for (size_t i = 0; i < iv->n; i++) {
+                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                /* prepare_membership() made the set and the room */
+                int r = hashmap_put(vs->members, e->key, e, NULL);
+                (void)r;
+        }
+}
+
+static void remove_membership(store_index *idx, const idx_vals *iv, const entry *e) {
+        for (size_t i = 0; i < iv->n; i++) {
+                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                if (vs) hashmap_remove(vs->members, e->key);
+        }
+}
+
+/* Drops the sets of iv's values that have no members left. */
+static void sweep_empty(store_index *idx, const idx_vals *iv) {
+        for (size_t i = 0; i < iv->n; i++) {
+                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                if (vs && hashmap_size(vs->members) == 0) {
+                        hashmap_remove(idx->map, iv->v[i]);
+                        vset_free(vs);
+                }
+        }
+}
+
+static void index_done(store_index *idx) {
+        if (idx->map) {
+                size_t st = 0;
+                void *v;
+                while (hashmap_iterate(idx->map, &st, NULL, &v)) vset_free(v);
+                hashmap_free(idx->map);
+        }
+        free(idx->name);
+        *idx = (store_index){};
+}
+
+/* ---- entries ---------------------------------------------------------------------- */
+
+static size_t obj_mem(const kube_store *s, const void *obj) {
+        if (s->kind->mem) return s->kind->mem(obj);
+        return kube_meta_mem(s->kind->meta(obj));
+}
+
+static size_t entry_mem(const kube_store *s, const entry *e) {
+        size_t sz = sizeof(entry) + ALLOC_OVERHEAD + strlen(e->key) + 1 + ALLOC_OVERHEAD +
+                    obj_mem(s, e->obj) + e->cap_vals * sizeof(idx_vals) + ALLOC_OVERHEAD;
+        for (size_t i = 0; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i]);
+        return sz;
+}
+
+static void entry_free(const kube_store *s, entry *e) {
+        if (!e) return;
+        if (e->obj) s->kind->free(e->obj);
+        vals_free(e->vals, s->n_indexes);
+        free(e->key);
+        free(e);
+}
+
+static void notify(kube_store *s, kube_event_type type, const void *old_obj, const void *new_obj) {
+        switch (type) {
+        case KUBE_EVENT_ADDED: s->stats.added++; break;
+        case KUBE_EVENT_MODIFIED: s->stats.modified++; break;
+        case KUBE_EVENT_DELETED: s->stats.deleted++; break;
+        default: break;
+        }
+        if (!s->handler) return;
+        s->busy = true;
+        s->handler(s->handler_ud, type, old_obj, new_obj);
+        s->busy = false;
+}
+
+/* Undoes prepare_membership() for every index. */
+static void sweep_all(kube_store *s, const idx_vals *vals) {
+        for (size_t i = 0; i < s->n_indexes; i++) sweep_empty(&s->indexes[i], &vals[i]);
+}
+
+/*
+ * Inserts or replaces obj (whose key is key and index values vals). Takes
+ * ownership of all three, on failure too. Returns the change type or a
+ * negative error; nothing changes on failure.
+ */
+static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
+        entry *e = hashmap_get(s->objects, key);
+        entry *fresh = NULL;
+        int r;
+
+        if (!e) {
+                if (hashmap_size(s->objects) >= s->max_objects) {
+                        r = -E2BIG;
+                        goto fail;
+                }
+                fresh = calloc(1, sizeof(entry));
+                if (!fresh || hashmap_reserve(s->objects, 1) < 0) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+        for (size_t i = 0; i < s->n_indexes; i++) {
+                r = prepare_membership(&s->indexes[i], &vals[i]);
+                if (r < 0) {
+                        sweep_all(s, vals);
+                        goto fail;
+                }
+        }
+
+        /* Nothing below can fail. */
+        if (fresh) {
+                fresh->key = key;
+                fresh->obj = obj;
+                fresh->vals = vals;
+                fresh->cap_vals = s->n_indexes;
+                (void)hashmap_put(s->objects, fresh->key, fresh, NULL);
+                for (size_t i = 0; i < s->n_indexes; i++)
+                        add_membership(&s->indexes[i], &vals[i], fresh);
+                fresh->mem = entry_mem(s, fresh);
+                s->entries_mem += fresh->mem;
+                notify(s, KUBE_EVENT_ADDED, NULL, obj);
+                return KUBE_EVENT_ADDED;
+        }
+
+        free(key); /* the entry keeps its own, equal key: index sets point at it */
+        void *old_obj = e->obj;
+        idx_vals *old_vals = e->vals;
+        size_t old_cap = e->cap_vals;
+        for (size_t i = 0; i < s->n_indexes; i++) {
+                remove_membership(&s->indexes[i], &old_vals[i], e);
+                add_membership(&s->indexes[i], &vals[i], e);
+        }
+        sweep_all(s, old_vals);
+        e->obj = obj;
+        e->vals = vals;
+        e->cap_vals = s->n_indexes;
+        s->entries_mem -= e->mem;
+        e->mem = entry_mem(s, e);
+        s->entries_mem += e->mem;
+        notify(s, KUBE_EVENT_MODIFIED, old_obj, obj);
+        s->kind->free(old_obj);
+        vals_free(old_vals, MIN(old_cap, s->n_indexes));
+        return KUBE_EVENT_MODIFIED;
+fail:
+        free(fresh);
+        s->kind->free(obj);
+        free(key);
+        vals_free(vals, s->n_indexes);
+        return r;
+}
+
+/* Removes the entry under key; 1 when there was one. */
+static int remove_key(kube_store *s, const char *key) {
+        entry *e = hashmap_remove(s->objects, key);
+        if (!e) return 0;
+        for (size_t i = 0; i < s->n_indexes; i++) {
+                remove_membership(&s->indexes[i], &e->vals[i], e);
+                sweep_empty(&s->indexes[i], &e->vals[i]);
+        }
+        s->entries_mem -= e->mem;
+        notify(s, KUBE_EVENT_DELETED, e->obj, NULL);
+        entry_free(s, e);
+        return 1;
+}
+
+/* ---- decoding --------------------------------------------------------------------- */
+
+typedef struct pending {
+        void *obj;
+        char *key;
+        idx_vals *vals;
+} pending;
+
+/*
+ * Decodes obj with the kind and computes its key and index values. Returns 0,
+ * -ENOMEM, an index function's error, or -EINVAL for an object the kind
+ * refuses (counted).
+ */
+static int decode_pending(kube_store *s, json_object *obj, pending *ret) {
+        void *o = NULL;
+        int r = s->kind->decode(obj, &o);
+        if (r == -ENOMEM) return r;
+        if (r < 0 || !o) {
+                s->stats.invalid++;
+                return -EINVAL;
+        }
+        const kube_meta *m = s->kind->meta(o);
+        if (!m || !m->name) {
+                s->kind->free(o);
+                s->stats.invalid++;
+                return -EINVAL;
+        }
+        char *key = kube_meta_key(m);
+        if (!key) {
+                s->kind->free(o);
+                return -ENOMEM;
+        }
+        idx_vals *vals = NULL;
+        r = compute_all_vals(s, o, &vals);
+        if (r < 0) {
+                free(key);
+                s->kind->free(o);
+                return r;
+        }
+        *ret = (pending){o, key, vals};
+        return 0;
+}
+
+static void pending_done(kube_store *s, pending *p) {
+        if (p->obj) s->kind->free(p->obj);
+        free(p->key);
+        vals_free(p->vals, s->n_indexes);
+        *p = (pending){};
+}
+
+/* ---- public API ------------------------------------------------------------------- */
+
+/* ---- public API ------------------------------------------------------------------- */
+
+int kube_store_new(const kube_store_kind *kind, kube_store **ret) {
+        if (!kind || !kind->decode || !kind->free || !kind->meta || !ret) return -EINVAL;
+        kube_store *s = calloc(1, sizeof(kube_store));
+        if (!s) return -ENOMEM;
+        s->kind = kind;
+        s->max_objects = KUBE_STORE_DEFAULT_MAX_OBJECTS;
+        s->indexes[0].name = strdup(KUBE_STORE_INDEX_NAMESPACE);
+        s->n_indexes = 1;
+        if (!s->indexes[0].name || hashmap_new(&s->objects) < 0 ||
+            hashmap_new(&s->indexes[0].map) < 0) {
+                kube_store_free(s);
+                return -ENOMEM;
+        }
+        *ret = s;
+        return 0;
+}
+
+kube_store *kube_store_free(kube_store *s) {
+        if (!s) return NULL;
+        if (s->objects) {
+                size_t st = 0;
+                void *e;
+                while (hashmap_iterate(s->objects, &st, NULL, &e)) entry_free(s, e);
+                hashmap_free(s->objects);
+        }
+        for (size_t i = 0; i < s->n_indexes; i++) index_done(&s->indexes[i]);
+        free(s);
+        return NULL;
+}
+
+void kube_store_set_handler(kube_store *s, kube_store_handler fn, void *ud) {
+        if (!s) return;
+        s->handler = fn;
+        s->handler_ud = ud;
+}
+
+void kube_store_set_max_objects(kube_store *s, size_t max) {
+        if (!s) return;
+        s->max_objects = max ? max : KUBE_STORE_DEFAULT_MAX_OBJECTS;
+}
+
+static const store_index *find_index(const kube_store *s, const char *name) {
+        if (!name) return NULL;
+        for (size_t i = 0; i < s->n_indexes; i++)
+                if (streq(s->indexes[i].name, name)) return &s->indexes[i];
+        return NULL;
+}
+
+int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn) {
+        if (!s || !name || !*name || !fn) return -EINVAL;
+        if (s->busy) return -EBUSY;
+        if (find_index(s, name)) return -EEXIST;
+        if (s->n_indexes >= KUBE_STORE_MAX_INDEXES) return -E2BIG;
+
+        size_t k = s->n_indexes;
+        store_index idx = {.fn = fn};
+        size_t st;
+        void *v;
+        int r = -ENOMEM;
+
+        idx.name = strdup(name);
+        if (!idx.name || hashmap_new(&idx.map) < 0) goto fail;
+
+        /* Room for the new slot in every entry; a larger array left behind on
+         * failure is harmless. */
+        st = 0;
+        while (hashmap_iterate(s->objects, &st, NULL, &v)) {
+                entry *e = v;
+                if (e->cap_vals <= k) {
+                        idx_vals *n = realloc(e->vals, (k + 1) * sizeof(idx_vals));
+                        if (!n) goto fail;
+                        e->vals = n;
+                        e->cap_vals = k + 1;
+                }
+                e->vals[k] = (idx_vals){};
+        }
+
+        st = 0;
+        while (hashmap_iterate(s->objects, &st, NULL, &v)) {
+                entry *e = v;
+                r = compute_vals(fn, e->obj, &e->vals[k]);
+                if (r < 0) goto fail_vals;
+                r = prepare_membership(&idx, &e->vals[k]);
+                if (r < 0) goto fail_vals;
+                add_membership(&idx, &e->vals[k], e);
+        }
+
+        s->indexes[k] = idx;
+        s->n_indexes++;
+        st = 0;
+        while (hashmap_iterate(s->objects, &st, NULL, &v)) {
+                entry *e = v;
+                s->entries_mem -= e->mem;
+                e->mem = entry_mem(s, e);
+                s->entries_mem += e->mem;
+        }
+        return 0;
+
+fail_vals:
+        st = 0;
+        while (hashmap_iterate(s->objects, &st, NULL, &v)) idx_vals_done(&((entry *)v)->vals[k]);
+fail:
+        index_done(&idx);
+        return r;
+}
+
+int kube_store_apply(kube_store *s, kube_event_type type, json_object *obj) {
+        int r;
+
+        if (!s) return -EINVAL;
+        if (s->busy) return -EBUSY;
+        switch (type) {
+        case KUBE_EVENT_BOOKMARK:
+                return 0;
+        case KUBE_EVENT_ADDED:
+        case KUBE_EVENT_MODIFIED: {
+                pending p;
+                r = decode_pending(s, obj, &p);
+                if (r < 0) return r;
+                r = upsert(s, p.obj, p.key, p.vals);
+                return r < 0 ? r : 1;
+        }
+        case KUBE_EVENT_DELETED: {
+                /* Only the key matters: decode no annotations, don't ask the kind. */
+                static const char *const none[] = {NULL};
+                kube_meta_decode_opts opts = {.annotation_keep = none};
+                kube_meta m;
+                r = kube_meta_decode_full(obj, &opts, &m);
+                if (r == -ENOMEM) return r;
+                if (r < 0) {
+                        s->stats.invalid++;
+                        return -EINVAL;
+                }
+                char *key = kube_meta_key(&m);
+                kube_meta_done(&m);
+                if (!key) return -ENOMEM;
+                r = remove_key(s, key);
+                free(key);
+                return r;
+        }
+        default:
+                return -EINVAL;
+        }
+}
+
+static int key_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool same_version(const kube_store *s, const void *a, const void *b) {
+        const char *ra = s->kind->meta(a)->resource_version;
+        const char *rb = s->kind->meta(b)->resource_version;
+        return ra && rb && *ra && streq(ra, rb);
+}
+
+int kube_store_replace(kube_store *s, json_object *items) {
+        if (!s || !items || !json_object_is_type(items, json_type_array)) return -EINVAL;
+        if (s->busy) return -EBUSY;
+
+        size_t n = json_object_array_length(items), np = 0, n_gone = 0;
+        pending *ps = NULL;
+        hashmap *seen = NULL;
+        char **gone = NULL;
+        int r, changes = 0;
+
+        if (n > 0 && !(ps = calloc(n, sizeof(pending)))) return -ENOMEM;
+        r = hashmap_new(&seen);
+        if (r < 0) goto out;
+
+        for (size_t i = 0; i < n; i++) {
+                pending p;
+                r = decode_pending(s, json_object_array_get_idx(items, i), &p);
+                if (r == -EINVAL) continue;
+                if (r < 0) goto out;
+                ps[np++] = p;
+                void *earlier = NULL;
+                r = hashmap_put(seen, p.key, &ps[np - 1], &earlier);
+                if (r < 0) goto out;
+                if (earlier) pending_done(s, earlier); /* the later item wins */
+        }
+        if (hashmap_size(seen) > s->max_objects) {
+                r = -E2BIG;
+                goto out;
+        }
+
+        size_t st = 0;
+        const char *key;
+        if (hashmap_size(s->objects) > 0 &&
+            !(gone = malloc(hashmap_size(s->objects) * sizeof(char *)))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        while (hashmap_iterate(s->objects, &st, &key, NULL))
+                if (!hashmap_contains(seen, key)) gone[n_gone++] = (char *)key;
+        seen = hashmap_free(seen); /* its keys belong to the pendings, which go on below */
+        if (n_gone > 1) qsort(gone, n_gone, sizeof(char *), key_cmp);
+
+        /* From here on the store changes. */
+        for (size_t i = 0; i < n_gone; i++) changes += remove_key(s, gone[i]);
+
+        for (size_t i = 0; i < np; i++) {
+                pending *p = &ps[i];
+                if (!p->obj) continue; /* overridden by a later duplicate */
+                const entry *e = hashmap_get(s->objects, p->key);
+                if (e && same_version(s, e->obj, p->obj)) {
+                        pending_done(s, p);
+                        continue;
+                }
+                r = upsert(s, p->obj, p->key, p->vals);
+                *p = (pending){};
+                if (r < 0) goto out;
+                changes++;
+        }
+        /* A relist is where mass deletions show up; watch events shrink nothing, so
+         * that a key going and coming back cannot make the tables thrash. */
+        hashmap_trim(s->objects);
+        for (size_t i = 0; i < s->n_indexes; i++) hashmap_trim(s->indexes[i].map);
+        s->synced = true;
+        s->stats.replaces++;
+        r = changes;
+out:
+        hashmap_free(seen);
+        free(gone);
+        for (size_t i = 0; i < np; i++) pending_done(s, &ps[i]);
+        free(ps);
+        return r;
+}
+
+const void *kube_store_get_by_key(const kube_store *s, const char *key) {
+        if (!s || !key) return NULL;
+        const entry *e = hashmap_get(s->objects, key);
+        return e ? e->obj : NULL;
+}
+
+const void *kube_store_get(const kube_store *s, const char *namespace, const char *name) {
+        char buf[2 * KUBE_META_NAME_MAX + 2];
+        int l;
+
+        if (!s || !name) return NULL;
+        if (namespace)
+                l = snprintf(buf, sizeof buf, "%s/%s", namespace, name);
+        else
+                l = snprintf(buf, sizeof buf, "%s", name);
+        if (l < 0 || (size_t)l >= sizeof buf) return NULL; /* longer than any stored key */
+        return kube_store_get_by_key(s, buf);
+}
+
+size_t kube_store_count(const kube_store *s) {
+        return s ? hashmap_size(s->objects) : 0;
+}
+
+size_t kube_store_mem(const kube_store *s) {
+        if (!s) return 0;
+        size_t sz = sizeof(*s) + s->entries_mem + hashmap_mem(s->objects);
+        for (size_t i = 0; i < s->n_indexes; i++) {
+                const store_index *idx = &s->indexes[i];
+                sz += strlen(idx->name) + 1 + hashmap_mem(idx->map);
+                size_t st = 0;
+                void *v;
+                while (hashmap_iterate(idx->map, &st, NULL, &v)) {
+                        const vset *vs = v;
+                        sz += sizeof(vset) + strlen(vs->value) + 1 + 2 * ALLOC_OVERHEAD +
+                              hashmap_mem(vs->members);
+                }
+        }
+        return sz;
+}
+
+void kube_store_get_stats(const kube_store *s, kube_store_stats *ret) {
+        if (!s || !ret) return;
+        *ret = s->stats;
+        ret->objects = kube_store_count(s);
+        ret->mem = kube_store_mem(s);
+}
+
+bool kube_store_has_synced(const kube_store *s) {
+        return s && s->synced;
+}
+
+static int visit_map(const hashmap *m, kube_store_visit_fn fn, void *ud) {
+        size_t st = 0;
+        void *v;
+        while (hashmap_iterate(m, &st, NULL, &v)) {
+                int r = fn(((const entry *)v)->obj, ud);
+                if (r != 0) return r;
+        }
+        return 0;
+}
+
+int kube_store_foreach(const kube_store *s, kube_store_visit_fn fn, void *ud) {
+        if (!s || !fn) return -EINVAL;
+        return visit_map(s->objects, fn, ud);
+}
+
+/* The members of index_name under value: NULL for none, or -ENOENT in *ret_err. */
+static const hashmap *members_of(const kube_store *s, const char *index_name, const char *value,
+                                 int *ret_err) {
+        *ret_err = 0;
+        const store_index *idx = find_index(s, index_name);
+        if (!idx) {
+                *ret_err = -ENOENT;
+                return NULL;
+        }
+        if (!value) return NULL;
+        const vset *vs = hashmap_get(idx->map, value);
+        return vs ? vs->members : NULL;
+}
+
+int kube_store_foreach_indexed(const kube_store *s, const char *index_name, const char *value,
+                               kube_store_visit_fn fn, void *ud) {
+        if (!s || !fn) return -EINVAL;
+        int err;
+        const hashmap *m = members_of(s, index_name, value, &err);
+        if (err < 0) return err;
+        return m ? visit_map(m, fn, ud) : 0;
+}
+
+int kube_store_foreach_in_namespace(const kube_store *s, const char *namespace,
+                                    kube_store_visit_fn fn, void *ud) {
+        return kube_store_foreach_indexed(s, KUBE_STORE_INDEX_NAMESPACE, namespace, fn, ud);
+}
+
+size_t kube_store_count_indexed(const kube_store *s, const char *index_name, const char *value) {
+        if (!s) return 0;
+        int err;
+        return hashmap_size(members_of(s, index_name, value, &err));
+}
+
+static int entry_key_cmp(const void *a, const void *b) {
+        return strcmp((*(entry *const *)a)->key, (*(entry *const *)b)->key);
+}
+
+int kube_store_list(const kube_store *s, const char *index_name, const char *value,
+                    const void ***ret, size_t *ret_n) {
+        if (!s || !ret || !ret_n) return -EINVAL;
+        const hashmap *m = s->objects;
+        if (index_name) {
+                int err;
+                m = members_of(s, index_name, value, &err);
+                if (err < 0) return err;
+        }
+        size_t n = hashmap_size(m);
+        if (n == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        entry **es = malloc(n * sizeof(entry *));
+        const void **objs = malloc(n * sizeof(void *));
+        if (!es || !objs) {
+                free(es);
+                free(objs);
+                return -ENOMEM;
+        }
+        size_t st = 0, i = 0;
+        void *v;
+        while (hashmap_iterate(m, &st, NULL, &v)) es[i++] = v;
+        qsort(es, n, sizeof(entry *), entry_key_cmp);
+        for (i = 0; i < n; i++) objs[i] = es[i]->obj;
+        free(es);
+        *ret = objs;
+        *ret_n = n;
+        return 0;
+}

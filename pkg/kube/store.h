@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A cache of slim objects of one kind, keyed by "namespace/name" (or "name"
+ * for cluster-scoped kinds), with secondary indexes: client-go's thread-less
+ * cache.Store + cache.Indexer, fed by a reflector.
+ *
+ * The store is generic: a kube_store_kind vtable decodes server JSON into the
+ * caller's slim struct, which embeds kube_meta as its FIRST member (so that
+ * kind->meta is usually a cast). PartialObjectMetadata objects need nothing
+ * special: the kind's decoder reads only .metadata.
+ *
+ * Ownership: the store owns the objects it holds. Pointers handed out by
+ * getters, iterators and handlers stay valid until the next mutation of the
+ * store (kube_store_replace/apply/free); the old object passed to a handler is
+ * freed right after the handler returns. Nothing here copies objects out.
+ *
+ * Reentrancy: handlers and visitors may read the store (get, foreach, list)
+ * but must not mutate it; a mutation attempted from inside one fails with
+ * -EBUSY. Single-threaded, like the event loop it serves.
+ *
+ * Iteration order of the foreach functions is unspecified (hash order, and it
+ * differs between processes); kube_store_list() returns objects sorted by key
+ * for callers that need a deterministic order (planning, tests).
+ *
+ * Limits: at most max_objects objects (KUBE_STORE_DEFAULT_MAX_OBJECTS unless
+ * set; apply/replace return -E2BIG beyond it and change nothing); at most
+ * KUBE_STORE_MAX_INDEXES indexes; at most KUBE_STORE_INDEX_VALUES_MAX values
+ * per object per index (-E2BIG).
+ */
+#ifndef PP_KUBE_STORE_H
+#define PP_KUBE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "kube/meta.h"
+#include "kube/types.h"
+
+#define KUBE_STORE_DEFAULT_MAX_OBJECTS (1u << 20)
+#define KUBE_STORE_MAX_INDEXES 16
+#define KUBE_STORE_INDEX_VALUES_MAX 1024
+
+/* The built-in index: namespace → objects of that namespace (cluster-scoped objects: none). */
+#define KUBE_STORE_INDEX_NAMESPACE "namespace"
+
+typedef struct kube_store kube_store;
+
+typedef struct kube_store_kind {
+        const char *name; /* e.g. "serviceaccounts", for messages */
+        /*
+         * Server JSON (a whole object) → a new slim object in *ret. Returns 0,
+         * -ENOMEM (the store operation fails), or any other negative code,
+         * which makes the store skip the object as invalid (and count it).
+         */
+        int (*decode)(json_object *obj, void **ret);
+        void (*free)(void *obj);
+        /* The embedded metadata; must have a name. */
+        const kube_meta *(*meta)(const void *obj);
+        /* Heap bytes of obj including its own struct; NULL: kube_meta_mem() is used. */
+        size_t (*mem)(const void *obj);
+} kube_store_kind;
+
+/*
+ * Called after each change with both versions: (ADDED, NULL, new),
+ * (MODIFIED, old, new), (DELETED, old, NULL). The type is what happened to
+ * the store, so an ADDED watch event for a key already present is reported
+ * as MODIFIED.
+ */
+typedef void (*kube_store_handler)(void *ud, kube_event_type type, const void *old_obj,
+                                   const void *new_obj);
+
+/*
+ * Computes the index values of obj: a malloc()ed array of *ret_n malloc()ed
+ * strings that the store takes over (the array may be NULL when *ret_n is 0).
+ * Must be a pure function of obj. Duplicate values are folded. A negative
+ * return fails the store operation that needed it, with that code.
+ */
+typedef int (*kube_store_index_fn)(const void *obj, char ***ret_values, size_t *ret_n);
+
+/* Visitor: return 0 to go on; anything else stops the iteration and is returned. */
+typedef int (*kube_store_visit_fn)(const void *obj, void *ud);
+
+typedef struct kube_store_stats {
+        size_t objects;
+        size_t mem;        /* kube_store_mem() */
+        uint64_t invalid;  /* objects skipped because the kind's decoder refused them */
+        uint64_t added;    /* changes reported to the handler, by type */
+        uint64_t modified;
+        uint64_t deleted;
+        uint64_t replaces; /* successful kube_store_replace() calls */
+} kube_store_stats;
+
+/* A new empty store for kind (which must outlive it). 0, -EINVAL or -ENOMEM. */
+int kube_store_new(const kube_store_kind *kind, kube_store **ret);
+
+/* Frees the store and every object in it, without calling the handler. Accepts NULL. */
+kube_store *kube_store_free(kube_store *s);
+
+void kube_store_set_handler(kube_store *s, kube_store_handler fn, void *ud);
+
+/* 0 means KUBE_STORE_DEFAULT_MAX_OBJECTS. Lowering it below the count evicts nothing. */
+void kube_store_set_max_objects(kube_store *s, size_t max);
+
+/*
+ * Adds a named index; existing objects are indexed at once. 0, -EEXIST (name
+ * taken, including KUBE_STORE_INDEX_NAMESPACE), -E2BIG (too many indexes or
+ * values), -EINVAL, -ENOMEM or the index function's error; on failure the
+ * store is unchanged.
+ */
+int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn);
+
+/*
+ * A full relist: items is the "items" array of a list response. Objects
+ * absent from items are removed (DELETED), new ones ADDED, present ones with
+ * a different resourceVersion MODIFIED; an identical (non-empty)
+ * resourceVersion changes nothing. Deletions are reported first, in key
+ * order, then additions and modifications in the order of items (a key given
+ * twice: the later item wins). Invalid items are skipped and counted.
+ *
+ * Returns the number of changes, or -EINVAL (items not an array), -E2BIG
+ * (more valid items than max_objects), -EBUSY, -ENOMEM or an index function's
+ * error. Up to the first change nothing is modified; a failure after that
+ * (only -ENOMEM or an index function's error) leaves the store consistent
+ * but only partly updated, and the caller should relist.
+ */
+int kube_store_replace(kube_store *s, json_object *items);
+
+/*
+ * Applies one watch event: ADDED and MODIFIED insert or replace (whatever the
+ * resourceVersions: they are opaque), DELETED removes (by the key of obj; an
+ * unknown key is no change), BOOKMARK is ignored. Returns 1 when the store
+ * changed, 0 when not, or -EINVAL (ERROR or unknown type, an object the kind
+ * refuses), -E2BIG (a new key beyond max_objects, or too many index values),
+ * -EBUSY, -ENOMEM or an index function's error; on failure nothing changed.
+ */
+int kube_store_apply(kube_store *s, kube_event_type type, json_object *obj);
+
+/* Lookups; namespace NULL for cluster-scoped objects. NULL when absent. */
+const void *kube_store_get(const kube_store *s, const char *namespace, const char *name);
+const void *kube_store_get_by_key(const kube_store *s, const char *key);
+
+size_t kube_store_count(const kube_store *s);
+
+/* Tracked heap bytes: objects (kind->mem), keys, index values and the tables. */
+size_t kube_store_mem(const kube_store *s);
+
+void kube_store_get_stats(const kube_store *s, kube_store_stats *ret);
+
+/* True once a kube_store_replace() has succeeded (client-go's HasSynced). */
+bool kube_store_has_synced(const kube_store *s);
+
+/* Visits every object. Returns 0 or the visitor's first non-zero return. */
+int kube_store_foreach(const kube_store *s, kube_store_visit_fn fn, void *ud);
+
+/* Visits the objects of one namespace. */
+int kube_store_foreach_in_namespace(const kube_store *s, const char *namespace,
+                                    kube_store_visit_fn fn, void *ud);
+
+/*
+ * Visits the objects whose index_name values include value. Returns 0, the
+ * visitor's first non-zero return, or -ENOENT for an unknown index.
+ */
+int kube_store_foreach_indexed(const kube_store *s, const char *index_name, const char *value,
+                               kube_store_visit_fn fn, void *ud);
+
+/* How many objects foreach_indexed would visit (0 for an unknown index). */
+size_t kube_store_count_indexed(const kube_store *s, const char *index_name, const char *value);
+
+/*
+ * A malloc()ed array of the objects (all of them when index_name is NULL,
+ * else those under value), sorted by key; the caller frees the array only.
+ * An empty result is *ret = NULL, *ret_n = 0. 0, -ENOENT or -ENOMEM.
+ */
+int kube_store_list(const kube_store *s, const char *index_name, const char *value,
+                    const void ***ret, size_t *ret_n);
+
+#endif
