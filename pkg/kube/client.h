@@ -117,9 +117,37 @@ void kube_request_cancel(kube_request *r);
 typedef struct kube_client_stats {
         unsigned long requests[KUBE_DELETE + 1];
         unsigned long throttled; /* requests delayed by the token bucket */
+        /* Added by the client's owner; the fields above are the original contract. */
+        unsigned long completed; /* on_done called */
+        unsigned long failed;    /* ... with a non-zero error */
+        unsigned long cancelled; /* kube_request_cancel() before completion */
+        unsigned long active;    /* started and not yet completed or cancelled, now */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 
 struct ev_loop *kube_client_loop(const kube_client *c);
+
+/*
+ * Percent-encodes s for use in a query value (label/field selectors,
+ * continue tokens): everything but ALPHA / DIGIT / "-._~" is escaped.
+ * Returns 0 and a new string, or -ENOMEM.
+ */
+int kube_url_escape(const char *s, char **ret);
+
+/*
+ * Notes on behaviour (client.c):
+ * - timeout_ms 0 on a non-streaming request means KUBE_CLIENT_DEFAULT_TIMEOUT_MS.
+ * - Connecting (TCP + TLS) is bounded by KUBE_CLIENT_CONNECT_TIMEOUT_MS.
+ * - A streaming request whose answer is not 2xx does not see on_data: the
+ *   body (at most KUBE_CLIENT_MAX_ERROR_BODY bytes) is decoded as a Status
+ *   and reported through on_done like any other error.
+ * - Redirects are not followed (see -EREMCHG in errors.h).
+ * - Requests may be started and cancelled, and kube_client_free() called,
+ *   from inside on_data/on_done; nothing is called back afterwards.
+ */
+#define KUBE_CLIENT_DEFAULT_TIMEOUT_MS 60000L
+#define KUBE_CLIENT_CONNECT_TIMEOUT_MS 30000L
+#define KUBE_CLIENT_DEFAULT_MAX_BODY (64u * 1024 * 1024)
+#define KUBE_CLIENT_MAX_ERROR_BODY (1u * 1024 * 1024)
 
 #endif

@@ -1,0 +1,850 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The client drives one curl multi handle from libev: curl tells us which
+ * sockets to watch (socket_cb) and when to wake it (multi_timer_cb); we call
+ * curl_multi_socket_action() from the watchers and collect finished
+ * transfers with curl_multi_info_read().
+ *
+ * Re-entrancy. User code runs in two places: on_data, which is called from
+ * inside curl (the write callback), and on_done, which we call after curl
+ * returned. curl refuses curl_multi_add_handle/remove_handle from inside its
+ * callbacks, so while c->in_curl is set, starting or cancelling only marks
+ * the request and a sweep after curl_multi_socket_action() does the work.
+ * kube_client_free() from inside a callback marks the client; the outermost
+ * entry point (c->depth back to 0) destroys it.
+ */
+#include "kube/client.h"
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <stdio.h>
+#include <strings.h>
+#include <time.h>
+
+#include "kube/ratelimit.h"
+#include "util/macro.h"
+
+#ifndef PULLPOLICY_VERSION
+#define PULLPOLICY_VERSION "0.1.0"
+#endif
+
+#define MAX_PATH_LEN 8192
+#define MAX_RETRY_AFTER 86400.0
+
+typedef enum rq_state {
+        RQ_WAITING, /* on the rate-limit timer */
+        RQ_PENDING, /* ready, to be added to the multi handle by the sweep */
+        RQ_ACTIVE,  /* in the multi handle */
+        RQ_DONE,    /* on_done is running */
+} rq_state;
+
+typedef struct sock {
+        ev_io io;
+        curl_socket_t fd;
+        kube_client *c;
+        struct sock *prev, *next;
+} sock;
+
+struct kube_request {
+        kube_client *c;
+        kube_request *prev, *next;
+        rq_state state;
+        bool cancelled;
+        bool busy; /* inside on_data */
+        bool in_multi;
+
+        kube_method method;
+        kube_patch_type patch_type;
+        char *url;
+        char *body;
+        size_t body_len;
+        char *accept;
+        long timeout_ms, idle_timeout_ms;
+        size_t max_body;
+        kube_data_cb on_data;
+        kube_response_cb on_done;
+        void *userdata;
+
+        CURL *easy;
+        struct curl_slist *headers;
+        ev_timer delay;
+        ev_timer idle;
+        ev_tstamp last_activity;
+
+        long http_status; /* from the status line, once seen */
+        char *buf;
+        size_t len, cap;
+        int abort_error;
+        double retry_after;
+        char errbuf[CURL_ERROR_SIZE];
+};
+
+struct kube_client {
+        struct ev_loop *loop;
+        CURLM *multi;
+        ev_timer timer;
+        kube_config *cfg;
+        char *base_url;
+        struct curl_slist *connect_to;
+        char *user_agent;
+        kube_token_bucket bucket;
+        size_t max_body;
+
+        kube_request *requests;
+        sock *socks;
+        kube_client_stats stats;
+
+        unsigned depth;
+        bool in_curl;
+        bool need_sweep;
+        bool free_pending;
+};
+
+static void request_release(kube_request *r);
+static int request_activate(kube_request *r);
+
+static void enter(kube_client *c) { c->depth++; }
+
+static void client_destroy(kube_client *c);
+
+/* Returns true when the client was destroyed: the caller must not touch it. */
+static bool leave(kube_client *c) {
+        if (--c->depth == 0 && c->free_pending) {
+                client_destroy(c);
+                return true;
+        }
+        return false;
+}
+
+static bool is_2xx(long code) { return code >= 200 && code < 300; }
+
+static int curl_to_errno(CURLcode cc) {
+        switch (cc) {
+        case CURLE_OK: return 0;
+        case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+        case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY: return -EHOSTUNREACH;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM: return -ECONNRESET;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_SSL_ENGINE_SETFAILED:
+        case CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_USE_SSL_FAILED:
+        case CURLE_WEIRD_SERVER_REPLY: return -EPROTO;
+        case CURLE_FILESIZE_EXCEEDED: return -EMSGSIZE;
+        case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+        default: return -EIO;
+        }
+}
+
+/* ---- curl multi <-> libev glue ---- */
+
+static void drive(kube_client *c, curl_socket_t fd, int action);
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
+        sock *s = w->data;
+        int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
+                     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+        drive(s->c, s->fd, action);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+        drive(w->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
+        kube_client *c = userp;
+        sock *s = socketp;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (s) {
+                        ev_io_stop(c->loop, &s->io);
+                        if (s->prev) s->prev->next = s->next;
+                        else c->socks = s->next;
+                        if (s->next) s->next->prev = s->prev;
+                        free(s);
+                        curl_multi_assign(c->multi, fd, NULL);
+                }
+                return 0;
+        }
+        int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+        if (!s) {
+                s = calloc(1, sizeof(*s));
+                if (!s) return -1;
+                s->c = c;
+                s->fd = fd;
+                ev_io_init(&s->io, io_cb, fd, events);
+                s->io.data = s;
+                s->next = c->socks;
+                if (c->socks) c->socks->prev = s;
+                c->socks = s;
+                curl_multi_assign(c->multi, fd, s);
+        } else {
+                ev_io_stop(c->loop, &s->io);
+                ev_io_set(&s->io, fd, events);
+        }
+        ev_io_start(c->loop, &s->io);
+        return 0;
+}
+
+static int multi_timer_cb(CURLM *m, long timeout_ms, void *userp) {
+        kube_client *c = userp;
+        ev_timer_stop(c->loop, &c->timer);
+        if (timeout_ms >= 0) {
+                /* 0 means "as soon as possible": not from inside this callback. */
+                ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0.);
+                ev_timer_start(c->loop, &c->timer);
+        }
+        return 0;
+}
+
+/* ---- response assembly ---- */
+
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
+        kube_request *r = ud;
+        size_t n = size * nmemb;
+        if (r->cancelled) return 0;
+        r->last_activity = ev_now(r->c->loop);
+
+        if (n > 5 && !strncmp(ptr, "HTTP/", 5)) {
+                /* A new status line (after a 1xx): forget the previous one's headers. */
+                r->retry_after = 0;
+                r->http_status = 0;
+                const char *sp = memchr(ptr, ' ', n);
+                if (sp && (size_t)(sp - ptr) + 4 <= n) r->http_status = strtol(sp + 1, NULL, 10);
+                return n;
+        }
+        static const char ra[] = "retry-after:";
+        if (n > sizeof(ra) - 1 && !strncasecmp(ptr, ra, sizeof(ra) - 1)) {
+                char v[128];
+                size_t vl = n - (sizeof(ra) - 1);
+                if (vl >= sizeof(v)) vl = sizeof(v) - 1;
+                memcpy(v, ptr + sizeof(ra) - 1, vl);
+                v[vl] = 0;
+                char *p = v;
+                while (*p == ' ' || *p == '\t') p++;
+                size_t e = strlen(p);
+                while (e > 0 && strchr(" \t\r\n", p[e - 1])) p[--e] = 0;
+                double secs = -1;
+                if (e > 0 && strspn(p, "0123456789") == e) {
+                        secs = e > 6 ? MAX_RETRY_AFTER : (double)atol(p);
+                } else if (e > 0) {
+                        time_t t = curl_getdate(p, NULL);
+                        if (t != (time_t)-1) secs = difftime(t, time(NULL));
+                        if (secs < 0 && t != (time_t)-1) secs = 0;
+                }
+                if (secs >= 0) r->retry_after = secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs;
+        }
+        return n;
+}
+
+static int buf_append(kube_request *r, const char *p, size_t n, size_t limit) {
+        if (n > limit || r->len > limit - n) return -EMSGSIZE;
+        if (r->len + n + 1 > r->cap) {
+                size_t ncap = r->cap ? r->cap : 16384;
+                while (ncap < r->len + n + 1) ncap *= 2;
+                if (ncap > limit + 1) ncap = limit + 1;
+                char *nb = realloc(r->buf, ncap);
+                if (!nb) return -ENOMEM;
+                r->buf = nb;
+                r->cap = ncap;
+        }
+        memcpy(r->buf + r->len, p, n);
+        r->len += n;
+        r->buf[r->len] = 0;
+        return 0;
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
+        kube_request *r = ud;
+        kube_client *c = r->c;
+        size_t n = size * nmemb;
+        if (r->cancelled) return CURL_WRITEFUNC_ERROR;
+        r->last_activity = ev_now(c->loop);
+        if (n == 0) return 0;
+
+        if (r->on_data && is_2xx(r->http_status)) {
+                r->busy = true;
+                int k = r->on_data(c, ptr, n, r->userdata);
+                r->busy = false;
+                if (r->cancelled) return CURL_WRITEFUNC_ERROR;
+                if (k < 0) {
+                        r->abort_error = k;
+                        return CURL_WRITEFUNC_ERROR;
+                }
+                return n;
+        }
+        size_t limit = r->max_body;
+        if (r->on_data && limit > KUBE_CLIENT_MAX_ERROR_BODY) limit = KUBE_CLIENT_MAX_ERROR_BODY;
+        int k = buf_append(r, ptr, n, limit);
+        if (k < 0) {
+                r->abort_error = k;
+                return CURL_WRITEFUNC_ERROR;
+        }
+        return n;
+}
+
+/* Detaches r from curl and its timers; it stays in the client's list. */
+static void request_stop(kube_request *r) {
+        kube_client *c = r->c;
+        ev_timer_stop(c->loop, &r->delay);
+        ev_timer_stop(c->loop, &r->idle);
+        if (r->in_multi) {
+                curl_multi_remove_handle(c->multi, r->easy);
+                r->in_multi = false;
+                if (c->stats.active > 0) c->stats.active--;
+        }
+}
+
+/*
+ * Reports the outcome through on_done and releases r. Not called while
+ * c->in_curl.
+ */
+static void request_finish(kube_request *r, int transport_error) {
+        kube_client *c = r->c;
+        request_stop(r);
+        if (r->cancelled) {
+                request_release(r);
+                return;
+        }
+
+        kube_response resp = {.http_status = r->http_status};
+        kube_status *st = NULL;
+        int err;
+        if (r->abort_error)
+                err = r->abort_error;
+        else if (transport_error)
+                err = transport_error;
+        else if (!is_2xx(r->http_status)) {
+                err = kube_status_parse(r->buf, r->len, r->http_status, &st);
+                if (err == 0) err = kube_status_to_error(st);
+                if (err == 0) err = -EREMCHG; /* no status line at all */
+        } else
+                err = 0;
+        resp.error = err;
+        resp.status = st;
+        if (!r->on_data || !is_2xx(r->http_status)) {
+                resp.body = r->buf ? r->buf : "";
+                resp.body_len = r->len;
+        }
+        resp.retry_after = r->retry_after;
+        if (resp.retry_after == 0 && st && st->details.retry_after_seconds > 0)
+                resp.retry_after = st->details.retry_after_seconds;
+
+        c->stats.completed++;
+        if (err) c->stats.failed++;
+        r->state = RQ_DONE;
+        if (r->on_done) r->on_done(c, &resp, r->userdata);
+        kube_status_free(st);
+        request_release(r);
+}
+
+static void check_multi_info(kube_client *c) {
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(c->multi, &left))) {
+                if (msg->msg != CURLMSG_DONE) continue;
+                CURL *e = msg->easy_handle;
+                CURLcode cc = msg->data.result;
+                kube_request *r = NULL;
+                curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+                if (!r) continue;
+                request_finish(r, curl_to_errno(cc));
+        }
+}
+
+static void sweep(kube_client *c) {
+        while (c->need_sweep) {
+                c->need_sweep = false;
+                for (kube_request *r = c->requests; r; r = r->next) {
+                        if (r->cancelled && !r->busy && r->state != RQ_DONE) {
+                                request_release(r);
+                                c->need_sweep = true;
+                                break;
+                        }
+                        if (r->state == RQ_PENDING && !r->cancelled) {
+                                int k = request_activate(r);
+                                if (k < 0) {
+                                        r->abort_error = k;
+                                        request_finish(r, k);
+                                }
+                                c->need_sweep = true;
+                                break;
+                        }
+                }
+        }
+}
+
+static void drive(kube_client *c, curl_socket_t fd, int action) {
+        int running;
+        enter(c);
+        c->in_curl = true;
+        curl_multi_socket_action(c->multi, fd, action, &running);
+        c->in_curl = false;
+        sweep(c);
+        check_multi_info(c);
+        sweep(c);
+        leave(c);
+}
+
+/* ---- requests ---- */
+
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+        kube_request *r = w->data;
+        kube_client *c = r->c;
+        ev_tstamp left = r->last_activity + (double)r->idle_timeout_ms / 1000.0 - ev_now(loop);
+        if (left > 0.001) {
+                w->repeat = left;
+                ev_timer_again(loop, w);
+                return;
+        }
+        enter(c);
+        r->abort_error = -ETIMEDOUT;
+        request_finish(r, -ETIMEDOUT);
+        sweep(c);
+        leave(c);
+}
+
+static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+        kube_request *r = w->data;
+        kube_client *c = r->c;
+        enter(c);
+        r->state = RQ_PENDING;
+        int k = request_activate(r);
+        if (k < 0) request_finish(r, k);
+        sweep(c);
+        leave(c);
+}
+
+static const char *patch_content_type(kube_patch_type t) {
+        switch (t) {
+        case KUBE_PATCH_JSON: return "application/json-patch+json";
+        case KUBE_PATCH_STRATEGIC: return "application/strategic-merge-patch+json";
+        case KUBE_PATCH_APPLY: return "application/apply-patch+yaml";
+        case KUBE_PATCH_MERGE:
+        default: return "application/merge-patch+json";
+        }
+}
+
+static int add_header(struct curl_slist **l, const char *fmt, const char *v) {
+        _cleanup_free_ char *h = NULL;
+        if (asprintf(&h, fmt, v) < 0) return -ENOMEM;
+        struct curl_slist *n = curl_slist_append(*l, h);
+        if (!n) return -ENOMEM;
+        *l = n;
+        return 0;
+}
+
+#define SETOPT(e, opt, val)                                                                        \
+        do {                                                                                       \
+                if (curl_easy_setopt(e, opt, val) != CURLE_OK) return -EIO;                        \
+        } while (0)
+
+static int setup_easy(kube_request *r) {
+        kube_client *c = r->c;
+        CURL *e = r->easy;
+        const kube_config *cfg = c->cfg;
+        const char *token = NULL;
+        int k;
+
+        k = kube_config_token(c->cfg, &token);
+        if (k < 0) return -EACCES;
+
+        curl_slist_free_all(r->headers);
+        r->headers = NULL;
+        if (add_header(&r->headers, "Accept: %s", r->accept ? r->accept : "application/json") < 0)
+                return -ENOMEM;
+        if (token && add_header(&r->headers, "Authorization: Bearer %s", token) < 0)
+                return -ENOMEM;
+        if (r->method == KUBE_PATCH) {
+                if (add_header(&r->headers, "Content-Type: %s",
+                               patch_content_type(r->patch_type)) < 0)
+                        return -ENOMEM;
+        } else if (r->body) {
+                if (add_header(&r->headers, "Content-Type: %s", "application/json") < 0)
+                        return -ENOMEM;
+        }
+        /* No "Expect: 100-continue" round trip for large bodies. */
+        if (add_header(&r->headers, "%s", "Expect:") < 0) return -ENOMEM;
+
+        SETOPT(e, CURLOPT_URL, r->url);
+        SETOPT(e, CURLOPT_PRIVATE, r);
+        SETOPT(e, CURLOPT_ERRORBUFFER, r->errbuf);
+        SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+        SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        SETOPT(e, CURLOPT_PIPEWAIT, 1L);
+        SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
+        SETOPT(e, CURLOPT_TCP_KEEPINTVL, 15L);
+        SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, KUBE_CLIENT_CONNECT_TIMEOUT_MS);
+        SETOPT(e, CURLOPT_USERAGENT, c->user_agent);
+        SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
+        SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);
+        SETOPT(e, CURLOPT_WRITEDATA, r);
+        SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
+        SETOPT(e, CURLOPT_HEADERDATA, r);
+        if (c->connect_to) SETOPT(e, CURLOPT_CONNECT_TO, c->connect_to);
+        if (kube_config_proxy_url(cfg)) SETOPT(e, CURLOPT_PROXY, kube_config_proxy_url(cfg));
+
+        if (r->on_data) {
+                if (r->timeout_ms > 0) SETOPT(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+        } else {
+                SETOPT(e, CURLOPT_TIMEOUT_MS,
+                       r->timeout_ms > 0 ? r->timeout_ms : KUBE_CLIENT_DEFAULT_TIMEOUT_MS);
+                SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+                SETOPT(e, CURLOPT_ACCEPT_ENCODING, "gzip");
+        }
+
+        if (kube_config_insecure(cfg)) {
+                SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L);
+                SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        } else {
+                SETOPT(e, CURLOPT_SSL_VERIFYPEER, 1L);
+                SETOPT(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        }
+        size_t len;
+        const void *p = kube_config_ca(cfg, &len);
+        if (p) {
+                struct curl_blob b = {(void *)p, len, CURL_BLOB_NOCOPY};
+                SETOPT(e, CURLOPT_CAINFO_BLOB, &b);
+                /* Only the configured CA: not the system bundle as well. */
+                SETOPT(e, CURLOPT_CAINFO, (char *)NULL);
+                SETOPT(e, CURLOPT_CAPATH, (char *)NULL);
+        }
+        p = kube_config_client_cert(cfg, &len);
+        if (p) {
+                struct curl_blob b = {(void *)p, len, CURL_BLOB_NOCOPY};
+                SETOPT(e, CURLOPT_SSLCERT_BLOB, &b);
+                SETOPT(e, CURLOPT_SSLCERTTYPE, "PEM");
+        }
+        p = kube_config_client_key(cfg, &len);
+        if (p) {
+                struct curl_blob b = {(void *)p, len, CURL_BLOB_NOCOPY};
+                SETOPT(e, CURLOPT_SSLKEY_BLOB, &b);
+                SETOPT(e, CURLOPT_SSLKEYTYPE, "PEM");
+        }
+
+        switch (r->method) {
+        case KUBE_GET: SETOPT(e, CURLOPT_HTTPGET, 1L); break;
+        case KUBE_POST:
+        case KUBE_PUT:
+        case KUBE_PATCH:
+                if (r->method != KUBE_POST)
+                        SETOPT(e, CURLOPT_CUSTOMREQUEST, r->method == KUBE_PUT ? "PUT" : "PATCH");
+                SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+                SETOPT(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+                break;
+        case KUBE_DELETE:
+                SETOPT(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+                if (r->body) {
+                        SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+                        SETOPT(e, CURLOPT_POSTFIELDS, r->body);
+                }
+                break;
+        }
+        return 0;
+}
+
+/* Adds r to the multi handle, or marks it for the sweep when inside curl. */
+static int request_activate(kube_request *r) {
+        kube_client *c = r->c;
+        if (c->in_curl) {
+                r->state = RQ_PENDING;
+                c->need_sweep = true;
+                return 0;
+        }
+        if (!r->easy) {
+                r->easy = curl_easy_init();
+                if (!r->easy) return -ENOMEM;
+        }
+        int k = setup_easy(r);
+        if (k < 0) return k;
+        if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return -ENOMEM;
+        r->in_multi = true;
+        r->state = RQ_ACTIVE;
+        c->stats.active++;
+        r->last_activity = ev_now(c->loop);
+        if (r->idle_timeout_ms > 0) {
+                r->idle.repeat = (double)r->idle_timeout_ms / 1000.0;
+                ev_timer_again(c->loop, &r->idle);
+        }
+        return 0;
+}
+
+static void request_release(kube_request *r) {
+        kube_client *c = r->c;
+        request_stop(r);
+        if (r->prev) r->prev->next = r->next;
+        else c->requests = r->next;
+        if (r->next) r->next->prev = r->prev;
+        if (r->easy) curl_easy_cleanup(r->easy);
+        curl_slist_free_all(r->headers);
+        free(r->url);
+        if (r->body) explicit_bzero(r->body, r->body_len);
+        free(r->body);
+        free(r->accept);
+        free(r->buf);
+        free(r);
+}
+
+static bool path_ok(const char *p) {
+        if (!p || p[0] != '/') return false;
+        size_t n = strlen(p);
+        if (n > MAX_PATH_LEN) return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)p[i];
+                if (ch <= 0x20 || ch >= 0x7f || ch == '#') return false;
+        }
+        return true;
+}
+
+int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request **ret) {
+        if (!c || !o || !o->on_done) return -EINVAL;
+        if (c->free_pending) return -ESHUTDOWN;
+        if ((unsigned)o->method > KUBE_DELETE || !path_ok(o->path)) return -EINVAL;
+        if ((unsigned)o->patch_type > KUBE_PATCH_APPLY) return -EINVAL;
+        if (o->timeout_ms < 0 || o->idle_timeout_ms < 0) return -EINVAL;
+        if (o->body && o->method == KUBE_GET) return -EINVAL;
+        if (o->accept && (strchr(o->accept, '\r') || strchr(o->accept, '\n'))) return -EINVAL;
+
+        kube_request *r = calloc(1, sizeof(*r));
+        if (!r) return -ENOMEM;
+        r->c = c;
+        r->method = o->method;
+        r->patch_type = o->patch_type;
+        r->timeout_ms = o->timeout_ms;
+        r->idle_timeout_ms = o->idle_timeout_ms;
+        r->max_body = o->max_body ? o->max_body : c->max_body;
+        r->on_data = o->on_data;
+        r->on_done = o->on_done;
+        r->userdata = o->userdata;
+        ev_init(&r->delay, delay_cb);
+        r->delay.data = r;
+        ev_init(&r->idle, idle_cb);
+        r->idle.data = r;
+        r->next = c->requests;
+        if (c->requests) c->requests->prev = r;
+        c->requests = r;
+
+        int k = -ENOMEM;
+        if (asprintf(&r->url, "%s%s", c->base_url, o->path) < 0) {
+                r->url = NULL;
+                goto fail;
+        }
+        if (o->accept && !(r->accept = strdup(o->accept))) goto fail;
+        if (o->body) {
+                r->body = malloc(o->body_len + 1);
+                if (!r->body) goto fail;
+                memcpy(r->body, o->body, o->body_len);
+                r->body[o->body_len] = 0;
+                r->body_len = o->body_len;
+        }
+
+        double wait = o->no_rate_limit ? 0 : kube_token_bucket_reserve(&c->bucket, kube_now());
+        if (wait > 0) {
+                r->state = RQ_WAITING;
+                ev_timer_set(&r->delay, wait, 0.);
+                ev_timer_start(c->loop, &r->delay);
+                c->stats.throttled++;
+        } else {
+                k = request_activate(r);
+                if (k < 0) goto fail;
+        }
+        c->stats.requests[o->method]++;
+        if (ret) *ret = r;
+        return 0;
+fail:
+        request_release(r);
+        return k;
+}
+
+void kube_request_cancel(kube_request *r) {
+        if (!r || r->cancelled) return;
+        kube_client *c = r->c;
+        r->cancelled = true;
+        if (r->state == RQ_DONE) return; /* in its own on_done; released after it */
+        c->stats.cancelled++;
+        ev_timer_stop(c->loop, &r->delay);
+        ev_timer_stop(c->loop, &r->idle);
+        if (r->busy || c->in_curl) {
+                c->need_sweep = true;
+                return;
+        }
+        request_release(r);
+}
+
+/* ---- the client ---- */
+
+static int split_server(kube_client *c) {
+        const char *server = kube_config_server(c->cfg);
+        const char *tsn = kube_config_tls_server_name(c->cfg);
+        if (!tsn) {
+                c->base_url = strdup(server);
+                return c->base_url ? 0 : -ENOMEM;
+        }
+        /*
+         * curl has no "verify against this name" option: address the URL to
+         * tls-server-name (SNI and verification use it) and connect to the
+         * real host with CONNECT_TO.
+         */
+        CURLU *u = curl_url();
+        char *host = NULL, *port = NULL, *path = NULL, *scheme = NULL;
+        int r = -EINVAL;
+        if (!u) return -ENOMEM;
+        if (curl_url_set(u, CURLUPART_URL, server, 0) != CURLUE_OK) goto out;
+        if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+                goto out;
+        bool v6 = strchr(tsn, ':') && tsn[0] != '[';
+        _cleanup_free_ char *ct = NULL;
+        r = -ENOMEM;
+        if (asprintf(&c->base_url, "%s://%s%s%s:%s%s", scheme, v6 ? "[" : "", tsn, v6 ? "]" : "",
+                     port, streq(path, "/") ? "" : path) < 0) {
+                c->base_url = NULL;
+                goto out;
+        }
+        size_t bl = strlen(c->base_url);
+        while (bl > 0 && c->base_url[bl - 1] == '/') c->base_url[--bl] = 0;
+        if (asprintf(&ct, "%s%s%s:%s:%s:%s", v6 ? "[" : "", tsn, v6 ? "]" : "", port, host,
+                     port) < 0) {
+                ct = NULL;
+                goto out;
+        }
+        c->connect_to = curl_slist_append(NULL, ct);
+        if (!c->connect_to) goto out;
+        r = 0;
+out:
+        curl_free(host);
+        curl_free(port);
+        curl_free(path);
+        curl_free(scheme);
+        curl_url_cleanup(u);
+        return r;
+}
+
+int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_client_opts *opts,
+                    kube_client **ret) {
+        static bool global_done;
+        if (!loop || !cfg || !ret) return -EINVAL;
+        if (!global_done) {
+                if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return -ENOMEM;
+                global_done = true;
+        }
+
+        kube_client *c = calloc(1, sizeof(*c));
+        if (!c) return -ENOMEM;
+        c->loop = loop;
+        ev_init(&c->timer, timer_cb);
+        c->timer.data = c;
+        int k = kube_config_copy(cfg, &c->cfg);
+        if (k < 0) goto fail;
+        k = split_server(c);
+        if (k < 0) goto fail;
+        k = -ENOMEM;
+        if (opts && opts->user_agent) {
+                if (strpbrk(opts->user_agent, "\r\n")) {
+                        k = -EINVAL;
+                        goto fail;
+                }
+                c->user_agent = strdup(opts->user_agent);
+        } else {
+                c->user_agent = strdup("pullpolicy/" PULLPOLICY_VERSION);
+        }
+        if (!c->user_agent) goto fail;
+        c->max_body = opts && opts->max_body ? opts->max_body : KUBE_CLIENT_DEFAULT_MAX_BODY;
+        kube_token_bucket_init(&c->bucket, opts ? opts->qps : 0, opts ? opts->burst : 1,
+                               kube_now());
+
+        c->multi = curl_multi_init();
+        if (!c->multi) goto fail;
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+        curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        *ret = c;
+        return 0;
+fail:
+        client_destroy(c);
+        return k;
+}
+
+static void client_destroy(kube_client *c) {
+        while (c->requests) {
+                c->requests->cancelled = true;
+                request_release(c->requests);
+        }
+        if (c->multi) curl_multi_cleanup(c->multi);
+        /* curl may not report REMOVE for every socket during clean-up. */
+        while (c->socks) {
+                sock *s = c->socks;
+                c->socks = s->next;
+                ev_io_stop(c->loop, &s->io);
+                free(s);
+        }
+        ev_timer_stop(c->loop, &c->timer);
+        curl_slist_free_all(c->connect_to);
+        kube_config_free(c->cfg);
+        free(c->base_url);
+        free(c->user_agent);
+        free(c);
+}
+
+kube_client *kube_client_free(kube_client *c) {
+        if (!c || c->free_pending) return NULL;
+        if (c->depth > 0) {
+                /* Inside one of our callbacks: silence everything, destroy on the way out. */
+                for (kube_request *r = c->requests; r; r = r->next) {
+                        r->cancelled = true;
+                        ev_timer_stop(c->loop, &r->delay);
+                        ev_timer_stop(c->loop, &r->idle);
+                }
+                c->free_pending = true;
+                return NULL;
+        }
+        client_destroy(c);
+        return NULL;
+}
+
+void kube_client_get_stats(const kube_client *c, kube_client_stats *ret) { *ret = c->stats; }
+
+struct ev_loop *kube_client_loop(const kube_client *c) { return c->loop; }
+
+int kube_url_escape(const char *s, char **ret) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(s);
+        if (n > (SIZE_MAX - 1) / 3) return -ENOMEM;
+        char *out = malloc(n * 3 + 1), *p = out;
+        if (!out) return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+                        *p++ = (char)ch;
+                } else {
+                        *p++ = '%';
+                        *p++ = hex[ch >> 4];
+                        *p++ = hex[ch & 15];
+                }
+        }
+        *p = 0;
+        *ret = out;
+        return 0;
+}
