@@ -638,7 +638,15 @@ int flags_parse(int argc, char *const *argv, flags_getenv_fn getenv_fn, void *us
                         goto fail;
                 }
                 if (c == ':') {
-                        r = error_msg(ret_error, "%s: requires a value", argv[optind - 1]);
+                        const char *t = argv[optind - 1];
+                        bool exact = false;
+                        for (size_t i = 0; i < ARRAY_SIZE(flag_defs); i++)
+                                if (strncmp(t, "--", 2) == 0 && streq(t + 2, flag_defs[i].name))
+                                        exact = true;
+                        if (exact)
+                                r = error_msg(ret_error, "%s: requires a value", t);
+                        else
+                                r = error_msg(ret_error, "unknown flag: %s", t);
                         goto fail;
                 }
                 if (c < 256 || c >= 256 + (int)ARRAY_SIZE(flag_defs)) {

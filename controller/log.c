@@ -200,15 +200,15 @@ char *log_truncate(const char *s, size_t max, char *buf, size_t bufsz) {
         if (keep < len) snprintf(suffix, sizeof(suffix), "...(+%zu bytes)", len - keep);
         size_t slen = strlen(suffix);
         if (keep + slen + 1 > bufsz) {
-                /* The buffer is smaller than max: cut harder, still marking the cut. */
-                size_t room = bufsz > slen + 1 ? bufsz - slen - 1 : 0;
+                /* The buffer is smaller than max: cut harder, still marking the cut. The
+                 * marker for len bytes is at least as long as for any smaller count. */
+                char widest[48];
+                snprintf(widest, sizeof(widest), "...(+%zu bytes)", len);
+                size_t wl = strlen(widest);
+                size_t room = bufsz > wl + 1 ? bufsz - wl - 1 : 0;
                 keep = cut_point(s, len, room);
                 snprintf(suffix, sizeof(suffix), "...(+%zu bytes)", len - keep);
-                slen = strlen(suffix);
-                if (keep + slen + 1 > bufsz) {
-                        keep = 0;
-                        slen = MIN(slen, bufsz - 1);
-                }
+                slen = MIN(strlen(suffix), bufsz - 1 - keep);
         }
         memcpy(buf, s, keep);
         memcpy(buf + keep, suffix, slen);
