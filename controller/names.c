@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "names.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/macro.h"
+
+uint64_t names_fnv1a64(const void *data, size_t len) {
+        const unsigned char *p = data;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (size_t i = 0; i < len; i++) {
+                h ^= p[i];
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+int names_role_binding(const char *policy, const char *ns, char **ret) {
+        if (!policy || !*policy || !ns || !*ns || !ret) return -EINVAL;
+        char *full = NULL;
+        if (asprintf(&full, "ppol-%s-%s", policy, ns) < 0) return -ENOMEM;
+        size_t len = strlen(full);
+        if (len <= NAMES_OBJECT_MAX) {
+                *ret = full;
+                return 0;
+        }
+        uint64_t h = names_fnv1a64(full, len);
+        size_t keep = NAMES_OBJECT_MAX - 1 - NAMES_HASH_DIGITS;
+        /* "x.-hash" or "x--hash" would be ugly and "x.-" is no valid DNS name */
+        while (keep > 0 && (full[keep - 1] == '-' || full[keep - 1] == '.')) keep--;
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
+        full[keep] = '-';
+        memcpy(full + keep + 1, hex, NAMES_HASH_DIGITS);
+        full[keep + 1 + NAMES_HASH_DIGITS] = 0;
+        *ret = full;
+        return 0;
+}
+
+int names_policy_key(const char *ns, const char *name, char **ret) {
+        if (!ns || !*ns || !name || !*name || !ret) return -EINVAL;
+        char *k = NULL;
+        if (asprintf(&k, "%s/%s", ns, name) < 0) return -ENOMEM;
+        *ret = k;
+        return 0;
+}
+
+bool names_marked_by_home(const kube_meta *meta, const char *policy_ns) {
+        if (!meta || !policy_ns) return false;
+        return streq_ptr(kube_kvs_get(&meta->labels, NAMES_LABEL_MANAGED_BY),
+                         NAMES_MANAGED_BY_VALUE) &&
+               streq_ptr(kube_kvs_get(&meta->labels, NAMES_LABEL_POLICY_NAMESPACE), policy_ns);
+}
+
+bool names_marked_by(const kube_meta *meta, const char *policy_ns, const char *policy_name) {
+        if (!policy_name || !names_marked_by_home(meta, policy_ns)) return false;
+        return streq_ptr(kube_kvs_get(&meta->labels, NAMES_LABEL_POLICY), policy_name);
+}
+
+static bool lower_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* [a-z0-9]([-a-z0-9]*[a-z0-9])? over s[0..len) */
+static bool dns_label_ok(const char *s, size_t len) {
+        if (len == 0 || !lower_alnum(s[0]) || !lower_alnum(s[len - 1])) return false;
+        for (size_t i = 1; i + 1 < len; i++)
+                if (!lower_alnum(s[i]) && s[i] != '-') return false;
+        return true;
+}
+
+bool names_is_dns1123_label(const char *s) {
+        if (!s) return false;
+        size_t len = strlen(s);
+        return len <= 63 && dns_label_ok(s, len);
+}
+
+bool names_is_dns1123_subdomain(const char *s) {
+        if (!s) return false;
+        size_t len = strlen(s);
+        if (len == 0 || len > NAMES_OBJECT_MAX) return false;
+        const char *p = s;
+        for (;;) {
+                const char *dot = strchr(p, '.');
+                size_t n = dot ? (size_t)(dot - p) : strlen(p);
+                if (!dns_label_ok(p, n)) return false;
+                if (!dot) return true;
+                p = dot + 1;
+        }
+}

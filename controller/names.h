@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Names and marks of the objects the controller creates (R2, R8), in one place
+ * so that planner, apply step and tests agree on them.
+ */
+#ifndef PP_CONTROLLER_NAMES_H
+#define PP_CONTROLLER_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kube/meta.h"
+
+/* R8: labels on everything the controller creates. */
+#define NAMES_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define NAMES_MANAGED_BY_VALUE "pullpolicy-controller"
+#define NAMES_LABEL_POLICY "pullpolicy.io/policy"
+#define NAMES_LABEL_POLICY_NAMESPACE "pullpolicy.io/policy-namespace"
+/* On each RoleBinding: its subject namespace, since a hashed name no longer shows it. */
+#define NAMES_LABEL_SUBJECT_NAMESPACE "pullpolicy.io/subject-namespace"
+
+/* R7: the finalizer of every policy, and the link record on service accounts. */
+#define NAMES_FINALIZER "pullpolicy.io/cleanup"
+#define NAMES_ANNOTATION_LINKS "pullpolicy.io/links"
+/* R6: the record of registry entries each policy merged into the global pull secret. */
+#define NAMES_ANNOTATION_MERGED "pullpolicy.io/merged"
+/* R5: on each copy, "namespace/name" of its source (for people; the planner compares data). */
+#define NAMES_ANNOTATION_SOURCE "pullpolicy.io/source"
+/* R4: OpenShift 4.16+ names the service account's own pull secret here. */
+#define NAMES_ANNOTATION_INTERNAL_REGISTRY "openshift.io/internal-registry-pull-secret-ref"
+
+#define NAMES_POLICY_API_VERSION "pullpolicy.io/v1alpha1"
+#define NAMES_POLICY_KIND "PullPolicy"
+
+/* Kubernetes object names are at most this long (DNS-1123 subdomain). */
+#define NAMES_OBJECT_MAX 253
+/* Hex digits of the hash that replaces the tail of a too-long name. */
+#define NAMES_HASH_DIGITS 10
+
+/* 64-bit FNV-1a of len bytes: stable across processes and versions (names depend on it). */
+uint64_t names_fnv1a64(const void *data, size_t len);
+
+/*
+ * R2: the RoleBinding of policy for subject namespace ns: "ppol-<policy>-<ns>". When
+ * that is longer than NAMES_OBJECT_MAX, it is cut and "-" plus NAMES_HASH_DIGITS hex
+ * digits of the FNV-1a hash of the full name end it instead (dots and dashes before the
+ * cut are trimmed), so the result is stable, unique with overwhelming likelihood, and
+ * still valid. Returns 0 and a new string, -EINVAL (empty input) or -ENOMEM.
+ */
+int names_role_binding(const char *policy, const char *ns, char **ret);
+
+/* "namespace/name" of a policy, as used in link records: 0, -EINVAL or -ENOMEM. */
+int names_policy_key(const char *ns, const char *name, char **ret);
+
+/*
+ * Whether meta carries the R8 marks of policy (namespace/name): managed-by, policy and
+ * policy-namespace labels all match.
+ */
+bool names_marked_by(const kube_meta *meta, const char *policy_ns, const char *policy_name);
+
+/* Whether meta carries the managed-by mark and policy-namespace == policy_ns (any policy). */
+bool names_marked_by_home(const kube_meta *meta, const char *policy_ns);
+
+/* Whether s is a DNS-1123 label (namespaces) / subdomain (most object names). */
+bool names_is_dns1123_label(const char *s);
+bool names_is_dns1123_subdomain(const char *s);
+
+#endif
