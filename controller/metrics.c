@@ -186,7 +186,9 @@ static void count_drop(metrics_family *f) {
 }
 
 static int find_series(metrics_family *f, const char *const *values, bool create, series **ret) {
-        if (!values) values = METRICS_NO_LABELS;
+        /* Not METRICS_NO_LABELS: a compound literal would die with the if's block. */
+        static const char *const no_labels[] = { NULL };
+        if (!values) values = no_labels;
         if (strv_len(values) != f->n_labels) return -EINVAL;
         for (size_t i = 0; i < f->n_series; i++)
                 if (values_equal(f->series[i].values, values, f->n_labels)) {
@@ -284,11 +286,17 @@ const char *metrics_format_value(double v, char *buf, size_t bufsz) {
         else if (isinf(v))
                 snprintf(buf, bufsz, "%s", v > 0 ? "+Inf" : "-Inf");
         else {
-                /* The fewest digits that read back as the same double. */
-                for (int prec = 1; prec <= 17; prec++) {
-                        snprintf(buf, bufsz, "%.*g", prec, v);
+                /* The fewest significant digits that read back as the same double... */
+                int prec = 1;
+                for (; prec < 17; prec++) {
+                        snprintf(buf, bufsz, "%.*e", prec - 1, v);
                         if (strtod(buf, NULL) == v) break;
                 }
+                snprintf(buf, bufsz, "%.*e", prec - 1, v);
+                int exp = atoi(strchr(buf, 'e') + 1);
+                /* ...written plainly unless very small or large: le="10", not le="1e+01". */
+                if (exp >= -4 && exp < 21)
+                        snprintf(buf, bufsz, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
         }
         return buf;
 }
