@@ -17,7 +17,7 @@
 #   openshift-sim.sh status DIR                exit 0 when it runs
 #
 # DIR is the testenv directory (TESTENV_DIR). Its kubeconfig is looked up as DIR/kubeconfig
-# (or DIR/admin.kubeconfig); KUBECONFIG overrides. kubectl is $KUBECTL, else DIR/bin/kubectl,
+# (or DIR/admin.kubeconfig); KUBECONFIG overrides. kubectl is $KUBECTL, else the one in DIR/bindir,
 # else the one of the cached control plane, else the one in PATH. The provisioner binary is
 # $PULLPOLICY_SIM, else ${PULLPOLICY_BUILD:-<repo>/build}/pullpolicy-sim.
 set -euo pipefail
@@ -55,8 +55,9 @@ find_kubectl() {
                 echo "$KUBECTL"
                 return
         fi
-        if [ -x "$dir/bin/kubectl" ]; then
-                echo "$dir/bin/kubectl"
+        # hack/testenv.sh records the directory of its binaries in DIR/bindir.
+        if [ -f "$dir/bindir" ] && [ -x "$(cat "$dir/bindir")/kubectl" ]; then
+                echo "$(cat "$dir/bindir")/kubectl"
                 return
         fi
         # The cached control plane's kubectl (hack/build-control-plane.sh), newest first; never

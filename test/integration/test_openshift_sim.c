@@ -1,0 +1,949 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The OpenShift simulation (test/fixtures/openshift, hack/openshift-sim.sh,
+ * build/pullpolicy-sim) against the real local control plane.
+ *
+ * The group setup runs `hack/openshift-sim.sh install $TESTENV_DIR`. Each test
+ * starts its own provisioner as a child process (tproc_spawn) with
+ * --namespace-prefix=<a unique prefix>, so that it only touches the test's own
+ * namespaces, and stops it in the teardown, expecting exit status 0 (a clean
+ * SIGTERM). With $PULLPOLICY_SIM_WRAPPER set (e.g. "valgrind --leak-check=full
+ * --errors-for-leak-kinds=definite,indirect --error-exitcode=99") the provisioner runs
+ * under it, and a leak or memory error fails the test through that exit status.
+ * One test drives the provisioner through hack/openshift-sim.sh start/stop instead.
+ *
+ * Everything is observed with kubectl (testenv.h), not with the C client.
+ * Logs: $PULLPOLICY_BUILD/test-logs/openshift-sim-<test>.log.
+ */
+#include <errno.h>
+#include <regex.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "procs.h"
+#include "testenv.h"
+
+#define WAIT_S 30.0
+
+static const char *const dockercfg_alphabet = "bcdfghjklmnpqrstvwxz2456789";
+
+/* --- small helpers --- */
+
+static double mono(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s) {
+        struct timespec d = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+        while (nanosleep(&d, &d) < 0 && errno == EINTR) {
+        }
+}
+
+static const char *root_dir(void) {
+        const char *r = getenv("PULLPOLICY_ROOT");
+        return r && *r ? r : ".";
+}
+
+static const char *build_dir(void) {
+        const char *b = getenv("PULLPOLICY_BUILD");
+        return b && *b ? b : "build";
+}
+
+/* Runs `kubectl ... -o json`-like commands and parses stdout; NULL when kubectl failed. */
+__attribute__((format(printf, 1, 2))) static json_object *kjson(const char *fmt, ...) {
+        va_list ap;
+        char *cmd = NULL, *out = NULL;
+        va_start(ap, fmt);
+        int n = vasprintf(&cmd, fmt, ap);
+        va_end(ap);
+        if (n < 0) return NULL;
+        int r = testenv_kubectl(&out, "%s 2>/dev/null", cmd);
+        free(cmd);
+        json_object *o = r == 0 && out ? json_tokener_parse(out) : NULL;
+        free(out);
+        return o;
+}
+
+/* Exit status of a kubectl command whose output is not needed. */
+__attribute__((format(printf, 1, 2))) static int kubectl(const char *fmt, ...) {
+        va_list ap;
+        char *cmd = NULL, *out = NULL;
+        va_start(ap, fmt);
+        int n = vasprintf(&cmd, fmt, ap);
+        va_end(ap);
+        if (n < 0) return -ENOMEM;
+        int r = testenv_kubectl(&out, "%s", cmd);
+        free(cmd);
+        free(out);
+        return r;
+}
+
+/* Runs hack/openshift-sim.sh with the test environment; its exit status. */
+__attribute__((format(printf, 1, 2))) static int sim_script(const char *fmt, ...) {
+        va_list ap;
+        char *args = NULL, *cmd = NULL;
+        va_start(ap, fmt);
+        int n = vasprintf(&args, fmt, ap);
+        va_end(ap);
+        if (n < 0) return -ENOMEM;
+        n = asprintf(&cmd, "PULLPOLICY_BUILD='%s' bash '%s/hack/openshift-sim.sh' %s", build_dir(),
+                     root_dir(), args);
+        free(args);
+        if (n < 0) return -ENOMEM;
+        int st = system(cmd);
+        free(cmd);
+        if (st < 0) return -errno;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static json_object *jget(json_object *o, const char *key) {
+        json_object *v = NULL;
+        if (!o || !json_object_is_type(o, json_type_object)) return NULL;
+        return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+        json_object *v = jget(o, key);
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static const char *annotation(json_object *obj, const char *key) {
+        return jstr(jget(jget(obj, "metadata"), "annotations"), key);
+}
+
+static size_t list_len(json_object *obj, const char *field) {
+        json_object *l = jget(obj, field);
+        return l && json_object_is_type(l, json_type_array) ? json_object_array_length(l) : 0;
+}
+
+static const char *list_name(json_object *obj, const char *field, size_t i) {
+        return jstr(json_object_array_get_idx(jget(obj, field), i), "name");
+}
+
+static bool list_has(json_object *obj, const char *field, const char *name) {
+        for (size_t i = 0; i < list_len(obj, field); i++) {
+                const char *n = list_name(obj, field, i);
+                if (n && strcmp(n, name) == 0) return true;
+        }
+        return false;
+}
+
+static size_t list_count(json_object *obj, const char *field, const char *name) {
+        size_t c = 0;
+        for (size_t i = 0; i < list_len(obj, field); i++) {
+                const char *n = list_name(obj, field, i);
+                if (n && strcmp(n, name) == 0) c++;
+        }
+        return c;
+}
+
+/* The first name of obj.<field> starting with prefix, or NULL. */
+static const char *list_prefix(json_object *obj, const char *field, const char *prefix) {
+        for (size_t i = 0; i < list_len(obj, field); i++) {
+                const char *n = list_name(obj, field, i);
+                if (n && strncmp(n, prefix, strlen(prefix)) == 0) return n;
+        }
+        return NULL;
+}
+
+static int b64val(char c) {
+        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const char *p = c ? strchr(t, c) : NULL;
+        return p ? (int)(p - t) : -1;
+}
+
+/* Decodes standard base64 into a new NUL-terminated string, or NULL. */
+static char *b64decode(const char *s) {
+        size_t n = strlen(s);
+        char *out = malloc(n / 4 * 3 + 4);
+        size_t o = 0;
+        uint32_t acc = 0;
+        int bits = 0;
+        if (!out) return NULL;
+        for (size_t i = 0; i < n && s[i] != '='; i++) {
+                int v = b64val(s[i]);
+                if (v < 0) {
+                        free(out);
+                        return NULL;
+                }
+                acc = (acc << 6) | (uint32_t)v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[o++] = (char)((acc >> bits) & 0xff);
+                }
+        }
+        out[o] = 0;
+        return out;
+}
+
+/* The decoded .data[key] of a secret as parsed JSON, or NULL. */
+static json_object *secret_json(json_object *secret, const char *key) {
+        const char *v = jstr(jget(secret, "data"), key);
+        char *raw = v ? b64decode(v) : NULL;
+        json_object *o = raw ? json_tokener_parse(raw) : NULL;
+        free(raw);
+        return o;
+}
+
+static bool matches(const char *s, const char *re) {
+        regex_t r;
+        if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0) return false;
+        bool ok = regexec(&r, s, 0, NULL, 0) == 0;
+        regfree(&r);
+        return ok;
+}
+
+static json_object *get_sa(const char *ns, const char *name) {
+        return kjson("get serviceaccount '%s' -n '%s' -o json", name, ns);
+}
+
+static json_object *get_secret(const char *ns, const char *name) {
+        return kjson("get secret '%s' -n '%s' -o json", name, ns);
+}
+
+/* Names of the secrets of type kubernetes.io/dockercfg in ns; -1 when kubectl failed. */
+static int count_dockercfg_secrets(const char *ns) {
+        json_object *l = kjson("get secrets -n '%s' --field-selector type=kubernetes.io/dockercfg "
+                               "-o json",
+                               ns);
+        if (!l) return -1;
+        int n = (int)list_len(l, "items");
+        json_object_put(l);
+        return n;
+}
+
+/* --- per-test fixture: a provisioner child and the namespaces to delete --- */
+
+typedef struct fixture {
+        const char *test;
+        char *prefix; /* unique, the provisioner's --namespace-prefix */
+        char *ns;     /* prefix + "-a" */
+        tproc sim;
+        bool sim_running;
+        bool script_started;
+} fixture;
+
+static int fixture_setup(void **state) {
+        fixture *f = calloc(1, sizeof(*f));
+        if (!f) return -1;
+        f->prefix = testenv_unique_name("sim");
+        if (!f->prefix || asprintf(&f->ns, "%s-a", f->prefix) < 0) {
+                free(f->prefix);
+                free(f);
+                return -1;
+        }
+        *state = f;
+        return 0;
+}
+
+static int fixture_teardown(void **state) {
+        fixture *f = *state;
+        int ret = 0;
+        if (f->sim_running) {
+                int st = tproc_stop(&f->sim, 15.0);
+                if (st != 0) {
+                        fprintf(stderr, "pullpolicy-sim exited with status %d (see its log)\n", st);
+                        ret = -1;
+                }
+        }
+        if (f->script_started) sim_script("stop '%s' >/dev/null 2>&1", testenv_dir());
+        kubectl("delete namespace '%s' --ignore-not-found --wait=false >/dev/null 2>&1", f->ns);
+        free(f->prefix);
+        free(f->ns);
+        free(f);
+        return ret;
+}
+
+/*
+ * Starts build/pullpolicy-sim for this test's namespaces with the given extra
+ * flags (NULL-terminated) and waits until it has listed the cluster.
+ */
+static void start_sim(fixture *f, const char *name, const char *const *flags) {
+        char bin[4096], log[4096], kc[4096], pfx[512];
+        snprintf(bin, sizeof(bin), "%s/pullpolicy-sim", build_dir());
+        snprintf(log, sizeof(log), "%s/test-logs", build_dir());
+        mkdir(log, 0755);
+        snprintf(log, sizeof(log), "%s/test-logs/openshift-sim-%s.log", build_dir(), name);
+        snprintf(kc, sizeof(kc), "--kubeconfig=%s", testenv_kubeconfig());
+        snprintf(pfx, sizeof(pfx), "--namespace-prefix=%s-", f->prefix);
+        unlink(log);
+
+        char *argv[64];
+        size_t n = 0;
+        char *wrapper = NULL;
+        const char *w = getenv("PULLPOLICY_SIM_WRAPPER");
+        if (w && *w) {
+                wrapper = strdup(w);
+                assert_non_null(wrapper);
+                for (char *tok = strtok(wrapper, " "); tok && n < 32; tok = strtok(NULL, " "))
+                        argv[n++] = tok;
+        }
+        argv[n++] = bin;
+        argv[n++] = kc;
+        argv[n++] = pfx;
+        for (size_t i = 0; flags && flags[i] && n < 62; i++) argv[n++] = (char *)flags[i];
+        argv[n] = NULL;
+
+        int r = tproc_spawn(&f->sim, log, argv);
+        free(wrapper);
+        assert_int_equal(r, 0);
+        f->sim_running = true;
+
+        double deadline = mono() + WAIT_S;
+        while (tproc_log_count(&f->sim, " synced", NULL) <= 0) {
+                if (waitpid(f->sim.pid, NULL, WNOHANG) == f->sim.pid) {
+                        f->sim.pid = 0;
+                        f->sim_running = false;
+                        fail_msg("pullpolicy-sim exited at start; see %s", log);
+                }
+                if (mono() > deadline) fail_msg("pullpolicy-sim did not sync; see %s", log);
+                sleep_s(0.05);
+        }
+}
+
+static void create_namespace(const char *ns) {
+        assert_int_equal(kubectl("create namespace '%s' >/dev/null", ns), 0);
+}
+
+static void create_sa(const char *ns, const char *name) {
+        assert_int_equal(kubectl("create serviceaccount '%s' -n '%s' >/dev/null", name, ns), 0);
+}
+
+/* --- wait conditions --- */
+
+typedef struct sa_cond {
+        const char *ns;
+        const char *name;
+        const char *secret; /* optional: a specific secret name */
+        const char *other;  /* optional: a name that must NOT be used */
+} sa_cond;
+
+static int cond_sa_exists(void *ud) {
+        sa_cond *c = ud;
+        json_object *sa = get_sa(c->ns, c->name);
+        json_object_put(sa);
+        return sa != NULL;
+}
+
+/* Legacy: a "<sa>-dockercfg-" name (not c->other) is in both .secrets and .imagePullSecrets. */
+static int cond_legacy_provisioned(void *ud) {
+        sa_cond *c = ud;
+        char prefix[300];
+        snprintf(prefix, sizeof(prefix), "%s-dockercfg-", c->name);
+        json_object *sa = get_sa(c->ns, c->name);
+        const char *m = list_prefix(sa, "secrets", prefix);
+        const char *p = list_prefix(sa, "imagePullSecrets", prefix);
+        int ok = m && p && strcmp(m, p) == 0 && (!c->other || strcmp(m, c->other) != 0);
+        json_object_put(sa);
+        return ok;
+}
+
+static int cond_annotated(void *ud) {
+        sa_cond *c = ud;
+        json_object *sa = get_sa(c->ns, c->name);
+        int ok = annotation(sa, "openshift.io/internal-registry-pull-secret-ref") != NULL;
+        json_object_put(sa);
+        return ok;
+}
+
+/* 4.16: the annotation names a secret that is in .imagePullSecrets. */
+static int cond_ocp416_linked(void *ud) {
+        sa_cond *c = ud;
+        json_object *sa = get_sa(c->ns, c->name);
+        const char *ref = annotation(sa, "openshift.io/internal-registry-pull-secret-ref");
+        int ok = ref && list_has(sa, "imagePullSecrets", ref);
+        json_object_put(sa);
+        return ok;
+}
+
+static int cond_secret_exists(void *ud) {
+        sa_cond *c = ud;
+        json_object *s = get_secret(c->ns, c->secret);
+        json_object_put(s);
+        return s != NULL;
+}
+
+/* The secret exists, was made after c->other (a uid) and is filled (binding: bound). */
+static int cond_secret_filled(void *ud) {
+        sa_cond *c = ud;
+        json_object *s = get_secret(c->ns, c->secret);
+        const char *uid = jstr(jget(s, "metadata"), "uid");
+        const char *b = annotation(s, "openshift.io/internal-registry-auth-token.binding");
+        int ok = s && b && strcmp(b, "bound") == 0 && (!c->other || (uid && strcmp(uid, c->other)));
+        json_object_put(s);
+        return ok;
+}
+
+/* A secret named "<c->name>-dockercfg-*" exists in c->ns. */
+static int cond_some_dockercfg_secret(void *ud) {
+        sa_cond *c = ud;
+        char prefix[300];
+        snprintf(prefix, sizeof(prefix), "%s-dockercfg-", c->name);
+        json_object *l = kjson("get secrets -n '%s' -o json", c->ns);
+        int ok = 0;
+        for (size_t i = 0; i < list_len(l, "items"); i++) {
+                const char *n =
+                    jstr(jget(json_object_array_get_idx(jget(l, "items"), i), "metadata"), "name");
+                if (n && strncmp(n, prefix, strlen(prefix)) == 0) ok = 1;
+        }
+        json_object_put(l);
+        return ok;
+}
+
+/* --- fixtures --- */
+
+static void test_image_api_discoverable(void **state) {
+        json_object *d = kjson("get --raw /apis/image.openshift.io/v1");
+        assert_non_null(d);
+        assert_string_equal(jstr(d, "groupVersion"), "image.openshift.io/v1");
+        bool found = false;
+        for (size_t i = 0; i < list_len(d, "resources"); i++) {
+                json_object *r = json_object_array_get_idx(jget(d, "resources"), i);
+                if (jstr(r, "name") && strcmp(jstr(r, "name"), "imagestreams") == 0) {
+                        found = true;
+                        assert_true(json_object_get_boolean(jget(r, "namespaced")));
+                        assert_string_equal(jstr(r, "kind"), "ImageStream");
+                }
+        }
+        assert_true(found);
+        json_object_put(d);
+
+        /* The group is listed by /apis too (what API discovery clients read first). */
+        json_object *apis = kjson("get --raw /apis");
+        assert_non_null(apis);
+        found = false;
+        for (size_t i = 0; i < list_len(apis, "groups"); i++) {
+                const char *n = jstr(json_object_array_get_idx(jget(apis, "groups"), i), "name");
+                if (n && strcmp(n, "image.openshift.io") == 0) found = true;
+        }
+        assert_true(found);
+        json_object_put(apis);
+}
+
+static bool str_array_is(json_object *a, const char *const *want, size_t n) {
+        if (!a || !json_object_is_type(a, json_type_array) || json_object_array_length(a) != n)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                bool found = false;
+                for (size_t j = 0; j < n; j++) {
+                        json_object *v = json_object_array_get_idx(a, j);
+                        if (json_object_is_type(v, json_type_string) &&
+                            strcmp(json_object_get_string(v), want[i]) == 0)
+                                found = true;
+                }
+                if (!found) return false;
+        }
+        return true;
+}
+
+static void test_image_puller_role(void **state) {
+        json_object *cr = kjson("get clusterrole system:image-puller -o json");
+        assert_non_null(cr);
+        json_object *rules = jget(cr, "rules");
+        assert_non_null(rules);
+        assert_int_equal(json_object_array_length(rules), 1);
+        json_object *rule = json_object_array_get_idx(rules, 0);
+        static const char *const groups[] = {"", "image.openshift.io"};
+        static const char *const resources[] = {"imagestreams/layers"};
+        static const char *const verbs[] = {"get"};
+        assert_true(str_array_is(jget(rule, "apiGroups"), groups, 2));
+        assert_true(str_array_is(jget(rule, "resources"), resources, 1));
+        assert_true(str_array_is(jget(rule, "verbs"), verbs, 1));
+        assert_null(jget(rule, "resourceNames"));
+        assert_null(jget(rule, "nonResourceURLs"));
+        json_object_put(cr);
+
+        /* RBAC evaluates it: a service account bound to it may get imagestreams/layers. */
+        char *who = NULL;
+        fixture *f = *state;
+        assert_true(asprintf(&who, "system:serviceaccount:%s:default", f->ns) > 0);
+        create_namespace(f->ns);
+        assert_int_equal(
+            kubectl("create rolebinding puller -n '%s' --clusterrole=system:image-puller "
+                    "--serviceaccount='%s:default' >/dev/null",
+                    f->ns, f->ns),
+            0);
+        assert_int_equal(
+            kubectl("auth can-i get imagestreams.image.openshift.io --subresource=layers "
+                    "-n '%s' "
+                    "--as='%s' >/dev/null",
+                    f->ns, who),
+            0);
+        assert_int_not_equal(kubectl("auth can-i list imagestreams.image.openshift.io -n '%s' "
+                                     "--as='%s' >/dev/null 2>&1",
+                                     f->ns, who),
+                             0);
+        free(who);
+}
+
+static void test_global_pull_secret(void **state) {
+        json_object *s = get_secret("openshift-config", "pull-secret");
+        assert_non_null(s);
+        assert_string_equal(jstr(s, "type"), "kubernetes.io/dockerconfigjson");
+        json_object *cfg = secret_json(s, ".dockerconfigjson");
+        assert_non_null(cfg);
+        json_object *auths = jget(cfg, "auths");
+        static const char *const registries[] = {
+            "cloud.openshift.com", "quay.io", "registry.connect.redhat.com", "registry.redhat.io"};
+        assert_int_equal(json_object_object_length(auths), 4);
+        for (size_t i = 0; i < sizeof(registries) / sizeof(*registries); i++) {
+                const char *a = jstr(jget(auths, registries[i]), "auth");
+                assert_non_null(a);
+                char *userpass = b64decode(a);
+                assert_non_null(userpass);
+                assert_true(matches(userpass, "^[a-z-]+:fake-[a-z]+-token-[0-9]{4}$"));
+                free(userpass);
+        }
+        json_object_put(cfg);
+        json_object_put(s);
+}
+
+static void test_image_api_uninstall_and_reinstall(void **state) {
+        assert_int_equal(sim_script("uninstall-image-api '%s' >/dev/null 2>&1", testenv_dir()), 0);
+        assert_int_not_equal(kubectl("get --raw /apis/image.openshift.io/v1 >/dev/null 2>&1"), 0);
+        assert_int_equal(sim_script("install-image-api '%s' >/dev/null 2>&1", testenv_dir()), 0);
+        assert_int_equal(kubectl("get --raw /apis/image.openshift.io/v1 >/dev/null"), 0);
+}
+
+/* --- legacy --- */
+
+static void check_legacy_secret(const char *ns, const char *sa_name) {
+        json_object *sa = get_sa(ns, sa_name);
+        assert_non_null(sa);
+        char prefix[300], re[400];
+        snprintf(prefix, sizeof(prefix), "%s-dockercfg-", sa_name);
+        snprintf(re, sizeof(re), "^%s[%s]{5}$", prefix, dockercfg_alphabet);
+        const char *name = list_prefix(sa, "secrets", prefix);
+        assert_non_null(name);
+        assert_true(matches(name, re));
+        assert_int_equal(list_count(sa, "secrets", name), 1);
+        assert_int_equal(list_count(sa, "imagePullSecrets", name), 1);
+        const char *uid = jstr(jget(sa, "metadata"), "uid");
+
+        json_object *s = get_secret(ns, name);
+        assert_non_null(s);
+        assert_string_equal(jstr(s, "type"), "kubernetes.io/dockercfg");
+        assert_string_equal(annotation(s, "kubernetes.io/service-account.name"), sa_name);
+        assert_string_equal(annotation(s, "kubernetes.io/service-account.uid"), uid);
+        const char *tok = annotation(s, "openshift.io/token-secret.name");
+        assert_non_null(tok);
+        char tre[400];
+        snprintf(tre, sizeof(tre), "^%s-token-[%s]{5}$", sa_name, dockercfg_alphabet);
+        assert_true(matches(tok, tre));
+        json_object *owner =
+            json_object_array_get_idx(jget(jget(s, "metadata"), "ownerReferences"), 0);
+        assert_non_null(owner);
+        assert_string_equal(jstr(owner, "kind"), "ServiceAccount");
+        assert_string_equal(jstr(owner, "name"), sa_name);
+        assert_string_equal(jstr(owner, "uid"), uid);
+        json_object *cfg = secret_json(s, ".dockercfg");
+        assert_non_null(cfg);
+        json_object *e = jget(cfg, "image-registry.openshift-image-registry.svc:5000");
+        assert_non_null(e);
+        assert_string_equal(jstr(e, "username"), "serviceaccount");
+        assert_non_null(jstr(e, "password"));
+        assert_non_null(jstr(e, "auth"));
+        json_object_put(cfg);
+        json_object_put(s);
+        json_object_put(sa);
+}
+
+static void test_legacy_provisions_default_and_new(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=legacy", NULL};
+        start_sim(f, "legacy", flags);
+        create_namespace(f->ns);
+
+        sa_cond c = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &c, WAIT_S), 0);
+        check_legacy_secret(f->ns, "default");
+
+        /* A namespace outside the prefix, then a new account inside: only ours is served. */
+        char *other = testenv_unique_name("simother");
+        assert_non_null(other);
+        create_namespace(other);
+        sa_cond o = {.ns = other, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_sa_exists, &o, WAIT_S), 0);
+        create_sa(f->ns, "builder");
+        sa_cond b = {.ns = f->ns, .name = "builder"};
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &b, WAIT_S), 0);
+        check_legacy_secret(f->ns, "builder");
+        assert_int_equal(count_dockercfg_secrets(f->ns), 2);
+        assert_int_equal(count_dockercfg_secrets(other), 0);
+        json_object *osa = get_sa(other, "default");
+        assert_int_equal(list_len(osa, "imagePullSecrets"), 0);
+        json_object_put(osa);
+        kubectl("delete namespace '%s' --wait=false >/dev/null 2>&1", other);
+        free(other);
+}
+
+static void test_legacy_delay_honoured(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=legacy", "--delay=3", NULL};
+        start_sim(f, "legacy-delay", flags);
+        create_namespace(f->ns);
+        sa_cond d = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &d, WAIT_S), 0);
+
+        double t0 = mono();
+        create_sa(f->ns, "late");
+        sa_cond c = {.ns = f->ns, .name = "late"};
+        sleep_s(1.0);
+        /* Before the delay: neither a secret nor a link. */
+        if (mono() - t0 < 2.5) {
+                assert_int_equal(cond_some_dockercfg_secret(&c), 0);
+                json_object *sa = get_sa(f->ns, "late");
+                assert_non_null(sa);
+                assert_int_equal(list_len(sa, "secrets"), 0);
+                assert_int_equal(list_len(sa, "imagePullSecrets"), 0);
+                json_object_put(sa);
+        } else {
+                fprintf(stderr, "note: the machine is slow; the before-delay check was skipped\n");
+        }
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &c, WAIT_S), 0);
+        double took = mono() - t0;
+        assert_true(took >= 3.0);
+        check_legacy_secret(f->ns, "late");
+}
+
+/* A writer adds its own entries while the provisioner holds a stale copy (--link-pause). */
+static void test_legacy_conflict_keeps_others_entries(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=legacy", "--link-pause=3", NULL};
+        start_sim(f, "legacy-conflict", flags);
+        create_namespace(f->ns);
+        create_sa(f->ns, "busy");
+        sa_cond c = {.ns = f->ns, .name = "busy"};
+        /* The secret exists: the provisioner has read the account and now pauses. */
+        assert_int_equal(testenv_wait_until(cond_some_dockercfg_secret, &c, WAIT_S), 0);
+        json_object *sa = get_sa(f->ns, "busy");
+        /* Empty lists: the merge patch below (which replaces lists) then drops nothing. */
+        assert_int_equal(list_len(sa, "imagePullSecrets"), 0);
+        assert_int_equal(list_len(sa, "secrets"), 0);
+        json_object_put(sa);
+        assert_int_equal(kubectl("patch serviceaccount busy -n '%s' --type=merge -p "
+                                 "'{\"imagePullSecrets\":[{\"name\":\"writer-pull\"}],"
+                                 "\"secrets\":[{\"name\":\"writer-mount\"}],"
+                                 "\"metadata\":{\"annotations\":{\"writer\":\"was-here\"}}}' "
+                                 ">/dev/null",
+                                 f->ns),
+                         0);
+
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &c, WAIT_S), 0);
+        sa = get_sa(f->ns, "busy");
+        assert_true(list_has(sa, "imagePullSecrets", "writer-pull"));
+        assert_true(list_has(sa, "secrets", "writer-mount"));
+        assert_string_equal(annotation(sa, "writer"), "was-here");
+        assert_int_equal(list_len(sa, "imagePullSecrets"), 2);
+        assert_int_equal(list_len(sa, "secrets"), 2);
+        json_object_put(sa);
+        check_legacy_secret(f->ns, "busy");
+        /* The path taken was the conflict one, and only one secret was made. */
+        assert_true(tproc_log_count(&f->sim, "busy: update conflicted (409)", NULL) >= 1);
+        assert_int_equal(count_dockercfg_secrets(f->ns), 2); /* default's and busy's */
+}
+
+static void test_legacy_deleted_secret_replaced(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=legacy", NULL};
+        start_sim(f, "legacy-replace", flags);
+        create_namespace(f->ns);
+        sa_cond c = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &c, WAIT_S), 0);
+        json_object *sa = get_sa(f->ns, "default");
+        char *old = strdup(list_prefix(sa, "secrets", "default-dockercfg-"));
+        json_object_put(sa);
+        assert_non_null(old);
+        assert_int_equal(kubectl("patch serviceaccount default -n '%s' --type=json -p "
+                                 "'[{\"op\":\"add\",\"path\":\"/imagePullSecrets/-\","
+                                 "\"value\":{\"name\":\"keep-me\"}}]' >/dev/null",
+                                 f->ns),
+                         0);
+
+        assert_int_equal(kubectl("delete secret '%s' -n '%s' >/dev/null", old, f->ns), 0);
+        c.other = old;
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &c, WAIT_S), 0);
+        sa = get_sa(f->ns, "default");
+        assert_false(list_has(sa, "secrets", old));
+        assert_false(list_has(sa, "imagePullSecrets", old));
+        assert_true(list_has(sa, "imagePullSecrets", "keep-me"));
+        json_object_put(sa);
+        check_legacy_secret(f->ns, "default");
+        free(old);
+}
+
+/* OpenShift's naming of over-long names: 38 characters, '-', FNV-1a(name), "-dockercfg-". */
+static void test_legacy_long_name(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=legacy", NULL};
+        const char *name = "a-very-long-service-account-name-that-openshift-must-shorten";
+        start_sim(f, "legacy-long", flags);
+        create_namespace(f->ns);
+        create_sa(f->ns, name);
+
+        uint32_t h = 2166136261u;
+        for (const char *p = name; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+        char prefix[128], re[256];
+        snprintf(prefix, sizeof(prefix), "%.38s-%08x-dockercfg-", name, h);
+        snprintf(re, sizeof(re), "^%s[%s]{5}$", prefix, dockercfg_alphabet);
+
+        double deadline = mono() + WAIT_S;
+        const char *got = NULL;
+        json_object *sa = NULL;
+        while (mono() < deadline) {
+                json_object_put(sa);
+                sa = get_sa(f->ns, name);
+                got = list_prefix(sa, "imagePullSecrets", prefix);
+                if (got && list_has(sa, "secrets", got)) break;
+                got = NULL;
+                sleep_s(0.1);
+        }
+        assert_non_null(got);
+        assert_int_equal(strlen(got), 63);
+        assert_true(matches(got, re));
+        json_object_put(sa);
+}
+
+/* --- 4.16 and later --- */
+
+static void test_ocp416_sequence(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=ocp416", "--delay=4", NULL};
+        start_sim(f, "ocp416", flags);
+        create_namespace(f->ns);
+        sa_cond d = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_sa_exists, &d, WAIT_S), 0);
+
+        /* 1. The annotation comes first, at once. */
+        assert_int_equal(testenv_wait_until(cond_annotated, &d, WAIT_S), 0);
+        double t_ann = mono();
+        json_object *sa = get_sa(f->ns, "default");
+        const char *ref0 = annotation(sa, "openshift.io/internal-registry-pull-secret-ref");
+        assert_non_null(ref0);
+        char *ref = strdup(ref0);
+        char re[256];
+        snprintf(re, sizeof(re), "^default-dockercfg-[%s]{5}$", dockercfg_alphabet);
+        assert_true(matches(ref, re));
+        const char *uid = jstr(jget(sa, "metadata"), "uid");
+        char *sa_uid = strdup(uid);
+
+        /* 2. The secret exists without credentials; the account does not use it yet. */
+        sa_cond s = {.ns = f->ns, .name = "default", .secret = ref};
+        assert_int_equal(testenv_wait_until(cond_secret_exists, &s, WAIT_S), 0);
+        json_object *sec = get_secret(f->ns, ref);
+        json_object_put(sa);
+        sa = get_sa(f->ns, "default");
+        if (mono() - t_ann < 3.0) {
+                assert_false(list_has(sa, "imagePullSecrets", ref));
+                assert_null(annotation(sec, "openshift.io/internal-registry-auth-token.binding"));
+                json_object *cfg = secret_json(sec, ".dockercfg");
+                assert_non_null(cfg);
+                assert_int_equal(json_object_object_length(cfg), 0);
+                json_object_put(cfg);
+        } else {
+                fprintf(stderr,
+                        "note: the machine is slow; the unfilled-state check was skipped\n");
+        }
+        assert_string_equal(jstr(sec, "type"), "kubernetes.io/dockercfg");
+        assert_string_equal(
+            annotation(sec, "openshift.io/internal-registry-auth-token.service-account"),
+            "default");
+        json_object *owner =
+            json_object_array_get_idx(jget(jget(sec, "metadata"), "ownerReferences"), 0);
+        assert_string_equal(jstr(owner, "kind"), "ServiceAccount");
+        assert_string_equal(jstr(owner, "uid"), sa_uid);
+        json_object_put(sec);
+        json_object_put(sa);
+
+        /* 3. After the delay: filled, then in .imagePullSecrets only. */
+        assert_int_equal(testenv_wait_until(cond_ocp416_linked, &d, WAIT_S), 0);
+        assert_true(mono() - t_ann >= 3.0); /* delay 4 s counted from when it saw the account */
+        sa = get_sa(f->ns, "default");
+        assert_string_equal(annotation(sa, "openshift.io/internal-registry-pull-secret-ref"), ref);
+        assert_int_equal(list_count(sa, "imagePullSecrets", ref), 1);
+        assert_false(list_has(sa, "secrets", ref));
+        json_object_put(sa);
+        sec = get_secret(f->ns, ref);
+        assert_string_equal(annotation(sec, "openshift.io/internal-registry-auth-token.binding"),
+                            "bound");
+        json_object *cfg = secret_json(sec, ".dockercfg");
+        json_object *e = jget(cfg, "image-registry.openshift-image-registry.svc:5000");
+        assert_non_null(e);
+        char *userpass = b64decode(jstr(e, "auth"));
+        assert_non_null(userpass);
+        assert_true(strncmp(userpass, "<token>:", 8) == 0 && strlen(userpass) > 8);
+        assert_null(jget(e, "password")); /* the 4.16 form keeps only "auth" */
+        free(userpass);
+        json_object_put(cfg);
+        json_object_put(sec);
+        assert_int_equal(count_dockercfg_secrets(f->ns), 1);
+        free(ref);
+        free(sa_uid);
+}
+
+static void test_ocp416_mountable(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=ocp416", "--ocp416-mountable", NULL};
+        start_sim(f, "ocp416-mountable", flags);
+        create_namespace(f->ns);
+        sa_cond d = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_ocp416_linked, &d, WAIT_S), 0);
+        /* Both lists end up naming it (the PUT that links adds both at once). */
+        json_object *sa = get_sa(f->ns, "default");
+        const char *ref = annotation(sa, "openshift.io/internal-registry-pull-secret-ref");
+        assert_true(list_has(sa, "secrets", ref));
+        json_object_put(sa);
+}
+
+static void test_ocp416_conflict_keeps_others_entries(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=ocp416", "--link-pause=3", NULL};
+        start_sim(f, "ocp416-conflict", flags);
+        create_namespace(f->ns);
+        create_sa(f->ns, "busy");
+        sa_cond c = {.ns = f->ns, .name = "busy"};
+        assert_int_equal(testenv_wait_until(cond_annotated, &c, WAIT_S), 0);
+        json_object *sa = get_sa(f->ns, "busy");
+        char *ref = strdup(annotation(sa, "openshift.io/internal-registry-pull-secret-ref"));
+        json_object_put(sa);
+        sa_cond s = {.ns = f->ns, .secret = ref};
+        /* Filled: the provisioner now pauses before it links. */
+        assert_int_equal(testenv_wait_until(cond_secret_filled, &s, WAIT_S), 0);
+        assert_int_equal(kubectl("patch serviceaccount busy -n '%s' --type=merge -p "
+                                 "'{\"imagePullSecrets\":[{\"name\":\"writer-pull\"}]}' >/dev/null",
+                                 f->ns),
+                         0);
+        assert_int_equal(testenv_wait_until(cond_ocp416_linked, &c, WAIT_S), 0);
+        sa = get_sa(f->ns, "busy");
+        assert_true(list_has(sa, "imagePullSecrets", "writer-pull"));
+        assert_int_equal(list_count(sa, "imagePullSecrets", ref), 1);
+        assert_int_equal(list_len(sa, "imagePullSecrets"), 2);
+        json_object_put(sa);
+        assert_true(tproc_log_count(&f->sim, "busy: update conflicted (409)", NULL) >= 1);
+        free(ref);
+}
+
+static void test_ocp416_deleted_secret_recreated(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=ocp416", NULL};
+        start_sim(f, "ocp416-recreate", flags);
+        create_namespace(f->ns);
+        sa_cond d = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_ocp416_linked, &d, WAIT_S), 0);
+        json_object *sa = get_sa(f->ns, "default");
+        char *ref = strdup(annotation(sa, "openshift.io/internal-registry-pull-secret-ref"));
+        json_object_put(sa);
+        json_object *sec = get_secret(f->ns, ref);
+        char *uid = strdup(jstr(jget(sec, "metadata"), "uid"));
+        json_object_put(sec);
+
+        assert_int_equal(kubectl("delete secret '%s' -n '%s' >/dev/null", ref, f->ns), 0);
+        sa_cond s = {.ns = f->ns, .secret = ref, .other = uid};
+        assert_int_equal(testenv_wait_until(cond_secret_filled, &s, WAIT_S), 0);
+        assert_int_equal(testenv_wait_until(cond_ocp416_linked, &d, WAIT_S), 0);
+        sa = get_sa(f->ns, "default");
+        assert_string_equal(annotation(sa, "openshift.io/internal-registry-pull-secret-ref"), ref);
+        assert_int_equal(list_count(sa, "imagePullSecrets", ref), 1);
+        json_object_put(sa);
+        free(ref);
+        free(uid);
+}
+
+/* --- off --- */
+
+static void test_off_provisions_nothing(void **state) {
+        fixture *f = *state;
+        static const char *const flags[] = {"--mode=off", NULL};
+        start_sim(f, "off", flags);
+        assert_true(tproc_log_count(&f->sim, "synced (mode off", NULL) >= 1);
+        create_namespace(f->ns);
+        create_sa(f->ns, "builder");
+        sa_cond d = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_sa_exists, &d, WAIT_S), 0);
+        sleep_s(3.0);
+        static const char *const names[] = {"default", "builder"};
+        for (size_t i = 0; i < 2; i++) {
+                json_object *sa = get_sa(f->ns, names[i]);
+                assert_non_null(sa);
+                assert_null(annotation(sa, "openshift.io/internal-registry-pull-secret-ref"));
+                assert_int_equal(list_len(sa, "secrets"), 0);
+                assert_int_equal(list_len(sa, "imagePullSecrets"), 0);
+                json_object_put(sa);
+        }
+        assert_int_equal(count_dockercfg_secrets(f->ns), 0);
+}
+
+/* --- hack/openshift-sim.sh start/stop --- */
+
+static void test_script_start_stop(void **state) {
+        fixture *f = *state;
+        const char *dir = testenv_dir();
+        assert_int_equal(sim_script("start '%s' --mode=legacy --namespace-prefix='%s-' >/dev/null "
+                                    "2>&1",
+                                    dir, f->prefix),
+                         0);
+        f->script_started = true;
+        assert_int_equal(sim_script("status '%s'", dir), 0);
+        /* A second start is refused while one runs. */
+        assert_int_not_equal(sim_script("start '%s' --mode=off >/dev/null 2>&1", dir), 0);
+        create_namespace(f->ns);
+        sa_cond c = {.ns = f->ns, .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_legacy_provisioned, &c, WAIT_S), 0);
+        assert_int_equal(sim_script("stop '%s' >/dev/null 2>&1", dir), 0);
+        f->script_started = false;
+        assert_int_not_equal(sim_script("status '%s'", dir), 0);
+}
+
+static int group_setup(void **state) {
+        if (testenv_group_setup(state) < 0) return -1;
+        char bin[4096];
+        snprintf(bin, sizeof(bin), "%s/pullpolicy-sim", build_dir());
+        if (access(bin, X_OK) < 0) {
+                fprintf(stderr, "%s is not built (make build)\n", bin);
+                return -1;
+        }
+        if (sim_script("install '%s'", testenv_dir()) != 0) {
+                fprintf(stderr, "hack/openshift-sim.sh install failed\n");
+                return -1;
+        }
+        return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+            T(test_image_api_discoverable),
+            T(test_image_puller_role),
+            T(test_global_pull_secret),
+            T(test_image_api_uninstall_and_reinstall),
+            T(test_legacy_provisions_default_and_new),
+            T(test_legacy_delay_honoured),
+            T(test_legacy_conflict_keeps_others_entries),
+            T(test_legacy_deleted_secret_replaced),
+            T(test_legacy_long_name),
+            T(test_ocp416_sequence),
+            T(test_ocp416_mountable),
+            T(test_ocp416_conflict_keeps_others_entries),
+            T(test_ocp416_deleted_secret_recreated),
+            T(test_off_provisions_nothing),
+            T(test_script_start_stop),
+        };
+        return cmocka_run_group_tests(tests, group_setup, NULL);
+}
