@@ -85,6 +85,7 @@ struct kube_client {
         ev_timer timer;
         kube_config *cfg;
         char *base_url;
+        bool https;
         struct curl_slist *connect_to;
         char *user_agent;
         kube_token_bucket bucket;
@@ -487,7 +488,13 @@ static int setup_easy(kube_request *r) {
         SETOPT(e, CURLOPT_NOSIGNAL, 1L);
         SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
         SETOPT(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-        SETOPT(e, CURLOPT_PIPEWAIT, 1L);
+        /*
+         * Over TLS, wait for ALPN to tell whether the first connection does
+         * HTTP/2 rather than opening one connection per concurrent request.
+         * Not for http://: curl would then wait for the first response's
+         * headers, queueing everything behind a slow request.
+         */
+        if (c->https) SETOPT(e, CURLOPT_PIPEWAIT, 1L);
         SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
         SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
         SETOPT(e, CURLOPT_TCP_KEEPINTVL, 15L);
@@ -757,6 +764,7 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
         if (k < 0) goto fail;
         k = split_server(c);
         if (k < 0) goto fail;
+        c->https = !strncasecmp(c->base_url, "https://", 8);
         k = -ENOMEM;
         if (opts && opts->user_agent) {
                 if (strpbrk(opts->user_agent, "\r\n")) {

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kube/errors.h"
+#include "util/macro.h"
+
+static kube_status *parse(const char *body, long code) {
+        kube_status *s = NULL;
+        assert_int_equal(kube_status_parse(body, body ? strlen(body) : 0, code, &s), 0);
+        assert_non_null(s);
+        return s;
+}
+
+static void test_not_found(void **state) {
+        kube_status *s = parse("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                               "\"status\":\"Failure\",\"message\":\"secrets \\\"x\\\" not found\","
+                               "\"reason\":\"NotFound\",\"details\":{\"name\":\"x\",\"kind\":"
+                               "\"secrets\"},\"code\":404}",
+                               404);
+        assert_int_equal(s->code, 404);
+        assert_int_equal(s->reason, KUBE_REASON_NOT_FOUND);
+        assert_string_equal(s->reason_str, "NotFound");
+        assert_string_equal(s->message, "secrets \"x\" not found");
+        assert_string_equal(s->details.name, "x");
+        assert_string_equal(s->details.kind, "secrets");
+        assert_string_equal(s->details.group, "");
+        assert_int_equal(s->details.n_causes, 0);
+        int err = kube_status_to_error(s);
+        assert_int_equal(err, -ENOENT);
+        assert_true(kube_error_is_not_found(err));
+        assert_false(kube_error_is_conflict(err));
+        assert_false(kube_error_is_retryable(err));
+        kube_status_free(s);
+}
+
+static void test_conflict_kinds(void **state) {
+        kube_status *a = parse("{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":"
+                               "\"AlreadyExists\",\"message\":\"serviceaccounts \\\"sa\\\" "
+                               "already exists\",\"details\":{\"name\":\"sa\",\"kind\":"
+                               "\"serviceaccounts\"},\"code\":409}",
+                               409);
+        kube_status *c = parse("{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":"
+                               "\"Conflict\",\"message\":\"Operation cannot be fulfilled: the "
+                               "object has been modified\",\"details\":{\"name\":\"sa\"},"
+                               "\"code\":409}",
+                               409);
+        int ea = kube_status_to_error(a), ec = kube_status_to_error(c);
+        assert_int_equal(a->reason, KUBE_REASON_ALREADY_EXISTS);
+        assert_int_equal(c->reason, KUBE_REASON_CONFLICT);
+        assert_int_equal(ea, -EEXIST);
+        assert_int_equal(ec, -ESTALE);
+        assert_true(kube_error_is_already_exists(ea));
+        assert_false(kube_error_is_conflict(ea));
+        assert_true(kube_error_is_conflict(ec));
+        assert_false(kube_error_is_already_exists(ec));
+        kube_status_free(a);
+        kube_status_free(c);
+
+        /* A 409 without a body is a conflict (the generic meaning). */
+        kube_status *b = parse(NULL, 409);
+        assert_int_equal(kube_status_to_error(b), -ESTALE);
+        kube_status_free(b);
+}
+
+static void test_gone(void **state) {
+        kube_status *s = parse("{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+                               "\"too old resource version: 1 (5)\",\"reason\":\"Expired\","
+                               "\"code\":410}",
+                               410);
+        assert_int_equal(s->reason, KUBE_REASON_EXPIRED);
+        assert_true(kube_error_is_gone(kube_status_to_error(s)));
+        kube_status_free(s);
+
+        /* The watch ERROR event form: HTTP 200, the code is in the object. */
+        struct json_object *o = json_tokener_parse(
+                "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+                "\"too old\",\"reason\":\"Gone\",\"code\":410}");
+        assert_non_null(o);
+        assert_int_equal(kube_status_from_json(o, 0, &s), 0);
+        assert_int_equal(s->code, 410);
+        assert_int_equal(s->reason, KUBE_REASON_GONE);
+        assert_int_equal(kube_status_to_error(s), -EIDRM);
+        kube_status_free(s);
+        json_object_put(o);
+
+        /* Expired is "gone" whatever the code. */
+        assert_int_equal(kube_error_from_http(500, KUBE_REASON_EXPIRED), -EIDRM);
+        assert_int_equal(kube_error_from_http(410, KUBE_REASON_UNKNOWN), -EIDRM);
+
+        /* Not an object. */
+        o = json_object_new_string("x");
+        s = NULL;
+        assert_int_equal(kube_status_from_json(o, 0, &s), -EBADMSG);
+        assert_null(s);
+        json_object_put(o);
+}
+
+static void test_invalid_with_causes(void **state) {
+        kube_status *s = parse(
+                "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                "\"message\":\"ServiceAccount \\\"Bad_Name\\\" is invalid\",\"reason\":\"Invalid\","
+                "\"details\":{\"name\":\"Bad_Name\",\"kind\":\"ServiceAccount\",\"causes\":["
+                "{\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid value: must be lower "
+                "case\",\"field\":\"metadata.name\"},"
+                "{\"reason\":\"FieldValueRequired\",\"message\":\"Required value\"},"
+                "\"not-an-object\"]},\"code\":422}",
+                422);
+        assert_int_equal(s->reason, KUBE_REASON_INVALID);
+        assert_int_equal(kube_status_to_error(s), -EINVAL);
+        assert_true(kube_error_is_invalid(kube_status_to_error(s)));
+        assert_int_equal(s->details.n_causes, 2);
+        assert_string_equal(s->details.causes[0].type, "FieldValueInvalid");
+        assert_string_equal(s->details.causes[0].field, "metadata.name");
+        assert_string_equal(s->details.causes[0].message, "Invalid value: must be lower case");
+        assert_string_equal(s->details.causes[1].type, "FieldValueRequired");
+        assert_string_equal(s->details.causes[1].field, "");
+        kube_status_free(s);
+}
+
+static void test_too_many_requests(void **state) {
+        kube_status *s = parse("{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+                               "\"Too many requests, please try again later.\",\"reason\":"
+                               "\"TooManyRequests\",\"details\":{\"retryAfterSeconds\":3},"
+                               "\"code\":429}",
+                               429);
+        assert_int_equal(s->reason, KUBE_REASON_TOO_MANY_REQUESTS);
+        assert_int_equal(s->details.retry_after_seconds, 3);
+        int err = kube_status_to_error(s);
+        assert_true(kube_error_is_too_many_requests(err));
+        assert_true(kube_error_is_retryable(err));
+        assert_false(kube_error_is_server_error(err));
+        kube_status_free(s);
+
+        /* A negative or absurd retryAfterSeconds is ignored. */
+        s = parse("{\"kind\":\"Status\",\"code\":429,\"details\":{\"retryAfterSeconds\":-5}}", 429);
+        assert_int_equal(s->details.retry_after_seconds, 0);
+        kube_status_free(s);
+}
+
+static void test_server_errors(void **state) {
+        kube_status *s = parse("{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+                               "\"Internal error occurred: etcdserver: leader changed\","
+                               "\"reason\":\"InternalError\",\"code\":500}",
+                               500);
+        int err = kube_status_to_error(s);
+        assert_int_equal(err, -EREMOTEIO);
+        assert_true(kube_error_is_server_error(err));
+        assert_true(kube_error_is_retryable(err));
+        kube_status_free(s);
+
+        s = parse("{\"kind\":\"Status\",\"reason\":\"ServerTimeout\",\"code\":500}", 500);
+        assert_int_equal(kube_status_to_error(s), -ETIME);
+        assert_true(kube_error_is_server_error(kube_status_to_error(s)));
+        kube_status_free(s);
+
+        assert_int_equal(kube_error_from_http(503, KUBE_REASON_UNKNOWN), -EBUSY);
+        assert_true(kube_error_is_server_error(-EBUSY));
+        assert_int_equal(kube_error_from_http(504, KUBE_REASON_UNKNOWN), -ETIME);
+        assert_int_equal(kube_error_from_http(502, KUBE_REASON_UNKNOWN), -EREMOTEIO);
+}
+
+static void test_mapping_table(void **state) {
+        static const struct {
+                long code;
+                kube_status_reason reason;
+                int err;
+        } table[] = {
+                {200, KUBE_REASON_UNKNOWN, 0},
+                {201, KUBE_REASON_UNKNOWN, 0},
+                {400, KUBE_REASON_BAD_REQUEST, -EBADMSG},
+                {401, KUBE_REASON_UNAUTHORIZED, -EACCES},
+                {403, KUBE_REASON_FORBIDDEN, -EPERM},
+                {404, KUBE_REASON_NOT_FOUND, -ENOENT},
+                {405, KUBE_REASON_UNKNOWN, -EOPNOTSUPP},
+                {406, KUBE_REASON_UNKNOWN, -ENOMSG},
+                {409, KUBE_REASON_ALREADY_EXISTS, -EEXIST},
+                {409, KUBE_REASON_CONFLICT, -ESTALE},
+                {410, KUBE_REASON_GONE, -EIDRM},
+                {413, KUBE_REASON_UNKNOWN, -E2BIG},
+                {415, KUBE_REASON_UNKNOWN, -EPROTONOSUPPORT},
+                {418, KUBE_REASON_UNKNOWN, -EBADR},
+                {422, KUBE_REASON_INVALID, -EINVAL},
+                {429, KUBE_REASON_TOO_MANY_REQUESTS, -EAGAIN},
+                {500, KUBE_REASON_INTERNAL_ERROR, -EREMOTEIO},
+                {503, KUBE_REASON_SERVICE_UNAVAILABLE, -EBUSY},
+                {504, KUBE_REASON_TIMEOUT, -ETIME},
+                {302, KUBE_REASON_UNKNOWN, -EREMCHG},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+                assert_int_equal(kube_error_from_http(table[i].code, table[i].reason),
+                                 table[i].err);
+
+        assert_true(kube_error_is_forbidden(kube_error_from_http(403, KUBE_REASON_UNKNOWN)));
+        assert_true(kube_error_is_unauthorized(kube_error_from_http(401, KUBE_REASON_UNKNOWN)));
+        assert_false(kube_error_is_forbidden(kube_error_from_http(401, KUBE_REASON_UNKNOWN)));
+        assert_int_equal(kube_status_to_error(NULL), -EIO);
+
+        /* Each predicate holds for one code only. */
+        bool (*preds[])(int) = {kube_error_is_not_found,     kube_error_is_conflict,
+                                kube_error_is_already_exists, kube_error_is_gone,
+                                kube_error_is_invalid,        kube_error_is_too_many_requests,
+                                kube_error_is_forbidden,      kube_error_is_unauthorized};
+        for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+                int hits = 0;
+                for (size_t p = 0; p < ARRAY_SIZE(preds); p++) hits += preds[p](table[i].err);
+                int expect = table[i].code == 401 || table[i].code == 403 ||
+                             table[i].code == 404 || table[i].code == 409 ||
+                             table[i].code == 410 || table[i].code == 422 || table[i].code == 429;
+                assert_int_equal(hits, expect);
+        }
+}
+
+static void test_reason_strings(void **state) {
+        for (int r = 0; r < _KUBE_REASON_MAX; r++)
+                assert_int_equal(kube_status_reason_from_string(kube_status_reason_to_string(r)),
+                                 r);
+        assert_int_equal(kube_status_reason_from_string("SomethingNew"), KUBE_REASON_UNKNOWN);
+        assert_int_equal(kube_status_reason_from_string(NULL), KUBE_REASON_UNKNOWN);
+        assert_string_equal(kube_status_reason_to_string(_KUBE_REASON_MAX), "");
+
+        /* An unknown reason keeps its text but the type comes from the code. */
+        kube_status *s = parse("{\"kind\":\"Status\",\"reason\":\"SomethingNew\",\"code\":404}",
+                               404);
+        assert_string_equal(s->reason_str, "SomethingNew");
+        assert_int_equal(s->reason, KUBE_REASON_NOT_FOUND);
+        kube_status_free(s);
+}
+
+static void test_garbage_bodies(void **state) {
+        /* HTML from a proxy: typed by the HTTP code, message sanitised. */
+        kube_status *s = parse("<html>\n<body>Bad\tGateway\x01</body></html>\n", 502);
+        assert_int_equal(s->code, 502);
+        assert_int_equal(kube_status_to_error(s), -EREMOTEIO);
+        assert_string_equal(s->message, "<html> <body>Bad Gateway?</body></html>");
+        assert_string_equal(s->reason_str, "");
+        kube_status_free(s);
+
+        /* Truncated JSON. */
+        s = parse("{\"kind\":\"Status\",\"code\":40", 404);
+        assert_int_equal(s->reason, KUBE_REASON_NOT_FOUND);
+        assert_string_equal(s->message, "{\"kind\":\"Status\",\"code\":40");
+        kube_status_free(s);
+
+        /* Valid JSON, not a Status (kind missing or different). */
+        s = parse("{\"kind\":\"Secret\",\"reason\":\"AlreadyExists\",\"code\":409}", 409);
+        assert_int_equal(kube_status_to_error(s), -ESTALE);
+        kube_status_free(s);
+        s = parse("[1,2,3]", 403);
+        assert_int_equal(kube_status_to_error(s), -EPERM);
+        kube_status_free(s);
+
+        /* Trailing garbage after a Status object. */
+        s = parse("{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409} xyz", 409);
+        assert_int_equal(kube_status_to_error(s), -ESTALE);
+        kube_status_free(s);
+
+        /* Status fields of the wrong type are ignored, not trusted. */
+        s = parse("{\"kind\":\"Status\",\"reason\":7,\"message\":{\"a\":1},\"details\":[],"
+                  "\"code\":\"409\"}",
+                  409);
+        assert_string_equal(s->message, "");
+        assert_int_equal(s->reason, KUBE_REASON_CONFLICT);
+        assert_int_equal(s->code, 409);
+        kube_status_free(s);
+
+        /* Empty body. */
+        s = parse("", 401);
+        assert_true(kube_error_is_unauthorized(kube_status_to_error(s)));
+        assert_string_equal(s->message, "");
+        kube_status_free(s);
+
+        /* Embedded NUL and invalid UTF-8 become '?'. */
+        const char raw[] = {'a', 0, 'b', (char)0xff, 'c'};
+        s = NULL;
+        assert_int_equal(kube_status_parse(raw, sizeof(raw), 500, &s), 0);
+        assert_string_equal(s->message, "a?b?c");
+        kube_status_free(s);
+}
+
+static void test_message_bounds(void **state) {
+        /* A huge non-JSON body: message capped at KUBE_STATUS_MAX_RAW. */
+        size_t n = 1 << 20;
+        char *big = malloc(n + 1);
+        assert_non_null(big);
+        memset(big, 'x', n);
+        big[n] = 0;
+        kube_status *s = parse(big, 500);
+        assert_int_equal(strlen(s->message), KUBE_STATUS_MAX_RAW);
+        kube_status_free(s);
+
+        /* A huge message in a Status: capped at KUBE_STATUS_MAX_MESSAGE. */
+        char *js = NULL;
+        assert_true(asprintf(&js, "{\"kind\":\"Status\",\"message\":\"%s\",\"code\":500}", big) >
+                    0);
+        s = parse(js, 500);
+        assert_int_equal(strlen(s->message), KUBE_STATUS_MAX_MESSAGE);
+        kube_status_free(s);
+        free(js);
+
+        /* Cut on a UTF-8 boundary: 'é' is two bytes; 1023 'a' then 'é' must not split it. */
+        memset(big, 'a', KUBE_STATUS_MAX_MESSAGE - 1);
+        strcpy(big + KUBE_STATUS_MAX_MESSAGE - 1, "\xc3\xa9zz");
+        assert_true(asprintf(&js, "{\"kind\":\"Status\",\"message\":\"%s\",\"code\":500}", big) >
+                    0);
+        s = parse(js, 500);
+        assert_int_equal(strlen(s->message), KUBE_STATUS_MAX_MESSAGE - 1);
+        kube_status_free(s);
+        free(js);
+
+        /* Many causes: at most KUBE_STATUS_MAX_CAUSES kept. */
+        size_t cap = 64 * 1024, len = 0;
+        char *c = malloc(cap);
+        assert_non_null(c);
+        len += (size_t)snprintf(c + len, cap - len,
+                                "{\"kind\":\"Status\",\"code\":422,\"details\":{\"causes\":[");
+        for (int i = 0; i < 100; i++)
+                len += (size_t)snprintf(c + len, cap - len, "%s{\"field\":\"f%d\"}",
+                                        i ? "," : "", i);
+        snprintf(c + len, cap - len, "]}}");
+        s = parse(c, 422);
+        assert_int_equal(s->details.n_causes, KUBE_STATUS_MAX_CAUSES);
+        assert_string_equal(s->details.causes[KUBE_STATUS_MAX_CAUSES - 1].field, "f31");
+        kube_status_free(s);
+        free(c);
+
+        /* Deeply nested JSON is refused by the parser, still typed by the code. */
+        memset(big, '[', 5000);
+        big[5000] = 0;
+        s = parse(big, 400);
+        assert_int_equal(kube_status_to_error(s), -EBADMSG);
+        kube_status_free(s);
+        free(big);
+}
+
+static void test_strerror(void **state) {
+        assert_string_equal(kube_strerror(-ENOENT), "not found (HTTP 404)");
+        assert_string_equal(kube_strerror(ENOENT), "not found (HTTP 404)");
+        assert_non_null(strstr(kube_strerror(-ESTALE), "409"));
+        assert_non_null(strstr(kube_strerror(-EEXIST), "already exists"));
+        assert_non_null(strstr(kube_strerror(-EIDRM), "410"));
+        assert_non_null(strstr(kube_strerror(-EMSGSIZE), "limit"));
+        /* Codes outside the table fall back to the C library. */
+        assert_string_equal(kube_strerror(-ENOSPC), strerror(ENOSPC));
+        assert_non_null(kube_strerror(-100000));
+        assert_null(kube_status_free(NULL));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_not_found),
+                cmocka_unit_test(test_conflict_kinds),
+                cmocka_unit_test(test_gone),
+                cmocka_unit_test(test_invalid_with_causes),
+                cmocka_unit_test(test_too_many_requests),
+                cmocka_unit_test(test_server_errors),
+                cmocka_unit_test(test_mapping_table),
+                cmocka_unit_test(test_reason_strings),
+                cmocka_unit_test(test_garbage_bodies),
+                cmocka_unit_test(test_message_bounds),
+                cmocka_unit_test(test_strerror),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
