@@ -1,0 +1,1902 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/labels.h"
+#include "names.h"
+#include "util/macro.h"
+#include "util/timefmt.h"
+
+#define RBAC_GROUP "rbac.authorization.k8s.io"
+#define DEFAULT_GLOBAL_NS "openshift-config"
+#define DEFAULT_GLOBAL_NAME "pull-secret"
+#define PROBLEM_MESSAGE_MAX 1024
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++) free(v[i]);
+        free(v);
+}
+
+static int strv_push(char ***v, size_t *n, size_t *cap, const char *s) {
+        if (GROW(*v, *cap, *n + 1) < 0) return -ENOMEM;
+        char *d = strdup(s);
+        if (!d) return -ENOMEM;
+        (*v)[(*n)++] = d;
+        return 0;
+}
+
+static bool strv_has(char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i], s)) return true;
+        return false;
+}
+
+static int strv_dup(char *const *v, size_t n, char ***ret) {
+        *ret = NULL;
+        if (n == 0) return 0;
+        char **d = calloc(n, sizeof(char *));
+        if (!d) return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                d[i] = strdup(v[i]);
+                if (!d[i]) {
+                        strv_free(d, i);
+                        return -ENOMEM;
+                }
+        }
+        *ret = d;
+        return 0;
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb) {
+        if (na != nb) return false;
+        for (size_t i = 0; i < na; i++)
+                if (!streq(a[i], b[i])) return false;
+        return true;
+}
+
+/* "" and NULL are the same for optional API strings (omitempty). */
+static bool opt_eq(const char *a, const char *b) {
+        return streq(a ? a : "", b ? b : "");
+}
+
+static int cmp_meta_name(const void *a, const void *b) {
+        const kube_meta *x = *(const kube_meta *const *)a, *y = *(const kube_meta *const *)b;
+        int c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
+        return c ? c : strcmp(x->name, y->name);
+}
+
+static void sort_by_name(void *arr, size_t n) {
+        if (n > 1) qsort(arr, n, sizeof(void *), cmp_meta_name);
+}
+
+static const char *list_name(unsigned list) {
+        return list == POLICY_FOR_PULL ? "imagePullSecrets" : "secrets";
+}
+
+/* ---- memsnap ------------------------------------------------------------------ */
+
+typedef struct ptrv {
+        const void **v;
+        size_t n, cap;
+} ptrv;
+
+struct plan_memsnap {
+        ptrv ns, sa, secrets, rbs, policies;
+};
+
+int plan_memsnap_new(plan_memsnap **ret) {
+        if (!ret) return -EINVAL;
+        *ret = calloc(1, sizeof(plan_memsnap));
+        return *ret ? 0 : -ENOMEM;
+}
+
+plan_memsnap *plan_memsnap_free(plan_memsnap *m) {
+        if (!m) return NULL;
+        free(m->ns.v);
+        free(m->sa.v);
+        free(m->secrets.v);
+        free(m->rbs.v);
+        free(m->policies.v);
+        free(m);
+        return NULL;
+}
+
+static int ptrv_add(ptrv *p, const void *o) {
+        if (!o) return -EINVAL;
+        if (GROW(p->v, p->cap, p->n + 1) < 0) return -ENOMEM;
+        p->v[p->n++] = o;
+        return 0;
+}
+
+int plan_memsnap_add_namespace(plan_memsnap *m, const model_namespace *ns) {
+        return m ? ptrv_add(&m->ns, ns) : -EINVAL;
+}
+int plan_memsnap_add_sa(plan_memsnap *m, const model_sa *sa) {
+        return m ? ptrv_add(&m->sa, sa) : -EINVAL;
+}
+int plan_memsnap_add_secret(plan_memsnap *m, const model_secret *s) {
+        return m ? ptrv_add(&m->secrets, s) : -EINVAL;
+}
+int plan_memsnap_add_role_binding(plan_memsnap *m, const model_role_binding *rb) {
+        return m ? ptrv_add(&m->rbs, rb) : -EINVAL;
+}
+int plan_memsnap_add_policy(plan_memsnap *m, const model_policy *p) {
+        return m ? ptrv_add(&m->policies, p) : -EINVAL;
+}
+
+int plan_memsnap_remove(plan_memsnap *m, const void *obj) {
+        if (!m) return -EINVAL;
+        ptrv *all[] = {&m->ns, &m->sa, &m->secrets, &m->rbs, &m->policies};
+        for (size_t k = 0; k < ARRAY_SIZE(all); k++)
+                for (size_t i = 0; i < all[k]->n; i++)
+                        if (all[k]->v[i] == obj) {
+                                memmove(all[k]->v + i, all[k]->v + i + 1,
+                                        (all[k]->n - i - 1) * sizeof(void *));
+                                all[k]->n--;
+                                return 0;
+                        }
+        return -ENOENT;
+}
+
+static const void *ms_find(const ptrv *p, const char *ns, const char *name) {
+        for (size_t i = 0; i < p->n; i++) {
+                const kube_meta *m = p->v[i];
+                if (streq_ptr(m->namespace, ns) && streq(m->name, name)) return p->v[i];
+        }
+        return NULL;
+}
+
+typedef bool (*ms_filter)(const void *obj, const char *arg);
+
+static int ms_list(const ptrv *p, ms_filter f, const char *arg, const void ***ret, size_t *n) {
+        *ret = NULL;
+        *n = 0;
+        size_t got = 0;
+        const void **v = p->n ? calloc(p->n, sizeof(void *)) : NULL;
+        if (p->n && !v) return -ENOMEM;
+        for (size_t i = 0; i < p->n; i++)
+                if (!f || f(p->v[i], arg)) v[got++] = p->v[i];
+        if (got == 0) {
+                free(v);
+                return 0;
+        }
+        *ret = v;
+        *n = got;
+        return 0;
+}
+
+static bool in_namespace(const void *obj, const char *ns) {
+        return streq_ptr(((const kube_meta *)obj)->namespace, ns);
+}
+
+static bool sa_links_policy(const void *obj, const char *key) {
+        return model_links_mentions(&((const model_sa *)obj)->links, key);
+}
+
+static bool marked_by_key(const void *obj, const char *key) {
+        const kube_meta *m = obj;
+        const char *slash = strchr(key, '/');
+        if (!slash) return false;
+        const char *home = kube_kvs_get(&m->labels, NAMES_LABEL_POLICY_NAMESPACE);
+        return home && strlen(home) == (size_t)(slash - key) &&
+               strncmp(home, key, (size_t)(slash - key)) == 0 &&
+               names_marked_by(m, home, slash + 1);
+}
+
+static const model_namespace *ms_namespace_get(void *ud, const char *name) {
+        return ms_find(&((plan_memsnap *)ud)->ns, NULL, name);
+}
+static int ms_namespace_list(void *ud, const model_namespace ***ret, size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->ns, NULL, NULL, (const void ***)ret, n);
+}
+static int ms_sa_list(void *ud, const char *ns, const model_sa ***ret, size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->sa, in_namespace, ns, (const void ***)ret, n);
+}
+static int ms_sa_list_linked(void *ud, const char *key, const model_sa ***ret, size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->sa, sa_links_policy, key, (const void ***)ret, n);
+}
+static const model_secret *ms_secret_get(void *ud, const char *ns, const char *name) {
+        return ms_find(&((plan_memsnap *)ud)->secrets, ns, name);
+}
+static int ms_secret_list_marked(void *ud, const char *key, const model_secret ***ret,
+                                 size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->secrets, marked_by_key, key, (const void ***)ret,
+                       n);
+}
+static const model_role_binding *ms_rb_get(void *ud, const char *ns, const char *name) {
+        return ms_find(&((plan_memsnap *)ud)->rbs, ns, name);
+}
+static int ms_rb_list_marked(void *ud, const char *key, const model_role_binding ***ret,
+                             size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->rbs, marked_by_key, key, (const void ***)ret, n);
+}
+static int ms_policy_list(void *ud, const char *ns, const model_policy ***ret, size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->policies, in_namespace, ns, (const void ***)ret,
+                       n);
+}
+
+static const plan_snapshot_ops memsnap_ops = {
+        .namespace_get = ms_namespace_get,
+        .namespace_list = ms_namespace_list,
+        .sa_list = ms_sa_list,
+        .sa_list_linked = ms_sa_list_linked,
+        .secret_get = ms_secret_get,
+        .secret_list_marked = ms_secret_list_marked,
+        .role_binding_get = ms_rb_get,
+        .role_binding_list_marked = ms_rb_list_marked,
+        .policy_list = ms_policy_list,
+};
+
+plan_snapshot plan_memsnap_snapshot(plan_memsnap *m) {
+        return (plan_snapshot){.ops = &memsnap_ops, .ud = m};
+}
+
+/* ---- service account edits ------------------------------------------------------- */
+
+void plan_sa_desired_done(plan_sa_desired *d) {
+        if (!d) return;
+        strv_free(d->secrets, d->n_secrets);
+        strv_free(d->pull_secrets, d->n_pull_secrets);
+        free(d->links);
+        for (size_t i = 0; i < d->n_added; i++) free(d->added[i].secret);
+        free(d->added);
+        for (size_t i = 0; i < d->n_removed; i++) free(d->removed[i].secret);
+        free(d->removed);
+        *d = (plan_sa_desired){0};
+}
+
+static int change_push(plan_sa_change **v, size_t *n, const char *secret, unsigned list) {
+        size_t cap = *n;
+        if (GROW(*v, cap, *n + 1) < 0) return -ENOMEM;
+        char *s = strdup(secret);
+        if (!s) return -ENOMEM;
+        (*v)[(*n)++] = (plan_sa_change){s, list};
+        return 0;
+}
+
+/* Removes the LAST occurrence of s: an earlier duplicate is someone else's. */
+static void strv_remove_last(char **v, size_t *n, const char *s) {
+        for (size_t i = *n; i > 0; i--)
+                if (streq(v[i - 1], s)) {
+                        free(v[i - 1]);
+                        memmove(v + i - 1, v + i, (*n - i) * sizeof(char *));
+                        (*n)--;
+                        return;
+                }
+}
+
+static const plan_sa_want *find_want(const plan_sa_want *want, size_t n, const char *secret) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(want[i].secret, secret)) return &want[i];
+        return NULL;
+}
+
+/* Applies the rules of plan_sa_edit() to one secret name in both lists. */
+static int edit_one(plan_sa_desired *d, size_t *cap_sec, size_t *cap_pull,
+                    const model_links *cur, model_links *links, const char *key,
+                    const char *secret, const plan_sa_want *w) {
+        unsigned claimed = model_links_get(cur, key, secret);
+        unsigned others = model_links_get_others(cur, key, secret);
+        unsigned claim = 0;
+        static const unsigned lists[] = {POLICY_FOR_PULL, POLICY_FOR_MOUNT};
+        for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+                unsigned L = lists[k];
+                char ***v = L == POLICY_FOR_PULL ? &d->pull_secrets : &d->secrets;
+                size_t *n = L == POLICY_FOR_PULL ? &d->n_pull_secrets : &d->n_secrets;
+                size_t *cap = L == POLICY_FOR_PULL ? cap_pull : cap_sec;
+                bool present = strv_has(*v, *n, secret);
+                if (w && !w->hold && (w->mask & L)) {
+                        if (!present) {
+                                if (strv_push(v, n, cap, secret) < 0) return -ENOMEM;
+                                if (change_push(&d->added, &d->n_added, secret, L) < 0)
+                                        return -ENOMEM;
+                                claim |= L;
+                        } else if ((claimed & L) || (others & L)) {
+                                /* made by the controller (for us or another policy): share */
+                                claim |= L;
+                        }
+                        /* else: someone else's link; it serves us, but is not ours */
+                } else if (w && w->hold && (w->mask & L)) {
+                        if ((claimed & L) && present) claim |= L;
+                } else if (claimed & L) {
+                        if (present && !(others & L)) {
+                                strv_remove_last(*v, n, secret);
+                                if (change_push(&d->removed, &d->n_removed, secret, L) < 0)
+                                        return -ENOMEM;
+                        }
+                }
+        }
+        return model_links_set(links, key, secret, claim);
+}
+
+static bool links_equal_for(const model_links *a, const model_links *b, const char *key) {
+        size_t ia = 0, ib = 0;
+        for (;;) {
+                while (ia < a->n && !streq(a->items[ia].policy, key)) ia++;
+                while (ib < b->n && !streq(b->items[ib].policy, key)) ib++;
+                if (ia == a->n || ib == b->n) return ia == a->n && ib == b->n;
+                if (!streq(a->items[ia].secret, b->items[ib].secret) ||
+                    a->items[ia].for_mask != b->items[ib].for_mask)
+                        return false;
+                ia++, ib++;
+        }
+}
+
+int plan_sa_edit(const model_sa *current, const char *policy_key, const plan_sa_want *want,
+                 size_t n_want, plan_sa_desired *ret) {
+        if (!current || !policy_key || !ret || (n_want && !want)) return -EINVAL;
+        plan_sa_desired d = {0};
+        model_links links = {0};
+        /* a malformed record is trusted for nothing: start from an empty one */
+        const model_links empty = {0};
+        const model_links *cur = current->links_error ? &empty : &current->links;
+        size_t cap_sec = current->n_secrets, cap_pull = current->n_pull_secrets;
+        int r = strv_dup(current->secrets, current->n_secrets, &d.secrets);
+        if (r < 0) goto fail;
+        d.n_secrets = current->n_secrets;
+        r = strv_dup(current->pull_secrets, current->n_pull_secrets, &d.pull_secrets);
+        if (r < 0) goto fail;
+        d.n_pull_secrets = current->n_pull_secrets;
+        r = model_links_copy(cur, &links);
+        if (r < 0) goto fail;
+
+        for (size_t i = 0; i < n_want; i++) {
+                if (find_want(want, i, want[i].secret)) continue; /* first one counts */
+                r = edit_one(&d, &cap_sec, &cap_pull, cur, &links, policy_key, want[i].secret,
+                             &want[i]);
+                if (r < 0) goto fail;
+        }
+        for (size_t i = 0; i < cur->n; i++) {
+                const model_link *l = &cur->items[i];
+                if (!streq(l->policy, policy_key) || find_want(want, n_want, l->secret)) continue;
+                r = edit_one(&d, &cap_sec, &cap_pull, cur, &links, policy_key, l->secret, NULL);
+                if (r < 0) goto fail;
+        }
+
+        bool lists_changed =
+                !strv_equal(d.secrets, d.n_secrets, current->secrets, current->n_secrets) ||
+                !strv_equal(d.pull_secrets, d.n_pull_secrets, current->pull_secrets,
+                            current->n_pull_secrets);
+        bool record_changed = !links_equal_for(cur, &links, policy_key);
+        const char *cur_text = kube_meta_annotation(&current->meta, NAMES_ANNOTATION_LINKS);
+        if (record_changed || (current->links_error && lists_changed)) {
+                r = model_links_serialize(&links, &d.links);
+                if (r < 0) goto fail;
+        } else if (cur_text) {
+                /* unchanged: keep the text as it is, formatting included (R10) */
+                d.links = strdup(cur_text);
+                if (!d.links) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+        d.changed = lists_changed || !streq_ptr(d.links, cur_text);
+        model_links_done(&links);
+        *ret = d;
+        return 0;
+fail:
+        model_links_done(&links);
+        plan_sa_desired_done(&d);
+        return r;
+}
+
+/* Rebuilds sa[member] as names, reusing the original entries in their order of use. */
+static int rebuild_refs(json_object *sa, const char *member, char *const *names, size_t n) {
+        json_object *old = NULL;
+        json_object_object_get_ex(sa, member, &old);
+        size_t n_old = old && json_object_is_type(old, json_type_array) ?
+                               json_object_array_length(old) : 0;
+        if (n == 0) {
+                json_object_object_del(sa, member);
+                return 0;
+        }
+        bool *used = n_old ? calloc(n_old, sizeof(bool)) : NULL;
+        if (n_old && !used) return -ENOMEM;
+        json_object *arr = json_object_new_array_ext((int)n);
+        if (!arr) {
+                free(used);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = NULL;
+                for (size_t j = 0; j < n_old && !e; j++) {
+                        json_object *o = json_object_array_get_idx(old, j), *nm = NULL;
+                        if (used[j] || !json_object_object_get_ex(o, "name", &nm) ||
+                            !json_object_is_type(nm, json_type_string) ||
+                            !streq(json_object_get_string(nm), names[i]))
+                                continue;
+                        used[j] = true;
+                        e = json_object_get(o);
+                }
+                if (!e) {
+                        e = json_object_new_object();
+                        json_object *s = json_object_new_string(names[i]);
+                        if (!e || !s || json_object_object_add(e, "name", s) < 0) {
+                                json_object_put(s);
+                                json_object_put(e);
+                                e = NULL;
+                        }
+                }
+                if (!e || json_object_array_add(arr, e) < 0) {
+                        json_object_put(e);
+                        json_object_put(arr);
+                        free(used);
+                        return -ENOMEM;
+                }
+        }
+        free(used);
+        if (json_object_object_add(sa, member, arr) < 0) {
+                json_object_put(arr);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int set_annotation(json_object *obj, const char *key, const char *value) {
+        json_object *meta = NULL, *ann = NULL;
+        if (!json_object_object_get_ex(obj, "metadata", &meta) ||
+            !json_object_is_type(meta, json_type_object))
+                return -EINVAL;
+        if (!json_object_object_get_ex(meta, "annotations", &ann) ||
+            !json_object_is_type(ann, json_type_object)) {
+                if (!value) return 0;
+                ann = json_object_new_object();
+                if (!ann || json_object_object_add(meta, "annotations", ann) < 0) {
+                        json_object_put(ann);
+                        return -ENOMEM;
+                }
+        }
+        if (!value) {
+                json_object_object_del(ann, key);
+                return 0;
+        }
+        json_object *v = json_object_new_string(value);
+        if (!v || json_object_object_add(ann, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int plan_sa_desired_apply_json(json_object *sa, const plan_sa_desired *d) {
+        if (!sa || !d || !json_object_is_type(sa, json_type_object)) return -EINVAL;
+        int r = rebuild_refs(sa, "secrets", d->secrets, d->n_secrets);
+        if (r < 0) return r;
+        r = rebuild_refs(sa, "imagePullSecrets", d->pull_secrets, d->n_pull_secrets);
+        if (r < 0) return r;
+        return set_annotation(sa, NAMES_ANNOTATION_LINKS, d->links);
+}
+
+/* ---- global pull secret edits ------------------------------------------------------ */
+
+void plan_global_desired_done(plan_global_desired *d) {
+        if (!d) return;
+        for (size_t i = 0; i < d->n_ops; i++) {
+                free(d->ops[i].registry);
+                free(d->ops[i].source);
+        }
+        free(d->ops);
+        free(d->merged);
+        strv_free(d->conflicts, d->n_conflicts);
+        *d = (plan_global_desired){0};
+}
+
+static int gop_push(plan_global_desired *d, plan_global_op_kind k, const char *reg,
+                    const char *src) {
+        size_t cap = d->n_ops;
+        if (GROW(d->ops, cap, d->n_ops + 1) < 0) return -ENOMEM;
+        plan_global_op op = {k, strdup(reg), src ? strdup(src) : NULL};
+        if (!op.registry || (src && !op.source)) {
+                free(op.registry);
+                free(op.source);
+                return -ENOMEM;
+        }
+        d->ops[d->n_ops++] = op;
+        return 0;
+}
+
+static bool merged_equal_for(const model_merged *a, const model_merged *b, const char *key) {
+        size_t ia = 0, ib = 0;
+        for (;;) {
+                while (ia < a->n && !streq(a->items[ia].policy, key)) ia++;
+                while (ib < b->n && !streq(b->items[ib].policy, key)) ib++;
+                if (ia == a->n || ib == b->n) return ia == a->n && ib == b->n;
+                if (!streq(a->items[ia].registry, b->items[ib].registry)) return false;
+                ia++, ib++;
+        }
+}
+
+int plan_global_edit(const model_secret *current, const char *policy_key,
+                     const plan_global_want *want, size_t n_want, bool keep_unwanted,
+                     plan_global_desired *ret) {
+        if (!current || !policy_key || !ret || (n_want && !want)) return -EINVAL;
+        plan_global_desired d = {0};
+        const model_merged empty = {0};
+        const model_merged *cur = current->merged_error ? &empty : &current->merged;
+        model_merged m = {0};
+        size_t cap_conf = 0;
+        int r = model_merged_copy(cur, &m);
+        if (r < 0) return r;
+        for (size_t i = 0; i < n_want; i++) {
+                const plan_global_want *w = &want[i];
+                bool dup = false;
+                for (size_t j = 0; j < i; j++) dup = dup || streq(want[j].registry, w->registry);
+                if (dup) continue; /* the first source that has a registry wins */
+                const char *owner = model_merged_owner(cur, w->registry);
+                const model_registry *present = model_secret_registry(current, w->registry);
+                if ((owner && !streq(owner, policy_key)) || (present && !owner)) {
+                        r = strv_push(&d.conflicts, &d.n_conflicts, &cap_conf, w->registry);
+                } else if (!present) {
+                        r = gop_push(&d, PLAN_GLOBAL_ADD, w->registry, w->source);
+                        if (r >= 0) r = model_merged_set(&m, policy_key, w->registry, true);
+                } else if (present->hash != w->hash) {
+                        r = gop_push(&d, PLAN_GLOBAL_UPDATE, w->registry, w->source);
+                }
+                if (r < 0) goto fail;
+        }
+        if (!keep_unwanted) {
+                for (size_t i = 0; i < cur->n; i++) {
+                        const model_merged_entry *e = &cur->items[i];
+                        if (!streq(e->policy, policy_key)) continue;
+                        bool wanted = false;
+                        for (size_t j = 0; j < n_want; j++)
+                                wanted = wanted || streq(want[j].registry, e->registry);
+                        if (wanted) continue;
+                        if (model_secret_registry(current, e->registry)) {
+                                r = gop_push(&d, PLAN_GLOBAL_REMOVE, e->registry, NULL);
+                                if (r < 0) goto fail;
+                        }
+                        r = model_merged_set(&m, policy_key, e->registry, false);
+                        if (r < 0) goto fail;
+                }
+        }
+        const char *cur_text = kube_meta_annotation(&current->meta, NAMES_ANNOTATION_MERGED);
+        if (!merged_equal_for(cur, &m, policy_key) || (current->merged_error && d.n_ops)) {
+                r = model_merged_serialize(&m, &d.merged);
+                if (r < 0) goto fail;
+        } else if (cur_text && !(d.merged = strdup(cur_text))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        d.changed = d.n_ops > 0 || !streq_ptr(d.merged, cur_text);
+        model_merged_done(&m);
+        *ret = d;
+        return 0;
+fail:
+        model_merged_done(&m);
+        plan_global_desired_done(&d);
+        return r;
+}
+
+/* ---- the plan: memory ------------------------------------------------------------ */
+
+static void problem_done(model_problem *p) {
+        free(p->namespace);
+        free(p->name);
+        free(p->reason);
+        free(p->message);
+}
+
+static void write_done(plan_write *w) {
+        free(w->namespace);
+        free(w->name);
+        free(w->resource_version);
+        free(w->uid);
+        free(w->policy_namespace);
+        free(w->policy_name);
+        free(w->policy_uid);
+        free(w->rb.subject_namespace);
+        free(w->rb.role_name);
+        for (size_t i = 0; i < w->rb.n_subjects; i++) {
+                free(w->rb.subjects[i].kind);
+                free(w->rb.subjects[i].api_group);
+                free(w->rb.subjects[i].name);
+                free(w->rb.subjects[i].namespace);
+        }
+        free(w->rb.subjects);
+        free(w->copy.source_namespace);
+        free(w->copy.source_name);
+        free(w->copy.policy_name);
+        for (size_t i = 0; i < w->sa.n_want; i++) free(w->sa.want[i].secret);
+        free(w->sa.want);
+        plan_sa_desired_done(&w->sa.desired);
+        for (size_t i = 0; i < w->global.n_want; i++) {
+                free(w->global.want[i].registry);
+                free(w->global.want[i].source);
+        }
+        free(w->global.want);
+        free(w->global.source_namespace);
+        plan_global_desired_done(&w->global.desired);
+}
+
+plan *plan_free(plan *p) {
+        if (!p) return NULL;
+        for (size_t i = 0; i < p->n_writes; i++) write_done(&p->writes[i]);
+        free(p->writes);
+        for (size_t i = 0; i < p->n_events; i++) {
+                free(p->events[i].reason);
+                free(p->events[i].message);
+        }
+        free(p->events);
+        free(p->status.ready_reason);
+        free(p->status.ready_message);
+        free(p->status.ready_last_transition);
+        for (size_t i = 0; i < p->status.n_problems; i++) problem_done(&p->status.problems[i]);
+        free(p->status.problems);
+        free(p);
+        return NULL;
+}
+
+const char *plan_write_kind_to_string(plan_write_kind k) {
+        static const char *const names[] = {
+                [PLAN_ADD_FINALIZER] = "AddFinalizer", [PLAN_REMOVE_FINALIZER] = "RemoveFinalizer",
+                [PLAN_RB_CREATE] = "CreateRoleBinding", [PLAN_RB_UPDATE] = "UpdateRoleBinding",
+                [PLAN_RB_DELETE] = "DeleteRoleBinding", [PLAN_COPY_CREATE] = "CreateSecretCopy",
+                [PLAN_COPY_UPDATE] = "UpdateSecretCopy", [PLAN_COPY_DELETE] = "DeleteSecretCopy",
+                [PLAN_SA_EDIT] = "EditServiceAccount", [PLAN_GLOBAL_EDIT] = "EditGlobalPullSecret",
+        };
+        if ((size_t)k >= ARRAY_SIZE(names)) return NULL;
+        return names[k];
+}
+
+/* ---- the plan: context ------------------------------------------------------------ */
+
+typedef struct ctx {
+        const model_policy *p;
+        const policy_spec *spec;
+        const plan_snapshot *snap;
+        const plan_settings *set;
+        const char *home, *pname;
+        char *key;
+        plan *out;
+        size_t cap_writes, cap_events;
+        model_problem *probs; /* all problems, before sorting and the cap */
+        size_t n_probs, cap_probs;
+        bool dist_allowed;
+        char **subjects; /* subject namespaces, sorted */
+        size_t n_subjects, cap_subjects;
+        int n_rb, linked, waiting;
+        char **waiting_names; /* "ns/sa" of the first waiting service accounts, in order */
+        size_t n_waiting_names, cap_waiting_names;
+        long long requeue;
+} ctx;
+
+static void ctx_done(ctx *c) {
+        free(c->key);
+        for (size_t i = 0; i < c->n_probs; i++) problem_done(&c->probs[i]);
+        free(c->probs);
+        strv_free(c->subjects, c->n_subjects);
+        strv_free(c->waiting_names, c->n_waiting_names);
+}
+
+_printf_(5, 6) static int add_problem(ctx *c, const char *ns, const char *name, const char *reason,
+                                      const char *fmt, ...) {
+        if (GROW(c->probs, c->cap_probs, c->n_probs + 1) < 0) return -ENOMEM;
+        model_problem pr = {0};
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vasprintf(&pr.message, fmt, ap);
+        va_end(ap);
+        if (k < 0) return -ENOMEM;
+        if (strlen(pr.message) >= PROBLEM_MESSAGE_MAX) pr.message[PROBLEM_MESSAGE_MAX - 1] = 0;
+        pr.namespace = ns ? strdup(ns) : NULL;
+        pr.name = name ? strdup(name) : NULL;
+        pr.reason = strdup(reason);
+        if ((ns && !pr.namespace) || (name && !pr.name) || !pr.reason) {
+                problem_done(&pr);
+                return -ENOMEM;
+        }
+        c->probs[c->n_probs++] = pr;
+        return 0;
+}
+
+_printf_(4, 5) static int add_event(ctx *c, bool warning, const char *reason, const char *fmt,
+                                    ...) {
+        plan *o = c->out;
+        if (GROW(o->events, c->cap_events, o->n_events + 1) < 0) return -ENOMEM;
+        plan_event e = {.warning = warning};
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vasprintf(&e.message, fmt, ap);
+        va_end(ap);
+        if (k < 0) return -ENOMEM;
+        e.reason = strdup(reason);
+        if (!e.reason) {
+                free(e.message);
+                return -ENOMEM;
+        }
+        o->events[o->n_events++] = e;
+        return 0;
+}
+
+/* A new write with namespace, name, precondition and the policy's identity filled in. */
+static plan_write *add_write(ctx *c, plan_write_kind kind, const char *ns, const char *name,
+                             const char *rv, const char *uid) {
+        plan *o = c->out;
+        if (GROW(o->writes, c->cap_writes, o->n_writes + 1) < 0) return NULL;
+        plan_write *w = &o->writes[o->n_writes];
+        *w = (plan_write){.kind = kind};
+        w->namespace = strdup_or_null(ns);
+        w->name = strdup_or_null(name);
+        w->resource_version = strdup_or_null(rv);
+        w->uid = strdup_or_null(uid);
+        w->policy_namespace = strdup_or_null(c->home);
+        w->policy_name = strdup_or_null(c->pname);
+        w->policy_uid = strdup_or_null(c->p->meta.uid);
+        o->n_writes++; /* counted now so that plan_free() releases what was set */
+        if ((ns && !w->namespace) || (name && !w->name) || (rv && !w->resource_version) ||
+            (uid && !w->uid) || !w->policy_namespace || !w->policy_name ||
+            (c->p->meta.uid && !w->policy_uid))
+                return NULL;
+        return w;
+}
+
+static bool str_in(const char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (streq_ptr(v[i], s)) return true;
+        return false;
+}
+
+static bool role_allowed(const plan_settings *set, const char *role) {
+        if (!set->allowed_cluster_roles) return streq(role, POLICY_SPEC_DEFAULT_ROLE);
+        return str_in(set->allowed_cluster_roles, set->n_allowed_cluster_roles, role);
+}
+
+static bool distribution_allowed(const plan_settings *set, const char *home) {
+        return set->distribution_namespaces &&
+               str_in(set->distribution_namespaces, set->n_distribution_namespaces, home);
+}
+
+/* ---- R1: subjects ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The subject namespaces of spec (home as given), sorted, into *ret. */
+static int subject_namespaces(const policy_spec *spec, const char *home, const plan_snapshot *snap,
+                              char ***ret, size_t *ret_n, size_t *ret_cap) {
+        const plan_snapshot_ops *ops = snap->ops;
+        int r;
+        if (!policy_spec_has_namespace_subjects(spec)) {
+                const model_namespace *ns = ops->namespace_get(snap->ud, home);
+                if (ns && !ns->terminating) return strv_push(ret, ret_n, ret_cap, home);
+                return 0;
+        }
+        for (size_t i = 0; i < spec->n_namespaces; i++) {
+                const model_namespace *ns = ops->namespace_get(snap->ud, spec->namespaces[i]);
+                if (!ns || ns->terminating || strv_has(*ret, *ret_n, ns->meta.name)) continue;
+                r = strv_push(ret, ret_n, ret_cap, ns->meta.name);
+                if (r < 0) return r;
+        }
+        if (spec->namespace_selector) {
+                const model_namespace **all = NULL;
+                size_t n = 0;
+                r = ops->namespace_list(snap->ud, &all, &n);
+                if (r < 0) return r;
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        const model_namespace *ns = all[i];
+                        if (ns->terminating || strv_has(*ret, *ret_n, ns->meta.name) ||
+                            !kube_selector_matches(spec->namespace_selector, &ns->meta.labels))
+                                continue;
+                        r = strv_push(ret, ret_n, ret_cap, ns->meta.name);
+                }
+                free(all);
+                if (r < 0) return r;
+        }
+        if (*ret_n > 1) qsort(*ret, *ret_n, sizeof(char *), cmp_str);
+        return 0;
+}
+
+static bool sa_selected(const policy_spec *spec, const model_sa *sa) {
+        if (policy_spec_all_service_accounts(spec)) return true;
+        if (strv_has(spec->service_accounts, spec->n_service_accounts, sa->meta.name)) return true;
+        return spec->sa_selector && kube_selector_matches(spec->sa_selector, &sa->meta.labels);
+}
+
+/* The subject service accounts of ns (existing ones), sorted by name. */
+static int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n) {
+        const model_sa **all = NULL;
+        size_t n = 0, got = 0;
+        int r = c->snap->ops->sa_list(c->snap->ud, ns, &all, &n);
+        if (r < 0) return r;
+        for (size_t i = 0; i < n; i++)
+                if (sa_selected(c->spec, all[i])) all[got++] = all[i];
+        sort_by_name(all, got);
+        *ret = all;
+        *ret_n = got;
+        return 0;
+}
+
+/* ---- R2: role bindings ----------------------------------------------------------- */
+
+typedef struct rb_want {
+        char *name;
+        const char *ns; /* borrowed from ctx.subjects */
+        model_subject *subjects;
+        size_t n_subjects;
+} rb_want;
+
+static void rb_want_done(rb_want *w) {
+        free(w->name);
+        for (size_t i = 0; i < w->n_subjects; i++) {
+                free(w->subjects[i].kind);
+                free(w->subjects[i].api_group);
+                free(w->subjects[i].name);
+                free(w->subjects[i].namespace);
+        }
+        free(w->subjects);
+}
+
+static int subject_cmp(const model_subject *a, const model_subject *b) {
+        int c = strcmp(a->kind ? a->kind : "", b->kind ? b->kind : "");
+        if (!c) c = strcmp(a->namespace ? a->namespace : "", b->namespace ? b->namespace : "");
+        if (!c) c = strcmp(a->name ? a->name : "", b->name ? b->name : "");
+        return c;
+}
+
+static int subject_cmp_v(const void *a, const void *b) {
+        return subject_cmp(a, b);
+}
+
+static int subject_cmp_p(const void *a, const void *b) {
+        return subject_cmp(*(const model_subject *const *)a, *(const model_subject *const *)b);
+}
+
+static int push_subject(rb_want *w, size_t *cap, const char *kind, const char *group,
+                        const char *name, const char *ns) {
+        if (GROW(w->subjects, *cap, w->n_subjects + 1) < 0) return -ENOMEM;
+        model_subject s = {strdup(kind), strdup_or_null(group), strdup(name), strdup_or_null(ns)};
+        if (!s.kind || (group && !s.api_group) || !s.name || (ns && !s.namespace)) {
+                free(s.kind), free(s.api_group), free(s.name), free(s.namespace);
+                return -ENOMEM;
+        }
+        w->subjects[w->n_subjects++] = s;
+        return 0;
+}
+
+static bool has_sa_subject(const rb_want *w, const char *name) {
+        for (size_t i = 0; i < w->n_subjects; i++)
+                if (streq(w->subjects[i].name, name)) return true;
+        return false;
+}
+
+static int rb_subjects(ctx *c, const char *ns, rb_want *w) {
+        size_t cap = 0;
+        int r;
+        if (policy_spec_all_service_accounts(c->spec)) {
+                char *g = NULL;
+                if (asprintf(&g, "system:serviceaccounts:%s", ns) < 0) return -ENOMEM;
+                r = push_subject(w, &cap, "Group", RBAC_GROUP, g, NULL);
+                free(g);
+                return r;
+        }
+        /* listed names count whether or not the account exists yet */
+        for (size_t i = 0; i < c->spec->n_service_accounts; i++) {
+                r = push_subject(w, &cap, "ServiceAccount", NULL, c->spec->service_accounts[i], ns);
+                if (r < 0) return r;
+        }
+        const model_sa **sas = NULL;
+        size_t n = 0;
+        r = subject_sas(c, ns, &sas, &n);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (!has_sa_subject(w, sas[i]->meta.name))
+                        r = push_subject(w, &cap, "ServiceAccount", NULL, sas[i]->meta.name, ns);
+        free(sas);
+        if (r < 0) return r;
+        if (w->n_subjects > 1)
+                qsort(w->subjects, w->n_subjects, sizeof(model_subject), subject_cmp_v);
+        return 0;
+}
+
+static bool rb_subjects_equal(const model_role_binding *rb, const rb_want *w) {
+        if (rb->n_subjects != w->n_subjects) return false;
+        if (w->n_subjects == 0) return true;
+        const model_subject **v = calloc(rb->n_subjects, sizeof(*v));
+        if (!v) return false; /* an extra update is harmless */
+        for (size_t i = 0; i < rb->n_subjects; i++) v[i] = &rb->subjects[i];
+        qsort(v, rb->n_subjects, sizeof(*v), subject_cmp_p);
+        bool eq = true;
+        for (size_t i = 0; eq && i < w->n_subjects; i++) {
+                const model_subject *a = v[i], *b = &w->subjects[i];
+                eq = streq_ptr(a->kind, b->kind) && opt_eq(a->api_group, b->api_group) &&
+                     streq_ptr(a->name, b->name) && opt_eq(a->namespace, b->namespace);
+        }
+        free(v);
+        return eq;
+}
+
+static bool rb_role_ok(const model_role_binding *rb, const char *role) {
+        return streq_ptr(rb->role_api_group, RBAC_GROUP) && streq_ptr(rb->role_kind, "ClusterRole") &&
+               streq_ptr(rb->role_name, role);
+}
+
+/* Labels and controller owner reference as the controller writes them. */
+static bool rb_marks_ok(ctx *c, const model_role_binding *rb, const char *ns) {
+        if (!streq_ptr(kube_kvs_get(&rb->meta.labels, NAMES_LABEL_SUBJECT_NAMESPACE), ns))
+                return false;
+        const kube_owner_ref *o = kube_meta_controller_ref(&rb->meta);
+        if (!c->p->meta.uid) return true;
+        return o && streq_ptr(o->uid, c->p->meta.uid) && streq_ptr(o->kind, NAMES_POLICY_KIND) &&
+               streq_ptr(o->name, c->pname);
+}
+
+static int fill_rb_write(plan_write *w, const rb_want *want, const char *role) {
+        w->rb.subject_namespace = strdup(want->ns);
+        w->rb.role_name = strdup(role);
+        if (!w->rb.subject_namespace || !w->rb.role_name) return -ENOMEM;
+        if (want->n_subjects) {
+                w->rb.subjects = calloc(want->n_subjects, sizeof(model_subject));
+                if (!w->rb.subjects) return -ENOMEM;
+        }
+        for (size_t i = 0; i < want->n_subjects; i++) {
+                const model_subject *s = &want->subjects[i];
+                model_subject *d = &w->rb.subjects[w->rb.n_subjects++];
+                d->kind = strdup(s->kind);
+                d->api_group = strdup_or_null(s->api_group);
+                d->name = strdup(s->name);
+                d->namespace = strdup_or_null(s->namespace);
+                if (!d->kind || (s->api_group && !d->api_group) || !d->name ||
+                    (s->namespace && !d->namespace))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int plan_rb_create(ctx *c, const rb_want *want, const char *role) {
+        plan_write *w = add_write(c, PLAN_RB_CREATE, c->home, want->name, NULL, NULL);
+        if (!w || fill_rb_write(w, want, role) < 0) return -ENOMEM;
+        return add_event(c, false, "RoleBindingCreated",
+                         "created RoleBinding %s/%s granting ClusterRole %s to %s of namespace %s",
+                         c->home, want->name, role,
+                         policy_spec_all_service_accounts(c->spec) ? "all service accounts"
+                                                                   : "service accounts",
+                         want->ns);
+}
+
+static int plan_role_bindings(ctx *c) {
+        const plan_snapshot_ops *ops = c->snap->ops;
+        const char *role = c->spec->image_puller ? c->spec->cluster_role : NULL;
+        rb_want *wants = NULL;
+        size_t n_wants = 0;
+        const model_role_binding **marked = NULL;
+        size_t n_marked = 0;
+        int r = 0;
+
+        if (role && !role_allowed(c->set, role)) {
+                r = add_problem(c, c->home, c->pname, "RoleNotAllowed",
+                                "ClusterRole %s is not on the controller's allowed list", role);
+                if (r < 0) return r;
+                role = NULL; /* no bindings: existing ones go below */
+        }
+        if (role && c->n_subjects) {
+                wants = calloc(c->n_subjects, sizeof(rb_want));
+                if (!wants) return -ENOMEM;
+                for (size_t i = 0; i < c->n_subjects; i++) {
+                        rb_want *w = &wants[n_wants++];
+                        w->ns = c->subjects[i];
+                        r = names_role_binding(c->pname, w->ns, &w->name);
+                        if (r >= 0) r = rb_subjects(c, w->ns, w);
+                        if (r < 0) goto out;
+                }
+        }
+        for (size_t i = 0; i < n_wants; i++) {
+                rb_want *w = &wants[i];
+                if (w->n_subjects == 0) continue; /* a binding to nobody: none */
+                const model_role_binding *cur = ops->role_binding_get(c->snap->ud, c->home, w->name);
+                if (!cur) {
+                        r = plan_rb_create(c, w, role);
+                } else if (!names_marked_by(&cur->meta, c->home, c->pname)) {
+                        r = add_problem(c, c->home, w->name, "Conflict",
+                                        "RoleBinding %s/%s exists and was not made for this "
+                                        "policy", c->home, w->name);
+                        if (r >= 0) continue;
+                } else if (!rb_role_ok(cur, role)) {
+                        /* roleRef cannot change: replace the binding */
+                        r = add_write(c, PLAN_RB_DELETE, c->home, w->name,
+                                      cur->meta.resource_version, cur->meta.uid) ? 0 : -ENOMEM;
+                        if (r >= 0) r = plan_rb_create(c, w, role);
+                } else if (!rb_subjects_equal(cur, w) || !rb_marks_ok(c, cur, w->ns)) {
+                        plan_write *pw = add_write(c, PLAN_RB_UPDATE, c->home, w->name,
+                                                   cur->meta.resource_version, NULL);
+                        r = pw ? fill_rb_write(pw, w, role) : -ENOMEM;
+                }
+                if (r < 0) goto out;
+                c->n_rb++;
+        }
+        r = ops->role_binding_list_marked(c->snap->ud, c->key, &marked, &n_marked);
+        if (r < 0) goto out;
+        sort_by_name(marked, n_marked);
+        for (size_t i = 0; i < n_marked; i++) {
+                const model_role_binding *rb = marked[i];
+                bool keep = false;
+                for (size_t j = 0; j < n_wants && !keep; j++)
+                        keep = wants[j].n_subjects && streq(wants[j].name, rb->meta.name) &&
+                               streq_ptr(rb->meta.namespace, c->home);
+                if (keep) continue;
+                if (!add_write(c, PLAN_RB_DELETE, rb->meta.namespace, rb->meta.name,
+                               rb->meta.resource_version, rb->meta.uid)) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+out:
+        for (size_t i = 0; i < n_wants; i++) rb_want_done(&wants[i]);
+        free(wants);
+        free(marked);
+        return r;
+}
+
+/* ---- R3/R5: sources and copies ------------------------------------------------------ */
+
+typedef enum src_state {
+        SRC_OK,
+        SRC_MISSING,
+        SRC_INVALID,
+        SRC_UNKNOWN, /* only metadata known so far */
+} src_state;
+
+typedef struct src_info {
+        const policy_pull_secret *ps;
+        const model_secret *src;
+        src_state st;
+} src_info;
+
+static int judge_sources(ctx *c, src_info *srcs) {
+        int r = 0;
+        for (size_t i = 0; i < c->spec->n_pull_secrets && r >= 0; i++) {
+                src_info *s = &srcs[i];
+                s->ps = &c->spec->pull_secrets[i];
+                s->src = c->snap->ops->secret_get(c->snap->ud, c->home, s->ps->name);
+                if (!s->src) {
+                        s->st = SRC_MISSING;
+                        r = add_problem(c, c->home, s->ps->name, "SecretNotFound",
+                                        "secret %s/%s not found", c->home, s->ps->name);
+                } else if (!s->src->full || s->src->validity == MODEL_SECRET_UNKNOWN) {
+                        s->st = SRC_UNKNOWN;
+                        r = add_problem(c, c->home, s->ps->name, "Waiting",
+                                        "secret %s/%s has not been read yet", c->home,
+                                        s->ps->name);
+                } else if (s->src->validity != MODEL_SECRET_VALID) {
+                        s->st = SRC_INVALID;
+                        r = add_problem(c, c->home, s->ps->name, "InvalidSecret",
+                                        "secret %s/%s cannot be used as a pull secret: %s",
+                                        c->home, s->ps->name,
+                                        model_secret_validity_to_string(s->src->validity));
+                } else {
+                        s->st = SRC_OK;
+                }
+        }
+        return r;
+}
+
+/* usable[i * n_ps + j]: secret j can be linked in subject namespace i. */
+static int plan_copies(ctx *c, const src_info *srcs, bool *usable) {
+        size_t n_ps = c->spec->n_pull_secrets;
+        for (size_t i = 0; i < c->n_subjects; i++) {
+                const char *ns = c->subjects[i];
+                bool home = streq(ns, c->home);
+                for (size_t j = 0; j < n_ps; j++) {
+                        const src_info *s = &srcs[j];
+                        if (home) {
+                                usable[i * n_ps + j] = s->st == SRC_OK;
+                                continue;
+                        }
+                        if (!c->dist_allowed || s->st != SRC_OK) continue;
+                        const model_secret *cur = c->snap->ops->secret_get(c->snap->ud, ns,
+                                                                            s->ps->name);
+                        int r = 0;
+                        if (!cur) {
+                                plan_write *w = add_write(c, PLAN_COPY_CREATE, ns, s->ps->name,
+                                                          NULL, NULL);
+                                if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
+                                    !(w->copy.source_name = strdup(s->ps->name)) ||
+                                    !(w->copy.policy_name = strdup(c->pname)))
+                                        return -ENOMEM;
+                        } else if (!names_marked_by_home(&cur->meta, c->home)) {
+                                r = add_problem(c, ns, s->ps->name, "Conflict",
+                                                "secret %s/%s exists and was not made by the "
+                                                "controller; it is not overwritten", ns,
+                                                s->ps->name);
+                                if (r < 0) return r;
+                                continue;
+                        } else if (cur->full &&
+                                   (cur->content_hash != s->src->content_hash ||
+                                    !streq_ptr(cur->type, s->src->type))) {
+                                /* a rotated source (R5); a copy of another policy of the home
+                                 * keeps its label */
+                                const char *owner = kube_kvs_get(&cur->meta.labels,
+                                                                 NAMES_LABEL_POLICY);
+                                plan_write *w = add_write(c, PLAN_COPY_UPDATE, ns, s->ps->name,
+                                                          cur->meta.resource_version, NULL);
+                                if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
+                                    !(w->copy.source_name = strdup(s->ps->name)) ||
+                                    !(w->copy.policy_name = strdup(owner ? owner : c->pname)))
+                                        return -ENOMEM;
+                        }
+                        usable[i * n_ps + j] = true;
+                }
+        }
+        return 0;
+}
+
+/* Another live policy of the home that distributes secret to ns, to hand a copy to. */
+static int copy_taker(ctx *c, const char *ns, const char *secret, const model_policy **ret) {
+        *ret = NULL;
+        if (!c->snap->ops->policy_list) return 0;
+        const model_policy **pols = NULL;
+        size_t n = 0;
+        int r = c->snap->ops->policy_list(c->snap->ud, c->home, &pols, &n);
+        if (r < 0) return r;
+        sort_by_name(pols, n);
+        for (size_t i = 0; i < n && !*ret && r >= 0; i++) {
+                const model_policy *q = pols[i];
+                if (q == c->p || streq(q->meta.name, c->pname) || !q->spec || q->meta.deleting)
+                        continue;
+                bool names_it = false;
+                for (size_t j = 0; j < q->spec->n_pull_secrets; j++)
+                        names_it = names_it || streq(q->spec->pull_secrets[j].name, secret);
+                if (!names_it) continue;
+                char **subj = NULL;
+                size_t ns_n = 0, cap = 0;
+                r = subject_namespaces(q->spec, c->home, c->snap, &subj, &ns_n, &cap);
+                if (r >= 0 && strv_has(subj, ns_n, ns)) *ret = q;
+                strv_free(subj, ns_n);
+        }
+        free(pols);
+        return r;
+}
+
+/* Copies of this policy that are no longer wanted: deleted, or handed over. */
+static int plan_copy_deletes(ctx *c, bool deleting) {
+        const model_secret **marked = NULL;
+        size_t n = 0;
+        int r = c->snap->ops->secret_list_marked(c->snap->ud, c->key, &marked, &n);
+        if (r < 0) return r;
+        sort_by_name(marked, n);
+        const char *gns = c->set->global_pull_secret_namespace ? c->set->global_pull_secret_namespace
+                                                               : DEFAULT_GLOBAL_NS;
+        const char *gname = c->set->global_pull_secret_name ? c->set->global_pull_secret_name
+                                                            : DEFAULT_GLOBAL_NAME;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                const model_secret *s = marked[i];
+                const char *ns = s->meta.namespace;
+                /* never a source, never the global pull secret, whatever their labels say */
+                if (!ns || streq(ns, c->home) || (streq(ns, gns) && streq(s->meta.name, gname)))
+                        continue;
+                if (!deleting) {
+                        if (!c->dist_allowed) continue; /* nothing is written (R5) */
+                        bool wanted = false;
+                        for (size_t j = 0; j < c->spec->n_pull_secrets && !wanted; j++)
+                                wanted = streq(c->spec->pull_secrets[j].name, s->meta.name);
+                        if (wanted && strv_has(c->subjects, c->n_subjects, ns)) continue;
+                }
+                const model_policy *q = NULL;
+                r = copy_taker(c, ns, s->meta.name, &q);
+                if (r < 0) break;
+                plan_write *w;
+                if (q) {
+                        w = add_write(c, PLAN_COPY_UPDATE, ns, s->meta.name,
+                                      s->meta.resource_version, NULL);
+                        if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
+                            !(w->copy.source_name = strdup(s->meta.name)) ||
+                            !(w->copy.policy_name = strdup(q->meta.name)))
+                                r = -ENOMEM;
+                } else {
+                        w = add_write(c, PLAN_COPY_DELETE, ns, s->meta.name,
+                                      s->meta.resource_version, s->meta.uid);
+                        if (!w) r = -ENOMEM;
+                }
+        }
+        free(marked);
+        return r;
+}
+
+/* ---- R3/R4: service accounts ------------------------------------------------------ */
+
+static void wants_free(plan_sa_want *w, size_t n) {
+        for (size_t i = 0; i < n; i++) free(w[i].secret);
+        free(w);
+}
+
+static int emit_sa_edit(ctx *c, const model_sa *sa, plan_sa_want *want, size_t n_want,
+                         bool after_timeout, plan_sa_desired *ret_desired) {
+        plan_sa_desired d = {0};
+        int r = plan_sa_edit(sa, c->key, want, n_want, &d);
+        if (r < 0) return r;
+        const char *ns = sa->meta.namespace, *name = sa->meta.name;
+        for (size_t i = 0; i < d.n_added && r >= 0; i++)
+                r = add_event(c, false, "Linked", "linked secret %s to service account %s/%s (%s)",
+                              d.added[i].secret, ns, name, list_name(d.added[i].list));
+        for (size_t i = 0; i < d.n_removed && r >= 0; i++)
+                r = add_event(c, false, "Unlinked",
+                              "unlinked secret %s from service account %s/%s (%s)",
+                              d.removed[i].secret, ns, name, list_name(d.removed[i].list));
+        if (r >= 0 && after_timeout && d.n_added)
+                r = add_event(c, true, "DockercfgTimeout",
+                              "service account %s/%s has no dockercfg secret after %ds; "
+                              "linked without waiting any longer",
+                              ns, name, c->spec ? c->spec->timeout_seconds : 0);
+        if (r >= 0 && sa->links_error)
+                r = add_problem(c, ns, name, "MalformedLinkRecord",
+                                "annotation %s of service account %s/%s is malformed; it is "
+                                "ignored%s", NAMES_ANNOTATION_LINKS, ns, name,
+                                d.changed ? " and replaced" : "");
+        if (r < 0) {
+                plan_sa_desired_done(&d);
+                return r;
+        }
+        if (d.changed) {
+                plan_write *w = add_write(c, PLAN_SA_EDIT, ns, name, sa->meta.resource_version,
+                                          NULL);
+                if (!w) {
+                        plan_sa_desired_done(&d);
+                        return -ENOMEM;
+                }
+                w->sa.after_timeout = after_timeout;
+                if (n_want) {
+                        w->sa.want = calloc(n_want, sizeof(plan_sa_want));
+                        if (!w->sa.want) {
+                                plan_sa_desired_done(&d);
+                                return -ENOMEM;
+                        }
+                        for (size_t i = 0; i < n_want; i++) {
+                                w->sa.want[i] = want[i];
+                                w->sa.want[i].secret = strdup(want[i].secret);
+                                w->sa.n_want++;
+                                if (!w->sa.want[i].secret) {
+                                        plan_sa_desired_done(&d);
+                                        return -ENOMEM;
+                                }
+                        }
+                }
+                if (ret_desired) {
+                        /* the caller looks at the result; the write keeps its own copy */
+                        r = plan_sa_edit(sa, c->key, want, n_want, ret_desired);
+                        if (r < 0) {
+                                plan_sa_desired_done(&d);
+                                return r;
+                        }
+                }
+                w->sa.desired = d;
+                return 0;
+        }
+        if (ret_desired)
+                *ret_desired = d;
+        else
+                plan_sa_desired_done(&d);
+        return 0;
+}
+
+/* Whether d lists every secret of the spec in the lists it is wanted in. */
+static bool fully_linked(const policy_spec *spec, const plan_sa_desired *d) {
+        if (spec->n_pull_secrets == 0) return false;
+        for (size_t i = 0; i < spec->n_pull_secrets; i++) {
+                const policy_pull_secret *ps = &spec->pull_secrets[i];
+                if ((ps->for_mask & POLICY_FOR_PULL) &&
+                    !strv_has(d->pull_secrets, d->n_pull_secrets, ps->name))
+                        return false;
+                if ((ps->for_mask & POLICY_FOR_MOUNT) && !strv_has(d->secrets, d->n_secrets, ps->name))
+                        return false;
+        }
+        return true;
+}
+
+static bool waits_for_dockercfg(ctx *c) {
+        return c->spec->wait == POLICY_WAIT_ALWAYS ||
+               (c->spec->wait == POLICY_WAIT_AUTO && c->set->image_api_served);
+}
+
+static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usable,
+                                 char ***done, size_t *n_done, size_t *cap_done) {
+        size_t n_ps = c->spec->n_pull_secrets;
+        int r = 0;
+        if (n_ps == 0) return 0;
+        for (size_t i = 0; i < c->n_subjects && r >= 0; i++) {
+                const char *ns = c->subjects[i];
+                const model_sa **sas = NULL;
+                size_t n = 0;
+                r = subject_sas(c, ns, &sas, &n);
+                if (r < 0) return r;
+                for (size_t si = 0; si < n && r >= 0; si++) {
+                        const model_sa *sa = sas[si];
+                        plan_sa_want *want = calloc(n_ps, sizeof(plan_sa_want));
+                        if (!want) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        size_t n_want = 0;
+                        bool adds = false;
+                        for (size_t j = 0; j < n_ps; j++) {
+                                const src_info *s = &srcs[j];
+                                plan_sa_want *w = &want[n_want];
+                                w->secret = strdup(s->ps->name);
+                                if (!w->secret) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                n_want++;
+                                w->mask = s->ps->for_mask;
+                                w->hold = !usable[i * n_ps + j];
+                                if (!w->hold &&
+                                    (((w->mask & POLICY_FOR_PULL) &&
+                                      !model_sa_has_pull_secret(sa, w->secret)) ||
+                                     ((w->mask & POLICY_FOR_MOUNT) &&
+                                      !model_sa_has_secret(sa, w->secret))))
+                                        adds = true;
+                        }
+                        bool after_timeout = false;
+                        if (r >= 0 && adds && waits_for_dockercfg(c) && !model_sa_provisioned(sa)) {
+                                long long deadline = sa->created + c->spec->timeout_seconds;
+                                if (sa->created > 0 && c->set->now < deadline) {
+                                        for (size_t j = 0; j < n_want; j++) want[j].hold = true;
+                                        c->waiting++;
+                                        if (c->n_waiting_names < 3) {
+                                                char *k = NULL;
+                                                r = names_policy_key(ns, sa->meta.name, &k);
+                                                if (r >= 0) {
+                                                        r = strv_push(&c->waiting_names,
+                                                                      &c->n_waiting_names,
+                                                                      &c->cap_waiting_names, k);
+                                                        free(k);
+                                                }
+                                        }
+                                        if (r < 0) break;
+                                        long long in = deadline - c->set->now;
+                                        if (c->requeue < 0 || in < c->requeue) c->requeue = in;
+                                        r = add_problem(c, ns, sa->meta.name, "Waiting",
+                                                        "service account %s/%s waits for its "
+                                                        "dockercfg secret",
+                                                        ns, sa->meta.name);
+                                } else {
+                                        after_timeout = true;
+                                }
+                        }
+                        plan_sa_desired d = {0};
+                        if (r >= 0) r = emit_sa_edit(c, sa, want, n_want, after_timeout, &d);
+                        if (r >= 0 && fully_linked(c->spec, &d)) c->linked++;
+                        bool timed_out = sa->created == 0 ||
+                                         c->set->now >= sa->created + c->spec->timeout_seconds;
+                        if (r >= 0 && waits_for_dockercfg(c) && !model_sa_provisioned(sa) &&
+                            timed_out && fully_linked(c->spec, &d))
+                                r = add_problem(c, ns, sa->meta.name, "DockercfgTimeout",
+                                                "service account %s/%s was linked without its "
+                                                "dockercfg secret after %ds",
+                                                ns, sa->meta.name, c->spec->timeout_seconds);
+                        plan_sa_desired_done(&d);
+                        wants_free(want, n_want);
+                        if (r >= 0) {
+                                char *k = NULL;
+                                r = names_policy_key(ns, sa->meta.name, &k);
+                                if (r >= 0) {
+                                        if (GROW(*done, *cap_done, *n_done + 1) < 0) {
+                                                free(k);
+                                                r = -ENOMEM;
+                                        } else {
+                                                (*done)[(*n_done)++] = k;
+                                        }
+                                }
+                        }
+                }
+                free(sas);
+        }
+        return r;
+}
+
+/* Service accounts that still carry this policy's claims but are no subjects any more. */
+static int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool deleting) {
+        const model_sa **sas = NULL;
+        size_t n = 0;
+        int r = c->snap->ops->sa_list_linked(c->snap->ud, c->key, &sas, &n);
+        if (r < 0) return r;
+        sort_by_name(sas, n);
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                const model_sa *sa = sas[i];
+                char *k = NULL;
+                r = names_policy_key(sa->meta.namespace ? sa->meta.namespace : "-", sa->meta.name,
+                                     &k);
+                if (r < 0) break;
+                bool seen = strv_has(done, n_done, k);
+                free(k);
+                if (seen) continue;
+                /* R5: without distribution nothing is written outside the home */
+                if (!deleting && c->spec && c->spec->n_pull_secrets && !c->dist_allowed &&
+                    !streq_ptr(sa->meta.namespace, c->home) &&
+                    strv_has(c->subjects, c->n_subjects, sa->meta.namespace))
+                        continue;
+                r = emit_sa_edit(c, sa, NULL, 0, false, NULL);
+        }
+        free(sas);
+        return r;
+}
+
+/* ---- R6: the global pull secret ---------------------------------------------------- */
+
+static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
+        const char *gns = c->set->global_pull_secret_namespace ? c->set->global_pull_secret_namespace
+                                                               : DEFAULT_GLOBAL_NS;
+        const char *gname = c->set->global_pull_secret_name ? c->set->global_pull_secret_name
+                                                            : DEFAULT_GLOBAL_NAME;
+        const model_secret *g = c->snap->ops->secret_get(c->snap->ud, gns, gname);
+        bool merge = !deleting && c->spec && c->spec->merge;
+        int r = 0;
+        if (merge && !c->dist_allowed) {
+                return add_problem(c, c->home, c->pname, "DistributionNotAllowed",
+                                   "namespace %s is not on the controller's distribution list: "
+                                   "the global pull secret is not changed", c->home);
+        }
+        if (!g) {
+                if (!merge) return 0;
+                return add_problem(c, gns, gname, "SecretNotFound",
+                                   "the global pull secret %s/%s was not found", gns, gname);
+        }
+        if (!merge) {
+                /* nothing to add: only entries of ours need work */
+                bool ours = false;
+                for (size_t i = 0; !g->merged_error && i < g->merged.n && !ours; i++)
+                        ours = streq(g->merged.items[i].policy, c->key);
+                if (!ours) return 0;
+        }
+        if (!g->full || g->validity == MODEL_SECRET_UNKNOWN) {
+                return add_problem(c, gns, gname, "Waiting",
+                                   "the global pull secret %s/%s has not been read yet", gns,
+                                   gname);
+        }
+        if (g->validity != MODEL_SECRET_VALID || !streq_ptr(g->type,
+                                                             MODEL_SECRET_TYPE_DOCKERCONFIGJSON)) {
+                return add_problem(c, gns, gname, "InvalidSecret",
+                                   "the global pull secret %s/%s cannot be edited: %s", gns, gname,
+                                   g->validity == MODEL_SECRET_VALID
+                                           ? "its type is not kubernetes.io/dockerconfigjson"
+                                           : model_secret_validity_to_string(g->validity));
+        }
+        plan_global_want *want = NULL;
+        size_t n_want = 0, cap = 0;
+        bool keep_unwanted = false;
+        if (merge) {
+                for (size_t i = 0; i < c->spec->n_pull_secrets && r >= 0; i++) {
+                        const src_info *s = &srcs[i];
+                        if (s->st != SRC_OK) {
+                                keep_unwanted = true;
+                                continue;
+                        }
+                        for (size_t j = 0; j < s->src->n_registries; j++) {
+                                if (GROW(want, cap, n_want + 1) < 0) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                plan_global_want *w = &want[n_want];
+                                w->registry = strdup(s->src->registries[j].host);
+                                w->source = strdup(s->ps->name);
+                                w->hash = s->src->registries[j].hash;
+                                n_want++;
+                                if (!w->registry || !w->source) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                        }
+                }
+        }
+        plan_global_desired d = {0};
+        if (r >= 0) r = plan_global_edit(g, c->key, want, n_want, keep_unwanted, &d);
+        for (size_t i = 0; r >= 0 && i < d.n_conflicts; i++)
+                r = add_problem(c, gns, gname, "Conflict",
+                                "registry %s is already in the global pull secret %s/%s and was "
+                                "not added by this policy", d.conflicts[i], gns, gname);
+        if (r >= 0 && d.changed) {
+                plan_write *w = add_write(c, PLAN_GLOBAL_EDIT, gns, gname, g->meta.resource_version,
+                                          NULL);
+                if (!w || !(w->global.source_namespace = strdup(c->home))) {
+                        r = -ENOMEM;
+                } else {
+                        w->global.want = TAKE_PTR(want);
+                        w->global.n_want = n_want;
+                        n_want = 0;
+                        w->global.keep_unwanted = keep_unwanted;
+                        w->global.desired = d;
+                        d = (plan_global_desired){0};
+                }
+        }
+        plan_global_desired_done(&d);
+        for (size_t i = 0; i < n_want; i++) {
+                free(want[i].registry);
+                free(want[i].source);
+        }
+        free(want);
+        return r;
+}
+
+/* ---- status ------------------------------------------------------------------------ */
+
+/* Ready reasons by precedence; problems with other reasons do not lower Ready. */
+static const char *const blocking[] = {
+        "InvalidSpec", "RoleNotAllowed", "DistributionNotAllowed", "Conflict",
+        "InvalidSecret", "SecretNotFound", "Waiting",
+};
+
+static int blocking_rank(const char *reason) {
+        for (size_t i = 0; i < ARRAY_SIZE(blocking); i++)
+                if (streq(blocking[i], reason)) return (int)i;
+        return -1;
+}
+
+static int problem_cmp(const void *a, const void *b) {
+        const model_problem *x = a, *y = b;
+        int c = strcmp(x->namespace ? x->namespace : "", y->namespace ? y->namespace : "");
+        if (!c) c = strcmp(x->name ? x->name : "", y->name ? y->name : "");
+        if (!c) c = strcmp(x->reason, y->reason);
+        if (!c) c = strcmp(x->message, y->message);
+        return c;
+}
+
+static bool problem_eq(const model_problem *a, const model_problem *b) {
+        return opt_eq(a->namespace, b->namespace) && opt_eq(a->name, b->name) &&
+               streq_ptr(a->reason, b->reason) && opt_eq(a->message, b->message);
+}
+
+static bool stored_has_problem(const model_policy_status *st, const model_problem *p) {
+        for (size_t i = 0; i < st->n_problems; i++)
+                if (opt_eq(st->problems[i].namespace, p->namespace) &&
+                    opt_eq(st->problems[i].name, p->name) &&
+                    streq_ptr(st->problems[i].reason, p->reason))
+                        return true;
+        return false;
+}
+
+static const char *problem_event_reason(const char *reason) {
+        if (streq(reason, "Waiting")) return "WaitingForDockercfg";
+        if (streq(reason, "DockercfgTimeout")) return NULL; /* sent with the link itself */
+        return reason;
+}
+
+static int ready_message(ctx *c, const char *reason, char **ret) {
+        const plan *o = c->out;
+        if (!reason) {
+                if (asprintf(ret, "%d namespaces, %d role bindings, %d service accounts linked",
+                             o->status.namespaces, o->status.role_bindings, o->status.linked) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        if (streq(reason, "Waiting") && c->waiting > 0) {
+                /* names are DNS names: 3 of them fit */
+                char names[3 * (2 * NAMES_OBJECT_MAX + 3) + 1] = "";
+                size_t len = 0;
+                for (size_t i = 0; i < c->n_waiting_names; i++) {
+                        int k = snprintf(names + len, sizeof(names) - len, "%s%s",
+                                         i ? ", " : "", c->waiting_names[i]);
+                        if (k < 0 || (size_t)k >= sizeof(names) - len) break;
+                        len += (size_t)k;
+                }
+                if (asprintf(ret, "%d service account%s wait%s for their dockercfg secret (%s%s)",
+                             c->waiting, c->waiting == 1 ? "" : "s", c->waiting == 1 ? "s" : "",
+                             names, (size_t)c->waiting > c->n_waiting_names ? ", ..." : "") < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        const model_problem *first = NULL;
+        size_t more = 0;
+        for (size_t i = 0; i < c->n_probs; i++) {
+                if (blocking_rank(c->probs[i].reason) < 0) continue;
+                if (!first && streq(c->probs[i].reason, reason))
+                        first = &c->probs[i];
+                else
+                        more++;
+        }
+        if (!first) return asprintf(ret, "%s", reason) < 0 ? -ENOMEM : 0;
+        if (more == 0) return (*ret = strdup(first->message)) ? 0 : -ENOMEM;
+        if (asprintf(ret, "%s (and %zu more problem%s)", first->message, more,
+                     more == 1 ? "" : "s") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int build_status(ctx *c, const char *invalid_message) {
+        plan *o = c->out;
+        plan_status *st = &o->status;
+        const model_policy_status *cur = &c->p->status;
+        int r;
+        o->has_status = true;
+        st->observed_generation = c->p->meta.generation;
+        st->namespaces = (int)c->n_subjects;
+        st->role_bindings = c->n_rb;
+        st->linked = c->linked;
+        st->waiting = c->waiting;
+
+        if (c->n_probs > 1) qsort(c->probs, c->n_probs, sizeof(model_problem), problem_cmp);
+        const char *reason = NULL;
+        int best = INT32_MAX;
+        for (size_t i = 0; i < c->n_probs; i++) {
+                int k = blocking_rank(c->probs[i].reason);
+                if (k >= 0 && k < best) best = k, reason = blocking[k];
+        }
+        if (invalid_message) reason = "InvalidSpec";
+        st->ready_status = reason ? "False" : "True";
+        st->ready_reason = strdup(reason ? reason : "Applied");
+        if (!st->ready_reason) return -ENOMEM;
+        if (invalid_message) {
+                st->ready_message = strdup(invalid_message);
+                r = st->ready_message ? 0 : -ENOMEM;
+        } else {
+                r = ready_message(c, reason, &st->ready_message);
+        }
+        if (r < 0) return r;
+
+        size_t n = MIN(c->n_probs, (size_t)MODEL_PROBLEMS_MAX);
+        if (n) {
+                st->problems = calloc(n, sizeof(model_problem));
+                if (!st->problems) return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                st->problems[i] = c->probs[i];
+                c->probs[i] = (model_problem){0};
+                st->n_problems++;
+        }
+
+        bool same = cur->observed_generation == st->observed_generation && cur->has_ready &&
+                    streq_ptr(cur->ready_status, st->ready_status) &&
+                    streq_ptr(cur->ready_reason, st->ready_reason) &&
+                    opt_eq(cur->ready_message, st->ready_message) &&
+                    cur->ready_observed_generation == st->observed_generation &&
+                    cur->namespaces == st->namespaces && cur->role_bindings == st->role_bindings &&
+                    cur->linked == st->linked && cur->waiting == st->waiting &&
+                    !cur->problems_truncated && cur->n_problems == st->n_problems &&
+                    cur->ready_last_transition;
+        for (size_t i = 0; same && i < st->n_problems; i++)
+                same = problem_eq(&cur->problems[i], &st->problems[i]);
+        o->status_changed = !same;
+
+        if (cur->has_ready && streq_ptr(cur->ready_status, st->ready_status) &&
+            cur->ready_last_transition) {
+                st->ready_last_transition = strdup(cur->ready_last_transition);
+        } else {
+                char buf[TIMEFMT_RFC3339_MAX];
+                if (timefmt_rfc3339((time_t)c->set->now, buf, sizeof(buf)) < 0)
+                        snprintf(buf, sizeof(buf), "1970-01-01T00:00:00Z");
+                st->ready_last_transition = strdup(buf);
+        }
+        if (!st->ready_last_transition) return -ENOMEM;
+
+        /* events for new problems only: a steady state repeats none */
+        for (size_t i = 0; i < st->n_problems; i++) {
+                const model_problem *p = &st->problems[i];
+                const char *er = problem_event_reason(p->reason);
+                if (!er || stored_has_problem(cur, p)) continue;
+                r = add_event(c, !streq(p->reason, "Waiting"), er, "%s", p->message);
+                if (r < 0) return r;
+        }
+        if (invalid_message && !(cur->has_ready && streq_ptr(cur->ready_reason, "InvalidSpec") &&
+                                 opt_eq(cur->ready_message, invalid_message))) {
+                r = add_event(c, true, "InvalidSpec", "%s", invalid_message);
+                if (r < 0) return r;
+        }
+        return 0;
+}
+
+/* ---- plan_policy -------------------------------------------------------------------- */
+
+static bool snapshot_ok(const plan_snapshot *s) {
+        const plan_snapshot_ops *o = s ? s->ops : NULL;
+        return o && o->namespace_get && o->namespace_list && o->sa_list && o->sa_list_linked &&
+               o->secret_get && o->secret_list_marked && o->role_binding_get &&
+               o->role_binding_list_marked;
+}
+
+static int plan_deleting(ctx *c) {
+        int r;
+        /* every binding, link, copy and merged entry of this policy goes */
+        const model_role_binding **marked = NULL;
+        size_t n = 0;
+        r = c->snap->ops->role_binding_list_marked(c->snap->ud, c->key, &marked, &n);
+        if (r < 0) return r;
+        sort_by_name(marked, n);
+        for (size_t i = 0; i < n && r >= 0; i++)
+                if (!add_write(c, PLAN_RB_DELETE, marked[i]->meta.namespace, marked[i]->meta.name,
+                               marked[i]->meta.resource_version, marked[i]->meta.uid))
+                        r = -ENOMEM;
+        free(marked);
+        if (r >= 0) r = plan_stale_links(c, NULL, 0, true);
+        if (r >= 0) r = plan_global(c, NULL, true);
+        if (r >= 0) r = plan_copy_deletes(c, true);
+        if (r < 0) return r;
+        if (c->out->n_writes == 0) {
+                if (!add_write(c, PLAN_REMOVE_FINALIZER, c->home, c->pname,
+                               c->p->meta.resource_version, NULL))
+                        return -ENOMEM;
+        } else {
+                /* come back once these writes show in the caches */
+                c->requeue = 1;
+        }
+        return 0;
+}
+
+int plan_policy(const model_policy *p, const plan_snapshot *snap, const plan_settings *settings,
+                plan **ret) {
+        if (!p || !p->meta.name || !p->meta.namespace || !snapshot_ok(snap) || !settings || !ret)
+                return -EINVAL;
+        ctx c = {.p = p, .spec = p->spec, .snap = snap, .set = settings,
+                 .home = p->meta.namespace, .pname = p->meta.name, .requeue = -1};
+        int r = names_policy_key(c.home, c.pname, &c.key);
+        if (r < 0) return r;
+        c.out = calloc(1, sizeof(plan));
+        if (!c.out) {
+                ctx_done(&c);
+                return -ENOMEM;
+        }
+        c.dist_allowed = distribution_allowed(settings, c.home);
+        bool finalizer = kube_meta_has_finalizer(&p->meta, NAMES_FINALIZER);
+        src_info *srcs = NULL;
+        bool *usable = NULL;
+        char **done = NULL;
+        size_t n_done = 0, cap_done = 0;
+
+        if (p->meta.deleting) {
+                if (finalizer) r = plan_deleting(&c);
+                goto finish;
+        }
+        if (!finalizer) {
+                /* before anything else, so that whatever follows can be undone */
+                if (!add_write(&c, PLAN_ADD_FINALIZER, c.home, c.pname, p->meta.resource_version,
+                               NULL))
+                        r = -ENOMEM;
+                c.requeue = 0;
+                goto finish;
+        }
+        if (!p->spec) {
+                r = build_status(&c, p->spec_error ? p->spec_error : "the spec is invalid");
+                goto finish;
+        }
+
+        r = subject_namespaces(c.spec, c.home, snap, &c.subjects, &c.n_subjects, &c.cap_subjects);
+        if (r < 0) goto finish;
+        r = plan_role_bindings(&c);
+        if (r < 0) goto finish;
+
+        size_t n_ps = c.spec->n_pull_secrets;
+        if (n_ps) {
+                srcs = calloc(n_ps, sizeof(src_info));
+                usable = calloc(c.n_subjects ? c.n_subjects * n_ps : 1, sizeof(bool));
+                if (!srcs || !usable) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                r = judge_sources(&c, srcs);
+                if (r < 0) goto finish;
+                bool needs_distribution = false;
+                for (size_t i = 0; i < c.n_subjects; i++)
+                        needs_distribution = needs_distribution || !streq(c.subjects[i], c.home);
+                if (needs_distribution && !c.dist_allowed) {
+                        r = add_problem(&c, c.home, c.pname, "DistributionNotAllowed",
+                                        "namespace %s is not on the controller's distribution "
+                                        "list: pull secrets are not copied to other namespaces",
+                                        c.home);
+                        if (r < 0) goto finish;
+                }
+                r = plan_copies(&c, srcs, usable);
+                if (r < 0) goto finish;
+                r = plan_service_accounts(&c, srcs, usable, &done, &n_done, &cap_done);
+                if (r < 0) goto finish;
+        }
+        r = plan_stale_links(&c, done, n_done, false);
+        if (r < 0) goto finish;
+        /* also without merge: entries a former merge: true left behind go */
+        r = plan_global(&c, srcs, false);
+        if (r < 0) goto finish;
+        r = plan_copy_deletes(&c, false);
+        if (r < 0) goto finish;
+        r = build_status(&c, NULL);
+
+finish:
+        free(srcs);
+        free(usable);
+        strv_free(done, n_done);
+        if (r >= 0) {
+                c.out->requeue_after = c.requeue;
+                *ret = TAKE_PTR(c.out);
+        }
+        plan_free(c.out);
+        ctx_done(&c);
+        return r < 0 ? r : 0;
+}
+
+/* ---- JSON of a RoleBinding --------------------------------------------------------- */
+
+static int add_str(json_object *o, const char *k, const char *v) {
+        if (!v) return 0;
+        json_object *s = json_object_new_string(v);
+        if (!s || json_object_object_add(o, k, s) < 0) {
+                json_object_put(s);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int add_obj(json_object *o, const char *k, json_object *v) {
+        if (!v || json_object_object_add(o, k, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int plan_role_binding_json(const plan_write *w, json_object **ret) {
+        if (!w || !ret || (w->kind != PLAN_RB_CREATE && w->kind != PLAN_RB_UPDATE) ||
+            !w->rb.role_name)
+                return -EINVAL;
+        json_object *rb = json_object_new_object(), *meta = json_object_new_object(),
+                    *labels = json_object_new_object(), *ref = json_object_new_object(),
+                    *subjects = json_object_new_array(), *owners = json_object_new_array();
+        int r = (rb && meta && labels && ref && subjects && owners) ? 0 : -ENOMEM;
+        if (r >= 0) r = add_str(rb, "apiVersion", RBAC_GROUP "/v1");
+        if (r >= 0) r = add_str(rb, "kind", "RoleBinding");
+        if (r >= 0) r = add_str(meta, "name", w->name);
+        if (r >= 0) r = add_str(meta, "namespace", w->namespace);
+        if (r >= 0 && w->kind == PLAN_RB_UPDATE)
+                r = add_str(meta, "resourceVersion", w->resource_version);
+        if (r >= 0) r = add_str(labels, NAMES_LABEL_MANAGED_BY, NAMES_MANAGED_BY_VALUE);
+        if (r >= 0) r = add_str(labels, NAMES_LABEL_POLICY, w->policy_name);
+        if (r >= 0) r = add_str(labels, NAMES_LABEL_POLICY_NAMESPACE, w->policy_namespace);
+        if (r >= 0) r = add_str(labels, NAMES_LABEL_SUBJECT_NAMESPACE, w->rb.subject_namespace);
+        if (r >= 0 && w->policy_uid) {
+                json_object *o = json_object_new_object();
+                r = o ? 0 : -ENOMEM;
+                if (r >= 0) r = add_str(o, "apiVersion", NAMES_POLICY_API_VERSION);
+                if (r >= 0) r = add_str(o, "kind", NAMES_POLICY_KIND);
+                if (r >= 0) r = add_str(o, "name", w->policy_name);
+                if (r >= 0) r = add_str(o, "uid", w->policy_uid);
+                if (r >= 0) r = add_obj(o, "controller", json_object_new_boolean(1));
+                if (r >= 0 && json_object_array_add(owners, o) < 0) r = -ENOMEM;
+                if (r < 0) json_object_put(o);
+        }
+        if (r >= 0) r = add_str(ref, "apiGroup", RBAC_GROUP);
+        if (r >= 0) r = add_str(ref, "kind", "ClusterRole");
+        if (r >= 0) r = add_str(ref, "name", w->rb.role_name);
+        for (size_t i = 0; r >= 0 && i < w->rb.n_subjects; i++) {
+                const model_subject *s = &w->rb.subjects[i];
+                json_object *o = json_object_new_object();
+                r = o ? 0 : -ENOMEM;
+                if (r >= 0) r = add_str(o, "kind", s->kind);
+                if (r >= 0 && s->api_group) r = add_str(o, "apiGroup", s->api_group);
+                if (r >= 0) r = add_str(o, "name", s->name);
+                if (r >= 0) r = add_str(o, "namespace", s->namespace);
+                if (r >= 0 && json_object_array_add(subjects, o) < 0) r = -ENOMEM;
+                if (r < 0) json_object_put(o);
+        }
+        if (r >= 0) {
+                r = add_obj(meta, "labels", labels);
+                labels = NULL;
+        }
+        if (r >= 0 && json_object_array_length(owners) > 0) {
+                r = add_obj(meta, "ownerReferences", owners);
+                owners = NULL;
+        }
+        if (r >= 0) {
+                r = add_obj(rb, "metadata", meta);
+                meta = NULL;
+        }
+        if (r >= 0) {
+                r = add_obj(rb, "roleRef", ref);
+                ref = NULL;
+        }
+        if (r >= 0) {
+                r = add_obj(rb, "subjects", subjects);
+                subjects = NULL;
+        }
+        json_object_put(labels);
+        json_object_put(owners);
+        json_object_put(meta);
+        json_object_put(ref);
+        json_object_put(subjects);
+        if (r < 0) {
+                json_object_put(rb);
+                return r;
+        }
+        *ret = rb;
+        return 0;
+}
