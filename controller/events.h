@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pp_events: Kubernetes Events for the objects the controller acts on,
+ * written asynchronously and rate-limited so that a flapping object cannot
+ * flood the API: per object a token bucket (burst 25, one token per five
+ * minutes, as client-go's spam filter), and an identical (object, reason,
+ * message) inside the dedupe window is dropped and only counted.
+ *
+ * Messages carry names and reasons only; callers never pass secret data
+ * (see R11). Messages are cut at PP_EVENTS_MESSAGE_MAX bytes.
+ */
+#ifndef PP_CONTROLLER_EVENTS_H
+#define PP_CONTROLLER_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kube/client.h"
+
+#define PP_EVENTS_MESSAGE_MAX 1024
+
+typedef struct pp_events pp_events;
+
+/* The object an event is about (core/v1 ObjectReference). */
+typedef struct pp_object_ref {
+        const char *api_version; /* "v1", "pullpolicy.io/v1alpha1", ... */
+        const char *kind;
+        const char *namespace; /* NULL for cluster-scoped objects */
+        const char *name;
+        const char *uid; /* may be NULL */
+} pp_object_ref;
+
+typedef struct pp_events_opts {
+        const char *component; /* "pullpolicy-controller" when NULL */
+        const char *instance;  /* reportingInstance, e.g. the pod name; may be NULL */
+        double burst;          /* per object; 25 when 0 */
+        double refill_seconds; /* one token per this many seconds; 300 when 0 */
+        double dedupe_seconds; /* 600 when 0 */
+        size_t max_objects;    /* memory bound of the filters; 4096 when 0 */
+} pp_events_opts;
+
+typedef struct pp_events_stats {
+        unsigned long sent;       /* POSTs started */
+        unsigned long failed;     /* POSTs that the server refused */
+        unsigned long suppressed; /* dropped by the spam filter or dedupe */
+} pp_events_stats;
+
+int pp_events_new(kube_client *c, const pp_events_opts *o, pp_events **ret);
+pp_events *pp_events_free(pp_events *e);
+
+/*
+ * Records an event; returns 1 when it was sent, 0 when suppressed by the
+ * filters, negative errno when it could not be started. now is the caller's
+ * monotonic clock (kube_now()), passed in so that tests control time.
+ */
+int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const char *reason,
+                     const char *message, double now);
+
+void pp_events_get_stats(const pp_events *e, pp_events_stats *ret);
+
+#endif
