@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "names.h"
+#include "util/macro.h"
+
+static void test_fnv1a_known_values(void **state) {
+        /* published FNV-1a 64 test vectors */
+        assert_true(names_fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+        assert_true(names_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
+        assert_true(names_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
+}
+
+static void test_role_binding_short(void **state) {
+        char *n = NULL;
+        assert_int_equal(names_role_binding("team-a-pulls", "project-a", &n), 0);
+        assert_string_equal(n, "ppol-team-a-pulls-project-a");
+        free(n);
+        assert_int_equal(names_role_binding("", "a", &n), -EINVAL);
+        assert_int_equal(names_role_binding("a", "", &n), -EINVAL);
+        assert_int_equal(names_role_binding(NULL, "a", &n), -EINVAL);
+}
+
+static char *repeat(char c, size_t n) {
+        char *s = malloc(n + 1);
+        assert_non_null(s);
+        memset(s, c, n);
+        s[n] = 0;
+        return s;
+}
+
+static bool is_hex(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!strchr("0123456789abcdef", s[i])) return false;
+        return true;
+}
+
+static void test_role_binding_exactly_253(void **state) {
+        /* "ppol-" + p + "-" + ns = 253 stays as is */
+        char *ns = repeat('n', 63);
+        char *p = repeat('p', 253 - 5 - 1 - 63);
+        char *n = NULL;
+        assert_int_equal(names_role_binding(p, ns, &n), 0);
+        assert_int_equal(strlen(n), 253);
+        assert_true(strncmp(n, "ppol-", 5) == 0);
+        assert_string_equal(n + 253 - 63, ns);
+        free(n);
+        free(p);
+        free(ns);
+}
+
+static void test_role_binding_too_long(void **state) {
+        char *ns = repeat('n', 63);
+        char *p = repeat('p', 253);
+        char *n1 = NULL, *n2 = NULL, *n3 = NULL;
+        assert_int_equal(names_role_binding(p, ns, &n1), 0);
+        assert_int_equal(strlen(n1), 253);
+        assert_true(strncmp(n1, "ppol-ppp", 8) == 0);
+        assert_int_equal(n1[253 - NAMES_HASH_DIGITS - 1], '-');
+        assert_true(is_hex(n1 + 253 - NAMES_HASH_DIGITS, NAMES_HASH_DIGITS));
+        assert_true(names_is_dns1123_subdomain(n1));
+        /* stable */
+        assert_int_equal(names_role_binding(p, ns, &n2), 0);
+        assert_string_equal(n1, n2);
+        /* a different namespace with the same long prefix gets a different name */
+        ns[62] = 'm';
+        assert_int_equal(names_role_binding(p, ns, &n3), 0);
+        assert_int_equal(strlen(n3), 253);
+        assert_string_not_equal(n1, n3);
+        /* the hash is that of the full name */
+        char *full = NULL;
+        assert_true(asprintf(&full, "ppol-%s-%s", p, ns) > 0);
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx",
+                 (unsigned long long)names_fnv1a64(full, strlen(full)));
+        assert_memory_equal(n3 + 253 - NAMES_HASH_DIGITS, hex, NAMES_HASH_DIGITS);
+        free(full);
+        free(n1);
+        free(n2);
+        free(n3);
+        free(p);
+        free(ns);
+}
+
+static void test_role_binding_trims_before_hash(void **state) {
+        /* the cut falls right after a '.' and '-': they are trimmed */
+        char p[254];
+        memset(p, 'p', 253);
+        p[253] = 0;
+        size_t cut = 253 - 1 - NAMES_HASH_DIGITS; /* bytes kept of "ppol-" + p... */
+        p[cut - 5 - 1] = '.';
+        p[cut - 5 - 2] = '-';
+        char *n = NULL;
+        assert_int_equal(names_role_binding(p, "ns", &n), 0);
+        assert_true(strlen(n) < 253);
+        assert_true(names_is_dns1123_subdomain(n));
+        assert_null(strstr(n, ".-"));
+        assert_null(strstr(n, "--"));
+        free(n);
+}
+
+static void test_policy_key(void **state) {
+        char *k = NULL;
+        assert_int_equal(names_policy_key("project-b", "team-a", &k), 0);
+        assert_string_equal(k, "project-b/team-a");
+        free(k);
+        assert_int_equal(names_policy_key("", "x", &k), -EINVAL);
+        assert_int_equal(names_policy_key("x", NULL, &k), -EINVAL);
+}
+
+static void test_marked_by(void **state) {
+        kube_kv items[] = {
+                {(char *)NAMES_LABEL_MANAGED_BY, (char *)NAMES_MANAGED_BY_VALUE},
+                {(char *)NAMES_LABEL_POLICY, (char *)"p1"},
+                {(char *)NAMES_LABEL_POLICY_NAMESPACE, (char *)"home"},
+        };
+        kube_meta m = {.name = (char *)"x", .labels = {items, 3}};
+        /* keys sorted: app.kubernetes.io/..., pullpolicy.io/policy, pullpolicy.io/policy-namespace */
+        assert_true(names_marked_by(&m, "home", "p1"));
+        assert_false(names_marked_by(&m, "home", "p2"));
+        assert_false(names_marked_by(&m, "other", "p1"));
+        assert_true(names_marked_by_home(&m, "home"));
+        assert_false(names_marked_by_home(&m, "other"));
+        items[0].value = (char *)"someone-else";
+        assert_false(names_marked_by(&m, "home", "p1"));
+        assert_false(names_marked_by_home(&m, "home"));
+        kube_meta none = {.name = (char *)"x"};
+        assert_false(names_marked_by(&none, "home", "p1"));
+        assert_false(names_marked_by(NULL, "home", "p1"));
+}
+
+static void test_dns_names(void **state) {
+        assert_true(names_is_dns1123_label("a"));
+        assert_true(names_is_dns1123_label("project-a"));
+        assert_false(names_is_dns1123_label("Project"));
+        assert_false(names_is_dns1123_label("-a"));
+        assert_false(names_is_dns1123_label("a.b"));
+        assert_false(names_is_dns1123_label(""));
+        char *l = repeat('a', 64);
+        assert_false(names_is_dns1123_label(l));
+        l[63] = 0;
+        assert_true(names_is_dns1123_label(l));
+        free(l);
+        assert_true(names_is_dns1123_subdomain("a.b-c.d"));
+        assert_false(names_is_dns1123_subdomain("a..b"));
+        assert_false(names_is_dns1123_subdomain("a."));
+        assert_false(names_is_dns1123_subdomain("a_b"));
+        assert_false(names_is_dns1123_subdomain(NULL));
+        char *s = repeat('a', 254);
+        assert_false(names_is_dns1123_subdomain(s));
+        s[253] = 0;
+        assert_true(names_is_dns1123_subdomain(s));
+        free(s);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_fnv1a_known_values),
+                cmocka_unit_test(test_role_binding_short),
+                cmocka_unit_test(test_role_binding_exactly_253),
+                cmocka_unit_test(test_role_binding_too_long),
+                cmocka_unit_test(test_role_binding_trims_before_hash),
+                cmocka_unit_test(test_policy_key),
+                cmocka_unit_test(test_marked_by),
+                cmocka_unit_test(test_dns_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
