@@ -19,8 +19,7 @@ static json_object *field(json_object *o, const char *key) {
 }
 
 /* Copies an optional string field of at most max bytes into *ret (NULL when absent). */
-static int dup_string(json_object *o, const char *key, size_t max, bool empty_is_null,
-                      char **ret) {
+static int dup_string(json_object *o, const char *key, size_t max, bool empty_is_null, char **ret) {
         json_object *v = field(o, key);
         if (!v) {
                 *ret = NULL;
@@ -82,8 +81,8 @@ static bool keep_key(const char *key, const char *const *keep) {
  * Decodes a string map. value_max bounds each value, total_max (0 = none)
  * bounds the sum of key and value lengths over all entries of the input.
  */
-static int decode_kvs(json_object *o, size_t value_max, size_t total_max,
-                      const char *const *keep, kube_kvs *ret) {
+static int decode_kvs(json_object *o, size_t value_max, size_t total_max, const char *const *keep,
+                      kube_kvs *ret) {
         kube_kvs kvs = {};
         int r;
 
@@ -132,7 +131,8 @@ static int decode_kvs(json_object *o, size_t value_max, size_t total_max,
                 }
         }
         if (kvs.n > 0 && kvs.n < n) {
-                /* Filtering kept few: give back the rest, the figure of kube_meta_mem() counts n. */
+                /* Filtering kept few: give back the rest, the figure of kube_meta_mem() counts n.
+                 */
                 kube_kv *shrunk = realloc(kvs.items, kvs.n * sizeof(kube_kv));
                 if (shrunk) kvs.items = shrunk;
         }
@@ -231,6 +231,8 @@ static int decode_finalizers(json_object *a, char ***ret, size_t *ret_n) {
                         r = -EINVAL;
                 else if ((size_t)json_object_get_string_len(s) > KUBE_META_KEY_MAX)
                         r = -E2BIG;
+                else if (strlen(json_object_get_string(s)) != (size_t)json_object_get_string_len(s))
+                        r = -EINVAL; /* an embedded NUL */
                 else if (!(v[i] = strdup(json_object_get_string(s))))
                         r = -ENOMEM;
                 if (r < 0) {
@@ -293,8 +295,8 @@ int kube_meta_decode_full(json_object *obj, const kube_meta_decode_opts *opts, k
                 m.deleting = true;
         }
 
-        if ((r = decode_kvs(field(md, "labels"), KUBE_META_LABEL_VALUE_MAX, 0, NULL,
-                            &m.labels)) < 0 ||
+        if ((r = decode_kvs(field(md, "labels"), KUBE_META_LABEL_VALUE_MAX, 0, NULL, &m.labels)) <
+                0 ||
             (r = decode_kvs(field(md, "annotations"), KUBE_META_ANNOTATIONS_TOTAL_MAX,
                             KUBE_META_ANNOTATIONS_TOTAL_MAX, opts ? opts->annotation_keep : NULL,
                             &m.annotations)) < 0 ||

@@ -32,14 +32,14 @@
 
 #include <json-c/json.h>
 
-#define KUBE_META_NAME_MAX 253
-#define KUBE_META_TOKEN_MAX 128
-#define KUBE_META_KEY_MAX 317
-#define KUBE_META_LABEL_VALUE_MAX 63
+#define KUBE_META_NAME_MAX              253
+#define KUBE_META_TOKEN_MAX             128
+#define KUBE_META_KEY_MAX               317
+#define KUBE_META_LABEL_VALUE_MAX       63
 #define KUBE_META_ANNOTATIONS_TOTAL_MAX (256 * 1024)
-#define KUBE_META_KVS_MAX 1024
-#define KUBE_META_OWNERS_MAX 64
-#define KUBE_META_FINALIZERS_MAX 64
+#define KUBE_META_KVS_MAX               1024
+#define KUBE_META_OWNERS_MAX            64
+#define KUBE_META_FINALIZERS_MAX        64
 
 typedef struct kube_kv {
         char *key;

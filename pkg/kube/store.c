@@ -126,7 +126,8 @@ static int namespace_vals(const kube_store *s, const void *obj, idx_vals *ret) {
                 free(v);
                 return -ENOMEM;
         }
-        *ret = (idx_vals){v, 1};
+        ret->v = v;
+        ret->n = 1;
         return 0;
 }
 
@@ -245,10 +246,17 @@ static void entry_free(const kube_store *s, entry *e) {
 
 static void notify(kube_store *s, kube_event_type type, const void *old_obj, const void *new_obj) {
         switch (type) {
-        case KUBE_EVENT_ADDED: s->stats.added++; break;
-        case KUBE_EVENT_MODIFIED: s->stats.modified++; break;
-        case KUBE_EVENT_DELETED: s->stats.deleted++; break;
-        default: break;
+        case KUBE_EVENT_ADDED:
+                s->stats.added++;
+                break;
+        case KUBE_EVENT_MODIFIED:
+                s->stats.modified++;
+                break;
+        case KUBE_EVENT_DELETED:
+                s->stats.deleted++;
+                break;
+        default:
+                break;
         }
         if (!s->handler) return;
         s->busy = true;

@@ -40,8 +40,8 @@
 #include "kube/types.h"
 
 #define KUBE_STORE_DEFAULT_MAX_OBJECTS (1u << 20)
-#define KUBE_STORE_MAX_INDEXES 16
-#define KUBE_STORE_INDEX_VALUES_MAX 1024
+#define KUBE_STORE_MAX_INDEXES         16
+#define KUBE_STORE_INDEX_VALUES_MAX    1024
 
 /* The built-in index: namespace → objects of that namespace (cluster-scoped objects: none). */
 #define KUBE_STORE_INDEX_NAMESPACE "namespace"
@@ -85,9 +85,9 @@ typedef int (*kube_store_visit_fn)(const void *obj, void *ud);
 
 typedef struct kube_store_stats {
         size_t objects;
-        size_t mem;        /* kube_store_mem() */
-        uint64_t invalid;  /* objects skipped because the kind's decoder refused them */
-        uint64_t added;    /* changes reported to the handler, by type */
+        size_t mem;       /* kube_store_mem() */
+        uint64_t invalid; /* objects skipped because the kind's decoder refused them */
+        uint64_t added;   /* changes reported to the handler, by type */
         uint64_t modified;
         uint64_t deleted;
         uint64_t replaces; /* successful kube_store_replace() calls */

@@ -298,7 +298,8 @@ int kube_workqueue_new(struct ev_loop *loop, const kube_workqueue_opts *opts,
         if (q->opts.max_delay <= 0) q->opts.max_delay = KUBE_WORKQUEUE_DEFAULT_MAX_DELAY;
         if (q->opts.qps == 0) q->opts.qps = KUBE_WORKQUEUE_DEFAULT_QPS;
         if (q->opts.burst <= 0) q->opts.burst = KUBE_WORKQUEUE_DEFAULT_BURST;
-        if (q->opts.max_in_flight == 0) q->opts.max_in_flight = KUBE_WORKQUEUE_DEFAULT_MAX_IN_FLIGHT;
+        if (q->opts.max_in_flight == 0)
+                q->opts.max_in_flight = KUBE_WORKQUEUE_DEFAULT_MAX_IN_FLIGHT;
         kube_token_bucket_init(&q->bucket, q->opts.qps, q->opts.burst, kube_now());
         if (hashmap_new(&q->items) < 0) {
                 free(q);

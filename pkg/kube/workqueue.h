@@ -43,13 +43,13 @@
 
 #include <ev.h>
 
-#define KUBE_WORKQUEUE_KEY_MAX 512
+#define KUBE_WORKQUEUE_KEY_MAX  512
 #define KUBE_WORKQUEUE_MAX_KEYS (1u << 20)
 
-#define KUBE_WORKQUEUE_DEFAULT_BASE_DELAY 0.005
-#define KUBE_WORKQUEUE_DEFAULT_MAX_DELAY 1000.0
-#define KUBE_WORKQUEUE_DEFAULT_QPS 10.0
-#define KUBE_WORKQUEUE_DEFAULT_BURST 100
+#define KUBE_WORKQUEUE_DEFAULT_BASE_DELAY    0.005
+#define KUBE_WORKQUEUE_DEFAULT_MAX_DELAY     1000.0
+#define KUBE_WORKQUEUE_DEFAULT_QPS           10.0
+#define KUBE_WORKQUEUE_DEFAULT_BURST         100
 #define KUBE_WORKQUEUE_DEFAULT_MAX_IN_FLIGHT 4
 
 typedef struct kube_workqueue kube_workqueue;
@@ -87,10 +87,10 @@ typedef struct kube_workqueue_stats {
         uint64_t retries; /* add_rate_limited() calls, including done() with an error */
         uint64_t started; /* process calls */
         uint64_t done_ok, done_requeue_after, done_error;
-        size_t depth;     /* keys ready in the FIFO: kube_workqueue_len() */
-        size_t in_flight; /* keys being processed */
-        size_t waiting;   /* keys with a pending add_after timer */
-        size_t keys;      /* keys tracked (queued, processing, waiting or with failures) */
+        size_t depth;           /* keys ready in the FIFO: kube_workqueue_len() */
+        size_t in_flight;       /* keys being processed */
+        size_t waiting;         /* keys with a pending add_after timer */
+        size_t keys;            /* keys tracked (queued, processing, waiting or with failures) */
         double longest_running; /* seconds the oldest in-flight key has been processing */
         double unfinished_work; /* sum over in-flight keys of seconds processing */
 } kube_workqueue_stats;
@@ -99,8 +99,7 @@ typedef struct kube_workqueue_stats {
  * A new queue on loop (which must outlive it); opts is copied, opts->process
  * is required. 0, -EINVAL or -ENOMEM.
  */
-int kube_workqueue_new(struct ev_loop *loop, const kube_workqueue_opts *opts,
-                       kube_workqueue **ret);
+int kube_workqueue_new(struct ev_loop *loop, const kube_workqueue_opts *opts, kube_workqueue **ret);
 
 /* Stops the queue's watchers and frees everything. Accepts NULL; returns NULL. */
 kube_workqueue *kube_workqueue_free(kube_workqueue *q);

@@ -27,19 +27,19 @@ static int decode_str(const char *s, const kube_meta_decode_opts *opts, kube_met
 }
 
 static const char full_sa[] =
-        "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{"
-        "\"name\":\"builder\",\"namespace\":\"project-a\","
-        "\"uid\":\"6f1c-42\",\"resourceVersion\":\"12345\",\"generation\":7,"
-        "\"deletionTimestamp\":\"2024-01-01T00:00:00Z\","
-        "\"labels\":{\"zeta\":\"z\",\"app\":\"web\",\"pulls\":\"true\"},"
-        "\"annotations\":{\"pullpolicy.io/links\":\"[]\","
-        "\"openshift.io/internal-registry-pull-secret-ref\":\"builder-dockercfg-x\","
-        "\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"},"
-        "\"ownerReferences\":[{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
-        "\"name\":\"p\",\"uid\":\"u-1\",\"controller\":true},"
-        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"c\",\"uid\":\"u-2\"}],"
-        "\"finalizers\":[\"pullpolicy.io/cleanup\",\"other\"]},"
-        "\"secrets\":[{\"name\":\"s\"}]}";
+    "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{"
+    "\"name\":\"builder\",\"namespace\":\"project-a\","
+    "\"uid\":\"6f1c-42\",\"resourceVersion\":\"12345\",\"generation\":7,"
+    "\"deletionTimestamp\":\"2024-01-01T00:00:00Z\","
+    "\"labels\":{\"zeta\":\"z\",\"app\":\"web\",\"pulls\":\"true\"},"
+    "\"annotations\":{\"pullpolicy.io/links\":\"[]\","
+    "\"openshift.io/internal-registry-pull-secret-ref\":\"builder-dockercfg-x\","
+    "\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\"},"
+    "\"ownerReferences\":[{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
+    "\"name\":\"p\",\"uid\":\"u-1\",\"controller\":true},"
+    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"c\",\"uid\":\"u-2\"}],"
+    "\"finalizers\":[\"pullpolicy.io/cleanup\",\"other\"]},"
+    "\"secrets\":[{\"name\":\"s\"}]}";
 
 static void test_decode_full(void **state) {
         kube_meta m = {};
@@ -123,10 +123,10 @@ static void test_decode_minimal_cluster_scoped(void **state) {
 
 static void test_decode_partial_object_metadata(void **state) {
         static const char pom[] =
-                "{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
-                "\"metadata\":{\"name\":\"quay-creds\",\"namespace\":\"project-b\","
-                "\"uid\":\"abc\",\"resourceVersion\":\"99\","
-                "\"labels\":{\"app.kubernetes.io/managed-by\":\"pullpolicy-controller\"}}}";
+            "{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
+            "\"metadata\":{\"name\":\"quay-creds\",\"namespace\":\"project-b\","
+            "\"uid\":\"abc\",\"resourceVersion\":\"99\","
+            "\"labels\":{\"app.kubernetes.io/managed-by\":\"pullpolicy-controller\"}}}";
         kube_meta m = {};
         assert_int_equal(decode_str(pom, NULL, &m), 0);
         assert_string_equal(m.name, "quay-creds");
@@ -182,6 +182,8 @@ static void test_decode_invalid(void **state) {
         assert_decode_fails("{\"metadata\":{\"name\":\"a\",\"finalizers\":[\"f\",2]}}", -EINVAL);
         /* an embedded NUL would silently truncate */
         assert_decode_fails("{\"metadata\":{\"name\":\"a\\u0000b\"}}", -EINVAL);
+        assert_decode_fails("{\"metadata\":{\"name\":\"a\",\"finalizers\":[\"f\\u0000g\"]}}",
+                            -EINVAL);
         /* failure late in decoding, after labels were allocated */
         assert_decode_fails("{\"metadata\":{\"name\":\"a\",\"labels\":{\"x\":\"y\"},"
                             "\"annotations\":{\"p\":\"q\"},\"finalizers\":[null]}}",
@@ -314,8 +316,9 @@ static void test_annotation_filter(void **state) {
         assert_string_equal(m.annotations.items[0].key,
                             "openshift.io/internal-registry-pull-secret-ref");
         assert_string_equal(m.annotations.items[1].key, "pullpolicy.io/links");
-        assert_string_equal(kube_meta_annotation(&m, "openshift.io/internal-registry-pull-secret-ref"),
-                            "builder-dockercfg-x");
+        assert_string_equal(
+            kube_meta_annotation(&m, "openshift.io/internal-registry-pull-secret-ref"),
+            "builder-dockercfg-x");
         assert_null(kube_meta_annotation(&m, "kubectl.kubernetes.io/last-applied-configuration"));
         /* labels are not filtered */
         assert_int_equal(m.labels.n, 3);
@@ -374,14 +377,14 @@ static void test_mem_grows(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_decode_full),
-                cmocka_unit_test(test_decode_minimal_cluster_scoped),
-                cmocka_unit_test(test_decode_partial_object_metadata),
-                cmocka_unit_test(test_decode_invalid),
-                cmocka_unit_test(test_limits),
-                cmocka_unit_test(test_annotation_filter),
-                cmocka_unit_test(test_copy),
-                cmocka_unit_test(test_mem_grows),
+            cmocka_unit_test(test_decode_full),
+            cmocka_unit_test(test_decode_minimal_cluster_scoped),
+            cmocka_unit_test(test_decode_partial_object_metadata),
+            cmocka_unit_test(test_decode_invalid),
+            cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_annotation_filter),
+            cmocka_unit_test(test_copy),
+            cmocka_unit_test(test_mem_grows),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,11 +75,11 @@ static size_t sa_mem(const void *obj) {
 }
 
 static const kube_store_kind sa_kind = {
-        .name = "serviceaccounts",
-        .decode = sa_decode,
-        .free = sa_free,
-        .meta = sa_meta,
-        .mem = sa_mem,
+    .name = "serviceaccounts",
+    .decode = sa_decode,
+    .free = sa_free,
+    .meta = sa_meta,
+    .mem = sa_mem,
 };
 
 static int index_fail_mode;
@@ -175,8 +175,7 @@ static void record(void *ud, kube_event_type type, const void *old_obj, const vo
         assert_true(log->n < ARRAY_SIZE(log->lines));
         snprintf(log->lines[log->n++], sizeof log->lines[0], "%s %s %s->%s",
                  kube_event_type_to_string(type), key, rv_of(old_obj), rv_of(new_obj));
-        if (log->store)
-                log->reentry_result = kube_store_apply(log->store, KUBE_EVENT_ADDED, NULL);
+        if (log->store) log->reentry_result = kube_store_apply(log->store, KUBE_EVENT_ADDED, NULL);
 }
 
 static void assert_log(ev_log *log, const char *const *want, size_t n) {
@@ -184,10 +183,10 @@ static void assert_log(ev_log *log, const char *const *want, size_t n) {
         assert_int_equal(log->n, n);
         log->n = 0;
 }
-#define ASSERT_LOG(log, ...)                                                             \
-        do {                                                                             \
-                const char *const _w[] = {__VA_ARGS__};                                  \
-                assert_log(log, _w, ARRAY_SIZE(_w));                                     \
+#define ASSERT_LOG(log, ...)                                                                       \
+        do {                                                                                       \
+                const char *const _w[] = {__VA_ARGS__};                                            \
+                assert_log(log, _w, ARRAY_SIZE(_w));                                               \
         } while (0)
 #define ASSERT_LOG_EMPTY(log) assert_int_equal((log)->n, 0)
 
@@ -256,7 +255,8 @@ static void test_add_update_delete(void **state) {
         ASSERT_LOG(&log, "MODIFIED ns1/a 2->10", "MODIFIED ns1/a 10->9");
         assert_string_equal(rv_get(s, "ns1", "a"), "9");
 
-        /* ADDED for a present key is a modification of the store; MODIFIED for an absent one an addition */
+        /* ADDED for a present key is a modification of the store; MODIFIED for an absent one an
+         * addition */
         assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("ns1", "a", "11", NULL, NULL)), 1);
         assert_int_equal(apply(s, KUBE_EVENT_MODIFIED, mk_sa(NULL, "cluster", "3", NULL, NULL)), 1);
         ASSERT_LOG(&log, "MODIFIED ns1/a 9->11", "ADDED cluster -->3");
@@ -307,11 +307,11 @@ static void test_replace_diff(void **state) {
         log.n = 0;
 
         json_object *items = json_object_new_array();
-        json_object_array_add(items, mk_sa("ns", "d", "1", NULL, NULL));  /* new */
-        json_object_array_add(items, mk_sa("ns", "c", "2", NULL, NULL));  /* changed */
-        json_object_array_add(items, mk_sa("ns", "b", "1", NULL, NULL));  /* same */
+        json_object_array_add(items, mk_sa("ns", "d", "1", NULL, NULL)); /* new */
+        json_object_array_add(items, mk_sa("ns", "c", "2", NULL, NULL)); /* changed */
+        json_object_array_add(items, mk_sa("ns", "b", "1", NULL, NULL)); /* same */
         json_object_array_add(items, json_tokener_parse("{\"metadata\":{\"name\":5}}"));
-        json_object_array_add(items, mk_sa("ns", "f", "1", NULL, NULL));  /* new, then again */
+        json_object_array_add(items, mk_sa("ns", "f", "1", NULL, NULL)); /* new, then again */
         json_object_array_add(items, mk_sa("ns", "f", "2", NULL, NULL));
         json_object_array_add(items, mk_sa("ns", "n", NULL, NULL, NULL)); /* no rv: changed */
         assert_false(kube_store_has_synced(s));
@@ -379,9 +379,8 @@ static void assert_secret_index_consistent(kube_store *s, const char *const *val
         for (size_t i = 0; i < n; i++) {
                 scan all = {values[i], 0}, idx = {values[i], 0};
                 assert_int_equal(kube_store_foreach(s, count_secret_refs, &all), 0);
-                assert_int_equal(kube_store_foreach_indexed(s, "secrets", values[i],
-                                                            check_member_has, &idx),
-                                 0);
+                assert_int_equal(
+                    kube_store_foreach_indexed(s, "secrets", values[i], check_member_has, &idx), 0);
                 assert_int_equal(idx.n, all.n);
                 assert_int_equal(kube_store_count_indexed(s, "secrets", values[i]), all.n);
         }
@@ -463,9 +462,8 @@ static void test_indexes_random(void **state) {
                         }
                 unsigned op = (seed >> 4) % 10;
                 if (op < 6)
-                        assert_int_equal(apply(s, KUBE_EVENT_MODIFIED,
-                                               mk_sa(ns, name, rv, NULL, secrets)),
-                                         1);
+                        assert_int_equal(
+                            apply(s, KUBE_EVENT_MODIFIED, mk_sa(ns, name, rv, NULL, secrets)), 1);
                 else if (op < 9)
                         assert_true(apply(s, KUBE_EVENT_DELETED, mk_sa(ns, name, rv, NULL, NULL)) >=
                                     0);
@@ -476,8 +474,9 @@ static void test_indexes_random(void **state) {
                                 seed = seed * 1103515245u + 12345u;
                                 char nm[16];
                                 snprintf(nm, sizeof nm, "sa%u", (seed >> 8) % 40);
-                                json_object_array_add(items, mk_sa(ns, nm, rv, NULL,
-                                                                   (seed >> 3) & 1 ? "s1,s5" : "s0"));
+                                json_object_array_add(
+                                    items,
+                                    mk_sa(ns, nm, rv, NULL, (seed >> 3) & 1 ? "s1,s5" : "s0"));
                         }
                         assert_true(kube_store_replace(s, items) >= 0);
                         json_object_put(items);
@@ -558,9 +557,9 @@ static void test_add_index_later_and_failures(void **state) {
         index_fail_mode = 1;
         log.n = 0;
         json_object *o = mk_sa("n", "a", "9", "green", NULL);
-        json_object_object_add(json_object_object_get(json_object_object_get(o, "metadata"),
-                                                      "labels"),
-                               "index-fails", json_object_new_string("1"));
+        json_object_object_add(
+            json_object_object_get(json_object_object_get(o, "metadata"), "labels"), "index-fails",
+            json_object_new_string("1"));
         assert_int_equal(kube_store_apply(s, KUBE_EVENT_MODIFIED, o), -EIO);
         ASSERT_LOG_EMPTY(&log);
         assert_string_equal(rv_get(s, "n", "a"), "1");
@@ -577,9 +576,9 @@ static void test_add_index_later_and_failures(void **state) {
         assert_int_equal(apply(s, KUBE_EVENT_MODIFIED, mk_sa("n", "b", "2", "blue", "x")), 1);
         index_fail_mode = 0;
         o = mk_sa("n", "b", "3", "blue", "x");
-        json_object_object_add(json_object_object_get(json_object_object_get(o, "metadata"),
-                                                      "labels"),
-                               "index-fails", json_object_new_string("1"));
+        json_object_object_add(
+            json_object_object_get(json_object_object_get(o, "metadata"), "labels"), "index-fails",
+            json_object_new_string("1"));
         assert_int_equal(apply(s, KUBE_EVENT_MODIFIED, o), 1);
         index_fail_mode = 1;
         assert_int_equal(kube_store_add_index(s, "secrets2", sa_by_secret), -EIO);
@@ -641,8 +640,8 @@ static void test_max_objects(void **state) {
 static void test_partial_object_metadata(void **state) {
         _cleanup_store_ kube_store *s = new_store(NULL);
         json_object *o = json_tokener_parse(
-                "{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
-                "\"metadata\":{\"name\":\"quay\",\"namespace\":\"b\",\"resourceVersion\":\"5\"}}");
+            "{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
+            "\"metadata\":{\"name\":\"quay\",\"namespace\":\"b\",\"resourceVersion\":\"5\"}}");
         assert_int_equal(apply(s, KUBE_EVENT_ADDED, o), 1);
         const test_sa *sa = kube_store_get(s, "b", "quay");
         assert_non_null(sa);
@@ -712,17 +711,17 @@ static void test_10k_round_trip(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_add_update_delete),
-                cmocka_unit_test(test_replace_diff),
-                cmocka_unit_test(test_indexes),
-                cmocka_unit_test(test_indexes_random),
-                cmocka_unit_test(test_namespace_index),
-                cmocka_unit_test(test_foreach_stops),
-                cmocka_unit_test(test_add_index_later_and_failures),
-                cmocka_unit_test(test_reentrancy),
-                cmocka_unit_test(test_max_objects),
-                cmocka_unit_test(test_partial_object_metadata),
-                cmocka_unit_test(test_10k_round_trip),
+            cmocka_unit_test(test_add_update_delete),
+            cmocka_unit_test(test_replace_diff),
+            cmocka_unit_test(test_indexes),
+            cmocka_unit_test(test_indexes_random),
+            cmocka_unit_test(test_namespace_index),
+            cmocka_unit_test(test_foreach_stops),
+            cmocka_unit_test(test_add_index_later_and_failures),
+            cmocka_unit_test(test_reentrancy),
+            cmocka_unit_test(test_max_objects),
+            cmocka_unit_test(test_partial_object_metadata),
+            cmocka_unit_test(test_10k_round_trip),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,11 +13,10 @@
 #include "util/macro.h"
 
 /* cmocka of this distribution has no assert_double_equal */
-#define assert_near(a, b, eps)                                                          \
-        do {                                                                            \
-                double _a = (a), _b = (b);                                              \
-                if (!(_a - _b <= (eps) && _b - _a <= (eps)))                            \
-                        fail_msg("%.12g != %.12g", _a, _b);                             \
+#define assert_near(a, b, eps)                                                                     \
+        do {                                                                                       \
+                double _a = (a), _b = (b);                                                         \
+                if (!(_a - _b <= (eps) && _b - _a <= (eps))) fail_msg("%.12g != %.12g", _a, _b);   \
         } while (0)
 
 /* What process saw, and how it should answer. */
@@ -26,10 +25,10 @@ typedef struct rec {
         size_t n;
         char in_flight[8][16]; /* keys started and not yet done */
         size_t n_in_flight;
-        bool sync_done;  /* call done(key, sync_result) from inside process */
+        bool sync_done; /* call done(key, sync_result) from inside process */
         int sync_result;
-        int ret;         /* process's return value */
-        int self_requeue; /* re-add the key from inside process this many times */
+        int ret;           /* process's return value */
+        int self_requeue;  /* re-add the key from inside process this many times */
         size_t stop_after; /* ev_break after this many process calls (0: never) */
         struct ev_loop *loop;
         size_t latency_obs, duration_obs;
@@ -478,18 +477,18 @@ static void test_invalid(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_duplicates_collapse),
-                cmocka_unit_test(test_readd_while_processing),
-                cmocka_unit_test(test_max_in_flight_fifo),
-                cmocka_unit_test(test_add_after_order),
-                cmocka_unit_test(test_backoff_bounds),
-                cmocka_unit_test(test_overall_bucket),
-                cmocka_unit_test(test_done_results),
-                cmocka_unit_test(test_process_refuses),
-                cmocka_unit_test(test_sync_self_requeue),
-                cmocka_unit_test(test_shutdown),
-                cmocka_unit_test(test_free_with_pending),
-                cmocka_unit_test(test_invalid),
+            cmocka_unit_test(test_duplicates_collapse),
+            cmocka_unit_test(test_readd_while_processing),
+            cmocka_unit_test(test_max_in_flight_fifo),
+            cmocka_unit_test(test_add_after_order),
+            cmocka_unit_test(test_backoff_bounds),
+            cmocka_unit_test(test_overall_bucket),
+            cmocka_unit_test(test_done_results),
+            cmocka_unit_test(test_process_refuses),
+            cmocka_unit_test(test_sync_self_requeue),
+            cmocka_unit_test(test_shutdown),
+            cmocka_unit_test(test_free_with_pending),
+            cmocka_unit_test(test_invalid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

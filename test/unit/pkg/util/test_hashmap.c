@@ -21,8 +21,8 @@ static void test_siphash_vectors(void **state) {
                 size_t len;
                 uint64_t want;
         } v[] = {
-                {0, 0x726fdb47dd0e0e31ull}, {1, 0x74f839c593dc67fdull}, {7, 0xab0200f58b01d137ull},
-                {8, 0x93f5f5799a932462ull}, {15, 0xa129ca6149be45e5ull},
+            {0, 0x726fdb47dd0e0e31ull}, {1, 0x74f839c593dc67fdull},  {7, 0xab0200f58b01d137ull},
+            {8, 0x93f5f5799a932462ull}, {15, 0xa129ca6149be45e5ull},
         };
         uint8_t key[16], msg[16];
         for (int i = 0; i < 16; i++) key[i] = msg[i] = (uint8_t)i;
@@ -161,10 +161,10 @@ static void test_reserve_and_trim(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_siphash_vectors),
-                cmocka_unit_test(test_basic),
-                cmocka_unit_test(test_random_against_model),
-                cmocka_unit_test(test_reserve_and_trim),
+            cmocka_unit_test(test_siphash_vectors),
+            cmocka_unit_test(test_basic),
+            cmocka_unit_test(test_random_against_model),
+            cmocka_unit_test(test_reserve_and_trim),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
