@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/reflector.h"
+#include "kube/types.h"
+#include "util/hashmap.h"
+#include "util/macro.h"
+
+/* Policy indexes: which policies a change of another object can affect. */
+#define IDX_SECRET_NAME "secret-name"   /* names in spec.pullSecrets */
+#define IDX_NS_REF "namespace-ref"      /* names in spec.subjects.namespaces */
+#define IDX_SELECTOR "namespace-selector" /* "1" when spec has a namespaceSelector */
+#define IDX_MERGE "global-merge"        /* "1" when spec merges into the global secret */
+
+enum {
+        SRC_POLICIES,
+        SRC_NAMESPACES,
+        SRC_SERVICEACCOUNTS,
+        SRC_SECRETS,      /* metadata only */
+        SRC_COPIES,       /* full, label-selected */
+        SRC_ROLEBINDINGS, /* label-selected */
+        _SRC_MAX,
+};
+
+typedef struct source {
+        pp_cache *cache;
+        int which;
+        const char *name;
+        kube_store *store;
+        kube_reflector *reflector;
+        bool synced;
+} source;
+
+/* The full form of a named secret, valid while its resourceVersion matches the metadata. */
+typedef struct full_secret {
+        char *key; /* "ns/name": the hashmap key */
+        model_secret *secret;
+} full_secret;
+
+struct pp_cache_fetch {
+        pp_cache *cache;
+        pp_cache_fetch *next; /* in cache->fetches */
+        unsigned pending;
+        int result;
+        struct fetch_req **qs; /* NULL once answered */
+        size_t n_qs;
+        void (*done)(void *ud, int r);
+        void *ud;
+};
+
+typedef struct fetch_req {
+        pp_cache_fetch *fetch;
+        size_t slot;
+        char *ns, *name;
+        kube_request *req;
+} fetch_req;
+
+static void fetch_req_free(fetch_req *q) {
+        if (!q) return;
+        free(q->ns);
+        free(q->name);
+        free(q);
+}
+
+struct pp_cache {
+        kube_client *client;
+        char *namespace;
+        char *global_ns, *global_name;
+        pp_cache_enqueue_fn enqueue;
+        void *userdata;
+        source src[_SRC_MAX];
+        hashmap *full; /* "ns/name" → full_secret */
+        pp_cache_fetch *fetches;
+        unsigned long secret_gets;
+        double watch_timeout, idle_timeout;
+};
+
+/* ---- policy indexes ----------------------------------------------------------------- */
+
+static int strv_from(char **names, size_t n, char ***ret_values, size_t *ret_n) {
+        *ret_values = NULL;
+        *ret_n = 0;
+        if (n == 0) return 0;
+        char **v = calloc(n, sizeof(char *));
+        if (!v) return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                v[i] = strdup(names[i]);
+                if (!v[i]) {
+                        for (size_t j = 0; j < i; j++) free(v[j]);
+                        free(v);
+                        return -ENOMEM;
+                }
+        }
+        *ret_values = v;
+        *ret_n = n;
+        return 0;
+}
+
+static int index_flag(bool on, char ***ret_values, size_t *ret_n) {
+        static char *one[] = {(char *)"1"};
+        return strv_from(one, on ? 1 : 0, ret_values, ret_n);
+}
+
+static int index_policy_secret_names(const void *obj, char ***ret_values, size_t *ret_n) {
+        const model_policy *p = obj;
+        *ret_values = NULL;
+        *ret_n = 0;
+        if (!p->spec || p->spec->n_pull_secrets == 0) return 0;
+        char **v = calloc(p->spec->n_pull_secrets, sizeof(char *));
+        if (!v) return -ENOMEM;
+        for (size_t i = 0; i < p->spec->n_pull_secrets; i++) v[i] = p->spec->pull_secrets[i].name;
+        int r = strv_from(v, p->spec->n_pull_secrets, ret_values, ret_n);
+        free(v);
+        return r;
+}
+
+static int index_policy_ns_refs(const void *obj, char ***ret_values, size_t *ret_n) {
+        const model_policy *p = obj;
+        if (!p->spec) {
+                *ret_values = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        return strv_from(p->spec->namespaces, p->spec->n_namespaces, ret_values, ret_n);
+}
+
+static int index_policy_selector(const void *obj, char ***ret_values, size_t *ret_n) {
+        const model_policy *p = obj;
+        return index_flag(p->spec && p->spec->namespace_selector, ret_values, ret_n);
+}
+
+static int index_policy_merge(const void *obj, char ***ret_values, size_t *ret_n) {
+        const model_policy *p = obj;
+        /* A policy without a valid spec may still have merged entries to remove. */
+        return index_flag(!p->spec || p->spec->merge, ret_values, ret_n);
+}
+
+/* ---- mapping changes to policies -------------------------------------------------- */
+
+typedef struct enqueue_ctx {
+        pp_cache *cache;
+} enqueue_ctx;
+
+static void enqueue_key(pp_cache *c, const char *key) {
+        if (c->enqueue && key) c->enqueue(c->userdata, key);
+}
+
+static void enqueue_policy_obj(pp_cache *c, const void *obj) {
+        const model_policy *p = obj;
+        _cleanup_free_ char *key = kube_meta_key(&p->meta);
+        enqueue_key(c, key);
+}
+
+static int visit_enqueue(const void *obj, void *ud) {
+        enqueue_policy_obj(ud, obj);
+        return 0;
+}
+
+static void enqueue_indexed(pp_cache *c, const char *index, const char *value) {
+        if (!value) return;
+        kube_store_foreach_indexed(c->src[SRC_POLICIES].store, index, value, visit_enqueue, c);
+}
+
+static void enqueue_home(pp_cache *c, const char *ns) {
+        if (!ns) return;
+        kube_store_foreach_in_namespace(c->src[SRC_POLICIES].store, ns, visit_enqueue, c);
+}
+
+static void enqueue_marked(pp_cache *c, const kube_meta *m) {
+        const char *pn = kube_meta_label(m, PP_POLICY_NAMESPACE_LABEL);
+        const char *pname = kube_meta_label(m, PP_POLICY_LABEL);
+        if (!pn || !pname) return;
+        _cleanup_free_ char *key = NULL;
+        if (asprintf(&key, "%s/%s", pn, pname) < 0) return;
+        enqueue_key(c, key);
+}
+
+/* A namespace or one of its service accounts changed: every policy it may concern. */
+static void enqueue_for_namespace(pp_cache *c, const char *ns) {
+        enqueue_home(c, ns);
+        enqueue_indexed(c, IDX_NS_REF, ns);
+        enqueue_indexed(c, IDX_SELECTOR, "1");
+}
+
+static void enqueue_sa_links(pp_cache *c, const model_sa *sa) {
+        if (!sa) return;
+        for (size_t i = 0; i < sa->links.n; i++)
+                if (i == 0 || !streq(sa->links.items[i].policy, sa->links.items[i - 1].policy))
+                        enqueue_key(c, sa->links.items[i].policy);
+}
+
+static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
+                            const void *new_obj) {
+        source *s = ud;
+        pp_cache *c = s->cache;
+        const void *any = new_obj ? new_obj : old_obj;
+        const kube_meta *m = &((const model_namespace *)any)->meta;
+        /* Every model type embeds kube_meta first, so the cast above is sound. */
+        switch (s->which) {
+        case SRC_POLICIES:
+                enqueue_policy_obj(c, any);
+                break;
+        case SRC_NAMESPACES:
+                enqueue_for_namespace(c, m->name);
+                break;
+        case SRC_SERVICEACCOUNTS:
+                enqueue_for_namespace(c, m->namespace);
+                enqueue_sa_links(c, old_obj);
+                enqueue_sa_links(c, new_obj);
+                break;
+        case SRC_SECRETS:
+        case SRC_COPIES: {
+                /* Sources by name (a home's or a foreign same-named secret), our copies by
+                 * their marks, the global pull secret for the policies that merge. */
+                enqueue_indexed(c, IDX_SECRET_NAME, m->name);
+                if (old_obj) enqueue_marked(c, &((const model_secret *)old_obj)->meta);
+                if (new_obj) enqueue_marked(c, &((const model_secret *)new_obj)->meta);
+                if (m->namespace && streq(m->namespace, c->global_ns) &&
+                    streq(m->name, c->global_name))
+                        enqueue_indexed(c, IDX_MERGE, "1");
+                if (s->which == SRC_SECRETS && type == KUBE_EVENT_DELETED) {
+                        _cleanup_free_ char *key = kube_meta_key(m);
+                        full_secret *f = key ? hashmap_remove(c->full, key) : NULL;
+                        if (f) {
+                                model_secret_free(f->secret);
+                                free(f->key);
+                                free(f);
+                        }
+                }
+                break;
+        }
+        case SRC_ROLEBINDINGS:
+                if (old_obj) enqueue_marked(c, &((const model_role_binding *)old_obj)->meta);
+                if (new_obj) enqueue_marked(c, &((const model_role_binding *)new_obj)->meta);
+                break;
+        }
+}
+
+/* ---- reflector → store ------------------------------------------------------------- */
+
+static int on_replace(void *ud, json_object *items, const char *rv) {
+        source *s = ud;
+        int r = kube_store_replace(s->store, items);
+        return r < 0 ? r : 0;
+}
+
+static int on_event(void *ud, kube_event_type type, json_object *obj) {
+        source *s = ud;
+        int r = kube_store_apply(s->store, type, obj);
+        return r < 0 ? r : 0;
+}
+
+static void on_synced(void *ud) {
+        source *s = ud;
+        s->synced = true;
+}
+
+static const kube_reflector_handlers reflector_handlers = {
+        .on_replace = on_replace,
+        .on_event = on_event,
+        .on_synced = on_synced,
+};
+
+/* ---- construction -------------------------------------------------------------------- */
+
+static int source_init(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
+                       const kube_resource *res, bool namespaced_watch, const char *label_selector,
+                       bool metadata_only) {
+        source *s = &c->src[which];
+        s->cache = c;
+        s->which = which;
+        s->name = name;
+        int r = kube_store_new(kind, &s->store);
+        if (r < 0) return r;
+        kube_store_set_handler(s->store, on_store_change, s);
+        kube_reflector_opts o = {
+                .resource = res,
+                .namespace = namespaced_watch ? c->namespace : NULL,
+                .label_selector = label_selector,
+                .metadata_only = metadata_only,
+                .watch_timeout = c->watch_timeout,
+                .idle_timeout = c->idle_timeout,
+        };
+        return kube_reflector_new(c->client, &o, &reflector_handlers, s, &s->reflector);
+}
+
+int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
+        if (!o || !o->client || !o->global_ns || !o->global_name || !ret) return -EINVAL;
+        pp_cache *c = calloc(1, sizeof(*c));
+        if (!c) return -ENOMEM;
+        c->client = o->client;
+        c->enqueue = o->enqueue;
+        c->userdata = o->userdata;
+        c->watch_timeout = o->watch_timeout;
+        c->idle_timeout = o->idle_timeout;
+        c->namespace = strdup_or_null(o->namespace);
+        c->global_ns = strdup(o->global_ns);
+        c->global_name = strdup(o->global_name);
+        int r = -ENOMEM;
+        if ((o->namespace && !c->namespace) || !c->global_ns || !c->global_name) goto fail;
+        r = hashmap_new(&c->full);
+        if (r < 0) goto fail;
+
+        const char *managed = PP_MANAGED_BY_LABEL "=" PP_MANAGED_BY_VALUE;
+        if ((r = source_init(c, SRC_POLICIES, "pullpolicies", &model_kind_policy,
+                             &KUBE_RES_PULLPOLICIES, true, NULL, false)) < 0 ||
+            (r = source_init(c, SRC_NAMESPACES, "namespaces", &model_kind_namespace,
+                             &KUBE_RES_NAMESPACES, false, NULL, false)) < 0 ||
+            (r = source_init(c, SRC_SERVICEACCOUNTS, "serviceaccounts",
+                             &model_kind_service_account, &KUBE_RES_SERVICEACCOUNTS, true, NULL,
+                             false)) < 0 ||
+            (r = source_init(c, SRC_SECRETS, "secrets (metadata)", &model_kind_secret_meta,
+                             &KUBE_RES_SECRETS, true, NULL, true)) < 0 ||
+            (r = source_init(c, SRC_COPIES, "secrets (copies)", &model_kind_secret,
+                             &KUBE_RES_SECRETS, true, managed, false)) < 0 ||
+            (r = source_init(c, SRC_ROLEBINDINGS, "rolebindings", &model_kind_role_binding,
+                             &KUBE_RES_ROLEBINDINGS, true, managed, false)) < 0)
+                goto fail;
+
+        kube_store *ps = c->src[SRC_POLICIES].store;
+        if ((r = kube_store_add_index(ps, IDX_SECRET_NAME, index_policy_secret_names)) < 0 ||
+            (r = kube_store_add_index(ps, IDX_NS_REF, index_policy_ns_refs)) < 0 ||
+            (r = kube_store_add_index(ps, IDX_SELECTOR, index_policy_selector)) < 0 ||
+            (r = kube_store_add_index(ps, IDX_MERGE, index_policy_merge)) < 0)
+                goto fail;
+        if ((r = kube_store_add_index(c->src[SRC_SERVICEACCOUNTS].store,
+                                      MODEL_INDEX_LINKED_POLICIES,
+                                      model_index_sa_linked_policies)) < 0 ||
+            (r = kube_store_add_index(c->src[SRC_COPIES].store, MODEL_INDEX_MARKED_POLICY,
+                                      model_index_marked_policy)) < 0 ||
+            (r = kube_store_add_index(c->src[SRC_ROLEBINDINGS].store, MODEL_INDEX_MARKED_POLICY,
+                                      model_index_marked_policy)) < 0)
+                goto fail;
+        *ret = c;
+        return 0;
+fail:
+        pp_cache_free(c);
+        return r;
+}
+
+pp_cache *pp_cache_free(pp_cache *c) {
+        if (!c) return NULL;
+        while (c->fetches) pp_cache_fetch_cancel(c->fetches);
+        for (int i = 0; i < _SRC_MAX; i++) {
+                kube_reflector_free(c->src[i].reflector);
+                kube_store_free(c->src[i].store);
+        }
+        if (c->full) {
+                size_t st = 0;
+                void *v;
+                while (hashmap_iterate(c->full, &st, NULL, &v)) {
+                        full_secret *f = v;
+                        model_secret_free(f->secret);
+                        free(f->key);
+                        free(f);
+                }
+                hashmap_free(c->full);
+        }
+        free(c->namespace);
+        free(c->global_ns);
+        free(c->global_name);
+        free(c);
+        return NULL;
+}
+
+int pp_cache_start(pp_cache *c) {
+        for (int i = 0; i < _SRC_MAX; i++) {
+                int r = kube_reflector_start(c->src[i].reflector);
+                if (r < 0) return r;
+        }
+        return 0;
+}
+
+const char *pp_cache_not_synced(const pp_cache *c) {
+        for (int i = 0; i < _SRC_MAX; i++)
+                if (!c->src[i].synced) return c->src[i].name;
+        return NULL;
+}
+
+bool pp_cache_synced(const pp_cache *c) {
+        return pp_cache_not_synced(c) == NULL;
+}
+
+const model_policy *pp_cache_policy(const pp_cache *c, const char *key) {
+        return kube_store_get_by_key(c->src[SRC_POLICIES].store, key);
+}
+
+typedef struct foreach_ctx {
+        pp_cache_enqueue_fn fn;
+        pp_cache_policy_visit visit;
+        void *ud;
+} foreach_ctx;
+
+static int visit_policy_key(const void *obj, void *ud) {
+        foreach_ctx *f = ud;
+        _cleanup_free_ char *key = kube_meta_key(&((const model_policy *)obj)->meta);
+        if (key) f->fn(f->ud, key);
+        return 0;
+}
+
+void pp_cache_foreach_policy(pp_cache *c, pp_cache_enqueue_fn fn, void *ud) {
+        foreach_ctx f = {.fn = fn, .ud = ud};
+        kube_store_foreach(c->src[SRC_POLICIES].store, visit_policy_key, &f);
+}
+
+static int visit_policy_obj(const void *obj, void *ud) {
+        foreach_ctx *f = ud;
+        f->visit(obj, f->ud);
+        return 0;
+}
+
+void pp_cache_visit_policies(pp_cache *c, pp_cache_policy_visit fn, void *ud) {
+        foreach_ctx f = {.visit = fn, .ud = ud};
+        kube_store_foreach(c->src[SRC_POLICIES].store, visit_policy_obj, &f);
+}
+
+void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret) {
+        pp_cache_stats st = {.secret_gets = c->secret_gets};
+        for (int i = 0; i < _SRC_MAX; i++) {
+                st.objects += kube_store_count(c->src[i].store);
+                st.mem += kube_store_mem(c->src[i].store);
+                kube_reflector_stats rs;
+                kube_reflector_get_stats(c->src[i].reflector, &rs);
+                st.lists += rs.lists;
+                st.watches += rs.watches;
+                st.relists_gone += rs.relists_gone;
+        }
+        st.objects += hashmap_size(c->full);
+        st.mem += hashmap_mem(c->full);
+        *ret = st;
+}
+
+/* ---- the planner's snapshot ------------------------------------------------------------- */
+
+static const model_namespace *snap_namespace_get(void *ud, const char *name) {
+        pp_cache *c = ud;
+        return kube_store_get(c->src[SRC_NAMESPACES].store, NULL, name);
+}
+
+static int snap_namespace_list(void *ud, const model_namespace ***ret, size_t *n) {
+        pp_cache *c = ud;
+        return kube_store_list(c->src[SRC_NAMESPACES].store, NULL, NULL, (const void ***)ret, n);
+}
+
+static int snap_sa_list(void *ud, const char *ns, const model_sa ***ret, size_t *n) {
+        pp_cache *c = ud;
+        return kube_store_list(c->src[SRC_SERVICEACCOUNTS].store, KUBE_STORE_INDEX_NAMESPACE, ns,
+                               (const void ***)ret, n);
+}
+
+static int snap_sa_list_linked(void *ud, const char *key, const model_sa ***ret, size_t *n) {
+        pp_cache *c = ud;
+        return kube_store_list(c->src[SRC_SERVICEACCOUNTS].store, MODEL_INDEX_LINKED_POLICIES, key,
+                               (const void ***)ret, n);
+}
+
+/*
+ * The freshest form of a secret: our own copies are watched in full; the
+ * sources and the global pull secret are in full while the GET we made is as
+ * new as the metadata watch; anything else is metadata only.
+ */
+static const model_secret *snap_secret_get(void *ud, const char *ns, const char *name) {
+        pp_cache *c = ud;
+        const model_secret *meta = kube_store_get(c->src[SRC_SECRETS].store, ns, name);
+        const model_secret *copy = kube_store_get(c->src[SRC_COPIES].store, ns, name);
+        if (copy && (!meta || streq_ptr(copy->meta.resource_version, meta->meta.resource_version)))
+                return copy;
+        if (!meta) return NULL;
+        char key[2 * KUBE_META_NAME_MAX + 2];
+        snprintf(key, sizeof(key), "%s/%s", ns, name);
+        const full_secret *f = hashmap_get(c->full, key);
+        if (f && streq_ptr(f->secret->meta.resource_version, meta->meta.resource_version))
+                return f->secret;
+        return meta;
+}
+
+static int snap_secret_list_marked(void *ud, const char *key, const model_secret ***ret,
+                                   size_t *n) {
+        pp_cache *c = ud;
+        return kube_store_list(c->src[SRC_COPIES].store, MODEL_INDEX_MARKED_POLICY, key,
+                               (const void ***)ret, n);
+}
+
+static const model_role_binding *snap_rb_get(void *ud, const char *ns, const char *name) {
+        pp_cache *c = ud;
+        return kube_store_get(c->src[SRC_ROLEBINDINGS].store, ns, name);
+}
+
+static int snap_rb_list_marked(void *ud, const char *key, const model_role_binding ***ret,
+                               size_t *n) {
+        pp_cache *c = ud;
+        return kube_store_list(c->src[SRC_ROLEBINDINGS].store, MODEL_INDEX_MARKED_POLICY, key,
+                               (const void ***)ret, n);
+}
+
+static int snap_policy_list(void *ud, const char *ns, const model_policy ***ret, size_t *n) {
+        pp_cache *c = ud;
+        return kube_store_list(c->src[SRC_POLICIES].store, KUBE_STORE_INDEX_NAMESPACE, ns,
+                               (const void ***)ret, n);
+}
+
+static const plan_snapshot_ops snapshot_ops = {
+        .namespace_get = snap_namespace_get,
+        .namespace_list = snap_namespace_list,
+        .sa_list = snap_sa_list,
+        .sa_list_linked = snap_sa_list_linked,
+        .secret_get = snap_secret_get,
+        .secret_list_marked = snap_secret_list_marked,
+        .role_binding_get = snap_rb_get,
+        .role_binding_list_marked = snap_rb_list_marked,
+        .policy_list = snap_policy_list,
+};
+
+plan_snapshot pp_cache_snapshot(pp_cache *c) {
+        return (plan_snapshot){.ops = &snapshot_ops, .ud = c};
+}
+
+/* ---- full reads of named secrets ---------------------------------------------------------- */
+
+static bool needs_fetch(pp_cache *c, const char *ns, const char *name) {
+        const model_secret *s = snap_secret_get(c, ns, name);
+        return s && !s->full;
+}
+
+static void fetch_unlink(pp_cache_fetch *f) {
+        for (pp_cache_fetch **p = &f->cache->fetches; *p; p = &(*p)->next)
+                if (*p == f) {
+                        *p = f->next;
+                        break;
+                }
+}
+
+/* Cancels what is still in flight (no callbacks) and frees the set. */
+static void fetch_free(pp_cache_fetch *f) {
+        for (size_t i = 0; i < f->n_qs; i++)
+                if (f->qs[i]) {
+                        kube_request_cancel(f->qs[i]->req);
+                        fetch_req_free(f->qs[i]);
+                }
+        free(f->qs);
+        free(f);
+}
+
+static void store_full(pp_cache *c, const char *ns, const char *name, const kube_response *r) {
+        json_object *obj = json_tokener_parse(r->body ? r->body : "");
+        if (!obj) return;
+        model_secret *s = NULL;
+        int k = model_secret_decode(obj, &s);
+        json_object_put(obj);
+        if (k < 0) return;
+        full_secret *f = calloc(1, sizeof(*f));
+        if (!f || asprintf(&f->key, "%s/%s", ns, name) < 0) {
+                free(f);
+                model_secret_free(s);
+                return;
+        }
+        f->secret = s;
+        void *old = NULL;
+        if (hashmap_put(c->full, f->key, f, &old) < 0) {
+                model_secret_free(s);
+                free(f->key);
+                free(f);
+                return;
+        }
+        if (old) {
+                full_secret *o = old;
+                model_secret_free(o->secret);
+                free(o->key);
+                free(o);
+        }
+}
+
+static void fetch_one_done(kube_client *client, const kube_response *r, void *userdata) {
+        fetch_req *q = userdata;
+        pp_cache_fetch *f = q->fetch;
+        f->qs[q->slot] = NULL;
+        if (r->error == 0)
+                store_full(f->cache, q->ns, q->name, r);
+        else if (!kube_error_is_not_found(r->error) && f->result == 0)
+                f->result = r->error;
+        fetch_req_free(q);
+        if (--f->pending > 0) return;
+        fetch_unlink(f);
+        void (*done)(void *, int) = f->done;
+        void *ud = f->ud;
+        int result = f->result;
+        fetch_free(f);
+        done(ud, result);
+}
+
+static int fetch_start(pp_cache_fetch *f, const char *ns, const char *name) {
+        pp_cache *c = f->cache;
+        _cleanup_free_ char *path = NULL;
+        int r = kube_resource_path(&KUBE_RES_SECRETS, ns, name, NULL, &path);
+        if (r < 0) return r;
+        fetch_req *q = calloc(1, sizeof(*q));
+        if (!q) return -ENOMEM;
+        q->fetch = f;
+        q->slot = f->n_qs;
+        q->ns = strdup(ns);
+        q->name = strdup(name);
+        fetch_req **nq = realloc(f->qs, (f->n_qs + 1) * sizeof(*nq));
+        if (nq) f->qs = nq;
+        if (!q->ns || !q->name || !nq) {
+                fetch_req_free(q);
+                return -ENOMEM;
+        }
+        kube_request_opts o = {
+                .method = KUBE_GET,
+                .path = path,
+                .timeout_ms = 30000,
+                .on_done = fetch_one_done,
+                .userdata = q,
+        };
+        r = kube_client_request(c->client, &o, &q->req);
+        if (r < 0) {
+                fetch_req_free(q);
+                return r;
+        }
+        f->qs[f->n_qs++] = q;
+        f->pending++;
+        c->secret_gets++;
+        return 0;
+}
+
+int pp_cache_prefetch(pp_cache *c, const model_policy *p, bool global,
+                      void (*done)(void *ud, int r), void *ud, pp_cache_fetch **ret) {
+        const char *home = p->meta.namespace;
+        bool want_global = global && needs_fetch(c, c->global_ns, c->global_name);
+        size_t n_src = 0;
+        if (p->spec)
+                for (size_t i = 0; i < p->spec->n_pull_secrets; i++)
+                        if (needs_fetch(c, home, p->spec->pull_secrets[i].name)) n_src++;
+        if (n_src == 0 && !want_global) return 0;
+
+        pp_cache_fetch *f = calloc(1, sizeof(*f));
+        if (!f) return -ENOMEM;
+        f->cache = c;
+        f->done = done;
+        f->ud = ud;
+        /* Counted up front so that a request finishing early cannot complete the set. */
+        f->pending = 1;
+        int r = 0;
+        if (p->spec)
+                for (size_t i = 0; i < p->spec->n_pull_secrets && r >= 0; i++)
+                        if (needs_fetch(c, home, p->spec->pull_secrets[i].name))
+                                r = fetch_start(f, home, p->spec->pull_secrets[i].name);
+        if (r >= 0 && want_global) r = fetch_start(f, c->global_ns, c->global_name);
+        f->pending--;
+        if (r < 0 || f->pending == 0) {
+                /* Nothing in flight (or a start failed): undo the started ones. */
+                fetch_free(f);
+                return r < 0 ? r : 0;
+        }
+        f->next = c->fetches;
+        c->fetches = f;
+        if (ret) *ret = f;
+        return 1;
+}
+
+void pp_cache_fetch_cancel(pp_cache_fetch *f) {
+        if (!f) return;
+        fetch_unlink(f);
+        fetch_free(f);
+}

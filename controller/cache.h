@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pp_cache: the controller's view of the cluster. One reflector and store
+ * per resource it reads —
+ *
+ *   pullpolicies             full (slim model_policy)
+ *   namespaces               full (slim model_namespace)
+ *   serviceaccounts          full (slim model_sa: names of its two lists, our annotations)
+ *   secrets                  METADATA ONLY (PartialObjectMetadata): no secret data is
+ *                            ever listed or watched (R11)
+ *   secrets we made (R5)     full, selected by app.kubernetes.io/managed-by
+ *   rolebindings we made     selected by app.kubernetes.io/managed-by
+ *
+ * — plus the full form of the few secrets that policies name (their sources
+ * and the global pull secret), read with a GET when planning needs them and
+ * kept while their resourceVersion matches the metadata watch.
+ *
+ * Every change is mapped to the policies it can affect through store indexes
+ * (not a scan of every policy) and handed to the enqueue callback. The cache
+ * also implements the planner's read-only snapshot (plan.h) over the stores.
+ */
+#ifndef PP_CONTROLLER_CACHE_H
+#define PP_CONTROLLER_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kube/client.h"
+#include "kube/store.h"
+#include "model.h"
+#include "plan.h"
+
+#define PP_MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
+#define PP_MANAGED_BY_VALUE "pullpolicy-controller"
+#define PP_POLICY_LABEL "pullpolicy.io/policy"
+#define PP_POLICY_NAMESPACE_LABEL "pullpolicy.io/policy-namespace"
+
+typedef struct pp_cache pp_cache;
+typedef struct pp_cache_fetch pp_cache_fetch;
+
+typedef void (*pp_cache_enqueue_fn)(void *ud, const char *policy_key);
+
+typedef struct pp_cache_opts {
+        kube_client *client;
+        const char *namespace;   /* watch one namespace (policies, SAs, secrets); NULL: all */
+        const char *global_ns;   /* the global pull secret (R6) */
+        const char *global_name;
+        double watch_timeout;    /* reflector settings; 0: the reflector's defaults */
+        double idle_timeout;
+        pp_cache_enqueue_fn enqueue;
+        void *userdata;
+} pp_cache_opts;
+
+int pp_cache_new(const pp_cache_opts *o, pp_cache **ret);
+/* Stops the reflectors, cancels fetches (no callbacks) and frees everything. */
+pp_cache *pp_cache_free(pp_cache *c);
+
+int pp_cache_start(pp_cache *c);
+/* Every reflector has completed its first LIST. */
+bool pp_cache_synced(const pp_cache *c);
+/* NULL when synced, else the name of a resource still listing (for /readyz). */
+const char *pp_cache_not_synced(const pp_cache *c);
+
+const model_policy *pp_cache_policy(const pp_cache *c, const char *key);
+/* Calls fn for every policy key (e.g. to enqueue all on gaining leadership). */
+void pp_cache_foreach_policy(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
+
+plan_snapshot pp_cache_snapshot(pp_cache *c);
+
+/*
+ * Reads in full the secrets that planning p needs (its pull secrets in the
+ * home, and the global pull secret when it may be merged into) whose full
+ * form is missing or older than the metadata watch says. Returns 0 when
+ * nothing was needed (no callback), 1 when fetches started (done is called
+ * once they all ended; r is 0 or the first error other than not-found), or
+ * a negative errno.
+ */
+int pp_cache_prefetch(pp_cache *c, const model_policy *p, bool global,
+                      void (*done)(void *ud, int r), void *ud, pp_cache_fetch **ret);
+void pp_cache_fetch_cancel(pp_cache_fetch *f);
+
+typedef struct pp_cache_stats {
+        size_t objects; /* in all stores, plus full secrets */
+        size_t mem;     /* tracked bytes of cached objects */
+        unsigned long lists, watches, relists_gone; /* summed over the reflectors */
+        unsigned long secret_gets;                  /* full reads of named secrets */
+} pp_cache_stats;
+void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret);
+
+/* Counts for the pullpolicy gauges: policies by Ready reason. */
+typedef void (*pp_cache_policy_visit)(const model_policy *p, void *ud);
+void pp_cache_visit_policies(pp_cache *c, pp_cache_policy_visit fn, void *ud);
+
+#endif
