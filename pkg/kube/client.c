@@ -28,7 +28,7 @@
 #define PULLPOLICY_VERSION "0.1.0"
 #endif
 
-#define MAX_PATH_LEN 8192
+#define MAX_PATH_LEN    8192
 #define MAX_RETRY_AFTER 86400.0
 
 typedef enum rq_state {
@@ -104,7 +104,9 @@ struct kube_client {
 static void request_release(kube_request *r);
 static int request_activate(kube_request *r);
 
-static void enter(kube_client *c) { c->depth++; }
+static void enter(kube_client *c) {
+        c->depth++;
+}
 
 static void client_destroy(kube_client *c);
 
@@ -117,21 +119,28 @@ static bool leave(kube_client *c) {
         return false;
 }
 
-static bool is_2xx(long code) { return code >= 200 && code < 300; }
+static bool is_2xx(long code) {
+        return code >= 200 && code < 300;
+}
 
 static int curl_to_errno(CURLcode cc) {
         switch (cc) {
-        case CURLE_OK: return 0;
-        case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
-        case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+        case CURLE_OK:
+                return 0;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
         case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY: return -EHOSTUNREACH;
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                return -EHOSTUNREACH;
         case CURLE_SEND_ERROR:
         case CURLE_RECV_ERROR:
         case CURLE_GOT_NOTHING:
         case CURLE_PARTIAL_FILE:
         case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM: return -ECONNRESET;
+        case CURLE_HTTP2_STREAM:
+                return -ECONNRESET;
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CERTPROBLEM:
@@ -145,10 +154,14 @@ static int curl_to_errno(CURLcode cc) {
         case CURLE_SSL_ENGINE_SETFAILED:
         case CURLE_SSL_ENGINE_INITFAILED:
         case CURLE_USE_SSL_FAILED:
-        case CURLE_WEIRD_SERVER_REPLY: return -EPROTO;
-        case CURLE_FILESIZE_EXCEEDED: return -EMSGSIZE;
-        case CURLE_OUT_OF_MEMORY: return -ENOMEM;
-        default: return -EIO;
+        case CURLE_WEIRD_SERVER_REPLY:
+                return -EPROTO;
+        case CURLE_FILESIZE_EXCEEDED:
+                return -EMSGSIZE;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        default:
+                return -EIO;
         }
 }
 
@@ -158,8 +171,8 @@ static void drive(kube_client *c, curl_socket_t fd, int action);
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
         sock *s = w->data;
-        int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-                     (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+        int action =
+            (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
         drive(s->c, s->fd, action);
 }
 
@@ -174,8 +187,10 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
         if (what == CURL_POLL_REMOVE) {
                 if (s) {
                         ev_io_stop(c->loop, &s->io);
-                        if (s->prev) s->prev->next = s->next;
-                        else c->socks = s->next;
+                        if (s->prev)
+                                s->prev->next = s->next;
+                        else
+                                c->socks = s->next;
                         if (s->next) s->next->prev = s->prev;
                         free(s);
                         curl_multi_assign(c->multi, fd, NULL);
@@ -433,11 +448,15 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static const char *patch_content_type(kube_patch_type t) {
         switch (t) {
-        case KUBE_PATCH_JSON: return "application/json-patch+json";
-        case KUBE_PATCH_STRATEGIC: return "application/strategic-merge-patch+json";
-        case KUBE_PATCH_APPLY: return "application/apply-patch+yaml";
+        case KUBE_PATCH_JSON:
+                return "application/json-patch+json";
+        case KUBE_PATCH_STRATEGIC:
+                return "application/strategic-merge-patch+json";
+        case KUBE_PATCH_APPLY:
+                return "application/apply-patch+yaml";
         case KUBE_PATCH_MERGE:
-        default: return "application/merge-patch+json";
+        default:
+                return "application/merge-patch+json";
         }
 }
 
@@ -469,11 +488,10 @@ static int setup_easy(kube_request *r) {
         r->headers = NULL;
         if (add_header(&r->headers, "Accept: %s", r->accept ? r->accept : "application/json") < 0)
                 return -ENOMEM;
-        if (token && add_header(&r->headers, "Authorization: Bearer %s", token) < 0)
-                return -ENOMEM;
+        if (token && add_header(&r->headers, "Authorization: Bearer %s", token) < 0) return -ENOMEM;
         if (r->method == KUBE_PATCH) {
-                if (add_header(&r->headers, "Content-Type: %s",
-                               patch_content_type(r->patch_type)) < 0)
+                if (add_header(&r->headers, "Content-Type: %s", patch_content_type(r->patch_type)) <
+                    0)
                         return -ENOMEM;
         } else if (r->body) {
                 if (add_header(&r->headers, "Content-Type: %s", "application/json") < 0)
@@ -547,7 +565,9 @@ static int setup_easy(kube_request *r) {
         }
 
         switch (r->method) {
-        case KUBE_GET: SETOPT(e, CURLOPT_HTTPGET, 1L); break;
+        case KUBE_GET:
+                SETOPT(e, CURLOPT_HTTPGET, 1L);
+                break;
         case KUBE_POST:
         case KUBE_PUT:
         case KUBE_PATCH:
@@ -596,8 +616,10 @@ static int request_activate(kube_request *r) {
 static void request_release(kube_request *r) {
         kube_client *c = r->c;
         request_stop(r);
-        if (r->prev) r->prev->next = r->next;
-        else c->requests = r->next;
+        if (r->prev)
+                r->prev->next = r->next;
+        else
+                c->requests = r->next;
         if (r->next) r->next->prev = r->prev;
         if (r->easy) curl_easy_cleanup(r->easy);
         curl_slist_free_all(r->headers);
@@ -729,8 +751,8 @@ static int split_server(kube_client *c) {
         }
         size_t bl = strlen(c->base_url);
         while (bl > 0 && c->base_url[bl - 1] == '/') c->base_url[--bl] = 0;
-        if (asprintf(&ct, "%s%s%s:%s:%s:%s", v6 ? "[" : "", tsn, v6 ? "]" : "", port, host,
-                     port) < 0) {
+        if (asprintf(&ct, "%s%s%s:%s:%s:%s", v6 ? "[" : "", tsn, v6 ? "]" : "", port, host, port) <
+            0) {
                 ct = NULL;
                 goto out;
         }
@@ -831,9 +853,13 @@ kube_client *kube_client_free(kube_client *c) {
         return NULL;
 }
 
-void kube_client_get_stats(const kube_client *c, kube_client_stats *ret) { *ret = c->stats; }
+void kube_client_get_stats(const kube_client *c, kube_client_stats *ret) {
+        *ret = c->stats;
+}
 
-struct ev_loop *kube_client_loop(const kube_client *c) { return c->loop; }
+struct ev_loop *kube_client_loop(const kube_client *c) {
+        return c->loop;
+}
 
 int kube_url_escape(const char *s, char **ret) {
         static const char hex[] = "0123456789ABCDEF";

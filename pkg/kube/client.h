@@ -84,17 +84,17 @@ typedef struct kube_request_opts {
         long timeout_ms;
         /* A stream is aborted with -ETIMEDOUT when no byte arrives this long (0 = off). */
         long idle_timeout_ms;
-        size_t max_body; /* 0: the client's default limit (see kube_client_opts) */
-        bool no_rate_limit;  /* watches and lease renewals skip the QPS bucket */
+        size_t max_body;      /* 0: the client's default limit (see kube_client_opts) */
+        bool no_rate_limit;   /* watches and lease renewals skip the QPS bucket */
         kube_data_cb on_data; /* non-NULL makes this a streaming request */
         kube_response_cb on_done;
         void *userdata;
 } kube_request_opts;
 
 typedef struct kube_client_opts {
-        double qps;         /* <= 0: unlimited */
+        double qps; /* <= 0: unlimited */
         int burst;
-        size_t max_body;    /* default limit for a non-streaming body; 0 = 64 MiB */
+        size_t max_body;        /* default limit for a non-streaming body; 0 = 64 MiB */
         const char *user_agent; /* NULL: "pullpolicy/<version>" */
 } kube_client_opts;
 
@@ -147,7 +147,7 @@ int kube_url_escape(const char *s, char **ret);
  */
 #define KUBE_CLIENT_DEFAULT_TIMEOUT_MS 60000L
 #define KUBE_CLIENT_CONNECT_TIMEOUT_MS 30000L
-#define KUBE_CLIENT_DEFAULT_MAX_BODY (64u * 1024 * 1024)
-#define KUBE_CLIENT_MAX_ERROR_BODY (1u * 1024 * 1024)
+#define KUBE_CLIENT_DEFAULT_MAX_BODY   (64u * 1024 * 1024)
+#define KUBE_CLIENT_MAX_ERROR_BODY     (1u * 1024 * 1024)
 
 #endif

@@ -13,7 +13,7 @@
 #include "kube/yaml_json.h"
 #include "util/macro.h"
 
-#define SA_DIR "var/run/secrets/kubernetes.io/serviceaccount"
+#define SA_DIR         "var/run/secrets/kubernetes.io/serviceaccount"
 #define MAX_SERVER_URL 2048
 
 typedef struct blob {
@@ -284,13 +284,19 @@ static void loader_done(loader *l) {
 
 static const char *type_name(struct json_object *o) {
         switch (json_object_get_type(o)) {
-        case json_type_null: return "null";
-        case json_type_boolean: return "a boolean";
+        case json_type_null:
+                return "null";
+        case json_type_boolean:
+                return "a boolean";
         case json_type_double:
-        case json_type_int: return "a number";
-        case json_type_object: return "a mapping";
-        case json_type_array: return "a list";
-        case json_type_string: return "a string";
+        case json_type_int:
+                return "a number";
+        case json_type_object:
+                return "a mapping";
+        case json_type_array:
+                return "a list";
+        case json_type_string:
+                return "a string";
         }
         return "?";
 }
@@ -319,8 +325,7 @@ static int add_file(loader *l, const char *path, bool must_exist) {
                 return -EBADMSG;
         }
         if (l->n_files >= KUBE_CONFIG_MAX_FILES) {
-                set_msg(l->error, "%s: more than %u kubeconfig files", path,
-                        KUBE_CONFIG_MAX_FILES);
+                set_msg(l->error, "%s: more than %u kubeconfig files", path, KUBE_CONFIG_MAX_FILES);
                 return -E2BIG;
         }
         if (GROW(l->files, l->cap_files, l->n_files + 1) < 0) return -ENOMEM;
@@ -335,8 +340,8 @@ static int add_file(loader *l, const char *path, bool must_exist) {
         if (json_object_object_get_ex(f->root, "current-context", &cc) &&
             !json_object_is_type(cc, json_type_null)) {
                 if (!json_object_is_type(cc, json_type_string)) {
-                        set_msg(l->error, "%s: current-context: expected a string, found %s",
-                                path, type_name(cc));
+                        set_msg(l->error, "%s: current-context: expected a string, found %s", path,
+                                type_name(cc));
                         return -EBADMSG;
                 }
                 if (!l->current_context && json_object_get_string_len(cc) > 0) {
@@ -351,8 +356,8 @@ static int add_file(loader *l, const char *path, bool must_exist) {
                     json_object_is_type(list, json_type_null))
                         continue;
                 if (!json_object_is_type(list, json_type_array)) {
-                        set_msg(l->error, "%s: %s: expected a list, found %s", path,
-                                list_key[k], type_name(list));
+                        set_msg(l->error, "%s: %s: expected a list, found %s", path, list_key[k],
+                                type_name(list));
                         return -EBADMSG;
                 }
                 size_t n = json_object_array_length(list);
@@ -360,15 +365,15 @@ static int add_file(loader *l, const char *path, bool must_exist) {
                         struct json_object *e = json_object_array_get_idx(list, i), *name,
                                            *inner = NULL;
                         if (!json_object_is_type(e, json_type_object)) {
-                                set_msg(l->error, "%s: %s[%zu]: expected a mapping, found %s",
-                                        path, list_key[k], i, type_name(e));
+                                set_msg(l->error, "%s: %s[%zu]: expected a mapping, found %s", path,
+                                        list_key[k], i, type_name(e));
                                 return -EBADMSG;
                         }
                         if (!json_object_object_get_ex(e, "name", &name) ||
                             !json_object_is_type(name, json_type_string) ||
                             json_object_get_string_len(name) == 0) {
-                                set_msg(l->error, "%s: %s[%zu].name: missing or not a string",
-                                        path, list_key[k], i);
+                                set_msg(l->error, "%s: %s[%zu].name: missing or not a string", path,
+                                        list_key[k], i);
                                 return -EBADMSG;
                         }
                         json_object_object_get_ex(e, item_key[k], &inner);
@@ -403,7 +408,8 @@ typedef struct field_ctx {
         int kind;
 } field_ctx;
 
-static void _printf_(3, 4) field_error(const field_ctx *f, const char *field, const char *fmt, ...) {
+static void _printf_(3, 4)
+    field_error(const field_ctx *f, const char *field, const char *fmt, ...) {
         char *m = NULL;
         va_list ap;
         va_start(ap, fmt);
@@ -561,8 +567,8 @@ static int build_from_kubeconfig(loader *l, const char *context, const char *sou
         if (user_name) {
                 ue = find_entry(l, L_USERS, user_name);
                 if (!ue) {
-                        set_msg(l->error, "%s: user \"%s\" (of context \"%s\") not found",
-                                source, user_name, ctx_name);
+                        set_msg(l->error, "%s: user \"%s\" (of context \"%s\") not found", source,
+                                user_name, ctx_name);
                         return -ENOENT;
                 }
         }
@@ -637,8 +643,7 @@ static int build_from_kubeconfig(loader *l, const char *context, const char *sou
                         r = kube_config_token(c, &t);
                         if (r < 0) {
                                 field_error(&u, "tokenFile", "%s: %s", c->token_file,
-                                            r == -EBADMSG ? "empty or not a token"
-                                                          : file_error(r));
+                                            r == -EBADMSG ? "empty or not a token" : file_error(r));
                                 return r;
                         }
                 }
@@ -873,16 +878,30 @@ int kube_config_copy(const kube_config *src, kube_config **ret) {
         return 0;
 }
 
-const char *kube_config_server(const kube_config *c) { return c->server; }
+const char *kube_config_server(const kube_config *c) {
+        return c->server;
+}
 const char *kube_config_namespace(const kube_config *c) {
         return c->namespace ? c->namespace : "default";
 }
-bool kube_config_namespace_explicit(const kube_config *c) { return c->namespace; }
-bool kube_config_insecure(const kube_config *c) { return c->insecure; }
-const char *kube_config_source(const kube_config *c) { return c->source; }
-const char *kube_config_context(const kube_config *c) { return c->context; }
-const char *kube_config_tls_server_name(const kube_config *c) { return c->tls_server_name; }
-const char *kube_config_proxy_url(const kube_config *c) { return c->proxy_url; }
+bool kube_config_namespace_explicit(const kube_config *c) {
+        return c->namespace;
+}
+bool kube_config_insecure(const kube_config *c) {
+        return c->insecure;
+}
+const char *kube_config_source(const kube_config *c) {
+        return c->source;
+}
+const char *kube_config_context(const kube_config *c) {
+        return c->context;
+}
+const char *kube_config_tls_server_name(const kube_config *c) {
+        return c->tls_server_name;
+}
+const char *kube_config_proxy_url(const kube_config *c) {
+        return c->proxy_url;
+}
 
 static const void *blob_get(const blob *b, size_t *ret_len) {
         if (ret_len) *ret_len = b->len;

@@ -40,9 +40,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define KUBE_CONFIG_MAX_FILE (4u * 1024 * 1024)
+#define KUBE_CONFIG_MAX_FILE  (4u * 1024 * 1024)
 #define KUBE_CONFIG_MAX_FILES 64u
-#define KUBE_CONFIG_MAX_CRED (1u * 1024 * 1024)
+#define KUBE_CONFIG_MAX_CRED  (1u * 1024 * 1024)
 /* A token file is re-read at least this often even if it looks unchanged. */
 #define KUBE_CONFIG_TOKEN_REFRESH_SEC 60.0
 

@@ -7,25 +7,25 @@
 #include "util/macro.h"
 
 static const char *const reason_names[_KUBE_REASON_MAX] = {
-        [KUBE_REASON_UNKNOWN] = "",
-        [KUBE_REASON_BAD_REQUEST] = "BadRequest",
-        [KUBE_REASON_UNAUTHORIZED] = "Unauthorized",
-        [KUBE_REASON_FORBIDDEN] = "Forbidden",
-        [KUBE_REASON_NOT_FOUND] = "NotFound",
-        [KUBE_REASON_METHOD_NOT_ALLOWED] = "MethodNotAllowed",
-        [KUBE_REASON_NOT_ACCEPTABLE] = "NotAcceptable",
-        [KUBE_REASON_ALREADY_EXISTS] = "AlreadyExists",
-        [KUBE_REASON_CONFLICT] = "Conflict",
-        [KUBE_REASON_GONE] = "Gone",
-        [KUBE_REASON_EXPIRED] = "Expired",
-        [KUBE_REASON_REQUEST_ENTITY_TOO_LARGE] = "RequestEntityTooLarge",
-        [KUBE_REASON_UNSUPPORTED_MEDIA_TYPE] = "UnsupportedMediaType",
-        [KUBE_REASON_INVALID] = "Invalid",
-        [KUBE_REASON_TOO_MANY_REQUESTS] = "TooManyRequests",
-        [KUBE_REASON_INTERNAL_ERROR] = "InternalError",
-        [KUBE_REASON_SERVICE_UNAVAILABLE] = "ServiceUnavailable",
-        [KUBE_REASON_SERVER_TIMEOUT] = "ServerTimeout",
-        [KUBE_REASON_TIMEOUT] = "Timeout",
+    [KUBE_REASON_UNKNOWN] = "",
+    [KUBE_REASON_BAD_REQUEST] = "BadRequest",
+    [KUBE_REASON_UNAUTHORIZED] = "Unauthorized",
+    [KUBE_REASON_FORBIDDEN] = "Forbidden",
+    [KUBE_REASON_NOT_FOUND] = "NotFound",
+    [KUBE_REASON_METHOD_NOT_ALLOWED] = "MethodNotAllowed",
+    [KUBE_REASON_NOT_ACCEPTABLE] = "NotAcceptable",
+    [KUBE_REASON_ALREADY_EXISTS] = "AlreadyExists",
+    [KUBE_REASON_CONFLICT] = "Conflict",
+    [KUBE_REASON_GONE] = "Gone",
+    [KUBE_REASON_EXPIRED] = "Expired",
+    [KUBE_REASON_REQUEST_ENTITY_TOO_LARGE] = "RequestEntityTooLarge",
+    [KUBE_REASON_UNSUPPORTED_MEDIA_TYPE] = "UnsupportedMediaType",
+    [KUBE_REASON_INVALID] = "Invalid",
+    [KUBE_REASON_TOO_MANY_REQUESTS] = "TooManyRequests",
+    [KUBE_REASON_INTERNAL_ERROR] = "InternalError",
+    [KUBE_REASON_SERVICE_UNAVAILABLE] = "ServiceUnavailable",
+    [KUBE_REASON_SERVER_TIMEOUT] = "ServerTimeout",
+    [KUBE_REASON_TIMEOUT] = "Timeout",
 };
 
 const char *kube_status_reason_to_string(kube_status_reason r) {
@@ -43,22 +43,38 @@ kube_status_reason kube_status_reason_from_string(const char *s) {
 /* The reason a bare HTTP code implies, for bodies without a Status. */
 static kube_status_reason reason_from_http(long code) {
         switch (code) {
-        case 400: return KUBE_REASON_BAD_REQUEST;
-        case 401: return KUBE_REASON_UNAUTHORIZED;
-        case 403: return KUBE_REASON_FORBIDDEN;
-        case 404: return KUBE_REASON_NOT_FOUND;
-        case 405: return KUBE_REASON_METHOD_NOT_ALLOWED;
-        case 406: return KUBE_REASON_NOT_ACCEPTABLE;
-        case 409: return KUBE_REASON_CONFLICT;
-        case 410: return KUBE_REASON_GONE;
-        case 413: return KUBE_REASON_REQUEST_ENTITY_TOO_LARGE;
-        case 415: return KUBE_REASON_UNSUPPORTED_MEDIA_TYPE;
-        case 422: return KUBE_REASON_INVALID;
-        case 429: return KUBE_REASON_TOO_MANY_REQUESTS;
-        case 500: return KUBE_REASON_INTERNAL_ERROR;
-        case 503: return KUBE_REASON_SERVICE_UNAVAILABLE;
-        case 504: return KUBE_REASON_TIMEOUT;
-        default: return KUBE_REASON_UNKNOWN;
+        case 400:
+                return KUBE_REASON_BAD_REQUEST;
+        case 401:
+                return KUBE_REASON_UNAUTHORIZED;
+        case 403:
+                return KUBE_REASON_FORBIDDEN;
+        case 404:
+                return KUBE_REASON_NOT_FOUND;
+        case 405:
+                return KUBE_REASON_METHOD_NOT_ALLOWED;
+        case 406:
+                return KUBE_REASON_NOT_ACCEPTABLE;
+        case 409:
+                return KUBE_REASON_CONFLICT;
+        case 410:
+                return KUBE_REASON_GONE;
+        case 413:
+                return KUBE_REASON_REQUEST_ENTITY_TOO_LARGE;
+        case 415:
+                return KUBE_REASON_UNSUPPORTED_MEDIA_TYPE;
+        case 422:
+                return KUBE_REASON_INVALID;
+        case 429:
+                return KUBE_REASON_TOO_MANY_REQUESTS;
+        case 500:
+                return KUBE_REASON_INTERNAL_ERROR;
+        case 503:
+                return KUBE_REASON_SERVICE_UNAVAILABLE;
+        case 504:
+                return KUBE_REASON_TIMEOUT;
+        default:
+                return KUBE_REASON_UNKNOWN;
         }
 }
 
@@ -66,21 +82,36 @@ int kube_error_from_http(long code, kube_status_reason reason) {
         if (code >= 200 && code < 300) return 0;
         if (reason == KUBE_REASON_EXPIRED || reason == KUBE_REASON_GONE) return -EIDRM;
         switch (code) {
-        case 400: return -EBADMSG;
-        case 401: return -EACCES;
-        case 403: return -EPERM;
-        case 404: return -ENOENT;
-        case 405: return -EOPNOTSUPP;
-        case 406: return -ENOMSG;
-        case 409: return reason == KUBE_REASON_ALREADY_EXISTS ? -EEXIST : -ESTALE;
-        case 410: return -EIDRM;
-        case 413: return -E2BIG;
-        case 415: return -EPROTONOSUPPORT;
-        case 422: return -EINVAL;
-        case 429: return -EAGAIN;
-        case 503: return -EBUSY;
-        case 504: return -ETIME;
-        default: break;
+        case 400:
+                return -EBADMSG;
+        case 401:
+                return -EACCES;
+        case 403:
+                return -EPERM;
+        case 404:
+                return -ENOENT;
+        case 405:
+                return -EOPNOTSUPP;
+        case 406:
+                return -ENOMSG;
+        case 409:
+                return reason == KUBE_REASON_ALREADY_EXISTS ? -EEXIST : -ESTALE;
+        case 410:
+                return -EIDRM;
+        case 413:
+                return -E2BIG;
+        case 415:
+                return -EPROTONOSUPPORT;
+        case 422:
+                return -EINVAL;
+        case 429:
+                return -EAGAIN;
+        case 503:
+                return -EBUSY;
+        case 504:
+                return -ETIME;
+        default:
+                break;
         }
         if (code >= 400 && code < 500) return -EBADR;
         if (code >= 500 && code < 600) {
@@ -96,14 +127,30 @@ int kube_status_to_error(const kube_status *s) {
         return kube_error_from_http(s->code, s->reason);
 }
 
-bool kube_error_is_not_found(int err) { return err == -ENOENT; }
-bool kube_error_is_conflict(int err) { return err == -ESTALE; }
-bool kube_error_is_already_exists(int err) { return err == -EEXIST; }
-bool kube_error_is_gone(int err) { return err == -EIDRM; }
-bool kube_error_is_invalid(int err) { return err == -EINVAL; }
-bool kube_error_is_too_many_requests(int err) { return err == -EAGAIN; }
-bool kube_error_is_forbidden(int err) { return err == -EPERM; }
-bool kube_error_is_unauthorized(int err) { return err == -EACCES; }
+bool kube_error_is_not_found(int err) {
+        return err == -ENOENT;
+}
+bool kube_error_is_conflict(int err) {
+        return err == -ESTALE;
+}
+bool kube_error_is_already_exists(int err) {
+        return err == -EEXIST;
+}
+bool kube_error_is_gone(int err) {
+        return err == -EIDRM;
+}
+bool kube_error_is_invalid(int err) {
+        return err == -EINVAL;
+}
+bool kube_error_is_too_many_requests(int err) {
+        return err == -EAGAIN;
+}
+bool kube_error_is_forbidden(int err) {
+        return err == -EPERM;
+}
+bool kube_error_is_unauthorized(int err) {
+        return err == -EACCES;
+}
 
 bool kube_error_is_server_error(int err) {
         return err == -EREMOTEIO || err == -EBUSY || err == -ETIME;
@@ -118,34 +165,62 @@ bool kube_error_is_retryable(int err) {
 const char *kube_strerror(int err) {
         if (err < 0) err = -err;
         switch (err) {
-        case 0: return "success";
-        case EBADMSG: return "bad request (HTTP 400)";
-        case EACCES: return "unauthorized (HTTP 401): missing or invalid credentials";
-        case EPERM: return "forbidden (HTTP 403): not allowed by RBAC";
-        case ENOENT: return "not found (HTTP 404)";
-        case EOPNOTSUPP: return "method not allowed (HTTP 405)";
-        case ENOMSG: return "not acceptable (HTTP 406)";
-        case EEXIST: return "already exists (HTTP 409)";
-        case ESTALE: return "conflict (HTTP 409): the object was modified";
-        case EIDRM: return "gone (HTTP 410): resource version expired";
-        case E2BIG: return "request entity too large (HTTP 413)";
-        case EPROTONOSUPPORT: return "unsupported media type (HTTP 415)";
-        case EINVAL: return "invalid (HTTP 422)";
-        case EAGAIN: return "too many requests (HTTP 429)";
-        case EBADR: return "client error (HTTP 4xx)";
-        case EREMOTEIO: return "internal server error (HTTP 5xx)";
-        case EBUSY: return "service unavailable (HTTP 503)";
-        case ETIME: return "server timeout (HTTP 504 or 5xx ServerTimeout)";
-        case EREMCHG: return "unexpected HTTP status (1xx/3xx)";
-        case ETIMEDOUT: return "timed out";
-        case ECONNREFUSED: return "connection refused";
-        case ECONNRESET: return "connection reset";
-        case EHOSTUNREACH: return "host unreachable or name not resolved";
-        case EPROTO: return "TLS or protocol error";
-        case EMSGSIZE: return "response body over the size limit";
-        case ENOMEM: return "out of memory";
-        case EIO: return "I/O error";
-        default: break;
+        case 0:
+                return "success";
+        case EBADMSG:
+                return "bad request (HTTP 400)";
+        case EACCES:
+                return "unauthorized (HTTP 401): missing or invalid credentials";
+        case EPERM:
+                return "forbidden (HTTP 403): not allowed by RBAC";
+        case ENOENT:
+                return "not found (HTTP 404)";
+        case EOPNOTSUPP:
+                return "method not allowed (HTTP 405)";
+        case ENOMSG:
+                return "not acceptable (HTTP 406)";
+        case EEXIST:
+                return "already exists (HTTP 409)";
+        case ESTALE:
+                return "conflict (HTTP 409): the object was modified";
+        case EIDRM:
+                return "gone (HTTP 410): resource version expired";
+        case E2BIG:
+                return "request entity too large (HTTP 413)";
+        case EPROTONOSUPPORT:
+                return "unsupported media type (HTTP 415)";
+        case EINVAL:
+                return "invalid (HTTP 422)";
+        case EAGAIN:
+                return "too many requests (HTTP 429)";
+        case EBADR:
+                return "client error (HTTP 4xx)";
+        case EREMOTEIO:
+                return "internal server error (HTTP 5xx)";
+        case EBUSY:
+                return "service unavailable (HTTP 503)";
+        case ETIME:
+                return "server timeout (HTTP 504 or 5xx ServerTimeout)";
+        case EREMCHG:
+                return "unexpected HTTP status (1xx/3xx)";
+        case ETIMEDOUT:
+                return "timed out";
+        case ECONNREFUSED:
+                return "connection refused";
+        case ECONNRESET:
+                return "connection reset";
+        case EHOSTUNREACH:
+                return "host unreachable or name not resolved";
+        case EPROTO:
+                return "TLS or protocol error";
+        case EMSGSIZE:
+                return "response body over the size limit";
+        case ENOMEM:
+                return "out of memory";
+        case EIO:
+                return "I/O error";
+        default:
+                break;
         }
         const char *d = strerrordesc_np(err);
         return d ? d : "unknown error";

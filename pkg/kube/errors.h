@@ -91,8 +91,8 @@ typedef struct kube_status_cause {
  * KUBE_STATUS_MAX_RAW bytes (control characters replaced) as the message.
  */
 #define KUBE_STATUS_MAX_MESSAGE 1024
-#define KUBE_STATUS_MAX_CAUSES 32
-#define KUBE_STATUS_MAX_RAW 256
+#define KUBE_STATUS_MAX_CAUSES  32
+#define KUBE_STATUS_MAX_RAW     256
 
 typedef struct kube_status {
         int code; /* HTTP status: the transport's, else Status.code */

@@ -49,8 +49,7 @@ static int next_event(ctx *x, yaml_event_t *ev) {
                 const yaml_mark_t *m = &x->parser.problem_mark;
                 set_error(x, -EBADMSG, "line %zu column %zu: %s%s%s", m->line + 1, m->column + 1,
                           x->parser.problem ? x->parser.problem : "syntax error",
-                          x->parser.context ? " " : "",
-                          x->parser.context ? x->parser.context : "");
+                          x->parser.context ? " " : "", x->parser.context ? x->parser.context : "");
                 return -EBADMSG;
         }
         return 0;
@@ -376,8 +375,8 @@ static int parse_node(ctx *x, yaml_event_t *ev, unsigned depth, struct json_obje
                 r = parse_collection(x, ev, depth, &o, &nodes);
                 if (r < 0) return r;
                 anchor_name = (const char *)(ev->type == YAML_MAPPING_START_EVENT
-                                                     ? ev->data.mapping_start.anchor
-                                                     : ev->data.sequence_start.anchor);
+                                                 ? ev->data.mapping_start.anchor
+                                                 : ev->data.sequence_start.anchor);
                 break;
         default:
                 set_error_at(x, -EBADMSG, &ev->start_mark, "unexpected event");

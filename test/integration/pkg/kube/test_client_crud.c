@@ -85,15 +85,18 @@ static void resp_clear(resp *r) {
 static void call_with(kube_client *c, kube_method m, const char *path, const char *body,
                       kube_patch_type pt, resp *out) {
         memset(out, 0, sizeof(*out));
-        kube_request_opts o = {.method = m, .path = path, .body = body,
-                               .body_len = body ? strlen(body) : 0, .patch_type = pt,
-                               .on_done = on_done, .userdata = out};
+        kube_request_opts o = {.method = m,
+                               .path = path,
+                               .body = body,
+                               .body_len = body ? strlen(body) : 0,
+                               .patch_type = pt,
+                               .on_done = on_done,
+                               .userdata = out};
         assert_int_equal(kube_client_request(c, &o, NULL), 0);
         run_until(&out->done);
 }
 
-static void call(kube_method m, const char *path, const char *body, kube_patch_type pt,
-                 resp *out) {
+static void call(kube_method m, const char *path, const char *body, kube_patch_type pt, resp *out) {
         call_with(client, m, path, body, pt, out);
 }
 
@@ -120,9 +123,9 @@ static char *create_namespace(void) {
         char *ns = testenv_unique_name("client");
         assert_non_null(ns);
         _cleanup_free_ char *body =
-                path_fmt("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":"
-                         "\"%s\"}}",
-                         ns);
+            path_fmt("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":"
+                     "\"%s\"}}",
+                     ns);
         resp r;
         call(KUBE_POST, "/api/v1/namespaces", body, 0, &r);
         assert_int_equal(r.err, 0);
@@ -224,11 +227,11 @@ static void test_serviceaccount_crud(void **state) {
         resp_clear(&r);
 
         /* PUT with the current resourceVersion succeeds... */
-        _cleanup_free_ char *put1 = path_fmt(
-                "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":"
-                "\"builder\",\"namespace\":\"%s\",\"resourceVersion\":\"%s\",\"labels\":{"
-                "\"v\":\"1\"}}}",
-                ns, rv1);
+        _cleanup_free_ char *put1 =
+            path_fmt("{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":"
+                     "\"builder\",\"namespace\":\"%s\",\"resourceVersion\":\"%s\",\"labels\":{"
+                     "\"v\":\"1\"}}}",
+                     ns, rv1);
         call(KUBE_PUT, obj, put1, 0, &r);
         assert_int_equal(r.err, 0);
         assert_string_equal(jstr(r.json, "metadata.labels.v"), "1");
@@ -281,10 +284,10 @@ static void test_serviceaccount_crud(void **state) {
 
         /* Server-side apply with a field manager given in the query. */
         _cleanup_free_ char *apply_path = path_fmt("%s?fieldManager=pullpolicy-test", obj);
-        _cleanup_free_ char *apply = path_fmt(
-                "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":"
-                "\"builder\",\"namespace\":\"%s\",\"labels\":{\"applied\":\"true\"}}}",
-                ns);
+        _cleanup_free_ char *apply =
+            path_fmt("{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":"
+                     "\"builder\",\"namespace\":\"%s\",\"labels\":{\"applied\":\"true\"}}}",
+                     ns);
         call(KUBE_PATCH, apply_path, apply, KUBE_PATCH_APPLY, &r);
         assert_int_equal(r.err, 0);
         assert_string_equal(jstr(r.json, "metadata.labels.applied"), "true");
@@ -326,8 +329,9 @@ static void test_invalid_with_causes(void **state) {
         char *ns = create_namespace();
         _cleanup_free_ char *coll = path_fmt("/api/v1/namespaces/%s/serviceaccounts", ns);
         resp r;
-        call(KUBE_POST, coll, "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{"
-                              "\"name\":\"Bad_Name\"}}",
+        call(KUBE_POST, coll,
+             "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{"
+             "\"name\":\"Bad_Name\"}}",
              0, &r);
         assert_int_equal(r.http, 422);
         assert_int_equal(r.reason, KUBE_REASON_INVALID);
@@ -382,8 +386,8 @@ static void test_list_paginated(void **state) {
                 assert_true(json_object_object_get_ex(r.json, "items", &items));
                 assert_true(json_object_array_length(items) <= 3);
                 for (size_t i = 0; i < json_object_array_length(items); i++) {
-                        const char *name = jstr(json_object_array_get_idx(items, i),
-                                                "metadata.name");
+                        const char *name =
+                            jstr(json_object_array_get_idx(items, i), "metadata.name");
                         int k;
                         assert_int_equal(sscanf(name, "sa-%d", &k), 1);
                         assert_true(k >= 0 && k < N);
@@ -450,9 +454,13 @@ static void test_watch_stream(void **state) {
 
         watch_state w = {.want_name = "watched"};
         _cleanup_free_ char *wp =
-                path_fmt("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s", coll, rv);
-        kube_request_opts o = {.method = KUBE_GET, .path = wp, .on_data = watch_data,
-                               .on_done = watch_done, .userdata = &w, .no_rate_limit = true,
+            path_fmt("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s", coll, rv);
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = wp,
+                               .on_data = watch_data,
+                               .on_done = watch_done,
+                               .userdata = &w,
+                               .no_rate_limit = true,
                                .idle_timeout_ms = 120000};
         kube_request *req = NULL;
         assert_int_equal(kube_client_request(client, &o, &req), 0);
@@ -483,16 +491,19 @@ static void test_concurrent_watches_and_requests(void **state) {
         _cleanup_free_ char *wp = path_fmt("%s?watch=1", coll);
         for (int i = 0; i < W; i++) {
                 ws[i].want_name = "concurrent-0";
-                kube_request_opts o = {.method = KUBE_GET, .path = wp, .on_data = watch_data,
-                                       .on_done = watch_done, .userdata = &ws[i],
+                kube_request_opts o = {.method = KUBE_GET,
+                                       .path = wp,
+                                       .on_data = watch_data,
+                                       .on_done = watch_done,
+                                       .userdata = &ws[i],
                                        .no_rate_limit = true};
                 assert_int_equal(kube_client_request(client, &o, &wreq[i]), 0);
         }
         char paths[N][160];
         for (int i = 0; i < N; i++) {
                 snprintf(paths[i], sizeof(paths[i]), "/api/v1/namespaces/%s", ns);
-                kube_request_opts o = {.method = KUBE_GET, .path = paths[i],
-                                       .on_done = on_done, .userdata = &rs[i]};
+                kube_request_opts o = {
+                    .method = KUBE_GET, .path = paths[i], .on_done = on_done, .userdata = &rs[i]};
                 assert_int_equal(kube_client_request(client, &o, NULL), 0);
         }
         for (int i = 0; i < N; i++) {
@@ -533,11 +544,11 @@ static char *write_tmp(const char *name, const char *content) {
 
 /* A kubeconfig for the test server with the given cluster and user lines. */
 static char *kubeconfig_with(const char *name, const char *cluster_extra, const char *user) {
-        _cleanup_free_ char *kc = path_fmt(
-                "current-context: t\nclusters:\n- name: c\n  cluster:\n    server: %s\n%s"
-                "contexts:\n- name: t\n  context: {cluster: c, user: u}\n"
-                "users:\n- name: u\n  user:\n%s",
-                testenv_server(), cluster_extra, user);
+        _cleanup_free_ char *kc =
+            path_fmt("current-context: t\nclusters:\n- name: c\n  cluster:\n    server: %s\n%s"
+                     "contexts:\n- name: t\n  context: {cluster: c, user: u}\n"
+                     "users:\n- name: u\n  user:\n%s",
+                     testenv_server(), cluster_extra, user);
         return write_tmp(name, kc);
 }
 
@@ -562,8 +573,8 @@ static void test_tls(void **state) {
         _cleanup_free_ char *ca = path_fmt("%s/pki/ca.crt", testenv_dir()),
                             *crt = path_fmt("%s/pki/admin.crt", testenv_dir()),
                             *key = path_fmt("%s/pki/admin.key", testenv_dir());
-        _cleanup_free_ char *user = path_fmt("    client-certificate: %s\n    client-key: %s\n",
-                                             crt, key);
+        _cleanup_free_ char *user =
+            path_fmt("    client-certificate: %s\n    client-key: %s\n", crt, key);
         long http;
 
         /* The testenv's own file-based kubeconfig (PKCS#1 key from a file). */
@@ -600,10 +611,10 @@ static void test_tls(void **state) {
         assert_int_equal(http, 0);
 
         /* A different, valid CA fails verification. */
-        _cleanup_free_ char *cmd = path_fmt(
-                "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=wrong-ca "
-                "-keyout '%s/wrong.key' -out '%s/wrong.crt' >/dev/null 2>&1",
-                tmpdir, tmpdir);
+        _cleanup_free_ char *cmd =
+            path_fmt("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=wrong-ca "
+                     "-keyout '%s/wrong.key' -out '%s/wrong.crt' >/dev/null 2>&1",
+                     tmpdir, tmpdir);
         assert_int_equal(system(cmd), 0);
         _cleanup_free_ char *cl4 = path_fmt("    certificate-authority: %s/wrong.crt\n", tmpdir);
         _cleanup_free_ char *wrong = kubeconfig_with("wrong", cl4, user);
@@ -616,7 +627,7 @@ static void test_tls(void **state) {
 
         /* Only an explicit insecure-skip-tls-verify turns verification off. */
         _cleanup_free_ char *insecure =
-                kubeconfig_with("insecure", "    insecure-skip-tls-verify: true\n", user);
+            kubeconfig_with("insecure", "    insecure-skip-tls-verify: true\n", user);
         assert_int_equal(get_with(insecure, &http), 0);
 }
 
@@ -659,15 +670,15 @@ static void test_auth_errors(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_namespace_crud),
-                cmocka_unit_test(test_not_found),
-                cmocka_unit_test(test_serviceaccount_crud),
-                cmocka_unit_test(test_invalid_with_causes),
-                cmocka_unit_test(test_list_paginated),
-                cmocka_unit_test(test_watch_stream),
-                cmocka_unit_test(test_concurrent_watches_and_requests),
-                cmocka_unit_test(test_tls),
-                cmocka_unit_test(test_auth_errors),
+            cmocka_unit_test(test_namespace_crud),
+            cmocka_unit_test(test_not_found),
+            cmocka_unit_test(test_serviceaccount_crud),
+            cmocka_unit_test(test_invalid_with_causes),
+            cmocka_unit_test(test_list_paginated),
+            cmocka_unit_test(test_watch_stream),
+            cmocka_unit_test(test_concurrent_watches_and_requests),
+            cmocka_unit_test(test_tls),
+            cmocka_unit_test(test_auth_errors),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

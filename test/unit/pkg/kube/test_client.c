@@ -31,7 +31,7 @@
 
 /* ---- fake server ---- */
 
-#define MAX_RECS 512
+#define MAX_RECS  512
 #define MAX_CONNS 512
 
 typedef struct rec {
@@ -173,9 +173,9 @@ static int read_request(conn *c, rec *r) {
 }
 
 static const char STATUS_404[] =
-        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
-        "\"message\":\"namespaces \\\"nope\\\" not found\",\"reason\":\"NotFound\","
-        "\"details\":{\"name\":\"nope\",\"kind\":\"namespaces\"},\"code\":404}";
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+    "\"message\":\"namespaces \\\"nope\\\" not found\",\"reason\":\"NotFound\","
+    "\"details\":{\"name\":\"nope\",\"kind\":\"namespaces\"},\"code\":404}";
 
 static int respond(conn *c, int status, const char *extra_headers, const char *body) {
         return sendf(c->fd,
@@ -442,11 +442,11 @@ typedef struct result {
         char data[4096];
         size_t data_len;
         /* behaviours */
-        int abort_after_chunks;    /* on_data returns -ECANCELED at this chunk (0: never) */
-        bool cancel_self_in_data;  /* on_data cancels its own request */
-        kube_request *to_cancel;   /* on_data/on_done cancels this other request */
+        int abort_after_chunks;   /* on_data returns -ECANCELED at this chunk (0: never) */
+        bool cancel_self_in_data; /* on_data cancels its own request */
+        kube_request *to_cancel;  /* on_data/on_done cancels this other request */
         kube_request *self;
-        bool free_client_in_done;  /* on_done calls kube_client_free */
+        bool free_client_in_done; /* on_done calls kube_client_free */
         fx *f;
 } result;
 
@@ -457,13 +457,16 @@ static void on_done(kube_client *c, const kube_response *r, void *ud) {
         result *res = ud;
         assert_int_equal(res->done, 0);
         res->done++;
-        if (getenv("TEST_DEBUG")) fprintf(stderr, "done %p err %d status %ld body %.60s\n", (void*)res, r->error, r->http_status, r->body ? r->body : "");
+        if (getenv("TEST_DEBUG"))
+                fprintf(stderr, "done %p err %d status %ld body %.60s\n", (void *)res, r->error,
+                        r->http_status, r->body ? r->body : "");
         res->order = ++completions;
         res->http_status = r->http_status;
         res->error = r->error;
         res->retry_after = r->retry_after;
         if (r->body) {
-                size_t n = r->body_len < sizeof(res->body) - 1 ? r->body_len : sizeof(res->body) - 1;
+                size_t n =
+                    r->body_len < sizeof(res->body) - 1 ? r->body_len : sizeof(res->body) - 1;
                 memcpy(res->body, r->body, n);
                 res->body[n] = 0;
                 res->body_len = r->body_len;
@@ -581,21 +584,22 @@ static void test_methods_and_headers(void **state) {
                 kube_patch_type pt;
                 const char *method, *ctype;
         } cases[] = {
-                {KUBE_POST, 0, "POST", "application/json"},
-                {KUBE_PUT, 0, "PUT", "application/json"},
-                {KUBE_PATCH, KUBE_PATCH_MERGE, "PATCH", "application/merge-patch+json"},
-                {KUBE_PATCH, KUBE_PATCH_JSON, "PATCH", "application/json-patch+json"},
-                {KUBE_PATCH, KUBE_PATCH_STRATEGIC, "PATCH",
-                 "application/strategic-merge-patch+json"},
-                {KUBE_PATCH, KUBE_PATCH_APPLY, "PATCH", "application/apply-patch+yaml"},
-                {KUBE_DELETE, 0, "DELETE", "application/json"},
+            {KUBE_POST, 0, "POST", "application/json"},
+            {KUBE_PUT, 0, "PUT", "application/json"},
+            {KUBE_PATCH, KUBE_PATCH_MERGE, "PATCH", "application/merge-patch+json"},
+            {KUBE_PATCH, KUBE_PATCH_JSON, "PATCH", "application/json-patch+json"},
+            {KUBE_PATCH, KUBE_PATCH_STRATEGIC, "PATCH", "application/strategic-merge-patch+json"},
+            {KUBE_PATCH, KUBE_PATCH_APPLY, "PATCH", "application/apply-patch+yaml"},
+            {KUBE_DELETE, 0, "DELETE", "application/json"},
         };
         for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
                 result r = {0};
                 char body[64];
                 snprintf(body, sizeof(body), "{\"case\":%zu}", i);
-                kube_request_opts o = {.body = body, .body_len = strlen(body),
-                                       .patch_type = cases[i].pt, .accept = "application/yaml"};
+                kube_request_opts o = {.body = body,
+                                       .body_len = strlen(body),
+                                       .patch_type = cases[i].pt,
+                                       .accept = "application/yaml"};
                 start(f, cases[i].m, "/echo", &r, &o);
                 run_for_completions(f, 1);
                 assert_int_equal(r.error, 0);
@@ -630,8 +634,8 @@ static void test_bad_options(void **state) {
         fx *f = *state;
         result r = {0};
         kube_request *req = (kube_request *)0x1;
-        kube_request_opts o = {.method = KUBE_GET, .path = "no-slash", .on_done = on_done,
-                               .userdata = &r};
+        kube_request_opts o = {
+            .method = KUBE_GET, .path = "no-slash", .on_done = on_done, .userdata = &r};
         assert_int_equal(kube_client_request(f->client, &o, &req), -EINVAL);
         assert_ptr_equal(req, (kube_request *)0x1); /* untouched on failure */
         o.path = "/with space";
@@ -776,8 +780,8 @@ static void test_cancel(void **state) {
         kube_request_opts o = {.on_data = on_data};
         kube_request *b = start(f, KUBE_GET, "/stall", &stall, &o);
         /* Let both reach the server, then cancel from outside any callback. */
-        for (int i = 0; i < 200 && server_count(f->srv, "/stall") + server_count(f->srv, "/slow") < 2;
-             i++)
+        for (int i = 0;
+             i < 200 && server_count(f->srv, "/stall") + server_count(f->srv, "/slow") < 2; i++)
                 run_for(f, 0.01);
         kube_request_cancel(a);
         kube_request_cancel(b);
@@ -857,8 +861,10 @@ static int on_data_start(kube_client *c, const char *data, size_t len, void *ud)
         chain *ch = ud;
         if (!ch->started) {
                 ch->started = true;
-                kube_request_opts o = {.method = KUBE_GET, .path = "/ok/from-data",
-                                       .on_done = on_done, .userdata = ch->next};
+                kube_request_opts o = {.method = KUBE_GET,
+                                       .path = "/ok/from-data",
+                                       .on_done = on_done,
+                                       .userdata = ch->next};
                 assert_int_equal(kube_client_request(c, &o, NULL), 0);
         }
         return 0;
@@ -874,8 +880,11 @@ static void test_start_from_callbacks(void **state) {
         fx *f = *state;
         result next = {0};
         chain ch = {f, &next, false};
-        kube_request_opts o = {.method = KUBE_GET, .path = "/stall", .on_data = on_data_start,
-                               .on_done = on_done_chain, .userdata = &ch};
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = "/stall",
+                               .on_data = on_data_start,
+                               .on_done = on_done_chain,
+                               .userdata = &ch};
         kube_request *s = NULL;
         assert_int_equal(kube_client_request(f->client, &o, &s), 0);
         run_for_completions(f, 1);
@@ -964,7 +973,7 @@ static void test_concurrency(void **state) {
         enum { N = 60, S = 8 };
         result *r = calloc(N + S, sizeof(result));
         assert_non_null(r);
-        char (*paths)[32] = calloc(N, 32);
+        char(*paths)[32] = calloc(N, 32);
         kube_request_opts so = {.on_data = on_data};
         for (int i = 0; i < S; i++) start(f, KUBE_GET, "/stream?n=20&gap=5", &r[N + i], &so);
         for (int i = 0; i < N; i++) {
@@ -981,7 +990,8 @@ static void test_concurrency(void **state) {
         for (int i = N; i < N + S; i++) {
                 assert_int_equal(r[i].error, 0);
                 /* 10 one-digit and 10 two-digit events */
-                assert_int_equal(r[i].data_len, 10 * strlen("{\"n\":0}\n") + 10 * strlen("{\"n\":10}\n"));
+                assert_int_equal(r[i].data_len,
+                                 10 * strlen("{\"n\":0}\n") + 10 * strlen("{\"n\":10}\n"));
         }
         kube_client_stats st;
         kube_client_get_stats(f->client, &st);
@@ -1057,22 +1067,22 @@ static void test_url_escape(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_get, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_methods_and_headers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_status_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_cancel_from_callbacks, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_start_from_callbacks, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_free_in_callback, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_token_rotation, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
-                cmocka_unit_test(test_url_escape),
+            cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_methods_and_headers, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_status_errors, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_body_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_streaming, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel_from_callbacks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_start_from_callbacks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_free_in_callback, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_token_rotation, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+            cmocka_unit_test(test_url_escape),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,9 @@
 
 static const char CA_PEM[] = "-----BEGIN CERTIFICATE-----\nMIIBfakeCA\n-----END CERTIFICATE-----\n";
 static const char CERT_PEM[] =
-        "-----BEGIN CERTIFICATE-----\nMIIBfakeCERT\n-----END CERTIFICATE-----\n";
-static const char KEY_PEM[] = "-----BEGIN PRIVATE KEY-----\nMIIBfakeKEY\n-----END PRIVATE KEY-----\n";
+    "-----BEGIN CERTIFICATE-----\nMIIBfakeCERT\n-----END CERTIFICATE-----\n";
+static const char KEY_PEM[] =
+    "-----BEGIN PRIVATE KEY-----\nMIIBfakeKEY\n-----END PRIVATE KEY-----\n";
 
 typedef struct fx {
         char dir[64];
@@ -318,15 +319,18 @@ static void test_home_and_default(void **state) {
         _cleanup_free_ char *kdir = path_in(f, ".kube"), *old_home = NULL;
         if (getenv("HOME")) old_home = strdup(getenv("HOME"));
         assert_int_equal(mkdir(kdir, 0700), 0);
-        write_file(f, ".kube/config",
-                   "current-context: h\nclusters:\n- name: c\n  cluster: {server: \"https://home:1\"}\n"
-                   "contexts:\n- name: h\n  context: {cluster: c}\n");
+        write_file(
+            f, ".kube/config",
+            "current-context: h\nclusters:\n- name: c\n  cluster: {server: \"https://home:1\"}\n"
+            "contexts:\n- name: h\n  context: {cluster: c}\n");
         write_file(f, "explicit",
-                   "current-context: e\nclusters:\n- name: c\n  cluster: {server: \"https://explicit:1\"}\n"
+                   "current-context: e\nclusters:\n- name: c\n  cluster: {server: "
+                   "\"https://explicit:1\"}\n"
                    "contexts:\n- name: e\n  context: {cluster: c}\n");
-        write_file(f, "env",
-                   "current-context: e\nclusters:\n- name: c\n  cluster: {server: \"https://env:1\"}\n"
-                   "contexts:\n- name: e\n  context: {cluster: c}\n");
+        write_file(
+            f, "env",
+            "current-context: e\nclusters:\n- name: c\n  cluster: {server: \"https://env:1\"}\n"
+            "contexts:\n- name: e\n  context: {cluster: c}\n");
         setenv("HOME", f->dir, 1);
 
         kube_config *c = NULL;
@@ -372,9 +376,10 @@ static void test_malformed(void **state) {
                      "line 2 column 3: did not find expected node content while parsing a flow "
                      "node");
 
-        write_file(f, "noserver",
-                   "current-context: x\nclusters:\n- name: c\n  cluster: {insecure-skip-tls-verify: "
-                   "true}\ncontexts:\n- name: x\n  context: {cluster: c}\n");
+        write_file(
+            f, "noserver",
+            "current-context: x\nclusters:\n- name: c\n  cluster: {insecure-skip-tls-verify: "
+            "true}\ncontexts:\n- name: x\n  context: {cluster: c}\n");
         expect_error(f, "noserver", -EBADMSG, "clusters[0].cluster.server: missing");
 
         write_file(f, "noctx",
@@ -405,8 +410,9 @@ static void test_malformed(void **state) {
                "current-context: x\nclusters:\n- name: c\n  cluster: {server: https://x, "
                "certificate-authority-data: %s}\ncontexts:\n- name: x\n  context: {cluster: c}\n",
                notpem);
-        expect_error(f, "notpem", -EBADMSG, "clusters[0].cluster.certificate-authority-data: "
-                                            "not PEM data");
+        expect_error(f, "notpem", -EBADMSG,
+                     "clusters[0].cluster.certificate-authority-data: "
+                     "not PEM data");
 
         write_file(f, "type1",
                    "current-context: x\nclusters:\n- name: c\n  cluster: {server: 123}\n"
@@ -656,7 +662,8 @@ static void test_token_rotation(void **state) {
 
         /* Replaced by rename (a new inode), as kubelet's atomic writer does. */
         write_file(f, "var/run/secrets/kubernetes.io/serviceaccount/token.tmp", "sa-token-2");
-        _cleanup_free_ char *from = path_in(f, "var/run/secrets/kubernetes.io/serviceaccount/token.tmp"),
+        _cleanup_free_ char *from = path_in(
+                                f, "var/run/secrets/kubernetes.io/serviceaccount/token.tmp"),
                             *to = path_in(f, "var/run/secrets/kubernetes.io/serviceaccount/token");
         assert_int_equal(rename(from, to), 0);
         assert_int_equal(kube_config_token(c, &tok), 0);
@@ -689,16 +696,16 @@ static void test_token_rotation(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_inline_data, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_relative_files, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_token_and_server_forms, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_home_and_default, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_incluster_missing, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_token_rotation, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_inline_data, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_relative_files, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_token_and_server_forms, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_home_and_default, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_incluster_missing, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_token_rotation, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,8 +81,8 @@ static void test_gone(void **state) {
 
         /* The watch ERROR event form: HTTP 200, the code is in the object. */
         struct json_object *o = json_tokener_parse(
-                "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
-                "\"too old\",\"reason\":\"Gone\",\"code\":410}");
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+            "\"too old\",\"reason\":\"Gone\",\"code\":410}");
         assert_non_null(o);
         assert_int_equal(kube_status_from_json(o, 0, &s), 0);
         assert_int_equal(s->code, 410);
@@ -105,14 +105,14 @@ static void test_gone(void **state) {
 
 static void test_invalid_with_causes(void **state) {
         kube_status *s = parse(
-                "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-                "\"message\":\"ServiceAccount \\\"Bad_Name\\\" is invalid\",\"reason\":\"Invalid\","
-                "\"details\":{\"name\":\"Bad_Name\",\"kind\":\"ServiceAccount\",\"causes\":["
-                "{\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid value: must be lower "
-                "case\",\"field\":\"metadata.name\"},"
-                "{\"reason\":\"FieldValueRequired\",\"message\":\"Required value\"},"
-                "\"not-an-object\"]},\"code\":422}",
-                422);
+            "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+            "\"message\":\"ServiceAccount \\\"Bad_Name\\\" is invalid\",\"reason\":\"Invalid\","
+            "\"details\":{\"name\":\"Bad_Name\",\"kind\":\"ServiceAccount\",\"causes\":["
+            "{\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid value: must be lower "
+            "case\",\"field\":\"metadata.name\"},"
+            "{\"reason\":\"FieldValueRequired\",\"message\":\"Required value\"},"
+            "\"not-an-object\"]},\"code\":422}",
+            422);
         assert_int_equal(s->reason, KUBE_REASON_INVALID);
         assert_int_equal(kube_status_to_error(s), -EINVAL);
         assert_true(kube_error_is_invalid(kube_status_to_error(s)));
@@ -173,26 +173,26 @@ static void test_mapping_table(void **state) {
                 kube_status_reason reason;
                 int err;
         } table[] = {
-                {200, KUBE_REASON_UNKNOWN, 0},
-                {201, KUBE_REASON_UNKNOWN, 0},
-                {400, KUBE_REASON_BAD_REQUEST, -EBADMSG},
-                {401, KUBE_REASON_UNAUTHORIZED, -EACCES},
-                {403, KUBE_REASON_FORBIDDEN, -EPERM},
-                {404, KUBE_REASON_NOT_FOUND, -ENOENT},
-                {405, KUBE_REASON_UNKNOWN, -EOPNOTSUPP},
-                {406, KUBE_REASON_UNKNOWN, -ENOMSG},
-                {409, KUBE_REASON_ALREADY_EXISTS, -EEXIST},
-                {409, KUBE_REASON_CONFLICT, -ESTALE},
-                {410, KUBE_REASON_GONE, -EIDRM},
-                {413, KUBE_REASON_UNKNOWN, -E2BIG},
-                {415, KUBE_REASON_UNKNOWN, -EPROTONOSUPPORT},
-                {418, KUBE_REASON_UNKNOWN, -EBADR},
-                {422, KUBE_REASON_INVALID, -EINVAL},
-                {429, KUBE_REASON_TOO_MANY_REQUESTS, -EAGAIN},
-                {500, KUBE_REASON_INTERNAL_ERROR, -EREMOTEIO},
-                {503, KUBE_REASON_SERVICE_UNAVAILABLE, -EBUSY},
-                {504, KUBE_REASON_TIMEOUT, -ETIME},
-                {302, KUBE_REASON_UNKNOWN, -EREMCHG},
+            {200, KUBE_REASON_UNKNOWN, 0},
+            {201, KUBE_REASON_UNKNOWN, 0},
+            {400, KUBE_REASON_BAD_REQUEST, -EBADMSG},
+            {401, KUBE_REASON_UNAUTHORIZED, -EACCES},
+            {403, KUBE_REASON_FORBIDDEN, -EPERM},
+            {404, KUBE_REASON_NOT_FOUND, -ENOENT},
+            {405, KUBE_REASON_UNKNOWN, -EOPNOTSUPP},
+            {406, KUBE_REASON_UNKNOWN, -ENOMSG},
+            {409, KUBE_REASON_ALREADY_EXISTS, -EEXIST},
+            {409, KUBE_REASON_CONFLICT, -ESTALE},
+            {410, KUBE_REASON_GONE, -EIDRM},
+            {413, KUBE_REASON_UNKNOWN, -E2BIG},
+            {415, KUBE_REASON_UNKNOWN, -EPROTONOSUPPORT},
+            {418, KUBE_REASON_UNKNOWN, -EBADR},
+            {422, KUBE_REASON_INVALID, -EINVAL},
+            {429, KUBE_REASON_TOO_MANY_REQUESTS, -EAGAIN},
+            {500, KUBE_REASON_INTERNAL_ERROR, -EREMOTEIO},
+            {503, KUBE_REASON_SERVICE_UNAVAILABLE, -EBUSY},
+            {504, KUBE_REASON_TIMEOUT, -ETIME},
+            {302, KUBE_REASON_UNKNOWN, -EREMCHG},
         };
         for (size_t i = 0; i < ARRAY_SIZE(table); i++)
                 assert_int_equal(kube_error_from_http(table[i].code, table[i].reason),
@@ -204,16 +204,16 @@ static void test_mapping_table(void **state) {
         assert_int_equal(kube_status_to_error(NULL), -EIO);
 
         /* Each predicate holds for one code only. */
-        bool (*preds[])(int) = {kube_error_is_not_found,     kube_error_is_conflict,
+        bool (*preds[])(int) = {kube_error_is_not_found,      kube_error_is_conflict,
                                 kube_error_is_already_exists, kube_error_is_gone,
                                 kube_error_is_invalid,        kube_error_is_too_many_requests,
                                 kube_error_is_forbidden,      kube_error_is_unauthorized};
         for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
                 int hits = 0;
                 for (size_t p = 0; p < ARRAY_SIZE(preds); p++) hits += preds[p](table[i].err);
-                int expect = table[i].code == 401 || table[i].code == 403 ||
-                             table[i].code == 404 || table[i].code == 409 ||
-                             table[i].code == 410 || table[i].code == 422 || table[i].code == 429;
+                int expect = table[i].code == 401 || table[i].code == 403 || table[i].code == 404 ||
+                             table[i].code == 409 || table[i].code == 410 || table[i].code == 422 ||
+                             table[i].code == 429;
                 assert_int_equal(hits, expect);
         }
 }
@@ -227,8 +227,8 @@ static void test_reason_strings(void **state) {
         assert_string_equal(kube_status_reason_to_string(_KUBE_REASON_MAX), "");
 
         /* An unknown reason keeps its text but the type comes from the code. */
-        kube_status *s = parse("{\"kind\":\"Status\",\"reason\":\"SomethingNew\",\"code\":404}",
-                               404);
+        kube_status *s =
+            parse("{\"kind\":\"Status\",\"reason\":\"SomethingNew\",\"code\":404}", 404);
         assert_string_equal(s->reason_str, "SomethingNew");
         assert_int_equal(s->reason, KUBE_REASON_NOT_FOUND);
         kube_status_free(s);
@@ -322,8 +322,8 @@ static void test_message_bounds(void **state) {
         len += (size_t)snprintf(c + len, cap - len,
                                 "{\"kind\":\"Status\",\"code\":422,\"details\":{\"causes\":[");
         for (int i = 0; i < 100; i++)
-                len += (size_t)snprintf(c + len, cap - len, "%s{\"field\":\"f%d\"}",
-                                        i ? "," : "", i);
+                len +=
+                    (size_t)snprintf(c + len, cap - len, "%s{\"field\":\"f%d\"}", i ? "," : "", i);
         snprintf(c + len, cap - len, "]}}");
         s = parse(c, 422);
         assert_int_equal(s->details.n_causes, KUBE_STATUS_MAX_CAUSES);
@@ -355,17 +355,17 @@ static void test_strerror(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_not_found),
-                cmocka_unit_test(test_conflict_kinds),
-                cmocka_unit_test(test_gone),
-                cmocka_unit_test(test_invalid_with_causes),
-                cmocka_unit_test(test_too_many_requests),
-                cmocka_unit_test(test_server_errors),
-                cmocka_unit_test(test_mapping_table),
-                cmocka_unit_test(test_reason_strings),
-                cmocka_unit_test(test_garbage_bodies),
-                cmocka_unit_test(test_message_bounds),
-                cmocka_unit_test(test_strerror),
+            cmocka_unit_test(test_not_found),
+            cmocka_unit_test(test_conflict_kinds),
+            cmocka_unit_test(test_gone),
+            cmocka_unit_test(test_invalid_with_causes),
+            cmocka_unit_test(test_too_many_requests),
+            cmocka_unit_test(test_server_errors),
+            cmocka_unit_test(test_mapping_table),
+            cmocka_unit_test(test_reason_strings),
+            cmocka_unit_test(test_garbage_bodies),
+            cmocka_unit_test(test_message_bounds),
+            cmocka_unit_test(test_strerror),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,9 +108,8 @@ static void test_aliases(void **state) {
         assert_int_equal(yaml_json_parse(y, strlen(y), &lim, &o, NULL), 0);
         struct json_object *base = json_object_object_get(o, "base");
         json_object_object_add(base, "x", json_object_new_int(2));
-        assert_int_equal(json_object_get_int(json_object_object_get(
-                                 json_object_object_get(o, "use"), "x")),
-                         1);
+        assert_int_equal(
+            json_object_get_int(json_object_object_get(json_object_object_get(o, "use"), "x")), 1);
         json_object_put(o);
 }
 
@@ -166,10 +165,10 @@ static void test_limits(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_scalars),        cmocka_unit_test(test_tags_and_blocks),
-                cmocka_unit_test(test_structure),      cmocka_unit_test(test_multi_document),
-                cmocka_unit_test(test_aliases),        cmocka_unit_test(test_alias_bomb),
-                cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_scalars),   cmocka_unit_test(test_tags_and_blocks),
+            cmocka_unit_test(test_structure), cmocka_unit_test(test_multi_document),
+            cmocka_unit_test(test_aliases),   cmocka_unit_test(test_alias_bomb),
+            cmocka_unit_test(test_limits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
