@@ -332,6 +332,14 @@ static void request_stop(kube_request *r) {
  */
 static void request_finish(kube_request *r, int transport_error) {
         kube_client *c = r->c;
+        if (r->in_multi) {
+                long n = 0, v = 0;
+                if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
+                        c->stats.connections += (unsigned long)n;
+                if (curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v) == CURLE_OK &&
+                    v == CURL_HTTP_VERSION_2_0)
+                        c->stats.http2++;
+        }
         request_stop(r);
         if (r->cancelled) {
                 request_release(r);

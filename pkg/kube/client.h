@@ -118,10 +118,12 @@ typedef struct kube_client_stats {
         unsigned long requests[KUBE_DELETE + 1];
         unsigned long throttled; /* requests delayed by the token bucket */
         /* Added by the client's owner; the fields above are the original contract. */
-        unsigned long completed; /* on_done called */
-        unsigned long failed;    /* ... with a non-zero error */
-        unsigned long cancelled; /* kube_request_cancel() before completion */
-        unsigned long active;    /* started and not yet completed or cancelled, now */
+        unsigned long completed;   /* on_done called */
+        unsigned long failed;      /* ... with a non-zero error */
+        unsigned long cancelled;   /* kube_request_cancel() before completion */
+        unsigned long active;      /* started and not yet completed or cancelled, now */
+        unsigned long connections; /* new connections opened by completed requests */
+        unsigned long http2;       /* completed requests answered over HTTP/2 */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 

@@ -489,6 +489,8 @@ static void test_concurrent_watches_and_requests(void **state) {
         assert_non_null(ws);
         assert_non_null(rs);
         _cleanup_free_ char *wp = path_fmt("%s?watch=1", coll);
+        kube_client_stats before;
+        kube_client_get_stats(client, &before);
         for (int i = 0; i < W; i++) {
                 ws[i].want_name = "concurrent-0";
                 kube_request_opts o = {.method = KUBE_GET,
@@ -512,6 +514,11 @@ static void test_concurrent_watches_and_requests(void **state) {
                 assert_string_equal(jstr(rs[i].json, "metadata.name"), ns);
                 resp_clear(&rs[i]);
         }
+        /* All multiplexed over HTTP/2 on (nearly) one connection. */
+        kube_client_stats mid;
+        kube_client_get_stats(client, &mid);
+        assert_int_equal(mid.http2 - before.http2, N);
+        assert_true(mid.connections - before.connections <= 2);
         resp r;
         call(KUBE_POST, coll, "{\"metadata\":{\"name\":\"concurrent-0\"}}", 0, &r);
         assert_int_equal(r.err, 0);

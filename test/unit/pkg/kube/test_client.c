@@ -572,6 +572,8 @@ static void test_get(void **state) {
         assert_int_equal(st.completed, 1);
         assert_int_equal(st.failed, 0);
         assert_int_equal(st.active, 0);
+        assert_int_equal(st.connections, 1);
+        assert_int_equal(st.http2, 0); /* plain http: HTTP/1.1 */
 }
 
 static void test_methods_and_headers(void **state) {
@@ -909,6 +911,9 @@ static void test_start_from_callbacks(void **state) {
         int accepts = f->srv->accepts - before;
         pthread_mutex_unlock(&f->srv->mu);
         assert_true(accepts <= 1); /* the first may reuse the previous test's connection */
+        kube_client_stats st;
+        kube_client_get_stats(f->client, &st);
+        assert_true(st.connections <= 2); /* the stream's own, and at most one for the rest */
 }
 
 static void test_free_in_callback(void **state) {
