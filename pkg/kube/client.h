@@ -146,6 +146,35 @@ int kube_url_escape(const char *s, char **ret);
  * - Redirects are not followed (see -EREMCHG in errors.h).
  * - Requests may be started and cancelled, and kube_client_free() called,
  *   from inside on_data/on_done; nothing is called back afterwards.
+ * - kube_response.retry_after falls back to the Status'
+ *   details.retryAfterSeconds when the answer had no Retry-After header.
+ * - The bearer token is taken per request from kube_config_token() on the
+ *   client's own copy of the config, so a rotated token file is picked up.
+ *
+ * Example (a watch; the reflector does this with framing and resumption):
+ *
+ *     static int chunk(kube_client *c, const char *d, size_t n, void *ud) {
+ *             return kube_watch_framer_feed(ud, d, n);  // see watch.h
+ *     }
+ *     kube_request_opts o = {
+ *             .method = KUBE_GET,
+ *             .path = "/api/v1/secrets?watch=1&allowWatchBookmarks=true&resourceVersion=42",
+ *             .on_data = chunk, .on_done = done, .userdata = w,
+ *             .idle_timeout_ms = 5 * 60 * 1000, .no_rate_limit = true,
+ *     };
+ *     kube_request *req;
+ *     kube_client_request(client, &o, &req);
+ *     ...
+ *     kube_request_cancel(req);  // no callback after this
+ *
+ * Example (server-side apply; the field manager goes in the query):
+ *
+ *     kube_request_opts o = {
+ *             .method = KUBE_PATCH, .patch_type = KUBE_PATCH_APPLY,
+ *             .path = "/api/v1/namespaces/ns/serviceaccounts/sa?fieldManager=pullpolicy",
+ *             .body = json, .body_len = strlen(json), .on_done = done,
+ *     };
+ *     // in done(): kube_error_is_conflict(r->error) -> re-read and retry
  */
 #define KUBE_CLIENT_DEFAULT_TIMEOUT_MS 60000L
 #define KUBE_CLIENT_CONNECT_TIMEOUT_MS 30000L
