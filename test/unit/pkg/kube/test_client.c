@@ -940,6 +940,15 @@ static void test_free_in_callback(void **state) {
         f->client = kube_client_free(f->client);
         run_for(f, 0.05);
         assert_int_equal(a.done, 0);
+
+        /* And with requests still waiting for the token bucket: their timers die too. */
+        kube_client_opts co = {.qps = 10, .burst = 1};
+        new_client(f, &co);
+        result w[3] = {{0}};
+        for (int i = 0; i < 3; i++) start(f, KUBE_GET, "/ok/never", &w[i], NULL);
+        f->client = kube_client_free(f->client);
+        run_for(f, 0.3);
+        for (int i = 0; i < 3; i++) assert_int_equal(w[i].done, 0);
         new_client(f, NULL);
 }
 
