@@ -1,0 +1,1233 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "apply.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube/errors.h"
+#include "kube/meta.h"
+#include "kube/ratelimit.h"
+#include "kube/types.h"
+#include "names.h"
+#include "util/base64.h"
+#include "util/macro.h"
+#include "util/timefmt.h"
+
+#define DEFAULT_GLOBAL_NS "openshift-config"
+#define DEFAULT_GLOBAL_NAME "pull-secret"
+#define DOCKERCONFIGJSON_KEY ".dockerconfigjson"
+/* Nesting accepted in objects read back (managedFields nest a few levels per field). */
+#define BODY_JSON_DEPTH 64
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* ---- small JSON helpers ------------------------------------------------------------------ */
+
+static json_object *member(json_object *o, const char *key) {
+        json_object *v = NULL;
+        if (!o || !json_object_is_type(o, json_type_object)) return NULL;
+        if (!json_object_object_get_ex(o, key, &v)) return NULL;
+        return v;
+}
+
+static const char *member_str(json_object *o, const char *key) {
+        json_object *v = member(o, key);
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* Adds v (taking the reference) under k; on failure v is released. */
+static int put(json_object *o, const char *k, json_object *v) {
+        if (!v) return -ENOMEM;
+        if (json_object_object_add(o, k, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int put_str(json_object *o, const char *k, const char *s) {
+        return put(o, k, json_object_new_string(s));
+}
+
+/* At most max bytes of s, cut so that no UTF-8 sequence is split. */
+static size_t utf8_cut(const char *s, size_t max) {
+        size_t n = strlen(s);
+        if (n <= max) return n;
+        while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--;
+        return max;
+}
+
+static int put_str_cut(json_object *o, const char *k, const char *s, size_t max) {
+        return put(o, k, json_object_new_string_len(s, (int)utf8_cut(s, max)));
+}
+
+/* The object member k of o, created empty when absent; NULL when it is not an object. */
+static json_object *member_obj(json_object *o, const char *k, int *err) {
+        json_object *v = member(o, k);
+        if (v) {
+                if (!json_object_is_type(v, json_type_object)) {
+                        *err = -EINVAL;
+                        return NULL;
+                }
+                return v;
+        }
+        v = json_object_new_object();
+        if (put(o, k, v) < 0) {
+                *err = -ENOMEM;
+                return NULL;
+        }
+        return v;
+}
+
+/* Exactly one JSON value with bounded depth (trailing whitespace allowed), or NULL. */
+static json_object *parse_json(const char *text, size_t len, int depth) {
+        if (len > INT_MAX) return NULL;
+        json_tokener *tok = json_tokener_new_ex(depth);
+        if (!tok) return NULL;
+        json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+        if (o && json_tokener_get_error(tok) == json_tokener_success) {
+                size_t off = json_tokener_get_parse_end(tok);
+                while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' ||
+                                     text[off] == '\t'))
+                        off++;
+                if (off != len) {
+                        json_object_put(o);
+                        o = NULL;
+                }
+        } else {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        return o;
+}
+
+/*
+ * json-c keeps the last serialization of an object in a buffer inside it: zero it
+ * when it held credentials (call only on objects that were serialized; json-c's
+ * other internal copies are beyond reach).
+ */
+static void wipe_serialization(json_object *o) {
+        size_t len = 0;
+        const char *s = json_object_to_json_string_length(o, JSON_FLAGS, &len);
+        if (s) explicit_bzero((char *)s, len);
+}
+
+/* ---- pure helpers ----------------------------------------------------------------------- */
+
+int pp_apply_finalizer_patch(const kube_meta *meta, const char *rv, bool add, json_object **ret) {
+        if (!meta || !ret) return -EINVAL;
+        bool present = kube_meta_has_finalizer(meta, NAMES_FINALIZER);
+        if (present == add) return 0;
+        json_object *patch = json_object_new_object(), *md = json_object_new_object(),
+                    *list = json_object_new_array();
+        int r = patch && md && list ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < meta->n_finalizers; i++) {
+                const char *f = meta->finalizers[i];
+                if (streq(f, NAMES_FINALIZER)) continue; /* removed, or re-added once below */
+                json_object *s = json_object_new_string(f);
+                if (!s || json_object_array_add(list, s) < 0) {
+                        json_object_put(s);
+                        r = -ENOMEM;
+                }
+        }
+        if (r >= 0 && add) {
+                json_object *s = json_object_new_string(NAMES_FINALIZER);
+                if (!s || json_object_array_add(list, s) < 0) {
+                        json_object_put(s);
+                        r = -ENOMEM;
+                }
+        }
+        if (r >= 0) {
+                r = put(md, "finalizers", list);
+                list = NULL;
+        }
+        if (r >= 0 && rv) r = put_str(md, "resourceVersion", rv);
+        if (r >= 0) {
+                r = put(patch, "metadata", md);
+                md = NULL;
+        }
+        json_object_put(list);
+        json_object_put(md);
+        if (r < 0) {
+                json_object_put(patch);
+                return r;
+        }
+        *ret = patch;
+        return 1;
+}
+
+int pp_apply_delete_options(const char *uid, const char *rv, char **ret) {
+        if (!ret) return -EINVAL;
+        json_object *o = json_object_new_object(), *pre = json_object_new_object();
+        int r = o && pre ? 0 : -ENOMEM;
+        if (r >= 0) r = put_str(o, "apiVersion", "v1");
+        if (r >= 0) r = put_str(o, "kind", "DeleteOptions");
+        if (r >= 0) r = put_str(o, "propagationPolicy", "Background");
+        if (r >= 0 && uid) r = put_str(pre, "uid", uid);
+        if (r >= 0 && rv) r = put_str(pre, "resourceVersion", rv);
+        if (r >= 0 && (uid || rv)) {
+                r = put(o, "preconditions", pre);
+                pre = NULL;
+        }
+        char *s = NULL;
+        if (r >= 0 && !(s = strdup(json_object_to_json_string_ext(o, JSON_FLAGS)))) r = -ENOMEM;
+        json_object_put(pre);
+        json_object_put(o);
+        if (r < 0) return r;
+        *ret = s;
+        return 0;
+}
+
+static bool ready_status_ok(const char *s) {
+        return s && (streq(s, "True") || streq(s, "False") || streq(s, "Unknown"));
+}
+
+static int put_count(json_object *o, const char *k, int v) {
+        return put(o, k, json_object_new_int(v < 0 ? 0 : v));
+}
+
+int pp_apply_status_json(const model_policy *policy, const plan_status *st, json_object **ret) {
+        if (!policy || !st || !ret || !ready_status_ok(st->ready_status) || !st->ready_reason ||
+            !*st->ready_reason)
+                return -EINVAL;
+        long long gen = st->observed_generation >= 0 ? st->observed_generation
+                                                     : policy->meta.generation;
+        if (gen < 0) gen = 0;
+
+        /* Keep the stored transition time while Ready's status stays the same. */
+        const model_policy_status *old = &policy->status;
+        char now[TIMEFMT_RFC3339_MAX];
+        const char *ltt = st->ready_last_transition;
+        if (!ltt || !*ltt) {
+                if (old->has_ready && streq_ptr(old->ready_status, st->ready_status) &&
+                    old->ready_last_transition && *old->ready_last_transition)
+                        ltt = old->ready_last_transition;
+                else if (timefmt_rfc3339(time(NULL), now, sizeof(now)) >= 0)
+                        ltt = now;
+                else
+                        return -EINVAL;
+        }
+
+        json_object *s = json_object_new_object(), *conds = json_object_new_array(),
+                    *ready = json_object_new_object(), *probs = json_object_new_array();
+        int r = s && conds && ready && probs ? 0 : -ENOMEM;
+        if (r >= 0) r = put(s, "observedGeneration", json_object_new_int64(gen));
+        if (r >= 0) r = put_str(ready, "type", "Ready");
+        if (r >= 0) r = put_str(ready, "status", st->ready_status);
+        if (r >= 0) r = put_str_cut(ready, "reason", st->ready_reason, 1024);
+        if (r >= 0)
+                r = put_str_cut(ready, "message", st->ready_message ? st->ready_message : "",
+                                PP_APPLY_CONDITION_MESSAGE_MAX);
+        if (r >= 0) r = put(ready, "observedGeneration", json_object_new_int64(gen));
+        if (r >= 0) r = put_str(ready, "lastTransitionTime", ltt);
+        if (r >= 0) {
+                if (json_object_array_add(conds, ready) < 0)
+                        r = -ENOMEM;
+                else
+                        ready = NULL;
+        }
+        if (r >= 0) {
+                r = put(s, "conditions", conds);
+                conds = NULL;
+        }
+        if (r >= 0) r = put_count(s, "namespaces", st->namespaces);
+        if (r >= 0) r = put_count(s, "roleBindings", st->role_bindings);
+        if (r >= 0) r = put_count(s, "linkedServiceAccounts", st->linked);
+        if (r >= 0) r = put_count(s, "waitingServiceAccounts", st->waiting);
+        size_t n = MIN(st->n_problems, (size_t)MODEL_PROBLEMS_MAX);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const model_problem *p = &st->problems[i];
+                json_object *o = json_object_new_object();
+                r = o ? 0 : -ENOMEM;
+                if (r >= 0 && p->namespace)
+                        r = put_str_cut(o, "namespace", p->namespace,
+                                        PP_APPLY_PROBLEM_NAMESPACE_MAX);
+                if (r >= 0 && p->name)
+                        r = put_str_cut(o, "name", p->name, PP_APPLY_PROBLEM_NAME_MAX);
+                if (r >= 0)
+                        r = put_str_cut(o, "reason", p->reason && *p->reason ? p->reason
+                                                                             : "Unknown",
+                                        PP_APPLY_PROBLEM_REASON_MAX);
+                if (r >= 0 && p->message)
+                        r = put_str_cut(o, "message", p->message, PP_APPLY_PROBLEM_MESSAGE_MAX);
+                if (r >= 0 && json_object_array_add(probs, o) < 0) r = -ENOMEM;
+                if (r < 0) json_object_put(o);
+        }
+        if (r >= 0) {
+                r = put(s, "problems", probs);
+                probs = NULL;
+        }
+        json_object_put(conds);
+        json_object_put(ready);
+        json_object_put(probs);
+        if (r < 0) {
+                json_object_put(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *base,
+                       json_object **ret) {
+        if (!source || !w || !ret || !w->namespace || !w->name || !w->copy.source_namespace ||
+            !w->copy.source_name || !w->copy.policy_name)
+                return -EINVAL;
+        if (!json_object_is_type(source, json_type_object) ||
+            !streq_ptr(member_str(source, "kind"), "Secret"))
+                return -EINVAL;
+        json_object *data = member(source, "data");
+        if (data && !json_object_is_type(data, json_type_object) &&
+            !json_object_is_type(data, json_type_null))
+                return -EINVAL;
+        if (data && json_object_is_type(data, json_type_null)) data = NULL;
+        const char *type = member_str(source, "type");
+
+        json_object *c = NULL;
+        int r = 0;
+        if (base) {
+                if (!json_object_is_type(base, json_type_object)) return -EINVAL;
+                json_object *bm = member(base, "metadata");
+                if (!streq_ptr(member_str(bm, "name"), w->name) ||
+                    !streq_ptr(member_str(bm, "namespace"), w->namespace))
+                        return -EINVAL;
+                if (json_object_deep_copy(base, &c, NULL) < 0) return -ENOMEM;
+                /* write-only and derived fields; immutable copies are re-created instead */
+                json_object_object_del(c, "stringData");
+                json_object_object_del(c, "immutable");
+        } else {
+                c = json_object_new_object();
+                json_object *md = json_object_new_object();
+                r = c && md ? 0 : -ENOMEM;
+                if (r >= 0) r = put_str(md, "name", w->name);
+                if (r >= 0) r = put_str(md, "namespace", w->namespace);
+                if (r >= 0) {
+                        r = put(c, "metadata", md);
+                        md = NULL;
+                }
+                json_object_put(md);
+                if (r >= 0) r = put_str(c, "apiVersion", "v1");
+                if (r >= 0) r = put_str(c, "kind", "Secret");
+                if (r < 0) goto fail;
+        }
+        json_object *md = member_obj(c, "metadata", &r);
+        json_object *labels = md ? member_obj(md, "labels", &r) : NULL;
+        json_object *annotations = labels ? member_obj(md, "annotations", &r) : NULL;
+        if (!annotations) goto fail;
+        r = put_str(labels, NAMES_LABEL_MANAGED_BY, NAMES_MANAGED_BY_VALUE);
+        if (r >= 0) r = put_str(labels, NAMES_LABEL_POLICY, w->copy.policy_name);
+        if (r >= 0) r = put_str(labels, NAMES_LABEL_POLICY_NAMESPACE, w->copy.source_namespace);
+        char *src_ref = NULL;
+        if (r >= 0 && asprintf(&src_ref, "%s/%s", w->copy.source_namespace, w->copy.source_name) <
+                              0)
+                r = -ENOMEM;
+        if (r >= 0) r = put_str(annotations, NAMES_ANNOTATION_SOURCE, src_ref);
+        free(src_ref);
+        if (r >= 0) r = put_str(c, "type", type ? type : "Opaque");
+        if (r >= 0) {
+                if (data) {
+                        json_object *dc = NULL;
+                        if (json_object_deep_copy(data, &dc, NULL) < 0)
+                                r = -ENOMEM;
+                        else
+                                r = put(c, "data", dc);
+                } else {
+                        json_object_object_del(c, "data");
+                }
+        }
+        if (r < 0) goto fail;
+        *ret = c;
+        return 0;
+fail:
+        json_object_put(c);
+        return r;
+}
+
+static const pp_apply_source *find_source(const pp_apply_source *src, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (src[i].name && streq(src[i].name, name)) return &src[i];
+        return NULL;
+}
+
+int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
+                         const pp_apply_source *src, size_t n_src) {
+        if (!secret || !d || (n_src && !src)) return -EINVAL;
+        if (!streq_ptr(member_str(secret, "type"), MODEL_SECRET_TYPE_DOCKERCONFIGJSON))
+                return -EINVAL;
+        json_object *data = member(secret, "data");
+        json_object *enc = member(data, DOCKERCONFIGJSON_KEY);
+        if (!enc || !json_object_is_type(enc, json_type_string)) return -EINVAL;
+
+        void *raw = NULL;
+        size_t raw_len = 0;
+        int r = base64_decode(json_object_get_string(enc), (size_t)json_object_get_string_len(enc),
+                              0, MODEL_SECRET_PAYLOAD_MAX, &raw, &raw_len);
+        if (r < 0) return r;
+        json_object *root = parse_json(raw, raw_len, MODEL_JSON_DEPTH);
+        base64_free_wiped(raw, raw_len + 1);
+        if (!root || !json_object_is_type(root, json_type_object)) {
+                json_object_put(root);
+                return -EINVAL;
+        }
+        json_object *auths = member(root, "auths");
+        if (auths && !json_object_is_type(auths, json_type_object)) {
+                r = -EINVAL;
+                goto out;
+        }
+        for (size_t i = 0; i < d->n_ops; i++) {
+                const plan_global_op *op = &d->ops[i];
+                if (!op->registry) {
+                        r = -EINVAL;
+                        goto out;
+                }
+                if (op->kind == PLAN_GLOBAL_REMOVE) {
+                        if (auths) json_object_object_del(auths, op->registry);
+                        continue;
+                }
+                const pp_apply_source *s = op->source ? find_source(src, n_src, op->source) : NULL;
+                json_object *entry = s ? member(s->auths, op->registry) : NULL;
+                if (!entry) {
+                        r = -ESTALE;
+                        goto out;
+                }
+                if (!auths) {
+                        auths = json_object_new_object();
+                        if ((r = put(root, "auths", auths)) < 0) goto out;
+                }
+                json_object *copy = NULL;
+                if (json_object_deep_copy(entry, &copy, NULL) < 0) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                /* json-c replaces an existing key's value in place: the order is kept */
+                if ((r = put(auths, op->registry, copy)) < 0) goto out;
+        }
+        size_t len = 0;
+        const char *text = json_object_to_json_string_length(root, JSON_FLAGS, &len);
+        if (!text) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (len > MODEL_SECRET_PAYLOAD_MAX) {
+                r = -E2BIG;
+                goto out;
+        }
+        char *b64 = NULL;
+        size_t b64_len = 0;
+        r = base64_encode(text, len, 0, &b64, &b64_len);
+        if (r < 0) goto out;
+        r = put(data, DOCKERCONFIGJSON_KEY, json_object_new_string_len(b64, (int)b64_len));
+        base64_free_wiped(b64, b64_len + 1);
+        if (r < 0) goto out;
+
+        json_object *md = member(secret, "metadata");
+        if (!md || !json_object_is_type(md, json_type_object)) {
+                r = -EINVAL;
+                goto out;
+        }
+        if (d->merged) {
+                json_object *ann = member_obj(md, "annotations", &r);
+                if (!ann) goto out;
+                r = put_str(ann, NAMES_ANNOTATION_MERGED, d->merged);
+        } else {
+                json_object *ann = member(md, "annotations");
+                if (ann && json_object_is_type(ann, json_type_object))
+                        json_object_object_del(ann, NAMES_ANNOTATION_MERGED);
+        }
+out:
+        wipe_serialization(root);
+        json_object_put(root);
+        return r;
+}
+
+/* ---- the running apply ------------------------------------------------------------------- */
+
+typedef void (*next_fn)(pp_apply *a, const kube_response *resp);
+
+struct pp_apply {
+        pp_apply_ctx ctx;
+        struct ev_loop *loop;
+        const model_policy *policy;
+        const plan *plan;          /* NULL: a status write only */
+        const plan_status *status; /* NULL: no status to write */
+        char *policy_key;          /* "home/name" */
+        pp_apply_done_fn done;
+        void *ud;
+
+        size_t idx;    /* the write running */
+        size_t n_done; /* writes that succeeded */
+        bool in_status;
+        unsigned attempt; /* read-modify-write attempt of the current write */
+
+        kube_request *req;
+        next_fn next;
+        ev_timer timer;
+        void (*on_timer)(pp_apply *a);
+
+        /* what the current request addresses, for failed_what */
+        const char *what_kind, *what_ns, *what_name, *what_suffix;
+
+        /* scratch of the current write */
+        json_object *src; /* a source secret as read */
+        json_object *obj; /* the object being edited, as read */
+        plan_global_desired gd;
+        bool have_gd;
+        pp_apply_source *sources;
+        size_t n_sources, src_idx;
+};
+
+static const char *global_ns(const pp_apply *a) {
+        return a->ctx.global_ns ? a->ctx.global_ns : DEFAULT_GLOBAL_NS;
+}
+
+static const char *global_name(const pp_apply *a) {
+        return a->ctx.global_name ? a->ctx.global_name : DEFAULT_GLOBAL_NAME;
+}
+
+static void scratch_done(pp_apply *a) {
+        json_object_put(a->src);
+        a->src = NULL;
+        json_object_put(a->obj);
+        a->obj = NULL;
+        if (a->have_gd) plan_global_desired_done(&a->gd);
+        a->have_gd = false;
+        for (size_t i = 0; i < a->n_sources; i++) {
+                json_object_put(a->sources[i].auths);
+        }
+        free(a->sources);
+        a->sources = NULL;
+        a->n_sources = a->src_idx = 0;
+}
+
+static void apply_free(pp_apply *a) {
+        if (!a) return;
+        kube_request_cancel(a->req);
+        ev_timer_stop(a->loop, &a->timer);
+        scratch_done(a);
+        free(a->policy_key);
+        free(a);
+}
+
+void pp_apply_cancel(pp_apply *a) {
+        apply_free(a);
+}
+
+static const plan_write *cur(const pp_apply *a) {
+        return &a->plan->writes[a->idx];
+}
+
+static void set_what(pp_apply *a, const char *kind, const char *ns, const char *name) {
+        a->what_kind = kind;
+        a->what_ns = ns;
+        a->what_name = name;
+        a->what_suffix = "";
+}
+
+/* Ends the apply: frees it, then reports (the handle is gone when done runs). */
+static void finish(pp_apply *a, int result) {
+        char *what = NULL;
+        if (result < 0 &&
+            asprintf(&what, "%s %s%s%s%s", a->what_kind ? a->what_kind : "object",
+                     a->what_ns ? a->what_ns : "", a->what_ns ? "/" : "",
+                     a->what_name ? a->what_name : "", a->what_suffix ? a->what_suffix : "") < 0)
+                what = NULL;
+        pp_apply_done_fn done = a->done;
+        void *ud = a->ud;
+        size_t n_done = a->n_done;
+        apply_free(a);
+        done(ud, result, n_done, what);
+        free(what);
+}
+
+static void step(pp_apply *a);
+
+static void write_succeeded(pp_apply *a) {
+        scratch_done(a);
+        a->n_done++;
+        a->idx++;
+        a->attempt = 0;
+        step(a);
+}
+
+static void on_response(kube_client *c, const kube_response *resp, void *ud) {
+        pp_apply *a = ud;
+        a->req = NULL;
+        next_fn next = a->next;
+        a->next = NULL;
+        next(a, resp);
+}
+
+/* Starts a request (no finish on failure). Writes carry the field manager; verb non-NULL
+ * counts the write in the metrics. */
+static int start_request(pp_apply *a, kube_method m, const char *path, const char *body,
+                         size_t body_len, kube_patch_type pt, const char *resource,
+                         const char *verb, next_fn next) {
+        _cleanup_free_ char *full = NULL, *fm = NULL;
+        int r = 0;
+        if (a->ctx.field_manager && (m == KUBE_POST || m == KUBE_PUT || m == KUBE_PATCH)) {
+                r = kube_url_escape(a->ctx.field_manager, &fm);
+                if (r >= 0 && asprintf(&full, "%s?fieldManager=%s", path, fm) < 0) r = -ENOMEM;
+        } else if (!(full = strdup(path))) {
+                r = -ENOMEM;
+        }
+        if (r < 0) return r;
+        kube_request_opts o = {
+                .method = m,
+                .path = full,
+                .body = body,
+                .body_len = body_len,
+                .patch_type = pt,
+                .timeout_ms = PP_APPLY_TIMEOUT_MS,
+                .max_body = PP_APPLY_SECRET_BODY_MAX,
+                .on_done = on_response,
+                .userdata = a,
+        };
+        a->next = next;
+        r = kube_client_request(a->ctx.client, &o, &a->req);
+        if (r < 0) {
+                a->req = NULL;
+                a->next = NULL;
+                return r;
+        }
+        if (verb) metrics_write(a->ctx.metrics, resource, verb);
+        return 0;
+}
+
+/* The same, finishing the apply when the request cannot start (a is then gone). */
+static void send(pp_apply *a, kube_method m, const char *path, const char *body,
+                 kube_patch_type pt, const char *resource, const char *verb, next_fn next) {
+        int r = start_request(a, m, path, body, body ? strlen(body) : 0, pt, resource, verb,
+                              next);
+        if (r < 0) finish(a, r);
+}
+
+/*
+ * Serializes obj and sends it. The serialization, cached inside obj by json-c, may hold
+ * secret data: it is wiped once the client has copied it. obj stays the caller's.
+ */
+static void send_json(pp_apply *a, kube_method m, const char *path, json_object *obj,
+                      kube_patch_type pt, const char *resource, const char *verb, next_fn next) {
+        size_t len = 0;
+        const char *body = json_object_to_json_string_length(obj, JSON_FLAGS, &len);
+        int r = body ? start_request(a, m, path, body, len, pt, resource, verb, next) : -ENOMEM;
+        if (body) explicit_bzero((char *)body, len);
+        if (r < 0) finish(a, r);
+}
+
+static void on_timer_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+        pp_apply *a = t->data;
+        ev_timer_stop(loop, t);
+        void (*f)(pp_apply *) = a->on_timer;
+        a->on_timer = NULL;
+        f(a);
+}
+
+static void schedule(pp_apply *a, double delay, void (*f)(pp_apply *a)) {
+        a->on_timer = f;
+        ev_timer_set(&a->timer, delay, 0.);
+        ev_timer_start(a->loop, &a->timer);
+}
+
+static int parse_body(const kube_response *resp, json_object **ret) {
+        json_object *o = resp->body ? parse_json(resp->body, resp->body_len, BODY_JSON_DEPTH)
+                                    : NULL;
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        *ret = o;
+        return 0;
+}
+
+/* A path or finishes with the error (then returns NULL). */
+static char *path_or_finish(pp_apply *a, const kube_resource *res, const char *ns,
+                            const char *name, const char *sub) {
+        char *p = NULL;
+        int r = kube_resource_path(res, ns, name, sub, &p);
+        if (r < 0) {
+                finish(a, r);
+                return NULL;
+        }
+        return p;
+}
+
+/* Read-modify-write loops: retry after a 409, or give up. */
+static bool retry_conflict(pp_apply *a, int error, void (*restart)(pp_apply *a)) {
+        if (!kube_error_is_conflict(error) || a->attempt + 1 >= PP_APPLY_CONFLICT_RETRIES)
+                return false;
+        a->attempt++;
+        scratch_done(a);
+        schedule(a,
+                 kube_backoff_jittered(PP_APPLY_RETRY_BASE, PP_APPLY_RETRY_MAX, a->attempt - 1,
+                                       0.5, kube_random()),
+                 restart);
+        return true;
+}
+
+/* ---- finalizers ---------------------------------------------------------------------------- */
+
+static void finalizer_done(pp_apply *a, const kube_response *resp) {
+        if (resp->error == 0 ||
+            (kube_error_is_not_found(resp->error) && cur(a)->kind == PLAN_REMOVE_FINALIZER)) {
+                write_succeeded(a);
+                return;
+        }
+        finish(a, resp->error);
+}
+
+static void start_finalizer(pp_apply *a) {
+        const plan_write *w = cur(a);
+        const kube_meta *m = &a->policy->meta;
+        const char *ns = w->namespace ? w->namespace : m->namespace;
+        const char *name = w->name ? w->name : m->name;
+        set_what(a, "PullPolicy", ns, name);
+        const char *rv = w->resource_version ? w->resource_version : m->resource_version;
+        json_object *patch = NULL;
+        int r = pp_apply_finalizer_patch(m, rv, w->kind == PLAN_ADD_FINALIZER, &patch);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        if (r == 0) { /* already as wanted */
+                write_succeeded(a);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_PULLPOLICIES, ns, name, NULL);
+        if (path)
+                send_json(a, KUBE_PATCH, path, patch, KUBE_PATCH_MERGE, "pullpolicies", "patch",
+                          finalizer_done);
+        json_object_put(patch);
+}
+
+/* ---- role bindings ----------------------------------------------------------------------- */
+
+static void rb_done(pp_apply *a, const kube_response *resp) {
+        if (resp->error == 0 ||
+            (kube_error_is_not_found(resp->error) && cur(a)->kind == PLAN_RB_DELETE)) {
+                write_succeeded(a);
+                return;
+        }
+        finish(a, resp->error);
+}
+
+static void start_rb(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "RoleBinding", w->namespace, w->name);
+        if (w->kind == PLAN_RB_DELETE) {
+                _cleanup_free_ char *body = NULL;
+                int r = pp_apply_delete_options(w->uid, w->resource_version, &body);
+                if (r < 0) {
+                        finish(a, r);
+                        return;
+                }
+                _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace,
+                                                           w->name, NULL);
+                if (path)
+                        send(a, KUBE_DELETE, path, body, 0, "rolebindings", "delete", rb_done);
+                return;
+        }
+        json_object *rb = NULL;
+        int r = plan_role_binding_json(w, &rb);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        bool create = w->kind == PLAN_RB_CREATE;
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace,
+                                                   create ? NULL : w->name, NULL);
+        if (path)
+                send_json(a, create ? KUBE_POST : KUBE_PUT, path, rb, 0, "rolebindings",
+                          create ? "create" : "update", rb_done);
+        json_object_put(rb);
+}
+
+/* ---- copies (R5) ------------------------------------------------------------------------- */
+
+static bool copy_target_ok(const pp_apply *a, const plan_write *w) {
+        /* never the source (home) and never the global pull secret, whatever the plan says */
+        if (!w->namespace || !w->name || !w->copy.source_namespace) return false;
+        if (streq(w->namespace, w->copy.source_namespace)) return false;
+        if (streq(w->namespace, global_ns(a)) && streq(w->name, global_name(a))) return false;
+        return true;
+}
+
+static void copy_written(pp_apply *a, const kube_response *resp) {
+        if (resp->error == 0) {
+                write_succeeded(a);
+                return;
+        }
+        finish(a, resp->error);
+}
+
+static void copy_post(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "Secret", w->namespace, w->name);
+        json_object *c = NULL;
+        int r = pp_apply_copy_json(a->src, w, NULL, &c);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, NULL, NULL);
+        if (path) send_json(a, KUBE_POST, path, c, 0, "secrets", "create", copy_written);
+        json_object_put(c);
+}
+
+static void copy_deleted_for_recreate(pp_apply *a, const kube_response *resp) {
+        if (resp->error < 0 && !kube_error_is_not_found(resp->error)) {
+                finish(a, resp->error);
+                return;
+        }
+        copy_post(a);
+}
+
+static void copy_current_read(pp_apply *a, const kube_response *resp) {
+        const plan_write *w = cur(a);
+        if (resp->error < 0) {
+                finish(a, resp->error);
+                return;
+        }
+        int r = parse_body(resp, &a->obj);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        kube_meta meta = {0};
+        r = kube_meta_decode(a->obj, &meta);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        /* the plan was made for the version it saw, and only for a copy of the home's */
+        if (w->resource_version && !streq_ptr(meta.resource_version, w->resource_version))
+                r = -ESTALE;
+        else if (!names_marked_by_home(&meta, w->copy.source_namespace))
+                r = -EEXIST;
+        if (r < 0) {
+                kube_meta_done(&meta);
+                finish(a, r);
+                return;
+        }
+        const char *src_type = member_str(a->src, "type");
+        const char *cur_type = member_str(a->obj, "type");
+        json_object *imm = member(a->obj, "immutable");
+        bool immutable = imm && json_object_is_type(imm, json_type_boolean) &&
+                         json_object_get_boolean(imm);
+        if (!streq(src_type ? src_type : "Opaque", cur_type ? cur_type : "Opaque") || immutable) {
+                /* type (and an immutable Secret's data) cannot change: delete, then create */
+                _cleanup_free_ char *body = NULL;
+                r = pp_apply_delete_options(meta.uid, meta.resource_version, &body);
+                kube_meta_done(&meta);
+                if (r < 0) {
+                        finish(a, r);
+                        return;
+                }
+                _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace,
+                                                           w->name, NULL);
+                if (path)
+                        send(a, KUBE_DELETE, path, body, 0, "secrets", "delete",
+                             copy_deleted_for_recreate);
+                return;
+        }
+        kube_meta_done(&meta);
+        json_object *c = NULL;
+        r = pp_apply_copy_json(a->src, w, a->obj, &c);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
+                                                   NULL);
+        if (path) send_json(a, KUBE_PUT, path, c, 0, "secrets", "update", copy_written);
+        json_object_put(c);
+}
+
+static void copy_source_read(pp_apply *a, const kube_response *resp) {
+        const plan_write *w = cur(a);
+        if (resp->error < 0) {
+                finish(a, resp->error);
+                return;
+        }
+        int r = parse_body(resp, &a->src);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        if (w->kind == PLAN_COPY_CREATE) {
+                copy_post(a);
+                return;
+        }
+        set_what(a, "Secret", w->namespace, w->name);
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
+                                                   NULL);
+        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, copy_current_read);
+}
+
+static void copy_delete_done(pp_apply *a, const kube_response *resp) {
+        if (resp->error == 0 || kube_error_is_not_found(resp->error)) {
+                write_succeeded(a);
+                return;
+        }
+        finish(a, resp->error);
+}
+
+static void start_copy(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "Secret", w->namespace, w->name);
+        if (w->kind == PLAN_COPY_DELETE) {
+                /* a delete needs no source, but never touches the home or the global secret */
+                if (!w->namespace || !w->name ||
+                    (w->policy_namespace && streq(w->namespace, w->policy_namespace)) ||
+                    (streq(w->namespace, global_ns(a)) && streq(w->name, global_name(a)))) {
+                        finish(a, -EINVAL);
+                        return;
+                }
+                _cleanup_free_ char *body = NULL;
+                int r = pp_apply_delete_options(w->uid, w->resource_version, &body);
+                if (r < 0) {
+                        finish(a, r);
+                        return;
+                }
+                _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace,
+                                                           w->name, NULL);
+                if (path)
+                        send(a, KUBE_DELETE, path, body, 0, "secrets", "delete",
+                             copy_delete_done);
+                return;
+        }
+        if (!copy_target_ok(a, w) || !w->copy.source_name || !w->copy.policy_name) {
+                finish(a, -EINVAL);
+                return;
+        }
+        set_what(a, "Secret", w->copy.source_namespace, w->copy.source_name);
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->copy.source_namespace,
+                                                   w->copy.source_name, NULL);
+        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, copy_source_read);
+}
+
+/* ---- service accounts (R3, R7, R9) -------------------------------------------------------- */
+
+static void sa_read(pp_apply *a);
+
+static void sa_put_done(pp_apply *a, const kube_response *resp) {
+        if (resp->error == 0 || kube_error_is_not_found(resp->error)) {
+                write_succeeded(a);
+                return;
+        }
+        if (retry_conflict(a, resp->error, sa_read)) return;
+        finish(a, resp->error);
+}
+
+static void sa_got(pp_apply *a, const kube_response *resp) {
+        const plan_write *w = cur(a);
+        if (kube_error_is_not_found(resp->error)) { /* gone: nothing to link or unlink */
+                write_succeeded(a);
+                return;
+        }
+        if (resp->error < 0) {
+                finish(a, resp->error);
+                return;
+        }
+        int r = parse_body(resp, &a->obj);
+        model_sa *fresh = NULL;
+        if (r >= 0) r = model_sa_decode(a->obj, &fresh);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        plan_sa_desired d = {0};
+        r = plan_sa_edit(fresh, a->policy_key, w->sa.want, w->sa.n_want, &d);
+        model_sa_free(fresh);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        if (!d.changed) { /* someone (or an earlier attempt) did it already */
+                plan_sa_desired_done(&d);
+                write_succeeded(a);
+                return;
+        }
+        r = plan_sa_desired_apply_json(a->obj, &d);
+        plan_sa_desired_done(&d);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace,
+                                                   w->name, NULL);
+        if (!path) return;
+        if (a->ctx.before_put)
+                a->ctx.before_put(a->ctx.hook_ud, "ServiceAccount", w->namespace, w->name,
+                                  a->attempt);
+        send_json(a, KUBE_PUT, path, a->obj, 0, "serviceaccounts", "update", sa_put_done);
+}
+
+static void sa_read(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "ServiceAccount", w->namespace, w->name);
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace,
+                                                   w->name, NULL);
+        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, sa_got);
+}
+
+/* ---- the global pull secret (R6) ----------------------------------------------------------- */
+
+static void global_read(pp_apply *a);
+
+static void global_put_done(pp_apply *a, const kube_response *resp) {
+        if (resp->error == 0) {
+                write_succeeded(a);
+                return;
+        }
+        if (retry_conflict(a, resp->error, global_read)) return;
+        finish(a, resp->error);
+}
+
+static void global_write(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "Secret", w->namespace, w->name);
+        int r = pp_apply_global_json(a->obj, &a->gd, a->sources, a->n_sources);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
+                                                   NULL);
+        if (!path) return;
+        if (a->ctx.before_put)
+                a->ctx.before_put(a->ctx.hook_ud, "Secret", w->namespace, w->name, a->attempt);
+        send_json(a, KUBE_PUT, path, a->obj, 0, "secrets", "update", global_put_done);
+}
+
+static void global_next_source(pp_apply *a);
+
+static void global_source_got(pp_apply *a, const kube_response *resp) {
+        if (resp->error < 0) {
+                finish(a, resp->error);
+                return;
+        }
+        json_object *s = NULL;
+        int r = parse_body(resp, &s);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        json_object *auths = NULL;
+        r = model_secret_payload_auths(s, &auths, NULL);
+        json_object_put(s);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        a->sources[a->src_idx++].auths = auths;
+        global_next_source(a);
+}
+
+static void global_next_source(pp_apply *a) {
+        const plan_write *w = cur(a);
+        if (a->src_idx == a->n_sources) {
+                global_write(a);
+                return;
+        }
+        const char *name = a->sources[a->src_idx].name;
+        set_what(a, "Secret", w->global.source_namespace, name);
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS,
+                                                   w->global.source_namespace, name, NULL);
+        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, global_source_got);
+}
+
+static void global_got(pp_apply *a, const kube_response *resp) {
+        const plan_write *w = cur(a);
+        if (resp->error < 0) {
+                finish(a, resp->error);
+                return;
+        }
+        int r = parse_body(resp, &a->obj);
+        model_secret *g = NULL;
+        if (r >= 0) r = model_secret_decode(a->obj, &g);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        if (g->validity != MODEL_SECRET_VALID ||
+            !streq_ptr(g->type, MODEL_SECRET_TYPE_DOCKERCONFIGJSON)) {
+                model_secret_free(g);
+                finish(a, -EINVAL);
+                return;
+        }
+        r = plan_global_edit(g, a->policy_key, w->global.want, w->global.n_want,
+                             w->global.keep_unwanted, &a->gd);
+        model_secret_free(g);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        a->have_gd = true;
+        if (!a->gd.changed) {
+                write_succeeded(a);
+                return;
+        }
+        /* the distinct sources the additions and updates copy from */
+        a->sources = calloc(a->gd.n_ops ? a->gd.n_ops : 1, sizeof(pp_apply_source));
+        if (!a->sources) {
+                finish(a, -ENOMEM);
+                return;
+        }
+        for (size_t i = 0; i < a->gd.n_ops; i++) {
+                const plan_global_op *op = &a->gd.ops[i];
+                if (op->kind == PLAN_GLOBAL_REMOVE || !op->source) continue;
+                if (!find_source(a->sources, a->n_sources, op->source))
+                        a->sources[a->n_sources++].name = op->source;
+        }
+        if (a->n_sources && !w->global.source_namespace) {
+                finish(a, -EINVAL);
+                return;
+        }
+        global_next_source(a);
+}
+
+static void global_read(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "Secret", w->namespace, w->name);
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
+                                                   NULL);
+        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, global_got);
+}
+
+static void start_global(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "Secret", w->namespace, w->name);
+        if (!w->namespace || !w->name || !streq(w->namespace, global_ns(a)) ||
+            !streq(w->name, global_name(a))) {
+                finish(a, -EINVAL);
+                return;
+        }
+        global_read(a);
+}
+
+/* ---- status ------------------------------------------------------------------------------- */
+
+static void status_done(pp_apply *a, const kube_response *resp) {
+        /* a policy that is gone has no status to keep */
+        if (resp->error == 0 || kube_error_is_not_found(resp->error)) {
+                finish(a, 0);
+                return;
+        }
+        finish(a, resp->error);
+}
+
+static void start_status(pp_apply *a) {
+        const kube_meta *m = &a->policy->meta;
+        set_what(a, "PullPolicy", m->namespace, m->name);
+        a->what_suffix = " status";
+        json_object *st = NULL, *patch = json_object_new_object();
+        int r = patch ? pp_apply_status_json(a->policy, a->status, &st) : -ENOMEM;
+        if (r >= 0) r = put(patch, "status", st);
+        if (r < 0) {
+                json_object_put(patch);
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_PULLPOLICIES, m->namespace,
+                                                   m->name, "status");
+        if (path)
+                send_json(a, KUBE_PATCH, path, patch, KUBE_PATCH_MERGE, "pullpolicies/status",
+                          "patch", status_done);
+        json_object_put(patch);
+}
+
+/* ---- driver ------------------------------------------------------------------------------- */
+
+static void step(pp_apply *a) {
+        if (a->plan && a->idx < a->plan->n_writes) {
+                switch (cur(a)->kind) {
+                case PLAN_ADD_FINALIZER:
+                case PLAN_REMOVE_FINALIZER:
+                        start_finalizer(a);
+                        return;
+                case PLAN_RB_CREATE:
+                case PLAN_RB_UPDATE:
+                case PLAN_RB_DELETE:
+                        start_rb(a);
+                        return;
+                case PLAN_COPY_CREATE:
+                case PLAN_COPY_UPDATE:
+                case PLAN_COPY_DELETE:
+                        start_copy(a);
+                        return;
+                case PLAN_SA_EDIT:
+                        sa_read(a);
+                        return;
+                case PLAN_GLOBAL_EDIT:
+                        start_global(a);
+                        return;
+                }
+                set_what(a, "write", NULL, plan_write_kind_to_string(cur(a)->kind));
+                finish(a, -EINVAL);
+                return;
+        }
+        if (a->status && !a->in_status) {
+                a->in_status = true;
+                start_status(a);
+                return;
+        }
+        finish(a, 0);
+}
+
+static int apply_new(const pp_apply_ctx *ctx, const model_policy *policy, pp_apply_done_fn done,
+                     void *ud, pp_apply **ret) {
+        if (!ctx || !ctx->client || !policy || !policy->meta.namespace || !policy->meta.name ||
+            !done)
+                return -EINVAL;
+        pp_apply *a = calloc(1, sizeof(*a));
+        if (!a) return -ENOMEM;
+        int r = names_policy_key(policy->meta.namespace, policy->meta.name, &a->policy_key);
+        if (r < 0) {
+                free(a);
+                return r;
+        }
+        a->ctx = *ctx;
+        a->loop = kube_client_loop(ctx->client);
+        a->policy = policy;
+        a->done = done;
+        a->ud = ud;
+        ev_timer_init(&a->timer, on_timer_cb, 0., 0.);
+        a->timer.data = a;
+        *ret = a;
+        return 0;
+}
+
+static void start(pp_apply *a) {
+        step(a);
+}
+
+int pp_apply_plan(const pp_apply_ctx *ctx, const model_policy *policy, const plan *p,
+                  pp_apply_done_fn done, void *ud, pp_apply **ret) {
+        if (!p || (p->n_writes && !p->writes)) return -EINVAL;
+        pp_apply *a = NULL;
+        int r = apply_new(ctx, policy, done, ud, &a);
+        if (r < 0) return r;
+        a->plan = p;
+        if (p->has_status && p->status_changed) a->status = &p->status;
+        /* done is never called from in here: even an empty plan reports from the loop */
+        schedule(a, 0., start);
+        if (ret) *ret = a;
+        return 0;
+}
+
+int pp_apply_status(const pp_apply_ctx *ctx, const model_policy *policy, const plan_status *st,
+                    pp_apply_done_fn done, void *ud, pp_apply **ret) {
+        if (!st) return -EINVAL;
+        pp_apply *a = NULL;
+        int r = apply_new(ctx, policy, done, ud, &a);
+        if (r < 0) return r;
+        a->status = st;
+        schedule(a, 0., start);
+        if (ret) *ret = a;
+        return 0;
+}
