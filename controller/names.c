@@ -40,6 +40,30 @@ int names_role_binding(const char *policy, const char *ns, char **ret) {
         return 0;
 }
 
+void names_policy_label(const char *name, char ret[NAMES_LABEL_VALUE_MAX + 1]) {
+        size_t len = name ? strlen(name) : 0;
+        if (len <= NAMES_LABEL_VALUE_MAX) {
+                memcpy(ret, name ? name : "", len + 1);
+                return;
+        }
+        size_t keep = NAMES_LABEL_VALUE_MAX - 1 - NAMES_HASH_DIGITS;
+        /* a label value must end alphanumeric before the "-" */
+        while (keep > 0 && (name[keep - 1] == '-' || name[keep - 1] == '.')) keep--;
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)names_fnv1a64(name, len));
+        memcpy(ret, name, keep);
+        ret[keep] = '-';
+        memcpy(ret + keep + 1, hex, NAMES_HASH_DIGITS);
+        ret[keep + 1 + NAMES_HASH_DIGITS] = 0;
+}
+
+int names_marked_key(const char *ns, const char *name, char **ret) {
+        if (!name || !*name) return -EINVAL;
+        char label[NAMES_LABEL_VALUE_MAX + 1];
+        names_policy_label(name, label);
+        return names_policy_key(ns, label, ret);
+}
+
 int names_policy_key(const char *ns, const char *name, char **ret) {
         if (!ns || !*ns || !name || !*name || !ret) return -EINVAL;
         char *k = NULL;
@@ -57,7 +81,9 @@ bool names_marked_by_home(const kube_meta *meta, const char *policy_ns) {
 
 bool names_marked_by(const kube_meta *meta, const char *policy_ns, const char *policy_name) {
         if (!policy_name || !names_marked_by_home(meta, policy_ns)) return false;
-        return streq_ptr(kube_kvs_get(&meta->labels, NAMES_LABEL_POLICY), policy_name);
+        char label[NAMES_LABEL_VALUE_MAX + 1];
+        names_policy_label(policy_name, label);
+        return streq_ptr(kube_kvs_get(&meta->labels, NAMES_LABEL_POLICY), label);
 }
 
 static bool lower_alnum(char c) {

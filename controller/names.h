@@ -33,6 +33,8 @@
 #define NAMES_POLICY_API_VERSION "pullpolicy.io/v1alpha1"
 #define NAMES_POLICY_KIND "PullPolicy"
 
+/* Label values are at most this long. */
+#define NAMES_LABEL_VALUE_MAX 63
 /* Kubernetes object names are at most this long (DNS-1123 subdomain). */
 #define NAMES_OBJECT_MAX 253
 /* Hex digits of the hash that replaces the tail of a too-long name. */
@@ -50,12 +52,27 @@ uint64_t names_fnv1a64(const void *data, size_t len);
  */
 int names_role_binding(const char *policy, const char *ns, char **ret);
 
+/*
+ * The value of the pullpolicy.io/policy label for policy name: the name itself when it
+ * fits a label value (at most 63 characters), else its first characters, "-" and
+ * NAMES_HASH_DIGITS hex digits of the FNV-1a hash of the whole name (R8 with names up
+ * to 253 characters). Writes a NUL-terminated string into ret.
+ */
+void names_policy_label(const char *name, char ret[NAMES_LABEL_VALUE_MAX + 1]);
+
+/*
+ * "home/<names_policy_label(name)>": what the R8 labels of objects made for a policy
+ * say, and the key that model_index_marked_policy() indexes them by. Equal to the
+ * policy key whenever the name has at most 63 characters. 0, -EINVAL or -ENOMEM.
+ */
+int names_marked_key(const char *ns, const char *name, char **ret);
+
 /* "namespace/name" of a policy, as used in link records: 0, -EINVAL or -ENOMEM. */
 int names_policy_key(const char *ns, const char *name, char **ret);
 
 /*
- * Whether meta carries the R8 marks of policy (namespace/name): managed-by, policy and
- * policy-namespace labels all match.
+ * Whether meta carries the R8 marks of policy (namespace/name): managed-by, policy (as
+ * names_policy_label() gives it) and policy-namespace labels all match.
  */
 bool names_marked_by(const kube_meta *meta, const char *policy_ns, const char *policy_name);
 

@@ -654,7 +654,9 @@ typedef struct ctx {
         const plan_snapshot *snap;
         const plan_settings *set;
         const char *home, *pname;
-        char *key;
+        char *key;  /* "home/name" */
+        char *mkey; /* names_marked_key(): what R8 labels say */
+        char label[NAMES_LABEL_VALUE_MAX + 1]; /* the pullpolicy.io/policy label value */
         plan *out;
         size_t cap_writes, cap_events;
         model_problem *probs; /* all problems, before sorting and the cap */
@@ -670,6 +672,7 @@ typedef struct ctx {
 
 static void ctx_done(ctx *c) {
         free(c->key);
+        free(c->mkey);
         for (size_t i = 0; i < c->n_probs; i++) problem_done(&c->probs[i]);
         free(c->probs);
         strv_free(c->subjects, c->n_subjects);
@@ -1011,7 +1014,7 @@ static int plan_role_bindings(ctx *c) {
                 if (r < 0) goto out;
                 c->n_rb++;
         }
-        r = ops->role_binding_list_marked(c->snap->ud, c->key, &marked, &n_marked);
+        r = ops->role_binding_list_marked(c->snap->ud, c->mkey, &marked, &n_marked);
         if (r < 0) goto out;
         sort_by_name(marked, n_marked);
         for (size_t i = 0; i < n_marked; i++) {
@@ -1098,7 +1101,7 @@ static int plan_copies(ctx *c, const src_info *srcs, bool *usable) {
                                                           NULL, NULL);
                                 if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
                                     !(w->copy.source_name = strdup(s->ps->name)) ||
-                                    !(w->copy.policy_name = strdup(c->pname)))
+                                    !(w->copy.policy_name = strdup(c->label)))
                                         return -ENOMEM;
                         } else if (!names_marked_by_home(&cur->meta, c->home)) {
                                 r = add_problem(c, ns, s->ps->name, "Conflict",
@@ -1118,7 +1121,7 @@ static int plan_copies(ctx *c, const src_info *srcs, bool *usable) {
                                                           cur->meta.resource_version, NULL);
                                 if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
                                     !(w->copy.source_name = strdup(s->ps->name)) ||
-                                    !(w->copy.policy_name = strdup(owner ? owner : c->pname)))
+                                    !(w->copy.policy_name = strdup(owner ? owner : c->label)))
                                         return -ENOMEM;
                         }
                         usable[i * n_ps + j] = true;
@@ -1158,7 +1161,7 @@ static int copy_taker(ctx *c, const char *ns, const char *secret, const model_po
 static int plan_copy_deletes(ctx *c, bool deleting) {
         const model_secret **marked = NULL;
         size_t n = 0;
-        int r = c->snap->ops->secret_list_marked(c->snap->ud, c->key, &marked, &n);
+        int r = c->snap->ops->secret_list_marked(c->snap->ud, c->mkey, &marked, &n);
         if (r < 0) return r;
         sort_by_name(marked, n);
         const char *gns = c->set->global_pull_secret_namespace ? c->set->global_pull_secret_namespace
@@ -1182,12 +1185,14 @@ static int plan_copy_deletes(ctx *c, bool deleting) {
                 r = copy_taker(c, ns, s->meta.name, &q);
                 if (r < 0) break;
                 plan_write *w;
+                char qlabel[NAMES_LABEL_VALUE_MAX + 1];
+                if (q) names_policy_label(q->meta.name, qlabel);
                 if (q) {
                         w = add_write(c, PLAN_COPY_UPDATE, ns, s->meta.name,
                                       s->meta.resource_version, NULL);
                         if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
                             !(w->copy.source_name = strdup(s->meta.name)) ||
-                            !(w->copy.policy_name = strdup(q->meta.name)))
+                            !(w->copy.policy_name = strdup(qlabel)))
                                 r = -ENOMEM;
                 } else {
                         w = add_write(c, PLAN_COPY_DELETE, ns, s->meta.name,
@@ -1693,7 +1698,7 @@ static int plan_deleting(ctx *c) {
         /* every binding, link, copy and merged entry of this policy goes */
         const model_role_binding **marked = NULL;
         size_t n = 0;
-        r = c->snap->ops->role_binding_list_marked(c->snap->ud, c->key, &marked, &n);
+        r = c->snap->ops->role_binding_list_marked(c->snap->ud, c->mkey, &marked, &n);
         if (r < 0) return r;
         sort_by_name(marked, n);
         for (size_t i = 0; i < n && r >= 0; i++)
@@ -1723,7 +1728,12 @@ int plan_policy(const model_policy *p, const plan_snapshot *snap, const plan_set
         ctx c = {.p = p, .spec = p->spec, .snap = snap, .set = settings,
                  .home = p->meta.namespace, .pname = p->meta.name, .requeue = -1};
         int r = names_policy_key(c.home, c.pname, &c.key);
-        if (r < 0) return r;
+        if (r >= 0) r = names_marked_key(c.home, c.pname, &c.mkey);
+        if (r < 0) {
+                ctx_done(&c);
+                return r;
+        }
+        names_policy_label(c.pname, c.label);
         c.out = calloc(1, sizeof(plan));
         if (!c.out) {
                 ctx_done(&c);
@@ -1840,7 +1850,9 @@ int plan_role_binding_json(const plan_write *w, json_object **ret) {
         if (r >= 0 && w->kind == PLAN_RB_UPDATE)
                 r = add_str(meta, "resourceVersion", w->resource_version);
         if (r >= 0) r = add_str(labels, NAMES_LABEL_MANAGED_BY, NAMES_MANAGED_BY_VALUE);
-        if (r >= 0) r = add_str(labels, NAMES_LABEL_POLICY, w->policy_name);
+        char label[NAMES_LABEL_VALUE_MAX + 1];
+        names_policy_label(w->policy_name, label);
+        if (r >= 0) r = add_str(labels, NAMES_LABEL_POLICY, label);
         if (r >= 0) r = add_str(labels, NAMES_LABEL_POLICY_NAMESPACE, w->policy_namespace);
         if (r >= 0) r = add_str(labels, NAMES_LABEL_SUBJECT_NAMESPACE, w->rb.subject_namespace);
         if (r >= 0 && w->policy_uid) {

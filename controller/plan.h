@@ -83,12 +83,17 @@ typedef struct plan_snapshot_ops {
          * copies the controller made, the global pull secret), else its metadata.
          */
         const model_secret *(*secret_get)(void *ud, const char *ns, const char *name);
-        /* Secrets (copies) carrying the R8 marks of policy_key ("home/name"). */
-        int (*secret_list_marked)(void *ud, const char *policy_key, const model_secret ***ret,
+        /*
+         * Secrets (copies) carrying the R8 marks given by marked_key, which is
+         * names_marked_key() of the policy ("home/<label value>"; the same as the policy
+         * key unless the name is over 63 characters) and what model_index_marked_policy()
+         * indexes.
+         */
+        int (*secret_list_marked)(void *ud, const char *marked_key, const model_secret ***ret,
                                   size_t *n);
         const model_role_binding *(*role_binding_get)(void *ud, const char *ns, const char *name);
-        /* RoleBindings carrying the R8 marks of policy_key. */
-        int (*role_binding_list_marked)(void *ud, const char *policy_key,
+        /* RoleBindings carrying the R8 marks given by marked_key (as above). */
+        int (*role_binding_list_marked)(void *ud, const char *marked_key,
                                         const model_role_binding ***ret, size_t *n);
         /* Policies of one namespace (to hand a shared copy over instead of deleting it).
          * May be NULL: copies are then deleted with the policy that made them. */
@@ -244,7 +249,9 @@ typedef struct plan_rb {
 typedef struct plan_copy {
         char *source_namespace;
         char *source_name;
-        char *policy_name; /* for the pullpolicy.io/policy label (a hand-over changes it) */
+        /* the VALUE of the pullpolicy.io/policy label to set: names_policy_label() of the
+         * policy that owns the copy (this one, or another of the home after a hand-over) */
+        char *policy_name;
 } plan_copy;
 
 typedef struct plan_sa_write {
