@@ -205,8 +205,9 @@ static int parse_for_list(json_object *f, unsigned *ret) {
                 json_object *e = json_object_array_get_idx(f, i);
                 if (!json_object_is_type(e, json_type_string)) return -EINVAL;
                 const char *s = json_object_get_string(e);
-                unsigned bit = streq(s, "pull") ? POLICY_FOR_PULL :
-                               streq(s, "mount") ? POLICY_FOR_MOUNT : 0;
+                unsigned bit = streq(s, "pull")    ? POLICY_FOR_PULL
+                               : streq(s, "mount") ? POLICY_FOR_MOUNT
+                                                   : 0;
                 if (!bit || (m & bit)) return -EINVAL;
                 m |= bit;
         }
@@ -247,7 +248,8 @@ int model_links_parse(const char *text, model_links *ret) {
         r = n > MODEL_LINKS_MAX ? -E2BIG : 0;
         for (size_t i = 0; r == 0 && i < n; i++) {
                 json_object *e = json_object_array_get_idx(arr, i);
-                if (!json_object_is_type(e, json_type_object) || json_object_object_length(e) != 3) {
+                if (!json_object_is_type(e, json_type_object) ||
+                    json_object_object_length(e) != 3) {
                         r = -EINVAL;
                         break;
                 }
@@ -801,7 +803,7 @@ static int registries_from(json_object *auths, model_secret *s) {
         json_object_object_foreach(auths, host, entry) {
                 size_t len = 0;
                 const char *txt = json_object_to_json_string_length(
-                        entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+                    entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
                 if (!txt) return -ENOMEM;
                 model_registry *g = &s->registries[s->n_registries];
                 g->hash = model_keyed_hash(txt, len);
@@ -822,8 +824,9 @@ static int cmp_cstr(const void *a, const void *b) {
 /* Keyed hash of the type and every data key and value, in key order. */
 static int content_hash(json_object *obj, const char *type, uint64_t *ret) {
         json_object *data = member(obj, "data");
-        size_t n = data && json_object_is_type(data, json_type_object) ?
-                           (size_t)json_object_object_length(data) : 0;
+        size_t n = data && json_object_is_type(data, json_type_object)
+                       ? (size_t)json_object_object_length(data)
+                       : 0;
         const char **keys = n ? calloc(n, sizeof(char *)) : NULL;
         if (n && !keys) return -ENOMEM;
         size_t k = 0, total = strlen(type ? type : "") + 1;
@@ -831,8 +834,9 @@ static int content_hash(json_object *obj, const char *type, uint64_t *ret) {
                 json_object_object_foreach(data, key, val) {
                         keys[k++] = key;
                         total += strlen(key) + 2 +
-                                 (json_object_is_type(val, json_type_string) ?
-                                          (size_t)json_object_get_string_len(val) : 0);
+                                 (json_object_is_type(val, json_type_string)
+                                      ? (size_t)json_object_get_string_len(val)
+                                      : 0);
                 }
                 qsort(keys, k, sizeof(char *), cmp_cstr);
         }
@@ -918,8 +922,7 @@ int model_secret_decode_meta(json_object *obj, model_secret **ret) {
 const model_registry *model_secret_registry(const model_secret *s, const char *host) {
         if (!s || !host) return NULL;
         model_registry key = {.host = (char *)host};
-        return bsearch(&key, s->registries, s->n_registries, sizeof(model_registry),
-                       cmp_registry);
+        return bsearch(&key, s->registries, s->n_registries, sizeof(model_registry), cmp_registry);
 }
 
 /* ---- RoleBinding ---------------------------------------------------------------- */
@@ -1024,8 +1027,11 @@ static long long member_int(json_object *obj, const char *key) {
 }
 
 static int decode_status(json_object *st, model_policy_status *ret) {
-        model_policy_status s = {.observed_generation = -1, .ready_observed_generation = -1,
-                                 .namespaces = -1, .role_bindings = -1, .linked = -1,
+        model_policy_status s = {.observed_generation = -1,
+                                 .ready_observed_generation = -1,
+                                 .namespaces = -1,
+                                 .role_bindings = -1,
+                                 .linked = -1,
                                  .waiting = -1};
         *ret = s;
         if (!st || !json_object_is_type(st, json_type_object)) return 0;
@@ -1108,16 +1114,16 @@ static const kube_meta *any_meta(const void *obj) {
         return (const kube_meta *)obj; /* every model type starts with its kube_meta */
 }
 
-#define DEFINE_VTABLE_FUNCS(type, decode_fn, free_fn)                                        \
-        static int type##_vdecode(json_object *obj, void **ret) {                           \
-                type *x = NULL;                                                              \
-                int r = decode_fn(obj, &x);                                                  \
-                if (r < 0) return r;                                                         \
-                *ret = x;                                                                    \
-                return 0;                                                                    \
-        }                                                                                    \
-        static void type##_vfree(void *obj) {                                               \
-                free_fn(obj);                                                                \
+#define DEFINE_VTABLE_FUNCS(type, decode_fn, free_fn)                                              \
+        static int type##_vdecode(json_object *obj, void **ret) {                                  \
+                type *x = NULL;                                                                    \
+                int r = decode_fn(obj, &x);                                                        \
+                if (r < 0) return r;                                                               \
+                *ret = x;                                                                          \
+                return 0;                                                                          \
+        }                                                                                          \
+        static void type##_vfree(void *obj) {                                                      \
+                free_fn(obj);                                                                      \
         }
 
 DEFINE_VTABLE_FUNCS(model_namespace, model_namespace_decode, model_namespace_free)
@@ -1208,51 +1214,51 @@ static size_t policy_mem(const void *obj) {
 }
 
 const kube_store_kind model_kind_namespace = {
-        .name = "namespaces",
-        .decode = model_namespace_vdecode,
-        .free = model_namespace_vfree,
-        .meta = any_meta,
-        .mem = namespace_mem,
+    .name = "namespaces",
+    .decode = model_namespace_vdecode,
+    .free = model_namespace_vfree,
+    .meta = any_meta,
+    .mem = namespace_mem,
 };
 
 const kube_store_kind model_kind_service_account = {
-        .name = "serviceaccounts",
-        .decode = model_sa_vdecode,
-        .free = model_sa_vfree,
-        .meta = any_meta,
-        .mem = sa_mem,
+    .name = "serviceaccounts",
+    .decode = model_sa_vdecode,
+    .free = model_sa_vfree,
+    .meta = any_meta,
+    .mem = sa_mem,
 };
 
 const kube_store_kind model_kind_secret_meta = {
-        .name = "secrets (metadata)",
-        .decode = secret_meta_vdecode,
-        .free = model_secret_vfree,
-        .meta = any_meta,
-        .mem = secret_mem,
+    .name = "secrets (metadata)",
+    .decode = secret_meta_vdecode,
+    .free = model_secret_vfree,
+    .meta = any_meta,
+    .mem = secret_mem,
 };
 
 const kube_store_kind model_kind_secret = {
-        .name = "secrets",
-        .decode = model_secret_vdecode,
-        .free = model_secret_vfree,
-        .meta = any_meta,
-        .mem = secret_mem,
+    .name = "secrets",
+    .decode = model_secret_vdecode,
+    .free = model_secret_vfree,
+    .meta = any_meta,
+    .mem = secret_mem,
 };
 
 const kube_store_kind model_kind_role_binding = {
-        .name = "rolebindings",
-        .decode = model_role_binding_vdecode,
-        .free = model_role_binding_vfree,
-        .meta = any_meta,
-        .mem = role_binding_mem,
+    .name = "rolebindings",
+    .decode = model_role_binding_vdecode,
+    .free = model_role_binding_vfree,
+    .meta = any_meta,
+    .mem = role_binding_mem,
 };
 
 const kube_store_kind model_kind_policy = {
-        .name = "pullpolicies",
-        .decode = model_policy_vdecode,
-        .free = model_policy_vfree,
-        .meta = any_meta,
-        .mem = policy_mem,
+    .name = "pullpolicies",
+    .decode = model_policy_vdecode,
+    .free = model_policy_vfree,
+    .meta = any_meta,
+    .mem = policy_mem,
 };
 
 /* ---- indexes ----------------------------------------------------------------------- */

@@ -75,19 +75,19 @@
 #include "kube/store.h"
 #include "policy_spec.h"
 
-#define MODEL_LINKS_TEXT_MAX (64 * 1024)
-#define MODEL_LINKS_MAX 1024
-#define MODEL_MERGED_MAX 1024
-#define MODEL_SA_LIST_MAX 1024       /* entries of .secrets / .imagePullSecrets kept */
-#define MODEL_SECRET_PAYLOAD_MAX (1024 * 1024) /* Kubernetes' own limit on a Secret */
+#define MODEL_LINKS_TEXT_MAX        (64 * 1024)
+#define MODEL_LINKS_MAX             1024
+#define MODEL_MERGED_MAX            1024
+#define MODEL_SA_LIST_MAX           1024          /* entries of .secrets / .imagePullSecrets kept */
+#define MODEL_SECRET_PAYLOAD_MAX    (1024 * 1024) /* Kubernetes' own limit on a Secret */
 #define MODEL_SECRET_REGISTRIES_MAX 1024
-#define MODEL_REGISTRY_MAX 512       /* bytes of one registry key such as "quay.io/org" */
-#define MODEL_SUBJECTS_MAX 4096      /* RoleBinding subjects kept */
-#define MODEL_PROBLEMS_MAX 20
-#define MODEL_JSON_DEPTH 32          /* nesting accepted in a decoded secret payload */
+#define MODEL_REGISTRY_MAX          512  /* bytes of one registry key such as "quay.io/org" */
+#define MODEL_SUBJECTS_MAX          4096 /* RoleBinding subjects kept */
+#define MODEL_PROBLEMS_MAX          20
+#define MODEL_JSON_DEPTH            32 /* nesting accepted in a decoded secret payload */
 
 #define MODEL_SECRET_TYPE_DOCKERCONFIGJSON "kubernetes.io/dockerconfigjson"
-#define MODEL_SECRET_TYPE_DOCKERCFG "kubernetes.io/dockercfg"
+#define MODEL_SECRET_TYPE_DOCKERCFG        "kubernetes.io/dockercfg"
 
 /* ---- the link record -------------------------------------------------- */
 
@@ -143,7 +143,7 @@ int model_merged_set(model_merged *m, const char *policy, const char *registry, 
 /* ---- Namespace -------------------------------------------------------- */
 
 typedef struct model_namespace {
-        kube_meta meta; /* no annotations kept */
+        kube_meta meta;   /* no annotations kept */
         bool terminating; /* status.phase Terminating or deletionTimestamp set */
 } model_namespace;
 
@@ -179,22 +179,22 @@ bool model_sa_provisioned(const model_sa *sa);
 /* ---- Secret ------------------------------------------------------------ */
 
 typedef enum model_secret_validity {
-        MODEL_SECRET_UNKNOWN,     /* metadata only: the payload was not read */
-        MODEL_SECRET_VALID,       /* a pull secret whose payload parses */
-        MODEL_SECRET_WRONG_TYPE,  /* neither dockerconfigjson nor dockercfg */
-        MODEL_SECRET_NO_DATA,     /* the data key of its type is missing */
+        MODEL_SECRET_UNKNOWN,    /* metadata only: the payload was not read */
+        MODEL_SECRET_VALID,      /* a pull secret whose payload parses */
+        MODEL_SECRET_WRONG_TYPE, /* neither dockerconfigjson nor dockercfg */
+        MODEL_SECRET_NO_DATA,    /* the data key of its type is missing */
         MODEL_SECRET_BAD_BASE64,
-        MODEL_SECRET_BAD_JSON,    /* not JSON, or not an object */
-        MODEL_SECRET_NO_AUTHS,    /* dockerconfigjson without an "auths" object */
-        MODEL_SECRET_BAD_ENTRY,   /* a registry entry that is not an object */
-        MODEL_SECRET_TOO_BIG,     /* over a limit of this module */
+        MODEL_SECRET_BAD_JSON,  /* not JSON, or not an object */
+        MODEL_SECRET_NO_AUTHS,  /* dockerconfigjson without an "auths" object */
+        MODEL_SECRET_BAD_ENTRY, /* a registry entry that is not an object */
+        MODEL_SECRET_TOO_BIG,   /* over a limit of this module */
 } model_secret_validity;
 
 /* A human-readable reason, free of secret data ("the payload is not valid base64"). */
 const char *model_secret_validity_to_string(model_secret_validity v);
 
 typedef struct model_registry {
-        char *host; /* the key under "auths" (or the top level for dockercfg) */
+        char *host;    /* the key under "auths" (or the top level for dockercfg) */
         uint64_t hash; /* keyed hash of that entry's JSON */
 } model_registry;
 
@@ -269,8 +269,8 @@ typedef struct model_policy_status {
         char *ready_status; /* "True", "False", "Unknown" */
         char *ready_reason;
         char *ready_message;
-        long long ready_observed_generation; /* -1 when absent */
-        char *ready_last_transition; /* as the server wrote it */
+        long long ready_observed_generation;                  /* -1 when absent */
+        char *ready_last_transition;                          /* as the server wrote it */
         long long namespaces, role_bindings, linked, waiting; /* -1 when absent */
         model_problem *problems;
         size_t n_problems;
@@ -278,9 +278,9 @@ typedef struct model_policy_status {
 } model_policy_status;
 
 typedef struct model_policy {
-        kube_meta meta; /* no annotations kept */
-        policy_spec *spec;  /* NULL when the spec is invalid */
-        char *spec_error;   /* why, for InvalidSpec (NULL when valid) */
+        kube_meta meta;    /* no annotations kept */
+        policy_spec *spec; /* NULL when the spec is invalid */
+        char *spec_error;  /* why, for InvalidSpec (NULL when valid) */
         model_policy_status status;
 } model_policy;
 
@@ -301,11 +301,15 @@ extern const kube_store_kind model_kind_policy;
  * Index functions (kube_store_index_fn) for the stores:
  *  - model_index_sa_linked_policies: the policy keys in a service account's link record
  *    (the SAs a policy must clean up, even outside its subjects);
- *  - model_index_marked_policy: "home/name" from the R8 labels of an object the
- *    controller made (RoleBindings, copied secrets); none for unmarked objects.
+ *  - model_index_marked_policy: "home/<policy label>" from the R8 labels of an object
+ *    the controller made (RoleBindings, copied secrets); none for unmarked objects.
+ *    That is names_marked_key() of the policy: its key "home/name" whenever the name
+ *    has at most 63 characters; for longer names the label holds a shortened, hashed
+ *    form (names_policy_label()), so map such values back through an index of
+ *    policies by names_marked_key(), not by reading the label as a name.
  */
 #define MODEL_INDEX_LINKED_POLICIES "linked-policies"
-#define MODEL_INDEX_MARKED_POLICY "marked-policy"
+#define MODEL_INDEX_MARKED_POLICY   "marked-policy"
 int model_index_sa_linked_policies(const void *obj, char ***ret_values, size_t *ret_n);
 int model_index_marked_policy(const void *obj, char ***ret_values, size_t *ret_n);
 

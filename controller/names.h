@@ -13,15 +13,15 @@
 #include "kube/meta.h"
 
 /* R8: labels on everything the controller creates. */
-#define NAMES_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
-#define NAMES_MANAGED_BY_VALUE "pullpolicy-controller"
-#define NAMES_LABEL_POLICY "pullpolicy.io/policy"
+#define NAMES_LABEL_MANAGED_BY       "app.kubernetes.io/managed-by"
+#define NAMES_MANAGED_BY_VALUE       "pullpolicy-controller"
+#define NAMES_LABEL_POLICY           "pullpolicy.io/policy"
 #define NAMES_LABEL_POLICY_NAMESPACE "pullpolicy.io/policy-namespace"
 /* On each RoleBinding: its subject namespace, since a hashed name no longer shows it. */
 #define NAMES_LABEL_SUBJECT_NAMESPACE "pullpolicy.io/subject-namespace"
 
 /* R7: the finalizer of every policy, and the link record on service accounts. */
-#define NAMES_FINALIZER "pullpolicy.io/cleanup"
+#define NAMES_FINALIZER        "pullpolicy.io/cleanup"
 #define NAMES_ANNOTATION_LINKS "pullpolicy.io/links"
 /* R6: the record of registry entries each policy merged into the global pull secret. */
 #define NAMES_ANNOTATION_MERGED "pullpolicy.io/merged"
@@ -31,7 +31,7 @@
 #define NAMES_ANNOTATION_INTERNAL_REGISTRY "openshift.io/internal-registry-pull-secret-ref"
 
 #define NAMES_POLICY_API_VERSION "pullpolicy.io/v1alpha1"
-#define NAMES_POLICY_KIND "PullPolicy"
+#define NAMES_POLICY_KIND        "PullPolicy"
 
 /* Label values are at most this long. */
 #define NAMES_LABEL_VALUE_MAX 63

@@ -12,8 +12,8 @@
 #include "util/macro.h"
 #include "util/timefmt.h"
 
-#define RBAC_GROUP "rbac.authorization.k8s.io"
-#define DEFAULT_GLOBAL_NS "openshift-config"
+#define RBAC_GROUP          "rbac.authorization.k8s.io"
+#define DEFAULT_GLOBAL_NS   "openshift-config"
 #define DEFAULT_GLOBAL_NAME "pull-secret"
 #define PROBLEM_MESSAGE_MAX 1024
 
@@ -205,10 +205,8 @@ static int ms_sa_list_linked(void *ud, const char *key, const model_sa ***ret, s
 static const model_secret *ms_secret_get(void *ud, const char *ns, const char *name) {
         return ms_find(&((plan_memsnap *)ud)->secrets, ns, name);
 }
-static int ms_secret_list_marked(void *ud, const char *key, const model_secret ***ret,
-                                 size_t *n) {
-        return ms_list(&((plan_memsnap *)ud)->secrets, marked_by_key, key, (const void ***)ret,
-                       n);
+static int ms_secret_list_marked(void *ud, const char *key, const model_secret ***ret, size_t *n) {
+        return ms_list(&((plan_memsnap *)ud)->secrets, marked_by_key, key, (const void ***)ret, n);
 }
 static const model_role_binding *ms_rb_get(void *ud, const char *ns, const char *name) {
         return ms_find(&((plan_memsnap *)ud)->rbs, ns, name);
@@ -218,20 +216,19 @@ static int ms_rb_list_marked(void *ud, const char *key, const model_role_binding
         return ms_list(&((plan_memsnap *)ud)->rbs, marked_by_key, key, (const void ***)ret, n);
 }
 static int ms_policy_list(void *ud, const char *ns, const model_policy ***ret, size_t *n) {
-        return ms_list(&((plan_memsnap *)ud)->policies, in_namespace, ns, (const void ***)ret,
-                       n);
+        return ms_list(&((plan_memsnap *)ud)->policies, in_namespace, ns, (const void ***)ret, n);
 }
 
 static const plan_snapshot_ops memsnap_ops = {
-        .namespace_get = ms_namespace_get,
-        .namespace_list = ms_namespace_list,
-        .sa_list = ms_sa_list,
-        .sa_list_linked = ms_sa_list_linked,
-        .secret_get = ms_secret_get,
-        .secret_list_marked = ms_secret_list_marked,
-        .role_binding_get = ms_rb_get,
-        .role_binding_list_marked = ms_rb_list_marked,
-        .policy_list = ms_policy_list,
+    .namespace_get = ms_namespace_get,
+    .namespace_list = ms_namespace_list,
+    .sa_list = ms_sa_list,
+    .sa_list_linked = ms_sa_list_linked,
+    .secret_get = ms_secret_get,
+    .secret_list_marked = ms_secret_list_marked,
+    .role_binding_get = ms_rb_get,
+    .role_binding_list_marked = ms_rb_list_marked,
+    .policy_list = ms_policy_list,
 };
 
 plan_snapshot plan_memsnap_snapshot(plan_memsnap *m) {
@@ -255,9 +252,11 @@ void plan_sa_desired_done(plan_sa_desired *d) {
 static int change_push(plan_sa_change **v, size_t *n, const char *secret, unsigned list) {
         size_t cap = *n;
         if (GROW(*v, cap, *n + 1) < 0) return -ENOMEM;
-        char *s = strdup(secret);
-        if (!s) return -ENOMEM;
-        (*v)[(*n)++] = (plan_sa_change){s, list};
+        plan_sa_change *c = &(*v)[*n];
+        c->secret = strdup(secret);
+        if (!c->secret) return -ENOMEM;
+        c->list = list;
+        (*n)++;
         return 0;
 }
 
@@ -279,9 +278,9 @@ static const plan_sa_want *find_want(const plan_sa_want *want, size_t n, const c
 }
 
 /* Applies the rules of plan_sa_edit() to one secret name in both lists. */
-static int edit_one(plan_sa_desired *d, size_t *cap_sec, size_t *cap_pull,
-                    const model_links *cur, model_links *links, const char *key,
-                    const char *secret, const plan_sa_want *w) {
+static int edit_one(plan_sa_desired *d, size_t *cap_sec, size_t *cap_pull, const model_links *cur,
+                    model_links *links, const char *key, const char *secret,
+                    const plan_sa_want *w) {
         unsigned claimed = model_links_get(cur, key, secret);
         unsigned others = model_links_get_others(cur, key, secret);
         unsigned claim = 0;
@@ -361,9 +360,9 @@ int plan_sa_edit(const model_sa *current, const char *policy_key, const plan_sa_
         }
 
         bool lists_changed =
-                !strv_equal(d.secrets, d.n_secrets, current->secrets, current->n_secrets) ||
-                !strv_equal(d.pull_secrets, d.n_pull_secrets, current->pull_secrets,
-                            current->n_pull_secrets);
+            !strv_equal(d.secrets, d.n_secrets, current->secrets, current->n_secrets) ||
+            !strv_equal(d.pull_secrets, d.n_pull_secrets, current->pull_secrets,
+                        current->n_pull_secrets);
         bool record_changed = !links_equal_for(cur, &links, policy_key);
         const char *cur_text = kube_meta_annotation(&current->meta, NAMES_ANNOTATION_LINKS);
         if (record_changed || (current->links_error && lists_changed)) {
@@ -391,8 +390,8 @@ fail:
 static int rebuild_refs(json_object *sa, const char *member, char *const *names, size_t n) {
         json_object *old = NULL;
         json_object_object_get_ex(sa, member, &old);
-        size_t n_old = old && json_object_is_type(old, json_type_array) ?
-                               json_object_array_length(old) : 0;
+        size_t n_old =
+            old && json_object_is_type(old, json_type_array) ? json_object_array_length(old) : 0;
         if (n == 0) {
                 json_object_object_del(sa, member);
                 return 0;
@@ -636,11 +635,11 @@ plan *plan_free(plan *p) {
 
 const char *plan_write_kind_to_string(plan_write_kind k) {
         static const char *const names[] = {
-                [PLAN_ADD_FINALIZER] = "AddFinalizer", [PLAN_REMOVE_FINALIZER] = "RemoveFinalizer",
-                [PLAN_RB_CREATE] = "CreateRoleBinding", [PLAN_RB_UPDATE] = "UpdateRoleBinding",
-                [PLAN_RB_DELETE] = "DeleteRoleBinding", [PLAN_COPY_CREATE] = "CreateSecretCopy",
-                [PLAN_COPY_UPDATE] = "UpdateSecretCopy", [PLAN_COPY_DELETE] = "DeleteSecretCopy",
-                [PLAN_SA_EDIT] = "EditServiceAccount", [PLAN_GLOBAL_EDIT] = "EditGlobalPullSecret",
+            [PLAN_ADD_FINALIZER] = "AddFinalizer",   [PLAN_REMOVE_FINALIZER] = "RemoveFinalizer",
+            [PLAN_RB_CREATE] = "CreateRoleBinding",  [PLAN_RB_UPDATE] = "UpdateRoleBinding",
+            [PLAN_RB_DELETE] = "DeleteRoleBinding",  [PLAN_COPY_CREATE] = "CreateSecretCopy",
+            [PLAN_COPY_UPDATE] = "UpdateSecretCopy", [PLAN_COPY_DELETE] = "DeleteSecretCopy",
+            [PLAN_SA_EDIT] = "EditServiceAccount",   [PLAN_GLOBAL_EDIT] = "EditGlobalPullSecret",
         };
         if ((size_t)k >= ARRAY_SIZE(names)) return NULL;
         return names[k];
@@ -654,8 +653,8 @@ typedef struct ctx {
         const plan_snapshot *snap;
         const plan_settings *set;
         const char *home, *pname;
-        char *key;  /* "home/name" */
-        char *mkey; /* names_marked_key(): what R8 labels say */
+        char *key;                             /* "home/name" */
+        char *mkey;                            /* names_marked_key(): what R8 labels say */
         char label[NAMES_LABEL_VALUE_MAX + 1]; /* the pullpolicy.io/policy label value */
         plan *out;
         size_t cap_writes, cap_events;
@@ -917,8 +916,8 @@ static bool rb_subjects_equal(const model_role_binding *rb, const rb_want *w) {
 }
 
 static bool rb_role_ok(const model_role_binding *rb, const char *role) {
-        return streq_ptr(rb->role_api_group, RBAC_GROUP) && streq_ptr(rb->role_kind, "ClusterRole") &&
-               streq_ptr(rb->role_name, role);
+        return streq_ptr(rb->role_api_group, RBAC_GROUP) &&
+               streq_ptr(rb->role_kind, "ClusterRole") && streq_ptr(rb->role_name, role);
 }
 
 /* Labels and controller owner reference as the controller writes them. */
@@ -993,18 +992,22 @@ static int plan_role_bindings(ctx *c) {
         for (size_t i = 0; i < n_wants; i++) {
                 rb_want *w = &wants[i];
                 if (w->n_subjects == 0) continue; /* a binding to nobody: none */
-                const model_role_binding *cur = ops->role_binding_get(c->snap->ud, c->home, w->name);
+                const model_role_binding *cur =
+                    ops->role_binding_get(c->snap->ud, c->home, w->name);
                 if (!cur) {
                         r = plan_rb_create(c, w, role);
                 } else if (!names_marked_by(&cur->meta, c->home, c->pname)) {
                         r = add_problem(c, c->home, w->name, "Conflict",
                                         "RoleBinding %s/%s exists and was not made for this "
-                                        "policy", c->home, w->name);
+                                        "policy",
+                                        c->home, w->name);
                         if (r >= 0) continue;
                 } else if (!rb_role_ok(cur, role)) {
                         /* roleRef cannot change: replace the binding */
                         r = add_write(c, PLAN_RB_DELETE, c->home, w->name,
-                                      cur->meta.resource_version, cur->meta.uid) ? 0 : -ENOMEM;
+                                      cur->meta.resource_version, cur->meta.uid)
+                                ? 0
+                                : -ENOMEM;
                         if (r >= 0) r = plan_rb_create(c, w, role);
                 } else if (!rb_subjects_equal(cur, w) || !rb_marks_ok(c, cur, w->ns)) {
                         plan_write *pw = add_write(c, PLAN_RB_UPDATE, c->home, w->name,
@@ -1065,13 +1068,12 @@ static int judge_sources(ctx *c, src_info *srcs) {
                 } else if (!s->src->full || s->src->validity == MODEL_SECRET_UNKNOWN) {
                         s->st = SRC_UNKNOWN;
                         r = add_problem(c, c->home, s->ps->name, "Waiting",
-                                        "secret %s/%s has not been read yet", c->home,
-                                        s->ps->name);
+                                        "secret %s/%s has not been read yet", c->home, s->ps->name);
                 } else if (s->src->validity != MODEL_SECRET_VALID) {
                         s->st = SRC_INVALID;
                         r = add_problem(c, c->home, s->ps->name, "InvalidSecret",
-                                        "secret %s/%s cannot be used as a pull secret: %s",
-                                        c->home, s->ps->name,
+                                        "secret %s/%s cannot be used as a pull secret: %s", c->home,
+                                        s->ps->name,
                                         model_secret_validity_to_string(s->src->validity));
                 } else {
                         s->st = SRC_OK;
@@ -1093,12 +1095,12 @@ static int plan_copies(ctx *c, const src_info *srcs, bool *usable) {
                                 continue;
                         }
                         if (!c->dist_allowed || s->st != SRC_OK) continue;
-                        const model_secret *cur = c->snap->ops->secret_get(c->snap->ud, ns,
-                                                                            s->ps->name);
+                        const model_secret *cur =
+                            c->snap->ops->secret_get(c->snap->ud, ns, s->ps->name);
                         int r = 0;
                         if (!cur) {
-                                plan_write *w = add_write(c, PLAN_COPY_CREATE, ns, s->ps->name,
-                                                          NULL, NULL);
+                                plan_write *w =
+                                    add_write(c, PLAN_COPY_CREATE, ns, s->ps->name, NULL, NULL);
                                 if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
                                     !(w->copy.source_name = strdup(s->ps->name)) ||
                                     !(w->copy.policy_name = strdup(c->label)))
@@ -1106,17 +1108,16 @@ static int plan_copies(ctx *c, const src_info *srcs, bool *usable) {
                         } else if (!names_marked_by_home(&cur->meta, c->home)) {
                                 r = add_problem(c, ns, s->ps->name, "Conflict",
                                                 "secret %s/%s exists and was not made by the "
-                                                "controller; it is not overwritten", ns,
-                                                s->ps->name);
+                                                "controller; it is not overwritten",
+                                                ns, s->ps->name);
                                 if (r < 0) return r;
                                 continue;
-                        } else if (cur->full &&
-                                   (cur->content_hash != s->src->content_hash ||
-                                    !streq_ptr(cur->type, s->src->type))) {
+                        } else if (cur->full && (cur->content_hash != s->src->content_hash ||
+                                                 !streq_ptr(cur->type, s->src->type))) {
                                 /* a rotated source (R5); a copy of another policy of the home
                                  * keeps its label */
-                                const char *owner = kube_kvs_get(&cur->meta.labels,
-                                                                 NAMES_LABEL_POLICY);
+                                const char *owner =
+                                    kube_kvs_get(&cur->meta.labels, NAMES_LABEL_POLICY);
                                 plan_write *w = add_write(c, PLAN_COPY_UPDATE, ns, s->ps->name,
                                                           cur->meta.resource_version, NULL);
                                 if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
@@ -1164,10 +1165,11 @@ static int plan_copy_deletes(ctx *c, bool deleting) {
         int r = c->snap->ops->secret_list_marked(c->snap->ud, c->mkey, &marked, &n);
         if (r < 0) return r;
         sort_by_name(marked, n);
-        const char *gns = c->set->global_pull_secret_namespace ? c->set->global_pull_secret_namespace
-                                                               : DEFAULT_GLOBAL_NS;
-        const char *gname = c->set->global_pull_secret_name ? c->set->global_pull_secret_name
-                                                            : DEFAULT_GLOBAL_NAME;
+        const char *gns = c->set->global_pull_secret_namespace
+                              ? c->set->global_pull_secret_namespace
+                              : DEFAULT_GLOBAL_NS;
+        const char *gname =
+            c->set->global_pull_secret_name ? c->set->global_pull_secret_name : DEFAULT_GLOBAL_NAME;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const model_secret *s = marked[i];
                 const char *ns = s->meta.namespace;
@@ -1212,7 +1214,7 @@ static void wants_free(plan_sa_want *w, size_t n) {
 }
 
 static int emit_sa_edit(ctx *c, const model_sa *sa, plan_sa_want *want, size_t n_want,
-                         bool after_timeout, plan_sa_desired *ret_desired) {
+                        bool after_timeout, plan_sa_desired *ret_desired) {
         plan_sa_desired d = {0};
         int r = plan_sa_edit(sa, c->key, want, n_want, &d);
         if (r < 0) return r;
@@ -1232,15 +1234,15 @@ static int emit_sa_edit(ctx *c, const model_sa *sa, plan_sa_want *want, size_t n
         if (r >= 0 && sa->links_error)
                 r = add_problem(c, ns, name, "MalformedLinkRecord",
                                 "annotation %s of service account %s/%s is malformed; it is "
-                                "ignored%s", NAMES_ANNOTATION_LINKS, ns, name,
-                                d.changed ? " and replaced" : "");
+                                "ignored%s",
+                                NAMES_ANNOTATION_LINKS, ns, name, d.changed ? " and replaced" : "");
         if (r < 0) {
                 plan_sa_desired_done(&d);
                 return r;
         }
         if (d.changed) {
-                plan_write *w = add_write(c, PLAN_SA_EDIT, ns, name, sa->meta.resource_version,
-                                          NULL);
+                plan_write *w =
+                    add_write(c, PLAN_SA_EDIT, ns, name, sa->meta.resource_version, NULL);
                 if (!w) {
                         plan_sa_desired_done(&d);
                         return -ENOMEM;
@@ -1288,7 +1290,8 @@ static bool fully_linked(const policy_spec *spec, const plan_sa_desired *d) {
                 if ((ps->for_mask & POLICY_FOR_PULL) &&
                     !strv_has(d->pull_secrets, d->n_pull_secrets, ps->name))
                         return false;
-                if ((ps->for_mask & POLICY_FOR_MOUNT) && !strv_has(d->secrets, d->n_secrets, ps->name))
+                if ((ps->for_mask & POLICY_FOR_MOUNT) &&
+                    !strv_has(d->secrets, d->n_secrets, ps->name))
                         return false;
         }
         return true;
@@ -1299,8 +1302,8 @@ static bool waits_for_dockercfg(ctx *c) {
                (c->spec->wait == POLICY_WAIT_AUTO && c->set->image_api_served);
 }
 
-static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usable,
-                                 char ***done, size_t *n_done, size_t *cap_done) {
+static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usable, char ***done,
+                                 size_t *n_done, size_t *cap_done) {
         size_t n_ps = c->spec->n_pull_secrets;
         int r = 0;
         if (n_ps == 0) return 0;
@@ -1330,11 +1333,10 @@ static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usabl
                                 n_want++;
                                 w->mask = s->ps->for_mask;
                                 w->hold = !usable[i * n_ps + j];
-                                if (!w->hold &&
-                                    (((w->mask & POLICY_FOR_PULL) &&
-                                      !model_sa_has_pull_secret(sa, w->secret)) ||
-                                     ((w->mask & POLICY_FOR_MOUNT) &&
-                                      !model_sa_has_secret(sa, w->secret))))
+                                if (!w->hold && (((w->mask & POLICY_FOR_PULL) &&
+                                                  !model_sa_has_pull_secret(sa, w->secret)) ||
+                                                 ((w->mask & POLICY_FOR_MOUNT) &&
+                                                  !model_sa_has_secret(sa, w->secret))))
                                         adds = true;
                         }
                         bool after_timeout = false;
@@ -1425,17 +1427,19 @@ static int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool delet
 /* ---- R6: the global pull secret ---------------------------------------------------- */
 
 static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
-        const char *gns = c->set->global_pull_secret_namespace ? c->set->global_pull_secret_namespace
-                                                               : DEFAULT_GLOBAL_NS;
-        const char *gname = c->set->global_pull_secret_name ? c->set->global_pull_secret_name
-                                                            : DEFAULT_GLOBAL_NAME;
+        const char *gns = c->set->global_pull_secret_namespace
+                              ? c->set->global_pull_secret_namespace
+                              : DEFAULT_GLOBAL_NS;
+        const char *gname =
+            c->set->global_pull_secret_name ? c->set->global_pull_secret_name : DEFAULT_GLOBAL_NAME;
         const model_secret *g = c->snap->ops->secret_get(c->snap->ud, gns, gname);
         bool merge = !deleting && c->spec && c->spec->merge;
         int r = 0;
         if (merge && !c->dist_allowed) {
                 return add_problem(c, c->home, c->pname, "DistributionNotAllowed",
                                    "namespace %s is not on the controller's distribution list: "
-                                   "the global pull secret is not changed", c->home);
+                                   "the global pull secret is not changed",
+                                   c->home);
         }
         if (!g) {
                 if (!merge) return 0;
@@ -1454,13 +1458,13 @@ static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
                                    "the global pull secret %s/%s has not been read yet", gns,
                                    gname);
         }
-        if (g->validity != MODEL_SECRET_VALID || !streq_ptr(g->type,
-                                                             MODEL_SECRET_TYPE_DOCKERCONFIGJSON)) {
+        if (g->validity != MODEL_SECRET_VALID ||
+            !streq_ptr(g->type, MODEL_SECRET_TYPE_DOCKERCONFIGJSON)) {
                 return add_problem(c, gns, gname, "InvalidSecret",
                                    "the global pull secret %s/%s cannot be edited: %s", gns, gname,
                                    g->validity == MODEL_SECRET_VALID
-                                           ? "its type is not kubernetes.io/dockerconfigjson"
-                                           : model_secret_validity_to_string(g->validity));
+                                       ? "its type is not kubernetes.io/dockerconfigjson"
+                                       : model_secret_validity_to_string(g->validity));
         }
         plan_global_want *want = NULL;
         size_t n_want = 0, cap = 0;
@@ -1494,10 +1498,11 @@ static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
         for (size_t i = 0; r >= 0 && i < d.n_conflicts; i++)
                 r = add_problem(c, gns, gname, "Conflict",
                                 "registry %s is already in the global pull secret %s/%s and was "
-                                "not added by this policy", d.conflicts[i], gns, gname);
+                                "not added by this policy",
+                                d.conflicts[i], gns, gname);
         if (r >= 0 && d.changed) {
-                plan_write *w = add_write(c, PLAN_GLOBAL_EDIT, gns, gname, g->meta.resource_version,
-                                          NULL);
+                plan_write *w =
+                    add_write(c, PLAN_GLOBAL_EDIT, gns, gname, g->meta.resource_version, NULL);
                 if (!w || !(w->global.source_namespace = strdup(c->home))) {
                         r = -ENOMEM;
                 } else {
@@ -1522,8 +1527,8 @@ static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
 
 /* Ready reasons by precedence; problems with other reasons do not lower Ready. */
 static const char *const blocking[] = {
-        "InvalidSpec", "RoleNotAllowed", "DistributionNotAllowed", "Conflict",
-        "InvalidSecret", "SecretNotFound", "Waiting",
+    "InvalidSpec",    "RoleNotAllowed", "DistributionNotAllowed", "Conflict", "InvalidSecret",
+    "SecretNotFound", "Waiting",
 };
 
 static int blocking_rank(const char *reason) {
@@ -1574,8 +1579,8 @@ static int ready_message(ctx *c, const char *reason, char **ret) {
                 char names[3 * (2 * NAMES_OBJECT_MAX + 3) + 1] = "";
                 size_t len = 0;
                 for (size_t i = 0; i < c->n_waiting_names; i++) {
-                        int k = snprintf(names + len, sizeof(names) - len, "%s%s",
-                                         i ? ", " : "", c->waiting_names[i]);
+                        int k = snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+                                         c->waiting_names[i]);
                         if (k < 0 || (size_t)k >= sizeof(names) - len) break;
                         len += (size_t)k;
                 }
@@ -1725,8 +1730,13 @@ int plan_policy(const model_policy *p, const plan_snapshot *snap, const plan_set
                 plan **ret) {
         if (!p || !p->meta.name || !p->meta.namespace || !snapshot_ok(snap) || !settings || !ret)
                 return -EINVAL;
-        ctx c = {.p = p, .spec = p->spec, .snap = snap, .set = settings,
-                 .home = p->meta.namespace, .pname = p->meta.name, .requeue = -1};
+        ctx c = {.p = p,
+                 .spec = p->spec,
+                 .snap = snap,
+                 .set = settings,
+                 .home = p->meta.namespace,
+                 .pname = p->meta.name,
+                 .requeue = -1};
         int r = names_policy_key(c.home, c.pname, &c.key);
         if (r >= 0) r = names_marked_key(c.home, c.pname, &c.mkey);
         if (r < 0) {

@@ -154,7 +154,7 @@ typedef struct plan_sa_desired {
         size_t n_secrets;
         char **pull_secrets; /* the SA's desired .imagePullSecrets names, in order */
         size_t n_pull_secrets;
-        char *links; /* desired pullpolicy.io/links value; NULL: no annotation */
+        char *links;  /* desired pullpolicy.io/links value; NULL: no annotation */
         bool changed; /* lists or the record differ from the current SA */
         plan_sa_change *added, *removed; /* for events */
         size_t n_added, n_removed;
@@ -186,8 +186,8 @@ int plan_sa_desired_apply_json(json_object *sa, const plan_sa_desired *d);
 
 typedef struct plan_global_want {
         char *registry;
-        char *source;   /* name of the pull secret in the home that holds it */
-        uint64_t hash;  /* model_registry.hash of that entry in the source */
+        char *source;  /* name of the pull secret in the home that holds it */
+        uint64_t hash; /* model_registry.hash of that entry in the source */
 } plan_global_want;
 
 typedef enum plan_global_op_kind {
@@ -225,23 +225,23 @@ void plan_global_desired_done(plan_global_desired *d);
 /* ---- the plan -------------------------------------------------------------------- */
 
 typedef enum plan_write_kind {
-        PLAN_ADD_FINALIZER,    /* on the policy (namespace/name = the policy) */
+        PLAN_ADD_FINALIZER, /* on the policy (namespace/name = the policy) */
         PLAN_REMOVE_FINALIZER,
-        PLAN_RB_CREATE,        /* rb: the full desired RoleBinding */
-        PLAN_RB_UPDATE,        /* rb: subjects and labels; resource_version is the precondition */
+        PLAN_RB_CREATE, /* rb: the full desired RoleBinding */
+        PLAN_RB_UPDATE, /* rb: subjects and labels; resource_version is the precondition */
         PLAN_RB_DELETE,
-        PLAN_COPY_CREATE,      /* copy: read source, write namespace/name with R8 labels */
-        PLAN_COPY_UPDATE,      /* copy: refresh type and data (and labels) from source */
+        PLAN_COPY_CREATE, /* copy: read source, write namespace/name with R8 labels */
+        PLAN_COPY_UPDATE, /* copy: refresh type and data (and labels) from source */
         PLAN_COPY_DELETE,
-        PLAN_SA_EDIT,          /* sa: the edit, and the wants to re-run it after a 409 */
-        PLAN_GLOBAL_EDIT,      /* global: the edit, and the wants to re-run it */
+        PLAN_SA_EDIT,     /* sa: the edit, and the wants to re-run it after a 409 */
+        PLAN_GLOBAL_EDIT, /* global: the edit, and the wants to re-run it */
 } plan_write_kind;
 
 const char *plan_write_kind_to_string(plan_write_kind k);
 
 typedef struct plan_rb {
         char *subject_namespace;
-        char *role_name; /* a ClusterRole */
+        char *role_name;         /* a ClusterRole */
         model_subject *subjects; /* sorted; kind Group or ServiceAccount */
         size_t n_subjects;
 } plan_rb;
@@ -303,7 +303,7 @@ typedef struct plan_status {
 typedef struct plan {
         plan_write *writes;
         size_t n_writes;
-        bool has_status;     /* false for a deleting policy or when only the finalizer is added */
+        bool has_status; /* false for a deleting policy or when only the finalizer is added */
         plan_status status;
         bool status_changed; /* write status only when set */
         plan_event *events;

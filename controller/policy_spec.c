@@ -85,8 +85,8 @@ static int parse_names(json_object *arr, const char *path, bool (*ok)(const char
                 const char *s = json_object_get_string(e);
                 if (!ok(s)) {
                         quote(s, q);
-                        r = fail(reterr, -EINVAL, "%s[%zu]: \"%s\" is not a valid %s", path, i,
-                                 q, what);
+                        r = fail(reterr, -EINVAL, "%s[%zu]: \"%s\" is not a valid %s", path, i, q,
+                                 what);
                         goto out;
                 }
                 for (size_t j = 0; j < got; j++)
@@ -171,13 +171,16 @@ static int parse_image_puller(json_object *ip, policy_spec *s, char **reterr) {
         const char *role = POLICY_SPEC_DEFAULT_ROLE;
         if (v) {
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(reterr, -EINVAL, "spec.imagePuller.clusterRole must be a "
+                        return fail(reterr, -EINVAL,
+                                    "spec.imagePuller.clusterRole must be a "
                                     "string");
                 role = json_object_get_string(v);
                 if (!role_name_ok(role)) {
                         quote(role, q);
-                        return fail(reterr, -EINVAL, "spec.imagePuller.clusterRole: \"%s\" is "
-                                    "not a valid ClusterRole name", q);
+                        return fail(reterr, -EINVAL,
+                                    "spec.imagePuller.clusterRole: \"%s\" is "
+                                    "not a valid ClusterRole name",
+                                    q);
                 }
         }
         s->cluster_role = strdup(role);
@@ -193,21 +196,29 @@ static int parse_for(json_object *f, size_t idx, unsigned *ret, char **reterr) {
                 return 0;
         }
         if (!json_object_is_type(f, json_type_array))
-                return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].for must be a list of "
-                            "pull and mount", idx);
+                return fail(reterr, -EINVAL,
+                            "spec.pullSecrets[%zu].for must be a list of "
+                            "pull and mount",
+                            idx);
         size_t n = json_object_array_length(f);
         if (n == 0)
-                return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].for must not be empty "
-                            "(use pull, mount or both)", idx);
+                return fail(reterr, -EINVAL,
+                            "spec.pullSecrets[%zu].for must not be empty "
+                            "(use pull, mount or both)",
+                            idx);
         if (n > 2)
-                return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].for: each of pull and "
-                            "mount may appear only once", idx);
+                return fail(reterr, -EINVAL,
+                            "spec.pullSecrets[%zu].for: each of pull and "
+                            "mount may appear only once",
+                            idx);
         unsigned m = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(f, i);
                 if (!json_object_is_type(e, json_type_string))
-                        return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].for[%zu] must be "
-                                    "pull or mount", idx, i);
+                        return fail(reterr, -EINVAL,
+                                    "spec.pullSecrets[%zu].for[%zu] must be "
+                                    "pull or mount",
+                                    idx, i);
                 const char *v = json_object_get_string(e);
                 unsigned bit;
                 if (streq(v, "pull"))
@@ -216,12 +227,16 @@ static int parse_for(json_object *f, size_t idx, unsigned *ret, char **reterr) {
                         bit = POLICY_FOR_MOUNT;
                 else {
                         quote(v, q);
-                        return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].for[%zu]: \"%s\" "
-                                    "is neither pull nor mount", idx, i, q);
+                        return fail(reterr, -EINVAL,
+                                    "spec.pullSecrets[%zu].for[%zu]: \"%s\" "
+                                    "is neither pull nor mount",
+                                    idx, i, q);
                 }
                 if (m & bit)
-                        return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].for: each of pull "
-                                    "and mount may appear only once", idx);
+                        return fail(reterr, -EINVAL,
+                                    "spec.pullSecrets[%zu].for: each of pull "
+                                    "and mount may appear only once",
+                                    idx);
                 m |= bit;
         }
         *ret = m;
@@ -242,21 +257,27 @@ static int parse_pull_secrets(json_object *ps, policy_spec *s, char **reterr) {
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(ps, i);
                 if (!json_object_is_type(e, json_type_object))
-                        return fail(reterr, -EINVAL, "spec.pullSecrets[%zu] must be an object "
-                                    "with a name", i);
+                        return fail(reterr, -EINVAL,
+                                    "spec.pullSecrets[%zu] must be an object "
+                                    "with a name",
+                                    i);
                 json_object *nm = member(e, "name");
                 if (!nm || !json_object_is_type(nm, json_type_string))
                         return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].name is required", i);
                 const char *name = json_object_get_string(nm);
                 if (!names_is_dns1123_subdomain(name)) {
                         quote(name, q);
-                        return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].name: \"%s\" is not "
-                                    "a valid secret name", i, q);
+                        return fail(reterr, -EINVAL,
+                                    "spec.pullSecrets[%zu].name: \"%s\" is not "
+                                    "a valid secret name",
+                                    i, q);
                 }
                 for (size_t j = 0; j < s->n_pull_secrets; j++)
                         if (streq(s->pull_secrets[j].name, name))
-                                return fail(reterr, -EINVAL, "spec.pullSecrets: each secret name "
-                                            "may appear only once (\"%s\")", name);
+                                return fail(reterr, -EINVAL,
+                                            "spec.pullSecrets: each secret name "
+                                            "may appear only once (\"%s\")",
+                                            name);
                 unsigned m = 0;
                 int r = parse_for(member(e, "for"), i, &m, reterr);
                 if (r < 0) return r;
@@ -273,8 +294,8 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
                 return fail(reterr, -EINVAL, "spec.dockercfg must be an object");
         json_object *w = member(dc, "wait");
         if (w) {
-                const char *v = json_object_is_type(w, json_type_string) ?
-                                        json_object_get_string(w) : "";
+                const char *v =
+                    json_object_is_type(w, json_type_string) ? json_object_get_string(w) : "";
                 if (streq(v, "Auto"))
                         s->wait = POLICY_WAIT_AUTO;
                 else if (streq(v, "Always"))
@@ -283,20 +304,25 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
                         s->wait = POLICY_WAIT_NEVER;
                 else {
                         quote(v, q);
-                        return fail(reterr, -EINVAL, "spec.dockercfg.wait: \"%s\" is not one of "
-                                    "Auto, Always, Never", q);
+                        return fail(reterr, -EINVAL,
+                                    "spec.dockercfg.wait: \"%s\" is not one of "
+                                    "Auto, Always, Never",
+                                    q);
                 }
         }
         json_object *t = member(dc, "timeoutSeconds");
         if (t) {
                 /* json-c keeps integers as int64; a double like 3.5 is no integer */
                 if (!json_object_is_type(t, json_type_int))
-                        return fail(reterr, -EINVAL, "spec.dockercfg.timeoutSeconds must be an "
+                        return fail(reterr, -EINVAL,
+                                    "spec.dockercfg.timeoutSeconds must be an "
                                     "integer");
                 int64_t v = json_object_get_int64(t);
                 if (v < 0 || v > POLICY_SPEC_TIMEOUT_MAX)
-                        return fail(reterr, -EINVAL, "spec.dockercfg.timeoutSeconds must be "
-                                    "between 0 and %d", POLICY_SPEC_TIMEOUT_MAX);
+                        return fail(reterr, -EINVAL,
+                                    "spec.dockercfg.timeoutSeconds must be "
+                                    "between 0 and %d",
+                                    POLICY_SPEC_TIMEOUT_MAX);
                 s->timeout_seconds = (int)v;
         }
         return 0;
@@ -308,7 +334,8 @@ static int parse_global(json_object *g, policy_spec *s, char **reterr) {
         json_object *m = member(g, "merge");
         if (m) {
                 if (!json_object_is_type(m, json_type_boolean))
-                        return fail(reterr, -EINVAL, "spec.globalPullSecret.merge must be true "
+                        return fail(reterr, -EINVAL,
+                                    "spec.globalPullSecret.merge must be true "
                                     "or false");
                 s->merge = json_object_get_boolean(m);
         }
@@ -338,7 +365,8 @@ int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
                 return r;
 
         if (!s->image_puller && s->n_pull_secrets == 0 && !s->merge)
-                return fail(reterr, -EINVAL, "spec: at least one of imagePuller, pullSecrets, "
+                return fail(reterr, -EINVAL,
+                            "spec: at least one of imagePuller, pullSecrets, "
                             "globalPullSecret.merge must be set");
         *ret = TAKE_PTR(s);
         return 0;

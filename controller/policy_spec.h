@@ -38,11 +38,11 @@
 #include "kube/labels.h"
 #include "util/macro.h"
 
-#define POLICY_SPEC_LIST_MAX 256
-#define POLICY_SPEC_SECRETS_MAX 64
-#define POLICY_SPEC_TIMEOUT_MAX 86400
-#define POLICY_SPEC_ROLE_MAX 253
-#define POLICY_SPEC_DEFAULT_ROLE "system:image-puller"
+#define POLICY_SPEC_LIST_MAX        256
+#define POLICY_SPEC_SECRETS_MAX     64
+#define POLICY_SPEC_TIMEOUT_MAX     86400
+#define POLICY_SPEC_ROLE_MAX        253
+#define POLICY_SPEC_DEFAULT_ROLE    "system:image-puller"
 #define POLICY_SPEC_DEFAULT_TIMEOUT 300
 
 /* Where a pull secret is linked: bits of a mask. */
@@ -73,7 +73,7 @@ typedef struct policy_spec {
         bool has_service_accounts;
         kube_selector *sa_selector;
 
-        bool image_puller; /* imagePuller was given */
+        bool image_puller;  /* imagePuller was given */
         char *cluster_role; /* set (defaulted) when image_puller */
 
         policy_pull_secret *pull_secrets; /* in input order */

@@ -154,20 +154,26 @@ static int parse_match_labels(json_object *ml, kube_selector *s, size_t *cap, ch
         json_object_object_foreach(ml, key, val) {
                 if (!json_object_is_type(val, json_type_string)) {
                         quote_input(key, q);
-                        return fail(reterr, -EINVAL, "matchLabels: the value of \"%s\" must be "
-                                    "a string", q);
+                        return fail(reterr, -EINVAL,
+                                    "matchLabels: the value of \"%s\" must be "
+                                    "a string",
+                                    q);
                 }
                 const char *v = json_object_get_string(val);
                 if (kube_label_key_validate(key) < 0) {
                         quote_input(key, q);
-                        return fail(reterr, -EINVAL, "matchLabels: \"%s\" is not a valid label "
-                                    "key", q);
+                        return fail(reterr, -EINVAL,
+                                    "matchLabels: \"%s\" is not a valid label "
+                                    "key",
+                                    q);
                 }
                 if (kube_label_value_validate(v) < 0) {
                         quote_input(v, q);
-                        return fail(reterr, -EINVAL, "matchLabels: \"%s\" is not a valid label "
+                        return fail(reterr, -EINVAL,
+                                    "matchLabels: \"%s\" is not a valid label "
                                     "value (at most 63 letters, digits, '-', '_' or '.', "
-                                    "alphanumeric at both ends)", q);
+                                    "alphanumeric at both ends)",
+                                    q);
                 }
                 if (GROW(s->reqs, *cap, s->n_reqs + 1) < 0) return -ENOMEM;
                 kube_requirement *r = &s->reqs[s->n_reqs];
@@ -189,10 +195,10 @@ static int parse_op(const char *s, kube_selector_op *ret) {
                 const char *name;
                 kube_selector_op op;
         } ops[] = {
-                {"In", KUBE_SELECTOR_IN},
-                {"NotIn", KUBE_SELECTOR_NOT_IN},
-                {"Exists", KUBE_SELECTOR_EXISTS},
-                {"DoesNotExist", KUBE_SELECTOR_DOES_NOT_EXIST},
+            {"In", KUBE_SELECTOR_IN},
+            {"NotIn", KUBE_SELECTOR_NOT_IN},
+            {"Exists", KUBE_SELECTOR_EXISTS},
+            {"DoesNotExist", KUBE_SELECTOR_DOES_NOT_EXIST},
         };
         for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
                 if (streq(ops[i].name, s)) {
@@ -215,44 +221,60 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
         const char *key = json_object_get_string(k);
         if (kube_label_key_validate(key) < 0) {
                 quote_input(key, q);
-                return fail(reterr, -EINVAL, "matchExpressions[%zu]: \"%s\" is not a valid "
-                            "label key", idx, q);
+                return fail(reterr, -EINVAL,
+                            "matchExpressions[%zu]: \"%s\" is not a valid "
+                            "label key",
+                            idx, q);
         }
         if (!op || !json_object_is_type(op, json_type_string))
-                return fail(reterr, -EINVAL, "matchExpressions[%zu]: operator is required "
-                            "(In, NotIn, Exists or DoesNotExist)", idx);
+                return fail(reterr, -EINVAL,
+                            "matchExpressions[%zu]: operator is required "
+                            "(In, NotIn, Exists or DoesNotExist)",
+                            idx);
         kube_selector_op o;
         if (parse_op(json_object_get_string(op), &o) < 0) {
                 quote_input(json_object_get_string(op), q);
-                return fail(reterr, -EINVAL, "matchExpressions[%zu]: unknown operator \"%s\" "
-                            "(use In, NotIn, Exists or DoesNotExist)", idx, q);
+                return fail(reterr, -EINVAL,
+                            "matchExpressions[%zu]: unknown operator \"%s\" "
+                            "(use In, NotIn, Exists or DoesNotExist)",
+                            idx, q);
         }
         size_t n = 0;
         if (!json_is_null(vals)) {
                 if (!json_object_is_type(vals, json_type_array))
-                        return fail(reterr, -EINVAL, "matchExpressions[%zu]: values must be a "
-                                    "list of strings", idx);
+                        return fail(reterr, -EINVAL,
+                                    "matchExpressions[%zu]: values must be a "
+                                    "list of strings",
+                                    idx);
                 n = json_object_array_length(vals);
         }
         bool needs_values = o == KUBE_SELECTOR_IN || o == KUBE_SELECTOR_NOT_IN;
         if (needs_values && n == 0)
-                return fail(reterr, -EINVAL, "matchExpressions[%zu]: operator %s needs at least "
-                            "one value", idx, json_object_get_string(op));
+                return fail(reterr, -EINVAL,
+                            "matchExpressions[%zu]: operator %s needs at least "
+                            "one value",
+                            idx, json_object_get_string(op));
         if (!needs_values && n > 0)
-                return fail(reterr, -EINVAL, "matchExpressions[%zu]: operator %s must not have "
-                            "values", idx, json_object_get_string(op));
+                return fail(reterr, -EINVAL,
+                            "matchExpressions[%zu]: operator %s must not have "
+                            "values",
+                            idx, json_object_get_string(op));
         if (n > KUBE_SELECTOR_VALUES_MAX)
                 return fail(reterr, -E2BIG, "matchExpressions[%zu]: at most %d values", idx,
                             KUBE_SELECTOR_VALUES_MAX);
         for (size_t i = 0; i < n; i++) {
                 json_object *v = json_object_array_get_idx(vals, i);
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(reterr, -EINVAL, "matchExpressions[%zu]: values must be a "
-                                    "list of strings", idx);
+                        return fail(reterr, -EINVAL,
+                                    "matchExpressions[%zu]: values must be a "
+                                    "list of strings",
+                                    idx);
                 if (kube_label_value_validate(json_object_get_string(v)) < 0) {
                         quote_input(json_object_get_string(v), q);
-                        return fail(reterr, -EINVAL, "matchExpressions[%zu]: \"%s\" is not a "
-                                    "valid label value", idx, q);
+                        return fail(reterr, -EINVAL,
+                                    "matchExpressions[%zu]: \"%s\" is not a "
+                                    "valid label value",
+                                    idx, q);
                 }
         }
 
@@ -266,8 +288,8 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
                         return -ENOMEM;
                 }
                 for (size_t i = 0; i < n; i++) {
-                        t.values[i] = strdup(json_object_get_string(
-                                json_object_array_get_idx(vals, i)));
+                        t.values[i] =
+                            strdup(json_object_get_string(json_object_array_get_idx(vals, i)));
                         if (!t.values[i]) {
                                 requirement_done(&t);
                                 return -ENOMEM;
@@ -280,8 +302,7 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
         return 0;
 }
 
-static int parse_match_expressions(json_object *me, kube_selector *s, size_t *cap,
-                                   char **reterr) {
+static int parse_match_expressions(json_object *me, kube_selector *s, size_t *cap, char **reterr) {
         if (!json_object_is_type(me, json_type_array))
                 return fail(reterr, -EINVAL, "matchExpressions must be a list");
         size_t n = json_object_array_length(me);
@@ -290,8 +311,8 @@ static int parse_match_expressions(json_object *me, kube_selector *s, size_t *ca
                             KUBE_SELECTOR_EXPRS_MAX);
         for (size_t i = 0; i < n; i++) {
                 if (GROW(s->reqs, *cap, s->n_reqs + 1) < 0) return -ENOMEM;
-                int r = parse_expression(json_object_array_get_idx(me, i), i,
-                                         &s->reqs[s->n_reqs], reterr);
+                int r = parse_expression(json_object_array_get_idx(me, i), i, &s->reqs[s->n_reqs],
+                                         reterr);
                 if (r < 0) return r;
                 s->n_reqs++;
         }
@@ -325,11 +346,11 @@ int kube_selector_parse(json_object *obj, kube_selector **ret, char **reterr) {
 
 int kube_selector_copy(const kube_selector *s, kube_selector **ret) {
         if (!s || !ret) return -EINVAL;
-        _cleanup_(kube_selector_freep) kube_selector *c = calloc(1, sizeof(*c));
+        kube_selector *c = calloc(1, sizeof(*c));
         if (!c) return -ENOMEM;
         if (s->n_reqs > 0) {
                 c->reqs = calloc(s->n_reqs, sizeof(kube_requirement));
-                if (!c->reqs) return -ENOMEM;
+                if (!c->reqs) goto oom;
         }
         for (size_t i = 0; i < s->n_reqs; i++) {
                 const kube_requirement *from = &s->reqs[i];
@@ -337,18 +358,21 @@ int kube_selector_copy(const kube_selector *s, kube_selector **ret) {
                 c->n_reqs++;
                 to->op = from->op;
                 to->key = strdup(from->key);
-                if (!to->key) return -ENOMEM;
+                if (!to->key) goto oom;
                 if (from->n_values == 0) continue;
                 to->values = calloc(from->n_values, sizeof(char *));
-                if (!to->values) return -ENOMEM;
+                if (!to->values) goto oom;
                 for (size_t j = 0; j < from->n_values; j++) {
                         to->values[j] = strdup(from->values[j]);
-                        if (!to->values[j]) return -ENOMEM;
+                        if (!to->values[j]) goto oom;
                         to->n_values++;
                 }
         }
-        *ret = TAKE_PTR(c);
+        *ret = c;
         return 0;
+oom:
+        kube_selector_free(c);
+        return -ENOMEM;
 }
 
 bool kube_selector_is_empty(const kube_selector *s) {

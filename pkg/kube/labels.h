@@ -38,11 +38,11 @@
 #include "util/macro.h"
 
 #define KUBE_SELECTOR_LABELS_MAX 64
-#define KUBE_SELECTOR_EXPRS_MAX 64
+#define KUBE_SELECTOR_EXPRS_MAX  64
 #define KUBE_SELECTOR_VALUES_MAX 64
-#define KUBE_LABEL_NAME_MAX 63
-#define KUBE_LABEL_PREFIX_MAX 253
-#define KUBE_LABEL_VALUE_MAX 63
+#define KUBE_LABEL_NAME_MAX      63
+#define KUBE_LABEL_PREFIX_MAX    253
+#define KUBE_LABEL_VALUE_MAX     63
 
 typedef enum kube_selector_op {
         KUBE_SELECTOR_EQUALS, /* from matchLabels */

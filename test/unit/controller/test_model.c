@@ -33,8 +33,7 @@ static json_object *parse(const char *json) {
 }
 
 static char *b64(const char *in) {
-        static const char t[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         size_t n = strlen(in);
         char *out = malloc(n / 3 * 4 + 8), *o = out;
         assert_non_null(out);
@@ -55,12 +54,15 @@ static char *b64(const char *in) {
 static json_object *secret_json(const char *type, const char *key, const char *value_b64) {
         char *j = NULL;
         if (value_b64)
-                assert_true(asprintf(&j, "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},"
-                                         "\"type\":\"%s\",\"data\":{\"%s\":\"%s\"}}",
+                assert_true(asprintf(&j,
+                                     "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},"
+                                     "\"type\":\"%s\",\"data\":{\"%s\":\"%s\"}}",
                                      type, key, value_b64) > 0);
         else
-                assert_true(asprintf(&j, "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},"
-                                         "\"type\":\"%s\"}", type) > 0);
+                assert_true(asprintf(&j,
+                                     "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},"
+                                     "\"type\":\"%s\"}",
+                                     type) > 0);
         json_object *o = parse(j);
         free(j);
         return o;
@@ -68,8 +70,8 @@ static json_object *secret_json(const char *type, const char *key, const char *v
 
 static model_secret *secret_from_payload(const char *type, const char *payload) {
         char *e = b64(payload);
-        const char *key = streq(type, MODEL_SECRET_TYPE_DOCKERCFG) ? ".dockercfg"
-                                                                   : ".dockerconfigjson";
+        const char *key =
+            streq(type, MODEL_SECRET_TYPE_DOCKERCFG) ? ".dockercfg" : ".dockerconfigjson";
         json_object *o = secret_json(type, key, e);
         free(e);
         model_secret *s = NULL;
@@ -128,7 +130,8 @@ static void test_sa_openshift_416(void **state) {
         assert_string_equal(model_sa_internal_registry_ref(sa), "default-dockercfg-123456");
         /* only the annotations the controller reads are kept */
         assert_int_equal(sa->meta.annotations.n, 1);
-        assert_null(kube_meta_annotation(&sa->meta, "kubectl.kubernetes.io/last-applied-configuration"));
+        assert_null(
+            kube_meta_annotation(&sa->meta, "kubectl.kubernetes.io/last-applied-configuration"));
         assert_true(model_sa_provisioned(sa));
         assert_true(model_sa_has_pull_secret(sa, "my-pull-secret"));
         assert_true(model_sa_has_secret(sa, "my-pull-secret"));
@@ -206,22 +209,22 @@ static void test_sa_provisioning_forms(void **state) {
 
 static void test_sa_malformed_links(void **state) {
         static const char *const bad[] = {
-                "not json",
-                "[]",
-                "{\"v\":2,\"links\":[]}",
-                "{\"links\":[]}",
-                "{\"v\":1}",
-                "{\"v\":1,\"links\":{}}",
-                "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\"}]}",
-                "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\",\"for\":[]}]}",
-                "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\",\"for\":[\"push\"]}]}",
-                "{\"v\":1,\"links\":[{\"policy\":\"ab\",\"secret\":\"s\",\"for\":[\"pull\"]}]}",
-                "{\"v\":1,\"links\":[{\"policy\":\"a/b/c\",\"secret\":\"s\",\"for\":[\"pull\"]}]}",
-                "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"S\",\"for\":[\"pull\"]}]}",
-                "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\",\"for\":[\"pull\"],"
-                "\"x\":1}]}",
-                "{\"v\":1,\"links\":[]} trailing",
-                "{\"v\":1,\"links\":[1]}",
+            "not json",
+            "[]",
+            "{\"v\":2,\"links\":[]}",
+            "{\"links\":[]}",
+            "{\"v\":1}",
+            "{\"v\":1,\"links\":{}}",
+            "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\"}]}",
+            "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\",\"for\":[]}]}",
+            "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\",\"for\":[\"push\"]}]}",
+            "{\"v\":1,\"links\":[{\"policy\":\"ab\",\"secret\":\"s\",\"for\":[\"pull\"]}]}",
+            "{\"v\":1,\"links\":[{\"policy\":\"a/b/c\",\"secret\":\"s\",\"for\":[\"pull\"]}]}",
+            "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"S\",\"for\":[\"pull\"]}]}",
+            "{\"v\":1,\"links\":[{\"policy\":\"a/b\",\"secret\":\"s\",\"for\":[\"pull\"],"
+            "\"x\":1}]}",
+            "{\"v\":1,\"links\":[]} trailing",
+            "{\"v\":1,\"links\":[1]}",
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 json_object *o = json_object_new_object(), *meta = json_object_new_object(),
@@ -235,7 +238,8 @@ static void test_sa_malformed_links(void **state) {
                 if (sa->links_error != -EINVAL) fail_msg("accepted: %s", bad[i]);
                 assert_int_equal(sa->links.n, 0);
                 /* the text is kept, so that the planner can leave it alone */
-                assert_string_equal(kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS), bad[i]);
+                assert_string_equal(kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS),
+                                    bad[i]);
                 model_sa_free(sa);
                 json_object_put(o);
         }
@@ -256,10 +260,11 @@ static void test_links_record(void **state) {
                          0);
         assert_int_equal(model_links_set(&l, "ns-a/p1", "aaa", POLICY_FOR_PULL), 0);
         assert_int_equal(model_links_serialize(&l, &t), 0);
-        assert_string_equal(t, "{\"v\":1,\"links\":["
-                               "{\"policy\":\"ns-a/p1\",\"secret\":\"aaa\",\"for\":[\"pull\"]},"
-                               "{\"policy\":\"ns-a/p1\",\"secret\":\"sec\",\"for\":[\"pull\",\"mount\"]},"
-                               "{\"policy\":\"ns-b/p2\",\"secret\":\"sec\",\"for\":[\"pull\"]}]}");
+        assert_string_equal(
+            t, "{\"v\":1,\"links\":["
+               "{\"policy\":\"ns-a/p1\",\"secret\":\"aaa\",\"for\":[\"pull\"]},"
+               "{\"policy\":\"ns-a/p1\",\"secret\":\"sec\",\"for\":[\"pull\",\"mount\"]},"
+               "{\"policy\":\"ns-b/p2\",\"secret\":\"sec\",\"for\":[\"pull\"]}]}");
         assert_int_equal(model_links_get(&l, "ns-a/p1", "sec"), POLICY_FOR_PULL | POLICY_FOR_MOUNT);
         assert_int_equal(model_links_get(&l, "ns-b/p2", "aaa"), 0);
         assert_int_equal(model_links_get_others(&l, "ns-a/p1", "sec"), POLICY_FOR_PULL);
@@ -301,12 +306,14 @@ static void test_links_record(void **state) {
 static void test_links_record_parse_lenient_parts(void **state) {
         /* unsorted input and a repeated pair: sorted, masks united */
         model_links l = {0};
-        assert_int_equal(model_links_parse(
+        assert_int_equal(
+            model_links_parse(
                 "{\"v\":1,\"links\":["
                 "{\"secret\":\"b\",\"policy\":\"n/p\",\"for\":[\"mount\"]},"
                 "{\"policy\":\"n/p\",\"secret\":\"a\",\"for\":[\"pull\"]},"
-                "{\"policy\":\"n/p\",\"secret\":\"b\",\"for\":[\"pull\"]}],\"note\":\"x\"}", &l),
-                0);
+                "{\"policy\":\"n/p\",\"secret\":\"b\",\"for\":[\"pull\"]}],\"note\":\"x\"}",
+                &l),
+            0);
         assert_int_equal(l.n, 2);
         assert_string_equal(l.items[0].secret, "a");
         assert_int_equal(l.items[1].for_mask, POLICY_FOR_PULL | POLICY_FOR_MOUNT);
@@ -341,9 +348,10 @@ static void test_merged_record(void **state) {
         assert_int_equal(model_merged_set(&m, "a/p", "registry.example.com:5000/team", true), 0);
         char *t = NULL;
         assert_int_equal(model_merged_serialize(&m, &t), 0);
-        assert_string_equal(t, "{\"v\":1,\"entries\":["
-                               "{\"policy\":\"a/p\",\"registry\":\"registry.example.com:5000/team\"},"
-                               "{\"policy\":\"b/p\",\"registry\":\"quay.io\"}]}");
+        assert_string_equal(t,
+                            "{\"v\":1,\"entries\":["
+                            "{\"policy\":\"a/p\",\"registry\":\"registry.example.com:5000/team\"},"
+                            "{\"policy\":\"b/p\",\"registry\":\"quay.io\"}]}");
         assert_string_equal(model_merged_owner(&m, "quay.io"), "b/p");
         assert_null(model_merged_owner(&m, "docker.io"));
         model_merged back = {0};
@@ -466,14 +474,14 @@ static void test_secret_invalid_payloads(void **state) {
 
         check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockerconfigjson", NULL,
                        MODEL_SECRET_NO_DATA);
-        check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockercfg", "e30=",
-                       MODEL_SECRET_NO_DATA);
+        check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockercfg",
+                       "e30=", MODEL_SECRET_NO_DATA);
         check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockerconfigjson", "e30",
                        MODEL_SECRET_BAD_BASE64);
-        check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockerconfigjson", "e3!=",
-                       MODEL_SECRET_BAD_BASE64);
-        check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockerconfigjson", "e=0=",
-                       MODEL_SECRET_BAD_BASE64);
+        check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockerconfigjson",
+                       "e3!=", MODEL_SECRET_BAD_BASE64);
+        check_validity(MODEL_SECRET_TYPE_DOCKERCONFIGJSON, ".dockerconfigjson",
+                       "e=0=", MODEL_SECRET_BAD_BASE64);
         check_payload("not json", MODEL_SECRET_BAD_JSON);
         check_payload("[1,2]", MODEL_SECRET_BAD_JSON);
         check_payload("{\"auths\":{}} x", MODEL_SECRET_BAD_JSON);
@@ -482,8 +490,8 @@ static void test_secret_invalid_payloads(void **state) {
         check_payload("{\"auths\":{\"quay.io\":\"x\"}}", MODEL_SECRET_BAD_ENTRY);
         check_validity(MODEL_SECRET_TYPE_DOCKERCFG, ".dockercfg", "W10=" /* [] */,
                        MODEL_SECRET_BAD_JSON);
-        check_validity("kubernetes.io/basic-auth", ".dockerconfigjson", "e30=",
-                       MODEL_SECRET_WRONG_TYPE);
+        check_validity("kubernetes.io/basic-auth", ".dockerconfigjson",
+                       "e30=", MODEL_SECRET_WRONG_TYPE);
 
         /* too deep */
         char deep[200] = "{\"auths\":{\"q\":";
@@ -645,7 +653,8 @@ static void test_policy(void **state) {
                                       "\"spec\":{\"imagePuller\":{}},\"status\":{\"problems\":[");
         for (int i = 0; i < 25; i++)
                 off += (size_t)snprintf(buf + off, sizeof(buf) - off,
-                                        "%s{\"reason\":\"Conflict\",\"name\":\"n%d\"}", i ? "," : "", i);
+                                        "%s{\"reason\":\"Conflict\",\"name\":\"n%d\"}",
+                                        i ? "," : "", i);
         snprintf(buf + off, sizeof(buf) - off, "]}}");
         o = parse(buf);
         assert_int_equal(model_policy_decode(o, &p), 0);
@@ -679,13 +688,14 @@ static void test_kinds(void **state) {
 static void test_indexes_with_store(void **state) {
         kube_store *s = NULL;
         assert_int_equal(kube_store_new(&model_kind_service_account, &s), 0);
-        assert_int_equal(kube_store_add_index(s, MODEL_INDEX_LINKED_POLICIES,
-                                              model_index_sa_linked_policies), 0);
+        assert_int_equal(
+            kube_store_add_index(s, MODEL_INDEX_LINKED_POLICIES, model_index_sa_linked_policies),
+            0);
         json_object *a = load("sa-openshift-pre416.json"), *b = load("sa-openshift-416.json");
         assert_int_equal(kube_store_apply(s, KUBE_EVENT_ADDED, a), 1);
         assert_int_equal(kube_store_apply(s, KUBE_EVENT_ADDED, b), 1);
-        assert_int_equal(kube_store_count_indexed(s, MODEL_INDEX_LINKED_POLICIES,
-                                                  "project-b/team-a-pulls"), 1);
+        assert_int_equal(
+            kube_store_count_indexed(s, MODEL_INDEX_LINKED_POLICIES, "project-b/team-a-pulls"), 1);
         const model_sa *sa = kube_store_get(s, "project-a", "builder");
         assert_non_null(sa);
         assert_true(model_sa_provisioned(sa));
@@ -694,46 +704,46 @@ static void test_indexes_with_store(void **state) {
         json_object_put(b);
 
         assert_int_equal(kube_store_new(&model_kind_role_binding, &s), 0);
-        assert_int_equal(kube_store_add_index(s, MODEL_INDEX_MARKED_POLICY,
-                                              model_index_marked_policy), 0);
+        assert_int_equal(
+            kube_store_add_index(s, MODEL_INDEX_MARKED_POLICY, model_index_marked_policy), 0);
         json_object *rb = load("rolebinding.json");
         assert_int_equal(kube_store_apply(s, KUBE_EVENT_ADDED, rb), 1);
-        assert_int_equal(kube_store_count_indexed(s, MODEL_INDEX_MARKED_POLICY,
-                                                  "project-b/team-a-pulls"), 1);
+        assert_int_equal(
+            kube_store_count_indexed(s, MODEL_INDEX_MARKED_POLICY, "project-b/team-a-pulls"), 1);
         json_object_put(rb);
         /* an unmarked object has no index value */
         rb = parse("{\"metadata\":{\"name\":\"x\",\"namespace\":\"project-b\",\"labels\":"
                    "{\"pullpolicy.io/policy\":\"team-a-pulls\",\"pullpolicy.io/policy-namespace\":"
                    "\"project-b\"}},\"roleRef\":{\"name\":\"r\"}}");
         assert_int_equal(kube_store_apply(s, KUBE_EVENT_ADDED, rb), 1);
-        assert_int_equal(kube_store_count_indexed(s, MODEL_INDEX_MARKED_POLICY,
-                                                  "project-b/team-a-pulls"), 1);
+        assert_int_equal(
+            kube_store_count_indexed(s, MODEL_INDEX_MARKED_POLICY, "project-b/team-a-pulls"), 1);
         json_object_put(rb);
         kube_store_free(s);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_namespace),
-                cmocka_unit_test(test_sa_openshift_416),
-                cmocka_unit_test(test_sa_openshift_pre416),
-                cmocka_unit_test(test_sa_provisioning_forms),
-                cmocka_unit_test(test_sa_malformed_links),
-                cmocka_unit_test(test_links_record),
-                cmocka_unit_test(test_links_record_parse_lenient_parts),
-                cmocka_unit_test(test_links_record_limits),
-                cmocka_unit_test(test_merged_record),
-                cmocka_unit_test(test_secret_dockerconfigjson),
-                cmocka_unit_test(test_secret_rotation_changes_hashes),
-                cmocka_unit_test(test_secret_dockercfg),
-                cmocka_unit_test(test_secret_invalid_payloads),
-                cmocka_unit_test(test_secret_metadata_only),
-                cmocka_unit_test(test_secret_payload_auths),
-                cmocka_unit_test(test_secret_merged_annotation),
-                cmocka_unit_test(test_role_binding),
-                cmocka_unit_test(test_policy),
-                cmocka_unit_test(test_kinds),
-                cmocka_unit_test(test_indexes_with_store),
+            cmocka_unit_test(test_namespace),
+            cmocka_unit_test(test_sa_openshift_416),
+            cmocka_unit_test(test_sa_openshift_pre416),
+            cmocka_unit_test(test_sa_provisioning_forms),
+            cmocka_unit_test(test_sa_malformed_links),
+            cmocka_unit_test(test_links_record),
+            cmocka_unit_test(test_links_record_parse_lenient_parts),
+            cmocka_unit_test(test_links_record_limits),
+            cmocka_unit_test(test_merged_record),
+            cmocka_unit_test(test_secret_dockerconfigjson),
+            cmocka_unit_test(test_secret_rotation_changes_hashes),
+            cmocka_unit_test(test_secret_dockercfg),
+            cmocka_unit_test(test_secret_invalid_payloads),
+            cmocka_unit_test(test_secret_metadata_only),
+            cmocka_unit_test(test_secret_payload_auths),
+            cmocka_unit_test(test_secret_merged_annotation),
+            cmocka_unit_test(test_role_binding),
+            cmocka_unit_test(test_policy),
+            cmocka_unit_test(test_kinds),
+            cmocka_unit_test(test_indexes_with_store),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

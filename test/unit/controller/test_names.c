@@ -119,12 +119,13 @@ static void test_policy_key(void **state) {
 
 static void test_marked_by(void **state) {
         kube_kv items[] = {
-                {(char *)NAMES_LABEL_MANAGED_BY, (char *)NAMES_MANAGED_BY_VALUE},
-                {(char *)NAMES_LABEL_POLICY, (char *)"p1"},
-                {(char *)NAMES_LABEL_POLICY_NAMESPACE, (char *)"home"},
+            {(char *)NAMES_LABEL_MANAGED_BY, (char *)NAMES_MANAGED_BY_VALUE},
+            {(char *)NAMES_LABEL_POLICY, (char *)"p1"},
+            {(char *)NAMES_LABEL_POLICY_NAMESPACE, (char *)"home"},
         };
         kube_meta m = {.name = (char *)"x", .labels = {items, 3}};
-        /* keys sorted: app.kubernetes.io/..., pullpolicy.io/policy, pullpolicy.io/policy-namespace */
+        /* keys sorted: app.kubernetes.io/..., pullpolicy.io/policy, pullpolicy.io/policy-namespace
+         */
         assert_true(names_marked_by(&m, "home", "p1"));
         assert_false(names_marked_by(&m, "home", "p2"));
         assert_false(names_marked_by(&m, "other", "p1"));
@@ -136,6 +137,53 @@ static void test_marked_by(void **state) {
         kube_meta none = {.name = (char *)"x"};
         assert_false(names_marked_by(&none, "home", "p1"));
         assert_false(names_marked_by(NULL, "home", "p1"));
+}
+
+static void test_policy_label(void **state) {
+        char l[NAMES_LABEL_VALUE_MAX + 1];
+        names_policy_label("team-a-pulls", l);
+        assert_string_equal(l, "team-a-pulls");
+        char *n63 = repeat('a', 63), *n64 = repeat('a', 64), *n253 = repeat('b', 253);
+        names_policy_label(n63, l);
+        assert_string_equal(l, n63);
+        names_policy_label(n64, l);
+        assert_int_equal(strlen(l), 63);
+        assert_int_equal(l[63 - NAMES_HASH_DIGITS - 1], '-');
+        assert_true(is_hex(l + 63 - NAMES_HASH_DIGITS, NAMES_HASH_DIGITS));
+        char l2[NAMES_LABEL_VALUE_MAX + 1];
+        names_policy_label(n253, l2);
+        assert_int_equal(strlen(l2), 63);
+        assert_string_not_equal(l, l2);
+        /* a shortened value is its own label value: marks compare consistently */
+        char l3[NAMES_LABEL_VALUE_MAX + 1];
+        names_policy_label(l2, l3);
+        assert_string_equal(l2, l3);
+        /* dots and dashes before the cut are trimmed */
+        n64[63 - NAMES_HASH_DIGITS - 2] = '.';
+        names_policy_label(n64, l);
+        assert_null(strstr(l, ".-"));
+        char *k = NULL;
+        assert_int_equal(names_marked_key("home", n253, &k), 0);
+        assert_int_equal(strncmp(k, "home/", 5), 0);
+        assert_string_equal(k + 5, l2);
+        free(k);
+        assert_int_equal(names_marked_key("home", "short", &k), 0);
+        assert_string_equal(k, "home/short");
+        free(k);
+        assert_int_equal(names_marked_key("home", "", &k), -EINVAL);
+
+        /* names_marked_by() compares against the label value of a long name */
+        kube_kv items[] = {
+            {(char *)NAMES_LABEL_MANAGED_BY, (char *)NAMES_MANAGED_BY_VALUE},
+            {(char *)NAMES_LABEL_POLICY, l2},
+            {(char *)NAMES_LABEL_POLICY_NAMESPACE, (char *)"home"},
+        };
+        kube_meta m = {.name = (char *)"x", .labels = {items, 3}};
+        assert_true(names_marked_by(&m, "home", n253));
+        assert_false(names_marked_by(&m, "home", n64));
+        free(n63);
+        free(n64);
+        free(n253);
 }
 
 static void test_dns_names(void **state) {
@@ -164,14 +212,15 @@ static void test_dns_names(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_fnv1a_known_values),
-                cmocka_unit_test(test_role_binding_short),
-                cmocka_unit_test(test_role_binding_exactly_253),
-                cmocka_unit_test(test_role_binding_too_long),
-                cmocka_unit_test(test_role_binding_trims_before_hash),
-                cmocka_unit_test(test_policy_key),
-                cmocka_unit_test(test_marked_by),
-                cmocka_unit_test(test_dns_names),
+            cmocka_unit_test(test_fnv1a_known_values),
+            cmocka_unit_test(test_role_binding_short),
+            cmocka_unit_test(test_role_binding_exactly_253),
+            cmocka_unit_test(test_role_binding_too_long),
+            cmocka_unit_test(test_role_binding_trims_before_hash),
+            cmocka_unit_test(test_policy_key),
+            cmocka_unit_test(test_marked_by),
+            cmocka_unit_test(test_policy_label),
+            cmocka_unit_test(test_dns_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

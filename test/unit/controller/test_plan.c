@@ -54,11 +54,21 @@ static const char *jstr(json_object *o, const char *a, const char *b) {
 
 static void model_free(kind k, void *m) {
         switch (k) {
-        case K_NS: model_namespace_free(m); break;
-        case K_SA: model_sa_free(m); break;
-        case K_SECRET: model_secret_free(m); break;
-        case K_RB: model_role_binding_free(m); break;
-        case K_POLICY: model_policy_free(m); break;
+        case K_NS:
+                model_namespace_free(m);
+                break;
+        case K_SA:
+                model_sa_free(m);
+                break;
+        case K_SECRET:
+                model_secret_free(m);
+                break;
+        case K_RB:
+                model_role_binding_free(m);
+                break;
+        case K_POLICY:
+                model_policy_free(m);
+                break;
         }
 }
 
@@ -66,11 +76,21 @@ static void *model_decode(kind k, json_object *j) {
         void *m = NULL;
         int r = -1;
         switch (k) {
-        case K_NS: r = model_namespace_decode(j, (model_namespace **)&m); break;
-        case K_SA: r = model_sa_decode(j, (model_sa **)&m); break;
-        case K_SECRET: r = model_secret_decode(j, (model_secret **)&m); break;
-        case K_RB: r = model_role_binding_decode(j, (model_role_binding **)&m); break;
-        case K_POLICY: r = model_policy_decode(j, (model_policy **)&m); break;
+        case K_NS:
+                r = model_namespace_decode(j, (model_namespace **)&m);
+                break;
+        case K_SA:
+                r = model_sa_decode(j, (model_sa **)&m);
+                break;
+        case K_SECRET:
+                r = model_secret_decode(j, (model_secret **)&m);
+                break;
+        case K_RB:
+                r = model_role_binding_decode(j, (model_role_binding **)&m);
+                break;
+        case K_POLICY:
+                r = model_policy_decode(j, (model_policy **)&m);
+                break;
         }
         if (r < 0) fail_msg("decode failed: %d %s", r, json_object_to_json_string(j));
         return m;
@@ -145,12 +165,12 @@ static void world_init(world *w) {
         w->allowed[0] = "system:image-puller";
         w->dist[0] = "pullpolicy-system";
         w->set = (plan_settings){
-                .allowed_cluster_roles = w->allowed,
-                .n_allowed_cluster_roles = 1,
-                .distribution_namespaces = w->dist,
-                .n_distribution_namespaces = 1,
-                .image_api_served = false,
-                .now = NOW,
+            .allowed_cluster_roles = w->allowed,
+            .n_allowed_cluster_roles = 1,
+            .distribution_namespaces = w->dist,
+            .n_distribution_namespaces = 1,
+            .image_api_served = false,
+            .now = NOW,
         };
 }
 
@@ -180,8 +200,9 @@ static int world_teardown(void **state) {
 
 static void ns_add(world *w, const char *name, const char *labels) {
         char *j = NULL;
-        assert_true(asprintf(&j, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
-                                 "{\"name\":\"%s\",\"labels\":%s},\"status\":{\"phase\":\"Active\"}}",
+        assert_true(asprintf(&j,
+                             "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+                             "{\"name\":\"%s\",\"labels\":%s},\"status\":{\"phase\":\"Active\"}}",
                              name, labels ? labels : "{}") > 0);
         world_put_str(w, K_NS, j);
         free(j);
@@ -206,7 +227,8 @@ static void sa_add(world *w, const char *ns, const char *name, const char *label
         if (extra) {
                 json_object *e = json_tokener_parse(extra);
                 assert_non_null(e);
-                json_object_object_foreach(e, k, v) json_object_object_add(meta, k, json_object_get(v));
+                json_object_object_foreach(e, k, v)
+                    json_object_object_add(meta, k, json_object_get(v));
                 json_object_put(e);
         }
         json_object_object_add(j, "apiVersion", json_object_new_string("v1"));
@@ -220,8 +242,8 @@ static void sa_add(world *w, const char *ns, const char *name, const char *label
                 assert_non_null(names);
                 for (size_t k = 0; k < json_object_array_length(names); k++) {
                         json_object *e = json_object_new_object();
-                        json_object_object_add(e, "name",
-                                               json_object_get(json_object_array_get_idx(names, k)));
+                        json_object_object_add(
+                            e, "name", json_object_get(json_object_array_get_idx(names, k)));
                         json_object_array_add(arr, e);
                 }
                 json_object_put(names);
@@ -235,8 +257,7 @@ static void sa_simple(world *w, const char *ns, const char *name) {
 }
 
 static char *b64(const char *in, size_t n) {
-        static const char t[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         char *out = malloc(n / 3 * 4 + 8), *o = out;
         assert_non_null(out);
         for (size_t i = 0; i < n; i += 3) {
@@ -258,9 +279,10 @@ static void secret_add(world *w, const char *ns, const char *name, const char *a
         char *payload = NULL, *j = NULL;
         assert_true(asprintf(&payload, "{\"auths\":%s}", auths) > 0);
         char *e = b64(payload, strlen(payload));
-        assert_true(asprintf(&j, "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":"
-                                 "\"kubernetes.io/dockerconfigjson\",\"metadata\":{\"name\":\"%s\","
-                                 "\"namespace\":\"%s\"%s%s},\"data\":{\".dockerconfigjson\":\"%s\"}}",
+        assert_true(asprintf(&j,
+                             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":"
+                             "\"kubernetes.io/dockerconfigjson\",\"metadata\":{\"name\":\"%s\","
+                             "\"namespace\":\"%s\"%s%s},\"data\":{\".dockerconfigjson\":\"%s\"}}",
                              name, ns, extra_meta ? "," : "", extra_meta ? extra_meta : "", e) > 0);
         world_put_str(w, K_SECRET, j);
         free(j);
@@ -270,8 +292,9 @@ static void secret_add(world *w, const char *ns, const char *name, const char *a
 
 static void secret_opaque(world *w, const char *ns, const char *name) {
         char *j = NULL;
-        assert_true(asprintf(&j, "{\"type\":\"Opaque\",\"metadata\":{\"name\":\"%s\","
-                                 "\"namespace\":\"%s\"},\"data\":{\"x\":\"eA==\"}}",
+        assert_true(asprintf(&j,
+                             "{\"type\":\"Opaque\",\"metadata\":{\"name\":\"%s\","
+                             "\"namespace\":\"%s\"},\"data\":{\"x\":\"eA==\"}}",
                              name, ns) > 0);
         world_put_str(w, K_SECRET, j);
         free(j);
@@ -280,10 +303,12 @@ static void secret_opaque(world *w, const char *ns, const char *name) {
 static void policy_add(world *w, const char *ns, const char *name, const char *spec,
                        bool finalizer) {
         char *j = NULL;
-        assert_true(asprintf(&j, "{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
-                                 "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\","
-                                 "\"generation\":1%s},\"spec\":%s}",
-                             name, ns, finalizer ? ",\"finalizers\":[\"pullpolicy.io/cleanup\"]" : "",
+        assert_true(asprintf(&j,
+                             "{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
+                             "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\","
+                             "\"generation\":1%s},\"spec\":%s}",
+                             name, ns,
+                             finalizer ? ",\"finalizers\":[\"pullpolicy.io/cleanup\"]" : "",
                              spec) > 0);
         world_put_str(w, K_POLICY, j);
         free(j);
@@ -328,11 +353,21 @@ static plan *world_plan(world *w, const char *ns, const char *name) {
         for (size_t i = 0; i < w->n; i++) {
                 const obj *o = &w->objs[i];
                 switch (o->k) {
-                case K_NS: assert_int_equal(plan_memsnap_add_namespace(m, o->model), 0); break;
-                case K_SA: assert_int_equal(plan_memsnap_add_sa(m, o->model), 0); break;
-                case K_SECRET: assert_int_equal(plan_memsnap_add_secret(m, o->model), 0); break;
-                case K_RB: assert_int_equal(plan_memsnap_add_role_binding(m, o->model), 0); break;
-                case K_POLICY: assert_int_equal(plan_memsnap_add_policy(m, o->model), 0); break;
+                case K_NS:
+                        assert_int_equal(plan_memsnap_add_namespace(m, o->model), 0);
+                        break;
+                case K_SA:
+                        assert_int_equal(plan_memsnap_add_sa(m, o->model), 0);
+                        break;
+                case K_SECRET:
+                        assert_int_equal(plan_memsnap_add_secret(m, o->model), 0);
+                        break;
+                case K_RB:
+                        assert_int_equal(plan_memsnap_add_role_binding(m, o->model), 0);
+                        break;
+                case K_POLICY:
+                        assert_int_equal(plan_memsnap_add_policy(m, o->model), 0);
+                        break;
                 }
         }
         plan_snapshot snap = plan_memsnap_snapshot(m);
@@ -346,7 +381,8 @@ static plan *world_plan(world *w, const char *ns, const char *name) {
 
 static void set_meta_labels(json_object *meta, const plan_write *pw) {
         json_object *l = json_object_new_object();
-        json_object_object_add(l, NAMES_LABEL_MANAGED_BY, json_object_new_string(NAMES_MANAGED_BY_VALUE));
+        json_object_object_add(l, NAMES_LABEL_MANAGED_BY,
+                               json_object_new_string(NAMES_MANAGED_BY_VALUE));
         json_object_object_add(l, NAMES_LABEL_POLICY, json_object_new_string(pw->copy.policy_name));
         json_object_object_add(l, NAMES_LABEL_POLICY_NAMESPACE,
                                json_object_new_string(pw->policy_namespace));
@@ -390,7 +426,8 @@ static void apply_sa(world *w, const plan_write *pw) {
                 assert_int_equal(plan_sa_edit(o->model, "", NULL, 0, &fresh), -EINVAL);
                 char *key = NULL;
                 assert_int_equal(names_policy_key(pw->policy_namespace, pw->policy_name, &key), 0);
-                assert_int_equal(plan_sa_edit(o->model, key, pw->sa.want, pw->sa.n_want, &fresh), 0);
+                assert_int_equal(plan_sa_edit(o->model, key, pw->sa.want, pw->sa.n_want, &fresh),
+                                 0);
                 free(key);
                 d = &fresh;
         }
@@ -447,8 +484,8 @@ static void apply_global(world *w, const plan_write *pw) {
 
 static void apply_finalizer(world *w, const plan_write *pw, bool add) {
         json_object *j = NULL;
-        assert_int_equal(json_object_deep_copy(world_json(w, K_POLICY, pw->namespace, pw->name), &j,
-                                               NULL), 0);
+        assert_int_equal(
+            json_object_deep_copy(world_json(w, K_POLICY, pw->namespace, pw->name), &j, NULL), 0);
         json_object *meta = NULL;
         json_object_object_get_ex(j, "metadata", &meta);
         if (add) {
@@ -469,12 +506,14 @@ static void apply_status(world *w, const char *ns, const char *name, const plan 
         const plan_status *s = &pl->status;
         json_object *st = json_object_new_object(), *conds = json_object_new_array(),
                     *c = json_object_new_object(), *probs = json_object_new_array();
-        json_object_object_add(st, "observedGeneration", json_object_new_int64(s->observed_generation));
+        json_object_object_add(st, "observedGeneration",
+                               json_object_new_int64(s->observed_generation));
         json_object_object_add(c, "type", json_object_new_string("Ready"));
         json_object_object_add(c, "status", json_object_new_string(s->ready_status));
         json_object_object_add(c, "reason", json_object_new_string(s->ready_reason));
         json_object_object_add(c, "message", json_object_new_string(s->ready_message));
-        json_object_object_add(c, "observedGeneration", json_object_new_int64(s->observed_generation));
+        json_object_object_add(c, "observedGeneration",
+                               json_object_new_int64(s->observed_generation));
         json_object_object_add(c, "lastTransitionTime",
                                json_object_new_string(s->ready_last_transition));
         json_object_array_add(conds, c);
@@ -486,7 +525,9 @@ static void apply_status(world *w, const char *ns, const char *name, const plan 
         for (size_t i = 0; i < s->n_problems; i++) {
                 const model_problem *p = &s->problems[i];
                 json_object *o = json_object_new_object();
-                if (p->namespace) json_object_object_add(o, "namespace", json_object_new_string(p->namespace));
+                if (p->namespace)
+                        json_object_object_add(o, "namespace",
+                                               json_object_new_string(p->namespace));
                 if (p->name) json_object_object_add(o, "name", json_object_new_string(p->name));
                 json_object_object_add(o, "reason", json_object_new_string(p->reason));
                 json_object_object_add(o, "message", json_object_new_string(p->message));
@@ -505,8 +546,12 @@ static void world_apply(world *w, const char *ns, const char *name, const plan *
         for (size_t i = 0; i < pl->n_writes; i++) {
                 const plan_write *pw = &pl->writes[i];
                 switch (pw->kind) {
-                case PLAN_ADD_FINALIZER: apply_finalizer(w, pw, true); break;
-                case PLAN_REMOVE_FINALIZER: apply_finalizer(w, pw, false); return;
+                case PLAN_ADD_FINALIZER:
+                        apply_finalizer(w, pw, true);
+                        break;
+                case PLAN_REMOVE_FINALIZER:
+                        apply_finalizer(w, pw, false);
+                        return;
                 case PLAN_RB_CREATE:
                 case PLAN_RB_UPDATE: {
                         json_object *j = NULL;
@@ -514,20 +559,29 @@ static void world_apply(world *w, const char *ns, const char *name, const plan *
                         if (pw->kind == PLAN_RB_CREATE)
                                 assert_null(world_find(w, K_RB, pw->namespace, pw->name));
                         else
-                                assert_string_equal(jstr(world_json(w, K_RB, pw->namespace, pw->name),
-                                                         "metadata", "resourceVersion"),
-                                                    pw->resource_version);
+                                assert_string_equal(
+                                    jstr(world_json(w, K_RB, pw->namespace, pw->name), "metadata",
+                                         "resourceVersion"),
+                                    pw->resource_version);
                         world_put(w, K_RB, j);
                         break;
                 }
-                case PLAN_RB_DELETE: assert_true(world_del(w, K_RB, pw->namespace, pw->name)); break;
+                case PLAN_RB_DELETE:
+                        assert_true(world_del(w, K_RB, pw->namespace, pw->name));
+                        break;
                 case PLAN_COPY_CREATE:
-                case PLAN_COPY_UPDATE: apply_copy(w, pw); break;
+                case PLAN_COPY_UPDATE:
+                        apply_copy(w, pw);
+                        break;
                 case PLAN_COPY_DELETE:
                         assert_true(world_del(w, K_SECRET, pw->namespace, pw->name));
                         break;
-                case PLAN_SA_EDIT: apply_sa(w, pw); break;
-                case PLAN_GLOBAL_EDIT: apply_global(w, pw); break;
+                case PLAN_SA_EDIT:
+                        apply_sa(w, pw);
+                        break;
+                case PLAN_GLOBAL_EDIT:
+                        apply_global(w, pw);
+                        break;
                 }
         }
         if (pl->has_status && pl->status_changed) apply_status(w, ns, name, pl);
@@ -540,8 +594,9 @@ static int converge(world *w, const char *ns, const char *name) {
                 bool quiet = pl->n_writes == 0 && !pl->status_changed;
                 if (quiet) {
                         /* a steady state repeats no event either */
-                        if (pl->n_events) fail_msg("converged plan has event %s: %s",
-                                                   pl->events[0].reason, pl->events[0].message);
+                        if (pl->n_events)
+                                fail_msg("converged plan has event %s: %s", pl->events[0].reason,
+                                         pl->events[0].message);
                         plan_free(pl);
                         return round;
                 }
@@ -599,7 +654,8 @@ static int count_in(char *const *v, size_t n, const char *s) {
         return c;
 }
 
-#define PULLS(w, ns, sa, s) count_in(get_sa(w, ns, sa)->pull_secrets, get_sa(w, ns, sa)->n_pull_secrets, s)
+#define PULLS(w, ns, sa, s)                                                                        \
+        count_in(get_sa(w, ns, sa)->pull_secrets, get_sa(w, ns, sa)->n_pull_secrets, s)
 #define MOUNTS(w, ns, sa, s) count_in(get_sa(w, ns, sa)->secrets, get_sa(w, ns, sa)->n_secrets, s)
 
 static const char *QUAY = "{\"quay.io\":{\"auth\":\"cXVheTpvbmU=\"}}";
@@ -626,7 +682,8 @@ static void test_invalid_spec(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
         policy_add(w, "project-b", "p",
-                   "{\"imagePuller\":{},\"pullSecrets\":[{\"name\":\"x\"},{\"name\":\"x\"}]}", true);
+                   "{\"imagePuller\":{},\"pullSecrets\":[{\"name\":\"x\"},{\"name\":\"x\"}]}",
+                   true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 0);
         assert_true(pl->status_changed);
@@ -695,7 +752,8 @@ static void test_home_group_binding(void **state) {
         assert_true(json_object_object_get_ex(meta, "ownerReferences", &owners));
         json_object *o0 = json_object_array_get_idx(owners, 0), *ctl = NULL;
         assert_string_equal(jstr(o0, "kind", NULL), "PullPolicy");
-        assert_true(json_object_object_get_ex(o0, "controller", &ctl) && json_object_get_boolean(ctl));
+        assert_true(json_object_object_get_ex(o0, "controller", &ctl) &&
+                    json_object_get_boolean(ctl));
         assert_null(jstr(meta, "resourceVersion", NULL));
         json_object_put(j);
         plan_free(pl);
@@ -703,7 +761,8 @@ static void test_home_group_binding(void **state) {
         assert_int_equal(converge(w, "project-b", "p"), 2);
         const model_policy_status *st = pstatus(w, "project-b", "p");
         assert_string_equal(st->ready_reason, "Applied");
-        assert_string_equal(st->ready_message, "1 namespaces, 1 role bindings, 0 service accounts linked");
+        assert_string_equal(st->ready_message,
+                            "1 namespaces, 1 role bindings, 0 service accounts linked");
 }
 
 static void test_seed_add_role_to_user(void **state) {
@@ -712,9 +771,11 @@ static void test_seed_add_role_to_user(void **state) {
         ns_add(w, "project-a", NULL);
         ns_add(w, "project-b", NULL);
         sa_simple(w, "project-a", "builder");
-        policy_add(w, "project-b", "p",
-                   "{\"subjects\":{\"namespaces\":[\"project-a\"],\"serviceAccounts\":[\"default\"]},"
-                   "\"imagePuller\":{}}", true);
+        policy_add(
+            w, "project-b", "p",
+            "{\"subjects\":{\"namespaces\":[\"project-a\"],\"serviceAccounts\":[\"default\"]},"
+            "\"imagePuller\":{}}",
+            true);
         plan *pl = world_plan(w, "project-b", "p");
         const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a");
         assert_non_null(pw);
@@ -742,7 +803,8 @@ static void test_subjects_names_and_selector_union(void **state) {
                    "\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}},"
                    "\"serviceAccounts\":[\"zz-listed\"],"
                    "\"serviceAccountSelector\":{\"matchLabels\":{\"pulls\":\"true\"}}},"
-                   "\"imagePuller\":{}}", true);
+                   "\"imagePuller\":{}}",
+                   true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(count_writes(pl, PLAN_RB_CREATE), 3); /* a, c, d; not the home */
         const plan_write *a = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a");
@@ -775,7 +837,8 @@ static void test_empty_selector_means_group(void **state) {
         ns_add(w, "project-b", NULL);
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"namespaces\":[\"project-a\"],\"serviceAccountSelector\":{},"
-                   "\"serviceAccounts\":[\"x\"]},\"imagePuller\":{}}", true);
+                   "\"serviceAccounts\":[\"x\"]},\"imagePuller\":{}}",
+                   true);
         plan *pl = world_plan(w, "project-b", "p");
         const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a");
         assert_int_equal(pw->rb.n_subjects, 1);
@@ -784,9 +847,10 @@ static void test_empty_selector_means_group(void **state) {
 
         /* all SAs -> names only: the group becomes ServiceAccount subjects */
         converge(w, "project-b", "p");
-        policy_set_spec(w, "project-b", "p",
-                        "{\"subjects\":{\"namespaces\":[\"project-a\"],\"serviceAccounts\":[\"x\"]},"
-                        "\"imagePuller\":{}}");
+        policy_set_spec(
+            w, "project-b", "p",
+            "{\"subjects\":{\"namespaces\":[\"project-a\"],\"serviceAccounts\":[\"x\"]},"
+            "\"imagePuller\":{}}");
         pl = world_plan(w, "project-b", "p");
         pw = find_write(pl, PLAN_RB_UPDATE, "project-b", "ppol-p-project-a");
         assert_non_null(pw);
@@ -807,7 +871,8 @@ static void test_namespace_leaving_selector(void **state) {
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}}},"
                    "\"imagePuller\":{},\"pullSecrets\":[{\"name\":\"quay-creds\"}],"
-                   "\"dockercfg\":{\"wait\":\"Never\"}}", true);
+                   "\"dockercfg\":{\"wait\":\"Never\"}}",
+                   true);
         converge(w, "project-b", "p");
         assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-c"));
         assert_non_null(world_find(w, K_SECRET, "project-c", "quay-creds"));
@@ -830,8 +895,8 @@ static void test_namespace_leaving_selector(void **state) {
         assert_null(world_find(w, K_RB, "project-b", "ppol-p-project-c"));
         assert_null(world_find(w, K_SECRET, "project-c", "quay-creds"));
         assert_int_equal(PULLS(w, "project-c", "default", "quay-creds"), 0);
-        assert_null(kube_meta_annotation(&get_sa(w, "project-c", "default")->meta,
-                                         NAMES_ANNOTATION_LINKS));
+        assert_null(
+            kube_meta_annotation(&get_sa(w, "project-c", "default")->meta, NAMES_ANNOTATION_LINKS));
         assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-a"));
         assert_int_equal(pstatus(w, "project-b", "p")->namespaces, 1);
 }
@@ -840,9 +905,10 @@ static void test_terminating_namespace_excluded(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
         ns_add(w, "project-a", "{\"team\":\"a\"}");
-        world_put_str(w, K_NS, "{\"metadata\":{\"name\":\"old\",\"labels\":{\"team\":\"a\"},"
-                               "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"},"
-                               "\"status\":{\"phase\":\"Terminating\"}}");
+        world_put_str(w, K_NS,
+                      "{\"metadata\":{\"name\":\"old\",\"labels\":{\"team\":\"a\"},"
+                      "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"},"
+                      "\"status\":{\"phase\":\"Terminating\"}}");
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"namespaces\":[\"old\"],"
                    "\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}}},\"imagePuller\":{}}",
@@ -896,7 +962,8 @@ static void test_role_change_replaces_binding(void **state) {
         ns_add(w, "project-b", NULL);
         policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
         converge(w, "project-b", "p");
-        policy_set_spec(w, "project-b", "p", "{\"imagePuller\":{\"clusterRole\":\"registry-viewer\"}}");
+        policy_set_spec(w, "project-b", "p",
+                        "{\"imagePuller\":{\"clusterRole\":\"registry-viewer\"}}");
         plan *pl = world_plan(w, "project-b", "p");
         /* roleRef is immutable: delete, then create */
         assert_int_equal(pl->n_writes, 2);
@@ -910,9 +977,10 @@ static void test_role_change_replaces_binding(void **state) {
 static void test_foreign_role_binding_conflict(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
-        world_put_str(w, K_RB, "{\"metadata\":{\"name\":\"ppol-p-project-b\",\"namespace\":"
-                               "\"project-b\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
-                               "\"kind\":\"ClusterRole\",\"name\":\"admin\"}}");
+        world_put_str(w, K_RB,
+                      "{\"metadata\":{\"name\":\"ppol-p-project-b\",\"namespace\":"
+                      "\"project-b\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+                      "\"kind\":\"ClusterRole\",\"name\":\"admin\"}}");
         policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 0);
@@ -921,9 +989,10 @@ static void test_foreign_role_binding_conflict(void **state) {
         plan_free(pl);
         converge(w, "project-b", "p");
         /* never touched */
-        assert_string_equal(((model_role_binding *)world_model(w, K_RB, "project-b",
-                                                               "ppol-p-project-b"))->role_name,
-                            "admin");
+        assert_string_equal(
+            ((model_role_binding *)world_model(w, K_RB, "project-b", "ppol-p-project-b"))
+                ->role_name,
+            "admin");
 }
 
 static void test_long_names(void **state) {
@@ -959,7 +1028,8 @@ static void test_link_basic_and_converged(void **state) {
         secret_add(w, "project-b", "my-secret", QUAY, NULL);
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"serviceAccounts\":[\"default\"]},"
-                   "\"pullSecrets\":[{\"name\":\"my-secret\"}]}", true);
+                   "\"pullSecrets\":[{\"name\":\"my-secret\"}]}",
+                   true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 1);
         const plan_write *pw = find_write(pl, PLAN_SA_EDIT, "project-b", "default");
@@ -1001,17 +1071,18 @@ static void test_link_for_mount_and_pull(void **state) {
         secret_add(w, "project-b", "mount-only", QUAY, NULL);
         policy_add(w, "project-b", "p",
                    "{\"pullSecrets\":[{\"name\":\"both\",\"for\":[\"mount\",\"pull\"]},"
-                   "{\"name\":\"mount-only\",\"for\":[\"mount\"]}]}", true);
+                   "{\"name\":\"mount-only\",\"for\":[\"mount\"]}]}",
+                   true);
         converge(w, "project-b", "p");
         assert_int_equal(PULLS(w, "project-b", "default", "both"), 1);
         assert_int_equal(MOUNTS(w, "project-b", "default", "both"), 1);
         assert_int_equal(MOUNTS(w, "project-b", "default", "mount-only"), 1);
         assert_int_equal(PULLS(w, "project-b", "default", "mount-only"), 0);
-        assert_string_equal(kube_meta_annotation(&get_sa(w, "project-b", "default")->meta,
-                                                 NAMES_ANNOTATION_LINKS),
-                            "{\"v\":1,\"links\":["
-                            "{\"policy\":\"project-b/p\",\"secret\":\"both\",\"for\":[\"pull\",\"mount\"]},"
-                            "{\"policy\":\"project-b/p\",\"secret\":\"mount-only\",\"for\":[\"mount\"]}]}");
+        assert_string_equal(
+            kube_meta_annotation(&get_sa(w, "project-b", "default")->meta, NAMES_ANNOTATION_LINKS),
+            "{\"v\":1,\"links\":["
+            "{\"policy\":\"project-b/p\",\"secret\":\"both\",\"for\":[\"pull\",\"mount\"]},"
+            "{\"policy\":\"project-b/p\",\"secret\":\"mount-only\",\"for\":[\"mount\"]}]}");
         assert_int_equal(pstatus(w, "project-b", "p")->linked, 1);
 
         /* dropping mount from one secret removes just that list's link */
@@ -1053,8 +1124,9 @@ static void test_invalid_secret(void **state) {
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 0);
         assert_string_equal(pl->status.ready_reason, "InvalidSecret");
-        assert_non_null(strstr(pl->status.ready_message, "secret project-b/opaque cannot be used as "
-                                                         "a pull secret: the type is neither"));
+        assert_non_null(strstr(pl->status.ready_message,
+                               "secret project-b/opaque cannot be used as "
+                               "a pull secret: the type is neither"));
         plan_free(pl);
 }
 
@@ -1068,7 +1140,8 @@ static void test_secret_deleted_and_recreated(void **state) {
         secret_add(w, "project-b", "quay-creds", QUAY, NULL);
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},"
-                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
+                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}",
+                   true);
         converge(w, "project-b", "p");
         assert_int_equal(PULLS(w, "project-a", "default", "quay-creds"), 1);
 
@@ -1103,7 +1176,8 @@ static void test_overlapping_policies_share_link(void **state) {
         policy_add(w, "project-b", "p1", "{\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
         policy_add(w, "project-b", "p2",
                    "{\"subjects\":{\"serviceAccounts\":[\"default\"]},"
-                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
+                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}",
+                   true);
         converge(w, "project-b", "p1");
         plan *pl = world_plan(w, "project-b", "p2");
         /* already there, made by the controller: p2 records its claim, adds no duplicate */
@@ -1129,18 +1203,18 @@ static void test_overlapping_policies_share_link(void **state) {
         converge(w, "project-b", "p1");
         assert_null(world_find(w, K_POLICY, "project-b", "p1"));
         assert_int_equal(PULLS(w, "project-b", "default", "quay-creds"), 1);
-        assert_string_equal(kube_meta_annotation(&get_sa(w, "project-b", "default")->meta,
-                                                 NAMES_ANNOTATION_LINKS),
-                            "{\"v\":1,\"links\":[{\"policy\":\"project-b/p2\","
-                            "\"secret\":\"quay-creds\",\"for\":[\"pull\"]}]}");
+        assert_string_equal(
+            kube_meta_annotation(&get_sa(w, "project-b", "default")->meta, NAMES_ANNOTATION_LINKS),
+            "{\"v\":1,\"links\":[{\"policy\":\"project-b/p2\","
+            "\"secret\":\"quay-creds\",\"for\":[\"pull\"]}]}");
         assert_int_equal(converge(w, "project-b", "p2"), 1);
 
         /* and the last claim takes the link with it */
         policy_mark_deleting(w, "project-b", "p2");
         converge(w, "project-b", "p2");
         assert_int_equal(PULLS(w, "project-b", "default", "quay-creds"), 0);
-        assert_null(kube_meta_annotation(&get_sa(w, "project-b", "default")->meta,
-                                         NAMES_ANNOTATION_LINKS));
+        assert_null(
+            kube_meta_annotation(&get_sa(w, "project-b", "default")->meta, NAMES_ANNOTATION_LINKS));
 }
 
 static void test_foreign_link_survives_cleanup(void **state) {
@@ -1220,8 +1294,9 @@ static void test_malformed_links_annotation(void **state) {
         policy_mark_deleting(w, "project-b", "p");
         converge(w, "project-b", "p");
         assert_int_equal(PULLS(w, "project-b", "default", "quay-creds"), 1);
-        assert_string_equal(kube_meta_annotation(&get_sa(w, "project-b", "default")->meta,
-                                                 NAMES_ANNOTATION_LINKS), "{broken");
+        assert_string_equal(
+            kube_meta_annotation(&get_sa(w, "project-b", "default")->meta, NAMES_ANNOTATION_LINKS),
+            "{broken");
         assert_int_equal(PULLS(w, "project-b", "other", "quay-creds"), 0);
 }
 
@@ -1232,15 +1307,17 @@ static void test_wait_pre416(void **state) {
         ns_add(w, "project-b", NULL);
         sa_add(w, "project-b", "builder", NULL, "[\"builder-token\"]", NULL, NOW - 10, NULL);
         secret_add(w, "project-b", "quay-creds", QUAY, NULL);
-        policy_add(w, "project-b", "p",
-                   "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Always\"}}",
-                   true);
+        policy_add(
+            w, "project-b", "p",
+            "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Always\"}}",
+            true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 0);
         assert_string_equal(pl->status.ready_status, "False");
         assert_string_equal(pl->status.ready_reason, "Waiting");
-        assert_string_equal(pl->status.ready_message,
-                            "1 service account waits for their dockercfg secret (project-b/builder)");
+        assert_string_equal(
+            pl->status.ready_message,
+            "1 service account waits for their dockercfg secret (project-b/builder)");
         assert_int_equal(pl->status.waiting, 1);
         assert_int_equal(pl->requeue_after, 290);
         const plan_event *e = find_event(pl, "WaitingForDockercfg");
@@ -1303,8 +1380,9 @@ static void test_wait_auto_without_openshift(void **state) {
         plan_free(pl);
         /* Never: no wait even on OpenShift */
         w->set.image_api_served = true;
-        policy_set_spec(w, "project-b", "p",
-                        "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Never\"}}");
+        policy_set_spec(
+            w, "project-b", "p",
+            "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Never\"}}");
         pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 1);
         plan_free(pl);
@@ -1315,9 +1393,11 @@ static void test_wait_timeout(void **state) {
         ns_add(w, "project-b", NULL);
         sa_add(w, "project-b", "default", NULL, NULL, NULL, NOW - 400, NULL);
         secret_add(w, "project-b", "quay-creds", QUAY, NULL);
-        policy_add(w, "project-b", "p",
-                   "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Always\","
-                   "\"timeoutSeconds\":300}}", true);
+        policy_add(
+            w, "project-b", "p",
+            "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Always\","
+            "\"timeoutSeconds\":300}}",
+            true);
         plan *pl = world_plan(w, "project-b", "p");
         const plan_write *pw = find_write(pl, PLAN_SA_EDIT, "project-b", "default");
         assert_non_null(pw);
@@ -1344,7 +1424,8 @@ static void test_wait_keeps_existing_links(void **state) {
         secret_add(w, "project-b", "s1", QUAY, NULL);
         secret_add(w, "project-b", "s2", QUAY, NULL);
         policy_add(w, "project-b", "p",
-                   "{\"pullSecrets\":[{\"name\":\"s1\"}],\"dockercfg\":{\"wait\":\"Never\"}}", true);
+                   "{\"pullSecrets\":[{\"name\":\"s1\"}],\"dockercfg\":{\"wait\":\"Never\"}}",
+                   true);
         converge(w, "project-b", "p");
         /* now it waits (not provisioned) and wants one more: s1 stays, s2 waits */
         policy_set_spec(w, "project-b", "p",
@@ -1370,7 +1451,8 @@ static void test_distribution_copies(void **state) {
         secret_add(w, "project-b", "quay-creds", QUAY, NULL);
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"namespaces\":[\"project-a\"]},"
-                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
+                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}",
+                   true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 2);
         /* the copy before the link to it */
@@ -1418,9 +1500,11 @@ static void test_distribution_conflict(void **state) {
         secret_add(w, "project-a", "quay-creds", "{\"other.io\":{\"auth\":\"eA==\"}}", NULL);
         policy_add(w, "project-b", "p",
                    "{\"subjects\":{\"namespaces\":[\"project-a\"]},\"imagePuller\":{},"
-                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
+                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}",
+                   true);
         plan *pl = world_plan(w, "project-b", "p");
-        assert_int_equal(count_writes(pl, PLAN_COPY_CREATE) + count_writes(pl, PLAN_COPY_UPDATE), 0);
+        assert_int_equal(count_writes(pl, PLAN_COPY_CREATE) + count_writes(pl, PLAN_COPY_UPDATE),
+                         0);
         assert_int_equal(count_writes(pl, PLAN_SA_EDIT), 0);
         assert_int_equal(count_writes(pl, PLAN_RB_CREATE), 1);
         assert_string_equal(pl->status.ready_reason, "Conflict");
@@ -1438,9 +1522,11 @@ static void test_distribution_not_allowed(void **state) {
         sa_simple(w, "project-a", "default");
         sa_simple(w, "project-b", "default");
         secret_add(w, "project-b", "quay-creds", QUAY, NULL);
-        policy_add(w, "project-b", "p",
-                   "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},\"imagePuller\":{},"
-                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
+        policy_add(
+            w, "project-b", "p",
+            "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},\"imagePuller\":{},"
+            "\"pullSecrets\":[{\"name\":\"quay-creds\"}]}",
+            true);
         plan *pl = world_plan(w, "project-b", "p");
         /* nothing for project-a; the home is served */
         for (size_t i = 0; i < pl->n_writes; i++)
@@ -1487,13 +1573,15 @@ static void test_copy_handed_over(void **state) {
 /* ---- R6: the global pull secret ------------------------------------------------------- */
 
 static const char *GLOBAL_AUTHS =
-        "{\"cloud.openshift.com\":{\"auth\":\"b3Blb=\",\"email\":\"you@example.com\"},"
-        "\"registry.redhat.io\":{\"auth\":\"cmVkaGF0\"}}";
+    "{\"cloud.openshift.com\":{\"auth\":\"b3Blb=\",\"email\":\"you@example.com\"},"
+    "\"registry.redhat.io\":{\"auth\":\"cmVkaGF0\"}}";
 
 static char *entry_text(world *w, const char *registry) {
         json_object *auths = NULL, *e = NULL;
-        assert_int_equal(model_secret_payload_auths(world_json(w, K_SECRET, "openshift-config",
-                                                               "pull-secret"), &auths, NULL), 0);
+        assert_int_equal(
+            model_secret_payload_auths(world_json(w, K_SECRET, "openshift-config", "pull-secret"),
+                                       &auths, NULL),
+            0);
         char *t = NULL;
         if (json_object_object_get_ex(auths, registry, &e))
                 t = strdup(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
@@ -1509,24 +1597,28 @@ static void test_global_merge(void **state) {
         secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
         secret_add(w, "pullpolicy-system", "mirror",
                    "{\"mirror.example.com\":{\"auth\":\"bWlycm9y\"},"
-                   "\"quay.io/team\":{\"auth\":\"dGVhbQ==\"}}", NULL);
+                   "\"quay.io/team\":{\"auth\":\"dGVhbQ==\"}}",
+                   NULL);
         char *before = entry_text(w, "cloud.openshift.com");
         policy_add(w, "pullpolicy-system", "g",
                    "{\"subjects\":{\"serviceAccounts\":[]},\"pullSecrets\":[{\"name\":\"mirror\"}],"
-                   "\"globalPullSecret\":{\"merge\":true}}", true);
+                   "\"globalPullSecret\":{\"merge\":true}}",
+                   true);
         plan *pl = world_plan(w, "pullpolicy-system", "g");
         const plan_write *pw = find_write(pl, PLAN_GLOBAL_EDIT, "openshift-config", "pull-secret");
         assert_non_null(pw);
         assert_int_equal(pw->global.desired.n_ops, 2);
         assert_int_equal(pw->global.desired.ops[0].kind, PLAN_GLOBAL_ADD);
         assert_string_equal(pw->global.desired.ops[0].source, "mirror");
-        assert_string_equal(pw->global.desired.merged,
-                            "{\"v\":1,\"entries\":["
-                            "{\"policy\":\"pullpolicy-system/g\",\"registry\":\"mirror.example.com\"},"
-                            "{\"policy\":\"pullpolicy-system/g\",\"registry\":\"quay.io/team\"}]}");
+        assert_string_equal(
+            pw->global.desired.merged,
+            "{\"v\":1,\"entries\":["
+            "{\"policy\":\"pullpolicy-system/g\",\"registry\":\"mirror.example.com\"},"
+            "{\"policy\":\"pullpolicy-system/g\",\"registry\":\"quay.io/team\"}]}");
         plan_free(pl);
         converge(w, "pullpolicy-system", "g");
-        char *after = entry_text(w, "cloud.openshift.com"), *m = entry_text(w, "mirror.example.com");
+        char *after = entry_text(w, "cloud.openshift.com"),
+             *m = entry_text(w, "mirror.example.com");
         assert_string_equal(before, after); /* others' entries byte for byte */
         assert_non_null(m);
         free(after);
@@ -1536,7 +1628,8 @@ static void test_global_merge(void **state) {
         /* a rotated source updates its entries */
         secret_add(w, "pullpolicy-system", "mirror",
                    "{\"mirror.example.com\":{\"auth\":\"bmV3\"},"
-                   "\"quay.io/team\":{\"auth\":\"dGVhbQ==\"}}", NULL);
+                   "\"quay.io/team\":{\"auth\":\"dGVhbQ==\"}}",
+                   NULL);
         pl = world_plan(w, "pullpolicy-system", "g");
         pw = find_write(pl, PLAN_GLOBAL_EDIT, "openshift-config", "pull-secret");
         assert_non_null(pw);
@@ -1547,9 +1640,10 @@ static void test_global_merge(void **state) {
         converge(w, "pullpolicy-system", "g");
 
         /* merge: false removes exactly what it added */
-        policy_set_spec(w, "pullpolicy-system", "g",
-                        "{\"subjects\":{\"serviceAccounts\":[]},\"pullSecrets\":[{\"name\":\"mirror\"}],"
-                        "\"globalPullSecret\":{\"merge\":false}}");
+        policy_set_spec(
+            w, "pullpolicy-system", "g",
+            "{\"subjects\":{\"serviceAccounts\":[]},\"pullSecrets\":[{\"name\":\"mirror\"}],"
+            "\"globalPullSecret\":{\"merge\":false}}");
         converge(w, "pullpolicy-system", "g");
         assert_null(entry_text(w, "mirror.example.com"));
         assert_null(entry_text(w, "quay.io/team"));
@@ -1566,9 +1660,10 @@ static void test_global_conflict(void **state) {
         world *w = *state;
         ns_add(w, "pullpolicy-system", NULL);
         secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
-        secret_add(w, "pullpolicy-system", "mine",
-                   "{\"registry.redhat.io\":{\"auth\":\"bWluZQ==\"},\"mine.io\":{\"auth\":\"eA==\"}}",
-                   NULL);
+        secret_add(
+            w, "pullpolicy-system", "mine",
+            "{\"registry.redhat.io\":{\"auth\":\"bWluZQ==\"},\"mine.io\":{\"auth\":\"eA==\"}}",
+            NULL);
         policy_add(w, "pullpolicy-system", "g",
                    "{\"pullSecrets\":[{\"name\":\"mine\"}],\"globalPullSecret\":{\"merge\":true}}",
                    true);
@@ -1604,7 +1699,8 @@ static void test_global_merge_not_allowed(void **state) {
         secret_add(w, "project-b", "mine", "{\"mine.io\":{\"auth\":\"eA==\"}}", NULL);
         policy_add(w, "project-b", "g",
                    "{\"pullSecrets\":[{\"name\":\"mine\"}],\"subjects\":{\"serviceAccounts\":[]},"
-                   "\"globalPullSecret\":{\"merge\":true}}", true);
+                   "\"globalPullSecret\":{\"merge\":true}}",
+                   true);
         plan *pl = world_plan(w, "project-b", "g");
         assert_int_equal(pl->n_writes, 0);
         assert_string_equal(pl->status.ready_reason, "DistributionNotAllowed");
@@ -1623,10 +1719,12 @@ static void test_delete_undoes_everything(void **state) {
         sa_simple(w, "project-b", "default");
         secret_add(w, "project-b", "quay-creds", QUAY, NULL);
         secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
-        policy_add(w, "project-b", "p",
-                   "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},\"imagePuller\":{},"
-                   "\"pullSecrets\":[{\"name\":\"quay-creds\",\"for\":[\"pull\",\"mount\"]}],"
-                   "\"globalPullSecret\":{\"merge\":true}}", true);
+        policy_add(
+            w, "project-b", "p",
+            "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},\"imagePuller\":{},"
+            "\"pullSecrets\":[{\"name\":\"quay-creds\",\"for\":[\"pull\",\"mount\"]}],"
+            "\"globalPullSecret\":{\"merge\":true}}",
+            true);
         size_t before = w->n;
         converge(w, "project-b", "p");
         assert_int_equal(w->n, before + 3); /* two bindings, one copy */
@@ -1710,17 +1808,19 @@ static model_sa *sa_json(const char *json) {
 }
 
 static void test_sa_edit_rerun_after_conflict(void **state) {
-        model_sa *v1 = sa_json("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"resourceVersion\":"
-                               "\"1\"},\"imagePullSecrets\":[{\"name\":\"a\"}]}");
+        model_sa *v1 =
+            sa_json("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"resourceVersion\":"
+                    "\"1\"},\"imagePullSecrets\":[{\"name\":\"a\"}]}");
         plan_sa_want want[] = {{(char *)"mine", POLICY_FOR_PULL, false}};
         plan_sa_desired d1 = {0};
         assert_int_equal(plan_sa_edit(v1, "n/p", want, 1, &d1), 0);
         assert_true(d1.changed);
         assert_int_equal(d1.n_pull_secrets, 2);
         /* meanwhile OpenShift and a person changed the list: 409, re-read, re-run */
-        model_sa *v2 = sa_json("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"resourceVersion\":"
-                               "\"2\"},\"imagePullSecrets\":[{\"name\":\"d-dockercfg-x\"},"
-                               "{\"name\":\"a\"},{\"name\":\"b\"}]}");
+        model_sa *v2 =
+            sa_json("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"resourceVersion\":"
+                    "\"2\"},\"imagePullSecrets\":[{\"name\":\"d-dockercfg-x\"},"
+                    "{\"name\":\"a\"},{\"name\":\"b\"}]}");
         plan_sa_desired d2 = {0};
         assert_int_equal(plan_sa_edit(v2, "n/p", want, 1, &d2), 0);
         assert_int_equal(d2.n_pull_secrets, 4);
@@ -1737,10 +1837,10 @@ static void test_sa_edit_rerun_after_conflict(void **state) {
 static void test_sa_edit_duplicates_and_order(void **state) {
         /* someone else's duplicate stays; ours (the last) goes */
         model_sa *sa = sa_json(
-                "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"annotations\":{"
-                "\"pullpolicy.io/links\":\"{\\\"v\\\":1,\\\"links\\\":[{\\\"policy\\\":\\\"n/p\\\","
-                "\\\"secret\\\":\\\"x\\\",\\\"for\\\":[\\\"pull\\\"]}]}\"}},"
-                "\"imagePullSecrets\":[{\"name\":\"x\"},{\"name\":\"y\"},{\"name\":\"x\"}]}");
+            "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"annotations\":{"
+            "\"pullpolicy.io/links\":\"{\\\"v\\\":1,\\\"links\\\":[{\\\"policy\\\":\\\"n/p\\\","
+            "\\\"secret\\\":\\\"x\\\",\\\"for\\\":[\\\"pull\\\"]}]}\"}},"
+            "\"imagePullSecrets\":[{\"name\":\"x\"},{\"name\":\"y\"},{\"name\":\"x\"}]}");
         plan_sa_desired d = {0};
         assert_int_equal(plan_sa_edit(sa, "n/p", NULL, 0, &d), 0);
         assert_true(d.changed);
@@ -1770,9 +1870,9 @@ static void test_sa_edit_duplicates_and_order(void **state) {
 
 static void test_sa_desired_apply_json_keeps_fields(void **state) {
         json_object *j = json_tokener_parse(
-                "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},"
-                "\"secrets\":[{\"name\":\"t\",\"namespace\":\"n\",\"fieldPath\":\"f\"}],"
-                "\"imagePullSecrets\":[{\"name\":\"a\"}],\"automountServiceAccountToken\":false}");
+            "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},"
+            "\"secrets\":[{\"name\":\"t\",\"namespace\":\"n\",\"fieldPath\":\"f\"}],"
+            "\"imagePullSecrets\":[{\"name\":\"a\"}],\"automountServiceAccountToken\":false}");
         model_sa *sa = NULL;
         assert_int_equal(model_sa_decode(j, &sa), 0);
         plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL | POLICY_FOR_MOUNT, false}};
@@ -1781,15 +1881,15 @@ static void test_sa_desired_apply_json_keeps_fields(void **state) {
         assert_int_equal(plan_sa_desired_apply_json(j, &d), 0);
         /* json-c replaces a member in place: the document keeps its order */
         assert_string_equal(
-                json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE),
-                "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"annotations\":"
-                "{\"pullpolicy.io/links\":\"{\\\"v\\\":1,\\\"links\\\":[{\\\"policy\\\":"
-                "\\\"n/p\\\",\\\"secret\\\":\\\"new\\\",\\\"for\\\":[\\\"pull\\\","
-                "\\\"mount\\\"]}]}\"}},"
-                "\"secrets\":[{\"name\":\"t\",\"namespace\":\"n\",\"fieldPath\":\"f\"},"
-                "{\"name\":\"new\"}],\"imagePullSecrets\":[{\"name\":\"a\"},"
-                "{\"name\":\"new\"}],\"automountServiceAccountToken\":false}");
+            json_object_to_json_string_ext(j,
+                                           JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+            "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"annotations\":"
+            "{\"pullpolicy.io/links\":\"{\\\"v\\\":1,\\\"links\\\":[{\\\"policy\\\":"
+            "\\\"n/p\\\",\\\"secret\\\":\\\"new\\\",\\\"for\\\":[\\\"pull\\\","
+            "\\\"mount\\\"]}]}\"}},"
+            "\"secrets\":[{\"name\":\"t\",\"namespace\":\"n\",\"fieldPath\":\"f\"},"
+            "{\"name\":\"new\"}],\"imagePullSecrets\":[{\"name\":\"a\"},"
+            "{\"name\":\"new\"}],\"automountServiceAccountToken\":false}");
         plan_sa_desired_done(&d);
         model_sa_free(sa);
         json_object_put(j);
@@ -1847,49 +1947,49 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_finalizer_added_first),
-                T(test_invalid_spec),
-                T(test_invalid_spec_keeps_existing_objects),
-                T(test_home_group_binding),
-                T(test_seed_add_role_to_user),
-                T(test_subjects_names_and_selector_union),
-                T(test_empty_selector_means_group),
-                T(test_namespace_leaving_selector),
-                T(test_terminating_namespace_excluded),
-                T(test_role_not_allowed),
-                T(test_role_change_replaces_binding),
-                T(test_foreign_role_binding_conflict),
-                T(test_long_names),
-                T(test_link_basic_and_converged),
-                T(test_link_for_mount_and_pull),
-                T(test_secret_not_found),
-                T(test_invalid_secret),
-                T(test_secret_deleted_and_recreated),
-                T(test_overlapping_policies_share_link),
-                T(test_foreign_link_survives_cleanup),
-                T(test_sa_selected_by_two_policies),
-                T(test_malformed_links_annotation),
-                T(test_wait_pre416),
-                T(test_wait_416),
-                T(test_wait_auto_without_openshift),
-                T(test_wait_timeout),
-                T(test_wait_keeps_existing_links),
-                T(test_distribution_copies),
-                T(test_distribution_conflict),
-                T(test_distribution_not_allowed),
-                T(test_copy_handed_over),
-                T(test_global_merge),
-                T(test_global_conflict),
-                T(test_global_merge_not_allowed),
-                T(test_delete_undoes_everything),
-                T(test_deleting_without_finalizer_does_nothing),
-                T(test_problems_capped),
-                T(test_status_transition_time),
-                T(test_sa_edit_rerun_after_conflict),
-                T(test_sa_edit_duplicates_and_order),
-                T(test_sa_desired_apply_json_keeps_fields),
-                T(test_global_edit_direct),
-                T(test_bad_arguments),
+            T(test_finalizer_added_first),
+            T(test_invalid_spec),
+            T(test_invalid_spec_keeps_existing_objects),
+            T(test_home_group_binding),
+            T(test_seed_add_role_to_user),
+            T(test_subjects_names_and_selector_union),
+            T(test_empty_selector_means_group),
+            T(test_namespace_leaving_selector),
+            T(test_terminating_namespace_excluded),
+            T(test_role_not_allowed),
+            T(test_role_change_replaces_binding),
+            T(test_foreign_role_binding_conflict),
+            T(test_long_names),
+            T(test_link_basic_and_converged),
+            T(test_link_for_mount_and_pull),
+            T(test_secret_not_found),
+            T(test_invalid_secret),
+            T(test_secret_deleted_and_recreated),
+            T(test_overlapping_policies_share_link),
+            T(test_foreign_link_survives_cleanup),
+            T(test_sa_selected_by_two_policies),
+            T(test_malformed_links_annotation),
+            T(test_wait_pre416),
+            T(test_wait_416),
+            T(test_wait_auto_without_openshift),
+            T(test_wait_timeout),
+            T(test_wait_keeps_existing_links),
+            T(test_distribution_copies),
+            T(test_distribution_conflict),
+            T(test_distribution_not_allowed),
+            T(test_copy_handed_over),
+            T(test_global_merge),
+            T(test_global_conflict),
+            T(test_global_merge_not_allowed),
+            T(test_delete_undoes_everything),
+            T(test_deleting_without_finalizer_does_nothing),
+            T(test_problems_capped),
+            T(test_status_transition_time),
+            T(test_sa_edit_rerun_after_conflict),
+            T(test_sa_edit_duplicates_and_order),
+            T(test_sa_desired_apply_json_keeps_fields),
+            T(test_global_edit_direct),
+            T(test_bad_arguments),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,16 +67,16 @@ static void test_minimal_defaults(void **state) {
 
 static void test_full_example(void **state) {
         /* the example of docs/API.md */
-        policy_spec *s = parse_ok(
-                "{\"subjects\":{\"namespaces\":[\"project-a\"],"
-                "\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}},"
-                "\"serviceAccounts\":[\"default\",\"builder\"],"
-                "\"serviceAccountSelector\":{\"matchLabels\":{\"pulls\":\"true\"}}},"
-                "\"imagePuller\":{\"clusterRole\":\"system:image-puller\"},"
-                "\"pullSecrets\":[{\"name\":\"quay-creds\",\"for\":[\"pull\"]},"
-                "{\"name\":\"sso-auth\",\"for\":[\"mount\",\"pull\"]}],"
-                "\"dockercfg\":{\"wait\":\"Always\",\"timeoutSeconds\":60},"
-                "\"globalPullSecret\":{\"merge\":false}}");
+        policy_spec *s =
+            parse_ok("{\"subjects\":{\"namespaces\":[\"project-a\"],"
+                     "\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}},"
+                     "\"serviceAccounts\":[\"default\",\"builder\"],"
+                     "\"serviceAccountSelector\":{\"matchLabels\":{\"pulls\":\"true\"}}},"
+                     "\"imagePuller\":{\"clusterRole\":\"system:image-puller\"},"
+                     "\"pullSecrets\":[{\"name\":\"quay-creds\",\"for\":[\"pull\"]},"
+                     "{\"name\":\"sso-auth\",\"for\":[\"mount\",\"pull\"]}],"
+                     "\"dockercfg\":{\"wait\":\"Always\",\"timeoutSeconds\":60},"
+                     "\"globalPullSecret\":{\"merge\":false}}");
         assert_int_equal(s->n_namespaces, 1);
         assert_string_equal(s->namespaces[0], "project-a");
         assert_non_null(s->namespace_selector);
@@ -152,7 +152,8 @@ static void test_invalid_specs(void **state) {
                    "\"a/b\" is not a valid ClusterRole name");
         parse_fail("{\"imagePuller\":{\"clusterRole\":\"\"}}", -EINVAL,
                    "not a valid ClusterRole name");
-        parse_fail("{\"imagePuller\":{\"clusterRole\":7}}", -EINVAL, "clusterRole must be a string");
+        parse_fail("{\"imagePuller\":{\"clusterRole\":7}}", -EINVAL,
+                   "clusterRole must be a string");
         parse_fail("{\"imagePuller\":true}", -EINVAL, "spec.imagePuller must be an object");
         parse_fail("{\"pullSecrets\":[{\"name\":\"a_b\"}]}", -EINVAL,
                    "spec.pullSecrets[0].name: \"a_b\" is not a valid secret name");
@@ -191,7 +192,8 @@ static void test_invalid_specs(void **state) {
                    "is not a valid service account name");
         parse_fail("{\"imagePuller\":{},\"subjects\":{\"namespaceSelector\":{\"matchExpressions\":"
                    "[{\"key\":\"a\",\"operator\":\"In\"}]}}}",
-                   -EINVAL, "spec.subjects.namespaceSelector: matchExpressions[0]: operator In "
+                   -EINVAL,
+                   "spec.subjects.namespaceSelector: matchExpressions[0]: operator In "
                    "needs at least one value");
         parse_fail("{\"imagePuller\":{},\"subjects\":{\"serviceAccountSelector\":"
                    "{\"matchLabels\":{\"a\":\"b c\"}}}}",
@@ -206,7 +208,8 @@ static void test_limits(void **state) {
                 size_t o = (size_t)snprintf(buf, sizeof(buf),
                                             "{\"imagePuller\":{},\"subjects\":{\"namespaces\":[");
                 for (int i = 0; i < n; i++)
-                        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"n%d\"", i ? "," : "", i);
+                        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s\"n%d\"", i ? "," : "",
+                                              i);
                 snprintf(buf + o, sizeof(buf) - o, "]}}");
                 if (n == 256) {
                         policy_spec *s = parse_ok(buf);
@@ -252,13 +255,10 @@ static void test_unknown_members_ignored(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_minimal_defaults),
-                cmocka_unit_test(test_full_example),
-                cmocka_unit_test(test_subject_forms),
-                cmocka_unit_test(test_timeout_bounds),
-                cmocka_unit_test(test_invalid_specs),
-                cmocka_unit_test(test_limits),
-                cmocka_unit_test(test_unknown_members_ignored),
+            cmocka_unit_test(test_minimal_defaults),        cmocka_unit_test(test_full_example),
+            cmocka_unit_test(test_subject_forms),           cmocka_unit_test(test_timeout_bounds),
+            cmocka_unit_test(test_invalid_specs),           cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_unknown_members_ignored),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

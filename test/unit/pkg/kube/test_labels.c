@@ -63,8 +63,8 @@ static void parse_fail(const char *json, int want, const char *substring) {
         if (r != want) fail_msg("%s: got %d want %d (%s)", json, r, want, err ? err : "-");
         assert_ptr_equal(s, (kube_selector *)0x1); /* untouched on failure */
         assert_non_null(err);
-        if (!strstr(err, substring)) fail_msg("%s: message \"%s\" lacks \"%s\"", json, err,
-                                              substring);
+        if (!strstr(err, substring))
+                fail_msg("%s: message \"%s\" lacks \"%s\"", json, err, substring);
         free(err);
         /* reterr is optional */
         o = json_tokener_parse(json);
@@ -81,14 +81,24 @@ static void check_string(const kube_selector *s, const char *want) {
 
 static void test_key_validate(void **state) {
         static const char *const good[] = {
-                "a", "app", "app.kubernetes.io/name", "example.com/a_b.c-d", "A", "Z9",
-                "pullpolicy.io/policy", "a-b.c/x", "x/Y_z", "0", "a.b-c_d",
+            "a",
+            "app",
+            "app.kubernetes.io/name",
+            "example.com/a_b.c-d",
+            "A",
+            "Z9",
+            "pullpolicy.io/policy",
+            "a-b.c/x",
+            "x/Y_z",
+            "0",
+            "a.b-c_d",
         };
         for (size_t i = 0; i < ARRAY_SIZE(good); i++)
                 if (kube_label_key_validate(good[i]) != 0) fail_msg("rejected %s", good[i]);
         static const char *const bad[] = {
-                "", "/a", "a/", "-a", "a-", "_a", "a.", "A.com/x", "a/b/c", "a b", "a..b/c",
-                "-a.com/x", "a.com-/x", "\xc3\xa9", "a=b", "ex ample/x", ".a/x",
+            "",         "/a",       "a/",    "-a",         "a-",     "_a",
+            "a.",       "A.com/x",  "a/b/c", "a b",        "a..b/c", "-a.com/x",
+            "a.com-/x", "\xc3\xa9", "a=b",   "ex ample/x", ".a/x",
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
                 if (kube_label_key_validate(bad[i]) != -EINVAL) fail_msg("accepted %s", bad[i]);
@@ -181,9 +191,8 @@ static void test_match_labels(void **state) {
 }
 
 static void test_in(void **state) {
-        kube_selector *s = parse_ok(
-                "{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\","
-                "\"values\":[\"web\",\"api\",\"web\"]}]}");
+        kube_selector *s = parse_ok("{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\","
+                                    "\"values\":[\"web\",\"api\",\"web\"]}]}");
         labels l;
         LABELS(&l, "tier=web");
         assert_true(kube_selector_matches(s, &l.kvs));
@@ -199,9 +208,9 @@ static void test_in(void **state) {
 }
 
 static void test_not_in(void **state) {
-        kube_selector *s = parse_ok(
-                "{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\","
-                "\"values\":[\"db\"]}]}");
+        kube_selector *s =
+            parse_ok("{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\","
+                     "\"values\":[\"db\"]}]}");
         labels l;
         LABELS(&l, "tier=web");
         assert_true(kube_selector_matches(s, &l.kvs));
@@ -216,8 +225,8 @@ static void test_not_in(void **state) {
 }
 
 static void test_exists(void **state) {
-        kube_selector *s = parse_ok(
-                "{\"matchExpressions\":[{\"key\":\"pulls\",\"operator\":\"Exists\"}]}");
+        kube_selector *s =
+            parse_ok("{\"matchExpressions\":[{\"key\":\"pulls\",\"operator\":\"Exists\"}]}");
         labels l;
         LABELS(&l, "pulls=");
         assert_true(kube_selector_matches(s, &l.kvs));
@@ -236,9 +245,8 @@ static void test_exists(void **state) {
 }
 
 static void test_does_not_exist(void **state) {
-        kube_selector *s = parse_ok(
-                "{\"matchExpressions\":[{\"key\":\"example.com/legacy\","
-                "\"operator\":\"DoesNotExist\"}]}");
+        kube_selector *s = parse_ok("{\"matchExpressions\":[{\"key\":\"example.com/legacy\","
+                                    "\"operator\":\"DoesNotExist\"}]}");
         labels l;
         LABELS(&l, "example.com/legacy=");
         assert_false(kube_selector_matches(s, &l.kvs));
@@ -250,11 +258,11 @@ static void test_does_not_exist(void **state) {
 }
 
 static void test_combined_and_sorted(void **state) {
-        kube_selector *s = parse_ok(
-                "{\"matchLabels\":{\"b\":\"2\",\"a\":\"1\"},\"matchExpressions\":["
-                "{\"key\":\"c\",\"operator\":\"In\",\"values\":[\"y\",\"x\"]},"
-                "{\"key\":\"d\",\"operator\":\"DoesNotExist\"},"
-                "{\"key\":\"a\",\"operator\":\"Exists\"}]}");
+        kube_selector *s =
+            parse_ok("{\"matchLabels\":{\"b\":\"2\",\"a\":\"1\"},\"matchExpressions\":["
+                     "{\"key\":\"c\",\"operator\":\"In\",\"values\":[\"y\",\"x\"]},"
+                     "{\"key\":\"d\",\"operator\":\"DoesNotExist\"},"
+                     "{\"key\":\"a\",\"operator\":\"Exists\"}]}");
         /* sorted by key; for equal keys matchLabels first, then in input order */
         check_string(s, "a=1,a,b=2,c in (x,y),!d");
         labels l;
@@ -323,17 +331,20 @@ static void test_parse_errors(void **state) {
         parse_fail("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"NotIn\",\"values\":[]}]}",
                    -EINVAL, "operator NotIn needs at least one value");
         parse_fail("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\","
-                   "\"values\":[\"x\"]}]}", -EINVAL, "operator Exists must not have values");
+                   "\"values\":[\"x\"]}]}",
+                   -EINVAL, "operator Exists must not have values");
         parse_fail("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"DoesNotExist\","
-                   "\"values\":[\"x\"]}]}", -EINVAL, "DoesNotExist must not have values");
+                   "\"values\":[\"x\"]}]}",
+                   -EINVAL, "DoesNotExist must not have values");
         parse_fail("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":\"x\"}]}",
                    -EINVAL, "values must be a list of strings");
         parse_fail("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[1]}]}",
                    -EINVAL, "values must be a list of strings");
         parse_fail("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\","
-                   "\"values\":[\"-x\"]}]}", -EINVAL, "\"-x\" is not a valid label value");
-        parse_fail("{\"matchExpressions\":[{\"key\":\"a/b/c\",\"operator\":\"Exists\"}]}",
-                   -EINVAL, "\"a/b/c\" is not a valid label key");
+                   "\"values\":[\"-x\"]}]}",
+                   -EINVAL, "\"-x\" is not a valid label value");
+        parse_fail("{\"matchExpressions\":[{\"key\":\"a/b/c\",\"operator\":\"Exists\"}]}", -EINVAL,
+                   "\"a/b/c\" is not a valid label key");
         parse_fail("{\"matchExpressions\":[{\"key\":7,\"operator\":\"Exists\"}]}", -EINVAL,
                    "key is required");
         /* non-printable input is not echoed as is */
@@ -405,20 +416,20 @@ static void test_bad_args(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_key_validate),
-                cmocka_unit_test(test_value_validate),
-                cmocka_unit_test(test_empty_matches_everything),
-                cmocka_unit_test(test_null_matches_nothing),
-                cmocka_unit_test(test_match_labels),
-                cmocka_unit_test(test_in),
-                cmocka_unit_test(test_not_in),
-                cmocka_unit_test(test_exists),
-                cmocka_unit_test(test_does_not_exist),
-                cmocka_unit_test(test_combined_and_sorted),
-                cmocka_unit_test(test_copy_empty),
-                cmocka_unit_test(test_parse_errors),
-                cmocka_unit_test(test_limits),
-                cmocka_unit_test(test_bad_args),
+            cmocka_unit_test(test_key_validate),
+            cmocka_unit_test(test_value_validate),
+            cmocka_unit_test(test_empty_matches_everything),
+            cmocka_unit_test(test_null_matches_nothing),
+            cmocka_unit_test(test_match_labels),
+            cmocka_unit_test(test_in),
+            cmocka_unit_test(test_not_in),
+            cmocka_unit_test(test_exists),
+            cmocka_unit_test(test_does_not_exist),
+            cmocka_unit_test(test_combined_and_sorted),
+            cmocka_unit_test(test_copy_empty),
+            cmocka_unit_test(test_parse_errors),
+            cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_bad_args),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
