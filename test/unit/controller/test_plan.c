@@ -827,6 +827,12 @@ static void test_subjects_names_and_selector_union(void **state) {
         assert_non_null(u);
         assert_int_equal(u->rb.n_subjects, 3);
         assert_non_null(u->resource_version);
+        json_object *uj = NULL;
+        assert_int_equal(plan_role_binding_json(u, &uj), 0);
+        assert_string_equal(jstr(uj, "metadata", "resourceVersion"), u->resource_version);
+        json_object_put(uj);
+        plan_write not_rb = {.kind = PLAN_SA_EDIT};
+        assert_int_equal(plan_role_binding_json(&not_rb, &uj), -EINVAL);
         plan_free(pl);
         converge(w, "project-b", "p");
 }
