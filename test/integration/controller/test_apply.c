@@ -1,0 +1,1174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The apply step (controller/apply.c) against the real local control plane: plans
+ * built by hand, applied with the C client on a libev loop, and their effect checked
+ * with kubectl, as a user would see it.
+ *
+ * Every test works in namespaces of its own (testenv_unique_name), and the "global
+ * pull secret" of R6 is a secret in such a namespace (pp_apply_ctx.global_ns), so the
+ * tests never touch openshift-config and can share a control plane with others.
+ * Concurrent writers (R9) are injected through the ctx.before_put hook, which runs
+ * kubectl between the apply's GET and its PUT.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "apply.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "metrics.h"
+#include "model.h"
+#include "names.h"
+#include "plan.h"
+#include "testenv.h"
+#include "util/base64.h"
+#include "util/macro.h"
+
+#define RUN_TIMEOUT_S 60.0
+#define JF (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+static struct ev_loop *loop;
+static kube_config *cfg;
+static kube_client *client;
+static controller_metrics *metrics;
+
+/* ---- kubectl helpers ------------------------------------------------------------------------ */
+
+/* kubectl's stdout without trailing newlines; the test fails if kubectl does. */
+__attribute__((format(printf, 1, 2))) static char *kubectl_ok(const char *fmt, ...) {
+        char *args = NULL, *out = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vasprintf(&args, fmt, ap);
+        va_end(ap);
+        assert_true(n > 0);
+        int r = testenv_kubectl(&out, "%s", args);
+        if (r != 0) fprintf(stderr, "kubectl %s -> %d\n", args, r);
+        assert_int_equal(r, 0);
+        free(args);
+        assert_non_null(out);
+        size_t len = strlen(out);
+        while (len > 0 && out[len - 1] == '\n') out[--len] = '\0';
+        return out;
+}
+
+/* `kubectl <args> -o json` parsed; NULL when kubectl failed (e.g. not found). */
+__attribute__((format(printf, 1, 2))) static json_object *kjson(const char *fmt, ...) {
+        char *args = NULL, *out = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vasprintf(&args, fmt, ap);
+        va_end(ap);
+        assert_true(n > 0);
+        int r = testenv_kubectl(&out, "%s -o json 2>/dev/null", args);
+        free(args);
+        json_object *o = r == 0 && out ? json_tokener_parse(out) : NULL;
+        free(out);
+        return o;
+}
+
+static void apply_yaml(const char *yaml) {
+        assert_int_equal(testenv_kubectl_apply(yaml), 0);
+}
+
+static char *new_namespace(const char *prefix) {
+        char *ns = testenv_unique_name(prefix);
+        assert_non_null(ns);
+        free(kubectl_ok("create namespace %s", ns));
+        return ns;
+}
+
+static void drop_namespace(char *ns) {
+        free(kubectl_ok("delete namespace %s --wait=false", ns));
+        free(ns);
+}
+
+static json_object *get(json_object *o, const char *key) {
+        json_object *v = NULL;
+        if (!o || !json_object_object_get_ex(o, key, &v)) return NULL;
+        return v;
+}
+
+static const char *get_str(json_object *o, const char *key) {
+        json_object *v = get(o, key);
+        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* The names in a list of {name: ...} objects (e.g. .imagePullSecrets), comma-joined. */
+static char *names_of(json_object *list) {
+        char *s = strdup("");
+        assert_non_null(s);
+        for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+                char *n = NULL;
+                assert_true(asprintf(&n, "%s%s%s", s, *s ? "," : "",
+                                     get_str(json_object_array_get_idx(list, i), "name")) > 0);
+                free(s);
+                s = n;
+        }
+        return s;
+}
+
+static char *b64(const char *text) {
+        char *out = NULL;
+        assert_int_equal(base64_encode(text, strlen(text), 0, &out, NULL), 0);
+        return out;
+}
+
+/* The decoded .dockerconfigjson of a secret read with kubectl. */
+static json_object *payload_of(json_object *secret, const char *key) {
+        const char *enc = get_str(get(secret, "data"), key);
+        assert_non_null(enc);
+        void *raw = NULL;
+        size_t n = 0;
+        assert_int_equal(base64_decode(enc, strlen(enc), 0, 0, &raw, &n), 0);
+        json_object *o = json_tokener_parse(raw);
+        free(raw);
+        assert_non_null(o);
+        return o;
+}
+
+/* ---- running an apply ------------------------------------------------------------------------ */
+
+typedef struct outcome {
+        bool called;
+        int calls;
+        int result;
+        size_t n_done;
+        char *what;
+} outcome;
+
+static bool in_start; /* set while pp_apply_plan/status runs: done must not come then */
+
+static void on_done(void *ud, int result, size_t n_done, const char *what) {
+        outcome *o = ud;
+        assert_false(in_start);
+        o->called = true;
+        o->calls++;
+        o->result = result;
+        o->n_done = n_done;
+        free(o->what);
+        o->what = what ? strdup(what) : NULL;
+}
+
+static void on_timeout(struct ev_loop *l, ev_timer *t, int revents) {
+        *(bool *)t->data = true;
+}
+
+/* Runs the loop until o is called back or seconds pass. */
+static void run_loop(outcome *o, double seconds) {
+        bool timed_out = false;
+        ev_timer t;
+        ev_timer_init(&t, on_timeout, seconds, 0.);
+        t.data = &timed_out;
+        ev_timer_start(loop, &t);
+        while ((!o || !o->called) && !timed_out) ev_run(loop, EVRUN_ONCE);
+        ev_timer_stop(loop, &t);
+}
+
+typedef struct hook_state {
+        unsigned calls;
+        unsigned max_attempt;
+        /* kubectl arguments run on each call while calls < times (a "%u" gets the call number) */
+        const char *cmd;
+        unsigned times;
+} hook_state;
+
+static void before_put(void *ud, const char *kind, const char *ns, const char *name,
+                       unsigned attempt) {
+        hook_state *h = ud;
+        if (attempt > h->max_attempt) h->max_attempt = attempt;
+        if (h->cmd && h->calls < h->times) {
+                char *cmd = NULL;
+                assert_true(asprintf(&cmd, h->cmd, h->calls) > 0);
+                free(kubectl_ok("%s", cmd));
+                free(cmd);
+        }
+        h->calls++;
+}
+
+static pp_apply_ctx make_ctx(const char *gns, hook_state *h) {
+        return (pp_apply_ctx){
+                .client = client,
+                .field_manager = "pullpolicy-controller",
+                .metrics = metrics,
+                .global_ns = gns,
+                .global_name = "pull-secret",
+                .before_put = h ? before_put : NULL,
+                .hook_ud = h,
+        };
+}
+
+static outcome run_plan(const pp_apply_ctx *ctx, const model_policy *pol, const plan *p) {
+        outcome o = {0};
+        pp_apply *a = NULL;
+        in_start = true;
+        assert_int_equal(pp_apply_plan(ctx, pol, p, on_done, &o, &a), 0);
+        in_start = false;
+        assert_non_null(a);
+        run_loop(&o, RUN_TIMEOUT_S);
+        assert_true(o.called);
+        assert_int_equal(o.calls, 1);
+        return o;
+}
+
+static void outcome_done(outcome *o) {
+        free(o->what);
+        o->what = NULL;
+}
+
+/* ---- building plans by hand ---------------------------------------------------------------- */
+
+static plan *plan_new0(void) {
+        plan *p = calloc(1, sizeof(*p));
+        assert_non_null(p);
+        p->requeue_after = -1;
+        return p;
+}
+
+static char *dup0(const char *s) {
+        if (!s) return NULL;
+        char *d = strdup(s);
+        assert_non_null(d);
+        return d;
+}
+
+static plan_write *add_write(plan *p, const model_policy *pol, plan_write_kind k, const char *ns,
+                             const char *name, const char *rv, const char *uid) {
+        plan_write *n = realloc(p->writes, (p->n_writes + 1) * sizeof(*n));
+        assert_non_null(n);
+        p->writes = n;
+        plan_write *w = &p->writes[p->n_writes++];
+        *w = (plan_write){.kind = k};
+        w->namespace = dup0(ns);
+        w->name = dup0(name);
+        w->resource_version = dup0(rv);
+        w->uid = dup0(uid);
+        w->policy_namespace = dup0(pol->meta.namespace);
+        w->policy_name = dup0(pol->meta.name);
+        w->policy_uid = dup0(pol->meta.uid);
+        return w;
+}
+
+static void rb_subject(plan_write *w, const char *kind, const char *name, const char *ns) {
+        model_subject *s = realloc(w->rb.subjects, (w->rb.n_subjects + 1) * sizeof(*s));
+        assert_non_null(s);
+        w->rb.subjects = s;
+        s[w->rb.n_subjects++] = (model_subject){
+                .kind = dup0(kind),
+                .api_group = streq(kind, "ServiceAccount") ? NULL
+                                                           : dup0("rbac.authorization.k8s.io"),
+                .name = dup0(name),
+                .namespace = dup0(ns),
+        };
+}
+
+static void copy_fields(plan_write *w, const char *home, const char *src, const char *pol) {
+        w->copy.source_namespace = dup0(home);
+        w->copy.source_name = dup0(src);
+        w->copy.policy_name = dup0(pol);
+}
+
+static void sa_want(plan_write *w, const char *secret, unsigned mask) {
+        plan_sa_want *n = realloc(w->sa.want, (w->sa.n_want + 1) * sizeof(*n));
+        assert_non_null(n);
+        w->sa.want = n;
+        n[w->sa.n_want++] = (plan_sa_want){.secret = dup0(secret), .mask = mask};
+}
+
+/* ---- a policy in a home namespace --------------------------------------------------------------- */
+
+static model_policy *read_policy(const char *ns, const char *name) {
+        json_object *o = kjson("get pullpolicies.pullpolicy.io -n %s %s", ns, name);
+        assert_non_null(o);
+        model_policy *p = NULL;
+        assert_int_equal(model_policy_decode(o, &p), 0);
+        json_object_put(o);
+        return p;
+}
+
+static model_policy *create_policy(const char *home) {
+        char *y = NULL;
+        assert_true(asprintf(&y,
+                             "apiVersion: pullpolicy.io/v1alpha1\n"
+                             "kind: PullPolicy\n"
+                             "metadata: {name: pol, namespace: %s}\n"
+                             "spec: {imagePuller: {}}\n",
+                             home) > 0);
+        apply_yaml(y);
+        free(y);
+        return read_policy(home, "pol");
+}
+
+static char *jsonpath(const char *what, const char *ns, const char *path) {
+        return kubectl_ok("get %s -n %s -o jsonpath='{%s}'", what, ns, path);
+}
+
+/* ---- fixtures ----------------------------------------------------------------------------------- */
+
+static int setup(void **state) {
+        if (testenv_group_setup(state) < 0) return -1;
+        const char *root = getenv("PULLPOLICY_ROOT");
+        if (testenv_kubectl(NULL, "apply --server-side --force-conflicts -f %s/crds/ >/dev/null",
+                            root && *root ? root : ".") != 0)
+                return -1;
+        if (testenv_kubectl(NULL, "wait --for condition=established --timeout=60s "
+                                  "crd/pullpolicies.pullpolicy.io >/dev/null") != 0)
+                return -1;
+        char *err = NULL;
+        if (kube_config_load_kubeconfig(testenv_kubeconfig(), NULL, &cfg, &err) < 0) {
+                fprintf(stderr, "kubeconfig: %s\n", err ? err : "?");
+                free(err);
+                return -1;
+        }
+        loop = ev_loop_new(EVFLAG_AUTO);
+        if (!loop || kube_client_new(loop, cfg, NULL, &client) < 0) return -1;
+        if (controller_metrics_new(&metrics) < 0) return -1;
+        return 0;
+}
+
+static int teardown(void **state) {
+        client = kube_client_free(client);
+        cfg = kube_config_free(cfg);
+        metrics = controller_metrics_free(metrics);
+        if (loop) ev_loop_destroy(loop);
+        loop = NULL;
+        return 0;
+}
+
+static double writes_of(const char *resource, const char *verb) {
+        double v = 0;
+        if (metrics_get(metrics->writes_total, METRICS_LABELS(resource, verb), &v, NULL) < 0)
+                return 0;
+        return v;
+}
+
+/* ---- tests -------------------------------------------------------------------------------------- */
+
+/* R2: a RoleBinding is created, refused when it exists, updated, deleted. */
+static void test_role_binding(void **state) {
+        char *home = new_namespace("ap-rb-home"), *subj = new_namespace("ap-rb-subj");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        char *rbname = NULL;
+        assert_int_equal(names_role_binding("pol", subj, &rbname), 0);
+        double creates0 = writes_of("rolebindings", "create");
+
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_RB_CREATE, home, rbname, NULL, NULL);
+        w->rb.subject_namespace = dup0(subj);
+        w->rb.role_name = dup0("system:image-puller");
+        char *group = NULL;
+        assert_true(asprintf(&group, "system:serviceaccounts:%s", subj) > 0);
+        rb_subject(w, "Group", group, NULL);
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 1);
+        assert_null(o.what);
+        outcome_done(&o);
+        assert_true(writes_of("rolebindings", "create") == creates0 + 1);
+
+        json_object *rb = kjson("get rolebinding -n %s %s", home, rbname);
+        assert_non_null(rb);
+        assert_string_equal(get_str(get(rb, "roleRef"), "name"), "system:image-puller");
+        json_object *s0 = json_object_array_get_idx(get(rb, "subjects"), 0);
+        assert_string_equal(get_str(s0, "kind"), "Group");
+        assert_string_equal(get_str(s0, "name"), group);
+        json_object *labels = get(get(rb, "metadata"), "labels");
+        assert_string_equal(get_str(labels, NAMES_LABEL_MANAGED_BY), NAMES_MANAGED_BY_VALUE);
+        assert_string_equal(get_str(labels, NAMES_LABEL_POLICY), "pol");
+        assert_string_equal(get_str(labels, NAMES_LABEL_POLICY_NAMESPACE), home);
+        json_object *owner = json_object_array_get_idx(get(get(rb, "metadata"), "ownerReferences"), 0);
+        assert_string_equal(get_str(owner, "uid"), pol->meta.uid);
+        /* the field manager is recorded */
+        json_object *mf = json_object_array_get_idx(get(get(rb, "metadata"), "managedFields"), 0);
+        assert_string_equal(get_str(mf, "manager"), "pullpolicy-controller");
+        json_object_put(rb);
+
+        /* the same create again: AlreadyExists, reported with the object's name */
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -EEXIST);
+        assert_int_equal(o.n_done, 0);
+        char *what = NULL;
+        assert_true(asprintf(&what, "RoleBinding %s/%s", home, rbname) > 0);
+        assert_string_equal(o.what, what);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* update to ServiceAccount subjects, with the current resourceVersion */
+        char *rv = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.resourceVersion}'", home,
+                        rbname);
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_RB_UPDATE, home, rbname, rv, NULL);
+        w->rb.subject_namespace = dup0(subj);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "builder", subj);
+        rb_subject(w, "ServiceAccount", "default", subj);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        char *subjects = kubectl_ok("get rolebinding -n %s %s -o "
+                                    "jsonpath='{range .subjects[*]}{.kind}:{.namespace}/{.name} {end}'",
+                                    home, rbname);
+        char *expect = NULL;
+        assert_true(asprintf(&expect, "ServiceAccount:%s/builder ServiceAccount:%s/default", subj,
+                             subj) > 0);
+        assert_string_equal(subjects, expect);
+        free(subjects);
+        free(expect);
+
+        /* the same update again: its resourceVersion is stale now → conflict */
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* delete with preconditions; then again: already gone counts as done */
+        char *uid = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.uid}'", home,
+                               rbname);
+        free(rv);
+        rv = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.resourceVersion}'", home,
+                        rbname);
+        p = plan_new0();
+        add_write(p, pol, PLAN_RB_DELETE, home, rbname, rv, "wrong-uid");
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE); /* the uid precondition is checked */
+        outcome_done(&o);
+        plan_free(p);
+        p = plan_new0();
+        add_write(p, pol, PLAN_RB_DELETE, home, rbname, rv, uid);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        char *left = kubectl_ok("get rolebinding -n %s %s --ignore-not-found -o name", home,
+                                rbname);
+        assert_string_equal(left, "");
+        free(left);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 1);
+        outcome_done(&o);
+        plan_free(p);
+
+        free(uid);
+        free(rv);
+        free(what);
+        free(group);
+        free(rbname);
+        model_policy_free(pol);
+        drop_namespace(subj);
+        drop_namespace(home);
+}
+
+/* R7: the finalizer is added and removed; others' finalizers stay; stale → conflict. */
+static void test_finalizers(void **state) {
+        char *home = new_namespace("ap-fin");
+        model_policy *pol = create_policy(home);
+        free(kubectl_ok("patch pullpolicies.pullpolicy.io -n %s pol --type=merge "
+                        "-p '{\"metadata\":{\"finalizers\":[\"example.com/other\"]}}'",
+                        home));
+        model_policy_free(pol);
+        pol = read_policy(home, "pol");
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+
+        plan *p = plan_new0();
+        add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        plan_free(p);
+        char *fins = jsonpath("pullpolicies.pullpolicy.io/pol", home, ".metadata.finalizers");
+        assert_string_equal(fins, "[\"example.com/other\",\"pullpolicy.io/cleanup\"]");
+        free(fins);
+
+        /* removal with the old resourceVersion: the policy changed meanwhile → conflict */
+        model_policy *stale = pol;
+        pol = read_policy(home, "pol");
+        p = plan_new0();
+        add_write(p, pol, PLAN_REMOVE_FINALIZER, home, "pol", stale->meta.resource_version, NULL);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE);
+        outcome_done(&o);
+        plan_free(p);
+        model_policy_free(stale);
+
+        p = plan_new0();
+        add_write(p, pol, PLAN_REMOVE_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        plan_free(p);
+        fins = jsonpath("pullpolicies.pullpolicy.io/pol", home, ".metadata.finalizers");
+        assert_string_equal(fins, "[\"example.com/other\"]");
+        free(fins);
+
+        free(kubectl_ok("patch pullpolicies.pullpolicy.io -n %s pol --type=merge "
+                        "-p '{\"metadata\":{\"finalizers\":null}}'",
+                        home));
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
+/* R3/R9: a link is added while another writer adds its own entry between GET and PUT. */
+static void test_sa_edit_concurrent_writer(void **state) {
+        char *home = new_namespace("ap-sa");
+        model_policy *pol = create_policy(home);
+        char *y = NULL;
+        assert_true(asprintf(&y,
+                             "apiVersion: v1\nkind: ServiceAccount\n"
+                             "metadata: {name: app, namespace: %s}\n"
+                             "imagePullSecrets: [{name: initial}]\n",
+                             home) > 0);
+        apply_yaml(y);
+        free(y);
+        char *rv0 = kubectl_ok("get sa app -n %s -o jsonpath='{.metadata.resourceVersion}'", home);
+
+        char *cmd = NULL;
+        assert_true(asprintf(&cmd,
+                             "patch sa app -n %s --type=json -p "
+                             "'[{\"op\":\"add\",\"path\":\"/imagePullSecrets/-\","
+                             "\"value\":{\"name\":\"someone-else\"}}]'",
+                             home) > 0);
+        hook_state h = {.cmd = cmd, .times = 1};
+        pp_apply_ctx ctx = make_ctx(home, &h);
+        double updates0 = writes_of("serviceaccounts", "update");
+
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_SA_EDIT, home, "app", rv0, NULL);
+        sa_want(w, "quay-creds", POLICY_FOR_PULL | POLICY_FOR_MOUNT);
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 1);
+        outcome_done(&o);
+        /* the first PUT met the other writer's change (409): read again, second attempt won */
+        assert_int_equal(h.calls, 2);
+        assert_int_equal(h.max_attempt, 1);
+        assert_true(writes_of("serviceaccounts", "update") == updates0 + 2);
+
+        json_object *sa = kjson("get sa app -n %s", home);
+        char *pulls = names_of(get(sa, "imagePullSecrets"));
+        char *mounts = names_of(get(sa, "secrets"));
+        assert_string_equal(pulls, "initial,someone-else,quay-creds");
+        assert_string_equal(mounts, "quay-creds");
+        free(pulls);
+        free(mounts);
+        const char *links = get_str(get(get(sa, "metadata"), "annotations"), NAMES_ANNOTATION_LINKS);
+        assert_non_null(links);
+        char *expect = NULL;
+        assert_true(asprintf(&expect,
+                             "{\"v\":1,\"links\":[{\"policy\":\"%s/pol\",\"secret\":\"quay-creds\","
+                             "\"for\":[\"pull\",\"mount\"]}]}",
+                             home) > 0);
+        assert_string_equal(links, expect);
+        free(expect);
+        json_object_put(sa);
+
+        /* applying the same plan again finds nothing to do: no PUT at all (R10) */
+        h = (hook_state){0};
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(h.calls, 0);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* removal: exactly this policy's links go, someone-else's and initial stay, and a
+         * concurrent change of the SA (an annotation) survives the retry too */
+        h = (hook_state){.cmd = cmd, .times = 1};
+        free(cmd);
+        assert_true(asprintf(&cmd,
+                             "annotate sa app -n %s example.com/touched=%%u --overwrite", home) > 0);
+        h.cmd = cmd;
+        p = plan_new0();
+        add_write(p, pol, PLAN_SA_EDIT, home, "app", rv0, NULL);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(h.calls, 2);
+        outcome_done(&o);
+        plan_free(p);
+        sa = kjson("get sa app -n %s", home);
+        pulls = names_of(get(sa, "imagePullSecrets"));
+        mounts = names_of(get(sa, "secrets"));
+        assert_string_equal(pulls, "initial,someone-else");
+        assert_string_equal(mounts, "");
+        free(pulls);
+        free(mounts);
+        json_object *ann = get(get(sa, "metadata"), "annotations");
+        assert_null(get(ann, NAMES_ANNOTATION_LINKS));
+        assert_string_equal(get_str(ann, "example.com/touched"), "0");
+        json_object_put(sa);
+
+        /* a service account that is gone needs no edit */
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_SA_EDIT, home, "no-such-sa", "1", NULL);
+        sa_want(w, "quay-creds", POLICY_FOR_PULL);
+        h = (hook_state){0};
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(h.calls, 0);
+        outcome_done(&o);
+        plan_free(p);
+
+        free(cmd);
+        free(rv0);
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
+/* R9: a writer that wins every race makes the edit give up after the retries, with -ESTALE. */
+static void test_sa_edit_gives_up(void **state) {
+        char *home = new_namespace("ap-sa-busy");
+        model_policy *pol = create_policy(home);
+        free(kubectl_ok("create serviceaccount app -n %s", home));
+        char *cmd = NULL;
+        assert_true(asprintf(&cmd, "annotate sa app -n %s example.com/n=%%u --overwrite", home) >
+                    0);
+        hook_state h = {.cmd = cmd, .times = 1000};
+        pp_apply_ctx ctx = make_ctx(home, &h);
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_SA_EDIT, home, "app", NULL, NULL);
+        sa_want(w, "quay-creds", POLICY_FOR_PULL);
+        /* a second write that must not run after the failure */
+        add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE);
+        assert_int_equal(o.n_done, 0);
+        assert_int_equal(h.calls, PP_APPLY_CONFLICT_RETRIES);
+        char *what = NULL;
+        assert_true(asprintf(&what, "ServiceAccount %s/app", home) > 0);
+        assert_string_equal(o.what, what);
+        outcome_done(&o);
+        plan_free(p);
+        char *pulls = kubectl_ok("get sa app -n %s -o jsonpath='{.imagePullSecrets}'", home);
+        assert_string_equal(pulls, "");
+        free(pulls);
+        char *fins = jsonpath("pullpolicies.pullpolicy.io/pol", home, ".metadata.finalizers");
+        assert_string_equal(fins, "");
+        free(fins);
+        free(what);
+        free(cmd);
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
+/* R5: copies are created, refreshed (also across a type change) and deleted. */
+static void test_copies(void **state) {
+        char *home = new_namespace("ap-cp-home"), *subj = new_namespace("ap-cp-subj");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        char *payload1 = b64("{\"auths\":{\"quay.io\":{\"auth\":\"YTpi\"}}}");
+        char *y = NULL;
+        assert_true(asprintf(&y,
+                             "apiVersion: v1\nkind: Secret\n"
+                             "metadata: {name: quay-creds, namespace: %s, labels: {team: a}}\n"
+                             "type: kubernetes.io/dockerconfigjson\n"
+                             "data: {.dockerconfigjson: %s}\n",
+                             home, payload1) > 0);
+        apply_yaml(y);
+        free(y);
+
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_COPY_CREATE, subj, "quay-creds", NULL, NULL);
+        copy_fields(w, home, "quay-creds", "pol");
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        json_object *c = kjson("get secret -n %s quay-creds", subj);
+        assert_non_null(c);
+        assert_string_equal(get_str(c, "type"), "kubernetes.io/dockerconfigjson");
+        assert_string_equal(get_str(get(c, "data"), ".dockerconfigjson"), payload1);
+        json_object *md = get(c, "metadata");
+        json_object *labels = get(md, "labels");
+        assert_string_equal(get_str(labels, NAMES_LABEL_MANAGED_BY), NAMES_MANAGED_BY_VALUE);
+        assert_string_equal(get_str(labels, NAMES_LABEL_POLICY), "pol");
+        assert_string_equal(get_str(labels, NAMES_LABEL_POLICY_NAMESPACE), home);
+        assert_null(get(labels, "team")); /* the source's own labels are not copied */
+        assert_null(get(md, "ownerReferences"));
+        char *srcref = NULL;
+        assert_true(asprintf(&srcref, "%s/quay-creds", home) > 0);
+        assert_string_equal(get_str(get(md, "annotations"), NAMES_ANNOTATION_SOURCE), srcref);
+        free(srcref);
+        char *uid1 = strdup(get_str(md, "uid"));
+        char *rv1 = strdup(get_str(md, "resourceVersion"));
+        json_object_put(c);
+
+        /* again: it exists */
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -EEXIST);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* a rotated source: the copy follows, in place */
+        char *payload2 = b64("{\"auths\":{\"quay.io\":{\"auth\":\"Yzpk\"}}}");
+        free(kubectl_ok("patch secret quay-creds -n %s --type=merge "
+                        "-p '{\"data\":{\".dockerconfigjson\":\"%s\"}}'",
+                        home, payload2));
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_COPY_UPDATE, subj, "quay-creds", rv1, NULL);
+        copy_fields(w, home, "quay-creds", "pol");
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        c = kjson("get secret -n %s quay-creds", subj);
+        assert_string_equal(get_str(get(c, "data"), ".dockerconfigjson"), payload2);
+        assert_string_equal(get_str(get(c, "metadata"), "uid"), uid1);
+        char *rv2 = strdup(get_str(get(c, "metadata"), "resourceVersion"));
+        json_object_put(c);
+
+        /* the plan's resourceVersion is the precondition: a stale one is a conflict */
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* the source changes type (re-created as dockercfg): type is immutable, so the copy
+         * is deleted and created anew */
+        free(kubectl_ok("delete secret quay-creds -n %s", home));
+        char *cfg1 = b64("{\"quay.io\":{\"auth\":\"ZTpm\"}}");
+        assert_true(asprintf(&y,
+                             "apiVersion: v1\nkind: Secret\n"
+                             "metadata: {name: quay-creds, namespace: %s}\n"
+                             "type: kubernetes.io/dockercfg\n"
+                             "data: {.dockercfg: %s}\n",
+                             home, cfg1) > 0);
+        apply_yaml(y);
+        free(y);
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_COPY_UPDATE, subj, "quay-creds", rv2, NULL);
+        copy_fields(w, home, "quay-creds", "pol");
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        plan_free(p);
+        c = kjson("get secret -n %s quay-creds", subj);
+        assert_string_equal(get_str(c, "type"), "kubernetes.io/dockercfg");
+        assert_string_equal(get_str(get(c, "data"), ".dockercfg"), cfg1);
+        assert_null(get(get(c, "data"), ".dockerconfigjson"));
+        assert_string_not_equal(get_str(get(c, "metadata"), "uid"), uid1);
+        assert_string_equal(get_str(get(get(c, "metadata"), "labels"), NAMES_LABEL_POLICY), "pol");
+        char *uid3 = strdup(get_str(get(c, "metadata"), "uid"));
+        char *rv3 = strdup(get_str(get(c, "metadata"), "resourceVersion"));
+        json_object_put(c);
+
+        /* a same-named secret the controller did not make is never overwritten */
+        free(kubectl_ok("create secret generic mine -n %s --from-literal=k=v", subj));
+        free(kubectl_ok("create secret generic mine -n %s --from-literal=k=w", home));
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_COPY_UPDATE, subj, "mine", NULL, NULL);
+        copy_fields(w, home, "mine", "pol");
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -EEXIST);
+        outcome_done(&o);
+        plan_free(p);
+        char *k = kubectl_ok("get secret mine -n %s -o jsonpath='{.data.k}'", subj);
+        assert_string_equal(k, "dg=="); /* "v" */
+        free(k);
+
+        /* the source is never a target */
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_COPY_CREATE, home, "quay-creds", NULL, NULL);
+        copy_fields(w, home, "quay-creds", "pol");
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -EINVAL);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* delete with preconditions; gone counts as done */
+        p = plan_new0();
+        add_write(p, pol, PLAN_COPY_DELETE, subj, "quay-creds", rv3, uid3);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        char *left = kubectl_ok("get secret quay-creds -n %s --ignore-not-found -o name", subj);
+        assert_string_equal(left, "");
+        free(left);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        plan_free(p);
+
+        free(uid1);
+        free(rv1);
+        free(rv2);
+        free(uid3);
+        free(rv3);
+        free(cfg1);
+        free(payload1);
+        free(payload2);
+        model_policy_free(pol);
+        drop_namespace(subj);
+        drop_namespace(home);
+}
+
+/* The global payload as people and tools write it; three foreign entries, and one
+ * registry (quay.io/org) that the policy also has but did not add. */
+static const char *const GLOBAL_PAYLOAD =
+        "{ \"auths\": {\n"
+        "  \"registry.example.com\" : { \"auth\" : \"Zm9vOmJhcg==\", \"email\": "
+        "\"a\\/b@example.com\" },\n"
+        "  \"quay.io/org\": {\"auth\":\"eDp5\"},\n"
+        "  \"mirror.example:5000\": {\"auth\":\"bTpu\",\"identitytoken\":\"t\\u00e9st\","
+        "\"n\": 1.50, \"nested\": {\"a\": [1, 2, {\"b\": null}]}},\n"
+        "  \"docker.io\": {\"auth\":\"ZG9jazplcg==\"}\n"
+        " },\n"
+        " \"credsStore\": \"desktop\"\n"
+        "}\n";
+
+/* The same values after json-c's round trip (what "kept byte for byte" can mean once the
+ * payload is re-encoded: same keys, same values, same order). */
+static const char *const FOREIGN[][2] = {
+        {"registry.example.com", "{\"auth\":\"Zm9vOmJhcg==\",\"email\":\"a/b@example.com\"}"},
+        {"mirror.example:5000", "{\"auth\":\"bTpu\",\"identitytoken\":\"t\xc3\xa9st\",\"n\":1.50,"
+                                "\"nested\":{\"a\":[1,2,{\"b\":null}]}}"},
+        {"docker.io", "{\"auth\":\"ZG9jazplcg==\"}"},
+        {"quay.io/org", "{\"auth\":\"eDp5\"}"},
+};
+
+static void assert_foreign_intact(json_object *payload) {
+        json_object *auths = get(payload, "auths");
+        for (size_t i = 0; i < ARRAY_SIZE(FOREIGN); i++) {
+                json_object *e = get(auths, FOREIGN[i][0]);
+                if (!e) fail_msg("foreign registry %s is gone", FOREIGN[i][0]);
+                assert_string_equal(json_object_to_json_string_ext(e, JF), FOREIGN[i][1]);
+        }
+        assert_string_equal(get_str(payload, "credsStore"), "desktop");
+}
+
+static char *auth_keys(json_object *payload) {
+        char *s = strdup("");
+        json_object_object_foreach(get(payload, "auths"), k, v) {
+                (void)v;
+                char *n = NULL;
+                assert_true(asprintf(&n, "%s%s%s", s, *s ? "," : "", k) > 0);
+                free(s);
+                s = n;
+        }
+        return s;
+}
+
+/* R6: merge into the global pull secret with a concurrent writer; conflict; removal. */
+static void test_global_edit(void **state) {
+        char *home = new_namespace("ap-gl-home"), *gns = new_namespace("ap-gl-cfg");
+        model_policy *pol = create_policy(home);
+        char *g64 = b64(GLOBAL_PAYLOAD);
+        char *src64 = b64("{\"auths\":{\"new.example\":{\"auth\":\"bmV3Om5ldw==\"},"
+                          "\"quay.io/org\":{\"auth\":\"bWluZTptaW5l\"}}}");
+        char *y = NULL;
+        assert_true(asprintf(&y,
+                             "apiVersion: v1\nkind: Secret\n"
+                             "metadata: {name: pull-secret, namespace: %s}\n"
+                             "type: kubernetes.io/dockerconfigjson\n"
+                             "data: {.dockerconfigjson: %s}\n"
+                             "---\n"
+                             "apiVersion: v1\nkind: Secret\n"
+                             "metadata: {name: quay-creds, namespace: %s}\n"
+                             "type: kubernetes.io/dockerconfigjson\n"
+                             "data: {.dockerconfigjson: %s}\n",
+                             gns, g64, home, src64) > 0);
+        apply_yaml(y);
+        free(y);
+
+        /* the wants, as the planner makes them from the cached source */
+        json_object *so = kjson("get secret -n %s quay-creds", home);
+        model_secret *src = NULL;
+        assert_int_equal(model_secret_decode(so, &src), 0);
+        json_object_put(so);
+        assert_int_equal(src->n_registries, 2);
+
+        /* while we edit, someone adds a registry of their own (a 409 for us) */
+        char *late = NULL;
+        {
+                json_object *p0 = json_tokener_parse(GLOBAL_PAYLOAD);
+                json_object_object_add(get(p0, "auths"), "late.example",
+                                       json_tokener_parse("{\"auth\":\"bGF0ZTpsYXRl\"}"));
+                late = b64(json_object_to_json_string_ext(p0, JF));
+                json_object_put(p0);
+        }
+        char *cmd = NULL;
+        assert_true(asprintf(&cmd,
+                             "patch secret pull-secret -n %s --type=merge "
+                             "-p '{\"data\":{\".dockerconfigjson\":\"%s\"}}'",
+                             gns, late) > 0);
+        hook_state h = {.cmd = cmd, .times = 1};
+        pp_apply_ctx ctx = make_ctx(gns, &h);
+
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_GLOBAL_EDIT, gns, "pull-secret", "1", NULL);
+        w->global.source_namespace = dup0(home);
+        w->global.want = calloc(src->n_registries, sizeof(plan_global_want));
+        assert_non_null(w->global.want);
+        for (size_t i = 0; i < src->n_registries; i++) {
+                w->global.want[i].registry = dup0(src->registries[i].host);
+                w->global.want[i].source = dup0("quay-creds");
+                w->global.want[i].hash = src->registries[i].hash;
+        }
+        w->global.n_want = src->n_registries;
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        assert_int_equal(h.calls, 2); /* one conflict, one retry */
+
+        json_object *g = kjson("get secret -n %s pull-secret", gns);
+        json_object *pl = payload_of(g, ".dockerconfigjson");
+        char *keys = auth_keys(pl);
+        assert_string_equal(keys, "registry.example.com,quay.io/org,mirror.example:5000,"
+                                  "docker.io,late.example,new.example");
+        free(keys);
+        assert_foreign_intact(pl); /* quay.io/org is still theirs: a conflict is no overwrite */
+        json_object *auths = get(pl, "auths");
+        assert_string_equal(json_object_to_json_string_ext(get(auths, "late.example"), JF),
+                            "{\"auth\":\"bGF0ZTpsYXRl\"}");
+        assert_string_equal(json_object_to_json_string_ext(get(auths, "new.example"), JF),
+                            "{\"auth\":\"bmV3Om5ldw==\"}");
+        json_object_put(pl);
+        char *merged = NULL;
+        assert_true(asprintf(&merged,
+                             "{\"v\":1,\"entries\":[{\"policy\":\"%s/pol\",\"registry\":"
+                             "\"new.example\"}]}",
+                             home) > 0);
+        assert_string_equal(get_str(get(get(g, "metadata"), "annotations"),
+                                    NAMES_ANNOTATION_MERGED),
+                            merged);
+        free(merged);
+        json_object_put(g);
+
+        /* again: nothing to change (R10), no PUT */
+        h = (hook_state){0};
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(h.calls, 0);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* a global edit aimed at another secret is refused */
+        pp_apply_ctx other = make_ctx("openshift-config", NULL);
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_GLOBAL_EDIT, gns, "pull-secret", NULL, NULL);
+        w->global.source_namespace = dup0(home);
+        o = run_plan(&other, pol, p);
+        assert_int_equal(o.result, -EINVAL);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* removal of the policy's entries: exactly new.example goes */
+        h = (hook_state){0};
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_GLOBAL_EDIT, gns, "pull-secret", NULL, NULL);
+        w->global.source_namespace = dup0(home);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(h.calls, 1);
+        outcome_done(&o);
+        plan_free(p);
+        g = kjson("get secret -n %s pull-secret", gns);
+        pl = payload_of(g, ".dockerconfigjson");
+        keys = auth_keys(pl);
+        assert_string_equal(keys, "registry.example.com,quay.io/org,mirror.example:5000,"
+                                  "docker.io,late.example");
+        free(keys);
+        assert_foreign_intact(pl);
+        json_object_put(pl);
+        assert_null(get(get(get(g, "metadata"), "annotations"), NAMES_ANNOTATION_MERGED));
+        json_object_put(g);
+
+        free(cmd);
+        free(late);
+        free(g64);
+        free(src64);
+        model_secret_free(src);
+        model_policy_free(pol);
+        drop_namespace(gns);
+        drop_namespace(home);
+}
+
+/* The status is written after the writes and is readable with kubectl get ppol. */
+static void test_status(void **state) {
+        char *home = new_namespace("ap-st");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        model_problem probs[1] = {{dup0(home), dup0("quay-creds"), dup0("SecretNotFound"),
+                                   dup0("secret not found")}};
+        plan *p = plan_new0();
+        add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
+        p->has_status = true;
+        p->status_changed = true;
+        p->status = (plan_status){
+                .observed_generation = pol->meta.generation,
+                .ready_status = "False",
+                .ready_reason = dup0("SecretNotFound"),
+                .ready_message = dup0("secret quay-creds not found"),
+                .ready_last_transition = dup0("2024-01-02T03:04:05Z"),
+                .namespaces = 2,
+                .role_bindings = 2,
+                .linked = 5,
+                .waiting = 1,
+                .problems = malloc(sizeof(model_problem)),
+                .n_problems = 1,
+        };
+        assert_non_null(p->status.problems);
+        p->status.problems[0] = probs[0];
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 1); /* the status is not counted as a write of the plan */
+        outcome_done(&o);
+
+        json_object *pp = kjson("get ppol -n %s pol", home);
+        json_object *st = get(pp, "status");
+        assert_non_null(st);
+        assert_int_equal(json_object_get_int64(get(st, "observedGeneration")),
+                         pol->meta.generation);
+        assert_int_equal(json_object_get_int(get(st, "namespaces")), 2);
+        assert_int_equal(json_object_get_int(get(st, "roleBindings")), 2);
+        assert_int_equal(json_object_get_int(get(st, "linkedServiceAccounts")), 5);
+        assert_int_equal(json_object_get_int(get(st, "waitingServiceAccounts")), 1);
+        json_object *c = json_object_array_get_idx(get(st, "conditions"), 0);
+        assert_string_equal(get_str(c, "type"), "Ready");
+        assert_string_equal(get_str(c, "status"), "False");
+        assert_string_equal(get_str(c, "reason"), "SecretNotFound");
+        assert_string_equal(get_str(c, "lastTransitionTime"), "2024-01-02T03:04:05Z");
+        json_object *pr = json_object_array_get_idx(get(st, "problems"), 0);
+        assert_string_equal(get_str(pr, "name"), "quay-creds");
+        /* and the finalizer went in before */
+        json_object *fins = get(get(pp, "metadata"), "finalizers");
+        assert_int_equal(json_object_array_length(fins), 1);
+        json_object_put(pp);
+        char *cols = kubectl_ok("get ppol -n %s pol --no-headers", home);
+        assert_non_null(strstr(cols, "SecretNotFound"));
+        free(cols);
+
+        /* a status-only write replaces the whole status: no stale problems remain */
+        plan_status ok = {.observed_generation = pol->meta.generation, .ready_status = "True",
+                          .ready_reason = (char *)"Applied", .ready_message = (char *)"",
+                          .namespaces = 2};
+        outcome o2 = {0};
+        in_start = true;
+        assert_int_equal(pp_apply_status(&ctx, pol, &ok, on_done, &o2, NULL), 0);
+        in_start = false;
+        run_loop(&o2, RUN_TIMEOUT_S);
+        assert_true(o2.called);
+        assert_int_equal(o2.result, 0);
+        outcome_done(&o2);
+        pp = kjson("get ppol -n %s pol", home);
+        st = get(pp, "status");
+        c = json_object_array_get_idx(get(st, "conditions"), 0);
+        assert_string_equal(get_str(c, "status"), "True");
+        assert_string_equal(get_str(c, "reason"), "Applied");
+        assert_int_equal(json_object_array_length(get(st, "problems")), 0);
+        json_object_put(pp);
+
+        plan_free(p);
+        free(kubectl_ok("patch ppol -n %s pol --type=merge "
+                        "-p '{\"metadata\":{\"finalizers\":null}}'",
+                        home));
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
+/* Writes run in order and stop at the first failure; the status is then not written. */
+static void test_stops_at_first_failure(void **state) {
+        char *home = new_namespace("ap-order");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_RB_CREATE, home, "rb-one", NULL, NULL);
+        w->rb.subject_namespace = dup0(home);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "default", home);
+        /* the middle write fails: an update of rb-one with a stale resourceVersion */
+        w = add_write(p, pol, PLAN_RB_UPDATE, home, "rb-one", "1", NULL);
+        w->rb.subject_namespace = dup0(home);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "other", home);
+        w = add_write(p, pol, PLAN_RB_CREATE, home, "rb-two", NULL, NULL);
+        w->rb.subject_namespace = dup0(home);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "default", home);
+        p->has_status = true;
+        p->status_changed = true;
+        p->status = (plan_status){.observed_generation = 1, .ready_status = "True",
+                                  .ready_reason = dup0("Applied")};
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE);
+        assert_int_equal(o.n_done, 1);
+        outcome_done(&o);
+        char *rbs = kubectl_ok("get rolebindings -n %s -o name", home);
+        assert_string_equal(rbs, "rolebinding.rbac.authorization.k8s.io/rb-one");
+        free(rbs);
+        char *status = kubectl_ok("get ppol -n %s pol -o jsonpath='{.status}'", home);
+        assert_string_equal(status, "");
+        free(status);
+        plan_free(p);
+
+        /* an empty plan reports from the loop, never from inside pp_apply_plan */
+        p = plan_new0();
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 0);
+        outcome_done(&o);
+        plan_free(p);
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
+/* A cancelled apply never calls back, whether it is queued or its request is in flight. */
+static void test_cancel(void **state) {
+        char *home = new_namespace("ap-cancel");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_RB_CREATE, home, "rb-cancel", NULL, NULL);
+        w->rb.subject_namespace = dup0(home);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "default", home);
+
+        outcome o = {0};
+        pp_apply *a = NULL;
+        assert_int_equal(pp_apply_plan(&ctx, pol, p, on_done, &o, &a), 0);
+        pp_apply_cancel(a); /* before anything ran */
+        run_loop(NULL, 0.3);
+        assert_false(o.called);
+
+        kube_client_stats s0, s1;
+        kube_client_get_stats(client, &s0);
+        assert_int_equal(pp_apply_plan(&ctx, pol, p, on_done, &o, &a), 0);
+        ev_run(loop, EVRUN_NOWAIT); /* the start timer fires: the POST is in flight */
+        kube_client_get_stats(client, &s1);
+        assert_int_equal(s1.active, s0.active + 1);
+        pp_apply_cancel(a);
+        kube_client_get_stats(client, &s1);
+        assert_int_equal(s1.active, s0.active);
+        assert_int_equal(s1.cancelled, s0.cancelled + 1);
+        run_loop(NULL, 0.5);
+        assert_false(o.called);
+        pp_apply_cancel(NULL);
+
+        plan_free(p);
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_role_binding),
+                cmocka_unit_test(test_finalizers),
+                cmocka_unit_test(test_sa_edit_concurrent_writer),
+                cmocka_unit_test(test_sa_edit_gives_up),
+                cmocka_unit_test(test_copies),
+                cmocka_unit_test(test_global_edit),
+                cmocka_unit_test(test_status),
+                cmocka_unit_test(test_stops_at_first_failure),
+                cmocka_unit_test(test_cancel),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
