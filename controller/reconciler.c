@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "reconciler.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "kube/errors.h"
+#include "kube/ratelimit.h"
+#include "log.h"
+#include "util/macro.h"
+
+#define CONTROLLER_NAME "pullpolicy"
+#define QUEUE_NAME "pullpolicy"
+#define FIELD_MANAGER "pullpolicy-controller"
+#define GAUGE_INTERVAL 5.0
+
+/* One reconcile in flight; a state machine: fetching → applying → done. */
+typedef struct job {
+        pp_reconciler *r;
+        char *key;
+        char *ns, *name; /* split key, for logs and events */
+        pp_cache_fetch *fetch;
+        plan *plan;
+        model_policy *policy; /* metadata copy: the cache may drop its own meanwhile */
+        pp_apply *apply;
+        bool forbidden_status; /* the status write after a refusal is running */
+        int failed;            /* the refused write's error, reported after that status */
+        double started;
+        struct job *prev, *next;
+} job;
+
+struct pp_reconciler {
+        struct ev_loop *loop;
+        kube_client *client;
+        pp_cache *cache;
+        pp_events *events;
+        controller_metrics *metrics;
+        plan_settings settings;
+        kube_workqueue *queue;
+        pp_apply_ctx apply_ctx;
+        bool active;
+        job *jobs;
+        unsigned in_flight;
+        ev_timer gauges;
+        ev_timer resync;
+        double resync_period;
+        pp_reconciler_stats stats;
+};
+
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+static void job_free(job *j) {
+        if (!j) return;
+        pp_reconciler *r = j->r;
+        if (j->prev)
+                j->prev->next = j->next;
+        else if (r->jobs == j)
+                r->jobs = j->next;
+        if (j->next) j->next->prev = j->prev;
+        pp_cache_fetch_cancel(j->fetch);
+        pp_apply_cancel(j->apply);
+        plan_free(j->plan);
+        model_policy_free(j->policy);
+        free(j->key);
+        free(j->ns);
+        free(j->name);
+        free(j);
+        r->in_flight--;
+        if (r->metrics) metrics_set_active_workers(r->metrics, CONTROLLER_NAME, (int)r->in_flight);
+}
+
+/* Ends a reconcile: reports to the queue (which may start the next one) and frees the job. */
+static void job_finish(job *j, int result) {
+        pp_reconciler *r = j->r;
+        double took = kube_now() - j->started;
+        metrics_result mr = METRICS_RESULT_SUCCESS;
+        if (result < 0) {
+                mr = METRICS_RESULT_ERROR;
+                r->stats.errors++;
+        } else if (result > 0)
+                mr = METRICS_RESULT_REQUEUE_AFTER;
+        if (r->metrics) metrics_reconcile_done(r->metrics, CONTROLLER_NAME, mr, took);
+        _cleanup_free_ char *key = strdup(j->key);
+        job_free(j);
+        if (key) kube_workqueue_done(r->queue, key, result);
+}
+
+static void emit_events(job *j) {
+        pp_reconciler *r = j->r;
+        if (!r->events || !j->plan) return;
+        const model_policy *p = j->policy;
+        pp_object_ref ref = {
+                .api_version = "pullpolicy.io/v1alpha1",
+                .kind = "PullPolicy",
+                .namespace = p->meta.namespace,
+                .name = p->meta.name,
+                .uid = p->meta.uid,
+        };
+        double now = kube_now();
+        for (size_t i = 0; i < j->plan->n_events; i++) {
+                const plan_event *e = &j->plan->events[i];
+                pp_events_record(r->events, &ref, e->warning, e->reason, e->message, now);
+        }
+}
+
+/* Milliseconds for the queue's "requeue after", bounded to an int. */
+static int requeue_ms(long long seconds) {
+        if (seconds < 0) return 0;
+        if (seconds > 24 * 3600) seconds = 24 * 3600;
+        return seconds == 0 ? 1 : (int)(seconds * 1000);
+}
+
+static void log_outcome(job *j, const char *msg) {
+        const plan *p = j->plan;
+        log_level level = p && (p->n_writes > 0 || p->status_changed) ? LOG_LEVEL_INFO
+                                                                        : LOG_LEVEL_DEBUG;
+        if (!log_enabled(level)) return;
+        log_at(level, LOG_POLICY(j->ns, j->name), msg,
+               LOG_UINT("writes", p ? p->n_writes : 0),
+               LOG_BOOL("statusChanged", p && p->status_changed),
+               LOG_STR("reason", p && p->has_status ? p->status.ready_reason : NULL),
+               LOG_INT("linked", p && p->has_status ? p->status.linked : 0),
+               LOG_INT("waiting", p && p->has_status ? p->status.waiting : 0),
+               LOG_FLOAT("seconds", kube_now() - j->started));
+}
+
+static void on_forbidden_status(void *ud, int result, size_t n_done, const char *failed_what) {
+        job *j = ud;
+        j->apply = NULL;
+        if (result < 0)
+                log_warn(LOG_POLICY(j->ns, j->name), "could not write the Forbidden status",
+                         LOG_ERRNO(result));
+        job_finish(j, j->failed);
+}
+
+/*
+ * A write was refused (RBAC): say so in the policy's status, reason
+ * Forbidden, so that an admin sees it without reading the controller's log.
+ */
+static bool report_forbidden(job *j, int error, const char *failed_what) {
+        plan *p = j->plan;
+        if (!p->has_status) return false;
+        _cleanup_free_ char *msg = NULL;
+        if (asprintf(&msg, "the controller is not allowed to %s (%s)",
+                     failed_what ? failed_what : "write", kube_strerror(error)) < 0)
+                return false;
+        char *reason = strdup("Forbidden");
+        if (!reason) return false;
+        free(p->status.ready_reason);
+        free(p->status.ready_message);
+        p->status.ready_status = "False";
+        p->status.ready_reason = reason;
+        p->status.ready_message = TAKE_PTR(msg);
+        j->failed = error;
+        j->forbidden_status = true;
+        int r = pp_apply_status(&j->r->apply_ctx, j->policy, &p->status, on_forbidden_status, j,
+                                &j->apply);
+        return r >= 0;
+}
+
+static void on_applied(void *ud, int result, size_t n_done, const char *failed_what) {
+        job *j = ud;
+        pp_reconciler *r = j->r;
+        j->apply = NULL;
+        r->stats.writes += n_done;
+        if (result < 0) {
+                bool conflict = kube_error_is_conflict(result) ||
+                                kube_error_is_already_exists(result);
+                if (conflict) r->stats.conflicts++;
+                /* A conflict is the normal outcome of a race with another writer: the
+                 * queue retries it at once, after the watch caught up. */
+                log_at(conflict ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, LOG_POLICY(j->ns, j->name),
+                       "write failed", LOG_STR("write", failed_what), LOG_ERRNO(result),
+                       LOG_UINT("done", n_done));
+                if (kube_error_is_forbidden(result) && report_forbidden(j, result, failed_what))
+                        return;
+                job_finish(j, result);
+                return;
+        }
+        if (j->plan->has_status && j->plan->status_changed) r->stats.status_writes++;
+        emit_events(j);
+        log_outcome(j, "reconciled");
+        job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
+}
+
+static void plan_and_apply(job *j) {
+        pp_reconciler *r = j->r;
+        const model_policy *p = pp_cache_policy(r->cache, j->key);
+        if (!p) {
+                job_finish(j, 0);
+                return;
+        }
+        plan_snapshot snap = pp_cache_snapshot(r->cache);
+        plan_settings st = r->settings;
+        st.now = (long long)time(NULL);
+        int k = plan_policy(p, &snap, &st, &j->plan);
+        if (k < 0) {
+                log_error(LOG_POLICY(j->ns, j->name), "planning failed", LOG_ERRNO(k));
+                job_finish(j, k);
+                return;
+        }
+        /* The apply step outlives this turn of the loop; the cache's object may not. */
+        j->policy = calloc(1, sizeof(*j->policy));
+        if (!j->policy || kube_meta_copy(&p->meta, &j->policy->meta) < 0) {
+                free(j->policy);
+                j->policy = NULL;
+                job_finish(j, -ENOMEM);
+                return;
+        }
+        if (j->plan->n_writes == 0 && !(j->plan->has_status && j->plan->status_changed)) {
+                /* Converged (R10): no request at all. */
+                emit_events(j);
+                log_outcome(j, "in sync");
+                job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after)
+                                                         : 0);
+                return;
+        }
+        k = pp_apply_plan(&r->apply_ctx, j->policy, j->plan, on_applied, j, &j->apply);
+        if (k < 0) {
+                log_error(LOG_POLICY(j->ns, j->name), "could not start the writes",
+                          LOG_ERRNO(k));
+                job_finish(j, k);
+        }
+}
+
+static void on_prefetched(void *ud, int result) {
+        job *j = ud;
+        j->fetch = NULL;
+        if (result < 0) {
+                log_warn(LOG_POLICY(j->ns, j->name), "reading the named secrets failed",
+                         LOG_ERRNO(result));
+                job_finish(j, result);
+                return;
+        }
+        plan_and_apply(j);
+}
+
+static bool home_may_merge(const pp_reconciler *r, const char *home) {
+        for (size_t i = 0; i < r->settings.n_distribution_namespaces; i++)
+                if (streq(r->settings.distribution_namespaces[i], home)) return true;
+        return false;
+}
+
+static int process(kube_workqueue *q, const char *key, void *ud) {
+        pp_reconciler *r = ud;
+        if (!r->active) {
+                /* Not the leader: the new leader is handed every policy anyway. */
+                kube_workqueue_forget(q, key);
+                return kube_workqueue_done(q, key, 0);
+        }
+        const model_policy *p = pp_cache_policy(r->cache, key);
+        if (!p) {
+                log_debug(LOG_COMPONENT("reconciler"), "policy gone", LOG_STR("policy", key));
+                return kube_workqueue_done(q, key, 0);
+        }
+        job *j = calloc(1, sizeof(*j));
+        if (!j) return -ENOMEM;
+        j->r = r;
+        j->started = kube_now();
+        j->key = strdup(key);
+        j->ns = strdup(p->meta.namespace ? p->meta.namespace : "");
+        j->name = strdup(p->meta.name);
+        j->next = r->jobs;
+        if (r->jobs) r->jobs->prev = j;
+        r->jobs = j;
+        r->in_flight++;
+        r->stats.reconciles++;
+        if (r->metrics) metrics_set_active_workers(r->metrics, CONTROLLER_NAME, (int)r->in_flight);
+        if (!j->key || !j->ns || !j->name) {
+                job_free(j);
+                return -ENOMEM;
+        }
+        int k = pp_cache_prefetch(r->cache, p, home_may_merge(r, j->ns), on_prefetched, j,
+                                  &j->fetch);
+        if (k < 0) {
+                job_free(j);
+                return k;
+        }
+        if (k == 0) plan_and_apply(j);
+        return 0;
+}
+
+/* ---- queue metrics ---------------------------------------------------------------------- */
+
+static void observe_queue(void *ud, double seconds) {
+        pp_reconciler *r = ud;
+        if (r->metrics) metrics_workqueue_queued_for(r->metrics, QUEUE_NAME, seconds);
+}
+
+static void observe_work(void *ud, double seconds) {
+        pp_reconciler *r = ud;
+        if (r->metrics) metrics_workqueue_worked_for(r->metrics, QUEUE_NAME, seconds);
+}
+
+typedef struct gauge_ctx {
+        const char *reasons[16];
+        size_t counts[16];
+        size_t n;
+        size_t linked, waiting;
+} gauge_ctx;
+
+static void count_policy(const model_policy *p, void *ud) {
+        gauge_ctx *g = ud;
+        const char *reason = p->status.has_ready && p->status.ready_reason
+                                     ? p->status.ready_reason
+                                     : "Unknown";
+        size_t i;
+        for (i = 0; i < g->n; i++)
+                if (streq(g->reasons[i], reason)) break;
+        if (i == g->n) {
+                if (g->n == ARRAY_SIZE(g->reasons)) return;
+                g->reasons[g->n++] = reason;
+        }
+        g->counts[i]++;
+        if (p->status.linked > 0) g->linked += (size_t)p->status.linked;
+        if (p->status.waiting > 0) g->waiting += (size_t)p->status.waiting;
+}
+
+static void on_gauges(struct ev_loop *loop, ev_timer *w, int revents) {
+        pp_reconciler *r = w->data;
+        if (!r->metrics) return;
+        gauge_ctx g = {0};
+        pp_cache_visit_policies(r->cache, count_policy, &g);
+        metrics_set_policies(r->metrics, g.reasons, g.counts, g.n);
+        metrics_set_service_accounts(r->metrics, g.linked, g.waiting);
+        kube_workqueue_stats qs;
+        kube_workqueue_get_stats(r->queue, &qs);
+        metrics_workqueue_set_depth(r->metrics, QUEUE_NAME, qs.depth);
+}
+
+static void on_resync(struct ev_loop *loop, ev_timer *w, int revents) {
+        pp_reconciler *r = w->data;
+        if (r->active) pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+void pp_reconciler_enqueue(void *ud, const char *policy_key) {
+        pp_reconciler *r = ud;
+        if (!r->active) return;
+        if (kube_workqueue_add(r->queue, policy_key) >= 0 && r->metrics)
+                metrics_workqueue_added(r->metrics, QUEUE_NAME);
+}
+
+int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
+        if (!o || !o->loop || !o->client || !o->cache || !ret) return -EINVAL;
+        pp_reconciler *r = calloc(1, sizeof(*r));
+        if (!r) return -ENOMEM;
+        r->loop = o->loop;
+        r->client = o->client;
+        r->cache = o->cache;
+        r->events = o->events;
+        r->metrics = o->metrics;
+        r->settings = o->settings;
+        r->resync_period = o->resync_period;
+        r->apply_ctx = (pp_apply_ctx){
+                .client = o->client,
+                .field_manager = FIELD_MANAGER,
+                .metrics = o->metrics,
+                .global_ns = o->settings.global_pull_secret_namespace,
+                .global_name = o->settings.global_pull_secret_name,
+        };
+        kube_workqueue_opts qo = {
+                .max_in_flight = o->workers ? o->workers : 4,
+                .process = process,
+                .userdata = r,
+                .observe_queue_latency = observe_queue,
+                .observe_work_duration = observe_work,
+                .metrics_ud = r,
+        };
+        int k = kube_workqueue_new(o->loop, &qo, &r->queue);
+        if (k < 0) {
+                free(r);
+                return k;
+        }
+        if (r->metrics) metrics_set_max_workers(r->metrics, CONTROLLER_NAME, (int)qo.max_in_flight);
+        ev_timer_init(&r->gauges, on_gauges, 0.5, GAUGE_INTERVAL);
+        r->gauges.data = r;
+        ev_timer_start(r->loop, &r->gauges);
+        ev_timer_init(&r->resync, on_resync, r->resync_period, r->resync_period);
+        r->resync.data = r;
+        if (r->resync_period > 0) ev_timer_start(r->loop, &r->resync);
+        *ret = r;
+        return 0;
+}
+
+static void cancel_jobs(pp_reconciler *r) {
+        while (r->jobs) {
+                job *j = r->jobs;
+                _cleanup_free_ char *key = strdup(j->key);
+                job_free(j);
+                if (key) kube_workqueue_done(r->queue, key, 0);
+        }
+}
+
+pp_reconciler *pp_reconciler_free(pp_reconciler *r) {
+        if (!r) return NULL;
+        ev_timer_stop(r->loop, &r->gauges);
+        ev_timer_stop(r->loop, &r->resync);
+        r->active = false;
+        kube_workqueue_shutdown(r->queue);
+        cancel_jobs(r);
+        kube_workqueue_free(r->queue);
+        free(r);
+        return NULL;
+}
+
+void pp_reconciler_set_active(pp_reconciler *r, bool active) {
+        if (r->active == active) return;
+        r->active = active;
+        if (active) {
+                pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+                return;
+        }
+        /* Lost leadership: nothing more may be written, not even the rest of a plan. */
+        cancel_jobs(r);
+}
+
+bool pp_reconciler_is_active(const pp_reconciler *r) {
+        return r->active;
+}
+
+void pp_reconciler_set_image_api(pp_reconciler *r, bool served) {
+        if (r->settings.image_api_served == served) return;
+        r->settings.image_api_served = served;
+        log_info(LOG_COMPONENT("reconciler"), "image.openshift.io availability changed",
+                 LOG_BOOL("served", served));
+        if (r->active) pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+}
+
+void pp_reconciler_get_stats(const pp_reconciler *r, pp_reconciler_stats *ret) {
+        *ret = r->stats;
+}
+
+kube_workqueue *pp_reconciler_queue(pp_reconciler *r) {
+        return r->queue;
+}
