@@ -496,7 +496,7 @@ static int get_pem(const field_ctx *f, const char *field, blob *ret) {
         r = read_file(p, KUBE_CONFIG_MAX_CRED, &buf, &len, NULL);
         if (r < 0) {
                 field_error(f, field, "%s: %s", p, file_error(r));
-                return r == -E2BIG ? r : r == -ENOMEM ? r : r == -ENOENT ? -ENOENT : -EACCES;
+                return r;
         }
         ret->data = (unsigned char *)buf;
         ret->len = len;
