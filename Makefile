@@ -45,6 +45,7 @@ UNIT_SRCS := $(shell find test/unit -name 'test_*.c' 2>/dev/null | sort)
 INTEG_SRCS := $(shell find test/integration -name 'test_*.c' 2>/dev/null | sort)
 E2E_SRCS := $(shell find test/e2e -name 'test_*.c' 2>/dev/null | sort)
 TOOL_SRCS := $(shell find test/sim -name '*.c' 2>/dev/null | sort)
+LUA_TESTS := $(shell find test/argocd -name 'test_*.lua' 2>/dev/null | sort)
 
 PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/%.o)
 CTRL_OBJS := $(CTRL_SRCS:%.c=$(BUILD)/%.o)
@@ -109,7 +110,7 @@ $(BUILD)/test/e2e/%: $(BUILD)/test/e2e/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 unit: $(DEPS_STAMP) $(UNIT_BINS)
-	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) bash hack/run-tests.sh unit $(UNIT_BINS)
+	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) bash hack/run-tests.sh unit $(UNIT_BINS) $(LUA_TESTS)
 
 controlplane: $(DEPS_STAMP)
 	@bash hack/build-control-plane.sh
@@ -121,7 +122,7 @@ integration: build controlplane $(INTEG_BINS) $(E2E_BINS)
 # The whole suite: unit tests, then everything that needs the control plane.
 test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) controlplane
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh all $(UNIT_BINS) -- $(INTEG_BINS) $(E2E_BINS)
+	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) -- $(INTEG_BINS) $(E2E_BINS)
 
 run: build controlplane
 	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh

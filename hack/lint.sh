@@ -19,6 +19,15 @@ if ! cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,
         status=1
 fi
 
+echo "lint: manifests/argocd/argocd-cm.yaml matches health.lua"
+tmp=$(mktemp)
+bash hack/gen-argocd-cm.sh "$tmp"
+if ! diff -q "$tmp" manifests/argocd/argocd-cm.yaml >/dev/null; then
+        echo "lint: argocd-cm.yaml is stale; run hack/gen-argocd-cm.sh" >&2
+        status=1
+fi
+rm -f "$tmp"
+
 echo "lint: shell scripts"
 for f in $(git ls-files 'hack/*.sh' '.ci/run'); do
         bash -n "$f" || status=1

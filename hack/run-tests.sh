@@ -41,7 +41,11 @@ run_one() {
         name=${bin#"$BUILD"/test/}
         log="$logdir/${name//\//_}.log"
         local -a cmd=("$bin")
-        if [ "$VALGRIND" = 1 ]; then
+        if [[ "$bin" == *.lua ]]; then
+                name=${bin#test/}
+                log="$logdir/${name//\//_}.log"
+                cmd=(lua5.1 "$bin")
+        elif [ "$VALGRIND" = 1 ]; then
                 cmd=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
                         --errors-for-leak-kinds=definite,indirect --error-exitcode=99
                         --suppressions="$root/hack/valgrind.supp" "$bin")
