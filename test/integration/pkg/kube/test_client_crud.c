@@ -269,17 +269,26 @@ static void test_serviceaccount_crud(void **state) {
         assert_true(kube_error_is_invalid(r.err));
         resp_clear(&r);
 
-        /* Strategic merge patch: imagePullSecrets merge by name. */
-        call(KUBE_PATCH, obj, "{\"imagePullSecrets\":[{\"name\":\"one\"}]}", KUBE_PATCH_STRATEGIC,
-             &r);
+        /*
+         * Strategic merge patch: "secrets" carries patchMergeKey=name, so two
+         * patches add up; "imagePullSecrets" has no merge key and is replaced
+         * as a whole (why the controller edits it read-modify-write).
+         */
+        call(KUBE_PATCH, obj,
+             "{\"secrets\":[{\"name\":\"one\"}],\"imagePullSecrets\":[{\"name\":\"one\"}]}",
+             KUBE_PATCH_STRATEGIC, &r);
         assert_int_equal(r.err, 0);
         resp_clear(&r);
-        call(KUBE_PATCH, obj, "{\"imagePullSecrets\":[{\"name\":\"two\"}]}", KUBE_PATCH_STRATEGIC,
-             &r);
+        call(KUBE_PATCH, obj,
+             "{\"secrets\":[{\"name\":\"two\"}],\"imagePullSecrets\":[{\"name\":\"two\"}]}",
+             KUBE_PATCH_STRATEGIC, &r);
         assert_int_equal(r.err, 0);
-        struct json_object *ips;
-        assert_true(json_object_object_get_ex(r.json, "imagePullSecrets", &ips));
-        assert_int_equal(json_object_array_length(ips), 2);
+        struct json_object *list;
+        assert_true(json_object_object_get_ex(r.json, "secrets", &list));
+        assert_int_equal(json_object_array_length(list), 2);
+        assert_true(json_object_object_get_ex(r.json, "imagePullSecrets", &list));
+        assert_int_equal(json_object_array_length(list), 1);
+        assert_string_equal(jstr(json_object_array_get_idx(list, 0), "name"), "two");
         resp_clear(&r);
 
         /* Server-side apply with a field manager given in the query. */
