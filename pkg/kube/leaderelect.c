@@ -33,7 +33,11 @@ typedef enum le_op {
         OP_CREATE,
         OP_UPDATE,
         OP_RELEASE,
+        OP_RELEASE_GET,
 } le_op;
+
+/* Reads and writes a release may take in all (a write cut short may have changed the rv). */
+#define RELEASE_TRIES 3
 
 /* The part of the Lease the election is about, compared as a whole. */
 typedef struct le_record {
@@ -74,6 +78,7 @@ struct kube_leaderelect {
         ev_timer retry_timer;
         ev_timer deadline_timer;
         ev_timer done_timer; /* defers the stop completion out of stop() */
+        int release_tries;
         void (*stop_done)(kube_leaderelect *, void *);
         void *stop_userdata;
 
@@ -458,21 +463,62 @@ static void handle_write(kube_leaderelect *le, const kube_response *r) {
         attempt_succeeded(le);
 }
 
+/* The next step of a release: write it if the lease is ours as far as we know, else read. */
+static void release_step(kube_leaderelect *le) {
+        if (le->release_tries >= RELEASE_TRIES) {
+                finish_stop(le);
+                return;
+        }
+        le->release_tries++;
+        if (!le->observed_obj) {
+                if (send_request(le, OP_RELEASE_GET, KUBE_GET, le->object_path, NULL,
+                                 le->renew_deadline) < 0)
+                        finish_stop(le);
+                return;
+        }
+        if (!streq(le->observed.holder, le->identity)) {
+                /* Not ours (any more): nothing to give back. */
+                finish_stop(le);
+                return;
+        }
+        char now[TIMEFMT_RFC3339_MAX];
+        now_micro(now, sizeof(now));
+        _cleanup_free_ char *body = NULL;
+        if (build_lease(le, le->observed_obj, "", 1, now, now, le->observed.transitions, &body) < 0 ||
+            send_request(le, OP_RELEASE, KUBE_PUT, le->object_path, body, le->renew_deadline) < 0)
+                finish_stop(le);
+}
+
+/* Whatever fails here, we are done: an unreleased lease simply expires. */
+static void handle_release(kube_leaderelect *le, le_op op, const kube_response *r) {
+        json_object *obj;
+        le_record rec;
+        if (r->http_status == 409) {
+                le->stats.conflicts++;
+                forget_object(le);
+                release_step(le);
+                return;
+        }
+        if (r->error != 0 || r->http_status / 100 != 2 ||
+            parse_lease(r->body, r->body_len, &obj, &rec) < 0) {
+                finish_stop(le);
+                return;
+        }
+        observe(le, obj, &rec);
+        if (op == OP_RELEASE)
+                finish_stop(le);
+        else
+                release_step(le);
+}
+
 static void on_response(kube_client *c, const kube_response *r, void *ud) {
         kube_leaderelect *le = ud;
         le_op op = le->op;
         le->req = NULL;
         le->op = OP_NONE;
 
-        if (op == OP_RELEASE) {
-                /* Success or not, we are done: a failed release just means the lease expires. */
-                if (r->error == 0 && r->http_status / 100 == 2) {
-                        json_object *obj;
-                        le_record rec;
-                        if (parse_lease(r->body, r->body_len, &obj, &rec) == 0) observe(le, obj, &rec);
-                } else if (r->http_status == 409)
-                        le->stats.conflicts++;
-                finish_stop(le);
+        if (op == OP_RELEASE || op == OP_RELEASE_GET) {
+                handle_release(le, op, r);
                 return;
         }
         if (le->state != LE_CANDIDATE && le->state != LE_LEADER) return;
@@ -539,6 +585,12 @@ int kube_leaderelect_new(kube_client *client, const kube_leaderelect_opts *opts,
         ev_init(&le->retry_timer, on_retry);
         le->retry_timer.data = le;
         ev_init(&le->deadline_timer, on_deadline);
+        /*
+         * Before any I/O callback that became pending in the same loop iteration
+         * (libev runs I/O before timers at equal priority): a late loop must not let
+         * us act on a response after our deadline passed.
+         */
+        ev_set_priority(&le->deadline_timer, EV_MAXPRI);
         le->deadline_timer.data = le;
         ev_init(&le->done_timer, on_stop_done);
         le->done_timer.data = le;
@@ -579,30 +631,28 @@ int kube_leaderelect_stop(kube_leaderelect *le, void (*done)(kube_leaderelect *l
         if (!le) return -EINVAL;
         if (le->state == LE_STOPPED || le->state == LE_RELEASING) return -EALREADY;
         bool was_leader = le->state == LE_LEADER;
+        /* A write cut short may still have reached the server: our rv may be stale then. */
+        bool write_cut = le->req && (le->op == OP_UPDATE || le->op == OP_CREATE);
         cancel_request(le);
         ev_timer_stop(le->loop, &le->retry_timer);
         ev_timer_stop(le->loop, &le->deadline_timer);
         le->stop_done = done;
         le->stop_userdata = userdata;
-        if (!was_leader) {
+        if (!was_leader && !write_cut) {
                 finish_stop(le);
                 return 0;
         }
+        /*
+         * A candidate whose claim was cut short may hold the lease without knowing
+         * it: it reads and releases too, so that nobody waits for it to expire.
+         */
         le->state = LE_RELEASING;
         /* Writes stop before anyone else can take over: tell the owner first. */
-        if (le->cb.on_stopped_leading) le->cb.on_stopped_leading(le, le->userdata);
+        if (was_leader && le->cb.on_stopped_leading) le->cb.on_stopped_leading(le, le->userdata);
 
-        /* Only what we wrote ourselves can be released; otherwise let it expire. */
-        if (!le->observed_obj || !streq(le->observed.holder, le->identity)) {
-                finish_stop(le);
-                return 0;
-        }
-        char now[TIMEFMT_RFC3339_MAX];
-        now_micro(now, sizeof(now));
-        _cleanup_free_ char *body = NULL;
-        if (build_lease(le, le->observed_obj, "", 1, now, now, le->observed.transitions, &body) < 0 ||
-            send_request(le, OP_RELEASE, KUBE_PUT, le->object_path, body, le->renew_deadline) < 0)
-                finish_stop(le);
+        if (write_cut) forget_object(le);
+        le->release_tries = 0;
+        release_step(le);
         return 0;
 }
 
