@@ -86,6 +86,7 @@ struct kube_client {
         kube_config *cfg;
         char *base_url;
         bool https;
+        bool h2_capped;
         struct curl_slist *connect_to;
         char *user_agent;
         kube_token_bucket bucket;
@@ -337,8 +338,14 @@ static void request_finish(kube_request *r, int transport_error) {
                 if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
                         c->stats.connections += (unsigned long)n;
                 if (curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v) == CURLE_OK &&
-                    v == CURL_HTTP_VERSION_2_0)
+                    v == CURL_HTTP_VERSION_2_0) {
                         c->stats.http2++;
+                        if (!c->h2_capped) {
+                                curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                                                  (long)KUBE_CLIENT_MAX_H2_CONNECTIONS);
+                                c->h2_capped = true;
+                        }
+                }
         }
         request_stop(r);
         if (r->cancelled) {
@@ -817,6 +824,12 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
         curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
         curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
         curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        /*
+         * curl's own cap (100) is below what kube-apiserver allows per HTTP/2
+         * connection; past it curl opens a connection per waiting request.
+         * The server's SETTINGS_MAX_CONCURRENT_STREAMS still applies.
+         */
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
         *ret = c;
         return 0;
 fail:

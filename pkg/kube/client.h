@@ -180,5 +180,13 @@ int kube_url_escape(const char *s, char **ret);
 #define KUBE_CLIENT_CONNECT_TIMEOUT_MS 30000L
 #define KUBE_CLIENT_DEFAULT_MAX_BODY   (64u * 1024 * 1024)
 #define KUBE_CLIENT_MAX_ERROR_BODY     (1u * 1024 * 1024)
+/*
+ * Once the server answered over HTTP/2, at most this many connections are
+ * opened to it: kube-apiserver allows 100 streams per connection, and
+ * without a cap curl opens one connection per request beyond that.
+ * Requests beyond connections x streams wait in curl for a free stream.
+ * (Over HTTP/1.1 there is no cap: a watch holds its connection.)
+ */
+#define KUBE_CLIENT_MAX_H2_CONNECTIONS 8
 
 #endif
