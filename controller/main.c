@@ -49,6 +49,7 @@ typedef struct app {
         size_t n_distribution;
         bool leading;  /* holds the Lease, or no election */
         bool synced;
+        bool discovered; /* we know whether image.openshift.io is served (R4 Auto) */
         bool stopping;
         int exit_code;
         kube_request *discovery;
@@ -61,7 +62,7 @@ static const char *env_get(const char *name, void *ud) {
 }
 
 static void update_active(app *a) {
-        bool active = a->leading && a->synced && !a->stopping;
+        bool active = a->leading && a->synced && a->discovered && !a->stopping;
         if (a->reconciler && active != pp_reconciler_is_active(a->reconciler)) {
                 log_info(LOG_COMPONENT("controller"), active ? "reconciling" : "standing by",
                          LOG_BOOL("leader", a->leading), LOG_BOOL("synced", a->synced));
@@ -95,16 +96,29 @@ static const char *ready_check(void *ud) {
 
 /* ---- R4 Auto: is image.openshift.io served? ------------------------------------------- */
 
+/*
+ * Reconciling waits for the first answer: planning R4 Auto before knowing
+ * would link service accounts that OpenShift has not provisioned yet.
+ */
 static void on_discovery(kube_client *c, const kube_response *r, void *ud) {
         app *a = ud;
         a->discovery = NULL;
-        if (r->error == 0)
-                pp_reconciler_set_image_api(a->reconciler, true);
-        else if (kube_error_is_not_found(r->error))
-                pp_reconciler_set_image_api(a->reconciler, false);
-        else
-                log_warn(LOG_COMPONENT("discovery"), "could not tell whether image.openshift.io "
-                         "is served", LOG_ERRNO(r->error));
+        if (r->error == 0 || kube_error_is_not_found(r->error)) {
+                pp_reconciler_set_image_api(a->reconciler, r->error == 0);
+                if (!a->discovered) {
+                        a->discovered = true;
+                        update_active(a);
+                }
+                return;
+        }
+        log_warn(LOG_COMPONENT("discovery"), "could not tell whether image.openshift.io is served",
+                 LOG_ERRNO(r->error));
+        if (!a->discovered) {
+                /* Retry soon rather than at the next period: reconciling waits for it. */
+                ev_timer_stop(a->loop, &a->discovery_timer);
+                ev_timer_set(&a->discovery_timer, 1.0, DISCOVERY_INTERVAL);
+                ev_timer_start(a->loop, &a->discovery_timer);
+        }
 }
 
 static void discover(struct ev_loop *loop, ev_timer *w, int revents) {

@@ -11,6 +11,7 @@
 #include "kube/errors.h"
 #include "kube/ratelimit.h"
 #include "log.h"
+#include "util/hashmap.h"
 #include "util/macro.h"
 
 #define CONTROLLER_NAME "pullpolicy"
@@ -28,6 +29,7 @@ typedef struct job {
         model_policy *policy; /* metadata copy: the cache may drop its own meanwhile */
         pp_apply *apply;
         bool forbidden_status; /* the status write after a refusal is running */
+        char *planned_rv;      /* the cached policy's resourceVersion when planned */
         int failed;            /* the refused write's error, reported after that status */
         double started;
         struct job *prev, *next;
@@ -48,8 +50,67 @@ struct pp_reconciler {
         ev_timer gauges;
         ev_timer resync;
         double resync_period;
+        hashmap *written; /* policy key → status_memo */
         pp_reconciler_stats stats;
 };
+
+/* ---- statuses written but not yet seen by the watch ----------------------------------------
+ *
+ * A reconcile triggered by, say, our own RoleBinding's watch event can run
+ * before the watch delivers the status we wrote a moment ago; the planner,
+ * comparing with the stale cached status, would write the same status again.
+ * So we remember what we wrote, and against which cached resourceVersion: as
+ * long as the cache still shows that version, the same status is not written
+ * twice. lastTransitionTime is left out of the comparison (it is derived from
+ * the cached status, so it is the one thing a stale cache changes).
+ */
+typedef struct status_memo {
+        char *key;
+        char *rv;
+        uint64_t hash;
+} status_memo;
+
+static void status_memo_free(status_memo *m) {
+        if (!m) return;
+        free(m->key);
+        free(m->rv);
+        free(m);
+}
+
+static uint64_t status_hash(const model_policy *p, const plan_status *st) {
+        plan_status copy = *st;
+        copy.ready_last_transition = NULL;
+        json_object *o = NULL;
+        if (pp_apply_status_json(p, &copy, &o) < 0) return 0;
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        uint64_t h = 1469598103934665603ull;
+        for (const char *c = text; c && *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        json_object_put(o);
+        return h;
+}
+
+static void memo_forget(pp_reconciler *r, const char *key) {
+        status_memo_free(hashmap_remove(r->written, key));
+}
+
+static void memo_remember(pp_reconciler *r, const char *key, const char *rv, uint64_t hash) {
+        memo_forget(r, key);
+        if (!rv || hash == 0) return;
+        status_memo *m = calloc(1, sizeof(*m));
+        if (!m) return;
+        m->key = strdup(key);
+        m->rv = strdup(rv);
+        m->hash = hash;
+        if (!m->key || !m->rv || hashmap_put(r->written, m->key, m, NULL) < 0)
+                status_memo_free(m);
+}
+
+/* Whether the plan's status is the one we wrote while the cache showed p as it does now. */
+static bool memo_same(pp_reconciler *r, const char *key, const model_policy *p,
+                      const plan_status *st) {
+        const status_memo *m = hashmap_get(r->written, key);
+        return m && streq_ptr(m->rv, p->meta.resource_version) && m->hash == status_hash(p, st);
+}
 
 /* ---- jobs ------------------------------------------------------------------------------ */
 
@@ -65,6 +126,7 @@ static void job_free(job *j) {
         pp_apply_cancel(j->apply);
         plan_free(j->plan);
         model_policy_free(j->policy);
+        free(j->planned_rv);
         free(j->key);
         free(j->ns);
         free(j->name);
@@ -181,7 +243,10 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
                 job_finish(j, result);
                 return;
         }
-        if (j->plan->has_status && j->plan->status_changed) r->stats.status_writes++;
+        if (j->plan->has_status && j->plan->status_changed) {
+                r->stats.status_writes++;
+                memo_remember(r, j->key, j->planned_rv, status_hash(j->policy, &j->plan->status));
+        }
         emit_events(j);
         log_outcome(j, "reconciled");
         job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
@@ -191,6 +256,7 @@ static void plan_and_apply(job *j) {
         pp_reconciler *r = j->r;
         const model_policy *p = pp_cache_policy(r->cache, j->key);
         if (!p) {
+                memo_forget(r, j->key);
                 job_finish(j, 0);
                 return;
         }
@@ -211,6 +277,10 @@ static void plan_and_apply(job *j) {
                 job_finish(j, -ENOMEM);
                 return;
         }
+        j->planned_rv = strdup_or_null(p->meta.resource_version);
+        if (j->plan->has_status && j->plan->status_changed &&
+            memo_same(r, j->key, j->policy, &j->plan->status))
+                j->plan->status_changed = false;
         if (j->plan->n_writes == 0 && !(j->plan->has_status && j->plan->status_changed)) {
                 /* Converged (R10): no request at all. */
                 emit_events(j);
@@ -372,8 +442,14 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
                 .observe_work_duration = observe_work,
                 .metrics_ud = r,
         };
-        int k = kube_workqueue_new(o->loop, &qo, &r->queue);
+        int k = hashmap_new(&r->written);
         if (k < 0) {
+                free(r);
+                return k;
+        }
+        k = kube_workqueue_new(o->loop, &qo, &r->queue);
+        if (k < 0) {
+                hashmap_free(r->written);
                 free(r);
                 return k;
         }
@@ -405,6 +481,10 @@ pp_reconciler *pp_reconciler_free(pp_reconciler *r) {
         kube_workqueue_shutdown(r->queue);
         cancel_jobs(r);
         kube_workqueue_free(r->queue);
+        size_t it = 0;
+        void *v;
+        while (hashmap_iterate(r->written, &it, NULL, &v)) status_memo_free(v);
+        hashmap_free(r->written);
         free(r);
         return NULL;
 }

@@ -55,7 +55,6 @@ kubectl get rolebindings -A -l app.kubernetes.io/managed-by=pullpolicy-controlle
         -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,ROLE:.roleRef.name,SUBJECTS:.subjects[*].name'
 
 say "service accounts and their pull secrets"
-kubectl get serviceaccounts -n project-a -n project-b 2>/dev/null >/dev/null || true
 for ns in project-a project-b project-c pullpolicy-system; do
         kubectl get serviceaccounts -n "$ns" \
                 -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,IMAGE-PULL-SECRETS:.imagePullSecrets[*].name' \
