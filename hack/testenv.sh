@@ -19,8 +19,10 @@
 #   bindir            the directory of etcd, kube-apiserver, kube-controller-manager, kubectl
 #   ports             ETCD_PORT, ETCD_PEER_PORT, APISERVER_PORT, KCM_PORT (shell syntax)
 #   server            https://127.0.0.1:<APISERVER_PORT>
-#   pki/              ca, apiserver serving cert, admin and controller-manager client certs
-#                     (admin.key is PKCS#1 "RSA PRIVATE KEY", the others PKCS#8), sa.{key,pub}
+#   pki/              ca, apiserver serving cert, admin and controller-manager client certs,
+#                     service-account signing pair sa.{key,pub}. admin.key is RSA in PKCS#1
+#                     ("RSA PRIVATE KEY", as kubeadm and kind write them); the others are
+#                     P-256 EC keys in PKCS#8 ("PRIVATE KEY"), quicker to generate
 #   *.pid, logs/      one per component; logs survive `stop` (the previous run's are moved
 #                     to logs.prev/ by the next fresh `start`)
 #
@@ -31,7 +33,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 components=(etcd kube-apiserver kube-controller-manager)
 timeout=${TESTENV_TIMEOUT:-90}
-grace=15
+# Seconds between TERM and KILL. The apiserver's graceful shutdown sometimes stalls after it
+# stopped listening; tests restart it often, so it gets less patience.
+grace_for() { [[ $1 == kube-apiserver ]] && echo 5 || echo 15; }
 
 log() { echo "testenv: $*" >&2; }
 die() {
@@ -80,7 +84,8 @@ spawn() {
 }
 
 terminate() {
-    local name=$1 pid i
+    local name=$1 pid i grace
+    grace=$(grace_for "$name")
     pid=$(running_pid "$name") || {
         rm -f "$dir/$name.pid"
         return 0
@@ -114,7 +119,10 @@ load_state() {
 
 pick_ports() {
     # Bind all four at once so they differ; the kernel hands out free ephemeral ports.
-    python3 - <<'EOF'
+    local py=python3
+    # Debian's interpreter starts quicker than a version-manager shim would.
+    [[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+    "$py" - <<'EOF'
 import socket
 socks = []
 for name in ("ETCD_PORT", "ETCD_PEER_PORT", "APISERVER_PORT", "KCM_PORT"):
@@ -141,15 +149,18 @@ etcd_datadir() {
 
 # --- certificates ----------------------------------------------------------------------------
 
+gen_key() { # name
+    if [[ $1 == admin ]]; then
+        openssl genrsa -traditional -out "$pki/$1.key" 2048 2>/dev/null
+    else
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+            -out "$pki/$1.key" 2>/dev/null
+    fi
+}
+
 gen_cert() { # name subject extensions
     local name=$1 subj=$2 ext=$3
-    if [[ $name == admin ]]; then
-        # PKCS#1, like the keys kubeadm and kind put in kubeconfigs.
-        openssl genrsa -traditional -out "$pki/$name.key" 2048 2>/dev/null
-    else
-        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
-            -out "$pki/$name.key" 2>/dev/null
-    fi
+    gen_key "$name"
     printf '%s\n' "$ext" >"$pki/$name.ext"
     openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
     openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
@@ -173,7 +184,7 @@ basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign,digitalSignature
 subjectKeyIdentifier = hash
 EOF
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/ca.key" 2>/dev/null
+    gen_key ca
     openssl req -x509 -new -key "$pki/ca.key" -config "$pki/ca.cnf" -extensions v3_ca \
         -days 3650 -sha256 -out "$pki/ca.crt" 2>/dev/null
     rm -f "$pki/ca.cnf"
@@ -188,7 +199,7 @@ subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kuberne
     gen_cert admin "/O=system:masters/CN=pullpolicy-testenv-admin" "$client"
     gen_cert kube-controller-manager "/CN=system:kube-controller-manager" "$client"
 
-    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
+    gen_key sa
     openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
     chmod 600 "$pki"/*.key
 }
@@ -251,9 +262,10 @@ start_etcd() {
         --log-level=warn
     )
     # Tests never need durability; fsync dominates etcd's write latency.
-    if "$bindir/etcd" --help 2>&1 | grep -q -- --unsafe-no-fsync; then
-        args+=(--unsafe-no-fsync)
-    fi
+    # (No `| grep -q`: with pipefail, etcd's SIGPIPE would read as "no such flag".)
+    local help
+    help=$("$bindir/etcd" --help 2>&1 || true)
+    [[ $help == *--unsafe-no-fsync* ]] && args+=(--unsafe-no-fsync)
     spawn etcd "${args[@]}"
 }
 
@@ -283,6 +295,8 @@ start_kcm() {
         --kubeconfig="$dir/kube-controller-manager.kubeconfig" \
         --authentication-kubeconfig="$dir/kube-controller-manager.kubeconfig" \
         --authorization-kubeconfig="$dir/kube-controller-manager.kubeconfig" \
+        --client-ca-file="$pki/ca.crt" \
+        --authentication-skip-lookup \
         --bind-address=127.0.0.1 \
         --secure-port="$KCM_PORT" \
         --cert-dir="$dir/kcm-certs" \
@@ -357,6 +371,10 @@ fresh_setup() {
     # shellcheck disable=SC1091
     source "$dir/ports"
     echo "https://127.0.0.1:$APISERVER_PORT" >"$dir/server"
+}
+
+# Needs no etcd: runs while etcd starts.
+write_credentials() {
     gen_pki
     write_kubeconfig "$dir/kubeconfig" admin inline
     write_kubeconfig "$dir/kubeconfig-files" admin files
@@ -364,17 +382,19 @@ fresh_setup() {
 }
 
 cmd_start() {
-    local t0=$SECONDS started=0
-    if [[ -s $dir/ports && -s $dir/bindir ]] && is_running etcd; then
+    local t0=$SECONDS started=0 fresh=0
+    if [[ -s $dir/ports && -s $dir/bindir && -s $dir/kube-controller-manager.kubeconfig ]] && is_running etcd; then
         load_state
     else
         fresh_setup
+        fresh=1
     fi
     local deadline=$((SECONDS + timeout))
     if ! is_running etcd; then
         start_etcd
         started=1
     fi
+    ((fresh)) && write_credentials
     wait_for "$deadline" etcd "etcd /health" etcd_healthy
     if ! is_running kube-apiserver; then
         start_apiserver_proc
