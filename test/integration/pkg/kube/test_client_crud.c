@@ -685,6 +685,46 @@ static void test_auth_errors(void **state) {
         free(ns);
 }
 
+/* ---- the apiserver goes away and comes back ---- */
+
+static void test_apiserver_restart(void **state) {
+        watch_state w = {.want_name = "never"};
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = "/api/v1/namespaces?watch=1",
+                               .on_data = watch_data,
+                               .on_done = watch_done,
+                               .userdata = &w,
+                               .no_rate_limit = true};
+        kube_request *req = NULL;
+        assert_int_equal(kube_client_request(client, &o, &req), 0);
+        /* The watch is established once the initial ADDED events arrive. */
+        while (w.len == 0) {
+                bool tick = false;
+                ev_timer t;
+                ev_timer_init(&t, failsafe_cb, 0.05, 0.);
+                t.data = &tick;
+                ev_timer_start(loop, &t);
+                run_until(&tick);
+        }
+
+        assert_int_equal(testenv_stop_apiserver(), 0);
+        /* The open watch ends: cleanly (the server's shutdown) or with a transport error. */
+        run_until(&w.done.done);
+        assert_true(w.done.err == 0 || kube_error_is_retryable(w.done.err));
+
+        resp r;
+        call(KUBE_GET, "/api/v1/namespaces/default", NULL, 0, &r);
+        assert_int_equal(r.http, 0);
+        assert_int_equal(r.err, -ECONNREFUSED);
+        resp_clear(&r);
+
+        assert_int_equal(testenv_start_apiserver(), 0);
+        call(KUBE_GET, "/api/v1/namespaces/default", NULL, 0, &r);
+        assert_int_equal(r.err, 0);
+        assert_string_equal(jstr(r.json, "metadata.name"), "default");
+        resp_clear(&r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_namespace_crud),
@@ -696,6 +736,7 @@ int main(void) {
             cmocka_unit_test(test_concurrent_watches_and_requests),
             cmocka_unit_test(test_tls),
             cmocka_unit_test(test_auth_errors),
+            cmocka_unit_test(test_apiserver_restart),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
