@@ -18,12 +18,12 @@
 #include "util/macro.h"
 #include "util/timefmt.h"
 
-#define DEFAULT_GLOBAL_NS "openshift-config"
-#define DEFAULT_GLOBAL_NAME "pull-secret"
+#define DEFAULT_GLOBAL_NS    "openshift-config"
+#define DEFAULT_GLOBAL_NAME  "pull-secret"
 #define DOCKERCONFIGJSON_KEY ".dockerconfigjson"
 /* Nesting accepted in objects read back (managedFields nest a few levels per field). */
 #define BODY_JSON_DEPTH 64
-#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define JSON_FLAGS      (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* ---- small JSON helpers ------------------------------------------------------------------ */
 
@@ -174,11 +174,15 @@ int pp_apply_delete_options(const char *uid, const char *rv, char **ret) {
                 r = put(o, "preconditions", pre);
                 pre = NULL;
         }
-        char *s = NULL;
-        if (r >= 0 && !(s = strdup(json_object_to_json_string_ext(o, JSON_FLAGS)))) r = -ENOMEM;
         json_object_put(pre);
+        if (r < 0) {
+                json_object_put(o);
+                return r;
+        }
+        const char *text = json_object_to_json_string_ext(o, JSON_FLAGS);
+        char *s = text ? strdup(text) : NULL;
         json_object_put(o);
-        if (r < 0) return r;
+        if (!s) return -ENOMEM;
         *ret = s;
         return 0;
 }
@@ -195,8 +199,8 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
         if (!policy || !st || !ret || !ready_status_ok(st->ready_status) || !st->ready_reason ||
             !*st->ready_reason)
                 return -EINVAL;
-        long long gen = st->observed_generation >= 0 ? st->observed_generation
-                                                     : policy->meta.generation;
+        long long gen =
+            st->observed_generation >= 0 ? st->observed_generation : policy->meta.generation;
         if (gen < 0) gen = 0;
 
         /* Keep the stored transition time while Ready's status stays the same. */
@@ -250,8 +254,8 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
                 if (r >= 0 && p->name)
                         r = put_str_cut(o, "name", p->name, PP_APPLY_PROBLEM_NAME_MAX);
                 if (r >= 0)
-                        r = put_str_cut(o, "reason", p->reason && *p->reason ? p->reason
-                                                                             : "Unknown",
+                        r = put_str_cut(o, "reason",
+                                        p->reason && *p->reason ? p->reason : "Unknown",
                                         PP_APPLY_PROBLEM_REASON_MAX);
                 if (r >= 0 && p->message)
                         r = put_str_cut(o, "message", p->message, PP_APPLY_PROBLEM_MESSAGE_MAX);
@@ -323,8 +327,8 @@ int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *ba
         if (r >= 0) r = put_str(labels, NAMES_LABEL_POLICY, w->copy.policy_name);
         if (r >= 0) r = put_str(labels, NAMES_LABEL_POLICY_NAMESPACE, w->copy.source_namespace);
         char *src_ref = NULL;
-        if (r >= 0 && asprintf(&src_ref, "%s/%s", w->copy.source_namespace, w->copy.source_name) <
-                              0)
+        if (r >= 0 &&
+            asprintf(&src_ref, "%s/%s", w->copy.source_namespace, w->copy.source_name) < 0)
                 r = -ENOMEM;
         if (r >= 0) r = put_str(annotations, NAMES_ANNOTATION_SOURCE, src_ref);
         free(src_ref);
@@ -577,15 +581,15 @@ static int start_request(pp_apply *a, kube_method m, const char *path, const cha
         }
         if (r < 0) return r;
         kube_request_opts o = {
-                .method = m,
-                .path = full,
-                .body = body,
-                .body_len = body_len,
-                .patch_type = pt,
-                .timeout_ms = PP_APPLY_TIMEOUT_MS,
-                .max_body = PP_APPLY_SECRET_BODY_MAX,
-                .on_done = on_response,
-                .userdata = a,
+            .method = m,
+            .path = full,
+            .body = body,
+            .body_len = body_len,
+            .patch_type = pt,
+            .timeout_ms = PP_APPLY_TIMEOUT_MS,
+            .max_body = PP_APPLY_SECRET_BODY_MAX,
+            .on_done = on_response,
+            .userdata = a,
         };
         a->next = next;
         r = kube_client_request(a->ctx.client, &o, &a->req);
@@ -599,10 +603,9 @@ static int start_request(pp_apply *a, kube_method m, const char *path, const cha
 }
 
 /* The same, finishing the apply when the request cannot start (a is then gone). */
-static void send(pp_apply *a, kube_method m, const char *path, const char *body,
-                 kube_patch_type pt, const char *resource, const char *verb, next_fn next) {
-        int r = start_request(a, m, path, body, body ? strlen(body) : 0, pt, resource, verb,
-                              next);
+static void send(pp_apply *a, kube_method m, const char *path, const char *body, kube_patch_type pt,
+                 const char *resource, const char *verb, next_fn next) {
+        int r = start_request(a, m, path, body, body ? strlen(body) : 0, pt, resource, verb, next);
         if (r < 0) finish(a, r);
 }
 
@@ -634,8 +637,8 @@ static void schedule(pp_apply *a, double delay, void (*f)(pp_apply *a)) {
 }
 
 static int parse_body(const kube_response *resp, json_object **ret) {
-        json_object *o = resp->body ? parse_json(resp->body, resp->body_len, BODY_JSON_DEPTH)
-                                    : NULL;
+        json_object *o =
+            resp->body ? parse_json(resp->body, resp->body_len, BODY_JSON_DEPTH) : NULL;
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 return -EBADMSG;
@@ -645,8 +648,8 @@ static int parse_body(const kube_response *resp, json_object **ret) {
 }
 
 /* A path or finishes with the error (then returns NULL). */
-static char *path_or_finish(pp_apply *a, const kube_resource *res, const char *ns,
-                            const char *name, const char *sub) {
+static char *path_or_finish(pp_apply *a, const kube_resource *res, const char *ns, const char *name,
+                            const char *sub) {
         char *p = NULL;
         int r = kube_resource_path(res, ns, name, sub, &p);
         if (r < 0) {
@@ -663,8 +666,8 @@ static bool retry_conflict(pp_apply *a, int error, void (*restart)(pp_apply *a))
         a->attempt++;
         scratch_done(a);
         schedule(a,
-                 kube_backoff_jittered(PP_APPLY_RETRY_BASE, PP_APPLY_RETRY_MAX, a->attempt - 1,
-                                       0.5, kube_random()),
+                 kube_backoff_jittered(PP_APPLY_RETRY_BASE, PP_APPLY_RETRY_MAX, a->attempt - 1, 0.5,
+                                       kube_random()),
                  restart);
         return true;
 }
@@ -725,10 +728,9 @@ static void start_rb(pp_apply *a) {
                         finish(a, r);
                         return;
                 }
-                _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace,
-                                                           w->name, NULL);
-                if (path)
-                        send(a, KUBE_DELETE, path, body, 0, "rolebindings", "delete", rb_done);
+                _cleanup_free_ char *path =
+                    path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace, w->name, NULL);
+                if (path) send(a, KUBE_DELETE, path, body, 0, "rolebindings", "delete", rb_done);
                 return;
         }
         json_object *rb = NULL;
@@ -738,8 +740,8 @@ static void start_rb(pp_apply *a) {
                 return;
         }
         bool create = w->kind == PLAN_RB_CREATE;
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace,
-                                                   create ? NULL : w->name, NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace, create ? NULL : w->name, NULL);
         if (path)
                 send_json(a, create ? KUBE_POST : KUBE_PUT, path, rb, 0, "rolebindings",
                           create ? "create" : "update", rb_done);
@@ -816,8 +818,8 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
         const char *src_type = member_str(a->src, "type");
         const char *cur_type = member_str(a->obj, "type");
         json_object *imm = member(a->obj, "immutable");
-        bool immutable = imm && json_object_is_type(imm, json_type_boolean) &&
-                         json_object_get_boolean(imm);
+        bool immutable =
+            imm && json_object_is_type(imm, json_type_boolean) && json_object_get_boolean(imm);
         if (!streq(src_type ? src_type : "Opaque", cur_type ? cur_type : "Opaque") || immutable) {
                 /* type (and an immutable Secret's data) cannot change: delete, then create */
                 _cleanup_free_ char *body = NULL;
@@ -827,8 +829,8 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
                         finish(a, r);
                         return;
                 }
-                _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace,
-                                                           w->name, NULL);
+                _cleanup_free_ char *path =
+                    path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
                 if (path)
                         send(a, KUBE_DELETE, path, body, 0, "secrets", "delete",
                              copy_deleted_for_recreate);
@@ -841,8 +843,8 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
                 finish(a, r);
                 return;
         }
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
-                                                   NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
         if (path) send_json(a, KUBE_PUT, path, c, 0, "secrets", "update", copy_written);
         json_object_put(c);
 }
@@ -863,8 +865,8 @@ static void copy_source_read(pp_apply *a, const kube_response *resp) {
                 return;
         }
         set_what(a, "Secret", w->namespace, w->name);
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
-                                                   NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
         if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, copy_current_read);
 }
 
@@ -893,11 +895,10 @@ static void start_copy(pp_apply *a) {
                         finish(a, r);
                         return;
                 }
-                _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace,
-                                                           w->name, NULL);
+                _cleanup_free_ char *path =
+                    path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
                 if (path)
-                        send(a, KUBE_DELETE, path, body, 0, "secrets", "delete",
-                             copy_delete_done);
+                        send(a, KUBE_DELETE, path, body, 0, "secrets", "delete", copy_delete_done);
                 return;
         }
         if (!copy_target_ok(a, w) || !w->copy.source_name || !w->copy.policy_name) {
@@ -958,8 +959,8 @@ static void sa_got(pp_apply *a, const kube_response *resp) {
                 finish(a, r);
                 return;
         }
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace,
-                                                   w->name, NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace, w->name, NULL);
         if (!path) return;
         if (a->ctx.before_put)
                 a->ctx.before_put(a->ctx.hook_ud, "ServiceAccount", w->namespace, w->name,
@@ -970,8 +971,8 @@ static void sa_got(pp_apply *a, const kube_response *resp) {
 static void sa_read(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "ServiceAccount", w->namespace, w->name);
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace,
-                                                   w->name, NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace, w->name, NULL);
         if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, sa_got);
 }
 
@@ -996,8 +997,8 @@ static void global_write(pp_apply *a) {
                 finish(a, r);
                 return;
         }
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
-                                                   NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
         if (!path) return;
         if (a->ctx.before_put)
                 a->ctx.before_put(a->ctx.hook_ud, "Secret", w->namespace, w->name, a->attempt);
@@ -1036,8 +1037,8 @@ static void global_next_source(pp_apply *a) {
         }
         const char *name = a->sources[a->src_idx].name;
         set_what(a, "Secret", w->global.source_namespace, name);
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS,
-                                                   w->global.source_namespace, name, NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SECRETS, w->global.source_namespace, name, NULL);
         if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, global_source_got);
 }
 
@@ -1094,8 +1095,8 @@ static void global_got(pp_apply *a, const kube_response *resp) {
 static void global_read(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "Secret", w->namespace, w->name);
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name,
-                                                   NULL);
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
         if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, global_got);
 }
 
@@ -1133,8 +1134,8 @@ static void start_status(pp_apply *a) {
                 finish(a, r);
                 return;
         }
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_PULLPOLICIES, m->namespace,
-                                                   m->name, "status");
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_PULLPOLICIES, m->namespace, m->name, "status");
         if (path)
                 send_json(a, KUBE_PATCH, path, patch, KUBE_PATCH_MERGE, "pullpolicies/status",
                           "patch", status_done);

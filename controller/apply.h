@@ -74,7 +74,7 @@
 #define PP_APPLY_CONFLICT_RETRIES 8
 /* The delay before a retry: jittered exponential backoff between these bounds (seconds). */
 #define PP_APPLY_RETRY_BASE 0.02
-#define PP_APPLY_RETRY_MAX 0.5
+#define PP_APPLY_RETRY_MAX  0.5
 /* Per-request deadline. */
 #define PP_APPLY_TIMEOUT_MS 30000L
 /* Largest Secret body read back (Kubernetes limits a Secret to 1 MiB of data; base64 and
@@ -83,14 +83,14 @@
 /* Limits of the status written, from the CRD's schema (longer strings are cut on a UTF-8
  * boundary). */
 #define PP_APPLY_CONDITION_MESSAGE_MAX 32768
-#define PP_APPLY_PROBLEM_MESSAGE_MAX 1024
-#define PP_APPLY_PROBLEM_REASON_MAX 64
+#define PP_APPLY_PROBLEM_MESSAGE_MAX   1024
+#define PP_APPLY_PROBLEM_REASON_MAX    64
 #define PP_APPLY_PROBLEM_NAMESPACE_MAX 63
-#define PP_APPLY_PROBLEM_NAME_MAX 253
+#define PP_APPLY_PROBLEM_NAME_MAX      253
 
 typedef struct pp_apply_ctx {
         kube_client *client;
-        const char *field_manager; /* "pullpolicy-controller"; NULL: none sent */
+        const char *field_manager;   /* "pullpolicy-controller"; NULL: none sent */
         controller_metrics *metrics; /* may be NULL */
         /* the global pull secret (R6); NULL: openshift-config / pull-secret. A GLOBAL_EDIT
          * naming another secret, or a copy write aimed at it, is refused (-EINVAL). */

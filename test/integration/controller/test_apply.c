@@ -38,7 +38,7 @@
 #include "util/macro.h"
 
 #define RUN_TIMEOUT_S 60.0
-#define JF (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define JF            (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 static struct ev_loop *loop;
 static kube_config *cfg;
@@ -201,13 +201,13 @@ static void before_put(void *ud, const char *kind, const char *ns, const char *n
 
 static pp_apply_ctx make_ctx(const char *gns, hook_state *h) {
         return (pp_apply_ctx){
-                .client = client,
-                .field_manager = "pullpolicy-controller",
-                .metrics = metrics,
-                .global_ns = gns,
-                .global_name = "pull-secret",
-                .before_put = h ? before_put : NULL,
-                .hook_ud = h,
+            .client = client,
+            .field_manager = "pullpolicy-controller",
+            .metrics = metrics,
+            .global_ns = gns,
+            .global_name = "pull-secret",
+            .before_put = h ? before_put : NULL,
+            .hook_ud = h,
         };
 }
 
@@ -267,11 +267,10 @@ static void rb_subject(plan_write *w, const char *kind, const char *name, const 
         assert_non_null(s);
         w->rb.subjects = s;
         s[w->rb.n_subjects++] = (model_subject){
-                .kind = dup0(kind),
-                .api_group = streq(kind, "ServiceAccount") ? NULL
-                                                           : dup0("rbac.authorization.k8s.io"),
-                .name = dup0(name),
-                .namespace = dup0(ns),
+            .kind = dup0(kind),
+            .api_group = streq(kind, "ServiceAccount") ? NULL : dup0("rbac.authorization.k8s.io"),
+            .name = dup0(name),
+            .namespace = dup0(ns),
         };
 }
 
@@ -288,7 +287,8 @@ static void sa_want(plan_write *w, const char *secret, unsigned mask) {
         n[w->sa.n_want++] = (plan_sa_want){.secret = dup0(secret), .mask = mask};
 }
 
-/* ---- a policy in a home namespace --------------------------------------------------------------- */
+/* ---- a policy in a home namespace ---------------------------------------------------------------
+ */
 
 static model_policy *read_policy(const char *ns, const char *name) {
         json_object *o = kjson("get pullpolicies.pullpolicy.io -n %s %s", ns, name);
@@ -316,7 +316,8 @@ static char *jsonpath(const char *what, const char *ns, const char *path) {
         return kubectl_ok("get %s -n %s -o jsonpath='{%s}'", what, ns, path);
 }
 
-/* ---- fixtures ----------------------------------------------------------------------------------- */
+/* ---- fixtures -----------------------------------------------------------------------------------
+ */
 
 static int setup(void **state) {
         if (testenv_group_setup(state) < 0) return -1;
@@ -355,7 +356,8 @@ static double writes_of(const char *resource, const char *verb) {
         return v;
 }
 
-/* ---- tests -------------------------------------------------------------------------------------- */
+/* ---- tests --------------------------------------------------------------------------------------
+ */
 
 /* R2: a RoleBinding is created, refused when it exists, updated, deleted. */
 static void test_role_binding(void **state) {
@@ -390,7 +392,8 @@ static void test_role_binding(void **state) {
         assert_string_equal(get_str(labels, NAMES_LABEL_MANAGED_BY), NAMES_MANAGED_BY_VALUE);
         assert_string_equal(get_str(labels, NAMES_LABEL_POLICY), "pol");
         assert_string_equal(get_str(labels, NAMES_LABEL_POLICY_NAMESPACE), home);
-        json_object *owner = json_object_array_get_idx(get(get(rb, "metadata"), "ownerReferences"), 0);
+        json_object *owner =
+            json_object_array_get_idx(get(get(rb, "metadata"), "ownerReferences"), 0);
         assert_string_equal(get_str(owner, "uid"), pol->meta.uid);
         /* the field manager is recorded */
         json_object *mf = json_object_array_get_idx(get(get(rb, "metadata"), "managedFields"), 0);
@@ -408,8 +411,8 @@ static void test_role_binding(void **state) {
         plan_free(p);
 
         /* update to ServiceAccount subjects, with the current resourceVersion */
-        char *rv = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.resourceVersion}'", home,
-                        rbname);
+        char *rv = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.resourceVersion}'",
+                              home, rbname);
         p = plan_new0();
         w = add_write(p, pol, PLAN_RB_UPDATE, home, rbname, rv, NULL);
         w->rb.subject_namespace = dup0(subj);
@@ -419,9 +422,10 @@ static void test_role_binding(void **state) {
         o = run_plan(&ctx, pol, p);
         assert_int_equal(o.result, 0);
         outcome_done(&o);
-        char *subjects = kubectl_ok("get rolebinding -n %s %s -o "
-                                    "jsonpath='{range .subjects[*]}{.kind}:{.namespace}/{.name} {end}'",
-                                    home, rbname);
+        char *subjects =
+            kubectl_ok("get rolebinding -n %s %s -o "
+                       "jsonpath='{range .subjects[*]}{.kind}:{.namespace}/{.name} {end}'",
+                       home, rbname);
         char *expect = NULL;
         assert_true(asprintf(&expect, "ServiceAccount:%s/builder ServiceAccount:%s/default ", subj,
                              subj) > 0);
@@ -436,8 +440,8 @@ static void test_role_binding(void **state) {
         plan_free(p);
 
         /* delete with preconditions; then again: already gone counts as done */
-        char *uid = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.uid}'", home,
-                               rbname);
+        char *uid =
+            kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.uid}'", home, rbname);
         free(rv);
         rv = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.resourceVersion}'", home,
                         rbname);
@@ -452,8 +456,8 @@ static void test_role_binding(void **state) {
         o = run_plan(&ctx, pol, p);
         assert_int_equal(o.result, 0);
         outcome_done(&o);
-        char *left = kubectl_ok("get rolebinding -n %s %s --ignore-not-found -o name", home,
-                                rbname);
+        char *left =
+            kubectl_ok("get rolebinding -n %s %s --ignore-not-found -o name", home, rbname);
         assert_string_equal(left, "");
         free(left);
         o = run_plan(&ctx, pol, p);
@@ -564,7 +568,8 @@ static void test_sa_edit_concurrent_writer(void **state) {
         assert_string_equal(mounts, "quay-creds");
         free(pulls);
         free(mounts);
-        const char *links = get_str(get(get(sa, "metadata"), "annotations"), NAMES_ANNOTATION_LINKS);
+        const char *links =
+            get_str(get(get(sa, "metadata"), "annotations"), NAMES_ANNOTATION_LINKS);
         assert_non_null(links);
         char *expect = NULL;
         assert_true(asprintf(&expect,
@@ -587,8 +592,8 @@ static void test_sa_edit_concurrent_writer(void **state) {
          * concurrent change of the SA (an annotation) survives the retry too */
         h = (hook_state){.cmd = cmd, .times = 1};
         free(cmd);
-        assert_true(asprintf(&cmd,
-                             "annotate sa app -n %s example.com/touched=%%u --overwrite", home) > 0);
+        assert_true(
+            asprintf(&cmd, "annotate sa app -n %s example.com/touched=%%u --overwrite", home) > 0);
         h.cmd = cmd;
         p = plan_new0();
         add_write(p, pol, PLAN_SA_EDIT, home, "app", rv0, NULL);
@@ -814,25 +819,25 @@ static void test_copies(void **state) {
 /* The global payload as people and tools write it; three foreign entries, and one
  * registry (quay.io/org) that the policy also has but did not add. */
 static const char *const GLOBAL_PAYLOAD =
-        "{ \"auths\": {\n"
-        "  \"registry.example.com\" : { \"auth\" : \"Zm9vOmJhcg==\", \"email\": "
-        "\"a\\/b@example.com\" },\n"
-        "  \"quay.io/org\": {\"auth\":\"eDp5\"},\n"
-        "  \"mirror.example:5000\": {\"auth\":\"bTpu\",\"identitytoken\":\"t\\u00e9st\","
-        "\"n\": 1.50, \"nested\": {\"a\": [1, 2, {\"b\": null}]}},\n"
-        "  \"docker.io\": {\"auth\":\"ZG9jazplcg==\"}\n"
-        " },\n"
-        " \"credsStore\": \"desktop\"\n"
-        "}\n";
+    "{ \"auths\": {\n"
+    "  \"registry.example.com\" : { \"auth\" : \"Zm9vOmJhcg==\", \"email\": "
+    "\"a\\/b@example.com\" },\n"
+    "  \"quay.io/org\": {\"auth\":\"eDp5\"},\n"
+    "  \"mirror.example:5000\": {\"auth\":\"bTpu\",\"identitytoken\":\"t\\u00e9st\","
+    "\"n\": 1.50, \"nested\": {\"a\": [1, 2, {\"b\": null}]}},\n"
+    "  \"docker.io\": {\"auth\":\"ZG9jazplcg==\"}\n"
+    " },\n"
+    " \"credsStore\": \"desktop\"\n"
+    "}\n";
 
 /* The same values after json-c's round trip (what "kept byte for byte" can mean once the
  * payload is re-encoded: same keys, same values, same order). */
 static const char *const FOREIGN[][2] = {
-        {"registry.example.com", "{\"auth\":\"Zm9vOmJhcg==\",\"email\":\"a/b@example.com\"}"},
-        {"mirror.example:5000", "{\"auth\":\"bTpu\",\"identitytoken\":\"t\xc3\xa9st\",\"n\":1.50,"
-                                "\"nested\":{\"a\":[1,2,{\"b\":null}]}}"},
-        {"docker.io", "{\"auth\":\"ZG9jazplcg==\"}"},
-        {"quay.io/org", "{\"auth\":\"eDp5\"}"},
+    {"registry.example.com", "{\"auth\":\"Zm9vOmJhcg==\",\"email\":\"a/b@example.com\"}"},
+    {"mirror.example:5000", "{\"auth\":\"bTpu\",\"identitytoken\":\"t\xc3\xa9st\",\"n\":1.50,"
+                            "\"nested\":{\"a\":[1,2,{\"b\":null}]}}"},
+    {"docker.io", "{\"auth\":\"ZG9jazplcg==\"}"},
+    {"quay.io/org", "{\"auth\":\"eDp5\"}"},
 };
 
 static void assert_foreign_intact(json_object *payload) {
@@ -937,9 +942,8 @@ static void test_global_edit(void **state) {
                              "{\"v\":1,\"entries\":[{\"policy\":\"%s/pol\",\"registry\":"
                              "\"new.example\"}]}",
                              home) > 0);
-        assert_string_equal(get_str(get(get(g, "metadata"), "annotations"),
-                                    NAMES_ANNOTATION_MERGED),
-                            merged);
+        assert_string_equal(
+            get_str(get(get(g, "metadata"), "annotations"), NAMES_ANNOTATION_MERGED), merged);
         free(merged);
         json_object_put(g);
 
@@ -997,24 +1001,24 @@ static void test_status(void **state) {
         char *home = new_namespace("ap-st");
         model_policy *pol = create_policy(home);
         pp_apply_ctx ctx = make_ctx(home, NULL);
-        model_problem probs[1] = {{dup0(home), dup0("quay-creds"), dup0("SecretNotFound"),
-                                   dup0("secret not found")}};
+        model_problem probs[1] = {
+            {dup0(home), dup0("quay-creds"), dup0("SecretNotFound"), dup0("secret not found")}};
         plan *p = plan_new0();
         add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
         p->has_status = true;
         p->status_changed = true;
         p->status = (plan_status){
-                .observed_generation = pol->meta.generation,
-                .ready_status = "False",
-                .ready_reason = dup0("SecretNotFound"),
-                .ready_message = dup0("secret quay-creds not found"),
-                .ready_last_transition = dup0("2024-01-02T03:04:05Z"),
-                .namespaces = 2,
-                .role_bindings = 2,
-                .linked = 5,
-                .waiting = 1,
-                .problems = malloc(sizeof(model_problem)),
-                .n_problems = 1,
+            .observed_generation = pol->meta.generation,
+            .ready_status = "False",
+            .ready_reason = dup0("SecretNotFound"),
+            .ready_message = dup0("secret quay-creds not found"),
+            .ready_last_transition = dup0("2024-01-02T03:04:05Z"),
+            .namespaces = 2,
+            .role_bindings = 2,
+            .linked = 5,
+            .waiting = 1,
+            .problems = malloc(sizeof(model_problem)),
+            .n_problems = 1,
         };
         assert_non_null(p->status.problems);
         p->status.problems[0] = probs[0];
@@ -1048,8 +1052,10 @@ static void test_status(void **state) {
         free(cols);
 
         /* a status-only write replaces the whole status: no stale problems remain */
-        plan_status ok = {.observed_generation = pol->meta.generation, .ready_status = "True",
-                          .ready_reason = (char *)"Applied", .ready_message = (char *)"",
+        plan_status ok = {.observed_generation = pol->meta.generation,
+                          .ready_status = "True",
+                          .ready_reason = (char *)"Applied",
+                          .ready_message = (char *)"",
                           .namespaces = 2};
         outcome o2 = {0};
         in_start = true;
@@ -1096,8 +1102,8 @@ static void test_stops_at_first_failure(void **state) {
         rb_subject(w, "ServiceAccount", "default", home);
         p->has_status = true;
         p->status_changed = true;
-        p->status = (plan_status){.observed_generation = 1, .ready_status = "True",
-                                  .ready_reason = dup0("Applied")};
+        p->status = (plan_status){
+            .observed_generation = 1, .ready_status = "True", .ready_reason = dup0("Applied")};
         outcome o = run_plan(&ctx, pol, p);
         assert_int_equal(o.result, -ESTALE);
         assert_int_equal(o.n_done, 1);
@@ -1164,11 +1170,12 @@ static void test_gone_objects(void **state) {
         model_policy *pol = create_policy(home);
         pp_apply_ctx ctx = make_ctx(home, NULL);
         char *j = NULL;
-        assert_true(asprintf(&j,
-                             "{\"metadata\":{\"name\":\"ghost\",\"namespace\":\"%s\","
-                             "\"resourceVersion\":\"5\",\"finalizers\":[\"pullpolicy.io/cleanup\"]},"
-                             "\"spec\":{}}",
-                             home) > 0);
+        assert_true(
+            asprintf(&j,
+                     "{\"metadata\":{\"name\":\"ghost\",\"namespace\":\"%s\","
+                     "\"resourceVersion\":\"5\",\"finalizers\":[\"pullpolicy.io/cleanup\"]},"
+                     "\"spec\":{}}",
+                     home) > 0);
         json_object *o = json_tokener_parse(j);
         free(j);
         model_policy *ghost = NULL;
@@ -1184,8 +1191,8 @@ static void test_gone_objects(void **state) {
         plan_free(p);
 
         /* its status: nothing to write */
-        plan_status st = {.observed_generation = 1, .ready_status = "True",
-                          .ready_reason = (char *)"Applied"};
+        plan_status st = {
+            .observed_generation = 1, .ready_status = "True", .ready_reason = (char *)"Applied"};
         out = (outcome){0};
         assert_int_equal(pp_apply_status(&ctx, ghost, &st, on_done, &out, NULL), 0);
         run_loop(&out, RUN_TIMEOUT_S);
@@ -1215,16 +1222,16 @@ static void test_gone_objects(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_role_binding),
-                cmocka_unit_test(test_finalizers),
-                cmocka_unit_test(test_sa_edit_concurrent_writer),
-                cmocka_unit_test(test_sa_edit_gives_up),
-                cmocka_unit_test(test_copies),
-                cmocka_unit_test(test_global_edit),
-                cmocka_unit_test(test_status),
-                cmocka_unit_test(test_stops_at_first_failure),
-                cmocka_unit_test(test_cancel),
-                cmocka_unit_test(test_gone_objects),
+            cmocka_unit_test(test_role_binding),
+            cmocka_unit_test(test_finalizers),
+            cmocka_unit_test(test_sa_edit_concurrent_writer),
+            cmocka_unit_test(test_sa_edit_gives_up),
+            cmocka_unit_test(test_copies),
+            cmocka_unit_test(test_global_edit),
+            cmocka_unit_test(test_status),
+            cmocka_unit_test(test_stops_at_first_failure),
+            cmocka_unit_test(test_cancel),
+            cmocka_unit_test(test_gone_objects),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

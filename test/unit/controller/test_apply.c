@@ -63,14 +63,14 @@ static model_policy *policy_from(const char *json) {
 }
 
 static const char *const POLICY_JSON =
-        "{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
-        "\"metadata\":{\"name\":\"pol\",\"namespace\":\"home\",\"generation\":7,"
-        "\"resourceVersion\":\"42\",\"uid\":\"u-1\","
-        "\"finalizers\":[\"a.example/x\",\"b.example/y\"]},"
-        "\"spec\":{\"imagePuller\":{}},"
-        "\"status\":{\"observedGeneration\":6,\"conditions\":[{\"type\":\"Ready\","
-        "\"status\":\"True\",\"reason\":\"Applied\",\"message\":\"ok\","
-        "\"lastTransitionTime\":\"2020-01-02T03:04:05Z\"}]}}";
+    "{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
+    "\"metadata\":{\"name\":\"pol\",\"namespace\":\"home\",\"generation\":7,"
+    "\"resourceVersion\":\"42\",\"uid\":\"u-1\","
+    "\"finalizers\":[\"a.example/x\",\"b.example/y\"]},"
+    "\"spec\":{\"imagePuller\":{}},"
+    "\"status\":{\"observedGeneration\":6,\"conditions\":[{\"type\":\"Ready\","
+    "\"status\":\"True\",\"reason\":\"Applied\",\"message\":\"ok\","
+    "\"lastTransitionTime\":\"2020-01-02T03:04:05Z\"}]}}";
 
 static char *b64(const char *text) {
         char *out = NULL;
@@ -90,21 +90,21 @@ static char *unb64(const char *text) {
 static void test_status_fields(void **state) {
         model_policy *p = policy_from(POLICY_JSON);
         model_problem probs[2] = {
-                {"project-a", "builder", "Waiting", "waits for its dockercfg secret"},
-                {NULL, NULL, "Conflict", NULL},
+            {"project-a", "builder", "Waiting", "waits for its dockercfg secret"},
+            {NULL, NULL, "Conflict", NULL},
         };
         plan_status st = {
-                .observed_generation = 7,
-                .ready_status = "False",
-                .ready_reason = "Waiting",
-                .ready_message = "1 service account waits",
-                .ready_last_transition = "2021-05-06T07:08:09Z",
-                .namespaces = 3,
-                .role_bindings = 2,
-                .linked = 11,
-                .waiting = -4, /* written as 0 */
-                .problems = probs,
-                .n_problems = 2,
+            .observed_generation = 7,
+            .ready_status = "False",
+            .ready_reason = "Waiting",
+            .ready_message = "1 service account waits",
+            .ready_last_transition = "2021-05-06T07:08:09Z",
+            .namespaces = 3,
+            .role_bindings = 2,
+            .linked = 11,
+            .waiting = -4, /* written as 0 */
+            .problems = probs,
+            .n_problems = 2,
         };
         json_object *s = NULL;
         assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
@@ -144,8 +144,10 @@ static void test_status_fields(void **state) {
 
 static void test_status_transition_time(void **state) {
         model_policy *p = policy_from(POLICY_JSON);
-        plan_status st = {.observed_generation = -1, .ready_status = "True",
-                          .ready_reason = "Applied", .ready_message = NULL};
+        plan_status st = {.observed_generation = -1,
+                          .ready_status = "True",
+                          .ready_reason = "Applied",
+                          .ready_message = NULL};
         json_object *s = NULL;
         /* same Ready status as stored and no time given: the stored time stays */
         assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
@@ -193,9 +195,12 @@ static void test_status_limits(void **state) {
         assert_non_null(longcond);
         memset(longcond, 'y', PP_APPLY_CONDITION_MESSAGE_MAX + 99);
         longcond[PP_APPLY_CONDITION_MESSAGE_MAX + 99] = 0;
-        plan_status st = {.observed_generation = 7, .ready_status = "False",
-                          .ready_reason = "Waiting", .ready_message = longcond,
-                          .problems = probs, .n_problems = 25};
+        plan_status st = {.observed_generation = 7,
+                          .ready_status = "False",
+                          .ready_reason = "Waiting",
+                          .ready_message = longcond,
+                          .problems = probs,
+                          .n_problems = 25};
         json_object *s = NULL;
         assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
         json_object *pa = get(s, "problems");
@@ -226,22 +231,27 @@ static void test_status_limits(void **state) {
 /* R11: the status says only what the plan's status says. */
 static void test_status_no_secret_data(void **state) {
         model_policy *p = policy_from(POLICY_JSON);
-        model_problem pr = {"home", "quay-creds", "InvalidSecret", "the payload is not valid base64"};
-        plan_status st = {.observed_generation = 7, .ready_status = "False",
-                          .ready_reason = "InvalidSecret", .ready_message = "secret home/quay-creds",
-                          .ready_last_transition = "2021-05-06T07:08:09Z", .namespaces = 1,
-                          .problems = &pr, .n_problems = 1};
+        model_problem pr = {"home", "quay-creds", "InvalidSecret",
+                            "the payload is not valid base64"};
+        plan_status st = {.observed_generation = 7,
+                          .ready_status = "False",
+                          .ready_reason = "InvalidSecret",
+                          .ready_message = "secret home/quay-creds",
+                          .ready_last_transition = "2021-05-06T07:08:09Z",
+                          .namespaces = 1,
+                          .problems = &pr,
+                          .n_problems = 1};
         json_object *s = NULL;
         assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
         const char *text = json_object_to_json_string_ext(s, JF);
         const char *expect =
-                "{\"observedGeneration\":7,\"conditions\":[{\"type\":\"Ready\",\"status\":"
-                "\"False\",\"reason\":\"InvalidSecret\",\"message\":\"secret home/quay-creds\","
-                "\"observedGeneration\":7,\"lastTransitionTime\":\"2021-05-06T07:08:09Z\"}],"
-                "\"namespaces\":1,\"roleBindings\":0,\"linkedServiceAccounts\":0,"
-                "\"waitingServiceAccounts\":0,\"problems\":[{\"namespace\":\"home\",\"name\":"
-                "\"quay-creds\",\"reason\":\"InvalidSecret\",\"message\":\"the payload is not "
-                "valid base64\"}]}";
+            "{\"observedGeneration\":7,\"conditions\":[{\"type\":\"Ready\",\"status\":"
+            "\"False\",\"reason\":\"InvalidSecret\",\"message\":\"secret home/quay-creds\","
+            "\"observedGeneration\":7,\"lastTransitionTime\":\"2021-05-06T07:08:09Z\"}],"
+            "\"namespaces\":1,\"roleBindings\":0,\"linkedServiceAccounts\":0,"
+            "\"waitingServiceAccounts\":0,\"problems\":[{\"namespace\":\"home\",\"name\":"
+            "\"quay-creds\",\"reason\":\"InvalidSecret\",\"message\":\"the payload is not "
+            "valid base64\"}]}";
         assert_string_equal(text, expect);
         json_object_put(s);
         model_policy_free(p);
@@ -304,19 +314,19 @@ static void test_delete_options(void **state) {
 /* ---- copies (R5, R8) ----------------------------------------------------------------------- */
 
 static const char *const SOURCE_JSON =
-        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"quay-creds\","
-        "\"namespace\":\"home\",\"uid\":\"src-uid\",\"resourceVersion\":\"100\","
-        "\"labels\":{\"team\":\"a\"},\"annotations\":{\"note\":\"source only\"},"
-        "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"o\","
-        "\"uid\":\"o-uid\"}],\"managedFields\":[{\"manager\":\"kubectl\"}]},"
-        "\"type\":\"kubernetes.io/dockerconfigjson\",\"immutable\":true,"
-        "\"data\":{\".dockerconfigjson\":\"eyJhdXRocyI6e319\",\"extra\":\"YQ==\"}}";
+    "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"quay-creds\","
+    "\"namespace\":\"home\",\"uid\":\"src-uid\",\"resourceVersion\":\"100\","
+    "\"labels\":{\"team\":\"a\"},\"annotations\":{\"note\":\"source only\"},"
+    "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"o\","
+    "\"uid\":\"o-uid\"}],\"managedFields\":[{\"manager\":\"kubectl\"}]},"
+    "\"type\":\"kubernetes.io/dockerconfigjson\",\"immutable\":true,"
+    "\"data\":{\".dockerconfigjson\":\"eyJhdXRocyI6e319\",\"extra\":\"YQ==\"}}";
 
 static plan_write copy_write(plan_write_kind k) {
         static char ns[] = "project-a", name[] = "quay-creds", sns[] = "home",
                     sname[] = "quay-creds", pol[] = "pol";
-        plan_write w = {.kind = k, .namespace = ns, .name = name, .policy_namespace = sns,
-                        .policy_name = pol};
+        plan_write w = {
+            .kind = k, .namespace = ns, .name = name, .policy_namespace = sns, .policy_name = pol};
         w.copy.source_namespace = sns;
         w.copy.source_name = sname;
         w.copy.policy_name = pol;
@@ -328,8 +338,8 @@ static void test_copy_json_new(void **state) {
         plan_write w = copy_write(PLAN_COPY_CREATE);
         json_object *c = NULL;
         assert_int_equal(pp_apply_copy_json(src, &w, NULL, &c), 0);
-        assert_keys(c, (const char *const[]){"apiVersion", "kind", "metadata", "type", "data",
-                                             NULL});
+        assert_keys(c,
+                    (const char *const[]){"apiVersion", "kind", "metadata", "type", "data", NULL});
         assert_string_equal(get_str(c, "kind"), "Secret");
         assert_string_equal(get_str(c, "type"), "kubernetes.io/dockerconfigjson");
         json_object *md = get(c, "metadata");
@@ -377,13 +387,13 @@ static void test_copy_json_new(void **state) {
 static void test_copy_json_update(void **state) {
         json_object *src = parse(SOURCE_JSON);
         json_object *base = parse(
-                "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"quay-creds\","
-                "\"namespace\":\"project-a\",\"uid\":\"copy-uid\",\"resourceVersion\":\"55\","
-                "\"labels\":{\"app.kubernetes.io/managed-by\":\"pullpolicy-controller\","
-                "\"pullpolicy.io/policy\":\"old\",\"pullpolicy.io/policy-namespace\":\"home\","
-                "\"keep\":\"me\"},\"annotations\":{\"other\":\"x\"}},"
-                "\"type\":\"kubernetes.io/dockerconfigjson\","
-                "\"data\":{\".dockerconfigjson\":\"e30=\",\"stale\":\"eA==\"}}");
+            "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"quay-creds\","
+            "\"namespace\":\"project-a\",\"uid\":\"copy-uid\",\"resourceVersion\":\"55\","
+            "\"labels\":{\"app.kubernetes.io/managed-by\":\"pullpolicy-controller\","
+            "\"pullpolicy.io/policy\":\"old\",\"pullpolicy.io/policy-namespace\":\"home\","
+            "\"keep\":\"me\"},\"annotations\":{\"other\":\"x\"}},"
+            "\"type\":\"kubernetes.io/dockerconfigjson\","
+            "\"data\":{\".dockerconfigjson\":\"e30=\",\"stale\":\"eA==\"}}");
         json_object *base_before = NULL;
         assert_int_equal(json_object_deep_copy(base, &base_before, NULL), 0);
         plan_write w = copy_write(PLAN_COPY_UPDATE);
@@ -425,33 +435,32 @@ static void test_copy_json_update(void **state) {
  * and one registry that this policy also wants but did not add (a conflict).
  */
 static const char *const GLOBAL_PAYLOAD =
-        "{ \"auths\": {\n"
-        "  \"registry.example.com\" : { \"auth\" : \"Zm9vOmJhcg==\", \"email\": "
-        "\"a\\/b@example.com\" },\n"
-        "  \"quay.io/org\": {\"auth\":\"eDp5\"},\n"
-        "  \"ours.example\": {\"auth\": \"b2xkOm9sZA==\"},\n"
-        "  \"mirror.example:5000\": {\"auth\":\"bTpu\",\"identitytoken\":\"t\\u00e9st\","
-        "\"n\": 1.50, \"nested\": {\"a\": [1, 2, {\"b\": null}]}},\n"
-        "  \"docker.io\": {\"auth\":\"ZG9jazplcg==\"}\n"
-        " },\n"
-        " \"credsStore\": \"desktop\",\n"
-        " \"HttpHeaders\": {\"X-Meta\": \"1\"}\n"
-        "}\n";
+    "{ \"auths\": {\n"
+    "  \"registry.example.com\" : { \"auth\" : \"Zm9vOmJhcg==\", \"email\": "
+    "\"a\\/b@example.com\" },\n"
+    "  \"quay.io/org\": {\"auth\":\"eDp5\"},\n"
+    "  \"ours.example\": {\"auth\": \"b2xkOm9sZA==\"},\n"
+    "  \"mirror.example:5000\": {\"auth\":\"bTpu\",\"identitytoken\":\"t\\u00e9st\","
+    "\"n\": 1.50, \"nested\": {\"a\": [1, 2, {\"b\": null}]}},\n"
+    "  \"docker.io\": {\"auth\":\"ZG9jazplcg==\"}\n"
+    " },\n"
+    " \"credsStore\": \"desktop\",\n"
+    " \"HttpHeaders\": {\"X-Meta\": \"1\"}\n"
+    "}\n";
 
 /* What the foreign entries are after a round trip through json-c (same values). */
 static const char *const FOREIGN[][2] = {
-        {"registry.example.com", "{\"auth\":\"Zm9vOmJhcg==\",\"email\":\"a/b@example.com\"}"},
-        {"mirror.example:5000", "{\"auth\":\"bTpu\",\"identitytoken\":\"t\xc3\xa9st\",\"n\":1.50,"
-                                "\"nested\":{\"a\":[1,2,{\"b\":null}]}}"},
-        {"docker.io", "{\"auth\":\"ZG9jazplcg==\"}"},
-        /* the conflicting registry is never touched */
-        {"quay.io/org", "{\"auth\":\"eDp5\"}"},
+    {"registry.example.com", "{\"auth\":\"Zm9vOmJhcg==\",\"email\":\"a/b@example.com\"}"},
+    {"mirror.example:5000", "{\"auth\":\"bTpu\",\"identitytoken\":\"t\xc3\xa9st\",\"n\":1.50,"
+                            "\"nested\":{\"a\":[1,2,{\"b\":null}]}}"},
+    {"docker.io", "{\"auth\":\"ZG9jazplcg==\"}"},
+    /* the conflicting registry is never touched */
+    {"quay.io/org", "{\"auth\":\"eDp5\"}"},
 };
 
-static const char *const SOURCE_PAYLOAD =
-        "{\"auths\":{\"new.example\":{\"auth\":\"bmV3Om5ldw==\"},"
-        "\"ours.example\":{\"auth\":\"bmV3OnBhc3M=\"},"
-        "\"quay.io/org\":{\"auth\":\"bWluZTptaW5l\"}}}";
+static const char *const SOURCE_PAYLOAD = "{\"auths\":{\"new.example\":{\"auth\":\"bmV3Om5ldw==\"},"
+                                          "\"ours.example\":{\"auth\":\"bmV3OnBhc3M=\"},"
+                                          "\"quay.io/org\":{\"auth\":\"bWluZTptaW5l\"}}}";
 
 static json_object *dockerconfig_secret(const char *ns, const char *name, const char *payload,
                                         const char *merged) {
@@ -518,8 +527,8 @@ static size_t wants_from(const model_secret *src, plan_global_want *want) {
 static void test_global_merge_and_remove(void **state) {
         const char *merged0 = "{\"v\":1,\"entries\":[{\"policy\":\"home/pol\","
                               "\"registry\":\"ours.example\"}]}";
-        json_object *global = dockerconfig_secret("openshift-config", "pull-secret",
-                                                  GLOBAL_PAYLOAD, merged0);
+        json_object *global =
+            dockerconfig_secret("openshift-config", "pull-secret", GLOBAL_PAYLOAD, merged0);
         json_object *source = dockerconfig_secret("home", "quay-creds", SOURCE_PAYLOAD, NULL);
 
         /* the foreign values before: the payload as written, through json-c */
@@ -559,8 +568,8 @@ static void test_global_merge_and_remove(void **state) {
         assert_string_equal(json_object_to_json_string_ext(get(a2, "new.example"), JF),
                             "{\"auth\":\"bmV3Om5ldw==\"}");
         json_object_put(after);
-        const char *merged1 = get_str(get(get(global, "metadata"), "annotations"),
-                                      NAMES_ANNOTATION_MERGED);
+        const char *merged1 =
+            get_str(get(get(global, "metadata"), "annotations"), NAMES_ANNOTATION_MERGED);
         assert_string_equal(merged1, "{\"v\":1,\"entries\":[{\"policy\":\"home/pol\",\"registry\":"
                                      "\"new.example\"},{\"policy\":\"home/pol\",\"registry\":"
                                      "\"ours.example\"}]}");
@@ -595,8 +604,8 @@ static void test_global_merge_and_remove(void **state) {
 }
 
 static void test_global_stale_and_invalid(void **state) {
-        json_object *global = dockerconfig_secret("openshift-config", "pull-secret",
-                                                  "{\"auths\":{}}", NULL);
+        json_object *global =
+            dockerconfig_secret("openshift-config", "pull-secret", "{\"auths\":{}}", NULL);
         json_object *auths = parse("{\"x.example\":{\"auth\":\"eDp4\"}}");
         plan_global_op op = {PLAN_GLOBAL_ADD, (char *)"y.example", (char *)"quay-creds"};
         plan_global_desired d = {.ops = &op, .n_ops = 1, .changed = true};
@@ -608,8 +617,8 @@ static void test_global_stale_and_invalid(void **state) {
         json_object_put(global);
 
         /* a payload without "auths" gets one for an addition */
-        global = dockerconfig_secret("openshift-config", "pull-secret", "{\"credsStore\":\"x\"}",
-                                     NULL);
+        global =
+            dockerconfig_secret("openshift-config", "pull-secret", "{\"credsStore\":\"x\"}", NULL);
         op.registry = (char *)"x.example";
         assert_int_equal(pp_apply_global_json(global, &d, &src, 1), 0);
         json_object *p = payload_of(global);
@@ -620,17 +629,17 @@ static void test_global_stale_and_invalid(void **state) {
 
         /* not editable: wrong type, bad base64, not JSON, auths not an object */
         const char *bad[] = {
-                "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":\"Opaque\","
-                "\"data\":{\".dockerconfigjson\":\"e30=\"}}",
-                "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
-                "\"kubernetes.io/dockerconfigjson\",\"data\":{\".dockerconfigjson\":\"e30\"}}",
-                "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
-                "\"kubernetes.io/dockerconfigjson\",\"data\":{\".dockerconfigjson\":\"eyJh\"}}",
-                "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
-                "\"kubernetes.io/dockerconfigjson\",\"data\":{\".dockerconfigjson\":"
-                "\"eyJhdXRocyI6W119\"}}",
-                "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
-                "\"kubernetes.io/dockerconfigjson\",\"data\":{}}",
+            "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":\"Opaque\","
+            "\"data\":{\".dockerconfigjson\":\"e30=\"}}",
+            "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
+            "\"kubernetes.io/dockerconfigjson\",\"data\":{\".dockerconfigjson\":\"e30\"}}",
+            "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
+            "\"kubernetes.io/dockerconfigjson\",\"data\":{\".dockerconfigjson\":\"eyJh\"}}",
+            "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
+            "\"kubernetes.io/dockerconfigjson\",\"data\":{\".dockerconfigjson\":"
+            "\"eyJhdXRocyI6W119\"}}",
+            "{\"kind\":\"Secret\",\"metadata\":{\"name\":\"g\"},\"type\":"
+            "\"kubernetes.io/dockerconfigjson\",\"data\":{}}",
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 json_object *b = parse(bad[i]);
@@ -642,16 +651,16 @@ static void test_global_stale_and_invalid(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_status_fields),
-                cmocka_unit_test(test_status_transition_time),
-                cmocka_unit_test(test_status_limits),
-                cmocka_unit_test(test_status_no_secret_data),
-                cmocka_unit_test(test_finalizer_patch),
-                cmocka_unit_test(test_delete_options),
-                cmocka_unit_test(test_copy_json_new),
-                cmocka_unit_test(test_copy_json_update),
-                cmocka_unit_test(test_global_merge_and_remove),
-                cmocka_unit_test(test_global_stale_and_invalid),
+            cmocka_unit_test(test_status_fields),
+            cmocka_unit_test(test_status_transition_time),
+            cmocka_unit_test(test_status_limits),
+            cmocka_unit_test(test_status_no_secret_data),
+            cmocka_unit_test(test_finalizer_patch),
+            cmocka_unit_test(test_delete_options),
+            cmocka_unit_test(test_copy_json_new),
+            cmocka_unit_test(test_copy_json_update),
+            cmocka_unit_test(test_global_merge_and_remove),
+            cmocka_unit_test(test_global_stale_and_invalid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,8 +14,13 @@
 static const struct {
         const char *plain, *enc;
 } rfc[] = {
-        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 static void test_encode_vectors(void **state) {
@@ -79,19 +84,17 @@ static void test_roundtrip_all_lengths(void **state) {
 
 static void test_decode_rejects(void **state) {
         const char *bad[] = {
-                "Zg",       /* no padding (strict) */
-                "Zg=",      /* short padding */
-                "Zg===",    /* too much padding */
-                "Z===",     /* a lone character carries 6 bits */
-                "Z",        /* same, unpadded */
-                "Zm9v=",    /* padding where none is due */
-                "Zg==Zg==", /* data after padding */
-                "Zm 9v",    /* whitespace (strict) */
-                "Zm9v\n",   /* same */
-                "Zm-v",     /* URL alphabet is not standard base64 */
-                "Zm_v",
-                "Zm9*",
-                "====",
+            "Zg",       /* no padding (strict) */
+            "Zg=",      /* short padding */
+            "Zg===",    /* too much padding */
+            "Z===",     /* a lone character carries 6 bits */
+            "Z",        /* same, unpadded */
+            "Zm9v=",    /* padding where none is due */
+            "Zg==Zg==", /* data after padding */
+            "Zm 9v",    /* whitespace (strict) */
+            "Zm9v\n",   /* same */
+            "Zm-v",     /* URL alphabet is not standard base64 */
+            "Zm_v",     "Zm9*", "====",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 void *out = (void *)0x1;
@@ -116,8 +119,8 @@ static void test_decode_flags(void **state) {
         size_t n = 0;
         const char *spaced = " Zm9v\r\n YmFy\tZg\n==\n";
         assert_int_equal(base64_decode(spaced, strlen(spaced), 0, 0, &out, &n), -EINVAL);
-        assert_int_equal(
-                base64_decode(spaced, strlen(spaced), BASE64_IGNORE_SPACE, 0, &out, &n), 0);
+        assert_int_equal(base64_decode(spaced, strlen(spaced), BASE64_IGNORE_SPACE, 0, &out, &n),
+                         0);
         assert_int_equal(n, 7);
         assert_memory_equal(out, "foobarf", 7);
         free(out);
@@ -128,8 +131,7 @@ static void test_decode_flags(void **state) {
         free(out);
         /* optional padding still rejects wrong padding and lone characters */
         assert_int_equal(base64_decode("Zm8==", 5, BASE64_PADDING_OPTIONAL, 0, &out, &n), -EINVAL);
-        assert_int_equal(base64_decode("Zm9vY", 5, BASE64_PADDING_OPTIONAL, 0, &out, &n),
-                         -EINVAL);
+        assert_int_equal(base64_decode("Zm9vY", 5, BASE64_PADDING_OPTIONAL, 0, &out, &n), -EINVAL);
         /* leftover bits of the last group are ignored, like Go's StdEncoding */
         assert_int_equal(base64_decode("Zh==", 4, 0, 0, &out, &n), 0);
         assert_int_equal(n, 1);
@@ -161,12 +163,9 @@ static void test_limits(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_encode_vectors),
-                cmocka_unit_test(test_decode_vectors),
-                cmocka_unit_test(test_roundtrip_all_lengths),
-                cmocka_unit_test(test_decode_rejects),
-                cmocka_unit_test(test_decode_flags),
-                cmocka_unit_test(test_limits),
+            cmocka_unit_test(test_encode_vectors),        cmocka_unit_test(test_decode_vectors),
+            cmocka_unit_test(test_roundtrip_all_lengths), cmocka_unit_test(test_decode_rejects),
+            cmocka_unit_test(test_decode_flags),          cmocka_unit_test(test_limits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
