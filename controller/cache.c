@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kube/reflector.h"
+#include "names.h"
 #include "kube/types.h"
 #include "util/hashmap.h"
 #include "util/macro.h"
@@ -16,6 +17,7 @@
 #define IDX_NS_REF "namespace-ref"      /* names in spec.subjects.namespaces */
 #define IDX_SELECTOR "namespace-selector" /* "1" when spec has a namespaceSelector */
 #define IDX_MERGE "global-merge"        /* "1" when spec merges into the global secret */
+#define IDX_MARKED "marked-key"         /* names_marked_key(): what our objects' labels say */
 
 enum {
         SRC_POLICIES,
@@ -140,6 +142,22 @@ static int index_policy_merge(const void *obj, char ***ret_values, size_t *ret_n
         return index_flag(!p->spec || p->spec->merge, ret_values, ret_n);
 }
 
+static int index_policy_marked_key(const void *obj, char ***ret_values, size_t *ret_n) {
+        const model_policy *p = obj;
+        *ret_values = NULL;
+        *ret_n = 0;
+        char **v = calloc(1, sizeof(char *));
+        if (!v) return -ENOMEM;
+        int r = names_marked_key(p->meta.namespace, p->meta.name, &v[0]);
+        if (r < 0) {
+                free(v);
+                return r == -ENOMEM ? r : 0;
+        }
+        *ret_values = v;
+        *ret_n = 1;
+        return 0;
+}
+
 /* ---- mapping changes to policies -------------------------------------------------- */
 
 typedef struct enqueue_ctx {
@@ -171,13 +189,14 @@ static void enqueue_home(pp_cache *c, const char *ns) {
         kube_store_foreach_in_namespace(c->src[SRC_POLICIES].store, ns, visit_enqueue, c);
 }
 
+/* Our objects name their policy by labels, which hold a shortened name past 63 bytes. */
 static void enqueue_marked(pp_cache *c, const kube_meta *m) {
         const char *pn = kube_meta_label(m, PP_POLICY_NAMESPACE_LABEL);
-        const char *pname = kube_meta_label(m, PP_POLICY_LABEL);
-        if (!pn || !pname) return;
+        const char *plabel = kube_meta_label(m, PP_POLICY_LABEL);
+        if (!pn || !plabel) return;
         _cleanup_free_ char *key = NULL;
-        if (asprintf(&key, "%s/%s", pn, pname) < 0) return;
-        enqueue_key(c, key);
+        if (asprintf(&key, "%s/%s", pn, plabel) < 0) return;
+        enqueue_indexed(c, IDX_MARKED, key);
 }
 
 /* A namespace or one of its service accounts changed: every policy it may concern. */
@@ -326,7 +345,8 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
         if ((r = kube_store_add_index(ps, IDX_SECRET_NAME, index_policy_secret_names)) < 0 ||
             (r = kube_store_add_index(ps, IDX_NS_REF, index_policy_ns_refs)) < 0 ||
             (r = kube_store_add_index(ps, IDX_SELECTOR, index_policy_selector)) < 0 ||
-            (r = kube_store_add_index(ps, IDX_MERGE, index_policy_merge)) < 0)
+            (r = kube_store_add_index(ps, IDX_MERGE, index_policy_merge)) < 0 ||
+            (r = kube_store_add_index(ps, IDX_MARKED, index_policy_marked_key)) < 0)
                 goto fail;
         if ((r = kube_store_add_index(c->src[SRC_SERVICEACCOUNTS].store,
                                       MODEL_INDEX_LINKED_POLICIES,
