@@ -156,7 +156,12 @@ static void sa_done(sim_sa *sa, bool provisioned) {
 
 static void sa_wait(sim_sa *sa, double seconds) {
         ev_timer_stop(sa->sim->loop, &sa->timer);
-        ev_timer_set(&sa->timer, seconds, 0.);
+        /*
+         * The loop's cached time may lag: without the update (and a hair of margin) the
+         * timer fires a little before the delay is over and a second wait follows.
+         */
+        ev_now_update(sa->sim->loop);
+        ev_timer_set(&sa->timer, seconds + 0.002, 0.);
         ev_timer_start(sa->sim->loop, &sa->timer);
 }
 
@@ -236,16 +241,6 @@ static int sa_request(sim_sa *sa, kube_method method, const char *path, const ch
         };
         return kube_client_request(sa->sim->client, &o, &sa->req);
 }
-
-/* Starts a request or, if it cannot even start, ends the chain with a retry. */
-#define REQUEST_OR_RETRY(sa, what, ...)                                                            \
-        do {                                                                                       \
-                int _r = sa_request((sa), __VA_ARGS__);                                            \
-                if (_r < 0) {                                                                      \
-                        (sa)->req = NULL;                                                          \
-                        sa_retry_later((sa), (what), _r);                                          \
-                }                                                                                  \
-        } while (0)
 
 static json_object *parse_body(const kube_response *r) {
         json_tokener *tok = json_tokener_new();

@@ -109,6 +109,7 @@ static void retry_later(watcher *w, const char *why, int err) {
         double d =
             kube_backoff_jittered(BACKOFF_BASE, BACKOFF_MAX, w->failures++, 0.5, kube_random());
         sim_log("watch %s: %s: %s; again in %.1f s", w->what, why, kube_strerror(err), d);
+        ev_timer_stop(w->sim->loop, &w->retry);
         ev_timer_set(&w->retry, d, 0.);
         ev_timer_start(w->sim->loop, &w->retry);
 }
