@@ -579,7 +579,10 @@ static void watch_ended(kube_reflector *r, const kube_response *resp) {
                 return;
         }
         if (resp->error != 0) {
-                /* Connection refused or dropped, TLS failure, our own timeout. */
+                /* Connection refused or dropped, TLS failure, the client's idle timeout. */
+                if (resp->error == -ETIMEDOUT && r->idle_timeout > 0 &&
+                    kube_now() - r->last_data >= r->idle_timeout * 0.9)
+                        r->stats.idle_timeouts++;
                 schedule_failure(r, ACT_WATCH, 0);
                 return;
         }
@@ -612,13 +615,24 @@ static void watch_done(kube_client *c, const kube_response *resp, void *ud) {
         watch_ended(r, resp);
 }
 
+/*
+ * The client enforces idle_timeout_ms itself (and can then throw the dead
+ * connection away, which matters with HTTP/2: a replacement watch would
+ * otherwise be multiplexed onto the same dead connection). This timer is the
+ * backstop for transports that do not, a little later so that the client's
+ * goes first.
+ */
+static double idle_backstop(const kube_reflector *r) {
+        return r->idle_timeout + MIN(1.0, r->idle_timeout / 2);
+}
+
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_reflector *r = w->data;
         double quiet = kube_now() - r->last_data;
 
         if (!r->running || !r->req || !r->req_is_watch) return;
-        if (quiet < r->idle_timeout) {
-                ev_timer_set(&r->idle, r->idle_timeout - quiet, 0.);
+        if (quiet < idle_backstop(r)) {
+                ev_timer_set(&r->idle, idle_backstop(r) - quiet, 0.);
                 ev_timer_start(loop, &r->idle);
                 return;
         }
@@ -644,6 +658,8 @@ static void start_watch(kube_reflector *r) {
                         .path = path,
                         .accept = r->metadata_only ? ACCEPT_META_WATCH : NULL,
                         .no_rate_limit = true,
+                        .idle_timeout_ms = r->idle_timeout > 0 ? (long)(r->idle_timeout * 1000)
+                                                               : 0,
                         .on_data = watch_data,
                         .on_done = watch_done,
                         .userdata = r,
@@ -664,7 +680,7 @@ static void start_watch(kube_reflector *r) {
         }
         r->stats.watching = true;
         if (r->idle_timeout > 0) {
-                ev_timer_set(&r->idle, r->idle_timeout, 0.);
+                ev_timer_set(&r->idle, idle_backstop(r), 0.);
                 ev_timer_start(r->loop, &r->idle);
         }
 }

@@ -37,7 +37,11 @@
  *
  * Idle timer: a watch on which no byte arrived for idle_timeout seconds is
  * dead (the apiserver sends a bookmark about every minute even when nothing
- * changes); it is cancelled and replaced, from the last RV, after a backoff.
+ * changes); it is dropped and replaced, from the last RV, after a backoff.
+ * The watch request carries idle_timeout_ms so that the client ends it (and
+ * can discard the dead connection, which a replacement watch multiplexed over
+ * HTTP/2 would otherwise reuse); the reflector's own timer, a little later
+ * (min(1 s, idle/2)), is the backstop for transports that do not.
  *
  * Metadata-only mode asks for PartialObjectMetadata(List), so that e.g.
  * Secrets are followed without their data ever being sent.
@@ -132,7 +136,7 @@ typedef struct kube_reflector_stats {
         unsigned long relists_gone; /* LISTs caused by a 410 on a watch */
         unsigned long events;       /* ADDED/MODIFIED/DELETED received */
         unsigned long bookmarks;
-        unsigned long idle_timeouts; /* watches given up for silence */
+        unsigned long idle_timeouts; /* watches given up for silence (ours or the client's) */
         unsigned long failures_total; /* failed LISTs and watches (each backoff) */
         unsigned failures;          /* current consecutive failures */
         double last_delay;          /* the last delay scheduled before a retry, seconds */

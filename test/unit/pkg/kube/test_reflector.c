@@ -696,6 +696,9 @@ static void test_idle_timeout(void **state) {
         kube_reflector_opts o = base_opts(f, &tr);
         o.idle_timeout = 0.3;
         fake_req *w = sync_to_watch(f, &o, "100", 1);
+        /* The client is asked to enforce it too (it can then drop the dead connection). */
+        assert_int_equal(w->o.idle_timeout_ms, 300);
+        assert_int_equal(w->o.timeout_ms, 0);
 
         /* Bytes keep it alive past the first deadline... */
         run_for(f, 0.2);
@@ -707,11 +710,12 @@ static void test_idle_timeout(void **state) {
         assert_int_equal(stream(w, "{\"type\":\"ADD"), 0);
         run_for(f, 0.2);
         assert_false(w->cancelled);
-        /* ...silence is not. */
+        /* ...silence is not: this fake does not enforce idle_timeout_ms, so the
+         * reflector's backstop (0.15 s later) does. */
         fake_req *w2 = wait_req(f, 2);
         assert_true(w->cancelled);
         assert_true(is_watch(w2));
-        assert_true(w2->at - w->at >= 0.6);
+        assert_true(w2->at - w->at >= 0.4 + 0.3 + 0.15 - 0.01);
         assert_non_null(strstr(w2->path, "resourceVersion=140"));
         kube_reflector_stats s = stats(f);
         assert_int_equal(s.idle_timeouts, 1);
@@ -720,6 +724,18 @@ static void test_idle_timeout(void **state) {
         /* The new watch starts with a clean framer (the half event is gone). */
         assert_int_equal(stream(w2, event("ADDED", "n", "141")), 0);
         assert_int_equal(f->n_events, 1);
+
+        /* A client that enforces the idle timeout ends the watch with -ETIMEDOUT. */
+        run_for(f, 0.3);
+        kube_response timed_out = {.http_status = 200, .error = -ETIMEDOUT};
+        finish(w2, &timed_out);
+        fake_req *w3 = wait_req(f, 3);
+        assert_true(is_watch(w3));
+        assert_non_null(strstr(w3->path, "resourceVersion=141"));
+        s = stats(f);
+        assert_int_equal(s.idle_timeouts, 2);
+        assert_int_equal(s.lists, 1);
+        assert_int_equal(s.watches, 3);
 }
 
 static void test_other_errors_relist(void **state) {
