@@ -17,6 +17,16 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
+# V=1 shows whole compiler command lines.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n'
+endif
+
 SANITIZE ?= 0
 VALGRIND ?= 0
 ifeq ($(SANITIZE),1)
@@ -82,32 +92,35 @@ build: $(DEPS_STAMP) $(CONTROLLER) $(if $(TOOL_SRCS),$(SIM))
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(PKG_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
 $(CTRL_LIB): $(CTRL_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	$(say) AR $@
+	$(Q)ar rcs $@ $^
 
 $(CONTROLLER): $(BUILD)/controller/main.o $(CTRL_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(SIM): $(TOOL_SRCS:%.c=$(BUILD)/%.o) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test/unit/%: $(BUILD)/test/unit/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
-
-$(BUILD)/test/integration/%: $(BUILD)/test/integration/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
-
-$(BUILD)/test/e2e/%: $(BUILD)/test/e2e/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+define test_link_rule
+$(BUILD)/test/$(1)/%: $(BUILD)/test/$(1)/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
+	$$(say) LD $$@
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
+endef
+$(foreach d,unit integration e2e leakcheck,$(eval $(call test_link_rule,$(d))))
 
 unit: $(DEPS_STAMP) $(UNIT_BINS)
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) bash hack/run-tests.sh unit $(UNIT_BINS) $(LUA_TESTS)
