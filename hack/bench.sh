@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# make bench: how the controller scales, measured on the local control plane.
+#
+# For each size N (namespaces) × M (service accounts per namespace), one policy
+# selects the N namespaces by label, grants image pulls and links one pull
+# secret to every service account. Measured per size:
+#   converge_s      from the policy's creation to Ready=True with every SA linked
+#   requests        API requests the controller made (by its own metrics)
+#   writes          POST/PUT/PATCH/DELETE the apiserver counted on the resources it writes
+#   rss_kb          the controller's peak resident memory (VmHWM)
+#   cpu_s           the controller's user+system CPU time
+#   restart_writes  writes after a controller restart on the converged cluster (R10: 0)
+# Results: build/bench/results.csv, and build/bench/results.png when gnuplot exists.
+# Sizes: BENCH_SIZES="10x5 50x5 100x10" (default).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+BUILD=${BUILD:-build}
+dir=${BENCH_DIR:-$root/.bench}
+out="$root/$BUILD/bench"
+mkdir -p "$out"
+sizes=${BENCH_SIZES:-"10x5 50x5 100x10"}
+
+bash hack/testenv.sh start "$dir" >/dev/null
+trap 'kill "${ctrl:-0}" 2>/dev/null || true; bash hack/openshift-sim.sh stop "$dir" >/dev/null 2>&1 || true; bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
+export KUBECONFIG="$dir/kubeconfig"
+bindir=$(bash hack/build-control-plane.sh --print-bindir)
+k() { "$bindir/kubectl" "$@"; }
+bash hack/openshift-sim.sh install "$dir" >/dev/null
+bash hack/openshift-sim.sh start "$dir" --mode=legacy --delay=0 >/dev/null
+k apply --server-side -f crds/ >/dev/null
+k wait --for=condition=Established crd/pullpolicies.pullpolicy.io --timeout=60s >/dev/null
+
+writes() {
+        k get --raw /metrics | awk '/^apiserver_request_total/ && /verb="(POST|PUT|PATCH|DELETE)"/ &&
+                /resource="(serviceaccounts|rolebindings|secrets|pullpolicies)"/ {s += $NF} END {print s + 0}'
+}
+homes=$(for size in $sizes; do printf 'bench-home-%s,' "${size/x/-}"; done)
+homes=${homes%,}
+start_controller() {
+        mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        "$BUILD/pullpolicy-controller" --kubeconfig="$KUBECONFIG" --metrics-bind-address=127.0.0.1:$mport \
+                --health-probe-bind-address=0 --log-level=warn --distribution-namespaces="$homes" --qps=50 --burst=100 >>"$out/controller.log" 2>&1 &
+        ctrl=$!
+}
+requests() {
+        curl -s "http://127.0.0.1:$mport/metrics" |
+                awk '/^pullpolicy_api_requests_total/ {s += $NF} END {print s + 0}'
+}
+
+echo "size,namespaces,serviceaccounts,converge_s,requests,writes,rss_kb,cpu_s,restart_writes" >"$out/results.csv"
+for size in $sizes; do
+        n=${size%x*} m=${size#*x}
+        label="bench-$n-$m"
+        home="bench-home-$n-$m"
+        echo "bench: $n namespaces x $m service accounts"
+        {
+                printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n' "$home"
+                printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: bench-creds, namespace: %s}\ntype: kubernetes.io/dockerconfigjson\nstringData: {.dockerconfigjson: %s}\n---\n' \
+                        "$home" "'{\"auths\":{\"registry.bench.example.com\":{\"auth\":\"YmVuY2g6YmVuY2g=\"}}}'"
+                for i in $(seq 1 "$n"); do
+                        printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s-%d, labels: {bench: "%s"}}\n---\n' "$label" "$i" "$label"
+                        for j in $(seq 2 "$m"); do
+                                printf 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa-%d, namespace: %s-%d}\n---\n' "$j" "$label" "$i"
+                        done
+                done
+        } >"$out/objects-$size.yaml"
+        k apply -f "$out/objects-$size.yaml" >/dev/null
+        # Let OpenShift's simulated controller provision every SA first: we time the operator only.
+        total=$((n * m))
+        for _ in $(seq 600); do
+                have=$(k get sa -A -l '!nonexistent' -o json 2>/dev/null | python3 -c "
+import json,sys
+d=json.load(sys.stdin)
+print(sum(1 for s in d['items'] if s['metadata']['namespace'].startswith('$label-') and any('-dockercfg-' in x['name'] for x in s.get('imagePullSecrets',[]))))")
+                [ "$have" -ge "$total" ] && break
+                sleep 0.5
+        done
+        : >"$out/controller.log"
+        start_controller
+        until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
+        sleep 1
+        w0=$(writes)
+        r0=$(requests)
+        t0=$(date +%s.%N)
+        cat <<YAML | k apply -f - >/dev/null
+apiVersion: pullpolicy.io/v1alpha1
+kind: PullPolicy
+metadata: {name: bench, namespace: $home}
+spec:
+  subjects: {namespaceSelector: {matchLabels: {bench: "$label"}}}
+  imagePuller: {}
+  pullSecrets: [{name: bench-creds}]
+  dockercfg: {wait: Never}
+  globalPullSecret: {merge: false}
+YAML
+        # The home is on --distribution-namespaces: the secret is copied into each
+        # namespace (R5) and linked there (R3); RoleBindings in the home (R2).
+        for _ in $(seq 1200); do
+                st=$(k -n "$home" get ppol bench -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}/{.status.linkedServiceAccounts}' 2>/dev/null || true)
+                [ "$st" = "Applied/$total" ] && break
+                sleep 0.1
+        done
+        t1=$(date +%s.%N)
+        w1=$(writes)
+        r1=$(requests)
+        rss=$(awk '/VmHWM/ {print $2}' "/proc/$ctrl/status")
+        cpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$ctrl/stat")
+        kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
+        start_controller
+        until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
+        sleep 3
+        w2=$(writes)
+        kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
+        ctrl=
+        conv=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
+        echo "$size,$n,$total,$conv,$((r1 - r0)),$((w1 - w0)),$rss,$cpu,$((w2 - w1))" | tee -a "$out/results.csv"
+        echo "bench: final status $st"
+done
+
+if command -v gnuplot >/dev/null; then
+        gnuplot <<GP
+set datafile separator ","
+set terminal png size 900,500
+set output "$out/results.png"
+set title "pullpolicy: convergence by number of service accounts"
+set xlabel "service accounts"
+set ylabel "seconds"
+set y2label "writes"
+set y2tics
+plot "$out/results.csv" using 3:4 skip 1 with linespoints title "converge_s", \
+     "$out/results.csv" using 3:6 skip 1 axes x1y2 with linespoints title "writes"
+GP
+        echo "bench: plot in $out/results.png"
+fi
+echo "bench: results in $out/results.csv"
