@@ -33,9 +33,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 components=(etcd kube-apiserver kube-controller-manager)
 timeout=${TESTENV_TIMEOUT:-90}
-# Seconds between TERM and KILL. The apiserver's graceful shutdown sometimes stalls after it
-# stopped listening; tests restart it often, so it gets less patience.
-grace_for() { [[ $1 == kube-apiserver ]] && echo 5 || echo 15; }
+# Seconds between TERM and KILL.
+grace_for() { [[ $1 == kube-apiserver ]] && echo 10 || echo 15; }
 
 log() { echo "testenv: $*" >&2; }
 die() {
@@ -269,6 +268,10 @@ start_etcd() {
     spawn etcd "${args[@]}"
 }
 
+# --endpoint-reconciler-type=none: the `kubernetes` Endpoints may not hold a loopback address.
+# --shutdown-send-retry-after: otherwise a TERM waits up to --request-timeout (60 s) for the
+#   connections of open watches to go idle; with it, requests arriving during the short drain
+#   get 429 + Retry-After and the server is gone within about 2 s.
 start_apiserver_proc() {
     spawn kube-apiserver \
         --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -285,6 +288,7 @@ start_apiserver_proc() {
         --api-audiences=https://kubernetes.default.svc \
         --service-cluster-ip-range=10.0.0.0/24 \
         --endpoint-reconciler-type=none \
+        --shutdown-send-retry-after=true \
         --enable-admission-plugins=NamespaceLifecycle,ServiceAccount \
         --profiling=false \
         --v=1
