@@ -38,9 +38,10 @@
 #include "util/macro.h"
 
 /* Whole seconds for the Lease; the rest as short as the apiserver comfortably allows. */
-#define LD 4.0
-#define RD 3.0
-#define RP 0.25
+/* Under valgrind a TLS request alone can take seconds: everything stretches with TIME_SCALE. */
+#define LD (4.0 * TIME_SCALE)
+#define RD (3.0 * TIME_SCALE)
+#define RP (0.25 * TIME_SCALE)
 #define SLACK (0.5 * TIME_SCALE)
 #define NS "default"
 
@@ -80,6 +81,10 @@ static void on_started(kube_leaderelect *le, void *ud) {
         cand *c = ud;
         c->n_started++;
         c->started_at = kube_now();
+        kube_leaderelect_stats st;
+        kube_leaderelect_get_stats(c->other->le, &st);
+        print_message("%.3f %s started leading (other: leader=%d losses=%lu)\n", c->started_at,
+                      c->id, kube_leaderelect_is_leader(c->other->le), st.losses);
         /* The invariant: nobody else leads when anyone starts to. */
         assert_false(kube_leaderelect_is_leader(c->other->le));
 }
@@ -88,6 +93,7 @@ static void on_stopped(kube_leaderelect *le, void *ud) {
         cand *c = ud;
         c->n_stopped++;
         c->stopped_at = kube_now();
+        print_message("%.3f %s stopped leading\n", c->stopped_at, c->id);
 }
 
 static void on_done(kube_leaderelect *le, void *ud) {
@@ -114,9 +120,18 @@ static void cand_init(cand *c, const char *id, const char *lease, cand *other) {
 }
 
 static void cand_done(cand *c) {
-        kube_leaderelect_free(c->le);
-        kube_client_free(c->sw.live);
-        kube_client_free(c->sw.dead);
+        c->le = kube_leaderelect_free(c->le);
+        c->sw.live = kube_client_free(c->sw.live);
+        c->sw.dead = kube_client_free(c->sw.dead);
+}
+
+/* The candidates live here so that a failed test's teardown can still free them. */
+static cand A, B;
+
+static int test_teardown(void **state) {
+        cand_done(&A);
+        cand_done(&B);
+        return 0;
 }
 
 /* ---- running the loop ---- */
@@ -194,7 +209,7 @@ static void read_lease(const char *name, char *holder, size_t n, long long *tran
         got g = { 0 };
         kube_request_opts o = { .method = KUBE_GET, .path = path, .on_done = on_get, .userdata = &g };
         assert_int_equal(kube_client_request(c, &o, NULL), 0);
-        assert_true(run_until(got_done, &g, 30));
+        assert_true(run_until(got_done, &g, 30 * TIME_SCALE));
         assert_int_equal(g.http, 200);
         assert_non_null(g.obj);
         json_object *spec, *v;
@@ -213,15 +228,14 @@ static void read_lease(const char *name, char *holder, size_t n, long long *tran
 
 static void test_one_leader_and_handover(void **state) {
         _cleanup_free_ char *lease = testenv_unique_name("le-handover");
-        cand a, b;
-        cand_init(&a, "alpha", lease, &b);
-        cand_init(&b, "beta", lease, &a);
-        assert_int_equal(kube_leaderelect_start(a.le), 0);
-        assert_int_equal(kube_leaderelect_start(b.le), 0);
-        pair p = { &a, &b };
-        assert_true(run_until(either, &p, 10));
+        cand_init(&A, "alpha", lease, &B);
+        cand_init(&B, "beta", lease, &A);
+        assert_int_equal(kube_leaderelect_start(A.le), 0);
+        assert_int_equal(kube_leaderelect_start(B.le), 0);
+        pair p = { &A, &B };
+        assert_true(run_until(either, &p, 30 * TIME_SCALE));
         run_until(NULL, NULL, 2 * LD);
-        cand *leader = is_leader(&a) ? &a : &b, *other = leader == &a ? &b : &a;
+        cand *leader = is_leader(&A) ? &A : &B, *other = leader == &A ? &B : &A;
         assert_true(is_leader(leader));
         assert_false(is_leader(other));
         assert_int_equal(leader->n_started, 1);
@@ -244,7 +258,7 @@ static void test_one_leader_and_handover(void **state) {
         /* Without the release it would take at least LD. */
         assert_true(took < RP * 2.2 + SLACK);
         assert_true(took < LD - RP);
-        assert_true(run_until(done, leader, 5));
+        assert_true(run_until(done, leader, 5 * TIME_SCALE));
         read_lease(lease, holder, sizeof(holder), &transitions);
         assert_string_equal(holder, other->id);
         assert_int_equal(transitions, 1);
@@ -253,35 +267,34 @@ static void test_one_leader_and_handover(void **state) {
         run_until(NULL, NULL, LD);
         assert_true(is_leader(other));
         assert_int_equal(other->n_stopped, 0);
-        cand_done(&a);
-        cand_done(&b);
+        cand_done(&A);
+        cand_done(&B);
 }
 
 static void test_dead_port_steps_down(void **state) {
         _cleanup_free_ char *lease = testenv_unique_name("le-deadport");
-        cand a, b;
-        cand_init(&a, "alpha", lease, &b);
-        cand_init(&b, "beta", lease, &a);
-        assert_int_equal(kube_leaderelect_start(a.le), 0);
-        assert_true(run_until(is_leader, &a, 10));
-        assert_int_equal(kube_leaderelect_start(b.le), 0);
+        cand_init(&A, "alpha", lease, &B);
+        cand_init(&B, "beta", lease, &A);
+        assert_int_equal(kube_leaderelect_start(A.le), 0);
+        assert_true(run_until(is_leader, &A, 30 * TIME_SCALE));
+        assert_int_equal(kube_leaderelect_start(B.le), 0);
         run_until(NULL, NULL, 4 * RP);
-        assert_false(is_leader(&b));
+        assert_false(is_leader(&B));
 
         double t0 = kube_now();
-        a.sw.poisoned = true;
-        assert_true(run_until(is_not_leader, &a, RD + SLACK));
-        double stop = a.stopped_at - t0;
+        A.sw.poisoned = true;
+        assert_true(run_until(is_not_leader, &A, RD + SLACK));
+        double stop = A.stopped_at - t0;
         print_message("leader stepped down %.3f s after losing the apiserver\n", stop);
-        assert_true(a.sw.dead_requests >= 1);
+        assert_true(A.sw.dead_requests >= 1);
         assert_true(stop <= RD + SLACK);
         assert_true(stop >= RD - RP - SLACK);
-        assert_false(is_leader(&b));
+        assert_false(is_leader(&B));
 
-        assert_true(run_until(is_leader, &b, LD + 3 * RP + 2 * SLACK));
-        double took = b.started_at - t0;
+        assert_true(run_until(is_leader, &B, LD + 3 * RP + 2 * SLACK));
+        double took = B.started_at - t0;
         print_message("other took over %.3f s after the leader lost the apiserver\n", took);
-        assert_true(b.started_at > a.stopped_at);
+        assert_true(B.started_at > A.stopped_at);
         assert_true(took >= LD - RP - SLACK);
         char holder[128];
         long long transitions;
@@ -290,12 +303,12 @@ static void test_dead_port_steps_down(void **state) {
         assert_int_equal(transitions, 1);
 
         /* Healed, the old leader stays a follower while the new one renews. */
-        a.sw.poisoned = false;
+        A.sw.poisoned = false;
         run_until(NULL, NULL, LD + 2 * RP);
-        assert_false(is_leader(&a));
-        assert_true(is_leader(&b));
-        cand_done(&a);
-        cand_done(&b);
+        assert_false(is_leader(&A));
+        assert_true(is_leader(&B));
+        cand_done(&A);
+        cand_done(&B);
 }
 
 /* A kubeconfig like the admin one, with the server's port replaced by a closed one. */
@@ -366,8 +379,8 @@ static int group_teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_one_leader_and_handover),
-                cmocka_unit_test(test_dead_port_steps_down),
+                cmocka_unit_test_teardown(test_one_leader_and_handover, test_teardown),
+                cmocka_unit_test_teardown(test_dead_port_steps_down, test_teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
