@@ -287,7 +287,7 @@ static double candidate_delay(const kube_leaderelect *le) {
         return le->retry_period * (1 + JITTER_FACTOR * kube_random());
 }
 
-/* Reports a change of holder; returns false if the user stopped us meanwhile. */
+/* Reports a change of holder to on_new_leader. */
 static void maybe_report_leader(kube_leaderelect *le) {
         if (!le->have_observed || !le->observed.holder[0]) return;
         if (le->reported_leader && streq(le->reported_leader, le->observed.holder)) return;
@@ -310,7 +310,21 @@ static void attempt_failed(kube_leaderelect *le) {
         maybe_report_leader(le);
 }
 
+static void lose(kube_leaderelect *le);
+
 static void attempt_succeeded(kube_leaderelect *le) {
+        if (kube_now() >= le->attempt_started + le->renew_deadline) {
+                /*
+                 * Written, but too late to count: others may already have judged the
+                 * lease expired. A leader steps down; a candidate reads again next time.
+                 */
+                if (le->state == LE_LEADER) {
+                        le->stats.failures++;
+                        lose(le);
+                } else
+                        attempt_failed(le);
+                return;
+        }
         bool started = le->state == LE_CANDIDATE;
         le->last_renew = le->attempt_started;
         le->state = LE_LEADER;
