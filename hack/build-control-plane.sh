@@ -95,6 +95,8 @@ cleanup() {
     if [[ -n $progress_pid ]]; then
         pkill -P "$progress_pid" sleep 2>/dev/null || true
         kill "$progress_pid" 2>/dev/null || true
+        # Reaps it without bash's "Terminated" notice.
+        wait "$progress_pid" 2>/dev/null || true
     fi
     rm -rf "$tmp"
 }
@@ -109,7 +111,7 @@ start=$SECONDS
     while sleep 30; do
         n=$(wc -l <"$buildlog")
         echo "build-control-plane: still building ($((SECONDS - start))s elapsed," \
-            "$n packages compiled)" >&2
+            "$n packages compiled so far, the rest from Go's build cache)" >&2
     done
 ) 9>&- &
 progress_pid=$!
