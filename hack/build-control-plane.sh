@@ -111,7 +111,7 @@ start=$SECONDS
     while sleep 30; do
         n=$(wc -l <"$buildlog")
         echo "build-control-plane: still building ($((SECONDS - start))s elapsed," \
-            "$n packages compiled so far, the rest from Go's build cache)" >&2
+            "$n packages compiled so far)" >&2
     done
 ) 9>&- &
 progress_pid=$!
