@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * e2e: R7 clean-up. Deleting a policy removes exactly what it made (RoleBindings, links,
+ * copies of secrets) and nothing else: links to the SAME secret name made by a person
+ * before the policy existed stay, another policy's link to the same secret stays until that
+ * policy goes too, other entries of the lists stay. Shrinking the subjects removes only
+ * what the dropped namespace / service account had.
+ *
+ * The homes are on --distribution-namespaces (links in other namespaces need copies, R5);
+ * a legacy provisioner without delay serves the program's namespaces.
+ */
+#include "e2e.h"
+
+static const char *const homes[] = {"h-del", "h-two", "h-shrink"};
+
+/* What a person does by hand: `kubectl patch` appending {name: secret} to .imagePullSecrets. */
+static void person_link(const char *ns, const char *sa, const char *secret) {
+        for (int attempt = 0; attempt < 5; attempt++) {
+                json_object *o = e2e_sa(ns, sa);
+                assert_non_null(o);
+                bool has_list = e2e_jpath(o, "imagePullSecrets") != NULL;
+                json_object_put(o);
+                int r;
+                if (has_list)
+                        r = e2e_kubectl("patch sa '%s' -n '%s' --type=json -p "
+                                        "'[{\"op\":\"add\",\"path\":\"/imagePullSecrets/-\","
+                                        "\"value\":{\"name\":\"%s\"}}]' >/dev/null 2>&1",
+                                        sa, ns, secret);
+                else
+                        r = e2e_kubectl("patch sa '%s' -n '%s' --type=json -p "
+                                        "'[{\"op\":\"test\",\"path\":\"/imagePullSecrets\","
+                                        "\"value\":null},{\"op\":\"add\",\"path\":"
+                                        "\"/imagePullSecrets\",\"value\":[{\"name\":\"%s\"}]}]' "
+                                        ">/dev/null 2>&1",
+                                        sa, ns, secret);
+                if (r == 0) return;
+                e2e_sleep(0.2);
+        }
+        fail_msg("could not patch %s/%s", ns, sa);
+}
+
+static char *rb_name(const char *policy, const char *ns) {
+        char *s = NULL;
+        assert_true(asprintf(&s, "ppol-%s-%s", policy, ns) > 0);
+        return s;
+}
+
+static const char *exists_cmd = "get %s '%s' -n '%s' -o name 2>/dev/null | grep -q . "
+                                "&& echo present || echo absent";
+
+static char *jsonpath(const char *kind, const char *ns, const char *name, const char *jp) {
+        return e2e_kout("get %s '%s' -n '%s' -o jsonpath='%s'", kind, name, ns, jp);
+}
+
+/* Deleting a policy undoes its bindings, copies and links, and only those. */
+static void test_delete_removes_exactly_its_work(void **state) {
+        char *h = e2e_ns("h-del", NULL), *a = e2e_ns("del-a", NULL), *b = e2e_ns("del-b", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        e2e_sa_create(h, "builder");
+        /* before the policy: a person links creds by hand, and another secret elsewhere */
+        person_link(h, "builder", "creds");
+        e2e_wait_out(E2E_WAIT_S, "default", "get sa default -n '%s' -o jsonpath='{.metadata.name}'",
+                     a);
+        person_link(a, "default", "personal");
+        e2e_wait_link(h, "builder", "pull", "creds", 1, E2E_WAIT_S);
+
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: p\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    namespaces: [%s, %s, %s]\n  imagePuller: {}\n"
+                  "  pullSecrets:\n  - name: creds\n",
+                  h, h, a, b);
+        e2e_wait_applied(h, "p", E2E_WAIT_S);
+        const char *nss[] = {h, a, b};
+        for (size_t i = 0; i < 3; i++) {
+                char *rb = rb_name("p", nss[i]);
+                e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rb, h);
+                free(rb);
+                e2e_wait_link(nss[i], "default", "pull", "creds", 1, E2E_WAIT_S);
+        }
+        /* copies in the other namespaces, marked as the policy's */
+        for (size_t i = 1; i < 3; i++) {
+                json_object *c = e2e_get("secret", nss[i], "creds");
+                assert_non_null(c);
+                assert_string_equal(e2e_label(c, "pullpolicy.io/policy"), "p");
+                json_object_put(c);
+        }
+        /* the person's link is not doubled */
+        assert_int_equal(e2e_sa_count(h, "builder", "pull", "creds"), 1);
+        char *fin = jsonpath("ppol", h, "p", "{.metadata.finalizers}");
+        assert_non_null(strstr(fin, "pullpolicy.io/cleanup"));
+        free(fin);
+        json_object *ad = e2e_sa(a, "default");
+        char *before_a = e2e_names(ad, "imagePullSecrets");
+        json_object_put(ad);
+        fprintf(stderr, "%s/default before the deletion: %s\n", a, before_a);
+        free(before_a);
+
+        e2e_policy_delete(h, "p");
+
+        /* bindings, copies, links: gone */
+        char *left = e2e_kout("get rolebindings -n '%s' -l pullpolicy.io/policy=p -o name", h);
+        assert_non_null(left);
+        assert_string_equal(left, "");
+        free(left);
+        for (size_t i = 0; i < 3; i++)
+                assert_int_equal(e2e_sa_count(nss[i], "default", "pull", "creds"), 0);
+        for (size_t i = 1; i < 3; i++) {
+                char *e = e2e_kout(exists_cmd, "secret", "creds", nss[i]);
+                assert_string_equal(e, "absent");
+                free(e);
+        }
+        /* what others made: kept */
+        assert_int_equal(e2e_sa_count(h, "builder", "pull", "creds"), 1);
+        assert_int_equal(e2e_sa_count(a, "default", "pull", "personal"), 1);
+        char *src = e2e_kout(exists_cmd, "secret", "creds", h);
+        assert_string_equal(src, "present");
+        free(src);
+        for (size_t i = 0; i < 3; i++) {
+                json_object *sa = e2e_sa(nss[i], "default");
+                assert_non_null(e2e_find_prefix(sa, "imagePullSecrets", "default-dockercfg-"));
+                assert_non_null(e2e_find_prefix(sa, "secrets", "default-dockercfg-"));
+                /* no record of links is left behind */
+                assert_null(e2e_annotation(sa, "pullpolicy.io/links"));
+                json_object_put(sa);
+        }
+        json_object *hb = e2e_sa(h, "builder");
+        assert_non_null(e2e_find_prefix(hb, "imagePullSecrets", "builder-dockercfg-"));
+        json_object_put(hb);
+        /* and it stays that way */
+        e2e_hold_out(3.0, "1",
+                     "get sa builder -n '%s' -o jsonpath='{.imagePullSecrets[?(@.name==\"creds\")]"
+                     ".name}' | grep -c creds",
+                     h);
+
+        e2e_ns_delete(h);
+        e2e_ns_delete(a);
+        e2e_ns_delete(b);
+        free(h);
+        free(a);
+        free(b);
+}
+
+/* Two policies link the same secret: the link stays until the last one goes. */
+static void test_two_policies_same_secret(void **state) {
+        char *h = e2e_ns("h-two", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        const char *pol = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                          "metadata:\n  name: %s\n  namespace: %s\n"
+                          "spec:\n  subjects:\n    serviceAccounts: [default]\n"
+                          "  pullSecrets:\n  - name: creds\n";
+        e2e_apply(pol, "first", h);
+        e2e_wait_applied(h, "first", E2E_WAIT_S);
+        e2e_wait_link(h, "default", "pull", "creds", 1, E2E_WAIT_S);
+        e2e_apply(pol, "second", h);
+        e2e_wait_applied(h, "second", E2E_WAIT_S);
+        assert_int_equal(e2e_sa_count(h, "default", "pull", "creds"), 1);
+        json_object *sa = e2e_sa(h, "default");
+        const char *rec = e2e_annotation(sa, "pullpolicy.io/links");
+        fprintf(stderr, "link record with two policies: %s\n", rec ? rec : "(none)");
+        json_object_put(sa);
+
+        e2e_policy_delete(h, "first");
+        /* the second policy still wants it: it stays (also after a few seconds) */
+        e2e_hold_out(3.0, "creds",
+                     "get sa default -n '%s' -o jsonpath='{.imagePullSecrets[?(@.name==\"creds\")]"
+                     ".name}'",
+                     h);
+        e2e_wait_applied(h, "second", E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "1",
+                     "get ppol second -n '%s' -o jsonpath='{.status.linkedServiceAccounts}'", h);
+
+        e2e_policy_delete(h, "second");
+        e2e_wait_link(h, "default", "pull", "creds", 0, E2E_WAIT_S);
+        json_object *after = e2e_sa(h, "default");
+        assert_non_null(e2e_find_prefix(after, "imagePullSecrets", "default-dockercfg-"));
+        assert_null(e2e_annotation(after, "pullpolicy.io/links"));
+        json_object_put(after);
+
+        e2e_ns_delete(h);
+        free(h);
+}
+
+/* Shrinking the subjects removes what the dropped namespace and account had, only that. */
+static void test_shrink_subjects(void **state) {
+        char *h = e2e_ns("h-shrink", NULL), *a = e2e_ns("shr-a", NULL),
+             *b = e2e_ns("shr-b", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        e2e_sa_create(a, "builder");
+        e2e_sa_create(b, "builder");
+        const char *pol = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                          "metadata:\n  name: s\n  namespace: %s\n"
+                          "spec:\n  subjects:\n    namespaces: [%s]\n    serviceAccounts: [%s]\n"
+                          "  imagePuller: {}\n  pullSecrets:\n  - name: creds\n";
+        char nss[256];
+        snprintf(nss, sizeof(nss), "%s, %s", a, b);
+        e2e_apply(pol, h, nss, "default, builder");
+        e2e_wait_applied(h, "s", E2E_WAIT_S);
+        const char *sas[] = {"default", "builder"};
+        for (size_t i = 0; i < 2; i++) {
+                e2e_wait_link(a, sas[i], "pull", "creds", 1, E2E_WAIT_S);
+                e2e_wait_link(b, sas[i], "pull", "creds", 1, E2E_WAIT_S);
+        }
+        char *rba = rb_name("s", a), *rbb = rb_name("s", b);
+        char *rba_uid = jsonpath("rolebinding", h, rba, "{.metadata.uid}");
+        char *copy_rv = jsonpath("secret", a, "creds", "{.metadata.resourceVersion}");
+        assert_non_null(rba_uid);
+        assert_non_null(copy_rv);
+        char *bcopy = e2e_kout(exists_cmd, "secret", "creds", b);
+        assert_string_equal(bcopy, "present");
+        free(bcopy);
+
+        /* drop namespace b and account builder */
+        e2e_apply(pol, h, a, "default");
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rbb, h);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", b);
+        for (size_t i = 0; i < 2; i++) e2e_wait_link(b, sas[i], "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_link(a, "builder", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_applied(h, "s", E2E_WAIT_S);
+
+        /* a's binding is the same object, now naming only default; a's copy untouched */
+        char *uid = jsonpath("rolebinding", h, rba, "{.metadata.uid}");
+        assert_string_equal(uid, rba_uid);
+        free(uid);
+        char *subj = jsonpath("rolebinding", h, rba,
+                              "{range .subjects[*]}{.kind}:{.name}:{.namespace}{end}");
+        char want[256];
+        snprintf(want, sizeof(want), "ServiceAccount:default:%s", a);
+        assert_string_equal(subj, want);
+        free(subj);
+        char *rv = jsonpath("secret", a, "creds", "{.metadata.resourceVersion}");
+        assert_string_equal(rv, copy_rv);
+        free(rv);
+        assert_int_equal(e2e_sa_count(a, "default", "pull", "creds"), 1);
+        e2e_wait_out(E2E_WAIT_S, "1/1",
+                     "get ppol s -n '%s' -o jsonpath='{.status.namespaces}/"
+                     "{.status.linkedServiceAccounts}'",
+                     h);
+
+        e2e_policy_delete(h, "s");
+        free(rba);
+        free(rbb);
+        free(rba_uid);
+        free(copy_rv);
+        e2e_ns_delete(h);
+        e2e_ns_delete(a);
+        e2e_ns_delete(b);
+        free(h);
+        free(a);
+        free(b);
+}
+
+static int group_setup(void **state) {
+        if (e2e_suite_setup(state, "cleanup", "legacy") < 0) return -1;
+        char dist[1024] = "--distribution-namespaces=";
+        for (size_t i = 0; i < ARRAY_SIZE(homes); i++) {
+                if (i) strcat(dist, ",");
+                strcat(dist, E2E.prefix);
+                strcat(dist, "-");
+                strcat(dist, homes[i]);
+        }
+        const char *flags[] = {dist, NULL};
+        return e2e_controller_start(flags);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_delete_removes_exactly_its_work),
+                cmocka_unit_test(test_two_policies_same_secret),
+                cmocka_unit_test(test_shrink_subjects),
+        };
+        return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
+}
