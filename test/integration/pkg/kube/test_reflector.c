@@ -466,7 +466,9 @@ static void test_follows_1000_changes(void **state) {
         assert_int_equal(s.lists, 1);
         assert_int_equal(s.list_pages, 3);
         assert_int_equal(s.relists_gone, 0);
-        assert_int_equal(s.watches, 1);
+        /* Under this burst the apiserver may close a watch whose buffer filled ("Forcing
+         * watcher close due to unresponsiveness"): a re-watch, never a LIST. */
+        assert_true(s.watches >= 1);
         assert_int_equal(s.events, 1000);
         assert_int_equal(m.replaces, 1);
         kube_reflector_free(r);
@@ -619,6 +621,15 @@ static void test_stalled_connection(void **state) {
         assert_true(faultproxy_stall(p, true) >= 1);
         /* Changes go on during the stall and after it was detected. */
         create_paced(&w, e->ns, 6, 30, 0.25);
+        {
+                kube_reflector_stats s0 = get_stats(r);
+                faultproxy_stats ps0;
+                faultproxy_get_stats(p, &ps0);
+                if (s0.idle_timeouts > 1 && ps0.accepted == 1)
+                        fprintf(stderr, "# every replacement watch went onto the stalled connection "
+                                        "(HTTP/2 reuse): kube_client must discard a connection "
+                                        "that stayed silent when a stream's idle timeout fires\n");
+        }
         assert_int_equal(converge(e, &m, "configmaps"), 30);
         print_stats("stall", r);
         kube_reflector_stats s = get_stats(r);
