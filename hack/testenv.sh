@@ -27,12 +27,12 @@
 #                     to logs.prev/ by the next fresh `start`)
 #
 # Environment: PULLPOLICY_BINDIR uses binaries from that directory instead of
-# hack/build-control-plane.sh; TESTENV_TIMEOUT (seconds, default 90) bounds the waits.
+# hack/build-control-plane.sh; TESTENV_TIMEOUT (seconds, default 180) bounds the waits.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 components=(etcd kube-apiserver kube-controller-manager)
-timeout=${TESTENV_TIMEOUT:-90}
+timeout=${TESTENV_TIMEOUT:-180}
 # Seconds between TERM and KILL.
 grace_for() { [[ $1 == kube-apiserver ]] && echo 10 || echo 15; }
 
@@ -42,13 +42,17 @@ die() {
     exit 1
 }
 usage() {
-    sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 
 (($# == 2)) || usage
 cmd=$1
-mkdir -p "$2"
+if [[ $cmd == start ]]; then
+    mkdir -p "$2"
+elif [[ ! -d $2 ]]; then
+    die "$2: no such directory (run: $0 start $2)"
+fi
 dir=$(cd "$2" && pwd -P)
 pki="$dir/pki"
 logs="$dir/logs"
@@ -385,35 +389,45 @@ write_credentials() {
     write_kubeconfig "$dir/kube-controller-manager.kubeconfig" kube-controller-manager files
 }
 
+# Seconds since $1 (an ${EPOCHREALTIME} value), one decimal.
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
 cmd_start() {
-    local t0=$SECONDS started=0 fresh=0
-    if [[ -s $dir/ports && -s $dir/bindir && -s $dir/kube-controller-manager.kubeconfig ]] && is_running etcd; then
+    local t0=$EPOCHREALTIME t started=0 fresh=0 stages=""
+    if [[ -s $dir/ports && -s $dir/bindir && -s $dir/kube-controller-manager.kubeconfig ]] &&
+        is_running etcd; then
         load_state
     else
         fresh_setup
         fresh=1
     fi
     local deadline=$((SECONDS + timeout))
+    t=$EPOCHREALTIME
     if ! is_running etcd; then
         start_etcd
         started=1
     fi
     ((fresh)) && write_credentials
     wait_for "$deadline" etcd "etcd /health" etcd_healthy
+    stages+="certificates+etcd $(since "$t")s"
+    t=$EPOCHREALTIME
     if ! is_running kube-apiserver; then
         start_apiserver_proc
         started=1
     fi
     wait_for "$deadline" kube-apiserver "kube-apiserver /readyz" apiserver_ready
+    stages+=", kube-apiserver $(since "$t")s"
+    t=$EPOCHREALTIME
     if ! is_running kube-controller-manager; then
         start_kcm
         started=1
     fi
     wait_for "$deadline" kube-controller-manager "the default ServiceAccount in namespace default" \
         default_sa_exists
+    stages+=", kube-controller-manager $(since "$t")s"
     if ((started)); then
-        log "control plane ready in $((SECONDS - t0))s: apiserver https://127.0.0.1:$APISERVER_PORT," \
-            "KUBECONFIG=$dir/kubeconfig"
+        log "control plane ready in $(since "$t0")s ($stages):" \
+            "apiserver https://127.0.0.1:$APISERVER_PORT, KUBECONFIG=$dir/kubeconfig"
     else
         log "already running: apiserver https://127.0.0.1:$APISERVER_PORT," \
             "KUBECONFIG=$dir/kubeconfig"
