@@ -267,6 +267,7 @@ static void test_kubectl_status_and_stdin(void **state) {
         assert_string_equal(out, "configmap/from-stdin\n");
         free(out);
 
+        fprintf(stderr, "(a kubectl parse error is expected next)\n");
         assert_int_not_equal(testenv_kubectl_apply("this is: [not a kubernetes object"), 0);
 }
 

@@ -47,7 +47,7 @@ const char *testenv_dir(void) {
 
 /* DIR/<name> as a cached malloc'd path. */
 static const char *dir_file(char **cache, const char *name) {
-        if (*cache) return *cache;
+        if (*cache != NULL) return (const char *)*cache;
         const char *d = testenv_dir();
         if (!d) return NULL;
         if (asprintf(cache, "%s/%s", d, name) < 0) *cache = NULL;
@@ -64,7 +64,7 @@ const char *testenv_kubeconfig_files(void) {
 
 /* First line of DIR/<name>, cached; NULL (with a message) when missing. */
 static const char *dir_line(char **cache, const char *name) {
-        if (*cache) return *cache;
+        if (*cache != NULL) return (const char *)*cache;
         const char *d = testenv_dir();
         if (!d) return NULL;
         char *path = NULL;
