@@ -29,14 +29,16 @@
 /* A watch that ends this fast without an event is a failure, not a normal end
  * (client-go's "very short watch"); otherwise a server that closes at once
  * would be hammered. */
-#define SHORT_WATCH           1.0
+#define SHORT_WATCH 1.0
 
-#define ACCEPT_META_LIST  "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-#define ACCEPT_META_WATCH "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+#define ACCEPT_META_LIST                                                                           \
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+#define ACCEPT_META_WATCH                                                                          \
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 typedef enum action {
         ACT_NONE,
-        ACT_LIST,  /* next LIST page (the first one when no continue token is held) */
+        ACT_LIST, /* next LIST page (the first one when no continue token is held) */
         ACT_WATCH,
 } action;
 
@@ -403,18 +405,17 @@ static void start_list(kube_reflector *r) {
                 reset_list_state(r);
                 r->stats.lists++;
         }
-        k = asprintf(&path, "%s?limit=%u%s", r->path, r->page_size, r->selectors) < 0 ? -ENOMEM
-                                                                                       : 0;
+        k = asprintf(&path, "%s?limit=%u%s", r->path, r->page_size, r->selectors) < 0 ? -ENOMEM : 0;
         if (k == 0 && r->continue_token) k = append_param(&path, "continue", r->continue_token);
         if (k == 0) {
                 kube_request_opts o = {
-                        .method = KUBE_GET,
-                        .path = path,
-                        .accept = r->metadata_only ? ACCEPT_META_LIST : NULL,
-                        .timeout_ms = (long)(r->list_timeout * 1000),
-                        .max_body = r->max_page_body,
-                        .on_done = list_done,
-                        .userdata = r,
+                    .method = KUBE_GET,
+                    .path = path,
+                    .accept = r->metadata_only ? ACCEPT_META_LIST : NULL,
+                    .timeout_ms = (long)(r->list_timeout * 1000),
+                    .max_body = r->max_page_body,
+                    .on_done = list_done,
+                    .userdata = r,
                 };
                 r->stats.list_pages++;
                 k = r->tr.request(r->tr.ctx, &o, &r->req);
@@ -537,8 +538,7 @@ static int watch_data(kube_client *c, const char *data, size_t len, void *ud) {
 
 /* Decides what follows the end of a watch. */
 static void watch_ended(kube_reflector *r, const kube_response *resp) {
-        bool very_short =
-                kube_now() - r->watch_started < SHORT_WATCH && r->watch_events == 0;
+        bool very_short = kube_now() - r->watch_started < SHORT_WATCH && r->watch_events == 0;
 
         switch (r->abort) {
         case ABORT_GONE:
@@ -649,20 +649,19 @@ static void start_watch(kube_reflector *r) {
         if (timeout_s < 1) timeout_s = 1;
         k = asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld%s", r->path,
                      timeout_s, r->selectors) < 0
-                    ? -ENOMEM
-                    : 0;
+                ? -ENOMEM
+                : 0;
         if (k == 0) k = append_param(&path, "resourceVersion", r->rv);
         if (k == 0) {
                 kube_request_opts o = {
-                        .method = KUBE_GET,
-                        .path = path,
-                        .accept = r->metadata_only ? ACCEPT_META_WATCH : NULL,
-                        .no_rate_limit = true,
-                        .idle_timeout_ms = r->idle_timeout > 0 ? (long)(r->idle_timeout * 1000)
-                                                               : 0,
-                        .on_data = watch_data,
-                        .on_done = watch_done,
-                        .userdata = r,
+                    .method = KUBE_GET,
+                    .path = path,
+                    .accept = r->metadata_only ? ACCEPT_META_WATCH : NULL,
+                    .no_rate_limit = true,
+                    .idle_timeout_ms = r->idle_timeout > 0 ? (long)(r->idle_timeout * 1000) : 0,
+                    .on_data = watch_data,
+                    .on_done = watch_done,
+                    .userdata = r,
                 };
                 kube_watch_framer_reset(r->framer);
                 r->abort = ABORT_NONE;
@@ -733,8 +732,8 @@ int kube_reflector_new(kube_client *client, const kube_reflector_opts *opts,
         r->backoff_initial = opt_or(opts->backoff_initial, DEFAULT_BACKOFF_INIT);
         r->backoff_max = opt_or(opts->backoff_max, DEFAULT_BACKOFF_MAX);
         if (r->backoff_max < r->backoff_initial) r->backoff_max = r->backoff_initial;
-        r->backoff_jitter = opts->backoff_jitter < 0 ? 0 : opt_or(opts->backoff_jitter,
-                                                                  DEFAULT_JITTER);
+        r->backoff_jitter =
+            opts->backoff_jitter < 0 ? 0 : opt_or(opts->backoff_jitter, DEFAULT_JITTER);
         r->backoff_reset = opt_or(opts->backoff_reset, DEFAULT_BACKOFF_RESET);
         ev_timer_init(&r->timer, timer_cb, 0., 0.);
         r->timer.data = r;
@@ -812,8 +811,7 @@ int kube_reflector_rewatch(kube_reflector *r, const char *rv) {
         if (r->in_handler > 0) return -EBUSY;
         if (!r->running) return -ENOTCONN;
         if (rv && !rv_ok(rv)) return -EINVAL;
-        if (!r->stats.synced || (r->req && !r->req_is_watch) ||
-            (!r->req && r->next != ACT_WATCH))
+        if (!r->stats.synced || (r->req && !r->req_is_watch) || (!r->req && r->next != ACT_WATCH))
                 return -EAGAIN;
         if (r->req) {
                 cancel_req(r);

@@ -110,17 +110,17 @@ typedef struct kube_reflector_opts {
         const char *field_selector;    /* NULL or "": none */
         bool metadata_only;            /* PartialObjectMetadata(List) */
 
-        unsigned page_size;       /* LIST limit; 0: 500 */
-        unsigned max_items;       /* 0: 1,048,576 */
-        size_t max_page_body;     /* bytes of one LIST page; 0: the client's default */
-        size_t max_event;         /* bytes of one watch event; 0: 16 MiB */
-        double list_timeout;      /* seconds per LIST page; 0: 60 */
-        double watch_timeout;     /* timeoutSeconds drawn from [t, 2t); 0: 300 */
-        double idle_timeout;      /* seconds; 0: 150; < 0: no idle timer */
-        double backoff_initial;   /* seconds; 0: 0.8 */
-        double backoff_max;       /* seconds; 0: 30 */
-        double backoff_jitter;    /* in [0,1]; 0: 0.5; < 0: none */
-        double backoff_reset;     /* seconds without failure that reset it; 0: 120 */
+        unsigned page_size;     /* LIST limit; 0: 500 */
+        unsigned max_items;     /* 0: 1,048,576 */
+        size_t max_page_body;   /* bytes of one LIST page; 0: the client's default */
+        size_t max_event;       /* bytes of one watch event; 0: 16 MiB */
+        double list_timeout;    /* seconds per LIST page; 0: 60 */
+        double watch_timeout;   /* timeoutSeconds drawn from [t, 2t); 0: 300 */
+        double idle_timeout;    /* seconds; 0: 150; < 0: no idle timer */
+        double backoff_initial; /* seconds; 0: 0.8 */
+        double backoff_max;     /* seconds; 0: 30 */
+        double backoff_jitter;  /* in [0,1]; 0: 0.5; < 0: none */
+        double backoff_reset;   /* seconds without failure that reset it; 0: 120 */
 
         /* NULL: the client's loop. Required when client is NULL. */
         struct ev_loop *loop;
@@ -136,13 +136,13 @@ typedef struct kube_reflector_stats {
         unsigned long relists_gone; /* LISTs caused by a 410 on a watch */
         unsigned long events;       /* ADDED/MODIFIED/DELETED received */
         unsigned long bookmarks;
-        unsigned long idle_timeouts; /* watches given up for silence (ours or the client's) */
+        unsigned long idle_timeouts;  /* watches given up for silence (ours or the client's) */
         unsigned long failures_total; /* failed LISTs and watches (each backoff) */
-        unsigned failures;          /* current consecutive failures */
-        double last_delay;          /* the last delay scheduled before a retry, seconds */
-        bool synced;                /* a LIST completed since kube_reflector_start() */
-        bool running;               /* started and not stopped */
-        bool watching;              /* a watch request is open */
+        unsigned failures;            /* current consecutive failures */
+        double last_delay;            /* the last delay scheduled before a retry, seconds */
+        bool synced;                  /* a LIST completed since kube_reflector_start() */
+        bool running;                 /* started and not stopped */
+        bool watching;                /* a watch request is open */
         char resource_version[KUBE_REFLECTOR_RV_MAX + 1]; /* last RV, "" before the list */
 } kube_reflector_stats;
 

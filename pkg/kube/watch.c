@@ -50,7 +50,7 @@ int kube_watch_framer_new(const kube_watch_framer_opts *opts, kube_watch_event_c
         /* Strict: only standard JSON; trailing bytes are checked by hand so
          * that a '\r' or spaces after the object are allowed. */
         json_tokener_set_flags(f->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-                                               JSON_TOKENER_VALIDATE_UTF8);
+                                           JSON_TOKENER_VALIDATE_UTF8);
         f->cb = cb;
         f->userdata = userdata;
         f->max_event = max_event;

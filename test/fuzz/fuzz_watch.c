@@ -20,7 +20,7 @@
 
 #include "kube/watch.h"
 
-#define CAP 4096
+#define CAP        4096
 #define MAX_RECORD (1 << 20)
 
 typedef struct rec {
@@ -34,7 +34,8 @@ static int on_event(const kube_watch_event *ev, void *ud) {
         char head[64];
         int n = snprintf(head, sizeof(head), "%d %d %d ", (int)ev->type, ev->status_code,
                          kube_watch_event_is_gone(ev));
-        size_t add = (size_t)n + strlen(obj) + (ev->status_reason ? strlen(ev->status_reason) : 0) + 2;
+        size_t add =
+            (size_t)n + strlen(obj) + (ev->status_reason ? strlen(ev->status_reason) : 0) + 2;
         if (ev->type < 0 || ev->type >= _KUBE_EVENT_TYPE_MAX || !ev->object) abort();
         if (r->len + add > MAX_RECORD) return 0; /* keep memory bounded; both runs cut alike */
         char *nb = realloc(r->buf, r->len + add + 1);

@@ -197,7 +197,8 @@ static void *thread_main(void *ud) {
                 }
                 if (pfd[0].revents & POLLIN) {
                         char b[64];
-                        while (read(p->wake[0], b, sizeof(b)) > 0) {}
+                        while (read(p->wake[0], b, sizeof(b)) > 0) {
+                        }
                         pthread_mutex_lock(&p->lock);
                         cmd c = p->pending;
                         p->pending = CMD_NONE;
@@ -217,7 +218,8 @@ static void *thread_main(void *ud) {
                         struct pollfd *cp = &pfd[2 + 2 * i], *up = &pfd[2 + 2 * i + 1];
                         bool ok = true;
                         if (c->stalled) continue;
-                        if (cp->revents & (POLLIN | POLLHUP | POLLERR)) ok = ok && fill(c->cfd, &c->up);
+                        if (cp->revents & (POLLIN | POLLHUP | POLLERR))
+                                ok = ok && fill(c->cfd, &c->up);
                         if (ok && (up->revents & (POLLIN | POLLHUP | POLLERR)))
                                 ok = fill(c->ufd, &c->down);
                         if (ok) ok = flush_to(p, c->ufd, &c->up, true);

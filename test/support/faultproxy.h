@@ -26,10 +26,10 @@
 typedef struct faultproxy faultproxy;
 
 typedef struct faultproxy_stats {
-        unsigned long accepted;  /* connections accepted (refused ones included) */
-        unsigned long active;    /* connections open now */
-        unsigned long dropped;   /* closed by faultproxy_drop() */
-        unsigned long refused;   /* closed at once by refuse mode */
+        unsigned long accepted;        /* connections accepted (refused ones included) */
+        unsigned long active;          /* connections open now */
+        unsigned long dropped;         /* closed by faultproxy_drop() */
+        unsigned long refused;         /* closed at once by refuse mode */
         unsigned long long bytes_up;   /* client -> upstream */
         unsigned long long bytes_down; /* upstream -> client */
 } faultproxy_stats;

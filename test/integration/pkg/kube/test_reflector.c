@@ -9,7 +9,8 @@
  * test/support/faultproxy (dropped and stalled connections).
  *
  * Run: hack/testenv.sh start /tmp/te-refl
- *      TESTENV_DIR=/tmp/te-refl PULLPOLICY_ROOT=$PWD ./build/test/integration/pkg/kube/test_reflector
+ *      TESTENV_DIR=/tmp/te-refl PULLPOLICY_ROOT=$PWD
+ * ./build/test/integration/pkg/kube/test_reflector
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,8 +32,8 @@
 #include "testenv.h"
 #include "util/macro.h"
 
-#define LABEL_KEY "pp-test"
-#define LABEL     LABEL_KEY "=refl"
+#define LABEL_KEY  "pp-test"
+#define LABEL      LABEL_KEY "=refl"
 #define CONVERGE_S 60.0
 
 static const kube_resource RES_CONFIGMAPS = {"", "v1", "configmaps", true};
@@ -167,14 +168,14 @@ static void do_req(env *e, kube_client *c, kube_method m, const char *path, cons
                    call *x) {
         memset(x, 0, sizeof(*x));
         kube_request_opts o = {
-                .method = m,
-                .path = path,
-                .body = body,
-                .body_len = body ? strlen(body) : 0,
-                .patch_type = KUBE_PATCH_MERGE,
-                .timeout_ms = 30000,
-                .on_done = call_done,
-                .userdata = x,
+            .method = m,
+            .path = path,
+            .body = body,
+            .body_len = body ? strlen(body) : 0,
+            .patch_type = KUBE_PATCH_MERGE,
+            .timeout_ms = 30000,
+            .on_done = call_done,
+            .userdata = x,
         };
         assert_int_equal(kube_client_request(c, &o, NULL), 0);
         double end = kube_now() + 40;
@@ -224,14 +225,14 @@ static void write_done(kube_client *c, const kube_response *r, void *ud) {
 
 static void write_start(write_op *op) {
         kube_request_opts o = {
-                .method = op->m,
-                .path = op->path,
-                .body = op->body,
-                .body_len = op->body ? strlen(op->body) : 0,
-                .patch_type = KUBE_PATCH_MERGE,
-                .timeout_ms = 30000,
-                .on_done = write_done,
-                .userdata = op,
+            .method = op->m,
+            .path = op->path,
+            .body = op->body,
+            .body_len = op->body ? strlen(op->body) : 0,
+            .patch_type = KUBE_PATCH_MERGE,
+            .timeout_ms = 30000,
+            .on_done = write_done,
+            .userdata = op,
         };
         assert_int_equal(kube_client_request(op->w->e->client, &o, NULL), 0);
 }
@@ -401,11 +402,11 @@ static int teardown(void **state) {
 
 static kube_reflector_opts cm_opts(env *e) {
         kube_reflector_opts o = {
-                .resource = &RES_CONFIGMAPS,
-                .namespace = e->ns,
-                .label_selector = LABEL,
-                .backoff_initial = 0.2,
-                .backoff_max = 2,
+            .resource = &RES_CONFIGMAPS,
+            .namespace = e->ns,
+            .label_selector = LABEL,
+            .backoff_initial = 0.2,
+            .backoff_max = 2,
         };
         return o;
 }
@@ -430,9 +431,8 @@ static kube_reflector *start_reflector(env *e, kube_client *c, const kube_reflec
 /* A kubeconfig that goes through proxy p; the caller unlinks path. */
 static void proxy_kubeconfig(faultproxy *p, char *path, size_t size) {
         snprintf(path, size, "%s/kubeconfig-refl-proxy-%d", testenv_dir(), (int)getpid());
-        assert_int_equal(faultproxy_write_kubeconfig(p, testenv_kubeconfig(), testenv_server(),
-                                                     path),
-                         0);
+        assert_int_equal(
+            faultproxy_write_kubeconfig(p, testenv_kubeconfig(), testenv_server(), path), 0);
 }
 
 /* ---- tests ----------------------------------------------------------------- */
@@ -626,9 +626,10 @@ static void test_stalled_connection(void **state) {
                 faultproxy_stats ps0;
                 faultproxy_get_stats(p, &ps0);
                 if (s0.idle_timeouts > 1 && ps0.accepted == 1)
-                        fprintf(stderr, "# every replacement watch went onto the stalled connection "
-                                        "(HTTP/2 reuse): kube_client must discard a connection "
-                                        "that stayed silent when a stream's idle timeout fires\n");
+                        fprintf(stderr,
+                                "# every replacement watch went onto the stalled connection "
+                                "(HTTP/2 reuse): kube_client must discard a connection "
+                                "that stayed silent when a stream's idle timeout fires\n");
         }
         assert_int_equal(converge(e, &m, "configmaps"), 30);
         print_stats("stall", r);
@@ -684,14 +685,14 @@ static void test_metadata_only_secrets(void **state) {
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
-                T(test_follows_1000_changes),
-                T(test_server_ends_watch),
-                T(test_connection_drop),
-                T(test_expired_resource_version),
-                T(test_stalled_connection),
-                T(test_metadata_only_secrets),
-                /* Last: it restarts the apiserver. */
-                T(test_apiserver_restart),
+            T(test_follows_1000_changes),
+            T(test_server_ends_watch),
+            T(test_connection_drop),
+            T(test_expired_resource_version),
+            T(test_stalled_connection),
+            T(test_metadata_only_secrets),
+            /* Last: it restarts the apiserver. */
+            T(test_apiserver_restart),
         };
         /* REFLECTOR_TEST=<glob> runs only the matching tests (when debugging one). */
         if (getenv("REFLECTOR_TEST")) cmocka_set_test_filter(getenv("REFLECTOR_TEST"));

@@ -123,15 +123,15 @@ static const kube_reflector_handlers handlers = {h_replace, h_event, h_synced};
 
 static kube_reflector_opts base_opts(fixture *f, const kube_reflector_transport *tr) {
         kube_reflector_opts o = {
-                .resource = &KUBE_RES_SERVICEACCOUNTS,
-                .namespace = "ns1",
-                .watch_timeout = 10,
-                .idle_timeout = -1,
-                .backoff_initial = 0.01,
-                .backoff_max = 0.04,
-                .backoff_jitter = -1,
-                .loop = f->loop,
-                .transport = tr,
+            .resource = &KUBE_RES_SERVICEACCOUNTS,
+            .namespace = "ns1",
+            .watch_timeout = 10,
+            .idle_timeout = -1,
+            .backoff_initial = 0.01,
+            .backoff_max = 0.04,
+            .backoff_jitter = -1,
+            .loop = f->loop,
+            .transport = tr,
         };
         return o;
 }
@@ -946,27 +946,27 @@ static void test_new_invalid(void **state) {
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
-                T(test_list_then_watch),
-                T(test_paginated_list),
-                T(test_continue_expired_restarts_list),
-                T(test_watch_gone_event_relists),
-                T(test_watch_http_410_relists),
-                T(test_server_end_rewatches_without_relist),
-                T(test_transport_errors_rewatch),
-                T(test_429_retry_after),
-                T(test_list_failures_backoff),
-                T(test_backoff_grows_and_resets),
-                T(test_jitter_bounds),
-                T(test_idle_timeout),
-                T(test_other_errors_relist),
-                T(test_handler_failure_relists),
-                T(test_metadata_only),
-                T(test_event_too_big),
-                T(test_free_inside_event_handler),
-                T(test_stop_inside_replace),
-                T(test_free_inside_synced),
-                T(test_rewatch_hook),
-                T(test_new_invalid),
+            T(test_list_then_watch),
+            T(test_paginated_list),
+            T(test_continue_expired_restarts_list),
+            T(test_watch_gone_event_relists),
+            T(test_watch_http_410_relists),
+            T(test_server_end_rewatches_without_relist),
+            T(test_transport_errors_rewatch),
+            T(test_429_retry_after),
+            T(test_list_failures_backoff),
+            T(test_backoff_grows_and_resets),
+            T(test_jitter_bounds),
+            T(test_idle_timeout),
+            T(test_other_errors_relist),
+            T(test_handler_failure_relists),
+            T(test_metadata_only),
+            T(test_event_too_big),
+            T(test_free_inside_event_handler),
+            T(test_stop_inside_replace),
+            T(test_free_inside_synced),
+            T(test_rewatch_hook),
+            T(test_new_invalid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 typedef struct recorder {
         char lines[64][128];
         size_t n;
-        int fail_at; /* return -ECANCELED on this event (1-based); 0: never */
+        int fail_at;       /* return -ECANCELED on this event (1-based); 0: never */
         json_object *kept; /* a reference taken on the first event */
 } recorder;
 
@@ -61,20 +61,21 @@ static kube_watch_framer *new_framer(recorder *rec, size_t max_event) {
 
 /* Five events with a blank line and a whitespace-only line between them. */
 static const char stream[] =
-        "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\","
-        "\"resourceVersion\":\"10\"},\"data\":{\"k\":\"line\\nbreak {}\"}}}\n"
-        "\n"
-        "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"11\"}}}\n"
-        "   \t \n"
-        "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":"
-        "{\"resourceVersion\":\"12\"}}}\n"
-        "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"13\"}}}\n"
-        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
-        "\"Failure\",\"message\":\"too old resource version: 1 (13)\",\"reason\":\"Expired\","
-        "\"code\":410}}\n";
+    "{\"type\":\"ADDED\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\","
+    "\"resourceVersion\":\"10\"},\"data\":{\"k\":\"line\\nbreak {}\"}}}\n"
+    "\n"
+    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"11\"}}}"
+    "\n"
+    "   \t \n"
+    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":"
+    "{\"resourceVersion\":\"12\"}}}\n"
+    "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"13\"}}}\n"
+    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
+    "\"Failure\",\"message\":\"too old resource version: 1 (13)\",\"reason\":\"Expired\","
+    "\"code\":410}}\n";
 
 static const char *const stream_expected[] = {
-        "ADDED a 10", "MODIFIED b 11", "BOOKMARK - 12", "DELETED a 13", "ERROR 410 Expired gone",
+    "ADDED a 10", "MODIFIED b 11", "BOOKMARK - 12", "DELETED a 13", "ERROR 410 Expired gone",
 };
 
 static void assert_expected(const recorder *rec) {
@@ -151,9 +152,11 @@ static void test_crlf(void **state) {
         kube_watch_framer_free(f);
 }
 
-/* Builds {"type":"ADDED","object":{"metadata":{"name":"big"},"pad":"xxx..."}} of exactly n bytes. */
+/* Builds {"type":"ADDED","object":{"metadata":{"name":"big"},"pad":"xxx..."}} of exactly n bytes.
+ */
 static char *event_of_size(size_t n) {
-        const char head[] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"big\"},\"pad\":\"";
+        const char head[] =
+            "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"big\"},\"pad\":\"";
         const char tail[] = "\"}}";
         assert_true(n >= strlen(head) + strlen(tail));
         char *s = malloc(n + 2);
@@ -225,9 +228,8 @@ static int feed_one(const char *line) {
         if (r < 0) assert_int_equal(rec.n, 0);
         /* Sticky: even a good event is refused afterwards. */
         if (r < 0)
-                assert_int_equal(kube_watch_framer_feed(f, "{\"type\":\"ADDED\",\"object\":{}}\n",
-                                                        29),
-                                 r);
+                assert_int_equal(
+                    kube_watch_framer_feed(f, "{\"type\":\"ADDED\",\"object\":{}}\n", 29), r);
         recorder_done(&rec);
         kube_watch_framer_free(f);
         return r;
@@ -241,8 +243,9 @@ static void test_malformed(void **state) {
         assert_int_equal(feed_one("not json\n"), -EBADMSG);
         assert_int_equal(feed_one("[1,2]\n"), -EBADMSG);
         assert_int_equal(feed_one("42\n"), -EBADMSG);
-        assert_int_equal(feed_one("{'type':'ADDED','object':{}}\n"), -EBADMSG); /* not strict JSON */
-        assert_int_equal(feed_one("{\"object\":{}}\n"), -EBADMSG);                 /* no type */
+        assert_int_equal(feed_one("{'type':'ADDED','object':{}}\n"),
+                         -EBADMSG);                                /* not strict JSON */
+        assert_int_equal(feed_one("{\"object\":{}}\n"), -EBADMSG); /* no type */
         assert_int_equal(feed_one("{\"type\":7,\"object\":{}}\n"), -EBADMSG);
         assert_int_equal(feed_one("{\"type\":\"ADDED\"}\n"), -EBADMSG); /* no object */
         assert_int_equal(feed_one("{\"type\":\"ADDED\",\"object\":\"s\"}\n"), -EBADMSG);
@@ -266,13 +269,13 @@ static void test_error_events(void **state) {
         recorder rec = {0};
         kube_watch_framer *f = new_framer(&rec, 0);
         const char s[] =
-                "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
-                "\"reason\":\"Gone\"}}\n"
-                "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"reason\":\"Expired\"}}\n"
-                "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n"
-                "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,"
-                "\"reason\":\"InternalError\"}}\n"
-                "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":\"410\"}}\n";
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+            "\"reason\":\"Gone\"}}\n"
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"reason\":\"Expired\"}}\n"
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410}}\n"
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,"
+            "\"reason\":\"InternalError\"}}\n"
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":\"410\"}}\n";
         assert_int_equal(kube_watch_framer_feed(f, s, strlen(s)), 0);
         assert_int_equal(rec.n, 5);
         assert_string_equal(rec.lines[0], "ERROR 410 Gone gone");
@@ -288,9 +291,10 @@ static void test_error_events(void **state) {
 static void test_bookmark(void **state) {
         recorder rec = {0};
         kube_watch_framer *f = new_framer(&rec, 0);
-        const char s[] = "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Secret\",\"apiVersion\":"
-                         "\"v1\",\"metadata\":{\"resourceVersion\":\"987654\",\"creationTimestamp\":"
-                         "null,\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}}}}\n";
+        const char s[] =
+            "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Secret\",\"apiVersion\":"
+            "\"v1\",\"metadata\":{\"resourceVersion\":\"987654\",\"creationTimestamp\":"
+            "null,\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}}}}\n";
         assert_int_equal(kube_watch_framer_feed(f, s, strlen(s)), 0);
         assert_int_equal(rec.n, 1);
         assert_string_equal(rec.lines[0], "BOOKMARK - 987654");
@@ -352,19 +356,13 @@ static void test_bad_args(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_whole_stream),
-                cmocka_unit_test(test_every_split),
-                cmocka_unit_test(test_byte_by_byte),
-                cmocka_unit_test(test_crlf),
-                cmocka_unit_test(test_size_cap),
-                cmocka_unit_test(test_default_cap_large_event),
-                cmocka_unit_test(test_malformed),
-                cmocka_unit_test(test_unknown_type),
-                cmocka_unit_test(test_error_events),
-                cmocka_unit_test(test_bookmark),
-                cmocka_unit_test(test_callback_error),
-                cmocka_unit_test(test_finish),
-                cmocka_unit_test(test_bad_args),
+            cmocka_unit_test(test_whole_stream),   cmocka_unit_test(test_every_split),
+            cmocka_unit_test(test_byte_by_byte),   cmocka_unit_test(test_crlf),
+            cmocka_unit_test(test_size_cap),       cmocka_unit_test(test_default_cap_large_event),
+            cmocka_unit_test(test_malformed),      cmocka_unit_test(test_unknown_type),
+            cmocka_unit_test(test_error_events),   cmocka_unit_test(test_bookmark),
+            cmocka_unit_test(test_callback_error), cmocka_unit_test(test_finish),
+            cmocka_unit_test(test_bad_args),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
