@@ -16,10 +16,12 @@ PACKAGES=(
     util-linux procps coreutils
 )
 
+# One dpkg-query for all: it names the installed ones (unknown names only go to stderr).
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
+    awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }' || true)
 missing=()
 for p in "${PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-    [[ $status == "install ok installed" ]] || missing+=("$p")
+    grep -qxF "$p" <<<"$installed" || missing+=("$p")
 done
 
 if ((${#missing[@]})); then
