@@ -52,6 +52,7 @@ struct kube_request {
         bool cancelled;
         bool busy; /* inside on_data */
         bool in_multi;
+        bool retried; /* once, after a dead pooled connection */
 
         kube_method method;
         kube_patch_type patch_type;
@@ -333,10 +334,13 @@ static void request_stop(kube_request *r) {
  */
 static void request_finish(kube_request *r, int transport_error) {
         kube_client *c = r->c;
+        bool reused = false;
         if (r->in_multi) {
                 long n = 0, v = 0;
-                if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
-                        c->stats.connections += (unsigned long)n;
+                if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK) {
+                        if (n > 0) c->stats.connections += (unsigned long)n;
+                        reused = n == 0;
+                }
                 if (curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &v) == CURLE_OK &&
                     v == CURL_HTTP_VERSION_2_0) {
                         c->stats.http2++;
@@ -351,6 +355,23 @@ static void request_finish(kube_request *r, int transport_error) {
         if (r->cancelled) {
                 request_release(r);
                 return;
+        }
+
+        /*
+         * A pooled connection that the server closed while idle (an HTTP/2
+         * GOAWAY after an apiserver restart, a keep-alive race) fails the
+         * request before any answer. Try once more on a new connection;
+         * not for POST, which the server might have acted on.
+         */
+        if (transport_error == -ECONNRESET && !r->abort_error && r->http_status == 0 && reused &&
+            !r->retried && r->method != KUBE_POST) {
+                r->retried = true;
+                r->len = 0;
+                r->retry_after = 0;
+                c->stats.retries++;
+                if (curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
+                    request_activate(r) == 0)
+                        return;
         }
 
         kube_response resp = {.http_status = r->http_status};
@@ -620,6 +641,12 @@ static int request_activate(kube_request *r) {
         r->in_multi = true;
         r->state = RQ_ACTIVE;
         c->stats.active++;
+        /*
+         * The loop's cached time is stale if the caller blocked before
+         * starting us (start-up code often does): the idle timer must not
+         * count that time.
+         */
+        ev_now_update(c->loop);
         r->last_activity = ev_now(c->loop);
         if (r->idle_timeout_ms > 0) {
                 r->idle.repeat = (double)r->idle_timeout_ms / 1000.0;

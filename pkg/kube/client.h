@@ -124,6 +124,7 @@ typedef struct kube_client_stats {
         unsigned long active;      /* started and not yet completed or cancelled, now */
         unsigned long connections; /* new connections opened by completed requests */
         unsigned long http2;       /* completed requests answered over HTTP/2 */
+        unsigned long retries;     /* re-sent after a pooled connection turned out dead */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 
@@ -144,6 +145,10 @@ int kube_url_escape(const char *s, char **ret);
  *   body (at most KUBE_CLIENT_MAX_ERROR_BODY bytes) is decoded as a Status
  *   and reported through on_done like any other error.
  * - Redirects are not followed (see -EREMCHG in errors.h).
+ * - A request (not a POST) that fails with -ECONNRESET before any answer on
+ *   a reused connection is sent once more on a new connection: the server
+ *   closed that idle connection (e.g. HTTP/2 GOAWAY when it restarted).
+ *   Counted in kube_client_stats.retries.
  * - Requests may be started and cancelled, and kube_client_free() called,
  *   from inside on_data/on_done; nothing is called back afterwards.
  * - kube_response.retry_after falls back to the Status'
