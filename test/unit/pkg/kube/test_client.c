@@ -954,7 +954,7 @@ static void test_free_in_callback(void **state) {
 
 static void test_rate_limit(void **state) {
         fx *f = *state;
-        kube_client_opts co = {.qps = 5, .burst = 2};
+        kube_client_opts co = {.qps = 2, .burst = 2};
         new_client(f, &co);
         completions = 0;
         result r[6] = {{0}}, fast = {0};
