@@ -80,7 +80,8 @@ int kube_config_load_incluster(const char *root, kube_config **ret, char **ret_e
 /*
  * The usual precedence: an explicit kubeconfig (the --kubeconfig flag, may
  * be a colon-separated list), else $KUBECONFIG, else in-cluster when
- * $KUBERNETES_SERVICE_HOST is set, else ~/.kube/config.
+ * $KUBERNETES_SERVICE_HOST is set, else ~/.kube/config. context applies to
+ * kubeconfigs only (ignored in-cluster).
  */
 int kube_config_load_default(const char *kubeconfig, const char *context, kube_config **ret,
                              char **ret_error);
