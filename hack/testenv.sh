@@ -150,6 +150,21 @@ etcd_datadir() {
     fi
 }
 
+# Data directories in /dev/shm of environments that were never stopped hold ~120 MB of RAM
+# each (etcd preallocates its WAL). Removes those that no running etcd uses and that are
+# older than a few minutes (so a start in progress elsewhere keeps its own).
+gc_stale_datadirs() {
+    local p d live=" "
+    for p in $(pgrep -x etcd || true); do
+        live+="$(tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | sed -n 's/^--data-dir=//p') "
+    done
+    for d in /dev/shm/pullpolicy-testenv-*; do
+        [[ -d $d && $live != *" $d "* ]] || continue
+        [[ -n $(find "$d" -maxdepth 0 -mmin +10 2>/dev/null) ]] || continue
+        rm -rf "$d"
+    done
+}
+
 # --- certificates ----------------------------------------------------------------------------
 
 gen_key() { # name
@@ -360,6 +375,7 @@ fresh_setup() {
     local c
     for c in "${components[@]}"; do terminate "$c"; done
     rm -rf "$(etcd_datadir)" "$dir/etcd-data" "$dir/kcm-certs" "$pki" "$dir/logs.prev"
+    gc_stale_datadirs
     [[ -d $logs ]] && mv "$logs" "$dir/logs.prev"
     rm -f "$dir/ports" "$dir/server" "$dir/kubeconfig" "$dir/kubeconfig-files" \
         "$dir/kube-controller-manager.kubeconfig"
