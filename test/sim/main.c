@@ -6,7 +6,8 @@
  *
  *   pullpolicy-sim [--kubeconfig=PATH] [--context=NAME] --mode=legacy|ocp416|off
  *                  [--delay=SECONDS] [--namespace-prefix=P]... [--skip-namespace-prefix=P]...
- *                  [--ocp416-mountable] [--link-pause=SECONDS] [--verbose]
+ *                  [--ocp416-mountable] [--link-pause=SECONDS] [--qps=N] [--burst=N]
+ *                  [--verbose]
  *
  * Every namespace is served except kube-system, kube-public and
  * kube-node-lease; --namespace-prefix restricts it to namespaces starting with
@@ -99,7 +100,8 @@ static void usage(FILE *f) {
         fputs("usage: pullpolicy-sim [--kubeconfig=PATH] [--context=NAME]\n"
               "                      --mode=legacy|ocp416|off [--delay=SECONDS]\n"
               "                      [--namespace-prefix=P]... [--skip-namespace-prefix=P]...\n"
-              "                      [--ocp416-mountable] [--link-pause=SECONDS] [--verbose]\n",
+              "                      [--ocp416-mountable] [--link-pause=SECONDS]\n"
+              "                      [--qps=N] [--burst=N] [--verbose]   (qps 0: unlimited)\n",
               f);
 }
 
@@ -109,7 +111,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
 }
 
 static int parse_args(int argc, char **argv, sim_opts *o, const char **kubeconfig,
-                      const char **context) {
+                      const char **context, kube_client_opts *copts) {
         enum {
                 OPT_KUBECONFIG = 256,
                 OPT_CONTEXT,
@@ -119,6 +121,8 @@ static int parse_args(int argc, char **argv, sim_opts *o, const char **kubeconfi
                 OPT_SKIP,
                 OPT_MOUNTABLE,
                 OPT_LINK_PAUSE,
+                OPT_QPS,
+                OPT_BURST,
         };
         static const struct option longopts[] = {
             {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -129,6 +133,8 @@ static int parse_args(int argc, char **argv, sim_opts *o, const char **kubeconfi
             {"skip-namespace-prefix", required_argument, NULL, OPT_SKIP},
             {"ocp416-mountable", no_argument, NULL, OPT_MOUNTABLE},
             {"link-pause", required_argument, NULL, OPT_LINK_PAUSE},
+            {"qps", required_argument, NULL, OPT_QPS},
+            {"burst", required_argument, NULL, OPT_BURST},
             {"verbose", no_argument, NULL, 'v'},
             {"help", no_argument, NULL, 'h'},
             {},
@@ -183,6 +189,22 @@ static int parse_args(int argc, char **argv, sim_opts *o, const char **kubeconfi
                         arr[(*n)++] = optarg;
                         break;
                 }
+                case OPT_QPS:
+                case OPT_BURST: {
+                        char *end;
+                        errno = 0;
+                        double v = strtod(optarg, &end);
+                        if (errno || end == optarg || *end || !isfinite(v) || v < 0 || v > 1e6) {
+                                fprintf(stderr, "pullpolicy-sim: bad %s %s\n",
+                                        c == OPT_QPS ? "--qps" : "--burst", optarg);
+                                return -EINVAL;
+                        }
+                        if (c == OPT_QPS)
+                                copts->qps = v;
+                        else
+                                copts->burst = (int)v;
+                        break;
+                }
                 case OPT_MOUNTABLE:
                         o->ocp416_mountable = true;
                         break;
@@ -219,7 +241,9 @@ int main(int argc, char **argv) {
         char *err = NULL;
         int r, ret = EXIT_FAILURE;
 
-        if (parse_args(argc, argv, &opts, &kubeconfig, &context) < 0) return 2;
+        /* OpenShift's controller manager talks to the apiserver at a few hundred QPS. */
+        kube_client_opts copts = {.qps = 100, .burst = 200, .user_agent = "pullpolicy-sim"};
+        if (parse_args(argc, argv, &opts, &kubeconfig, &context, &copts) < 0) return 2;
 
         struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
         if (!loop) {
@@ -237,7 +261,6 @@ int main(int argc, char **argv) {
                 sim_log("kubeconfig: %s", err ? err : strerror(-r));
                 goto out;
         }
-        kube_client_opts copts = {.qps = 50, .burst = 100, .user_agent = "pullpolicy-sim"};
         r = kube_client_new(loop, cfg, &copts, &client);
         if (r < 0) {
                 sim_log("client: %s", strerror(-r));
