@@ -775,6 +775,7 @@ static int split_server(kube_client *c) {
          */
         CURLU *u = curl_url();
         char *host = NULL, *port = NULL, *path = NULL, *scheme = NULL;
+        _cleanup_free_ char *ct = NULL; /* before the first goto: its cleanup runs at out */
         int r = -EINVAL;
         if (!u) return -ENOMEM;
         if (curl_url_set(u, CURLUPART_URL, server, 0) != CURLUE_OK) goto out;
@@ -784,7 +785,6 @@ static int split_server(kube_client *c) {
             curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
                 goto out;
         bool v6 = strchr(tsn, ':') && tsn[0] != '[';
-        _cleanup_free_ char *ct = NULL;
         r = -ENOMEM;
         if (asprintf(&c->base_url, "%s://%s%s%s:%s%s", scheme, v6 ? "[" : "", tsn, v6 ? "]" : "",
                      port, streq(path, "/") ? "" : path) < 0) {
