@@ -70,6 +70,11 @@ static void update_active(app *a) {
         }
 }
 
+static void observe_request(void *ud, kube_method m, long http_status, int error) {
+        app *a = ud;
+        metrics_api_request(a->metrics, kube_method_to_string(m), http_status);
+}
+
 static void cache_enqueue(void *ud, const char *key) {
         app *a = ud;
         if (a->reconciler) pp_reconciler_enqueue(a->reconciler, key);
@@ -224,6 +229,7 @@ static int setup(app *a) {
                 return r;
         }
         if ((r = controller_metrics_new(&a->metrics)) < 0) return r;
+        kube_client_set_observer(a->client, observe_request, a);
 
         if (a->settings.metrics_bind_address) {
                 r = httpserver_new(a->loop, a->settings.metrics_bind_address, &a->metrics_server);

@@ -15,7 +15,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 VALGRIND=${VALGRIND:-0}
 TESTENV_DIR=${TESTENV_DIR:-$root/.testenv}
-logdir="$root/$BUILD/test-logs"
+case $BUILD in
+/*) build_abs=$BUILD ;;
+*) build_abs=$root/$BUILD ;;
+esac
+logdir="$build_abs/test-logs"
 mkdir -p "$logdir"
 
 mode=${1:?mode}
@@ -79,7 +83,7 @@ fi
 
 if [ ${#integ[@]} -gt 0 ]; then
         u_p=$passed u_f=$failed u_s=$skipped
-        export TESTENV_DIR PULLPOLICY_ROOT="$root" PULLPOLICY_BUILD="$root/$BUILD"
+        export TESTENV_DIR PULLPOLICY_ROOT="$root" PULLPOLICY_BUILD="$build_abs"
         if ! bash "$root/hack/testenv.sh" start "$TESTENV_DIR"; then
                 echo "the local control plane did not start; logs in $TESTENV_DIR/logs" >&2
                 failed=$((failed + 1))

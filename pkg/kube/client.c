@@ -96,6 +96,8 @@ struct kube_client {
         kube_request *requests;
         sock *socks;
         kube_client_stats stats;
+        kube_client_observer observer;
+        void *observer_ud;
 
         unsigned depth;
         bool in_curl;
@@ -400,6 +402,7 @@ static void request_finish(kube_request *r, int transport_error) {
         c->stats.completed++;
         if (err) c->stats.failed++;
         r->state = RQ_DONE;
+        if (c->observer) c->observer(c->observer_ud, r->method, r->http_status, err);
         if (r->on_done) r->on_done(c, &resp, r->userdata);
         kube_status_free(st);
         request_release(r);
@@ -929,4 +932,18 @@ int kube_url_escape(const char *s, char **ret) {
         *p = 0;
         *ret = out;
         return 0;
+}
+
+void kube_client_set_observer(kube_client *c, kube_client_observer fn, void *userdata) {
+        c->observer = fn;
+        c->observer_ud = userdata;
+}
+
+const char *kube_method_to_string(kube_method m) {
+        static const char *const names[] = {
+                [KUBE_GET] = "GET",     [KUBE_POST] = "POST",     [KUBE_PUT] = "PUT",
+                [KUBE_PATCH] = "PATCH", [KUBE_DELETE] = "DELETE",
+        };
+        if ((unsigned)m >= ARRAY_SIZE(names)) return "UNKNOWN";
+        return names[m];
 }

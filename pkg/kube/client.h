@@ -131,6 +131,18 @@ void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 struct ev_loop *kube_client_loop(const kube_client *c);
 
 /*
+ * Called once for every request that completes (not for cancelled ones),
+ * before its on_done: the method, the HTTP status (0 when none arrived) and
+ * the error. For metrics; must not start or cancel requests. NULL removes it.
+ */
+typedef void (*kube_client_observer)(void *userdata, kube_method method, long http_status,
+                                     int error);
+void kube_client_set_observer(kube_client *c, kube_client_observer fn, void *userdata);
+
+/* "GET", "POST", ... */
+const char *kube_method_to_string(kube_method m);
+
+/*
  * Percent-encodes s for use in a query value (label/field selectors,
  * continue tokens): everything but ALPHA / DIGIT / "-._~" is escaped.
  * Returns 0 and a new string, or -ENOMEM.
