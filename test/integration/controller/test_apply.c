@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -171,6 +172,8 @@ static void on_timeout(struct ev_loop *l, ev_timer *t, int revents) {
 static void run_loop(outcome *o, double seconds) {
         bool timed_out = false;
         ev_timer t;
+        /* the loop's clock stood still during the kubectl calls made since it last ran */
+        ev_now_update(loop);
         ev_timer_init(&t, on_timeout, seconds, 0.);
         t.data = &timed_out;
         ev_timer_start(loop, &t);
@@ -219,6 +222,18 @@ static outcome run_plan(const pp_apply_ctx *ctx, const model_policy *pol, const 
         in_start = false;
         assert_non_null(a);
         run_loop(&o, RUN_TIMEOUT_S);
+        if (!o.called) {
+                kube_client_stats st;
+                kube_client_get_stats(client, &st);
+                print_error("apply of %zu writes did not finish: %lu requests active, %lu "
+                            "completed, %lu failed\n",
+                            p->n_writes, st.active, st.completed, st.failed);
+                for (size_t i = 0; i < p->n_writes; i++)
+                        print_error("  %s %s/%s\n", plan_write_kind_to_string(p->writes[i].kind),
+                                    p->writes[i].namespace ? p->writes[i].namespace : "",
+                                    p->writes[i].name ? p->writes[i].name : "");
+                pp_apply_cancel(a);
+        }
         assert_true(o.called);
         assert_int_equal(o.calls, 1);
         return o;
@@ -1220,8 +1235,229 @@ static void test_gone_objects(void **state) {
         drop_namespace(home);
 }
 
+/* ---- planner and apply together ----------------------------------------------------------- */
+
+/* Every object the planner may look at, read now with kubectl and decoded as the caches do. */
+typedef struct snapshot {
+        plan_memsnap *m;
+        model_namespace *ns[8];
+        model_sa *sa[32];
+        model_secret *sec[32];
+        model_role_binding *rb[16];
+        model_policy *pol;
+        size_t n_ns, n_sa, n_sec, n_rb;
+} snapshot;
+
+static void snapshot_done(snapshot *s) {
+        plan_memsnap_free(s->m);
+        for (size_t i = 0; i < s->n_ns; i++) model_namespace_free(s->ns[i]);
+        for (size_t i = 0; i < s->n_sa; i++) model_sa_free(s->sa[i]);
+        for (size_t i = 0; i < s->n_sec; i++) model_secret_free(s->sec[i]);
+        for (size_t i = 0; i < s->n_rb; i++) model_role_binding_free(s->rb[i]);
+        model_policy_free(s->pol);
+        *s = (snapshot){0};
+}
+
+static void snapshot_read(snapshot *s, const char *const *namespaces, size_t n, const char *home) {
+        *s = (snapshot){0};
+        assert_int_equal(plan_memsnap_new(&s->m), 0);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = kjson("get namespace %s", namespaces[i]);
+                assert_non_null(o);
+                assert_int_equal(model_namespace_decode(o, &s->ns[s->n_ns]), 0);
+                assert_int_equal(plan_memsnap_add_namespace(s->m, s->ns[s->n_ns++]), 0);
+                json_object_put(o);
+
+                o = kjson("get serviceaccounts -n %s", namespaces[i]);
+                json_object *items = get(o, "items");
+                for (size_t k = 0; k < json_object_array_length(items); k++) {
+                        assert_true(s->n_sa < ARRAY_SIZE(s->sa));
+                        assert_int_equal(
+                            model_sa_decode(json_object_array_get_idx(items, k), &s->sa[s->n_sa]),
+                            0);
+                        assert_int_equal(plan_memsnap_add_sa(s->m, s->sa[s->n_sa++]), 0);
+                }
+                json_object_put(o);
+
+                /* all secrets in full: the caches decode the named ones and the copies so */
+                o = kjson("get secrets -n %s", namespaces[i]);
+                items = get(o, "items");
+                for (size_t k = 0; k < json_object_array_length(items); k++) {
+                        assert_true(s->n_sec < ARRAY_SIZE(s->sec));
+                        assert_int_equal(model_secret_decode(json_object_array_get_idx(items, k),
+                                                             &s->sec[s->n_sec]),
+                                         0);
+                        assert_int_equal(plan_memsnap_add_secret(s->m, s->sec[s->n_sec++]), 0);
+                }
+                json_object_put(o);
+        }
+        json_object *o = kjson("get rolebindings -n %s", home);
+        json_object *items = get(o, "items");
+        for (size_t k = 0; k < json_object_array_length(items); k++) {
+                assert_true(s->n_rb < ARRAY_SIZE(s->rb));
+                assert_int_equal(
+                    model_role_binding_decode(json_object_array_get_idx(items, k), &s->rb[s->n_rb]),
+                    0);
+                assert_int_equal(plan_memsnap_add_role_binding(s->m, s->rb[s->n_rb++]), 0);
+        }
+        json_object_put(o);
+        s->pol = read_policy(home, "pol");
+        assert_int_equal(plan_memsnap_add_policy(s->m, s->pol), 0);
+}
+
+/*
+ * A real plan (plan_policy) applied round after round converges, and then plans no write
+ * at all (R10): the apply writes exactly what the planner reads back as done (copy
+ * content hashes, registry hashes of the global secret, link records, status).
+ */
+static void test_plan_converges(void **state) {
+        char *home = new_namespace("ap-cv-home"), *subj = new_namespace("ap-cv-subj"),
+             *gns = new_namespace("ap-cv-cfg");
+        char *g64 = b64(GLOBAL_PAYLOAD);
+        char *src64 = b64("{\"auths\":{\"new.example\":{\"auth\":\"bmV3Om5ldw==\"}}}");
+        char *y = NULL;
+        assert_true(asprintf(&y,
+                             "apiVersion: v1\nkind: Secret\n"
+                             "metadata: {name: pull-secret, namespace: %s}\n"
+                             "type: kubernetes.io/dockerconfigjson\n"
+                             "data: {.dockerconfigjson: %s}\n"
+                             "---\n"
+                             "apiVersion: v1\nkind: Secret\n"
+                             "metadata: {name: quay-creds, namespace: %s}\n"
+                             "type: kubernetes.io/dockerconfigjson\n"
+                             "data: {.dockerconfigjson: %s}\n"
+                             "---\n"
+                             "apiVersion: v1\nkind: ServiceAccount\n"
+                             "metadata: {name: app, namespace: %s}\n"
+                             "imagePullSecrets: [{name: theirs}]\n"
+                             "---\n"
+                             "apiVersion: v1\nkind: ServiceAccount\n"
+                             "metadata: {name: app, namespace: %s}\n"
+                             "---\n"
+                             "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                             "metadata: {name: pol, namespace: %s}\n"
+                             "spec:\n"
+                             "  subjects: {namespaces: [%s, %s], serviceAccounts: [app]}\n"
+                             "  imagePuller: {}\n"
+                             "  pullSecrets: [{name: quay-creds, for: [pull]}]\n"
+                             "  dockercfg: {wait: Never}\n"
+                             "  globalPullSecret: {merge: true}\n",
+                             gns, g64, home, src64, home, subj, home, home, subj) > 0);
+        apply_yaml(y);
+        free(y);
+
+        const char *nss[] = {home, subj, gns};
+        const char *dist[] = {home};
+        plan_settings set = {
+            .distribution_namespaces = dist,
+            .n_distribution_namespaces = 1,
+            .global_pull_secret_namespace = gns,
+            .global_pull_secret_name = "pull-secret",
+        };
+        pp_apply_ctx ctx = make_ctx(gns, NULL);
+        int rounds = 0;
+        size_t total_writes = 0;
+        for (;; rounds++) {
+                assert_true(rounds < 5);
+                snapshot s;
+                snapshot_read(&s, nss, ARRAY_SIZE(nss), home);
+                plan_snapshot ps = plan_memsnap_snapshot(s.m);
+                set.now = (long long)time(NULL);
+                plan *p = NULL;
+                assert_int_equal(plan_policy(s.pol, &ps, &set, &p), 0);
+                if (p->n_writes == 0 && !(p->has_status && p->status_changed)) {
+                        plan_free(p);
+                        snapshot_done(&s);
+                        break;
+                }
+                outcome o = run_plan(&ctx, s.pol, p);
+                if (o.result != 0)
+                        fail_msg("round %d: %s failed: %d", rounds, o.what ? o.what : "?",
+                                 o.result);
+                assert_int_equal(o.n_done, p->n_writes);
+                total_writes += p->n_writes;
+                outcome_done(&o);
+                plan_free(p);
+                snapshot_done(&s);
+        }
+        print_message("converged after %d rounds, %zu writes\n", rounds, total_writes);
+        /* finalizer, RoleBindings for 2 namespaces, a copy, 2 links, the global merge */
+        assert_true(total_writes >= 7);
+        assert_true(rounds >= 2);
+
+        char *pulls =
+            kubectl_ok("get sa app -n %s -o jsonpath='{.imagePullSecrets[*].name}'", home);
+        assert_string_equal(pulls, "theirs quay-creds");
+        free(pulls);
+        pulls = kubectl_ok("get sa app -n %s -o jsonpath='{.imagePullSecrets[*].name}'", subj);
+        assert_string_equal(pulls, "quay-creds");
+        free(pulls);
+        char *a = kubectl_ok(
+            "get secret quay-creds -n %s -o jsonpath='{.data.\\.dockerconfigjson}'", subj);
+        assert_string_equal(a, src64);
+        free(a);
+        char *rbs = kubectl_ok("get rolebindings -n %s -o name", home);
+        assert_non_null(strstr(rbs, home));
+        assert_non_null(strstr(rbs, subj));
+        free(rbs);
+        json_object *g = kjson("get secret -n %s pull-secret", gns);
+        json_object *pl = payload_of(g, ".dockerconfigjson");
+        assert_foreign_intact(pl);
+        assert_non_null(get(get(pl, "auths"), "new.example"));
+        json_object_put(pl);
+        json_object_put(g);
+        char *ready = kubectl_ok("get ppol -n %s pol -o "
+                                 "jsonpath='{.status.conditions[0].status} "
+                                 "{.status.conditions[0].reason} {.status.linkedServiceAccounts}'",
+                                 home);
+        assert_string_equal(ready, "True Applied 2");
+        free(ready);
+
+        /* clean-up through the planner: delete the policy, apply until the finalizer is gone */
+        free(kubectl_ok("delete ppol -n %s pol --wait=false", home));
+        for (rounds = 0;; rounds++) {
+                assert_true(rounds < 5);
+                snapshot s;
+                snapshot_read(&s, nss, ARRAY_SIZE(nss), home);
+                plan_snapshot ps = plan_memsnap_snapshot(s.m);
+                set.now = (long long)time(NULL);
+                plan *p = NULL;
+                assert_int_equal(plan_policy(s.pol, &ps, &set, &p), 0);
+                bool removes_finalizer = false;
+                for (size_t i = 0; i < p->n_writes; i++)
+                        removes_finalizer |= p->writes[i].kind == PLAN_REMOVE_FINALIZER;
+                outcome o = run_plan(&ctx, s.pol, p);
+                assert_int_equal(o.result, 0);
+                outcome_done(&o);
+                plan_free(p);
+                snapshot_done(&s);
+                if (removes_finalizer) break;
+        }
+        char *left = kubectl_ok("get ppol -n %s --ignore-not-found -o name", home);
+        assert_string_equal(left, "");
+        free(left);
+        pulls = kubectl_ok("get sa app -n %s -o jsonpath='{.imagePullSecrets[*].name}'", home);
+        assert_string_equal(pulls, "theirs");
+        free(pulls);
+        left = kubectl_ok("get secret quay-creds -n %s --ignore-not-found -o name", subj);
+        assert_string_equal(left, "");
+        free(left);
+        g = kjson("get secret -n %s pull-secret", gns);
+        pl = payload_of(g, ".dockerconfigjson");
+        assert_foreign_intact(pl);
+        assert_null(get(get(pl, "auths"), "new.example"));
+        json_object_put(pl);
+        json_object_put(g);
+
+        free(g64);
+        free(src64);
+        drop_namespace(gns);
+        drop_namespace(subj);
+        drop_namespace(home);
+}
+
 int main(void) {
-        const struct CMUnitTest tests[] = {
+        const struct CMUnitTest all[] = {
             cmocka_unit_test(test_role_binding),
             cmocka_unit_test(test_finalizers),
             cmocka_unit_test(test_sa_edit_concurrent_writer),
@@ -1232,6 +1468,19 @@ int main(void) {
             cmocka_unit_test(test_stops_at_first_failure),
             cmocka_unit_test(test_cancel),
             cmocka_unit_test(test_gone_objects),
+            cmocka_unit_test(test_plan_converges),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        /* APPLY_TESTS=test_copies,test_cancel runs only those, in this file's order */
+        struct CMUnitTest tests[ARRAY_SIZE(all)];
+        size_t n = 0;
+        const char *only = getenv("APPLY_TESTS");
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+                size_t len = strlen(all[i].name);
+                const char *hit = only && *only ? strstr(only, all[i].name) : NULL;
+                if (only && *only &&
+                    !(hit && (hit == only || hit[-1] == ',') && (hit[len] == ',' || !hit[len])))
+                        continue;
+                tests[n++] = all[i];
+        }
+        return _cmocka_run_group_tests("test_apply", tests, n, setup, teardown);
 }
