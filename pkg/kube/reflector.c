@@ -198,6 +198,10 @@ static void schedule(kube_reflector *r, action what, double delay) {
         if (delay < 0) delay = 0;
         r->next = what;
         ev_timer_stop(r->loop, &r->timer);
+        /* libev counts from the loop's cached time, which is stale when we are
+         * called late in an iteration (or outside the loop): a backoff or a
+         * Retry-After must not come out shorter than asked. */
+        if (delay > 0) ev_now_update(r->loop);
         ev_timer_set(&r->timer, delay, 0.);
         ev_timer_start(r->loop, &r->timer);
 }
@@ -679,6 +683,7 @@ static void start_watch(kube_reflector *r) {
         }
         r->stats.watching = true;
         if (r->idle_timeout > 0) {
+                ev_now_update(r->loop);
                 ev_timer_set(&r->idle, idle_backstop(r), 0.);
                 ev_timer_start(r->loop, &r->idle);
         }

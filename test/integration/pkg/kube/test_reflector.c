@@ -206,13 +206,18 @@ static void write_start(write_op *op);
 static void write_done(kube_client *c, const kube_response *r, void *ud) {
         write_op *op = ud;
         writer *w = op->w;
-        /* A write that met a restarting apiserver is tried again, a few times. */
+        /* A write that met a restarting apiserver (or a slow valgrind run) is tried
+         * again, a few times; the first try may have been applied after all. */
         if (r->error != 0 && kube_error_is_retryable(r->error) && ++op->tries < 5) {
                 write_start(op);
                 return;
         }
+        bool done_before = false;
+        if (op->tries > 0 && op->m == KUBE_POST)
+                done_before = kube_error_is_already_exists(r->error);
+        if (op->tries > 0 && op->m == KUBE_DELETE) done_before = kube_error_is_not_found(r->error);
         w->in_flight--;
-        if (r->error == 0) {
+        if (r->error == 0 || done_before) {
                 w->ok++;
         } else {
                 w->failed++;
@@ -230,7 +235,7 @@ static void write_start(write_op *op) {
             .body = op->body,
             .body_len = op->body ? strlen(op->body) : 0,
             .patch_type = KUBE_PATCH_MERGE,
-            .timeout_ms = 30000,
+            .timeout_ms = 60000,
             .on_done = write_done,
             .userdata = op,
         };
@@ -616,7 +621,10 @@ static void test_stalled_connection(void **state) {
 
         create_paced(&w, e->ns, 0, 6, 0.25);
         assert_int_equal(converge(e, &m, "configmaps"), 6);
-        assert_int_equal(get_stats(r).idle_timeouts, 0);
+        /* Normally 0; a very slow run (valgrind) may have had a quiet spell already. */
+        unsigned long idle_before = get_stats(r).idle_timeouts;
+        faultproxy_stats ps_before;
+        faultproxy_get_stats(p, &ps_before);
 
         assert_true(faultproxy_stall(p, true) >= 1);
         /* Changes go on during the stall and after it was detected. */
@@ -625,7 +633,7 @@ static void test_stalled_connection(void **state) {
                 kube_reflector_stats s0 = get_stats(r);
                 faultproxy_stats ps0;
                 faultproxy_get_stats(p, &ps0);
-                if (s0.idle_timeouts > 1 && ps0.accepted == 1)
+                if (s0.idle_timeouts > idle_before + 1 && ps0.accepted == ps_before.accepted)
                         fprintf(stderr,
                                 "# every replacement watch went onto the stalled connection "
                                 "(HTTP/2 reuse): kube_client must discard a connection "
@@ -636,9 +644,9 @@ static void test_stalled_connection(void **state) {
         kube_reflector_stats s = get_stats(r);
         faultproxy_stats ps;
         faultproxy_get_stats(p, &ps);
-        assert_true(s.idle_timeouts >= 1);
+        assert_true(s.idle_timeouts > idle_before);
         assert_true(s.watches >= 2);
-        assert_true(ps.accepted >= 2); /* the replacement came on a new connection */
+        assert_true(ps.accepted > ps_before.accepted); /* the replacement: a new connection */
         assert_int_equal(s.lists, 1);
         assert_int_equal(s.relists_gone, 0);
         kube_reflector_free(r);

@@ -489,15 +489,14 @@ static void test_watch_http_410_relists(void **state) {
         fake_req *w = sync_to_watch(f, &o, "100", 1);
         /* Lived long enough not to be a "very short watch": relist at once. */
         run_for(f, 1.05);
-        double t0 = kube_now();
         reply_error(w, 410, 0);
         fake_req *l = wait_req(f, 2);
         assert_false(is_watch(l));
-        assert_true(l->at - t0 < 0.5);
         kube_reflector_stats s = stats(f);
         assert_int_equal(s.lists, 2);
         assert_int_equal(s.relists_gone, 1);
-        assert_int_equal(s.failures, 0);
+        assert_int_equal(s.failures, 0); /* no backoff was scheduled */
+        assert_int_equal(s.failures_total, 0);
 }
 
 static void test_server_end_rewatches_without_relist(void **state) {
@@ -694,28 +693,28 @@ static void test_idle_timeout(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
         kube_reflector_opts o = base_opts(f, &tr);
-        o.idle_timeout = 0.3;
+        o.idle_timeout = 0.5; /* backstop at 0.75 s; gaps below leave room for a loaded machine */
         fake_req *w = sync_to_watch(f, &o, "100", 1);
         /* The client is asked to enforce it too (it can then drop the dead connection). */
-        assert_int_equal(w->o.idle_timeout_ms, 300);
+        assert_int_equal(w->o.idle_timeout_ms, 500);
         assert_int_equal(w->o.timeout_ms, 0);
 
         /* Bytes keep it alive past the first deadline... */
-        run_for(f, 0.2);
+        run_for(f, 0.3);
         assert_int_equal(stream(w, bookmark("140")), 0);
-        run_for(f, 0.2);
+        run_for(f, 0.3);
         assert_false(w->cancelled);
         assert_int_equal(f->n, 2);
         /* ...half an event is bytes too... */
         assert_int_equal(stream(w, "{\"type\":\"ADD"), 0);
-        run_for(f, 0.2);
+        run_for(f, 0.3);
         assert_false(w->cancelled);
         /* ...silence is not: this fake does not enforce idle_timeout_ms, so the
-         * reflector's backstop (0.15 s later) does. */
+         * reflector's backstop (0.25 s later) does. */
         fake_req *w2 = wait_req(f, 2);
         assert_true(w->cancelled);
         assert_true(is_watch(w2));
-        assert_true(w2->at - w->at >= 0.4 + 0.3 + 0.15 - 0.01);
+        assert_true(w2->at - w->at >= 0.6 + 0.5 + 0.25 - 0.01);
         assert_non_null(strstr(w2->path, "resourceVersion=140"));
         kube_reflector_stats s = stats(f);
         assert_int_equal(s.idle_timeouts, 1);
@@ -726,7 +725,7 @@ static void test_idle_timeout(void **state) {
         assert_int_equal(f->n_events, 1);
 
         /* A client that enforces the idle timeout ends the watch with -ETIMEDOUT. */
-        run_for(f, 0.3);
+        run_for(f, 0.5);
         kube_response timed_out = {.http_status = 200, .error = -ETIMEDOUT};
         finish(w2, &timed_out);
         fake_req *w3 = wait_req(f, 3);
