@@ -12,13 +12,15 @@
 typedef struct anchor {
         char *name;
         struct json_object *value;
-        size_t nodes; /* size of the subtree, charged again on each alias */
+        size_t nodes;    /* size of the subtree, charged again on each alias */
+        unsigned height; /* levels of the subtree: an alias adds them where it stands */
 } anchor;
 
 typedef struct ctx {
         yaml_parser_t parser;
         yaml_json_limits lim;
         size_t nodes;
+        unsigned deepest; /* the deepest level reached so far, aliases expanded */
         anchor *anchors;
         size_t n_anchors, cap_anchors;
         char *error;
@@ -227,12 +229,13 @@ nomem:
         return -ENOMEM;
 }
 
-static int remember_anchor(ctx *x, const char *name, struct json_object *v, size_t nodes) {
+static int remember_anchor(ctx *x, const char *name, struct json_object *v, size_t nodes,
+                           unsigned height) {
         if (GROW(x->anchors, x->cap_anchors, x->n_anchors + 1) < 0) return -ENOMEM;
         char *n = strdup(name);
         if (!n) return -ENOMEM;
         /* A later anchor of the same name shadows the earlier one (YAML spec). */
-        x->anchors[x->n_anchors++] = (anchor){n, json_object_get(v), nodes};
+        x->anchors[x->n_anchors++] = (anchor){n, json_object_get(v), nodes, height};
         return 0;
 }
 
@@ -330,8 +333,10 @@ static int parse_node(ctx *x, yaml_event_t *ev, unsigned depth, struct json_obje
         struct json_object *o = NULL;
         const char *anchor_name = NULL;
         size_t nodes = 1;
+        unsigned outer_deepest = x->deepest;
         int r;
 
+        x->deepest = depth; /* from here on: the deepest level inside this node */
         if (depth > x->lim.max_depth) {
                 set_error(x, -E2BIG, "line %zu column %zu: nesting deeper than %u",
                           ev->start_mark.line + 1, ev->start_mark.column + 1, x->lim.max_depth);
@@ -348,6 +353,14 @@ static int parse_node(ctx *x, yaml_event_t *ev, unsigned depth, struct json_obje
                 for (size_t i = x->n_anchors; i > 0; i--) {
                         anchor *a = &x->anchors[i - 1];
                         if (!streq(a->name, name)) continue;
+                        /* the copy must fit the depth limit where it is pasted, too */
+                        if (a->height - 1 > x->lim.max_depth - depth) {
+                                set_error(x, -E2BIG,
+                                          "line %zu column %zu: alias nests deeper than %u",
+                                          ev->start_mark.line + 1, ev->start_mark.column + 1,
+                                          x->lim.max_depth);
+                                return -E2BIG;
+                        }
                         r = charge(x, a->nodes, &ev->start_mark);
                         if (r < 0) return r;
                         if (a->value && json_object_deep_copy(a->value, &o, NULL) < 0) {
@@ -356,6 +369,7 @@ static int parse_node(ctx *x, yaml_event_t *ev, unsigned depth, struct json_obje
                         }
                         *ret = o;
                         *ret_nodes = a->nodes;
+                        x->deepest = MAX(outer_deepest, depth + a->height - 1);
                         return 0;
                 }
                 set_error_at(x, -EBADMSG, &ev->start_mark, "undefined alias");
@@ -389,7 +403,7 @@ static int parse_node(ctx *x, yaml_event_t *ev, unsigned depth, struct json_obje
                         json_object_put(o);
                         return -EBADMSG;
                 }
-                r = remember_anchor(x, anchor_name, o, nodes);
+                r = remember_anchor(x, anchor_name, o, nodes, x->deepest - depth + 1);
                 if (r < 0) {
                         set_error(x, r, "out of memory");
                         json_object_put(o);
@@ -398,6 +412,7 @@ static int parse_node(ctx *x, yaml_event_t *ev, unsigned depth, struct json_obje
         }
         *ret = o;
         *ret_nodes = nodes;
+        x->deepest = MAX(outer_deepest, x->deepest);
         return 0;
 }
 
