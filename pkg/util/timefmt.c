@@ -6,18 +6,30 @@
 #include <stdio.h>
 #include <string.h>
 
-int timefmt_rfc3339(time_t t, char *buf, size_t n) {
+/*
+ * RFC 3339 years have exactly four digits (strftime's %Y prints "5" or "10000"),
+ * so times outside years 0000..9999 are refused, as Go's time.MarshalJSON does.
+ */
+static int format_head(time_t t, char head[32]) {
         struct tm tm;
         if (!gmtime_r(&t, &tm)) return -EINVAL;
-        if (strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return -EINVAL;
+        if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) return -EINVAL;
+        snprintf(head, 32, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return 0;
+}
+
+int timefmt_rfc3339(time_t t, char *buf, size_t n) {
+        char head[32];
+        if (format_head(t, head) < 0) return -EINVAL;
+        int r = snprintf(buf, n, "%sZ", head);
+        if (r < 0 || (size_t)r >= n) return -EINVAL;
         return 0;
 }
 
 int timefmt_rfc3339_micro(const struct timespec *ts, char *buf, size_t n) {
-        struct tm tm;
         char head[32];
-        if (!gmtime_r(&ts->tv_sec, &tm)) return -EINVAL;
-        if (strftime(head, sizeof(head), "%Y-%m-%dT%H:%M:%S", &tm) == 0) return -EINVAL;
+        if (format_head(ts->tv_sec, head) < 0) return -EINVAL;
         int r = snprintf(buf, n, "%s.%06ldZ", head, (long)(ts->tv_nsec / 1000));
         if (r < 0 || (size_t)r >= n) return -EINVAL;
         return 0;
