@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * e2e: R5 distribution. The controller runs with --distribution-namespaces=<prefix>-allowed.
+ *  - A policy of that home copies its secrets into the subject namespaces (same name, type
+ *    and data, the R8 labels) and links them; a rotated source is re-copied; a copy edited
+ *    or deleted by someone is put back.
+ *  - A policy of any other home: Ready=False DistributionNotAllowed, and nothing is written
+ *    in the subject namespaces (nor into the global pull secret).
+ *  - A same-named secret that the controller did not create: Conflict, never overwritten.
+ */
+#include "e2e.h"
+
+static char *data_of(const char *ns, const char *name) {
+        return e2e_kout("get secret '%s' -n '%s' -o jsonpath='{.type} {.data}'", name, ns);
+}
+
+typedef struct same_cond {
+        const char *src_ns, *ns, *name;
+        char *last_src, *last;
+} same_cond;
+
+static int same_check(void *ud) {
+        same_cond *c = ud;
+        free(c->last_src);
+        free(c->last);
+        c->last_src = data_of(c->src_ns, c->name);
+        c->last = data_of(c->ns, c->name);
+        return c->last_src && c->last && strcmp(c->last_src, c->last) == 0;
+}
+
+/* Waits until ns/name has the same type and data as src_ns/name. */
+static void wait_same(const char *src_ns, const char *ns, const char *name) {
+        same_cond c = {src_ns, ns, name, NULL, NULL};
+        char what[512];
+        snprintf(what, sizeof(what), "%s/%s to equal %s/%s", ns, name, src_ns, name);
+        int r = e2e_wait_until(same_check, &c, E2E_WAIT_S);
+        if (r < 0)
+                fprintf(stderr, "source: %s\ncopy:   %s\n", c.last_src ? c.last_src : "(none)",
+                        c.last ? c.last : "(none)");
+        free(c.last_src);
+        free(c.last);
+        if (r < 0) fail_msg("timed out waiting for %s", what);
+}
+
+static const char *exists_cmd = "get %s '%s' -n '%s' -o name 2>/dev/null | grep -q . "
+                                "&& echo present || echo absent";
+
+static void policy(const char *home, const char *name, const char *subjects, const char *extra) {
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: %s\n  namespace: %s\n"
+                  "spec:\n  subjects:\n%s  pullSecrets:\n  - name: team-creds\n%s",
+                  name, home, subjects, extra ? extra : "");
+}
+
+static void test_copies_and_rotation(void **state) {
+        char *h = e2e_ns("allowed", NULL), *a = e2e_ns("dist-a", NULL), *b = e2e_ns("dist-b", NULL);
+        e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
+        char subj[256];
+        snprintf(subj, sizeof(subj), "    namespaces: [%s, %s]\n", a, b);
+        policy(h, "team", subj, NULL);
+        e2e_wait_applied(h, "team", E2E_WAIT_S);
+
+        const char *nss[] = {a, b};
+        for (size_t i = 0; i < 2; i++) {
+                wait_same(h, nss[i], "team-creds");
+                json_object *c = e2e_get("secret", nss[i], "team-creds");
+                assert_non_null(c);
+                assert_string_equal(e2e_jstr(c, "type"), "kubernetes.io/dockerconfigjson");
+                assert_string_equal(e2e_label(c, "app.kubernetes.io/managed-by"),
+                                    "pullpolicy-controller");
+                assert_string_equal(e2e_label(c, "pullpolicy.io/policy"), "team");
+                assert_string_equal(e2e_label(c, "pullpolicy.io/policy-namespace"), h);
+                json_object_put(c);
+                e2e_wait_link(nss[i], "default", "pull", "team-creds", 1, E2E_WAIT_S);
+                char *pod = e2e_pod_pull_secrets(nss[i], "default");
+                assert_int_equal(e2e_csv_count(pod, "team-creds"), 1);
+                free(pod);
+        }
+        e2e_wait_out(E2E_WAIT_S, "2/2",
+                     "get ppol team -n '%s' -o jsonpath='{.status.namespaces}/"
+                     "{.status.linkedServiceAccounts}'",
+                     h);
+
+        /* the source rotates: the copies follow */
+        char *old = data_of(a, "team-creds");
+        e2e_pull_secret(h, "team-creds", "registry.team.example.com", "rotated");
+        for (size_t i = 0; i < 2; i++) {
+                wait_same(h, nss[i], "team-creds");
+                fprintf(stderr, "LATENCY %s re-copied in (%.2f, %.2f] s after the rotation\n",
+                        nss[i], E2E.wait_lo, E2E.wait_hi);
+        }
+        char *now = data_of(a, "team-creds");
+        assert_string_not_equal(now, old);
+        free(old);
+        free(now);
+
+        /* someone edits a copy: it is put back; someone deletes one: it is made again */
+        assert_int_equal(e2e_kubectl("patch secret team-creds -n '%s' --type=merge -p "
+                                     "'{\"stringData\":{\".dockerconfigjson\":"
+                                     "\"{\\\"auths\\\":{\\\"evil.example.com\\\":{}}}\"}}' "
+                                     ">/dev/null",
+                                     a),
+                         0);
+        wait_same(h, a, "team-creds");
+        assert_int_equal(e2e_kubectl("delete secret team-creds -n '%s' >/dev/null", b), 0);
+        wait_same(h, b, "team-creds");
+        e2e_wait_link(b, "default", "pull", "team-creds", 1, E2E_WAIT_S);
+        e2e_wait_applied(h, "team", E2E_WAIT_S);
+
+        e2e_policy_delete(h, "team");
+        for (size_t i = 0; i < 2; i++) {
+                char *e = e2e_kout(exists_cmd, "secret", "team-creds", nss[i]);
+                assert_string_equal(e, "absent");
+                free(e);
+        }
+        e2e_ns_delete(h);
+        e2e_ns_delete(a);
+        e2e_ns_delete(b);
+        free(h);
+        free(a);
+        free(b);
+}
+
+static void test_refused_home(void **state) {
+        char *h = e2e_ns("refused", NULL), *c = e2e_ns("dist-c", NULL);
+        e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
+        e2e_wait_out(E2E_WAIT_S, "default", "get sa default -n '%s' -o jsonpath='{.metadata.name}'",
+                     c);
+        char *sa_rv = e2e_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'",
+                               c);
+        char subj[256];
+        snprintf(subj, sizeof(subj), "    namespaces: [%s]\n", c);
+        policy(h, "sneaky", subj, NULL);
+        e2e_wait_ready(h, "sneaky", "False", "DistributionNotAllowed", E2E_WAIT_S);
+        char *msg = e2e_kout("get ppol sneaky -n '%s' -o jsonpath='" E2E_JSONPATH_READY
+                             ".message}'",
+                             h);
+        fprintf(stderr, "DistributionNotAllowed: %s\n", msg);
+        free(msg);
+
+        /* the global pull secret may not be touched from here either */
+        char registry[256];
+        snprintf(registry, sizeof(registry), "registry.%s.example.com", E2E.prefix);
+        e2e_pull_secret(h, "global-creds", registry, "gl");
+        char *global_before = e2e_kout("get secret pull-secret -n openshift-config "
+                                       "-o jsonpath='{.metadata.resourceVersion}'");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: sneaky-global\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
+                  "  pullSecrets:\n  - name: global-creds\n  globalPullSecret:\n    merge: true\n",
+                  h);
+        e2e_wait_ready(h, "sneaky-global", "False", "DistributionNotAllowed", E2E_WAIT_S);
+
+        /* nothing was written: no copy, no link, no record, the account and global untouched */
+        e2e_hold_out(3.0, "absent", exists_cmd, "secret", "team-creds", c);
+        char *rv = e2e_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'", c);
+        json_object *sa = e2e_sa(c, "default");
+        fprintf(stderr, "%s/default resourceVersion %s -> %s\n", c, sa_rv, rv);
+        assert_int_equal(e2e_count_name(sa, "imagePullSecrets", "team-creds"), 0);
+        assert_null(e2e_annotation(sa, "pullpolicy.io/links"));
+        json_object_put(sa);
+        /* the provisioner may have written the account in between; the controller did not */
+        char *global_after = e2e_kout("get secret pull-secret -n openshift-config "
+                                      "-o jsonpath='{.metadata.resourceVersion}'");
+        assert_string_equal(global_after, global_before);
+        char *marks = e2e_kout("get secrets -A -l pullpolicy.io/policy-namespace=%s -o name", h);
+        assert_string_equal(marks, "");
+        free(marks);
+
+        e2e_policy_delete(h, "sneaky");
+        e2e_policy_delete(h, "sneaky-global");
+        free(sa_rv);
+        free(rv);
+        free(global_before);
+        free(global_after);
+        e2e_ns_delete(h);
+        e2e_ns_delete(c);
+        free(h);
+        free(c);
+}
+
+static void test_foreign_secret_conflict(void **state) {
+        char *h = e2e_ns("allowed2", NULL), *d = e2e_ns("dist-d", NULL);
+        e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
+        /* a person's secret of the same name, made first */
+        e2e_pull_secret(d, "team-creds", "registry.other.example.com", "someone-else");
+        char *before = e2e_kout("get secret team-creds -n '%s' -o jsonpath='"
+                                "{.metadata.resourceVersion} {.data} {.metadata.labels}'",
+                                d);
+        char subj[256];
+        snprintf(subj, sizeof(subj), "    namespaces: [%s]\n", d);
+        policy(h, "clash", subj, NULL);
+        e2e_wait_ready(h, "clash", "False", "Conflict", E2E_WAIT_S);
+        char *msg = e2e_kout("get ppol clash -n '%s' -o jsonpath='{.status.problems}'", h);
+        fprintf(stderr, "Conflict problems: %s\n", msg);
+        assert_non_null(strstr(msg, "Conflict"));
+        assert_non_null(strstr(msg, d));
+        free(msg);
+        e2e_wait_out(E2E_WAIT_S, "yes",
+                     "get events -n '%s' --field-selector involvedObject.name=clash,"
+                     "reason=Conflict -o name | grep -q . && echo yes || echo no",
+                     h);
+        e2e_hold_out(3.0, before,
+                     "get secret team-creds -n '%s' -o jsonpath='"
+                     "{.metadata.resourceVersion} {.data} {.metadata.labels}'",
+                     d);
+
+        /* the person's secret goes: the controller may now make its copy */
+        assert_int_equal(e2e_kubectl("delete secret team-creds -n '%s' >/dev/null", d), 0);
+        wait_same(h, d, "team-creds");
+        e2e_wait_applied(h, "clash", E2E_WAIT_S);
+
+        e2e_policy_delete(h, "clash");
+        free(before);
+        e2e_ns_delete(h);
+        e2e_ns_delete(d);
+        free(h);
+        free(d);
+}
+
+static int group_setup(void **state) {
+        if (e2e_suite_setup(state, "distribution", "legacy") < 0) return -1;
+        char dist[512];
+        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-allowed,%s-allowed2",
+                 E2E.prefix, E2E.prefix);
+        const char *flags[] = {dist, NULL};
+        return e2e_controller_start(flags);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_copies_and_rotation),
+                cmocka_unit_test(test_refused_home),
+                cmocka_unit_test(test_foreign_secret_conflict),
+        };
+        return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
+}
