@@ -38,7 +38,7 @@
 #include "util/base64.h"
 #include "util/macro.h"
 
-#define RUN_TIMEOUT_S 60.0
+#define RUN_TIMEOUT_S 120.0
 #define JF            (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 static struct ev_loop *loop;
