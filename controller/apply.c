@@ -631,6 +631,8 @@ static void on_timer_cb(struct ev_loop *loop, ev_timer *t, int revents) {
 }
 
 static void schedule(pp_apply *a, double delay, void (*f)(pp_apply *a)) {
+        /* libev measures from its cached time, which may be old when called off the loop */
+        ev_now_update(a->loop);
         a->on_timer = f;
         ev_timer_set(&a->timer, delay, 0.);
         ev_timer_start(a->loop, &a->timer);
