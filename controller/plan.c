@@ -392,13 +392,9 @@ static int rebuild_refs(json_object *sa, const char *member, char *const *names,
         json_object_object_get_ex(sa, member, &old);
         size_t n_old =
             old && json_object_is_type(old, json_type_array) ? json_object_array_length(old) : 0;
-        if (n == 0) {
-                json_object_object_del(sa, member);
-                return 0;
-        }
         bool *used = n_old ? calloc(n_old, sizeof(bool)) : NULL;
         if (n_old && !used) return -ENOMEM;
-        json_object *arr = json_object_new_array_ext((int)n);
+        json_object *arr = json_object_new_array_ext(n ? (int)n : 1);
         if (!arr) {
                 free(used);
                 return -ENOMEM;
@@ -430,7 +426,25 @@ static int rebuild_refs(json_object *sa, const char *member, char *const *names,
                         return -ENOMEM;
                 }
         }
+        /* Entries without a name are nobody's link and not in d's lists; R9 keeps them. */
+        for (size_t j = 0; j < n_old; j++) {
+                json_object *o = json_object_array_get_idx(old, j), *nm = NULL;
+                if (used[j] || (json_object_object_get_ex(o, "name", &nm) &&
+                                json_object_is_type(nm, json_type_string)))
+                        continue;
+                if (json_object_array_add(arr, json_object_get(o)) < 0) {
+                        json_object_put(o);
+                        json_object_put(arr);
+                        free(used);
+                        return -ENOMEM;
+                }
+        }
         free(used);
+        if (json_object_array_length(arr) == 0) {
+                json_object_put(arr);
+                json_object_object_del(sa, member);
+                return 0;
+        }
         if (json_object_object_add(sa, member, arr) < 0) {
                 json_object_put(arr);
                 return -ENOMEM;

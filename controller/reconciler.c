@@ -207,7 +207,7 @@ static bool report_forbidden(job *j, int error, const char *failed_what) {
         plan *p = j->plan;
         if (!p->has_status) return false;
         _cleanup_free_ char *msg = NULL;
-        if (asprintf(&msg, "the controller is not allowed to %s (%s)",
+        if (asprintf(&msg, "the controller is not allowed to write %s (%s)",
                      failed_what ? failed_what : "write", kube_strerror(error)) < 0)
                 return false;
         char *reason = strdup("Forbidden");

@@ -1901,6 +1901,33 @@ static void test_sa_desired_apply_json_keeps_fields(void **state) {
         json_object_put(j);
 }
 
+/* R9: an entry without a name is nobody's link; rebuilding the lists keeps it. */
+static void test_sa_desired_apply_json_keeps_unnamed(void **state) {
+        json_object *j = json_tokener_parse(
+            "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},"
+            "\"imagePullSecrets\":[{},{\"name\":\"a\"},{\"name\":7}]}");
+        model_sa *sa = NULL;
+        assert_int_equal(model_sa_decode(j, &sa), 0);
+        plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL, false}};
+        plan_sa_desired d = {0};
+        assert_int_equal(plan_sa_edit(sa, "n/p", want, 1, &d), 0);
+        assert_int_equal(plan_sa_desired_apply_json(j, &d), 0);
+        json_object *ips = NULL;
+        assert_true(json_object_object_get_ex(j, "imagePullSecrets", &ips));
+        assert_string_equal(json_object_to_json_string_ext(ips, JSON_C_TO_STRING_PLAIN),
+                            "[{\"name\":\"a\"},{\"name\":\"new\"},{},{\"name\":7}]");
+        plan_sa_desired_done(&d);
+
+        /* Removing every named entry still keeps the unnamed ones. */
+        plan_sa_desired none = {0};
+        assert_int_equal(plan_sa_desired_apply_json(j, &none), 0);
+        assert_true(json_object_object_get_ex(j, "imagePullSecrets", &ips));
+        assert_string_equal(json_object_to_json_string_ext(ips, JSON_C_TO_STRING_PLAIN),
+                            "[{},{\"name\":7}]");
+        model_sa_free(sa);
+        json_object_put(j);
+}
+
 static void test_global_edit_direct(void **state) {
         world *w = *state;
         secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS,
@@ -1954,6 +1981,7 @@ static void test_bad_arguments(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
             T(test_finalizer_added_first),
+            T(test_sa_desired_apply_json_keeps_unnamed),
             T(test_invalid_spec),
             T(test_invalid_spec_keeps_existing_objects),
             T(test_home_group_binding),
