@@ -84,7 +84,10 @@ int timefmt_parse_rfc3339(const char *s, struct timespec *ret) {
         struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
                         .tm_hour = h, .tm_min = m, .tm_sec = sec};
         time_t t = timegm(&tm);
-        if (t == (time_t)-1) return -EINVAL;
+        /* -1 is also 1969-12-31T23:59:59, a valid time: timegm() normalised tm to it */
+        if (t == (time_t)-1 && !(tm.tm_year == 69 && tm.tm_yday == 364 && tm.tm_hour == 23 &&
+                                 tm.tm_min == 59 && tm.tm_sec == 59))
+                return -EINVAL;
         ret->tv_sec = t - offset;
         ret->tv_nsec = nsec;
         return 0;
