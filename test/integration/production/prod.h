@@ -51,7 +51,10 @@
 #define PROD_READY_S      120.0
 
 /* A string for cmocka's string asserts, which do not take NULL. */
-#define PROD_S(s) ((s) ? (s) : "(null)")
+static inline const char *prod_s(const char *s) {
+        return s ? s : "(null)";
+}
+#define PROD_S(s) prod_s(s)
 
 /* ---- time ------------------------------------------------------------------------------ */
 
