@@ -47,7 +47,7 @@
  * Secrets are followed without their data ever being sent.
  *
  * Ownership and reentrancy: the reflector borrows the client (which must
- * outlive it) and copies its options and handlers. JSON handed to handlers is
+ * outlive it: free reflectors first) and copies its options and handlers. JSON handed to handlers is
  * borrowed for the duration of the call (json_object_get() to keep it).
  * Handlers may call kube_reflector_stop() and kube_reflector_free() on their
  * own reflector (the free is deferred until the handler's caller has
