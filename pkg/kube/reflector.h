@@ -47,11 +47,12 @@
  * Secrets are followed without their data ever being sent.
  *
  * Ownership and reentrancy: the reflector borrows the client (which must
- * outlive it: free reflectors first) and copies its options and handlers. JSON handed to handlers is
- * borrowed for the duration of the call (json_object_get() to keep it).
- * Handlers may call kube_reflector_stop() and kube_reflector_free() on their
- * own reflector (the free is deferred until the handler's caller has
- * unwound); they must not call kube_reflector_start() on it.
+ * outlive it: free reflectors first) and copies its options and handlers.
+ * JSON handed to handlers is borrowed for the duration of the call
+ * (json_object_get() to keep it). Handlers may call kube_reflector_stop() and
+ * kube_reflector_free() on their own reflector (the free is deferred until
+ * the handler's caller has unwound); they must not call kube_reflector_start()
+ * on it.
  *
  * Limits: an event line at most max_event bytes (16 MiB), a list page at most
  * the client's max_body (the default client limit unless max_page_body is set),
