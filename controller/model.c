@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "names.h"
+#include "util/base64.h"
 #include "util/hashmap.h"
 #include "util/macro.h"
 #include "util/timefmt.h"
@@ -669,50 +670,19 @@ void model_secret_free(model_secret *s) {
         free(s);
 }
 
-static int b64_value(char c) {
-        if (c >= 'A' && c <= 'Z') return c - 'A';
-        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-        if (c >= '0' && c <= '9') return c - '0' + 52;
-        if (c == '+') return 62;
-        if (c == '/') return 63;
-        return -1;
-}
-
-/* Standard base64 with padding (what the apiserver writes). 0, -EINVAL, -E2BIG, -ENOMEM. */
+/*
+ * Standard base64 with padding (what the apiserver writes). 0, -EINVAL, -E2BIG, -ENOMEM.
+ * The size limit counts whole groups, padding included, and is checked before the
+ * characters are.
+ */
 static int b64_decode(const char *in, size_t len, char **ret, size_t *ret_len) {
         if (len % 4 != 0) return -EINVAL;
         if (len / 4 * 3 > MODEL_SECRET_PAYLOAD_MAX) return -E2BIG;
-        char *out = malloc(len / 4 * 3 + 1);
-        if (!out) return -ENOMEM;
-        size_t o = 0;
-        for (size_t i = 0; i < len; i += 4) {
-                int v[4];
-                int pad = 0;
-                for (int k = 0; k < 4; k++) {
-                        char c = in[i + k];
-                        if (c == '=' && i + 4 == len && k >= 2) {
-                                v[k] = 0;
-                                pad++;
-                                continue;
-                        }
-                        if (pad) goto bad; /* data after padding */
-                        v[k] = b64_value(c);
-                        if (v[k] < 0) goto bad;
-                }
-                uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                             (uint32_t)v[3];
-                out[o++] = (char)(w >> 16);
-                if (pad < 2) out[o++] = (char)(w >> 8 & 0xff);
-                if (pad < 1) out[o++] = (char)(w & 0xff);
-        }
-        out[o] = 0;
+        void *out;
+        int r = base64_decode(in, len, 0, MODEL_SECRET_PAYLOAD_MAX, &out, ret_len);
+        if (r < 0) return r;
         *ret = out;
-        *ret_len = o;
         return 0;
-bad:
-        wipe(out, len / 4 * 3 + 1);
-        free(out);
-        return -EINVAL;
 }
 
 /*
@@ -747,8 +717,7 @@ static int decode_payload(json_object *obj, const char *type, json_object **ret_
                 return 0;
         }
         json_object *root = parse_json(raw, raw_len, MODEL_JSON_DEPTH);
-        wipe(raw, raw_len);
-        free(raw);
+        base64_free_wiped(raw, raw_len);
         if (!root || !json_object_is_type(root, json_type_object)) {
                 json_object_put(root);
                 *ret_validity = MODEL_SECRET_BAD_JSON;

@@ -11,6 +11,7 @@
 
 #include "kube/ratelimit.h"
 #include "kube/yaml_json.h"
+#include "util/base64.h"
 #include "util/macro.h"
 
 #define SA_DIR         "var/run/secrets/kubernetes.io/serviceaccount"
@@ -156,57 +157,34 @@ static const char *file_error(int r) {
         return strerror(-r);
 }
 
-static int b64_value(unsigned char ch) {
-        if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-        if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-        if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-        if (ch == '+') return 62;
-        if (ch == '/') return 63;
-        return -1;
-}
-
-/* Standard base64; whitespace ignored, padding optional but only at the end. */
+/*
+ * Kubeconfig "*-data" fields are written by people as well as tools: whitespace
+ * (space, tab, CR, LF) may stand anywhere and the '=' padding may be left out, but
+ * a partial last group must carry no stray low bits (Go's Strict decoding). The
+ * shared decoder accepts a little more, so the rest is refused here.
+ */
 static int b64_decode(const char *s, size_t len, blob *ret) {
-        unsigned char *out = malloc(len / 4 * 3 + 3 + 1);
-        if (!out) return -ENOMEM;
-        size_t n = 0, pad = 0, quad = 0;
-        uint32_t acc = 0;
-        for (size_t i = 0; i < len; i++) {
-                unsigned char ch = (unsigned char)s[i];
-                if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') continue;
-                if (ch == '=') {
-                        pad++;
-                        continue;
-                }
-                int v = b64_value(ch);
-                if (v < 0 || pad) goto bad;
-                acc = acc << 6 | (uint32_t)v;
-                if (++quad == 4) {
-                        out[n++] = (unsigned char)(acc >> 16);
-                        out[n++] = (unsigned char)(acc >> 8);
-                        out[n++] = (unsigned char)acc;
-                        quad = 0;
-                        acc = 0;
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        if (memchr(s, '\v', len) || memchr(s, '\f', len)) return -EBADMSG;
+        void *out;
+        size_t n;
+        int r = base64_decode(s, len, BASE64_IGNORE_SPACE | BASE64_PADDING_OPTIONAL, 0, &out, &n);
+        if (r == -ENOMEM) return r;
+        if (r < 0) return -EBADMSG;
+        if (n % 3) {
+                /* n % 3 == 1: the last character carries 4 unused bits; == 2: 2 bits */
+                size_t i = len;
+                while (i > 0 && (s[i - 1] == '=' || strchr(" \t\r\n", s[i - 1]))) i--;
+                size_t v = (size_t)(strchr(alphabet, s[i - 1]) - alphabet);
+                if (v & (n % 3 == 1 ? 0xF : 0x3)) {
+                        base64_free_wiped(out, n);
+                        return -EBADMSG;
                 }
         }
-        if (quad == 1) goto bad;
-        if (pad && (quad == 0 || quad + pad != 4)) goto bad;
-        if (quad == 2) {
-                if (acc & 0xF) goto bad;
-                out[n++] = (unsigned char)(acc >> 4);
-        } else if (quad == 3) {
-                if (acc & 0x3) goto bad;
-                out[n++] = (unsigned char)(acc >> 10);
-                out[n++] = (unsigned char)(acc >> 2);
-        }
-        out[n] = 0;
         ret->data = out;
         ret->len = n;
         return 0;
-bad:
-        explicit_bzero(out, len / 4 * 3 + 3);
-        free(out);
-        return -EBADMSG;
 }
 
 static bool looks_like_pem(const blob *b) {
