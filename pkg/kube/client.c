@@ -19,6 +19,7 @@
 #include <ev.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "kube/ratelimit.h"
@@ -43,6 +44,7 @@ typedef struct sock {
         curl_socket_t fd;
         kube_client *c;
         struct sock *prev, *next;
+        ev_tstamp last_read; /* when it last became readable: see idle_cb() */
 } sock;
 
 struct kube_request {
@@ -175,6 +177,7 @@ static void drive(kube_client *c, curl_socket_t fd, int action);
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
         sock *s = w->data;
+        if (revents & EV_READ) s->last_read = ev_now(loop);
         int action =
             (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
         drive(s->c, s->fd, action);
@@ -207,6 +210,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
                 if (!s) return -1;
                 s->c = c;
                 s->fd = fd;
+                s->last_read = ev_now(c->loop);
                 ev_io_init(&s->io, io_cb, fd, events);
                 s->io.data = s;
                 s->next = c->socks;
@@ -468,6 +472,19 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
                 return;
         }
         enter(c);
+        /*
+         * Silence past the idle timeout means the connection is dead (the apiserver
+         * sends watch bookmarks well within it), not just this stream. With HTTP/2
+         * the replacement request would be multiplexed onto the same stalled
+         * connection, and so would every later one. So every socket that has been
+         * as silent is shut down: curl sees it fail, the streams on it (all equally
+         * stuck) end, and their retries get a new connection. curl still owns and
+         * closes the descriptors. (CURLINFO_ACTIVESOCKET cannot name the socket of
+         * a transfer that is still running.)
+         */
+        ev_tstamp silent = (double)r->idle_timeout_ms / 1000.0 - 0.001;
+        for (sock *s = c->socks; s; s = s->next)
+                if (ev_now(loop) - s->last_read >= silent) (void)shutdown(s->fd, SHUT_RDWR);
         r->abort_error = -ETIMEDOUT;
         request_finish(r, -ETIMEDOUT);
         sweep(c);
