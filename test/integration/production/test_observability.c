@@ -610,6 +610,10 @@ static void test_metrics(void **state) {
         expo_done(&e);
         promtool_check(scrape);
         free(scrape);
+        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' '%s' --timeout=60s >/dev/null",
+                     S.home, linkp, waitp);
+        free(linkp);
+        free(waitp);
         assert_int_equal(problems, 0);
         /*
          * controller-runtime creates its series at 0 when a controller starts (errors and
@@ -618,11 +622,6 @@ static void test_metrics(void **state) {
          */
         if (missing) fprintf(stderr, "  see /work/notes/prod-bugs.md (metrics zero-init)\n");
         assert_int_equal(missing, 0);
-
-        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' '%s' --timeout=60s >/dev/null",
-                     S.home, linkp, waitp);
-        free(linkp);
-        free(waitp);
         assert_int_equal(tproc_stop(p, 30), 0);
 }
 
