@@ -102,4 +102,11 @@ int testenv_apiserver_metric(const char *name, const char *label_filter, double 
 int testenv_metric_sum(const char *exposition, const char *name, const char *label_filter,
                        double *ret);
 
+/*
+ * Compacts etcd up to its current revision (through its JSON gateway on
+ * loopback), so that any older resourceVersion is gone for certain: a watch
+ * from one gets 410 whatever the age of the environment. 0 or -errno.
+ */
+int testenv_compact_etcd(void);
+
 #endif
