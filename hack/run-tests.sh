@@ -93,6 +93,13 @@ if [ ${#integ[@]} -gt 0 ]; then
                 echo "the local control plane did not start; logs in $TESTENV_DIR/logs" >&2
                 failed=$((failed + 1))
                 failed_names+=("testenv-start")
+        elif ! bash "$root/hack/openshift-sim.sh" install "$TESTENV_DIR" >"$logdir/openshift-sim-install.log" 2>&1; then
+                # The OpenShift pieces (image.openshift.io, system:image-puller, the global
+                # pull secret) are part of the environment every suite may rely on.
+                echo "the OpenShift simulation could not be installed; see $logdir/openshift-sim-install.log" >&2
+                failed=$((failed + 1))
+                failed_names+=("openshift-sim-install")
+                bash "$root/hack/testenv.sh" stop "$TESTENV_DIR" >/dev/null 2>&1
         else
                 for b in "${integ[@]}"; do run_one "$b"; done
                 bash "$root/hack/testenv.sh" stop "$TESTENV_DIR" >/dev/null 2>&1
