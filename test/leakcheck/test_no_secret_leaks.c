@@ -36,16 +36,14 @@
 /* ---- SHA-256 (FIPS 180-4), to name payloads without showing them ---------------------- */
 
 static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 static uint32_t ror(uint32_t x, unsigned n) {
         return (x >> n) | (x << (32 - n));
@@ -153,8 +151,9 @@ static void add(payload_set *ps, const char *s, size_t len, const char *kind, co
                 if (strlen(ps->v[i].s) == len && memcmp(ps->v[i].s, s, len) == 0) return;
         if (ps->n == ps->cap) {
                 ps->cap = ps->cap ? 2 * ps->cap : 64;
-                ps->v = realloc(ps->v, ps->cap * sizeof(*ps->v));
-                assert_non_null(ps->v);
+                payload *nv = realloc(ps->v, ps->cap * sizeof(*ps->v));
+                assert_non_null(nv);
+                ps->v = nv;
         }
         payload *p = &ps->v[ps->n++];
         memset(p, 0, sizeof(*p));
@@ -231,7 +230,8 @@ static void collect(payload_set *ps) {
                 else
                         continue;
                 char origin[300];
-                snprintf(origin, sizeof(origin), "%s/%s", PROD_S(prod_jstr(s, "metadata.namespace")),
+                snprintf(origin, sizeof(origin), "%s/%s",
+                         PROD_S(prod_jstr(s, "metadata.namespace")),
                          PROD_S(prod_jstr(s, "metadata.name")));
                 ps->secrets++;
                 json_object *b64o = prod_jget(prod_jget(s, "data"), key);
@@ -322,8 +322,9 @@ static int search_file(const payload_set *ps, const char *path, finding_list *fl
                 if (len + 65536 > cap) {
                         if (cap >= LEAK_FILE_MAX) break;
                         cap = cap ? 2 * cap : 131072;
-                        buf = realloc(buf, cap);
-                        assert_non_null(buf);
+                        char *nb = realloc(buf, cap);
+                        assert_non_null(nb);
+                        buf = nb;
                 }
                 size_t n = fread(buf + len, 1, cap - len, f);
                 len += n;
@@ -365,7 +366,8 @@ static void logs_dir(char *out, size_t n) {
         snprintf(out, n, "%s/test-logs", prod_build());
 }
 
-/* ---- the scenario ------------------------------------------------------------------------------ */
+/* ---- the scenario ------------------------------------------------------------------------------
+ */
 
 static struct {
         char *prefix, *ns;
@@ -424,8 +426,10 @@ static int scenario(void) {
                          "{\"auths\":{\"%s\":{\"auth\":\"%s\",\"username\":\"%s\","
                          "\"password\":\"pw-a-%s\",\"identitytoken\":\"idt-%s\"}}}",
                          S.host, aa, user, pa, id);
-        r = r < 0 ? r : asprintf(&doc_b, "{\"b-%s.registry.test\":{\"auth\":\"%s\",\"email\":\"x@y.z\"}}",
-                                 S.prefix, ab);
+        r = r < 0
+                ? r
+                : asprintf(&doc_b, "{\"b-%s.registry.test\":{\"auth\":\"%s\",\"email\":\"x@y.z\"}}",
+                           S.prefix, ab);
         /* the apiserver only admits JSON; "auths" that is no object is what we can make */
         r = r < 0 ? r : asprintf(&doc_bad, "{\"auths\":\"tok-%s\"}", junk);
         free(ua);
@@ -519,7 +523,8 @@ static int group_teardown(void **state) {
         return 0;
 }
 
-/* ---- tests ------------------------------------------------------------------------------------- */
+/* ---- tests -------------------------------------------------------------------------------------
+ */
 
 /* The planted payload is found where it is, and nowhere it is not. */
 static void test_self_check(void **state) {
@@ -535,8 +540,8 @@ static void test_self_check(void **state) {
         auth = b64(up);
         assert_non_null(strchr(auth, '/'));
         char *doc = NULL;
-        assert_true(asprintf(&doc, "{\"auths\":{\"canary.registry.test\":{\"auth\":\"%s\"}}}",
-                             auth) > 0);
+        assert_true(
+            asprintf(&doc, "{\"auths\":{\"canary.registry.test\":{\"auth\":\"%s\"}}}", auth) > 0);
         apply_secret("lk-canary", "kubernetes.io/dockerconfigjson", ".dockerconfigjson", doc);
         free(doc);
 
@@ -574,11 +579,12 @@ static void test_self_check(void **state) {
 
         /* an Event carrying the password, as a careless message would */
         char *ev = NULL;
-        assert_true(asprintf(&ev,
-                             "apiVersion: v1\nkind: Event\nmetadata: {name: lk-canary, namespace: %s}\n"
-                             "involvedObject: {kind: Secret, name: lk-canary, namespace: %s}\n"
-                             "reason: Canary\ntype: Normal\nmessage: \"login as %s failed\"\n",
-                             S.ns, S.ns, up) > 0);
+        assert_true(
+            asprintf(&ev,
+                     "apiVersion: v1\nkind: Event\nmetadata: {name: lk-canary, namespace: %s}\n"
+                     "involvedObject: {kind: Secret, name: lk-canary, namespace: %s}\n"
+                     "reason: Canary\ntype: Normal\nmessage: \"login as %s failed\"\n",
+                     S.ns, S.ns, up) > 0);
         char *out = NULL;
         assert_int_equal(testenv_kubectl_input(ev, &out, "apply -f - >/dev/null 2>&1"), 0);
         explicit_bzero(ev, strlen(ev));
@@ -608,8 +614,8 @@ static void test_self_check(void **state) {
         free(auth);
         payloads_free(&ps);
         printf("self-check: raw file %s, json-escaped file %s, event %s, decoy %s\n",
-               in_raw ? "found" : "MISSED", in_esc ? "found" : "MISSED",
-               in_ev ? "found" : "MISSED", in_decoy ? "FLAGGED" : "clean");
+               in_raw ? "found" : "MISSED", in_esc ? "found" : "MISSED", in_ev ? "found" : "MISSED",
+               in_decoy ? "FLAGGED" : "clean");
         assert_true(in_raw);
         assert_true(in_esc);
         assert_true(in_ev);

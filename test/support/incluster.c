@@ -18,7 +18,7 @@
 
 #define SA_SUBDIR "/var/run/secrets/kubernetes.io/serviceaccount"
 /* A CA bundle or a token is a few KiB; anything larger is not what we asked for. */
-#define CRED_MAX (1024u * 1024)
+#define CRED_MAX        (1024u * 1024)
 #define KUBECTL_OUT_MAX (64u * 1024 * 1024)
 
 static double mono(void) {
@@ -100,9 +100,9 @@ static int request_token(const incluster *ic, const char *bound_secret, const ch
         if (bound_secret)
                 snprintf(bound, sizeof(bound),
                          " --bound-object-kind=Secret --bound-object-name='%s'", bound_secret);
-        int r = testenv_kubectl(&out, "create token '%s' -n '%s' --duration='%s'%s",
-                                ic->service_account, ic->namespace, duration ? duration : "1h",
-                                bound);
+        int r =
+            testenv_kubectl(&out, "create token '%s' -n '%s' --duration='%s'%s",
+                            ic->service_account, ic->namespace, duration ? duration : "1h", bound);
         if (r != 0 || !out) {
                 fprintf(stderr, "incluster: kubectl create token %s -n %s failed (%d)\n",
                         ic->service_account, ic->namespace, r);
@@ -122,8 +122,9 @@ static int request_token(const incluster *ic, const char *bound_secret, const ch
 /* The CA of the admin kubeconfig (certificate-authority-data), PEM. */
 static int kubeconfig_ca(void **ret, size_t *ret_len) {
         char *out = NULL;
-        int r = testenv_kubectl(&out, "config view --raw --minify -o "
-                                      "'jsonpath={.clusters[0].cluster.certificate-authority-data}'");
+        int r =
+            testenv_kubectl(&out, "config view --raw --minify -o "
+                                  "'jsonpath={.clusters[0].cluster.certificate-authority-data}'");
         if (r != 0 || !out) {
                 fprintf(stderr, "incluster: cannot read the CA from the kubeconfig (%d)\n", r);
                 free(out);
@@ -345,9 +346,9 @@ int incluster_start_controller(tproc *p, const incluster *ic, const char *name,
         char *argv[96];
         size_t n = 0;
         argv[n++] = (char *)"env";
-        static const char *const unset[] = {"KUBECONFIG", "PULLPOLICY_KUBECONFIG", "POD_NAMESPACE",
-                                            "POD_NAME", "PULLPOLICY_NAMESPACE",
-                                            "PULLPOLICY_LEADER_ELECT"};
+        static const char *const unset[] = {"KUBECONFIG",           "PULLPOLICY_KUBECONFIG",
+                                            "POD_NAMESPACE",        "POD_NAME",
+                                            "PULLPOLICY_NAMESPACE", "PULLPOLICY_LEADER_ELECT"};
         for (size_t i = 0; i < sizeof(unset) / sizeof(unset[0]); i++) {
                 argv[n++] = (char *)"-u";
                 argv[n++] = (char *)unset[i];

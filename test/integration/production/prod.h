@@ -42,13 +42,13 @@
 #include "testenv.h"
 #include "util/macro.h"
 
-#define PROD_NS           "pullpolicy-system"
-#define PROD_SA           "pullpolicy-controller"
-#define PROD_USER         "system:serviceaccount:" PROD_NS ":" PROD_SA
-#define PROD_LABEL_RUN    "prod.pullpolicy.io/run"
+#define PROD_NS        "pullpolicy-system"
+#define PROD_SA        "pullpolicy-controller"
+#define PROD_USER      "system:serviceaccount:" PROD_NS ":" PROD_SA
+#define PROD_LABEL_RUN "prod.pullpolicy.io/run"
 /* Generous: the controller may run under valgrind on a loaded 2-core machine. */
-#define PROD_WAIT_S       60.0
-#define PROD_READY_S      120.0
+#define PROD_WAIT_S  60.0
+#define PROD_READY_S 120.0
 
 /* A string for cmocka's string asserts, which do not take NULL. */
 static inline const char *prod_s(const char *s) {
@@ -65,8 +65,7 @@ static inline double prod_now(void) {
 }
 
 static inline void prod_sleep(double s) {
-        struct timespec d = {.tv_sec = (time_t)s,
-                             .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+        struct timespec d = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
         while (nanosleep(&d, &d) < 0 && errno == EINTR) {
         }
 }
@@ -132,8 +131,7 @@ __attribute__((format(printf, 1, 2))) static inline char *prod_kout(const char *
 }
 
 /* `kubectl ARGS` (asking for -o json) parsed, or NULL. */
-__attribute__((format(printf, 1, 2))) static inline json_object *prod_kjson(const char *fmt,
-                                                                             ...) {
+__attribute__((format(printf, 1, 2))) static inline json_object *prod_kjson(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         char *cmd = prod_vfmt(fmt, ap);
@@ -169,11 +167,12 @@ __attribute__((format(printf, 1, 2))) static inline void prod_apply(const char *
  */
 static inline int prod_install(char **out) {
         char *o = NULL;
-        int r = testenv_kubectl(&o, "apply -k '%s/manifests' --server-side --force-conflicts "
-                                    "--validate=strict 2>&1",
+        int r = testenv_kubectl(&o,
+                                "apply -k '%s/manifests' --server-side --force-conflicts "
+                                "--validate=strict 2>&1",
                                 prod_root());
-        if (r != 0) fprintf(stderr, "kubectl apply -k manifests/ failed (%d):\n%s\n", r,
-                            o ? o : "");
+        if (r != 0)
+                fprintf(stderr, "kubectl apply -k manifests/ failed (%d):\n%s\n", r, o ? o : "");
         if (out)
                 *out = o;
         else
@@ -242,8 +241,8 @@ typedef struct prod_ready_wait {
 
 static inline int prod_ready_cond(void *ud) {
         prod_ready_wait *w = ud;
-        json_object *o = prod_kjson("get pullpolicies.pullpolicy.io -n '%s' '%s' -o json", w->ns,
-                                    w->name);
+        json_object *o =
+            prod_kjson("get pullpolicies.pullpolicy.io -n '%s' '%s' -o json", w->ns, w->name);
         if (!o) return 0;
         json_object *c = prod_condition(o, "Ready");
         const char *st = prod_jstr(c, "status"), *reason = prod_jstr(c, "reason");
@@ -270,9 +269,8 @@ static inline double prod_wait_ready(const char *ns, const char *name, const cha
         double t0 = prod_now();
         int r = testenv_wait_until(prod_ready_cond, &w, timeout_s);
         if (r < 0) {
-                fprintf(stderr, "policy %s/%s: no Ready=%s%s%s after %.0f s; last: %s\n", ns,
-                        name, status, reason ? " reason=" : "", reason ? reason : "", timeout_s,
-                        w.last);
+                fprintf(stderr, "policy %s/%s: no Ready=%s%s%s after %.0f s; last: %s\n", ns, name,
+                        status, reason ? " reason=" : "", reason ? reason : "", timeout_s, w.last);
                 return -1;
         }
         return prod_now() - t0;
@@ -297,8 +295,9 @@ static inline int prod_exists_cond(void *ud) {
 static inline int prod_wait_exists(const char *args, bool want, double timeout_s) {
         prod_exists_wait w = {.args = args, .want = want};
         int r = testenv_wait_until(prod_exists_cond, &w, timeout_s);
-        if (r < 0) fprintf(stderr, "kubectl get %s: still %s after %.0f s\n", args,
-                           want ? "missing" : "present", timeout_s);
+        if (r < 0)
+                fprintf(stderr, "kubectl get %s: still %s after %.0f s\n", args,
+                        want ? "missing" : "present", timeout_s);
         return r;
 }
 
@@ -358,10 +357,11 @@ static inline void prod_cleanup_policies(const char *prefix, bool controller_run
                                              "--timeout=60s >/dev/null 2>&1",
                                              ns, name);
                         else
-                                prod_kubectl("patch pullpolicy.pullpolicy.io -n '%s' '%s' "
-                                             "--type=merge -p '{\"metadata\":{\"finalizers\":null}}' "
-                                             ">/dev/null 2>&1",
-                                             ns, name);
+                                prod_kubectl(
+                                    "patch pullpolicy.pullpolicy.io -n '%s' '%s' "
+                                    "--type=merge -p '{\"metadata\":{\"finalizers\":null}}' "
+                                    ">/dev/null 2>&1",
+                                    ns, name);
                 }
                 free(copy);
         }

@@ -22,9 +22,9 @@
 
 #include "faultproxy.h"
 
-#define SHORT_LEASE  6.0
-#define SHORT_RENEW  4.0
-#define SHORT_RETRY  1.0
+#define SHORT_LEASE   6.0
+#define SHORT_RENEW   4.0
+#define SHORT_RETRY   1.0
 #define DEFAULT_LEASE 15.0
 #define DEFAULT_RENEW 10.0
 #define DEFAULT_RETRY 2.0
@@ -65,8 +65,8 @@ static int group_setup(void **state) {
 static void ctl_stop(ctl *c) {
         if (c->running) {
                 int st = tproc_stop(&c->p, 30);
-                if (st != 0) fprintf(stderr, "%s exited with status %d (log %s)\n", c->name, st,
-                                     c->log);
+                if (st != 0)
+                        fprintf(stderr, "%s exited with status %d (log %s)\n", c->name, st, c->log);
         }
         c->running = false;
         free(c->name);
@@ -89,8 +89,8 @@ static int group_teardown(void **state) {
                 const char *extra[] = {"--leader-elect", lease, NULL};
                 tproc p = {0};
                 incluster_controller_opts o = {.wait_ready = true};
-                bool up = incluster_start_controller(&p, S.ic, "prod-failover-cleanup", &o,
-                                                     extra, PROD_READY_S) == 0;
+                bool up = incluster_start_controller(&p, S.ic, "prod-failover-cleanup", &o, extra,
+                                                     PROD_READY_S) == 0;
                 prod_cleanup_policies(S.prefix, up);
                 if (p.pid > 0) tproc_stop(&p, 30);
         }
@@ -106,8 +106,8 @@ static int group_teardown(void **state) {
 /* ---- controllers ----------------------------------------------------------------------------- */
 
 /* Starts controller i of a pair sharing Lease `lease` with the given timings. */
-static void ctl_start(size_t i, const char *tag, const char *lease, double ld, double rd,
-                      double rp, int service_port) {
+static void ctl_start(size_t i, const char *tag, const char *lease, double ld, double rd, double rp,
+                      int service_port) {
         ctl *c = &S.c[i];
         assert_true(asprintf(&c->name, "prod-failover-%s-%c", tag, (char)('a' + i)) > 0);
         c->log = incluster_log_path(c->name);
@@ -221,7 +221,8 @@ static char *start_pair(const char *tag, double ld, double rd, double rp) {
         return lease;
 }
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------------------------
+ */
 
 static void test_only_the_leader_writes(void **state) {
         char *lease = start_pair("solo", SHORT_LEASE, SHORT_RENEW, SHORT_RETRY);
@@ -273,8 +274,7 @@ static void test_only_the_leader_writes(void **state) {
                 if (streq(inst, b->name)) from_b++;
         }
         json_object_put(ev);
-        printf("events about %s: %d from the leader, %d from the follower\n", pol, from_a,
-               from_b);
+        printf("events about %s: %d from the leader, %d from the follower\n", pol, from_a, from_b);
         assert_true(from_a > 0);
         assert_int_equal(from_b, 0);
         remove_policy(pol);

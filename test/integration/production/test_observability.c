@@ -367,8 +367,9 @@ static void expo_parse(expo *e, const char *text, bucket_state *bs, size_t max_b
                         if (streq(e->series[i], key)) expo_error(e, lineno, line, "duplicate");
                 if (e->n_series == e->cap_series) {
                         e->cap_series = e->cap_series ? 2 * e->cap_series : 256;
-                        e->series = realloc(e->series, e->cap_series * sizeof(char *));
-                        assert_non_null(e->series);
+                        char **ns = realloc(e->series, e->cap_series * sizeof(char *));
+                        assert_non_null(ns);
+                        e->series = ns;
                 }
                 e->series[e->n_series++] = strdup(key);
                 /* histograms: cumulative buckets, +Inf == _count */
@@ -453,7 +454,8 @@ static void test_exposition_parser_rejects(void **state) {
         expo_done(&e);
 }
 
-/* ---- metrics ---------------------------------------------------------------------------------- */
+/* ---- metrics ----------------------------------------------------------------------------------
+ */
 
 static double metric(const tproc *p, const char *name, const char *filter) {
         return prod_metric(p, name, filter);
@@ -625,7 +627,8 @@ static void test_metrics(void **state) {
         assert_int_equal(tproc_stop(p, 30), 0);
 }
 
-/* ---- logs -------------------------------------------------------------------------------------- */
+/* ---- logs --------------------------------------------------------------------------------------
+ */
 
 /* Runs a controller with format, makes it reconcile, stops it; returns its log path. */
 static char *run_for_logs(const char *name, const char *format) {
@@ -657,8 +660,9 @@ static void test_log_format_json(void **state) {
         size_t cap = 0, n = 0, bad = 0, levels[4] = {0};
         static const char *const lv[] = {"error", "warn", "info", "debug"};
         regex_t ts;
-        assert_int_equal(regcomp(&ts, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-                                      "(\\.[0-9]+)?Z$",
+        assert_int_equal(regcomp(&ts,
+                                 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                                 "(\\.[0-9]+)?Z$",
                                  REG_EXTENDED | REG_NOSUB),
                          0);
         while (getline(&line, &cap, f) > 0) {
@@ -682,7 +686,8 @@ static void test_log_format_json(void **state) {
                 if (ok) {
                         json_object_object_foreach(o, key, val) {
                                 if (k++ == 3)
-                                        obj = key[0] && json_object_is_type(val, json_type_string) &&
+                                        obj = key[0] &&
+                                              json_object_is_type(val, json_type_string) &&
                                               json_object_get_string_len(val) > 0;
                         }
                 }
@@ -709,11 +714,12 @@ static void test_log_format_text(void **state) {
         FILE *f = fopen(path, "r");
         assert_non_null(f);
         regex_t re;
-        assert_int_equal(regcomp(&re,
-                                 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z "
-                                 "(ERROR|WARN|INFO|DEBUG) +[^ ].* [A-Za-z][A-Za-z0-9_.-]*=",
-                                 REG_EXTENDED | REG_NOSUB),
-                         0);
+        assert_int_equal(
+            regcomp(&re,
+                    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z "
+                    "(ERROR|WARN|INFO|DEBUG) +[^ ].* [A-Za-z][A-Za-z0-9_.-]*=",
+                    REG_EXTENDED | REG_NOSUB),
+            0);
         char *line = NULL;
         size_t cap = 0, n = 0, bad = 0;
         while (getline(&line, &cap, f) > 0) {

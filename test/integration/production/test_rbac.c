@@ -68,8 +68,7 @@ static int group_setup(void **state) {
         r = incluster_start_controller(&S.ctl, S.ic, "prod-rbac-controller", &o, extra,
                                        PROD_READY_S);
         if (r < 0) {
-                fprintf(stderr, "the in-cluster controller did not start (%d); see %s\n", r,
-                        S.log);
+                fprintf(stderr, "the in-cluster controller did not start (%d); see %s\n", r, S.log);
                 if (S.ctl.pid > 0) tproc_stop(&S.ctl, 5);
                 return -1;
         }
@@ -127,8 +126,8 @@ static bool has_event(const char *ns, const char *kind, const char *name, const 
                 const char *r = prod_jstr(e, "reason"), *n = prod_jstr(e, "involvedObject.name");
                 const char *k = prod_jstr(e, "involvedObject.kind");
                 const char *inst = prod_jstr(e, "reportingInstance");
-                if (r && n && k && inst && streq(r, reason) && streq(n, name) &&
-                    streq(k, kind) && streq(inst, S.pod))
+                if (r && n && k && inst && streq(r, reason) && streq(n, name) && streq(k, kind) &&
+                    streq(inst, S.pod))
                         found = true;
         }
         json_object_put(o);
@@ -148,8 +147,8 @@ static void assert_event(const char *ns, const char *kind, const char *name, con
         event_wait w = {ns, kind, name, reason};
         int r = testenv_wait_until(event_cond, &w, PROD_WAIT_S);
         if (r < 0)
-                fprintf(stderr, "no %s event about %s %s/%s from instance %s\n", reason, kind,
-                        ns, name, S.pod);
+                fprintf(stderr, "no %s event about %s %s/%s from instance %s\n", reason, kind, ns,
+                        name, S.pod);
         assert_int_equal(r, 0);
 }
 
@@ -230,8 +229,7 @@ static void test_install_crd_is_the_crd(void **state) {
         assert_true(asprintf(&cmd, "cmp -s '%s' '%s'", a, b) > 0);
         int st = system(cmd);
         free(cmd);
-        if (st != 0)
-                fprintf(stderr, "%s differs from %s: copy the CRD (cp %s %s)\n", b, a, a, b);
+        if (st != 0) fprintf(stderr, "%s differs from %s: copy the CRD (cp %s %s)\n", b, a, a, b);
         assert_int_equal(st, 0);
 }
 
@@ -241,8 +239,7 @@ typedef struct pods_wait {
 
 static int pods_cond(void *ud) {
         pods_wait *w = ud;
-        json_object *o = prod_kjson("get pods -n " PROD_NS
-                                    " -l app.kubernetes.io/name=pullpolicy,"
+        json_object *o = prod_kjson("get pods -n " PROD_NS " -l app.kubernetes.io/name=pullpolicy,"
                                     "app.kubernetes.io/component=controller -o json");
         json_object *items = prod_jget(o, "items");
         w->n = items ? (int)json_object_array_length(items) : 0;
@@ -256,22 +253,23 @@ static int pods_cond(void *ud) {
  * run as the controller's service account with its token mounted.
  */
 static void test_install_pods_admitted_restricted(void **state) {
-        char *level = prod_kout("get namespace " PROD_NS " -o "
-                                "'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}'");
+        char *level =
+            prod_kout("get namespace " PROD_NS " -o "
+                      "'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}'");
         assert_non_null(level);
         assert_string_equal(level, "restricted");
         free(level);
         pods_wait w = {0};
         int r = testenv_wait_until(pods_cond, &w, PROD_WAIT_S);
         if (r < 0) {
-                char *ev = prod_kout("get events -n " PROD_NS " --field-selector reason=FailedCreate");
+                char *ev =
+                    prod_kout("get events -n " PROD_NS " --field-selector reason=FailedCreate");
                 fprintf(stderr, "no controller pod admitted; FailedCreate events:\n%s\n",
                         ev ? ev : "");
                 free(ev);
         }
         assert_int_equal(r, 0);
-        json_object *o = prod_kjson("get pods -n " PROD_NS
-                                    " -l app.kubernetes.io/name=pullpolicy,"
+        json_object *o = prod_kjson("get pods -n " PROD_NS " -l app.kubernetes.io/name=pullpolicy,"
                                     "app.kubernetes.io/component=controller -o json");
         json_object *pod = json_object_array_get_idx(prod_jget(o, "items"), 0);
         assert_string_equal(PROD_S(prod_jstr(pod, "spec.serviceAccountName")), PROD_SA);
@@ -283,8 +281,8 @@ static void test_install_pods_admitted_restricted(void **state) {
 
 static void test_incluster_identity(void **state) {
         char *out = NULL;
-        int r = incluster_kubectl(S.ic, &out,
-                                  "auth whoami -o 'jsonpath={.status.userInfo.username}'");
+        int r =
+            incluster_kubectl(S.ic, &out, "auth whoami -o 'jsonpath={.status.userInfo.username}'");
         assert_int_equal(r, 0);
         assert_string_equal(out, PROD_USER);
         free(out);
@@ -370,8 +368,8 @@ static void test_link_pull_secret(void **state) {
         assert_sa_link(S.home, sa, secret, true);
         assert_true(writes("serviceaccounts", "update") > before);
         assert_event(S.home, "PullPolicy", pol, "Linked");
-        json_object *o = prod_kjson("get pullpolicy.pullpolicy.io -n '%s' '%s' -o json", S.home,
-                                    pol);
+        json_object *o =
+            prod_kjson("get pullpolicy.pullpolicy.io -n '%s' '%s' -o json", S.home, pol);
         assert_int_equal(json_object_get_int(prod_jpath(o, "status.linkedServiceAccounts")), 1);
         json_object_put(o);
 
@@ -407,8 +405,8 @@ static void test_distribution_copy(void **state) {
         assert_string_equal(prod_jstr_or(prod_jget(labels, "app.kubernetes.io/managed-by")),
                             "pullpolicy-controller");
         assert_string_equal(prod_jstr_or(prod_jget(labels, "pullpolicy.io/policy")), pol);
-        assert_string_equal(
-            prod_jstr_or(prod_jget(labels, "pullpolicy.io/policy-namespace")), PROD_NS);
+        assert_string_equal(prod_jstr_or(prod_jget(labels, "pullpolicy.io/policy-namespace")),
+                            PROD_NS);
         json_object_put(src);
         json_object_put(cp);
         assert_sa_link(S.subj, "default", secret, true);
@@ -487,8 +485,9 @@ static void test_leader_election_lease(void **state) {
         const char *holder = prod_jstr(o, "spec.holderIdentity");
         assert_non_null(holder);
         char needle[512];
-        snprintf(needle, sizeof(needle), "\"msg\":\"became leader\",\"component\":\"leader-election\","
-                                         "\"identity\":\"%s\"",
+        snprintf(needle, sizeof(needle),
+                 "\"msg\":\"became leader\",\"component\":\"leader-election\","
+                 "\"identity\":\"%s\"",
                  holder);
         assert_true(prod_log_grep(S.log, needle, false) > 0);
         assert_int_equal(json_object_get_int(prod_jpath(o, "spec.leaseDurationSeconds")), 15);
@@ -581,7 +580,8 @@ static void test_token_rotation(void **state) {
         printf("after rotation and revocation of the old token a policy converged in %.2f s\n", t);
 }
 
-/* ---- 5. what the identity must not do ----------------------------------------------------------- */
+/* ---- 5. what the identity must not do -----------------------------------------------------------
+ */
 
 typedef struct can_row {
         const char *verb;
@@ -637,8 +637,7 @@ static const can_row CAN_I[] = {
     {"impersonate", "users", NULL, "*", false, ""},
     {"impersonate", "serviceaccounts", NULL, "*", false, ""},
     {"update", "customresourcedefinitions.apiextensions.k8s.io", NULL, "*", false, ""},
-    {"create", "mutatingwebhookconfigurations.admissionregistration.k8s.io", NULL, "*", false,
-     ""},
+    {"create", "mutatingwebhookconfigurations.admissionregistration.k8s.io", NULL, "*", false, ""},
 };
 
 static const char *row_ns(const char *ns) {
@@ -679,7 +678,10 @@ static void test_can_i_matrix(void **state) {
                 bool ok = got == (c->expected ? 1 : 0);
                 printf("%-12s %-62s %-18s %-8s %-4s %s%s\n", c->verb, res,
                        streq(c->ns, "*") ? "(all)" : ns, c->expected ? "yes" : "no",
-                       got == 1 ? "yes" : got == 0 ? "no" : "ERR", ok ? "" : "MISMATCH ", c->why);
+                       got == 1   ? "yes"
+                       : got == 0 ? "no"
+                                  : "ERR",
+                       ok ? "" : "MISMATCH ", c->why);
                 if (!ok) bad++;
         }
         assert_int_equal(bad, 0);
@@ -698,9 +700,10 @@ static void test_token_attempts(void **state) {
         snprintf(leasef, sizeof(leasef), "%s/lease.yaml", S.ic->root);
         FILE *f = fopen(leasef, "w");
         assert_non_null(f);
-        fprintf(f, "apiVersion: coordination.k8s.io/v1\nkind: Lease\n"
-                   "metadata: {name: %s-evil, namespace: kube-system}\n"
-                   "spec: {holderIdentity: evil}\n",
+        fprintf(f,
+                "apiVersion: coordination.k8s.io/v1\nkind: Lease\n"
+                "metadata: {name: %s-evil, namespace: kube-system}\n"
+                "spec: {holderIdentity: evil}\n",
                 S.prefix);
         fclose(f);
         const try_row rows[] = {
@@ -719,8 +722,7 @@ static void test_token_attempts(void **state) {
              true, NULL},
             {"delete that binding (control)", "delete rolebinding x-puller -n '%1$s'", true, NULL},
             {"create a ClusterRoleBinding",
-             "create clusterrolebinding x-crb-%1$s --clusterrole=view --user=mallory", false,
-             NULL},
+             "create clusterrolebinding x-crb-%1$s --clusterrole=view --user=mallory", false, NULL},
             {"create a ConfigMap in kube-system", "create configmap x-%1$s -n kube-system", false,
              NULL},
             {"create a Lease in kube-system", "create -f '%2$s'", false, NULL},
@@ -732,8 +734,8 @@ static void test_token_attempts(void **state) {
              NULL},
         };
         int bad = 0;
-        printf("\nreal attempts with the controller's token\n%-40s %-8s %s\n", "ACTION",
-               "EXPECTED", "GOT");
+        printf("\nreal attempts with the controller's token\n%-40s %-8s %s\n", "ACTION", "EXPECTED",
+               "GOT");
         for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
                 char *args = NULL;
                 assert_true(asprintf(&args, rows[i].args, S.home, leasef) > 0);
@@ -745,8 +747,7 @@ static void test_token_attempts(void **state) {
                 if (rows[i].allowed)
                         ok = r == 0;
                 else
-                        ok = r != 0 && out && strcasestr(out, "forbidden") &&
-                             strcasestr(out, say);
+                        ok = r != 0 && out && strcasestr(out, "forbidden") && strcasestr(out, say);
                 printf("%-40s %-8s %s%s\n", rows[i].what, rows[i].allowed ? "allowed" : "denied",
                        r == 0 ? "allowed" : "denied", ok ? "" : " MISMATCH");
                 if (!ok) {
@@ -759,7 +760,8 @@ static void test_token_attempts(void **state) {
         assert_int_equal(bad, 0);
 }
 
-/* ---- 6. aggregated roles ------------------------------------------------------------------------ */
+/* ---- 6. aggregated roles ------------------------------------------------------------------------
+ */
 
 typedef struct agg_wait {
         const char *user;
@@ -787,8 +789,8 @@ static void test_aggregated_roles(void **state) {
         agg_wait w = {admin};
         assert_int_equal(testenv_wait_until(agg_cond, &w, PROD_WAIT_S), 0);
 
-        static const char *const verbs[] = {"get", "list", "watch", "create", "update", "patch",
-                                            "delete", "deletecollection"};
+        static const char *const verbs[] = {"get",    "list",  "watch",  "create",
+                                            "update", "patch", "delete", "deletecollection"};
         /* expected[user][verb]; user 3 has no binding */
         static const bool expected[4][8] = {
             {1, 1, 1, 1, 1, 1, 1, 1},
@@ -805,8 +807,8 @@ static void test_aggregated_roles(void **state) {
         for (size_t u = 0; u < 4; u++) {
                 printf("%-8s", names[u]);
                 for (size_t v = 0; v < ARRAY_SIZE(verbs); v++) {
-                        int got = can_i(who[u], verbs[v], "pullpolicies.pullpolicy.io", NULL,
-                                        S.home);
+                        int got =
+                            can_i(who[u], verbs[v], "pullpolicies.pullpolicy.io", NULL, S.home);
                         bool ok = got == (expected[u][v] ? 1 : 0);
                         printf(" %-16s", got == 1 ? (ok ? "yes" : "yes MISMATCH")
                                                   : (ok ? "no" : "no MISMATCH"));
@@ -824,8 +826,8 @@ static void test_aggregated_roles(void **state) {
                            "metadata: {name: by-%s}\nspec: {imagePuller: {}}\n";
         char *doc = NULL, *out = NULL;
         assert_true(asprintf(&doc, yaml, "admin") > 0);
-        int r = testenv_kubectl_input(doc, &out, "create -n '%s' --as='%s' -f - 2>&1", S.home,
-                                      admin);
+        int r =
+            testenv_kubectl_input(doc, &out, "create -n '%s' --as='%s' -f - 2>&1", S.home, admin);
         free(doc);
         free(out);
         assert_int_equal(r, 0);

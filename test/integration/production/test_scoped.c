@@ -105,8 +105,8 @@ static void test_other_namespaces_left_alone(void **state) {
         json_object *items = prod_jget(ev, "items");
         int ours = 0;
         for (size_t i = 0; items && i < json_object_array_length(items); i++) {
-                const char *inst = prod_jstr(json_object_array_get_idx(items, i),
-                                             "reportingInstance");
+                const char *inst =
+                    prod_jstr(json_object_array_get_idx(items, i), "reportingInstance");
                 if (inst && streq(inst, S.prefix)) ours++;
         }
         json_object_put(ev);
@@ -115,8 +115,7 @@ static void test_other_namespaces_left_alone(void **state) {
                                       ">/dev/null",
                                       S.scoped),
                          0);
-        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' p --wait=false >/dev/null",
-                     S.other);
+        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' p --wait=false >/dev/null", S.other);
 }
 
 static void test_global_merge_when_scoped(void **state) {
@@ -134,16 +133,17 @@ static void test_global_merge_when_scoped(void **state) {
         log_wait w = {mine, "\"reason\":\"Applied\""};
         int r = testenv_wait_until(log_cond, &w, 30.0);
         if (r < 0)
-                fprintf(stderr, "this controller never reported %s Applied (%d lines with "
-                                "reason SecretNotFound); see /work/notes/prod-bugs.md #3\n",
+                fprintf(stderr,
+                        "this controller never reported %s Applied (%d lines with "
+                        "reason SecretNotFound); see /work/notes/prod-bugs.md #3\n",
                         mine, log_has(mine, "\"reason\":\"SecretNotFound\""));
         assert_int_equal(r, 0);
         char *b64 = prod_kout("get secret -n openshift-config pull-secret -o "
                               "'jsonpath={.data.\\.dockerconfigjson}'");
         assert_non_null(b64);
         char *cmd = NULL;
-        assert_true(asprintf(&cmd, "printf '%%s' '%s' | base64 -d | grep -q '\"%s\"'", b64,
-                             host) > 0);
+        assert_true(asprintf(&cmd, "printf '%%s' '%s' | base64 -d | grep -q '\"%s\"'", b64, host) >
+                    0);
         free(b64);
         int st = system(cmd);
         free(cmd);
