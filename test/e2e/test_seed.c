@@ -7,8 +7,12 @@
  * admission plugin copies them from the account), the global pull secret's decoded
  * auths, and `kubectl get ppol`.
  *
- * One controller for the program (--distribution-namespaces=<prefix>-global, the home of
- * the global pull secret test) and one dockercfg provisioner in legacy mode without delay
+ * Also: --for=mount, R2's allowed ClusterRoles (RoleNotAllowed; a role changed in place,
+ * though a RoleBinding's roleRef is immutable) and R6's Conflict on a registry already in the
+ * global pull secret.
+ *
+ * One controller for the program (--distribution-namespaces=<prefix>-global,<prefix>-global2, the homes of
+ * the global pull secret tests; --allowed-cluster-roles=system:image-puller,view) and one dockercfg provisioner in legacy mode without delay
  * (image.openshift.io is served, so wait: Auto waits for it, as on OpenShift).
  */
 #include "e2e.h"
@@ -448,11 +452,125 @@ static void test_global_pull_secret(void **state) {
         free(g);
 }
 
+/* `oc secrets link default my-secret --for=mount` (and both) */
+static void test_secrets_link_mount(void **state) {
+        char *b = e2e_ns("mount", NULL);
+        e2e_pull_secret(b, "mounted", "registry.mount.example.com", "mnt");
+        e2e_pull_secret(b, "both", "registry.both.example.com", "both");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: mount\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    serviceAccounts: [default]\n"
+                  "  pullSecrets:\n  - name: mounted\n    for: [mount]\n"
+                  "  - name: both\n    for: [pull, mount]\n",
+                  b);
+        e2e_wait_applied(b, "mount", E2E_WAIT_S);
+        json_object *sa = e2e_sa(b, "default");
+        char *ips = e2e_names(sa, "imagePullSecrets"), *sec = e2e_names(sa, "secrets");
+        fprintf(stderr, "%s/default imagePullSecrets [%s] secrets [%s]\n", b, ips, sec);
+        assert_int_equal(e2e_count_name(sa, "secrets", "mounted"), 1);
+        assert_int_equal(e2e_count_name(sa, "imagePullSecrets", "mounted"), 0);
+        assert_int_equal(e2e_count_name(sa, "secrets", "both"), 1);
+        assert_int_equal(e2e_count_name(sa, "imagePullSecrets", "both"), 1);
+        assert_non_null(e2e_find_prefix(sa, "secrets", "default-dockercfg-"));
+        free(ips);
+        free(sec);
+        json_object_put(sa);
+        char *pod = e2e_pod_pull_secrets(b, "default");
+        assert_false(e2e_csv_has(pod, "mounted"));
+        assert_true(e2e_csv_has(pod, "both"));
+        free(pod);
+        e2e_policy_delete(b, "mount");
+        assert_int_equal(e2e_sa_count(b, "default", "mount", "mounted"), 0);
+        assert_int_equal(e2e_sa_count(b, "default", "mount", "both"), 0);
+        assert_int_equal(e2e_sa_count(b, "default", "pull", "both"), 0);
+        e2e_ns_delete(b);
+        free(b);
+}
+
+/* R2: a ClusterRole off the allowed list is refused; an allowed one can replace another. */
+static void test_cluster_roles(void **state) {
+        char *a = e2e_ns("role-a", NULL), *b = e2e_ns("role-b", NULL);
+        const char *pol = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                          "metadata:\n  name: %s\n  namespace: %s\n"
+                          "spec:\n  subjects:\n    namespaces: [%s]\n"
+                          "  imagePuller:\n    clusterRole: %s\n";
+        e2e_apply(pol, "too-much", b, a, "admin");
+        e2e_wait_ready(b, "too-much", "False", "RoleNotAllowed", E2E_WAIT_S);
+        e2e_hold_out(2.0, "", "get rolebindings -n '%s' -o name", b);
+        char *msg = e2e_kout("get ppol too-much -n '%s' -o jsonpath='" E2E_JSONPATH_READY
+                             ".message}'", b);
+        fprintf(stderr, "RoleNotAllowed: %s\n", msg);
+        assert_non_null(strstr(msg, "admin"));
+        free(msg);
+        e2e_policy_delete(b, "too-much");
+
+        /* allowed by --allowed-cluster-roles; then changed: a roleRef cannot be updated */
+        e2e_apply(pol, "switch", b, a, "system:image-puller");
+        e2e_wait_applied(b, "switch", E2E_WAIT_S);
+        char rb[256];
+        snprintf(rb, sizeof(rb), "ppol-switch-%s", a);
+        e2e_wait_out(E2E_WAIT_S, "system:image-puller",
+                     "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'", rb, b);
+        e2e_apply(pol, "switch", b, a, "view");
+        e2e_wait_out(E2E_WAIT_S, "view", "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'",
+                     rb, b);
+        e2e_wait_applied(b, "switch", E2E_WAIT_S);
+        char user[256];
+        snprintf(user, sizeof(user), "system:serviceaccount:%s:default", a);
+        char *out = NULL;
+        testenv_kubectl(&out, "auth can-i list configmaps -n '%s' --as='%s' 2>/dev/null", b, user);
+        assert_non_null(out);
+        assert_non_null(strstr(out, "yes"));
+        free(out);
+        assert_can_pull(b, user, "no");
+        char *n = e2e_kout("get rolebindings -n '%s' -o name", b);
+        fprintf(stderr, "bindings after the switch: %s\n", n);
+        assert_int_equal(strchr(n, '\n') == NULL, 1); /* exactly one */
+        free(n);
+
+        e2e_policy_delete(b, "switch");
+        e2e_ns_delete(a);
+        e2e_ns_delete(b);
+        free(a);
+        free(b);
+}
+
+/* R6: a registry already in the global pull secret, not added by the policy: Conflict. */
+static void test_global_pull_secret_conflict(void **state) {
+        char *g = e2e_ns("global2", NULL);
+        json_object *before = global_auths(NULL);
+        const char *taken = "quay.io";
+        assert_non_null(e2e_jget(before, taken));
+        e2e_pull_secret(g, "my-quay", taken, "mine");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: quay-global\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
+                  "  pullSecrets:\n  - name: my-quay\n  globalPullSecret:\n    merge: true\n",
+                  g);
+        e2e_wait_ready(g, "quay-global", "False", "Conflict", E2E_WAIT_S);
+        char *p = e2e_kout("get ppol quay-global -n '%s' -o jsonpath='{.status.problems}'", g);
+        fprintf(stderr, "global conflict: %s\n", p);
+        assert_non_null(strstr(p, "quay.io"));
+        free(p);
+        e2e_sleep(2.0);
+        json_object *now = global_auths(NULL);
+        assert_foreign_intact(before, now, NULL);
+        json_object_put(now);
+        e2e_policy_delete(g, "quay-global");
+        now = global_auths(NULL);
+        assert_foreign_intact(before, now, NULL);
+        json_object_put(now);
+        json_object_put(before);
+        e2e_ns_delete(g);
+        free(g);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "seed", "legacy") < 0) return -1;
         char dist[256];
-        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-global", E2E.prefix);
-        const char *flags[] = {dist, NULL};
+        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-global,%s-global2", E2E.prefix,
+                 E2E.prefix);
+        const char *flags[] = {dist, "--allowed-cluster-roles=system:image-puller,view", NULL};
         return e2e_controller_start(flags);
 }
 
@@ -463,6 +581,9 @@ int main(void) {
                 cmocka_unit_test(test_secrets_link),
                 cmocka_unit_test(test_delegated_auth),
                 cmocka_unit_test(test_global_pull_secret),
+                cmocka_unit_test(test_secrets_link_mount),
+                cmocka_unit_test(test_cluster_roles),
+                cmocka_unit_test(test_global_pull_secret_conflict),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
