@@ -11,7 +11,7 @@
  */
 #include "e2e.h"
 
-static const char *const homes[] = {"h-del", "h-two", "h-shrink"};
+static const char *const homes[] = {"h-del", "h-two", "h-shrink", "h-long"};
 
 /* What a person does by hand: `kubectl patch` appending {name: secret} to .imagePullSecrets. */
 static void person_link(const char *ns, const char *sa, const char *secret) {
@@ -249,6 +249,83 @@ static void test_shrink_subjects(void **state) {
         free(b);
 }
 
+/*
+ * Names at the limits: policy names of 236 characters make "ppol-<policy>-<ns>" too long
+ * for an object name and the policy label too long for a label value, so both are cut and
+ * hashed (R2, R8). Two such policies differing only in their last character keep apart,
+ * and deleting one removes exactly its own binding, copy and links.
+ */
+static void test_long_policy_names(void **state) {
+        char *h = e2e_ns("h-long", NULL), *a = e2e_ns("long-a", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        char base[300] = "long-";
+        for (int i = 0; i < 23; i++) strcat(base, "abcdefghij");
+        char p1[300], p2[300];
+        snprintf(p1, sizeof(p1), "%sy", base);
+        snprintf(p2, sizeof(p2), "%sz", base);
+        assert_int_equal(strlen(p1), 236);
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: %s\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n"
+                  "  pullSecrets:\n  - name: creds\n",
+                  p1, h, a);
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: %s\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    namespaces: [%s]\n    serviceAccounts: [default]\n"
+                  "  imagePuller: {}\n",
+                  p2, h, a);
+        e2e_wait_applied(h, p1, E2E_WAIT_S);
+        e2e_wait_applied(h, p2, E2E_WAIT_S);
+        e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
+
+        json_object *l = e2e_kjson("get rolebindings -n '%s' -o json", h);
+        assert_non_null(l);
+        assert_int_equal(e2e_jlen(l, "items"), 2);
+        char *names[2];
+        for (size_t i = 0; i < 2; i++) {
+                json_object *rb = e2e_jidx(l, "items", i);
+                const char *n = e2e_jstr(rb, "metadata.name");
+                const char *lv = e2e_label(rb, "pullpolicy.io/policy");
+                fprintf(stderr, "binding %s (%zu chars), policy label %s\n", n, strlen(n),
+                        lv ? lv : "(none)");
+                assert_true(strlen(n) <= 253);
+                assert_non_null(lv);
+                assert_true(strlen(lv) <= 63);
+                assert_string_equal(e2e_label(rb, "pullpolicy.io/policy-namespace"), h);
+                const char *owner = e2e_jstr(e2e_jidx(rb, "metadata.ownerReferences", 0), "name");
+                assert_non_null(owner);
+                names[i] = strdup(n);
+                /* the Group binding belongs to p1, the ServiceAccount one to p2 */
+                const char *kind = e2e_jstr(e2e_jidx(rb, "subjects", 0), "kind");
+                assert_string_equal(owner, strcmp(kind, "Group") == 0 ? p1 : p2);
+        }
+        assert_string_not_equal(names[0], names[1]);
+        json_object_put(l);
+        json_object *copy = e2e_get("secret", a, "creds");
+        assert_non_null(copy);
+        assert_true(strlen(e2e_label(copy, "pullpolicy.io/policy")) <= 63);
+        json_object_put(copy);
+
+        e2e_policy_delete(h, p1);
+        e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
+        json_object *left = e2e_kjson("get rolebindings -n '%s' -o json", h);
+        assert_int_equal(e2e_jlen(left, "items"), 1);
+        json_object *rb = e2e_jidx(left, "items", 0);
+        assert_string_equal(e2e_jstr(e2e_jidx(rb, "subjects", 0), "kind"), "ServiceAccount");
+        json_object_put(left);
+        e2e_wait_applied(h, p2, E2E_WAIT_S);
+
+        e2e_policy_delete(h, p2);
+        e2e_wait_out(E2E_WAIT_S, "", "get rolebindings -n '%s' -o name", h);
+        free(names[0]);
+        free(names[1]);
+        e2e_ns_delete(h);
+        e2e_ns_delete(a);
+        free(h);
+        free(a);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "cleanup", "legacy") < 0) return -1;
         char dist[1024] = "--distribution-namespaces=";
@@ -267,6 +344,7 @@ int main(void) {
                 cmocka_unit_test(test_delete_removes_exactly_its_work),
                 cmocka_unit_test(test_two_policies_same_secret),
                 cmocka_unit_test(test_shrink_subjects),
+                cmocka_unit_test(test_long_policy_names),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
