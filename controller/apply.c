@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <ev.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "kube/types.h"
 #include "names.h"
 #include "util/base64.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/timefmt.h"
 
@@ -26,18 +26,6 @@
 #define JSON_FLAGS      (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* ---- small JSON helpers ------------------------------------------------------------------ */
-
-static json_object *member(json_object *o, const char *key) {
-        json_object *v = NULL;
-        if (!o || !json_object_is_type(o, json_type_object)) return NULL;
-        if (!json_object_object_get_ex(o, key, &v)) return NULL;
-        return v;
-}
-
-static const char *member_str(json_object *o, const char *key) {
-        json_object *v = member(o, key);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 /* Adds v (taking the reference) under k; on failure v is released. */
 static int put(json_object *o, const char *k, json_object *v) {
@@ -67,7 +55,7 @@ static int put_str_cut(json_object *o, const char *k, const char *s, size_t max)
 
 /* The object member k of o, created empty when absent; NULL when it is not an object. */
 static json_object *member_obj(json_object *o, const char *k, int *err) {
-        json_object *v = member(o, k);
+        json_object *v = jsonutil_member(o, k);
         if (v) {
                 if (!json_object_is_type(v, json_type_object)) {
                         *err = -EINVAL;
@@ -81,29 +69,6 @@ static json_object *member_obj(json_object *o, const char *k, int *err) {
                 return NULL;
         }
         return v;
-}
-
-/* Exactly one JSON value with bounded depth (trailing whitespace allowed), or NULL. */
-static json_object *parse_json(const char *text, size_t len, int depth) {
-        if (len > INT_MAX) return NULL;
-        json_tokener *tok = json_tokener_new_ex(depth);
-        if (!tok) return NULL;
-        json_object *o = json_tokener_parse_ex(tok, text, (int)len);
-        if (o && json_tokener_get_error(tok) == json_tokener_success) {
-                size_t off = json_tokener_get_parse_end(tok);
-                while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' ||
-                                     text[off] == '\t'))
-                        off++;
-                if (off != len) {
-                        json_object_put(o);
-                        o = NULL;
-                }
-        } else {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
 }
 
 /*
@@ -283,22 +248,22 @@ int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *ba
             !w->copy.source_name || !w->copy.policy_name)
                 return -EINVAL;
         if (!json_object_is_type(source, json_type_object) ||
-            !streq_ptr(member_str(source, "kind"), "Secret"))
+            !streq_ptr(jsonutil_member_str(source, "kind"), "Secret"))
                 return -EINVAL;
-        json_object *data = member(source, "data");
+        json_object *data = jsonutil_member(source, "data");
         if (data && !json_object_is_type(data, json_type_object) &&
             !json_object_is_type(data, json_type_null))
                 return -EINVAL;
         if (data && json_object_is_type(data, json_type_null)) data = NULL;
-        const char *type = member_str(source, "type");
+        const char *type = jsonutil_member_str(source, "type");
 
         json_object *c = NULL;
         int r = 0;
         if (base) {
                 if (!json_object_is_type(base, json_type_object)) return -EINVAL;
-                json_object *bm = member(base, "metadata");
-                if (!streq_ptr(member_str(bm, "name"), w->name) ||
-                    !streq_ptr(member_str(bm, "namespace"), w->namespace))
+                json_object *bm = jsonutil_member(base, "metadata");
+                if (!streq_ptr(jsonutil_member_str(bm, "name"), w->name) ||
+                    !streq_ptr(jsonutil_member_str(bm, "namespace"), w->namespace))
                         return -EINVAL;
                 if (json_object_deep_copy(base, &c, NULL) < 0) return -ENOMEM;
                 /* write-only and derived fields; immutable copies are re-created instead */
@@ -361,10 +326,10 @@ static const pp_apply_source *find_source(const pp_apply_source *src, size_t n, 
 int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
                          const pp_apply_source *src, size_t n_src) {
         if (!secret || !d || (n_src && !src)) return -EINVAL;
-        if (!streq_ptr(member_str(secret, "type"), MODEL_SECRET_TYPE_DOCKERCONFIGJSON))
+        if (!streq_ptr(jsonutil_member_str(secret, "type"), MODEL_SECRET_TYPE_DOCKERCONFIGJSON))
                 return -EINVAL;
-        json_object *data = member(secret, "data");
-        json_object *enc = member(data, DOCKERCONFIGJSON_KEY);
+        json_object *data = jsonutil_member(secret, "data");
+        json_object *enc = jsonutil_member(data, DOCKERCONFIGJSON_KEY);
         if (!enc || !json_object_is_type(enc, json_type_string)) return -EINVAL;
 
         void *raw = NULL;
@@ -372,13 +337,13 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
         int r = base64_decode(json_object_get_string(enc), (size_t)json_object_get_string_len(enc),
                               0, MODEL_SECRET_PAYLOAD_MAX, &raw, &raw_len);
         if (r < 0) return r;
-        json_object *root = parse_json(raw, raw_len, MODEL_JSON_DEPTH);
+        json_object *root = jsonutil_parse(raw, raw_len, MODEL_JSON_DEPTH);
         base64_free_wiped(raw, raw_len + 1);
         if (!root || !json_object_is_type(root, json_type_object)) {
                 json_object_put(root);
                 return -EINVAL;
         }
-        json_object *auths = member(root, "auths");
+        json_object *auths = jsonutil_member(root, "auths");
         if (auths && !json_object_is_type(auths, json_type_object)) {
                 r = -EINVAL;
                 goto out;
@@ -394,7 +359,7 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
                         continue;
                 }
                 const pp_apply_source *s = op->source ? find_source(src, n_src, op->source) : NULL;
-                json_object *entry = s ? member(s->auths, op->registry) : NULL;
+                json_object *entry = s ? jsonutil_member(s->auths, op->registry) : NULL;
                 if (!entry) {
                         r = -ESTALE;
                         goto out;
@@ -429,7 +394,7 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
         base64_free_wiped(b64, b64_len + 1);
         if (r < 0) goto out;
 
-        json_object *md = member(secret, "metadata");
+        json_object *md = jsonutil_member(secret, "metadata");
         if (!md || !json_object_is_type(md, json_type_object)) {
                 r = -EINVAL;
                 goto out;
@@ -439,7 +404,7 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
                 if (!ann) goto out;
                 r = put_str(ann, NAMES_ANNOTATION_MERGED, d->merged);
         } else {
-                json_object *ann = member(md, "annotations");
+                json_object *ann = jsonutil_member(md, "annotations");
                 if (ann && json_object_is_type(ann, json_type_object))
                         json_object_object_del(ann, NAMES_ANNOTATION_MERGED);
         }
@@ -640,7 +605,7 @@ static void schedule(pp_apply *a, double delay, void (*f)(pp_apply *a)) {
 
 static int parse_body(const kube_response *resp, json_object **ret) {
         json_object *o =
-            resp->body ? parse_json(resp->body, resp->body_len, BODY_JSON_DEPTH) : NULL;
+            resp->body ? jsonutil_parse(resp->body, resp->body_len, BODY_JSON_DEPTH) : NULL;
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 return -EBADMSG;
@@ -817,9 +782,9 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
                 finish(a, r);
                 return;
         }
-        const char *src_type = member_str(a->src, "type");
-        const char *cur_type = member_str(a->obj, "type");
-        json_object *imm = member(a->obj, "immutable");
+        const char *src_type = jsonutil_member_str(a->src, "type");
+        const char *cur_type = jsonutil_member_str(a->obj, "type");
+        json_object *imm = jsonutil_member(a->obj, "immutable");
         bool immutable =
             imm && json_object_is_type(imm, json_type_boolean) && json_object_get_boolean(imm);
         if (!streq(src_type ? src_type : "Opaque", cur_type ? cur_type : "Opaque") || immutable) {

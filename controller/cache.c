@@ -11,6 +11,7 @@
 #include "kube/types.h"
 #include "util/hashmap.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 /* Policy indexes: which policies a change of another object can affect. */
 #define IDX_SECRET_NAME "secret-name"   /* names in spec.pullSecrets */
@@ -87,18 +88,8 @@ struct pp_cache {
 static int strv_from(char **names, size_t n, char ***ret_values, size_t *ret_n) {
         *ret_values = NULL;
         *ret_n = 0;
-        if (n == 0) return 0;
-        char **v = calloc(n, sizeof(char *));
-        if (!v) return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                v[i] = strdup(names[i]);
-                if (!v[i]) {
-                        for (size_t j = 0; j < i; j++) free(v[j]);
-                        free(v);
-                        return -ENOMEM;
-                }
-        }
-        *ret_values = v;
+        int r = strv_copy(names, n, ret_values);
+        if (r < 0) return r;
         *ret_n = n;
         return 0;
 }

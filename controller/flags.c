@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "httpserver.h"
+#include "names.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 #define ENV_PREFIX "PULLPOLICY_"
 
@@ -45,33 +47,6 @@ static int _printf_(2, 3) fail(char **why, const char *fmt, ...) {
 }
 
 /* ---- value checkers ---- */
-
-/* A DNS-1123 label: what namespaces are. */
-static bool dns_label(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 63) return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-                if (!ok) return false;
-        }
-        return s[0] != '-' && s[n - 1] != '-';
-}
-
-/* A DNS-1123 subdomain: what most object names (secrets, leases) are. */
-static bool dns_subdomain(const char *s) {
-        size_t n = strlen(s);
-        if (n == 0 || n > 253) return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-                if (!ok) return false;
-                /* Each dot-separated part must start and end alphanumeric. */
-                if ((c == '-' || c == '.') && (i == 0 || i == n - 1)) return false;
-                if (c == '.' && (s[i - 1] == '.' || s[i - 1] == '-' || s[i + 1] == '-')) return false;
-        }
-        return true;
-}
 
 /* ClusterRole names are path segment names ("system:image-puller" is one). */
 static bool path_segment_name(const char *s) {
@@ -180,11 +155,6 @@ int flags_parse_duration(const char *s, double *ret) {
         return 0;
 }
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++) free(v[i]);
-        free(v);
-}
-
 /*
  * Splits a comma list, trimming blanks around entries. An empty or all-blank
  * value is an empty list; an empty entry between commas is an error; duplicates
@@ -269,7 +239,7 @@ static int set_namespace(pp_settings *s, const char *v, char **why) {
                 s->namespace = mfree_str(s->namespace);
                 return 0;
         }
-        if (!dns_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
+        if (!names_is_dns1123_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
         return set_string(&s->namespace, v);
 }
 
@@ -287,7 +257,7 @@ static int set_allowed_cluster_roles(pp_settings *s, const char *v, char **why) 
 static int set_distribution_namespaces(pp_settings *s, const char *v, char **why) {
         char **l;
         size_t n;
-        int r = split_list(v, dns_label, "namespace name", &l, &n, why);
+        int r = split_list(v, names_is_dns1123_label, "namespace name", &l, &n, why);
         if (r < 0) return r;
         strv_free(s->distribution_namespaces, s->n_distribution_namespaces);
         s->distribution_namespaces = l;
@@ -302,8 +272,9 @@ static int set_global_pull_secret(pp_settings *s, const char *v, char **why) {
         _cleanup_free_ char *ns = strndup(v, slash - v);
         _cleanup_free_ char *name = strdup(slash + 1);
         if (!ns || !name) return -ENOMEM;
-        if (!dns_label(ns)) return fail(why, "not a valid namespace name: \"%s\"", ns);
-        if (!dns_subdomain(name)) return fail(why, "not a valid secret name: \"%s\"", name);
+        if (!names_is_dns1123_label(ns)) return fail(why, "not a valid namespace name: \"%s\"", ns);
+        if (!names_is_dns1123_subdomain(name))
+                return fail(why, "not a valid secret name: \"%s\"", name);
         free(s->global_pull_secret_namespace);
         free(s->global_pull_secret_name);
         s->global_pull_secret_namespace = TAKE_PTR(ns);
@@ -321,12 +292,12 @@ static int set_leader_election_namespace(pp_settings *s, const char *v, char **w
                 s->leader_election_namespace = mfree_str(s->leader_election_namespace);
                 return 0;
         }
-        if (!dns_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
+        if (!names_is_dns1123_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
         return set_string(&s->leader_election_namespace, v);
 }
 
 static int set_leader_election_id(pp_settings *s, const char *v, char **why) {
-        if (!dns_subdomain(v)) return fail(why, "not a valid Lease name: \"%s\"", v);
+        if (!names_is_dns1123_subdomain(v)) return fail(why, "not a valid Lease name: \"%s\"", v);
         return set_string(&s->leader_election_id, v);
 }
 

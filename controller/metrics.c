@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "util/macro.h"
+#include "util/strv.h"
 
 typedef struct series {
         char **values; /* n_labels strings */
@@ -39,9 +40,7 @@ struct metrics_registry {
 };
 
 static void series_done(series *s, size_t n_labels) {
-        if (s->values)
-                for (size_t i = 0; i < n_labels; i++) free(s->values[i]);
-        free(s->values);
+        strv_free(s->values, n_labels);
         free(s->buckets);
 }
 
@@ -49,8 +48,7 @@ static void family_free(metrics_family *f) {
         if (!f) return;
         for (size_t i = 0; i < f->n_series; i++) series_done(&f->series[i], f->n_labels);
         free(f->series);
-        for (size_t i = 0; i < f->n_labels; i++) free(f->label_names[i]);
-        free(f->label_names);
+        strv_free(f->label_names, f->n_labels);
         free(f->bounds);
         free(f->name);
         free(f->help);

@@ -11,32 +11,12 @@
 #include "names.h"
 #include "util/base64.h"
 #include "util/hashmap.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/strv.h"
 #include "util/timefmt.h"
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static bool is_null(json_object *o) {
-        return !o || json_object_is_type(o, json_type_null);
-}
-
-static json_object *member(json_object *obj, const char *key) {
-        json_object *v = NULL;
-        if (!obj || !json_object_is_type(obj, json_type_object)) return NULL;
-        if (!json_object_object_get_ex(obj, key, &v) || is_null(v)) return NULL;
-        return v;
-}
-
-/* The string member key, or NULL when absent or not a string. */
-static const char *member_str(json_object *obj, const char *key) {
-        json_object *v = member(obj, key);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++) free(v[i]);
-        free(v);
-}
 
 /* A rough heap figure per allocation, for the store's memory accounting. */
 #define ALLOC_OVERHEAD 16
@@ -46,29 +26,6 @@ static size_t str_mem(const char *s) {
 
 static void wipe(void *p, size_t n) {
         if (p && n) explicit_bzero(p, n);
-}
-
-/* Parses text as exactly one JSON value with bounded depth; NULL when malformed. */
-static json_object *parse_json(const char *text, size_t len, int depth) {
-        json_tokener *tok = json_tokener_new_ex(depth);
-        if (!tok) return NULL;
-        json_object *o = json_tokener_parse_ex(tok, text, (int)len);
-        if (o && json_tokener_get_error(tok) == json_tokener_success) {
-                size_t off = json_tokener_get_parse_end(tok);
-                for (; off < len; off++)
-                        if (text[off] != ' ' && text[off] != '\n' && text[off] != '\r' &&
-                            text[off] != '\t')
-                                break;
-                if (off != len) {
-                        json_object_put(o);
-                        o = NULL;
-                }
-        } else if (o) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
 }
 
 static bool policy_key_ok(const char *k) {
@@ -221,9 +178,9 @@ static int record_open(const char *text, const char *list, json_object **ret_roo
                        json_object **ret_list) {
         size_t len = strlen(text);
         if (len > MODEL_LINKS_TEXT_MAX) return -E2BIG;
-        json_object *root = parse_json(text, len, 8);
+        json_object *root = jsonutil_parse(text, len, 8);
         if (!root) return -EINVAL;
-        json_object *v = member(root, "v"), *l = member(root, list);
+        json_object *v = jsonutil_member(root, "v"), *l = jsonutil_member(root, list);
         if (!json_object_is_type(root, json_type_object) || !v ||
             !json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 1 || !l ||
             !json_object_is_type(l, json_type_array)) {
@@ -254,10 +211,11 @@ int model_links_parse(const char *text, model_links *ret) {
                         r = -EINVAL;
                         break;
                 }
-                const char *p = member_str(e, "policy"), *s = member_str(e, "secret");
+                const char *p = jsonutil_member_str(e, "policy"),
+                           *s = jsonutil_member_str(e, "secret");
                 unsigned m = 0;
                 if (!policy_key_ok(p) || !names_is_dns1123_subdomain(s) ||
-                    parse_for_list(member(e, "for"), &m) < 0) {
+                    parse_for_list(jsonutil_member(e, "for"), &m) < 0) {
                         r = -EINVAL;
                         break;
                 }
@@ -437,7 +395,8 @@ int model_merged_parse(const char *text, model_merged *ret) {
                         r = -EINVAL;
                         break;
                 }
-                const char *p = member_str(e, "policy"), *g = member_str(e, "registry");
+                const char *p = jsonutil_member_str(e, "policy"),
+                           *g = jsonutil_member_str(e, "registry");
                 if (!policy_key_ok(p) || !registry_ok(g)) {
                         r = -EINVAL;
                         break;
@@ -512,7 +471,7 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
                 free(ns);
                 return r;
         }
-        const char *phase = member_str(member(obj, "status"), "phase");
+        const char *phase = jsonutil_member_str(jsonutil_member(obj, "status"), "phase");
         ns->terminating = ns->meta.deleting || streq_ptr(phase, "Terminating");
         *ret = ns;
         return 0;
@@ -545,7 +504,7 @@ static int decode_refs(json_object *arr, char ***ret, size_t *ret_n) {
         if (!v) return -ENOMEM;
         size_t got = 0;
         for (size_t i = 0; i < n; i++) {
-                const char *name = member_str(json_object_array_get_idx(arr, i), "name");
+                const char *name = jsonutil_member_str(json_object_array_get_idx(arr, i), "name");
                 if (!name || !*name) continue;
                 if (strlen(name) > KUBE_META_NAME_MAX) {
                         strv_free(v, got);
@@ -564,7 +523,7 @@ static int decode_refs(json_object *arr, char ***ret, size_t *ret_n) {
 }
 
 static long long decode_created(json_object *obj) {
-        const char *ts = member_str(member(obj, "metadata"), "creationTimestamp");
+        const char *ts = jsonutil_member_str(jsonutil_member(obj, "metadata"), "creationTimestamp");
         struct timespec t;
         if (!ts || timefmt_parse_rfc3339(ts, &t) < 0) return 0;
         return (long long)t.tv_sec;
@@ -580,9 +539,9 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
                 free(sa);
                 return r;
         }
-        r = decode_refs(member(obj, "secrets"), &sa->secrets, &sa->n_secrets);
+        r = decode_refs(jsonutil_member(obj, "secrets"), &sa->secrets, &sa->n_secrets);
         if (r >= 0)
-                r = decode_refs(member(obj, "imagePullSecrets"), &sa->pull_secrets,
+                r = decode_refs(jsonutil_member(obj, "imagePullSecrets"), &sa->pull_secrets,
                                 &sa->n_pull_secrets);
         if (r < 0) {
                 model_sa_free(sa);
@@ -601,12 +560,6 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
 
 const char *model_sa_internal_registry_ref(const model_sa *sa) {
         return sa ? kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_INTERNAL_REGISTRY) : NULL;
-}
-
-static bool strv_contains(char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], s)) return true;
-        return false;
 }
 
 bool model_sa_has_secret(const model_sa *sa, const char *name) {
@@ -702,7 +655,7 @@ static int decode_payload(json_object *obj, const char *type, json_object **ret_
                 *ret_validity = MODEL_SECRET_WRONG_TYPE;
                 return 0;
         }
-        json_object *d = member(member(obj, "data"), key);
+        json_object *d = jsonutil_member(jsonutil_member(obj, "data"), key);
         if (!d || !json_object_is_type(d, json_type_string)) {
                 *ret_validity = MODEL_SECRET_NO_DATA;
                 return 0;
@@ -716,14 +669,14 @@ static int decode_payload(json_object *obj, const char *type, json_object **ret_
                 *ret_validity = r == -E2BIG ? MODEL_SECRET_TOO_BIG : MODEL_SECRET_BAD_BASE64;
                 return 0;
         }
-        json_object *root = parse_json(raw, raw_len, MODEL_JSON_DEPTH);
+        json_object *root = jsonutil_parse(raw, raw_len, MODEL_JSON_DEPTH);
         base64_free_wiped(raw, raw_len);
         if (!root || !json_object_is_type(root, json_type_object)) {
                 json_object_put(root);
                 *ret_validity = MODEL_SECRET_BAD_JSON;
                 return 0;
         }
-        json_object *auths = cfgjson ? member(root, "auths") : root;
+        json_object *auths = cfgjson ? jsonutil_member(root, "auths") : root;
         model_secret_validity v = MODEL_SECRET_VALID;
         if (!auths || !json_object_is_type(auths, json_type_object)) {
                 v = MODEL_SECRET_NO_AUTHS;
@@ -752,7 +705,7 @@ int model_secret_payload_auths(json_object *secret, json_object **ret_auths,
         if (!secret || !ret_auths) return -EINVAL;
         model_secret_validity v;
         json_object *auths = NULL;
-        int r = decode_payload(secret, member_str(secret, "type"), &auths, &v);
+        int r = decode_payload(secret, jsonutil_member_str(secret, "type"), &auths, &v);
         if (r < 0) return r;
         if (ret_validity) *ret_validity = v;
         if (v != MODEL_SECRET_VALID) return -EINVAL;
@@ -786,13 +739,9 @@ static int registries_from(json_object *auths, model_secret *s) {
         return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b) {
-        return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Keyed hash of the type and every data key and value, in key order. */
 static int content_hash(json_object *obj, const char *type, uint64_t *ret) {
-        json_object *data = member(obj, "data");
+        json_object *data = jsonutil_member(obj, "data");
         size_t n = data && json_object_is_type(data, json_type_object)
                        ? (size_t)json_object_object_length(data)
                        : 0;
@@ -807,7 +756,7 @@ static int content_hash(json_object *obj, const char *type, uint64_t *ret) {
                                       ? (size_t)json_object_get_string_len(val)
                                       : 0);
                 }
-                qsort(keys, k, sizeof(char *), cmp_cstr);
+                qsort(keys, k, sizeof(char *), strv_qsort_cmp);
         }
         char *buf = malloc(total + 1);
         if (!buf) {
@@ -819,7 +768,7 @@ static int content_hash(json_object *obj, const char *type, uint64_t *ret) {
         memcpy(buf, t, strlen(t) + 1);
         o += strlen(t) + 1;
         for (size_t i = 0; i < k; i++) {
-                json_object *val = member(data, keys[i]);
+                json_object *val = jsonutil_member(data, keys[i]);
                 size_t kl = strlen(keys[i]);
                 memcpy(buf + o, keys[i], kl + 1);
                 o += kl + 1;
@@ -851,7 +800,7 @@ static int secret_decode_common(json_object *obj, bool full, model_secret **ret)
         if (r == -ENOMEM) goto fail;
         s->merged_error = r < 0 ? r : 0;
         r = 0;
-        const char *type = member_str(obj, "type");
+        const char *type = jsonutil_member_str(obj, "type");
         if (full) {
                 /* a Secret without type is Opaque, as the apiserver defaults it */
                 s->type = strdup(type ? type : "Opaque");
@@ -916,7 +865,7 @@ void model_role_binding_free(model_role_binding *rb) {
 
 /* Copies a string member (NULL stays NULL); false on ENOMEM. */
 static bool dup_member(json_object *obj, const char *key, char **ret) {
-        const char *v = member_str(obj, key);
+        const char *v = jsonutil_member_str(obj, key);
         *ret = v ? strdup(v) : NULL;
         return !v || *ret;
 }
@@ -931,12 +880,12 @@ int model_role_binding_decode(json_object *obj, model_role_binding **ret) {
                 free(rb);
                 return r;
         }
-        json_object *ref = member(obj, "roleRef");
+        json_object *ref = jsonutil_member(obj, "roleRef");
         r = -ENOMEM;
         if (!dup_member(ref, "apiGroup", &rb->role_api_group) ||
             !dup_member(ref, "kind", &rb->role_kind) || !dup_member(ref, "name", &rb->role_name))
                 goto fail;
-        json_object *subj = member(obj, "subjects");
+        json_object *subj = jsonutil_member(obj, "subjects");
         if (subj) {
                 r = -EINVAL;
                 if (!json_object_is_type(subj, json_type_array)) goto fail;
@@ -990,7 +939,7 @@ void model_policy_free(model_policy *p) {
 }
 
 static long long member_int(json_object *obj, const char *key) {
-        json_object *v = member(obj, key);
+        json_object *v = jsonutil_member(obj, key);
         if (!v || !json_object_is_type(v, json_type_int)) return -1;
         return (long long)json_object_get_int64(v);
 }
@@ -1009,12 +958,12 @@ static int decode_status(json_object *st, model_policy_status *ret) {
         ret->role_bindings = member_int(st, "roleBindings");
         ret->linked = member_int(st, "linkedServiceAccounts");
         ret->waiting = member_int(st, "waitingServiceAccounts");
-        json_object *conds = member(st, "conditions");
+        json_object *conds = jsonutil_member(st, "conditions");
         if (conds && json_object_is_type(conds, json_type_array)) {
                 size_t n = json_object_array_length(conds);
                 for (size_t i = 0; i < n; i++) {
                         json_object *c = json_object_array_get_idx(conds, i);
-                        if (!streq_ptr(member_str(c, "type"), "Ready")) continue;
+                        if (!streq_ptr(jsonutil_member_str(c, "type"), "Ready")) continue;
                         if (!dup_member(c, "status", &ret->ready_status) ||
                             !dup_member(c, "reason", &ret->ready_reason) ||
                             !dup_member(c, "message", &ret->ready_message) ||
@@ -1025,7 +974,7 @@ static int decode_status(json_object *st, model_policy_status *ret) {
                         break;
                 }
         }
-        json_object *probs = member(st, "problems");
+        json_object *probs = jsonutil_member(st, "problems");
         if (probs && json_object_is_type(probs, json_type_array)) {
                 size_t n = json_object_array_length(probs);
                 if (n > MODEL_PROBLEMS_MAX) {
@@ -1068,7 +1017,7 @@ int model_policy_decode(json_object *obj, model_policy **ret) {
                         goto fail;
                 }
         }
-        r = decode_status(member(obj, "status"), &p->status);
+        r = decode_status(jsonutil_member(obj, "status"), &p->status);
         if (r < 0) goto fail;
         *ret = p;
         return 0;

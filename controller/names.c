@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/dns.h"
 #include "util/macro.h"
 
 uint64_t names_fnv1a64(const void *data, size_t len) {
@@ -86,34 +87,12 @@ bool names_marked_by(const kube_meta *meta, const char *policy_ns, const char *p
         return streq_ptr(kube_kvs_get(&meta->labels, NAMES_LABEL_POLICY), label);
 }
 
-static bool lower_alnum(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* [a-z0-9]([-a-z0-9]*[a-z0-9])? over s[0..len) */
-static bool dns_label_ok(const char *s, size_t len) {
-        if (len == 0 || !lower_alnum(s[0]) || !lower_alnum(s[len - 1])) return false;
-        for (size_t i = 1; i + 1 < len; i++)
-                if (!lower_alnum(s[i]) && s[i] != '-') return false;
-        return true;
-}
-
 bool names_is_dns1123_label(const char *s) {
-        if (!s) return false;
-        size_t len = strlen(s);
-        return len <= 63 && dns_label_ok(s, len);
+        return s && dns_label_ok(s, strlen(s));
 }
+
+_Static_assert(NAMES_OBJECT_MAX == DNS_SUBDOMAIN_MAX, "object names are DNS-1123 subdomains");
 
 bool names_is_dns1123_subdomain(const char *s) {
-        if (!s) return false;
-        size_t len = strlen(s);
-        if (len == 0 || len > NAMES_OBJECT_MAX) return false;
-        const char *p = s;
-        for (;;) {
-                const char *dot = strchr(p, '.');
-                size_t n = dot ? (size_t)(dot - p) : strlen(p);
-                if (!dns_label_ok(p, n)) return false;
-                if (!dot) return true;
-                p = dot + 1;
-        }
+        return s && dns_subdomain_ok(s, strlen(s));
 }

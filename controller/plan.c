@@ -10,6 +10,7 @@
 #include "kube/labels.h"
 #include "names.h"
 #include "util/macro.h"
+#include "util/strv.h"
 #include "util/timefmt.h"
 
 #define RBAC_GROUP          "rbac.authorization.k8s.io"
@@ -18,41 +19,6 @@
 #define PROBLEM_MESSAGE_MAX 1024
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++) free(v[i]);
-        free(v);
-}
-
-static int strv_push(char ***v, size_t *n, size_t *cap, const char *s) {
-        if (GROW(*v, *cap, *n + 1) < 0) return -ENOMEM;
-        char *d = strdup(s);
-        if (!d) return -ENOMEM;
-        (*v)[(*n)++] = d;
-        return 0;
-}
-
-static bool strv_has(char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], s)) return true;
-        return false;
-}
-
-static int strv_dup(char *const *v, size_t n, char ***ret) {
-        *ret = NULL;
-        if (n == 0) return 0;
-        char **d = calloc(n, sizeof(char *));
-        if (!d) return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                d[i] = strdup(v[i]);
-                if (!d[i]) {
-                        strv_free(d, i);
-                        return -ENOMEM;
-                }
-        }
-        *ret = d;
-        return 0;
-}
 
 static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb) {
         if (na != nb) return false;
@@ -290,7 +256,7 @@ static int edit_one(plan_sa_desired *d, size_t *cap_sec, size_t *cap_pull, const
                 char ***v = L == POLICY_FOR_PULL ? &d->pull_secrets : &d->secrets;
                 size_t *n = L == POLICY_FOR_PULL ? &d->n_pull_secrets : &d->n_secrets;
                 size_t *cap = L == POLICY_FOR_PULL ? cap_pull : cap_sec;
-                bool present = strv_has(*v, *n, secret);
+                bool present = strv_contains(*v, *n, secret);
                 if (w && !w->hold && (w->mask & L)) {
                         if (!present) {
                                 if (strv_push(v, n, cap, secret) < 0) return -ENOMEM;
@@ -337,10 +303,10 @@ int plan_sa_edit(const model_sa *current, const char *policy_key, const plan_sa_
         const model_links empty = {0};
         const model_links *cur = current->links_error ? &empty : &current->links;
         size_t cap_sec = current->n_secrets, cap_pull = current->n_pull_secrets;
-        int r = strv_dup(current->secrets, current->n_secrets, &d.secrets);
+        int r = strv_copy(current->secrets, current->n_secrets, &d.secrets);
         if (r < 0) goto fail;
         d.n_secrets = current->n_secrets;
-        r = strv_dup(current->pull_secrets, current->n_pull_secrets, &d.pull_secrets);
+        r = strv_copy(current->pull_secrets, current->n_pull_secrets, &d.pull_secrets);
         if (r < 0) goto fail;
         d.n_pull_secrets = current->n_pull_secrets;
         r = model_links_copy(cur, &links);
@@ -772,10 +738,6 @@ static bool distribution_allowed(const plan_settings *set, const char *home) {
 
 /* ---- R1: subjects ------------------------------------------------------------------ */
 
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The subject namespaces of spec (home as given), sorted, into *ret. */
 static int subject_namespaces(const policy_spec *spec, const char *home, const plan_snapshot *snap,
                               char ***ret, size_t *ret_n, size_t *ret_cap) {
@@ -788,7 +750,7 @@ static int subject_namespaces(const policy_spec *spec, const char *home, const p
         }
         for (size_t i = 0; i < spec->n_namespaces; i++) {
                 const model_namespace *ns = ops->namespace_get(snap->ud, spec->namespaces[i]);
-                if (!ns || ns->terminating || strv_has(*ret, *ret_n, ns->meta.name)) continue;
+                if (!ns || ns->terminating || strv_contains(*ret, *ret_n, ns->meta.name)) continue;
                 r = strv_push(ret, ret_n, ret_cap, ns->meta.name);
                 if (r < 0) return r;
         }
@@ -799,7 +761,7 @@ static int subject_namespaces(const policy_spec *spec, const char *home, const p
                 if (r < 0) return r;
                 for (size_t i = 0; i < n && r >= 0; i++) {
                         const model_namespace *ns = all[i];
-                        if (ns->terminating || strv_has(*ret, *ret_n, ns->meta.name) ||
+                        if (ns->terminating || strv_contains(*ret, *ret_n, ns->meta.name) ||
                             !kube_selector_matches(spec->namespace_selector, &ns->meta.labels))
                                 continue;
                         r = strv_push(ret, ret_n, ret_cap, ns->meta.name);
@@ -807,13 +769,14 @@ static int subject_namespaces(const policy_spec *spec, const char *home, const p
                 free(all);
                 if (r < 0) return r;
         }
-        if (*ret_n > 1) qsort(*ret, *ret_n, sizeof(char *), cmp_str);
+        if (*ret_n > 1) qsort(*ret, *ret_n, sizeof(char *), strv_qsort_cmp);
         return 0;
 }
 
 static bool sa_selected(const policy_spec *spec, const model_sa *sa) {
         if (policy_spec_all_service_accounts(spec)) return true;
-        if (strv_has(spec->service_accounts, spec->n_service_accounts, sa->meta.name)) return true;
+        if (strv_contains(spec->service_accounts, spec->n_service_accounts, sa->meta.name))
+                return true;
         return spec->sa_selector && kube_selector_matches(spec->sa_selector, &sa->meta.labels);
 }
 
@@ -1165,7 +1128,7 @@ static int copy_taker(ctx *c, const char *ns, const char *secret, const model_po
                 char **subj = NULL;
                 size_t ns_n = 0, cap = 0;
                 r = subject_namespaces(q->spec, c->home, c->snap, &subj, &ns_n, &cap);
-                if (r >= 0 && strv_has(subj, ns_n, ns)) *ret = q;
+                if (r >= 0 && strv_contains(subj, ns_n, ns)) *ret = q;
                 strv_free(subj, ns_n);
         }
         free(pols);
@@ -1195,7 +1158,7 @@ static int plan_copy_deletes(ctx *c, bool deleting) {
                         bool wanted = false;
                         for (size_t j = 0; j < c->spec->n_pull_secrets && !wanted; j++)
                                 wanted = streq(c->spec->pull_secrets[j].name, s->meta.name);
-                        if (wanted && strv_has(c->subjects, c->n_subjects, ns)) continue;
+                        if (wanted && strv_contains(c->subjects, c->n_subjects, ns)) continue;
                 }
                 const model_policy *q = NULL;
                 r = copy_taker(c, ns, s->meta.name, &q);
@@ -1302,10 +1265,10 @@ static bool fully_linked(const policy_spec *spec, const plan_sa_desired *d) {
         for (size_t i = 0; i < spec->n_pull_secrets; i++) {
                 const policy_pull_secret *ps = &spec->pull_secrets[i];
                 if ((ps->for_mask & POLICY_FOR_PULL) &&
-                    !strv_has(d->pull_secrets, d->n_pull_secrets, ps->name))
+                    !strv_contains(d->pull_secrets, d->n_pull_secrets, ps->name))
                         return false;
                 if ((ps->for_mask & POLICY_FOR_MOUNT) &&
-                    !strv_has(d->secrets, d->n_secrets, ps->name))
+                    !strv_contains(d->secrets, d->n_secrets, ps->name))
                         return false;
         }
         return true;
@@ -1424,13 +1387,13 @@ static int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool delet
                 r = names_policy_key(sa->meta.namespace ? sa->meta.namespace : "-", sa->meta.name,
                                      &k);
                 if (r < 0) break;
-                bool seen = strv_has(done, n_done, k);
+                bool seen = strv_contains(done, n_done, k);
                 free(k);
                 if (seen) continue;
                 /* R5: without distribution nothing is written outside the home */
                 if (!deleting && c->spec && c->spec->n_pull_secrets && !c->dist_allowed &&
                     !streq_ptr(sa->meta.namespace, c->home) &&
-                    strv_has(c->subjects, c->n_subjects, sa->meta.namespace))
+                    strv_contains(c->subjects, c->n_subjects, sa->meta.namespace))
                         continue;
                 r = emit_sa_edit(c, sa, NULL, 0, false, NULL);
         }

@@ -9,14 +9,14 @@
 #include <string.h>
 
 #include "names.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 policy_spec *policy_spec_free(policy_spec *s) {
         if (!s) return NULL;
-        for (size_t i = 0; i < s->n_namespaces; i++) free(s->namespaces[i]);
-        free(s->namespaces);
-        for (size_t i = 0; i < s->n_service_accounts; i++) free(s->service_accounts[i]);
-        free(s->service_accounts);
+        strv_free(s->namespaces, s->n_namespaces);
+        strv_free(s->service_accounts, s->n_service_accounts);
         kube_selector_free(s->namespace_selector);
         kube_selector_free(s->sa_selector);
         free(s->cluster_role);
@@ -52,17 +52,6 @@ static void quote(const char *s, char out[72]) {
         out[o] = 0;
 }
 
-static bool is_null(json_object *o) {
-        return !o || json_object_is_type(o, json_type_null);
-}
-
-/* obj[key], with JSON null as absent. */
-static json_object *member(json_object *obj, const char *key) {
-        json_object *v = NULL;
-        if (!json_object_object_get_ex(obj, key, &v) || is_null(v)) return NULL;
-        return v;
-}
-
 /* A list of unique names, each checked by ok(). */
 static int parse_names(json_object *arr, const char *path, bool (*ok)(const char *),
                        const char *what, char ***ret, size_t *ret_n, char **reterr) {
@@ -89,11 +78,10 @@ static int parse_names(json_object *arr, const char *path, bool (*ok)(const char
                                  what);
                         goto out;
                 }
-                for (size_t j = 0; j < got; j++)
-                        if (streq(v[j], s)) {
-                                r = fail(reterr, -EINVAL, "%s: \"%s\" is listed twice", path, s);
-                                goto out;
-                        }
+                if (strv_contains(v, got, s)) {
+                        r = fail(reterr, -EINVAL, "%s: \"%s\" is listed twice", path, s);
+                        goto out;
+                }
                 v[got] = strdup(s);
                 if (!v[got]) {
                         r = -ENOMEM;
@@ -105,8 +93,7 @@ static int parse_names(json_object *arr, const char *path, bool (*ok)(const char
         *ret_n = got;
         return 0;
 out:
-        for (size_t j = 0; j < got; j++) free(v[j]);
-        free(v);
+        strv_free(v, got);
         return r;
 }
 
@@ -126,25 +113,25 @@ static int parse_subjects(json_object *subj, policy_spec *s, char **reterr) {
                 return fail(reterr, -EINVAL, "spec.subjects must be an object");
         json_object *v;
         int r;
-        if ((v = member(subj, "namespaces"))) {
+        if ((v = jsonutil_member(subj, "namespaces"))) {
                 r = parse_names(v, "spec.subjects.namespaces", names_is_dns1123_label,
                                 "namespace name", &s->namespaces, &s->n_namespaces, reterr);
                 if (r < 0) return r;
                 s->has_namespaces = true;
         }
-        if ((v = member(subj, "namespaceSelector"))) {
+        if ((v = jsonutil_member(subj, "namespaceSelector"))) {
                 r = parse_selector(v, "spec.subjects.namespaceSelector", &s->namespace_selector,
                                    reterr);
                 if (r < 0) return r;
         }
-        if ((v = member(subj, "serviceAccounts"))) {
+        if ((v = jsonutil_member(subj, "serviceAccounts"))) {
                 r = parse_names(v, "spec.subjects.serviceAccounts", names_is_dns1123_subdomain,
                                 "service account name", &s->service_accounts,
                                 &s->n_service_accounts, reterr);
                 if (r < 0) return r;
                 s->has_service_accounts = true;
         }
-        if ((v = member(subj, "serviceAccountSelector"))) {
+        if ((v = jsonutil_member(subj, "serviceAccountSelector"))) {
                 r = parse_selector(v, "spec.subjects.serviceAccountSelector", &s->sa_selector,
                                    reterr);
                 if (r < 0) return r;
@@ -167,7 +154,7 @@ static int parse_image_puller(json_object *ip, policy_spec *s, char **reterr) {
         char q[72];
         if (!json_object_is_type(ip, json_type_object))
                 return fail(reterr, -EINVAL, "spec.imagePuller must be an object");
-        json_object *v = member(ip, "clusterRole");
+        json_object *v = jsonutil_member(ip, "clusterRole");
         const char *role = POLICY_SPEC_DEFAULT_ROLE;
         if (v) {
                 if (!json_object_is_type(v, json_type_string))
@@ -261,7 +248,7 @@ static int parse_pull_secrets(json_object *ps, policy_spec *s, char **reterr) {
                                     "spec.pullSecrets[%zu] must be an object "
                                     "with a name",
                                     i);
-                json_object *nm = member(e, "name");
+                json_object *nm = jsonutil_member(e, "name");
                 if (!nm || !json_object_is_type(nm, json_type_string))
                         return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].name is required", i);
                 const char *name = json_object_get_string(nm);
@@ -279,7 +266,7 @@ static int parse_pull_secrets(json_object *ps, policy_spec *s, char **reterr) {
                                             "may appear only once (\"%s\")",
                                             name);
                 unsigned m = 0;
-                int r = parse_for(member(e, "for"), i, &m, reterr);
+                int r = parse_for(jsonutil_member(e, "for"), i, &m, reterr);
                 if (r < 0) return r;
                 char *d = strdup(name);
                 if (!d) return -ENOMEM;
@@ -292,7 +279,7 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
         char q[72];
         if (!json_object_is_type(dc, json_type_object))
                 return fail(reterr, -EINVAL, "spec.dockercfg must be an object");
-        json_object *w = member(dc, "wait");
+        json_object *w = jsonutil_member(dc, "wait");
         if (w) {
                 const char *v =
                     json_object_is_type(w, json_type_string) ? json_object_get_string(w) : "";
@@ -310,7 +297,7 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
                                     q);
                 }
         }
-        json_object *t = member(dc, "timeoutSeconds");
+        json_object *t = jsonutil_member(dc, "timeoutSeconds");
         if (t) {
                 /* json-c keeps integers as int64; a double like 3.5 is no integer */
                 if (!json_object_is_type(t, json_type_int))
@@ -331,7 +318,7 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
 static int parse_global(json_object *g, policy_spec *s, char **reterr) {
         if (!json_object_is_type(g, json_type_object))
                 return fail(reterr, -EINVAL, "spec.globalPullSecret must be an object");
-        json_object *m = member(g, "merge");
+        json_object *m = jsonutil_member(g, "merge");
         if (m) {
                 if (!json_object_is_type(m, json_type_boolean))
                         return fail(reterr, -EINVAL,
@@ -344,7 +331,7 @@ static int parse_global(json_object *g, policy_spec *s, char **reterr) {
 
 int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
         if (!ret) return -EINVAL;
-        if (is_null(spec)) return fail(reterr, -EINVAL, "spec is required");
+        if (!spec) return fail(reterr, -EINVAL, "spec is required"); /* absent, or JSON null */
         if (!json_object_is_type(spec, json_type_object))
                 return fail(reterr, -EINVAL, "spec must be an object");
 
@@ -355,13 +342,17 @@ int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
 
         json_object *v;
         int r;
-        if ((v = member(spec, "subjects")) && (r = parse_subjects(v, s, reterr)) < 0) return r;
-        if ((v = member(spec, "imagePuller")) && (r = parse_image_puller(v, s, reterr)) < 0)
+        if ((v = jsonutil_member(spec, "subjects")) && (r = parse_subjects(v, s, reterr)) < 0)
                 return r;
-        if ((v = member(spec, "pullSecrets")) && (r = parse_pull_secrets(v, s, reterr)) < 0)
+        if ((v = jsonutil_member(spec, "imagePuller")) &&
+            (r = parse_image_puller(v, s, reterr)) < 0)
                 return r;
-        if ((v = member(spec, "dockercfg")) && (r = parse_dockercfg(v, s, reterr)) < 0) return r;
-        if ((v = member(spec, "globalPullSecret")) && (r = parse_global(v, s, reterr)) < 0)
+        if ((v = jsonutil_member(spec, "pullSecrets")) &&
+            (r = parse_pull_secrets(v, s, reterr)) < 0)
+                return r;
+        if ((v = jsonutil_member(spec, "dockercfg")) && (r = parse_dockercfg(v, s, reterr)) < 0)
+                return r;
+        if ((v = jsonutil_member(spec, "globalPullSecret")) && (r = parse_global(v, s, reterr)) < 0)
                 return r;
 
         if (!s->image_puller && s->n_pull_secrets == 0 && !s->merge)

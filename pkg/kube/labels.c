@@ -7,14 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/dns.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 static bool is_alnum(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool is_lower_alnum(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
 /* [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])? of len bytes. */
@@ -26,22 +24,7 @@ static bool qualified_name_chars_ok(const char *s, size_t len) {
         return true;
 }
 
-/* A DNS-1123 subdomain as the apiserver checks it: the regexp and 253 bytes overall. */
-static bool dns1123_subdomain_ok(const char *s, size_t len) {
-        if (len == 0 || len > KUBE_LABEL_PREFIX_MAX) return false;
-        size_t start = 0;
-        for (size_t i = 0; i <= len; i++) {
-                if (i < len && s[i] != '.') {
-                        if (!is_lower_alnum(s[i]) && s[i] != '-') return false;
-                        continue;
-                }
-                /* one dot-separated part: [a-z0-9]([-a-z0-9]*[a-z0-9])? */
-                if (i == start) return false;
-                if (!is_lower_alnum(s[start]) || !is_lower_alnum(s[i - 1])) return false;
-                start = i + 1;
-        }
-        return true;
-}
+_Static_assert(KUBE_LABEL_PREFIX_MAX == DNS_SUBDOMAIN_MAX, "a key prefix is a DNS-1123 subdomain");
 
 int kube_label_key_validate(const char *key) {
         if (!key) return -EINVAL;
@@ -49,7 +32,7 @@ int kube_label_key_validate(const char *key) {
         const char *slash = memchr(key, '/', len);
         const char *name = key;
         if (slash) {
-                if (!dns1123_subdomain_ok(key, (size_t)(slash - key))) return -EINVAL;
+                if (!dns_subdomain_ok(key, (size_t)(slash - key))) return -EINVAL;
                 name = slash + 1;
         }
         size_t nlen = len - (size_t)(name - key);
@@ -96,8 +79,7 @@ _printf_(3, 4) static int fail(char **reterr, int r, const char *fmt, ...) {
 
 static void requirement_done(kube_requirement *r) {
         free(r->key);
-        for (size_t i = 0; i < r->n_values; i++) free(r->values[i]);
-        free(r->values);
+        strv_free(r->values, r->n_values);
         *r = (kube_requirement){0};
 }
 
@@ -109,22 +91,9 @@ kube_selector *kube_selector_free(kube_selector *s) {
         return NULL;
 }
 
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sorts and de-duplicates r->values in place. */
 static void values_normalize(kube_requirement *r) {
-        if (r->n_values < 2) return;
-        qsort(r->values, r->n_values, sizeof(char *), cmp_str);
-        size_t o = 1;
-        for (size_t i = 1; i < r->n_values; i++) {
-                if (streq(r->values[i], r->values[o - 1]))
-                        free(r->values[i]);
-                else
-                        r->values[o++] = r->values[i];
-        }
-        r->n_values = o;
+        r->n_values = strv_sort_uniq(r->values, r->n_values);
 }
 
 /* Stable insertion sort by key: requirement lists are short (<= 128). */
@@ -380,7 +349,7 @@ bool kube_selector_is_empty(const kube_selector *s) {
 }
 
 static bool value_in(const kube_requirement *r, const char *v) {
-        return bsearch(&v, r->values, r->n_values, sizeof(char *), cmp_str) != NULL;
+        return bsearch(&v, r->values, r->n_values, sizeof(char *), strv_qsort_cmp) != NULL;
 }
 
 bool kube_selector_matches(const kube_selector *s, const kube_kvs *labels) {

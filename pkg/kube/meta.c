@@ -6,21 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 /* What malloc keeps beside each block on glibc x86-64, near enough for a tracked figure. */
 #define ALLOC_OVERHEAD 16
 
-/* A JSON field that may be absent or null: both mean "not set". */
-static json_object *field(json_object *o, const char *key) {
-        json_object *v = NULL;
-        if (!json_object_object_get_ex(o, key, &v)) return NULL;
-        return v; /* NULL for JSON null */
-}
-
 /* Copies an optional string field of at most max bytes into *ret (NULL when absent). */
 static int dup_string(json_object *o, const char *key, size_t max, bool empty_is_null, char **ret) {
-        json_object *v = field(o, key);
+        json_object *v = jsonutil_member(o, key);
         if (!v) {
                 *ret = NULL;
                 return 0;
@@ -170,7 +165,7 @@ static int decode_owner(json_object *o, kube_owner_ref *ret) {
                 r = -EINVAL;
                 goto fail;
         }
-        json_object *c = field(o, "controller");
+        json_object *c = jsonutil_member(o, "controller");
         if (c) {
                 if (!json_object_is_type(c, json_type_boolean)) {
                         r = -EINVAL;
@@ -208,11 +203,6 @@ static int decode_owners(json_object *a, kube_owner_ref **ret, size_t *ret_n) {
         return 0;
 }
 
-static void strv_free_n(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++) free(v[i]);
-        free(v);
-}
-
 static int decode_finalizers(json_object *a, char ***ret, size_t *ret_n) {
         *ret = NULL;
         *ret_n = 0;
@@ -236,7 +226,7 @@ static int decode_finalizers(json_object *a, char ***ret, size_t *ret_n) {
                 else if (!(v[i] = strdup(json_object_get_string(s))))
                         r = -ENOMEM;
                 if (r < 0) {
-                        strv_free_n(v, i);
+                        strv_free(v, i);
                         return r;
                 }
         }
@@ -254,7 +244,7 @@ void kube_meta_done(kube_meta *m) {
         kube_kvs_done(&m->labels);
         kube_kvs_done(&m->annotations);
         owners_free(m->owners, m->n_owners);
-        strv_free_n(m->finalizers, m->n_finalizers);
+        strv_free(m->finalizers, m->n_finalizers);
         *m = (kube_meta){};
 }
 
@@ -263,7 +253,7 @@ int kube_meta_decode_full(json_object *obj, const kube_meta_decode_opts *opts, k
         int r;
 
         if (!obj || !ret || !json_object_is_type(obj, json_type_object)) return -EINVAL;
-        json_object *md = field(obj, "metadata");
+        json_object *md = jsonutil_member(obj, "metadata");
         if (!md || !json_object_is_type(md, json_type_object)) return -EINVAL;
 
         if ((r = dup_string(md, "name", KUBE_META_NAME_MAX, true, &m.name)) < 0) goto fail;
@@ -277,7 +267,7 @@ int kube_meta_decode_full(json_object *obj, const kube_meta_decode_opts *opts, k
                             &m.resource_version)) < 0)
                 goto fail;
 
-        json_object *g = field(md, "generation");
+        json_object *g = jsonutil_member(md, "generation");
         if (g) {
                 if (!json_object_is_type(g, json_type_int)) {
                         r = -EINVAL;
@@ -286,7 +276,7 @@ int kube_meta_decode_full(json_object *obj, const kube_meta_decode_opts *opts, k
                 m.generation = (long long)json_object_get_int64(g);
         }
 
-        json_object *dt = field(md, "deletionTimestamp");
+        json_object *dt = jsonutil_member(md, "deletionTimestamp");
         if (dt) {
                 if (!json_object_is_type(dt, json_type_string)) {
                         r = -EINVAL;
@@ -295,13 +285,15 @@ int kube_meta_decode_full(json_object *obj, const kube_meta_decode_opts *opts, k
                 m.deleting = true;
         }
 
-        if ((r = decode_kvs(field(md, "labels"), KUBE_META_LABEL_VALUE_MAX, 0, NULL, &m.labels)) <
-                0 ||
-            (r = decode_kvs(field(md, "annotations"), KUBE_META_ANNOTATIONS_TOTAL_MAX,
+        if ((r = decode_kvs(jsonutil_member(md, "labels"), KUBE_META_LABEL_VALUE_MAX, 0, NULL,
+                            &m.labels)) < 0 ||
+            (r = decode_kvs(jsonutil_member(md, "annotations"), KUBE_META_ANNOTATIONS_TOTAL_MAX,
                             KUBE_META_ANNOTATIONS_TOTAL_MAX, opts ? opts->annotation_keep : NULL,
                             &m.annotations)) < 0 ||
-            (r = decode_owners(field(md, "ownerReferences"), &m.owners, &m.n_owners)) < 0 ||
-            (r = decode_finalizers(field(md, "finalizers"), &m.finalizers, &m.n_finalizers)) < 0)
+            (r = decode_owners(jsonutil_member(md, "ownerReferences"), &m.owners,
+                               &m.n_owners)) < 0 ||
+            (r = decode_finalizers(jsonutil_member(md, "finalizers"), &m.finalizers,
+                                   &m.n_finalizers)) < 0)
                 goto fail;
 
         *ret = m;

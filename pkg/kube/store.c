@@ -8,6 +8,7 @@
 
 #include "util/hashmap.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 #define ALLOC_OVERHEAD 16
 
@@ -54,8 +55,7 @@ struct kube_store {
 /* ---- index values ---------------------------------------------------------------- */
 
 static void idx_vals_done(idx_vals *iv) {
-        for (size_t i = 0; i < iv->n; i++) free(iv->v[i]);
-        free(iv->v);
+        strv_free(iv->v, iv->n);
         *iv = (idx_vals){};
 }
 
@@ -70,10 +70,6 @@ static size_t idx_vals_mem(const idx_vals *iv) {
         size_t sz = iv->n * sizeof(char *) + ALLOC_OVERHEAD;
         for (size_t i = 0; i < iv->n; i++) sz += strlen(iv->v[i]) + 1 + ALLOC_OVERHEAD;
         return sz;
-}
-
-static int str_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Runs an index function and normalizes its result (sorted, unique, checked). */
@@ -93,17 +89,7 @@ static int compute_vals(kube_store_index_fn fn, const void *obj, idx_vals *ret) 
                 idx_vals_done(&iv);
                 return -E2BIG;
         }
-        if (n > 1) {
-                qsort(v, n, sizeof(char *), str_cmp);
-                size_t w = 1;
-                for (size_t i = 1; i < n; i++) {
-                        if (streq(v[i], v[w - 1]))
-                                free(v[i]);
-                        else
-                                v[w++] = v[i];
-                }
-                iv.n = w;
-        }
+        iv.n = strv_sort_uniq(v, n);
         if (iv.n == 0) {
                 free(iv.v);
                 iv.v = NULL;
