@@ -13,7 +13,7 @@
 
 #define LATENCY_BOUND_S 15.0
 
-static const char *const homes[] = {"h-label", "h-newsa", "h-sel", "h-term"};
+static const char *const homes[] = {"h-label", "h-newsa", "h-sel", "h-term", "h-expr"};
 
 static char *rb_name(const char *policy, const char *ns) {
         char *s = NULL;
@@ -291,6 +291,82 @@ static void test_terminating_namespace(void **state) {
         free(n2);
 }
 
+/*
+ * matchExpressions (In, NotIn, Exists, DoesNotExist) on namespaces, and a binding that
+ * moves from the Group form to ServiceAccount subjects and back as the names come and go.
+ */
+static void test_match_expressions(void **state) {
+        char *home = e2e_ns("h-expr", NULL);
+        char lbl[256];
+        snprintf(lbl, sizeof(lbl), "e2e-expr: %s\n    tier: gold\n", E2E.prefix);
+        char *gold = e2e_ns("expr-gold", lbl);
+        snprintf(lbl, sizeof(lbl), "e2e-expr: %s\n    tier: silver\n", E2E.prefix);
+        char *silver = e2e_ns("expr-silver", lbl);
+        snprintf(lbl, sizeof(lbl), "e2e-expr: %s\n    tier: gold\n    frozen: \"yes\"\n",
+                 E2E.prefix);
+        char *frozen = e2e_ns("expr-frozen", lbl);
+        snprintf(lbl, sizeof(lbl), "e2e-expr: %s\n", E2E.prefix);
+        char *plain = e2e_ns("expr-plain", lbl);
+
+        char subj[1024];
+        snprintf(subj, sizeof(subj),
+                 "    namespaceSelector:\n      matchExpressions:\n"
+                 "      - {key: e2e-expr, operator: In, values: [%s]}\n"
+                 "      - {key: tier, operator: Exists}\n"
+                 "      - {key: tier, operator: NotIn, values: [silver]}\n"
+                 "      - {key: frozen, operator: DoesNotExist}\n",
+                 E2E.prefix);
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: expr\n  namespace: %s\n"
+                  "spec:\n  subjects:\n%s  imagePuller: {}\n",
+                  home, subj);
+        e2e_wait_applied(home, "expr", E2E_WAIT_S);
+        /* only gold qualifies */
+        char *want = rb_name("expr", gold);
+        e2e_wait_out(E2E_WAIT_S, want,
+                     "get rolebindings -n '%s' -l pullpolicy.io/policy=expr "
+                     "-o jsonpath='{.items[*].metadata.name}'",
+                     home);
+        free(want);
+        e2e_wait_out(E2E_WAIT_S, "1", "get ppol expr -n '%s' -o jsonpath='{.status.namespaces}'",
+                     home);
+        /* frozen thaws: it joins */
+        assert_int_equal(e2e_kubectl("label namespace '%s' frozen- >/dev/null", frozen), 0);
+        char *rbf = rb_name("expr", frozen);
+        char g[256];
+        snprintf(g, sizeof(g), "Group:system:serviceaccounts:%s", frozen);
+        wait_rb(home, rbf, g);
+
+        /* Group form -> ServiceAccount subjects -> Group form, same binding name */
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: expr\n  namespace: %s\n"
+                  "spec:\n  subjects:\n%s    serviceAccounts: [default, robot]\n"
+                  "  imagePuller: {}\n",
+                  home, subj);
+        wait_rb(home, rbf, "ServiceAccount:default,ServiceAccount:robot");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: expr\n  namespace: %s\n"
+                  "spec:\n  subjects:\n%s  imagePuller: {}\n",
+                  home, subj);
+        wait_rb(home, rbf, g);
+        e2e_wait_applied(home, "expr", E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "2", "get ppol expr -n '%s' -o jsonpath='{.status.namespaces}'",
+                     home);
+        char *rbs = rb_name("expr", silver), *rbp = rb_name("expr", plain);
+        assert_null(rb_subjects(home, rbs));
+        assert_null(rb_subjects(home, rbp));
+
+        e2e_policy_delete(home, "expr");
+        free(rbf);
+        free(rbs);
+        free(rbp);
+        char *all[] = {home, gold, silver, frozen, plain};
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+                e2e_ns_delete(all[i]);
+                free(all[i]);
+        }
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "subjects", "legacy") < 0) return -1;
         char dist[1024] = "--distribution-namespaces=";
@@ -310,6 +386,7 @@ int main(void) {
                 cmocka_unit_test(test_new_service_account),
                 cmocka_unit_test(test_service_account_selector),
                 cmocka_unit_test(test_terminating_namespace),
+                cmocka_unit_test(test_match_expressions),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
