@@ -162,10 +162,29 @@ __attribute__((format(printf, 1, 2))) static inline void prod_apply(const char *
 
 /*
  * The install a user runs: `kubectl apply -k manifests/`, server-side, every object
- * validated strictly by the server (unknown or duplicate fields are errors). Idempotent.
+ * validated strictly by the server (unknown or duplicate fields are errors), after the
+ * OpenShift simulation's objects (hack/openshift-sim.sh install). Idempotent.
  * Returns kubectl's exit status; its output in *out when out is not NULL.
  */
 static inline int prod_install(char **out) {
+        /*
+         * OpenShift's bits the scenarios need: system:image-puller and the global pull
+         * secret. Installed only when missing: the install re-applies the pull secret's
+         * data, which would drop entries that a running suite has merged.
+         */
+        if (prod_kubectl("get clusterrole system:image-puller >/dev/null 2>&1") != 0 ||
+            prod_kubectl("get secret -n openshift-config pull-secret >/dev/null 2>&1") != 0) {
+                char *sim = NULL;
+                if (asprintf(&sim, "bash '%s/hack/openshift-sim.sh' install '%s' >/dev/null 2>&1",
+                             prod_root(), testenv_dir()) < 0)
+                        return -ENOMEM;
+                int st = system(sim);
+                free(sim);
+                if (st != 0) {
+                        fprintf(stderr, "hack/openshift-sim.sh install failed (%d)\n", st);
+                        return st < 0 ? -errno : 1;
+                }
+        }
         char *o = NULL;
         int r = testenv_kubectl(&o,
                                 "apply -k '%s/manifests' --server-side --force-conflicts "
