@@ -12,6 +12,8 @@
  *  - off (OpenShift's registry disabled) with timeoutSeconds 3: the account is linked after
  *    the timeout, with a Warning event DockercfgTimeout and a DockercfgTimeout problem.
  *  - wait: Never: linked at once, no provisioner needed.
+ *  - without image.openshift.io (removed, controller restarted): Auto links at once, Always
+ *    waits until its timeout.
  */
 #include "e2e.h"
 
@@ -296,6 +298,72 @@ static void test_wait_never(void **state) {
         free(ns);
 }
 
+/* ---- plain Kubernetes: image.openshift.io not served ------------------------------------ */
+
+static bool image_api_removed;
+
+static int image_api_teardown(void **state) {
+        if (image_api_removed) {
+                e2e_sim_script("install-image-api '%s' >/dev/null 2>&1", testenv_dir());
+                image_api_removed = false;
+        }
+        return sim_teardown(state);
+}
+
+/*
+ * Without the image.openshift.io API (the controller restarted after it went, so that it
+ * discovers its absence at once): wait: Auto links at once; wait: Always still waits, and
+ * links after its timeout with DockercfgTimeout.
+ */
+static void test_without_image_api(void **state) {
+        assert_int_equal(e2e_controller_stop(), 0);
+        image_api_removed = true;
+        assert_int_equal(e2e_sim_script("uninstall-image-api '%s' >/dev/null 2>&1", testenv_dir()),
+                         0);
+        assert_int_equal(e2e_controller_start(NULL), 0);
+
+        char *ns = e2e_ns("plain-n", NULL);
+        e2e_pull_secret(ns, "creds", "registry.dockercfg.example.com", "dc");
+        apply_policy(ns, "auto", "  subjects:\n    serviceAccounts: [default]\n");
+        e2e_wait_applied(ns, "auto", E2E_WAIT_S);
+        e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
+        fprintf(stderr, "Auto without image.openshift.io: linked (seen) in (%.2f, %.2f] s\n",
+                E2E.wait_lo, E2E.wait_hi);
+        sa_state st;
+        assert_true(read_sa(ns, "default", &st));
+        assert_false(st.provisioned);
+        assert_int_equal(e2e_events(ns, "auto", "WaitingForDockercfg"), 0);
+
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: always\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    serviceAccounts: [late]\n"
+                  "  pullSecrets:\n  - name: creds\n"
+                  "  dockercfg:\n    wait: Always\n    timeoutSeconds: 8\n",
+                  ns);
+        e2e_sa_create(ns, "late");
+        double t0 = e2e_now();
+        e2e_wait_ready(ns, "always", "False", "Waiting", E2E_WAIT_S);
+        assert_int_equal(e2e_sa_count(ns, "late", "pull", "creds"), 0);
+        e2e_wait_link(ns, "late", "pull", "creds", 1, E2E_WAIT_S);
+        double took = e2e_now() - t0;
+        fprintf(stderr, "Always without image.openshift.io: linked (seen) %.1f s after the "
+                        "account was made (timeoutSeconds 8)\n",
+                took);
+        assert_true(took >= 6.0); /* creationTimestamp has whole seconds */
+        e2e_wait_out(E2E_WAIT_S, "Warning",
+                     "get events -n '%s' --field-selector involvedObject.name=always,"
+                     "reason=DockercfgTimeout -o jsonpath='{.items[0].type}'",
+                     ns);
+
+        e2e_policy_delete(ns, "auto");
+        e2e_policy_delete(ns, "always");
+        e2e_ns_delete(ns);
+        free(ns);
+        assert_int_equal(e2e_sim_script("install-image-api '%s' >/dev/null 2>&1", testenv_dir()),
+                         0);
+        image_api_removed = false;
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "dockercfg", NULL) < 0) return -1;
         return e2e_controller_start(NULL);
@@ -307,6 +375,8 @@ int main(void) {
                 cmocka_unit_test_teardown(test_ocp416_delay, sim_teardown),
                 cmocka_unit_test_teardown(test_off_timeout, sim_teardown),
                 cmocka_unit_test(test_wait_never),
+                /* last: it restarts the controller */
+                cmocka_unit_test_teardown(test_without_image_api, image_api_teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

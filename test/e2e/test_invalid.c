@@ -321,6 +321,31 @@ static void test_invalid_secret(void **state) {
         free(ns);
 }
 
+/* status.problems holds at most 20 entries, even with 30 secrets missing. */
+static void test_problems_capped(void **state) {
+        char *ns = e2e_ns("many", NULL);
+        char list[4096] = "";
+        for (int i = 0; i < 30; i++) {
+                char l[64];
+                snprintf(l, sizeof(l), "  - name: missing-%02d\n", i);
+                strcat(list, l);
+        }
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: many\n  namespace: %s\n"
+                  "spec:\n  pullSecrets:\n%s",
+                  ns, list);
+        e2e_wait_ready(ns, "many", "False", "SecretNotFound", E2E_WAIT_S);
+        json_object *p = e2e_policy(ns, "many");
+        size_t n = e2e_jlen(p, "status.problems");
+        fprintf(stderr, "30 missing secrets: %zu problems reported\n", n);
+        assert_true(n >= 1);
+        assert_true(n <= 20);
+        json_object_put(p);
+        e2e_policy_delete(ns, "many");
+        e2e_ns_delete(ns);
+        free(ns);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "invalid", "legacy") < 0) return -1;
         return e2e_controller_start(NULL);
@@ -332,6 +357,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_stored_invalid_objects, restore_crd_teardown),
                 cmocka_unit_test(test_missing_secret),
                 cmocka_unit_test(test_invalid_secret),
+                cmocka_unit_test(test_problems_capped),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
