@@ -387,6 +387,21 @@ static inline void prod_cleanup_policies(const char *prefix, bool controller_run
         free(list);
 }
 
+/* Deletes this run's Leases ("<prefix>*" in pullpolicy-system): released ones stay. */
+static inline void prod_delete_leases(const char *prefix) {
+        char *names = prod_kout("get leases -n " PROD_NS " -o name");
+        if (!names) return;
+        size_t plen = strlen(prefix);
+        char *save = NULL;
+        for (char *l = strtok_r(names, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                const char *slash = strrchr(l, '/');
+                const char *name = slash ? slash + 1 : l;
+                if (strncmp(name, prefix, plen) == 0)
+                        prod_kubectl("delete lease -n " PROD_NS " '%s' >/dev/null 2>&1", name);
+        }
+        free(names);
+}
+
 /* The default service account of a new namespace is made by kube-controller-manager. */
 static inline int prod_wait_default_sa(const char *ns) {
         char args[512];

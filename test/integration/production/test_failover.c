@@ -95,6 +95,7 @@ static int group_teardown(void **state) {
                 if (p.pid > 0) tproc_stop(&p, 30);
         }
         if (S.prefix) prod_delete_namespaces(S.prefix);
+        if (S.prefix) prod_delete_leases(S.prefix);
         if (S.summary[0]) printf("\nfailover summary\n%s", S.summary);
         S.ic = incluster_free(S.ic);
         free(S.prefix);

@@ -75,6 +75,7 @@ static int group_teardown(void **state) {
                 if (p.pid > 0) tproc_stop(&p, 30);
         }
         if (S.prefix) prod_delete_namespaces(S.prefix);
+        if (S.prefix) prod_delete_leases(S.prefix);
         S.ic = incluster_free(S.ic);
         free(S.prefix);
         free(S.home);

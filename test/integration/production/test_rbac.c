@@ -88,6 +88,7 @@ static int group_teardown(void **state) {
                 fprintf(stderr, "controller exited with status %d (log %s)\n", st, S.log);
         }
         if (S.prefix) prod_delete_namespaces(S.prefix);
+        if (S.prefix) prod_delete_leases(S.prefix);
         S.ic = incluster_free(S.ic);
         free(S.prefix);
         free(S.lease);

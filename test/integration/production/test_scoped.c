@@ -54,6 +54,7 @@ static int group_teardown(void **state) {
                 if (st != 0) fprintf(stderr, "controller exited with %d (log %s)\n", st, S.log);
         }
         if (S.prefix) prod_delete_namespaces(S.prefix);
+        if (S.prefix) prod_delete_leases(S.prefix);
         S.ic = incluster_free(S.ic);
         free(S.prefix);
         free(S.scoped);
