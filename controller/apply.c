@@ -16,6 +16,7 @@
 #include "util/base64.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/str.h"
 #include "util/timefmt.h"
 
 #define DEFAULT_GLOBAL_NS    "openshift-config"
@@ -41,16 +42,8 @@ static int put_str(json_object *o, const char *k, const char *s) {
         return put(o, k, json_object_new_string(s));
 }
 
-/* At most max bytes of s, cut so that no UTF-8 sequence is split. */
-static size_t utf8_cut(const char *s, size_t max) {
-        size_t n = strlen(s);
-        if (n <= max) return n;
-        while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--;
-        return max;
-}
-
 static int put_str_cut(json_object *o, const char *k, const char *s, size_t max) {
-        return put(o, k, json_object_new_string_len(s, (int)utf8_cut(s, max)));
+        return put(o, k, json_object_new_string_len(s, (int)str_utf8_cut(s, strlen(s), max)));
 }
 
 /* The object member k of o, created empty when absent; NULL when it is not an object. */

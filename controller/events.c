@@ -9,13 +9,15 @@
 
 #include "kube/ratelimit.h"
 #include "kube/types.h"
+#include "util/hash.h"
 #include "util/macro.h"
+#include "util/str.h"
 #include "util/timefmt.h"
 
 typedef struct filter_entry {
         char *object; /* "kind/ns/name" */
         kube_token_bucket bucket;
-        unsigned long last_hash; /* of reason + message */
+        uint64_t last_hash; /* of reason + message */
         double last_sent;
         double last_used;
 } filter_entry;
@@ -66,10 +68,15 @@ void pp_events_get_stats(const pp_events *e, pp_events_stats *ret) {
         *ret = e->stats;
 }
 
-static unsigned long hash_str(unsigned long h, const char *s) {
-        /* FNV-1a: only used to notice a repeated message, never for security. */
-        for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ul;
-        return (h ^ 0xff) * 1099511628211ul;
+/*
+ * Only used to notice a repeated message, never for security. A 0xff byte (never
+ * in UTF-8) ends each string, so that "ab" + "c" and "a" + "bc" differ.
+ */
+static uint64_t message_hash(const char *reason, const char *message) {
+        uint64_t h = hash_fnv1a64(HASH_FNV1A64_INIT, reason, strlen(reason));
+        h = hash_fnv1a64(h, "\xff", 1);
+        h = hash_fnv1a64(h, message, strlen(message));
+        return hash_fnv1a64(h, "\xff", 1);
 }
 
 /* Evicts the least recently used entry when the table is full. */
@@ -110,15 +117,6 @@ static json_object *object_ref_json(const pp_object_ref *obj) {
         return o;
 }
 
-/* Cuts s to at most max bytes without splitting a UTF-8 sequence. */
-static size_t utf8_cut(const char *s, size_t max) {
-        size_t n = strlen(s);
-        if (n <= max) return n;
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
-        return n;
-}
-
 int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const char *reason,
                      const char *message, double now) {
         if (!e || !obj || !obj->kind || !obj->name || !obj->api_version || !reason || !message)
@@ -132,7 +130,7 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
         if (!f) return -ENOMEM;
         f->last_used = now;
 
-        unsigned long h = hash_str(hash_str(1469598103934665603ul, reason), message);
+        uint64_t h = message_hash(reason, message);
         if (h == f->last_hash && now - f->last_sent < e->dedupe) {
                 e->stats.suppressed++;
                 return 0;
@@ -166,9 +164,9 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
         json_object_object_add(ev, "metadata", meta);
         json_object_object_add(ev, "involvedObject", object_ref_json(obj));
         json_object_object_add(ev, "reason", json_object_new_string(reason));
-        json_object_object_add(
-                ev, "message",
-                json_object_new_string_len(message, (int)utf8_cut(message, PP_EVENTS_MESSAGE_MAX)));
+        size_t message_len = str_utf8_cut(message, strlen(message), PP_EVENTS_MESSAGE_MAX);
+        json_object_object_add(ev, "message",
+                               json_object_new_string_len(message, (int)message_len));
         json_object_object_add(ev, "type", json_object_new_string(warning ? "Warning" : "Normal"));
         json_object *src = json_object_new_object();
         json_object_object_add(src, "component", json_object_new_string(e->component));

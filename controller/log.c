@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/macro.h"
+#include "util/str.h"
 
 static log_config cfg = {
         .format = LOG_FORMAT_TEXT,
@@ -183,20 +184,12 @@ static void put_escaped(line *l, const char *s, size_t n) {
         }
 }
 
-/* Bytes of s to keep when cutting at max: never inside a UTF-8 sequence. */
-static size_t cut_point(const char *s, size_t len, size_t max) {
-        if (len <= max) return len;
-        size_t k = max;
-        while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80) k--;
-        return k;
-}
-
 char *log_truncate(const char *s, size_t max, char *buf, size_t bufsz) {
         if (!buf || bufsz == 0) return buf;
         if (!s) s = "";
         size_t len = strlen(s);
         char suffix[48] = "";
-        size_t keep = cut_point(s, len, max);
+        size_t keep = str_utf8_cut(s, len, max);
         if (keep < len) snprintf(suffix, sizeof(suffix), "...(+%zu bytes)", len - keep);
         size_t slen = strlen(suffix);
         if (keep + slen + 1 > bufsz) {
@@ -206,7 +199,7 @@ char *log_truncate(const char *s, size_t max, char *buf, size_t bufsz) {
                 snprintf(widest, sizeof(widest), "...(+%zu bytes)", len);
                 size_t wl = strlen(widest);
                 size_t room = bufsz > wl + 1 ? bufsz - wl - 1 : 0;
-                keep = cut_point(s, len, room);
+                keep = str_utf8_cut(s, len, room);
                 snprintf(suffix, sizeof(suffix), "...(+%zu bytes)", len - keep);
                 slen = MIN(strlen(suffix), bufsz - 1 - keep);
         }
@@ -253,7 +246,7 @@ static void put_string_value(line *l, const char *s) {
                 return;
         }
         size_t len = strlen(s);
-        size_t keep = cut_point(s, len, cfg.max_value);
+        size_t keep = str_utf8_cut(s, len, cfg.max_value);
         char suffix[48] = "";
         if (keep < len) snprintf(suffix, sizeof(suffix), "...(+%zu bytes)", len - keep);
         bool quote = cfg.format == LOG_FORMAT_JSON || suffix[0] || text_needs_quotes(s, keep);
@@ -372,7 +365,7 @@ void log_emit(log_level level, log_obj obj, const char *msg, const log_field *fi
                 put(&l, " ");
                 /* The message is bare in text form: it is a literal of ours; only escape it. */
                 size_t len = strlen(msg);
-                size_t keep = cut_point(msg, len, LOG_MSG_MAX);
+                size_t keep = str_utf8_cut(msg, len, LOG_MSG_MAX);
                 put_escaped(&l, msg, keep);
         }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "util/macro.h"
+#include "util/strbuf.h"
 #include "util/strv.h"
 
 typedef struct series {
@@ -301,76 +302,52 @@ const char *metrics_format_value(double v, char *buf, size_t bufsz) {
 
 /* ---- rendering ---- */
 
-typedef struct out {
-        char *buf;
-        size_t len, cap;
-        bool oom;
-} out;
-
-static void out_mem(out *o, const char *s, size_t n) {
-        if (o->oom) return;
-        if (o->len + n + 1 > o->cap) {
-                size_t need = o->len + n + 1;
-                if (GROW(o->buf, o->cap, need) < 0) {
-                        o->oom = true;
-                        return;
-                }
-        }
-        memcpy(o->buf + o->len, s, n);
-        o->len += n;
-        o->buf[o->len] = 0;
-}
-
-static void out_str(out *o, const char *s) {
-        out_mem(o, s, strlen(s));
-}
-
 /* HELP text escapes backslash and newline; label values also the double quote. */
-static void out_escaped(out *o, const char *s, bool quote) {
+static void out_escaped(strbuf *o, const char *s, bool quote) {
         for (const char *p = s; *p; p++) {
                 if (*p == '\\')
-                        out_str(o, "\\\\");
+                        strbuf_add(o, "\\\\");
                 else if (*p == '\n')
-                        out_str(o, "\\n");
+                        strbuf_add(o, "\\n");
                 else if (quote && *p == '"')
-                        out_str(o, "\\\"");
+                        strbuf_add(o, "\\\"");
                 else
-                        out_mem(o, p, 1);
+                        strbuf_add_mem(o, p, 1);
         }
 }
 
-static void out_value(out *o, double v) {
+static void out_value(strbuf *o, double v) {
         char buf[40];
-        out_str(o, metrics_format_value(v, buf, sizeof(buf)));
+        strbuf_add(o, metrics_format_value(v, buf, sizeof(buf)));
 }
 
-static void out_u64(out *o, unsigned long long v) {
+static void out_u64(strbuf *o, unsigned long long v) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%llu", v);
-        out_str(o, buf);
+        strbuf_add(o, buf);
 }
 
 /* name{a="x",b="y"[,le="0.5"]} */
-static void out_series_name(out *o, const metrics_family *f, const char *suffix, const series *s,
+static void out_series_name(strbuf *o, const metrics_family *f, const char *suffix, const series *s,
                             const char *le) {
-        out_str(o, f->name);
-        out_str(o, suffix);
+        strbuf_add(o, f->name);
+        strbuf_add(o, suffix);
         if (f->n_labels == 0 && !le) return;
-        out_str(o, "{");
+        strbuf_add(o, "{");
         for (size_t i = 0; i < f->n_labels; i++) {
-                if (i) out_str(o, ",");
-                out_str(o, f->label_names[i]);
-                out_str(o, "=\"");
+                if (i) strbuf_add(o, ",");
+                strbuf_add(o, f->label_names[i]);
+                strbuf_add(o, "=\"");
                 out_escaped(o, s->values[i], true);
-                out_str(o, "\"");
+                strbuf_add(o, "\"");
         }
         if (le) {
-                if (f->n_labels) out_str(o, ",");
-                out_str(o, "le=\"");
-                out_str(o, le);
-                out_str(o, "\"");
+                if (f->n_labels) strbuf_add(o, ",");
+                strbuf_add(o, "le=\"");
+                strbuf_add(o, le);
+                strbuf_add(o, "\"");
         }
-        out_str(o, "}");
+        strbuf_add(o, "}");
 }
 
 static size_t sort_nlabels;
@@ -383,7 +360,7 @@ static int cmp_series(const void *a, const void *b) {
         return 0;
 }
 
-static void out_family(out *o, const metrics_family *f) {
+static void out_family(strbuf *o, const metrics_family *f) {
         static const char *const type_names[] = { "counter", "gauge", "histogram" };
         if (f->n_series == 0) return; /* like client_golang: no samples, no family */
 
@@ -396,23 +373,23 @@ static void out_family(out *o, const metrics_family *f) {
         sort_nlabels = f->n_labels;
         qsort(order, f->n_series, sizeof(*order), cmp_series);
 
-        out_str(o, "# HELP ");
-        out_str(o, f->name);
-        out_str(o, " ");
+        strbuf_add(o, "# HELP ");
+        strbuf_add(o, f->name);
+        strbuf_add(o, " ");
         out_escaped(o, f->help, false);
-        out_str(o, "\n# TYPE ");
-        out_str(o, f->name);
-        out_str(o, " ");
-        out_str(o, type_names[f->type]);
-        out_str(o, "\n");
+        strbuf_add(o, "\n# TYPE ");
+        strbuf_add(o, f->name);
+        strbuf_add(o, " ");
+        strbuf_add(o, type_names[f->type]);
+        strbuf_add(o, "\n");
 
         for (size_t k = 0; k < f->n_series; k++) {
                 const series *s = order[k];
                 if (f->type != METRICS_HISTOGRAM) {
                         out_series_name(o, f, "", s, NULL);
-                        out_str(o, " ");
+                        strbuf_add(o, " ");
                         out_value(o, s->value);
-                        out_str(o, "\n");
+                        strbuf_add(o, "\n");
                         continue;
                 }
                 unsigned long long cum = 0;
@@ -421,38 +398,32 @@ static void out_family(out *o, const metrics_family *f) {
                         cum += s->buckets[i];
                         out_series_name(o, f, "_bucket", s,
                                         metrics_format_value(f->bounds[i], le, sizeof(le)));
-                        out_str(o, " ");
+                        strbuf_add(o, " ");
                         out_u64(o, cum);
-                        out_str(o, "\n");
+                        strbuf_add(o, "\n");
                 }
                 out_series_name(o, f, "_bucket", s, "+Inf");
-                out_str(o, " ");
+                strbuf_add(o, " ");
                 out_u64(o, s->count);
-                out_str(o, "\n");
+                strbuf_add(o, "\n");
                 out_series_name(o, f, "_sum", s, NULL);
-                out_str(o, " ");
+                strbuf_add(o, " ");
                 out_value(o, s->value);
-                out_str(o, "\n");
+                strbuf_add(o, "\n");
                 out_series_name(o, f, "_count", s, NULL);
-                out_str(o, " ");
+                strbuf_add(o, " ");
                 out_u64(o, s->count);
-                out_str(o, "\n");
+                strbuf_add(o, "\n");
         }
         free(order);
 }
 
 int metrics_render(const metrics_registry *r, char **ret, size_t *ret_len) {
         if (!r || !ret) return -EINVAL;
-        out o = { 0 };
-        out_str(&o, ""); /* an empty registry still renders a valid empty string */
+        strbuf o = { 0 };
         for (size_t i = 0; i < r->n; i++) out_family(&o, r->families[i]);
-        if (o.oom) {
-                free(o.buf);
-                return -ENOMEM;
-        }
-        *ret = o.buf;
-        if (ret_len) *ret_len = o.len;
-        return 0;
+        /* an empty registry still renders a valid empty string */
+        return strbuf_finish(&o, ret, ret_len);
 }
 
 /* ---- the controller's metrics ---- */

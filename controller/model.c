@@ -5,14 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "names.h"
 #include "util/base64.h"
-#include "util/hashmap.h"
+#include "util/hash.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/strbuf.h"
 #include "util/strv.h"
 #include "util/timefmt.h"
 
@@ -39,24 +39,8 @@ static bool policy_key_ok(const char *k) {
 
 /* ---- keyed hash ------------------------------------------------------------ */
 
-static uint8_t hash_key[16];
-static bool hash_key_set;
-
 uint64_t model_keyed_hash(const void *data, size_t len) {
-        if (!hash_key_set) {
-                /* getrandom() without flags blocks only before the pool is seeded */
-                if (getrandom(hash_key, sizeof(hash_key), 0) != (ssize_t)sizeof(hash_key)) {
-                        /* a weaker key still gives correct comparisons inside the process */
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
-                                     (uint64_t)(uintptr_t)&ts;
-                        memcpy(hash_key, &a, 8);
-                        memcpy(hash_key + 8, &a, 8);
-                }
-                hash_key_set = true;
-        }
-        return hashmap_siphash24(data, len, hash_key);
+        return hash_keyed(data, len);
 }
 
 /* ---- the link record ------------------------------------------------------ */
@@ -232,55 +216,29 @@ int model_links_parse(const char *text, model_links *ret) {
 }
 
 /* Names in records are checked DNS names: nothing in them needs JSON escaping. */
-typedef struct sbuf {
-        char *s;
-        size_t len, cap;
-        bool oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *t) {
-        if (b->oom) return;
-        size_t n = strlen(t);
-        if (GROW(b->s, b->cap, b->len + n + 1) < 0) {
-                b->oom = true;
-                return;
-        }
-        memcpy(b->s + b->len, t, n + 1);
-        b->len += n;
-}
-
-static int sb_finish(sbuf *b, char **ret) {
-        if (b->oom) {
-                free(b->s);
-                return -ENOMEM;
-        }
-        *ret = b->s;
-        return 0;
-}
-
 int model_links_serialize(const model_links *l, char **ret) {
         if (!l || !ret) return -EINVAL;
         if (l->n == 0) {
                 *ret = NULL;
                 return 0;
         }
-        sbuf b = {0};
-        sb_add(&b, "{\"v\":1,\"links\":[");
+        strbuf b = {0};
+        strbuf_add(&b, "{\"v\":1,\"links\":[");
         for (size_t i = 0; i < l->n; i++) {
                 const model_link *e = &l->items[i];
-                sb_add(&b, i ? ",{\"policy\":\"" : "{\"policy\":\"");
-                sb_add(&b, e->policy);
-                sb_add(&b, "\",\"secret\":\"");
-                sb_add(&b, e->secret);
-                sb_add(&b, "\",\"for\":[");
-                if (e->for_mask & POLICY_FOR_PULL) sb_add(&b, "\"pull\"");
+                strbuf_add(&b, i ? ",{\"policy\":\"" : "{\"policy\":\"");
+                strbuf_add(&b, e->policy);
+                strbuf_add(&b, "\",\"secret\":\"");
+                strbuf_add(&b, e->secret);
+                strbuf_add(&b, "\",\"for\":[");
+                if (e->for_mask & POLICY_FOR_PULL) strbuf_add(&b, "\"pull\"");
                 if ((e->for_mask & POLICY_FOR_PULL) && (e->for_mask & POLICY_FOR_MOUNT))
-                        sb_add(&b, ",");
-                if (e->for_mask & POLICY_FOR_MOUNT) sb_add(&b, "\"mount\"");
-                sb_add(&b, "]}");
+                        strbuf_add(&b, ",");
+                if (e->for_mask & POLICY_FOR_MOUNT) strbuf_add(&b, "\"mount\"");
+                strbuf_add(&b, "]}");
         }
-        sb_add(&b, "]}");
-        return sb_finish(&b, ret);
+        strbuf_add(&b, "]}");
+        return strbuf_finish(&b, ret, NULL);
 }
 
 int model_links_copy(const model_links *src, model_links *ret) {
@@ -424,17 +382,17 @@ int model_merged_serialize(const model_merged *m, char **ret) {
                 *ret = NULL;
                 return 0;
         }
-        sbuf b = {0};
-        sb_add(&b, "{\"v\":1,\"entries\":[");
+        strbuf b = {0};
+        strbuf_add(&b, "{\"v\":1,\"entries\":[");
         for (size_t i = 0; i < m->n; i++) {
-                sb_add(&b, i ? ",{\"policy\":\"" : "{\"policy\":\"");
-                sb_add(&b, m->items[i].policy);
-                sb_add(&b, "\",\"registry\":\"");
-                sb_add(&b, m->items[i].registry);
-                sb_add(&b, "\"}");
+                strbuf_add(&b, i ? ",{\"policy\":\"" : "{\"policy\":\"");
+                strbuf_add(&b, m->items[i].policy);
+                strbuf_add(&b, "\",\"registry\":\"");
+                strbuf_add(&b, m->items[i].registry);
+                strbuf_add(&b, "\"}");
         }
-        sb_add(&b, "]}");
-        return sb_finish(&b, ret);
+        strbuf_add(&b, "]}");
+        return strbuf_finish(&b, ret, NULL);
 }
 
 int model_merged_copy(const model_merged *src, model_merged *ret) {

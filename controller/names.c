@@ -7,16 +7,11 @@
 #include <string.h>
 
 #include "util/dns.h"
+#include "util/hash.h"
 #include "util/macro.h"
 
 uint64_t names_fnv1a64(const void *data, size_t len) {
-        const unsigned char *p = data;
-        uint64_t h = 0xcbf29ce484222325ULL;
-        for (size_t i = 0; i < len; i++) {
-                h ^= p[i];
-                h *= 0x100000001b3ULL;
-        }
-        return h;
+        return hash_fnv1a64(HASH_FNV1A64_INIT, data, len);
 }
 
 int names_role_binding(const char *policy, const char *ns, char **ret) {

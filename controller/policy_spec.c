@@ -3,12 +3,11 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "names.h"
+#include "util/errmsg.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/strv.h"
@@ -26,41 +25,16 @@ policy_spec *policy_spec_free(policy_spec *s) {
         return NULL;
 }
 
-_printf_(3, 4) static int fail(char **reterr, int r, const char *fmt, ...) {
-        if (reterr) {
-                va_list ap;
-                va_start(ap, fmt);
-                char *m = NULL;
-                if (vasprintf(&m, fmt, ap) < 0) m = NULL;
-                va_end(ap);
-                *reterr = m;
-        }
-        return r;
-}
-
-/* A short, printable quote of user input for messages. */
-static void quote(const char *s, char out[72]) {
-        size_t o = 0;
-        for (size_t i = 0; s[i] && o < 63; i++) {
-                unsigned char c = (unsigned char)s[i];
-                out[o++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
-        }
-        if (strlen(s) > 63) {
-                memcpy(out + o, "...", 3);
-                o += 3;
-        }
-        out[o] = 0;
-}
-
 /* A list of unique names, each checked by ok(). */
 static int parse_names(json_object *arr, const char *path, bool (*ok)(const char *),
                        const char *what, char ***ret, size_t *ret_n, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         if (!json_object_is_type(arr, json_type_array))
-                return fail(reterr, -EINVAL, "%s must be a list of names", path);
+                return errmsg_fail(reterr, -EINVAL, "%s must be a list of names", path);
         size_t n = json_object_array_length(arr);
         if (n > POLICY_SPEC_LIST_MAX)
-                return fail(reterr, -E2BIG, "%s: at most %d names", path, POLICY_SPEC_LIST_MAX);
+                return errmsg_fail(reterr, -E2BIG, "%s: at most %d names", path,
+                                   POLICY_SPEC_LIST_MAX);
         char **v = n ? calloc(n, sizeof(char *)) : NULL;
         if (n && !v) return -ENOMEM;
         int r = 0;
@@ -68,18 +42,18 @@ static int parse_names(json_object *arr, const char *path, bool (*ok)(const char
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(arr, i);
                 if (!json_object_is_type(e, json_type_string)) {
-                        r = fail(reterr, -EINVAL, "%s[%zu] must be a string", path, i);
+                        r = errmsg_fail(reterr, -EINVAL, "%s[%zu] must be a string", path, i);
                         goto out;
                 }
                 const char *s = json_object_get_string(e);
                 if (!ok(s)) {
-                        quote(s, q);
-                        r = fail(reterr, -EINVAL, "%s[%zu]: \"%s\" is not a valid %s", path, i, q,
-                                 what);
+                        errmsg_quote(s, q);
+                        r = errmsg_fail(reterr, -EINVAL, "%s[%zu]: \"%s\" is not a valid %s", path,
+                                        i, q, what);
                         goto out;
                 }
                 if (strv_contains(v, got, s)) {
-                        r = fail(reterr, -EINVAL, "%s: \"%s\" is listed twice", path, s);
+                        r = errmsg_fail(reterr, -EINVAL, "%s: \"%s\" is listed twice", path, s);
                         goto out;
                 }
                 v[got] = strdup(s);
@@ -102,7 +76,7 @@ static int parse_selector(json_object *o, const char *path, kube_selector **ret,
         int r = kube_selector_parse(o, ret, reterr ? &err : NULL);
         if (r < 0) {
                 if (r == -ENOMEM && !err) return r;
-                r = fail(reterr, r, "%s: %s", path, err ? err : "invalid label selector");
+                r = errmsg_fail(reterr, r, "%s: %s", path, err ? err : "invalid label selector");
                 free(err);
         }
         return r;
@@ -110,7 +84,7 @@ static int parse_selector(json_object *o, const char *path, kube_selector **ret,
 
 static int parse_subjects(json_object *subj, policy_spec *s, char **reterr) {
         if (!json_object_is_type(subj, json_type_object))
-                return fail(reterr, -EINVAL, "spec.subjects must be an object");
+                return errmsg_fail(reterr, -EINVAL, "spec.subjects must be an object");
         json_object *v;
         int r;
         if ((v = jsonutil_member(subj, "namespaces"))) {
@@ -151,23 +125,23 @@ static bool role_name_ok(const char *s) {
 }
 
 static int parse_image_puller(json_object *ip, policy_spec *s, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         if (!json_object_is_type(ip, json_type_object))
-                return fail(reterr, -EINVAL, "spec.imagePuller must be an object");
+                return errmsg_fail(reterr, -EINVAL, "spec.imagePuller must be an object");
         json_object *v = jsonutil_member(ip, "clusterRole");
         const char *role = POLICY_SPEC_DEFAULT_ROLE;
         if (v) {
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(reterr, -EINVAL,
-                                    "spec.imagePuller.clusterRole must be a "
-                                    "string");
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.imagePuller.clusterRole must be a "
+                                           "string");
                 role = json_object_get_string(v);
                 if (!role_name_ok(role)) {
-                        quote(role, q);
-                        return fail(reterr, -EINVAL,
-                                    "spec.imagePuller.clusterRole: \"%s\" is "
-                                    "not a valid ClusterRole name",
-                                    q);
+                        errmsg_quote(role, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.imagePuller.clusterRole: \"%s\" is "
+                                           "not a valid ClusterRole name",
+                                           q);
                 }
         }
         s->cluster_role = strdup(role);
@@ -177,35 +151,35 @@ static int parse_image_puller(json_object *ip, policy_spec *s, char **reterr) {
 }
 
 static int parse_for(json_object *f, size_t idx, unsigned *ret, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         if (!f) {
                 *ret = POLICY_FOR_PULL;
                 return 0;
         }
         if (!json_object_is_type(f, json_type_array))
-                return fail(reterr, -EINVAL,
-                            "spec.pullSecrets[%zu].for must be a list of "
-                            "pull and mount",
-                            idx);
+                return errmsg_fail(reterr, -EINVAL,
+                                   "spec.pullSecrets[%zu].for must be a list of "
+                                   "pull and mount",
+                                   idx);
         size_t n = json_object_array_length(f);
         if (n == 0)
-                return fail(reterr, -EINVAL,
-                            "spec.pullSecrets[%zu].for must not be empty "
-                            "(use pull, mount or both)",
-                            idx);
+                return errmsg_fail(reterr, -EINVAL,
+                                   "spec.pullSecrets[%zu].for must not be empty "
+                                   "(use pull, mount or both)",
+                                   idx);
         if (n > 2)
-                return fail(reterr, -EINVAL,
-                            "spec.pullSecrets[%zu].for: each of pull and "
-                            "mount may appear only once",
-                            idx);
+                return errmsg_fail(reterr, -EINVAL,
+                                   "spec.pullSecrets[%zu].for: each of pull and "
+                                   "mount may appear only once",
+                                   idx);
         unsigned m = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(f, i);
                 if (!json_object_is_type(e, json_type_string))
-                        return fail(reterr, -EINVAL,
-                                    "spec.pullSecrets[%zu].for[%zu] must be "
-                                    "pull or mount",
-                                    idx, i);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].for[%zu] must be "
+                                           "pull or mount",
+                                           idx, i);
                 const char *v = json_object_get_string(e);
                 unsigned bit;
                 if (streq(v, "pull"))
@@ -213,17 +187,17 @@ static int parse_for(json_object *f, size_t idx, unsigned *ret, char **reterr) {
                 else if (streq(v, "mount"))
                         bit = POLICY_FOR_MOUNT;
                 else {
-                        quote(v, q);
-                        return fail(reterr, -EINVAL,
-                                    "spec.pullSecrets[%zu].for[%zu]: \"%s\" "
-                                    "is neither pull nor mount",
-                                    idx, i, q);
+                        errmsg_quote(v, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].for[%zu]: \"%s\" "
+                                           "is neither pull nor mount",
+                                           idx, i, q);
                 }
                 if (m & bit)
-                        return fail(reterr, -EINVAL,
-                                    "spec.pullSecrets[%zu].for: each of pull "
-                                    "and mount may appear only once",
-                                    idx);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].for: each of pull "
+                                           "and mount may appear only once",
+                                           idx);
                 m |= bit;
         }
         *ret = m;
@@ -231,40 +205,41 @@ static int parse_for(json_object *f, size_t idx, unsigned *ret, char **reterr) {
 }
 
 static int parse_pull_secrets(json_object *ps, policy_spec *s, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         if (!json_object_is_type(ps, json_type_array))
-                return fail(reterr, -EINVAL, "spec.pullSecrets must be a list");
+                return errmsg_fail(reterr, -EINVAL, "spec.pullSecrets must be a list");
         size_t n = json_object_array_length(ps);
         if (n > POLICY_SPEC_SECRETS_MAX)
-                return fail(reterr, -E2BIG, "spec.pullSecrets: at most %d secrets",
-                            POLICY_SPEC_SECRETS_MAX);
+                return errmsg_fail(reterr, -E2BIG, "spec.pullSecrets: at most %d secrets",
+                                   POLICY_SPEC_SECRETS_MAX);
         if (n == 0) return 0;
         s->pull_secrets = calloc(n, sizeof(policy_pull_secret));
         if (!s->pull_secrets) return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(ps, i);
                 if (!json_object_is_type(e, json_type_object))
-                        return fail(reterr, -EINVAL,
-                                    "spec.pullSecrets[%zu] must be an object "
-                                    "with a name",
-                                    i);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu] must be an object "
+                                           "with a name",
+                                           i);
                 json_object *nm = jsonutil_member(e, "name");
                 if (!nm || !json_object_is_type(nm, json_type_string))
-                        return fail(reterr, -EINVAL, "spec.pullSecrets[%zu].name is required", i);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].name is required", i);
                 const char *name = json_object_get_string(nm);
                 if (!names_is_dns1123_subdomain(name)) {
-                        quote(name, q);
-                        return fail(reterr, -EINVAL,
-                                    "spec.pullSecrets[%zu].name: \"%s\" is not "
-                                    "a valid secret name",
-                                    i, q);
+                        errmsg_quote(name, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].name: \"%s\" is not "
+                                           "a valid secret name",
+                                           i, q);
                 }
                 for (size_t j = 0; j < s->n_pull_secrets; j++)
                         if (streq(s->pull_secrets[j].name, name))
-                                return fail(reterr, -EINVAL,
-                                            "spec.pullSecrets: each secret name "
-                                            "may appear only once (\"%s\")",
-                                            name);
+                                return errmsg_fail(reterr, -EINVAL,
+                                                   "spec.pullSecrets: each secret name "
+                                                   "may appear only once (\"%s\")",
+                                                   name);
                 unsigned m = 0;
                 int r = parse_for(jsonutil_member(e, "for"), i, &m, reterr);
                 if (r < 0) return r;
@@ -276,9 +251,9 @@ static int parse_pull_secrets(json_object *ps, policy_spec *s, char **reterr) {
 }
 
 static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         if (!json_object_is_type(dc, json_type_object))
-                return fail(reterr, -EINVAL, "spec.dockercfg must be an object");
+                return errmsg_fail(reterr, -EINVAL, "spec.dockercfg must be an object");
         json_object *w = jsonutil_member(dc, "wait");
         if (w) {
                 const char *v =
@@ -290,26 +265,26 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
                 else if (streq(v, "Never"))
                         s->wait = POLICY_WAIT_NEVER;
                 else {
-                        quote(v, q);
-                        return fail(reterr, -EINVAL,
-                                    "spec.dockercfg.wait: \"%s\" is not one of "
-                                    "Auto, Always, Never",
-                                    q);
+                        errmsg_quote(v, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.dockercfg.wait: \"%s\" is not one of "
+                                           "Auto, Always, Never",
+                                           q);
                 }
         }
         json_object *t = jsonutil_member(dc, "timeoutSeconds");
         if (t) {
                 /* json-c keeps integers as int64; a double like 3.5 is no integer */
                 if (!json_object_is_type(t, json_type_int))
-                        return fail(reterr, -EINVAL,
-                                    "spec.dockercfg.timeoutSeconds must be an "
-                                    "integer");
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.dockercfg.timeoutSeconds must be an "
+                                           "integer");
                 int64_t v = json_object_get_int64(t);
                 if (v < 0 || v > POLICY_SPEC_TIMEOUT_MAX)
-                        return fail(reterr, -EINVAL,
-                                    "spec.dockercfg.timeoutSeconds must be "
-                                    "between 0 and %d",
-                                    POLICY_SPEC_TIMEOUT_MAX);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.dockercfg.timeoutSeconds must be "
+                                           "between 0 and %d",
+                                           POLICY_SPEC_TIMEOUT_MAX);
                 s->timeout_seconds = (int)v;
         }
         return 0;
@@ -317,13 +292,13 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
 
 static int parse_global(json_object *g, policy_spec *s, char **reterr) {
         if (!json_object_is_type(g, json_type_object))
-                return fail(reterr, -EINVAL, "spec.globalPullSecret must be an object");
+                return errmsg_fail(reterr, -EINVAL, "spec.globalPullSecret must be an object");
         json_object *m = jsonutil_member(g, "merge");
         if (m) {
                 if (!json_object_is_type(m, json_type_boolean))
-                        return fail(reterr, -EINVAL,
-                                    "spec.globalPullSecret.merge must be true "
-                                    "or false");
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.globalPullSecret.merge must be true "
+                                           "or false");
                 s->merge = json_object_get_boolean(m);
         }
         return 0;
@@ -331,9 +306,10 @@ static int parse_global(json_object *g, policy_spec *s, char **reterr) {
 
 int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
         if (!ret) return -EINVAL;
-        if (!spec) return fail(reterr, -EINVAL, "spec is required"); /* absent, or JSON null */
+        /* absent, or JSON null (json-c's NULL) */
+        if (!spec) return errmsg_fail(reterr, -EINVAL, "spec is required");
         if (!json_object_is_type(spec, json_type_object))
-                return fail(reterr, -EINVAL, "spec must be an object");
+                return errmsg_fail(reterr, -EINVAL, "spec must be an object");
 
         _cleanup_(policy_spec_freep) policy_spec *s = calloc(1, sizeof(*s));
         if (!s) return -ENOMEM;
@@ -356,9 +332,9 @@ int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
                 return r;
 
         if (!s->image_puller && s->n_pull_secrets == 0 && !s->merge)
-                return fail(reterr, -EINVAL,
-                            "spec: at least one of imagePuller, pullSecrets, "
-                            "globalPullSecret.merge must be set");
+                return errmsg_fail(reterr, -EINVAL,
+                                   "spec: at least one of imagePuller, pullSecrets, "
+                                   "globalPullSecret.merge must be set");
         *ret = TAKE_PTR(s);
         return 0;
 }

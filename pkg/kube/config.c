@@ -13,6 +13,7 @@
 #include "kube/yaml_json.h"
 #include "util/base64.h"
 #include "util/macro.h"
+#include "util/str.h"
 
 #define SA_DIR         "var/run/secrets/kubernetes.io/serviceaccount"
 #define MAX_SERVER_URL 2048
@@ -834,22 +835,19 @@ static int blob_copy(const blob *src, blob *dst) {
         return 0;
 }
 
-static int dup_str(const char *s, char **d) {
-        if (!s) return 0;
-        *d = strdup(s);
-        return *d ? 0 : -ENOMEM;
-}
-
 int kube_config_copy(const kube_config *src, kube_config **ret) {
         _cleanup_(kube_config_freep) kube_config *c = calloc(1, sizeof(*c));
         if (!c) return -ENOMEM;
         c->insecure = src->insecure;
         c->token_stamp = src->token_stamp;
-        if (dup_str(src->source, &c->source) < 0 || dup_str(src->context, &c->context) < 0 ||
-            dup_str(src->server, &c->server) < 0 || dup_str(src->namespace, &c->namespace) < 0 ||
-            dup_str(src->tls_server_name, &c->tls_server_name) < 0 ||
-            dup_str(src->proxy_url, &c->proxy_url) < 0 || dup_str(src->token, &c->token) < 0 ||
-            dup_str(src->token_file, &c->token_file) < 0 || blob_copy(&src->ca, &c->ca) < 0 ||
+        if (str_dup_opt(src->source, &c->source) < 0 ||
+            str_dup_opt(src->context, &c->context) < 0 ||
+            str_dup_opt(src->server, &c->server) < 0 ||
+            str_dup_opt(src->namespace, &c->namespace) < 0 ||
+            str_dup_opt(src->tls_server_name, &c->tls_server_name) < 0 ||
+            str_dup_opt(src->proxy_url, &c->proxy_url) < 0 ||
+            str_dup_opt(src->token, &c->token) < 0 ||
+            str_dup_opt(src->token_file, &c->token_file) < 0 || blob_copy(&src->ca, &c->ca) < 0 ||
             blob_copy(&src->cert, &c->cert) < 0 || blob_copy(&src->key, &c->key) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);

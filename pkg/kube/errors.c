@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/macro.h"
+#include "util/str.h"
 
 static const char *const reason_names[_KUBE_REASON_MAX] = {
     [KUBE_REASON_UNKNOWN] = "",
@@ -228,11 +229,7 @@ const char *kube_strerror(int err) {
 
 /* Copies at most max bytes of s, cut back to a UTF-8 character boundary. */
 static char *bounded_strdup(const char *s, size_t len, size_t max) {
-        if (len > max) {
-                len = max;
-                while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
-        }
-        return strndup(s, len);
+        return strndup(s, str_utf8_cut(s, len, max));
 }
 
 static char *get_string(struct json_object *o, const char *key) {

@@ -2,13 +2,13 @@
 #include "kube/labels.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/dns.h"
+#include "util/errmsg.h"
 #include "util/macro.h"
+#include "util/strbuf.h"
 #include "util/strv.h"
 
 static bool is_alnum(char c) {
@@ -48,35 +48,6 @@ int kube_label_value_validate(const char *value) {
         return qualified_name_chars_ok(value, len) ? 0 : -EINVAL;
 }
 
-/*
- * Error messages quote user input; keep the quote short and printable so
- * that a hostile value cannot flood or garble a status message.
- */
-static void quote_input(const char *s, char out[72]) {
-        size_t o = 0;
-        for (size_t i = 0; s[i] && o < 63; i++) {
-                unsigned char c = (unsigned char)s[i];
-                out[o++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
-        }
-        if (strlen(s) > 63) {
-                memcpy(out + o, "...", 3);
-                o += 3;
-        }
-        out[o] = 0;
-}
-
-_printf_(3, 4) static int fail(char **reterr, int r, const char *fmt, ...) {
-        if (reterr) {
-                va_list ap;
-                va_start(ap, fmt);
-                char *m = NULL;
-                if (vasprintf(&m, fmt, ap) < 0) m = NULL;
-                va_end(ap);
-                *reterr = m;
-        }
-        return r;
-}
-
 static void requirement_done(kube_requirement *r) {
         free(r->key);
         strv_free(r->values, r->n_values);
@@ -114,35 +85,35 @@ static bool json_is_null(json_object *o) {
 }
 
 static int parse_match_labels(json_object *ml, kube_selector *s, size_t *cap, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         if (!json_object_is_type(ml, json_type_object))
-                return fail(reterr, -EINVAL, "matchLabels must be an object");
+                return errmsg_fail(reterr, -EINVAL, "matchLabels must be an object");
         if (json_object_object_length(ml) > KUBE_SELECTOR_LABELS_MAX)
-                return fail(reterr, -E2BIG, "matchLabels: at most %d labels",
-                            KUBE_SELECTOR_LABELS_MAX);
+                return errmsg_fail(reterr, -E2BIG, "matchLabels: at most %d labels",
+                                   KUBE_SELECTOR_LABELS_MAX);
         json_object_object_foreach(ml, key, val) {
                 if (!json_object_is_type(val, json_type_string)) {
-                        quote_input(key, q);
-                        return fail(reterr, -EINVAL,
-                                    "matchLabels: the value of \"%s\" must be "
-                                    "a string",
-                                    q);
+                        errmsg_quote(key, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchLabels: the value of \"%s\" must be "
+                                           "a string",
+                                           q);
                 }
                 const char *v = json_object_get_string(val);
                 if (kube_label_key_validate(key) < 0) {
-                        quote_input(key, q);
-                        return fail(reterr, -EINVAL,
-                                    "matchLabels: \"%s\" is not a valid label "
-                                    "key",
-                                    q);
+                        errmsg_quote(key, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchLabels: \"%s\" is not a valid label "
+                                           "key",
+                                           q);
                 }
                 if (kube_label_value_validate(v) < 0) {
-                        quote_input(v, q);
-                        return fail(reterr, -EINVAL,
-                                    "matchLabels: \"%s\" is not a valid label "
-                                    "value (at most 63 letters, digits, '-', '_' or '.', "
-                                    "alphanumeric at both ends)",
-                                    q);
+                        errmsg_quote(v, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchLabels: \"%s\" is not a valid label "
+                                           "value (at most 63 letters, digits, '-', '_' or '.', "
+                                           "alphanumeric at both ends)",
+                                           q);
                 }
                 if (GROW(s->reqs, *cap, s->n_reqs + 1) < 0) return -ENOMEM;
                 kube_requirement *r = &s->reqs[s->n_reqs];
@@ -178,72 +149,72 @@ static int parse_op(const char *s, kube_selector_op *ret) {
 }
 
 static int parse_expression(json_object *e, size_t idx, kube_requirement *r, char **reterr) {
-        char q[72];
+        char q[ERRMSG_QUOTE_SIZE];
         json_object *k = NULL, *op = NULL, *vals = NULL;
         if (!json_object_is_type(e, json_type_object))
-                return fail(reterr, -EINVAL, "matchExpressions[%zu] must be an object", idx);
+                return errmsg_fail(reterr, -EINVAL, "matchExpressions[%zu] must be an object", idx);
         json_object_object_get_ex(e, "key", &k);
         json_object_object_get_ex(e, "operator", &op);
         json_object_object_get_ex(e, "values", &vals);
         if (!k || !json_object_is_type(k, json_type_string))
-                return fail(reterr, -EINVAL, "matchExpressions[%zu]: key is required", idx);
+                return errmsg_fail(reterr, -EINVAL, "matchExpressions[%zu]: key is required", idx);
         const char *key = json_object_get_string(k);
         if (kube_label_key_validate(key) < 0) {
-                quote_input(key, q);
-                return fail(reterr, -EINVAL,
-                            "matchExpressions[%zu]: \"%s\" is not a valid "
-                            "label key",
-                            idx, q);
+                errmsg_quote(key, q);
+                return errmsg_fail(reterr, -EINVAL,
+                                   "matchExpressions[%zu]: \"%s\" is not a valid "
+                                   "label key",
+                                   idx, q);
         }
         if (!op || !json_object_is_type(op, json_type_string))
-                return fail(reterr, -EINVAL,
-                            "matchExpressions[%zu]: operator is required "
-                            "(In, NotIn, Exists or DoesNotExist)",
-                            idx);
+                return errmsg_fail(reterr, -EINVAL,
+                                   "matchExpressions[%zu]: operator is required "
+                                   "(In, NotIn, Exists or DoesNotExist)",
+                                   idx);
         kube_selector_op o;
         if (parse_op(json_object_get_string(op), &o) < 0) {
-                quote_input(json_object_get_string(op), q);
-                return fail(reterr, -EINVAL,
-                            "matchExpressions[%zu]: unknown operator \"%s\" "
-                            "(use In, NotIn, Exists or DoesNotExist)",
-                            idx, q);
+                errmsg_quote(json_object_get_string(op), q);
+                return errmsg_fail(reterr, -EINVAL,
+                                   "matchExpressions[%zu]: unknown operator \"%s\" "
+                                   "(use In, NotIn, Exists or DoesNotExist)",
+                                   idx, q);
         }
         size_t n = 0;
         if (!json_is_null(vals)) {
                 if (!json_object_is_type(vals, json_type_array))
-                        return fail(reterr, -EINVAL,
-                                    "matchExpressions[%zu]: values must be a "
-                                    "list of strings",
-                                    idx);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchExpressions[%zu]: values must be a "
+                                           "list of strings",
+                                           idx);
                 n = json_object_array_length(vals);
         }
         bool needs_values = o == KUBE_SELECTOR_IN || o == KUBE_SELECTOR_NOT_IN;
         if (needs_values && n == 0)
-                return fail(reterr, -EINVAL,
-                            "matchExpressions[%zu]: operator %s needs at least "
-                            "one value",
-                            idx, json_object_get_string(op));
+                return errmsg_fail(reterr, -EINVAL,
+                                   "matchExpressions[%zu]: operator %s needs at least "
+                                   "one value",
+                                   idx, json_object_get_string(op));
         if (!needs_values && n > 0)
-                return fail(reterr, -EINVAL,
-                            "matchExpressions[%zu]: operator %s must not have "
-                            "values",
-                            idx, json_object_get_string(op));
+                return errmsg_fail(reterr, -EINVAL,
+                                   "matchExpressions[%zu]: operator %s must not have "
+                                   "values",
+                                   idx, json_object_get_string(op));
         if (n > KUBE_SELECTOR_VALUES_MAX)
-                return fail(reterr, -E2BIG, "matchExpressions[%zu]: at most %d values", idx,
-                            KUBE_SELECTOR_VALUES_MAX);
+                return errmsg_fail(reterr, -E2BIG, "matchExpressions[%zu]: at most %d values", idx,
+                                   KUBE_SELECTOR_VALUES_MAX);
         for (size_t i = 0; i < n; i++) {
                 json_object *v = json_object_array_get_idx(vals, i);
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(reterr, -EINVAL,
-                                    "matchExpressions[%zu]: values must be a "
-                                    "list of strings",
-                                    idx);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchExpressions[%zu]: values must be a "
+                                           "list of strings",
+                                           idx);
                 if (kube_label_value_validate(json_object_get_string(v)) < 0) {
-                        quote_input(json_object_get_string(v), q);
-                        return fail(reterr, -EINVAL,
-                                    "matchExpressions[%zu]: \"%s\" is not a "
-                                    "valid label value",
-                                    idx, q);
+                        errmsg_quote(json_object_get_string(v), q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchExpressions[%zu]: \"%s\" is not a "
+                                           "valid label value",
+                                           idx, q);
                 }
         }
 
@@ -273,11 +244,11 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
 
 static int parse_match_expressions(json_object *me, kube_selector *s, size_t *cap, char **reterr) {
         if (!json_object_is_type(me, json_type_array))
-                return fail(reterr, -EINVAL, "matchExpressions must be a list");
+                return errmsg_fail(reterr, -EINVAL, "matchExpressions must be a list");
         size_t n = json_object_array_length(me);
         if (n > KUBE_SELECTOR_EXPRS_MAX)
-                return fail(reterr, -E2BIG, "matchExpressions: at most %d expressions",
-                            KUBE_SELECTOR_EXPRS_MAX);
+                return errmsg_fail(reterr, -E2BIG, "matchExpressions: at most %d expressions",
+                                   KUBE_SELECTOR_EXPRS_MAX);
         for (size_t i = 0; i < n; i++) {
                 if (GROW(s->reqs, *cap, s->n_reqs + 1) < 0) return -ENOMEM;
                 int r = parse_expression(json_object_array_get_idx(me, i), i, &s->reqs[s->n_reqs],
@@ -291,7 +262,7 @@ static int parse_match_expressions(json_object *me, kube_selector *s, size_t *ca
 int kube_selector_parse(json_object *obj, kube_selector **ret, char **reterr) {
         if (!ret) return -EINVAL;
         if (!obj || !json_object_is_type(obj, json_type_object))
-                return fail(reterr, -EINVAL, "a label selector must be an object");
+                return errmsg_fail(reterr, -EINVAL, "a label selector must be an object");
 
         _cleanup_(kube_selector_freep) kube_selector *s = calloc(1, sizeof(*s));
         if (!s) return -ENOMEM;
@@ -382,62 +353,38 @@ bool kube_selector_matches(const kube_selector *s, const kube_kvs *labels) {
         return true;
 }
 
-/* A growing string; on ENOMEM it remembers the failure and drops further text. */
-typedef struct strbuf {
-        char *s;
-        size_t len, cap;
-        bool oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *t) {
-        if (b->oom) return;
-        size_t n = strlen(t);
-        if (GROW(b->s, b->cap, b->len + n + 1) < 0) {
-                b->oom = true;
-                return;
-        }
-        memcpy(b->s + b->len, t, n + 1);
-        b->len += n;
-}
-
 int kube_selector_to_string(const kube_selector *s, char **ret) {
         if (!s || !ret) return -EINVAL;
         strbuf b = {0};
-        sb_add(&b, "");
         for (size_t i = 0; i < s->n_reqs; i++) {
                 const kube_requirement *r = &s->reqs[i];
-                if (i > 0) sb_add(&b, ",");
+                if (i > 0) strbuf_add(&b, ",");
                 switch (r->op) {
                 case KUBE_SELECTOR_EQUALS:
-                        sb_add(&b, r->key);
-                        sb_add(&b, "=");
-                        sb_add(&b, r->n_values > 0 ? r->values[0] : "");
+                        strbuf_add(&b, r->key);
+                        strbuf_add(&b, "=");
+                        strbuf_add(&b, r->n_values > 0 ? r->values[0] : "");
                         break;
                 case KUBE_SELECTOR_IN:
                 case KUBE_SELECTOR_NOT_IN:
-                        sb_add(&b, r->key);
-                        sb_add(&b, r->op == KUBE_SELECTOR_IN ? " in (" : " notin (");
+                        strbuf_add(&b, r->key);
+                        strbuf_add(&b, r->op == KUBE_SELECTOR_IN ? " in (" : " notin (");
                         for (size_t j = 0; j < r->n_values; j++) {
-                                if (j > 0) sb_add(&b, ",");
-                                sb_add(&b, r->values[j]);
+                                if (j > 0) strbuf_add(&b, ",");
+                                strbuf_add(&b, r->values[j]);
                         }
-                        sb_add(&b, ")");
+                        strbuf_add(&b, ")");
                         break;
                 case KUBE_SELECTOR_EXISTS:
-                        sb_add(&b, r->key);
+                        strbuf_add(&b, r->key);
                         break;
                 case KUBE_SELECTOR_DOES_NOT_EXIST:
-                        sb_add(&b, "!");
-                        sb_add(&b, r->key);
+                        strbuf_add(&b, "!");
+                        strbuf_add(&b, r->key);
                         break;
                 }
         }
-        if (b.oom) {
-                free(b.s);
-                return -ENOMEM;
-        }
-        *ret = b.s;
-        return 0;
+        return strbuf_finish(&b, ret, NULL);
 }
 
 int kube_selector_to_query(const kube_selector *s, char **ret) {

@@ -8,6 +8,7 @@
 
 #include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/str.h"
 #include "util/strv.h"
 
 /* What malloc keeps beside each block on glibc x86-64, near enough for a tracked figure. */
@@ -321,21 +322,13 @@ static int copy_kvs(const kube_kvs *src, kube_kvs *dst) {
         return 0;
 }
 
-/* strdup() that keeps NULL as NULL and reports failure apart from it. */
-static int dup_opt(const char *s, char **ret) {
-        *ret = NULL;
-        if (!s) return 0;
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
 int kube_meta_copy(const kube_meta *src, kube_meta *ret) {
         kube_meta m = {};
 
         if (!src || !ret) return -EINVAL;
-        if (dup_opt(src->namespace, &m.namespace) < 0 || dup_opt(src->name, &m.name) < 0 ||
-            dup_opt(src->uid, &m.uid) < 0 ||
-            dup_opt(src->resource_version, &m.resource_version) < 0 ||
+        if (str_dup_opt(src->namespace, &m.namespace) < 0 || str_dup_opt(src->name, &m.name) < 0 ||
+            str_dup_opt(src->uid, &m.uid) < 0 ||
+            str_dup_opt(src->resource_version, &m.resource_version) < 0 ||
             copy_kvs(&src->labels, &m.labels) < 0 ||
             copy_kvs(&src->annotations, &m.annotations) < 0)
                 goto fail;
@@ -349,21 +342,15 @@ int kube_meta_copy(const kube_meta *src, kube_meta *ret) {
                         const kube_owner_ref *s = &src->owners[i];
                         kube_owner_ref *d = &m.owners[i];
                         m.n_owners++;
-                        if (dup_opt(s->api_version, &d->api_version) < 0 ||
-                            dup_opt(s->kind, &d->kind) < 0 || dup_opt(s->name, &d->name) < 0 ||
-                            dup_opt(s->uid, &d->uid) < 0)
+                        if (str_dup_opt(s->api_version, &d->api_version) < 0 ||
+                            str_dup_opt(s->kind, &d->kind) < 0 ||
+                            str_dup_opt(s->name, &d->name) < 0 || str_dup_opt(s->uid, &d->uid) < 0)
                                 goto fail;
                         d->controller = s->controller;
                 }
         }
-        if (src->n_finalizers > 0) {
-                m.finalizers = calloc(src->n_finalizers, sizeof(char *));
-                if (!m.finalizers) goto fail;
-                for (size_t i = 0; i < src->n_finalizers; i++) {
-                        m.n_finalizers++;
-                        if (dup_opt(src->finalizers[i], &m.finalizers[i]) < 0) goto fail;
-                }
-        }
+        if (strv_copy(src->finalizers, src->n_finalizers, &m.finalizers) < 0) goto fail;
+        m.n_finalizers = src->n_finalizers;
         *ret = m;
         return 0;
 fail:

@@ -4,9 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
+#include "util/hash.h"
 #include "util/macro.h"
 
 #define MIN_CAPACITY 8
@@ -23,85 +22,17 @@ struct hashmap {
         size_t size;
 };
 
-static uint8_t hash_key[16];
-static bool hash_key_set;
-
-static void hash_key_init(void) {
-        if (hash_key_set) return;
-        if (getrandom(hash_key, sizeof hash_key, GRND_NONBLOCK) != (ssize_t)sizeof hash_key) {
-                /* No entropy yet (early boot): weaker, but still differs per process. */
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30);
-                uint64_t b = (uint64_t)(uintptr_t)&ts ^ 0x9e3779b97f4a7c15ull;
-                memcpy(hash_key, &a, 8);
-                memcpy(hash_key + 8, &b, 8);
-        }
-        hash_key_set = true;
-}
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-        do {                                                                                       \
-                v0 += v1;                                                                          \
-                v1 = ROTL(v1, 13);                                                                 \
-                v1 ^= v0;                                                                          \
-                v0 = ROTL(v0, 32);                                                                 \
-                v2 += v3;                                                                          \
-                v3 = ROTL(v3, 16);                                                                 \
-                v3 ^= v2;                                                                          \
-                v0 += v3;                                                                          \
-                v3 = ROTL(v3, 21);                                                                 \
-                v3 ^= v0;                                                                          \
-                v2 += v1;                                                                          \
-                v1 = ROTL(v1, 17);                                                                 \
-                v1 ^= v2;                                                                          \
-                v2 = ROTL(v2, 32);                                                                 \
-        } while (0)
-
-static uint64_t load_le64(const uint8_t *p) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-        return v;
-}
-
+/* hashmap.h exposes the hash for its tests; util/hash.h has it now. */
 uint64_t hashmap_siphash24(const void *data, size_t len, const uint8_t key[16]) {
-        const uint8_t *in = data;
-        uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
-        uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
-        uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
-        uint64_t v2 = k0 ^ 0x6c7967656e657261ull;
-        uint64_t v3 = k1 ^ 0x7465646279746573ull;
-        size_t full = len - len % 8;
-
-        for (size_t i = 0; i < full; i += 8) {
-                uint64_t m = load_le64(in + i);
-                v3 ^= m;
-                SIPROUND;
-                SIPROUND;
-                v0 ^= m;
-        }
-        uint64_t b = (uint64_t)len << 56;
-        for (size_t i = 0; i < len % 8; i++) b |= (uint64_t)in[full + i] << (8 * i);
-        v3 ^= b;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= b;
-        v2 ^= 0xff;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        SIPROUND;
-        return v0 ^ v1 ^ v2 ^ v3;
+        return hash_siphash24(data, len, key);
 }
 
 static uint64_t hash_str(const char *s) {
-        return hashmap_siphash24(s, strlen(s), hash_key);
+        return hash_keyed(s, strlen(s));
 }
 
 int hashmap_new(hashmap **ret) {
         if (!ret) return -EINVAL;
-        hash_key_init();
         hashmap *h = calloc(1, sizeof(hashmap));
         if (!h) return -ENOMEM;
         *ret = h;
