@@ -138,6 +138,27 @@ static void test_add_role_to_user(void **state) {
         assert_int_equal(e2e_jint(p, "status.roleBindings"), 1);
         json_object_put(p);
         assert_columns(b, "a-default", "True", "Applied", "1", "0", "0");
+        e2e_wait_out(E2E_WAIT_S, "yes",
+                     "get events -n '%s' --field-selector involvedObject.name=a-default,"
+                     "reason=RoleBindingCreated -o name | grep -q . && echo yes || echo no",
+                     b);
+
+        /* someone edits the binding, then deletes it: it is put back each time */
+        char rbn[256];
+        snprintf(rbn, sizeof(rbn), "ppol-a-default-%s", a);
+        assert_int_equal(e2e_kubectl("patch rolebinding '%s' -n '%s' --type=json -p "
+                                     "'[{\"op\":\"replace\",\"path\":\"/subjects/0/name\","
+                                     "\"value\":\"builder\"}]' >/dev/null",
+                                     rbn, b),
+                         0);
+        e2e_wait_out(E2E_WAIT_S, "default",
+                     "get rolebinding '%s' -n '%s' -o jsonpath='{.subjects[*].name}'", rbn, b);
+        assert_int_equal(e2e_kubectl("delete rolebinding '%s' -n '%s' >/dev/null", rbn, b), 0);
+        e2e_wait_out(E2E_WAIT_S, "default",
+                     "get rolebinding '%s' -n '%s' -o jsonpath='{.subjects[*].name}'", rbn, b);
+        assert_can_pull(b, user, "yes");
+        assert_can_pull(b, builder, "no");
+        e2e_wait_applied(b, "a-default", E2E_WAIT_S);
 
         e2e_policy_delete(b, "a-default");
         rb = role_binding(b, "a-default", a);
@@ -253,6 +274,26 @@ static void test_secrets_link(void **state) {
         json_object_put(p);
         assert_columns(b, "link-my-secret", "True", "Applied", "1", "1", "0");
         assert_true(e2e_events(b, "link-my-secret", "Linked") >= 1);
+
+        /* a person unlinks it by hand: declared, so it comes back (and the dockercfg stays) */
+        json_object *cur = e2e_sa(b, "default");
+        size_t idx = 0;
+        for (size_t i = 0; i < e2e_jlen(cur, "imagePullSecrets"); i++)
+                if (!strcmp(e2e_jstr(e2e_jidx(cur, "imagePullSecrets", i), "name"), "my-secret"))
+                        idx = i;
+        const char *rv = e2e_jstr(cur, "metadata.resourceVersion");
+        assert_int_equal(e2e_kubectl("patch sa default -n '%s' --type=json -p "
+                                     "'[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\","
+                                     "\"value\":\"%s\"},"
+                                     "{\"op\":\"remove\",\"path\":\"/imagePullSecrets/%zu\"}]' "
+                                     ">/dev/null",
+                                     b, rv, idx),
+                         0);
+        json_object_put(cur);
+        e2e_wait_link(b, "default", "pull", "my-secret", 1, E2E_WAIT_S);
+        fprintf(stderr, "unlinked by hand: linked again in (%.2f, %.2f] s\n", E2E.wait_lo,
+                E2E.wait_hi);
+        assert_int_equal(e2e_sa_count(b, "default", "pull", dcfg), 1);
 
         e2e_policy_delete(b, "link-my-secret");
         assert_int_equal(e2e_sa_count(b, "default", "pull", "my-secret"), 0);
@@ -425,6 +466,30 @@ static void test_global_pull_secret(void **state) {
         assert_string_equal(entry_text(now, registry), src_entry);
         json_object_put(now);
         free(type_after);
+
+        /* the source rotates: the merged entry follows, the others stay */
+        e2e_pull_secret(g, "partner-registry", registry, "partner-rotated");
+        json_object *rot = e2e_get("secret", g, "partner-registry");
+        char *rot_text = e2e_secret_text(rot, ".dockerconfigjson");
+        json_object *rot_doc = json_tokener_parse(rot_text);
+        char *rot_entry = strdup(entry_text(e2e_jget(rot_doc, "auths"), registry));
+        assert_string_not_equal(rot_entry, src_entry);
+        double t0 = e2e_now();
+        for (;;) {
+                now = global_auths(NULL);
+                const char *e = entry_text(now, registry);
+                bool done = e && strcmp(e, rot_entry) == 0;
+                if (done) assert_foreign_intact(before, now, registry);
+                json_object_put(now);
+                if (done) break;
+                if (e2e_now() - t0 > E2E_WAIT_S)
+                        fail_msg("the global entry of %s did not follow the rotation", registry);
+                e2e_sleep(0.2);
+        }
+        free(rot_entry);
+        json_object_put(rot_doc);
+        free(rot_text);
+        json_object_put(rot);
 
         /* the flag off: exactly its entry goes */
         e2e_apply(policy, g, "false");
