@@ -11,7 +11,7 @@
  */
 #include "e2e.h"
 
-static const char *const homes[] = {"h-del", "h-two", "h-shrink", "h-long"};
+static const char *const homes[] = {"h-del", "h-two", "h-shrink", "h-long", "h-gone"};
 
 /* What a person does by hand: `kubectl patch` appending {name: secret} to .imagePullSecrets. */
 static void person_link(const char *ns, const char *sa, const char *secret) {
@@ -326,6 +326,51 @@ static void test_long_policy_names(void **state) {
         free(a);
 }
 
+/*
+ * The home namespace itself is deleted (the usual way a project goes): its policy is
+ * finalized while the namespace empties, and what it made elsewhere — copies, links — goes.
+ * A subject namespace that goes first loses its binding in the home.
+ */
+static void test_namespaces_deleted(void **state) {
+        char *h = e2e_ns("h-gone", NULL), *a = e2e_ns("gone-a", NULL), *b = e2e_ns("gone-b", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: p\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    namespaces: [%s, %s]\n  imagePuller: {}\n"
+                  "  pullSecrets:\n  - name: creds\n",
+                  h, a, b);
+        e2e_wait_applied(h, "p", E2E_WAIT_S);
+        e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
+        e2e_wait_link(b, "default", "pull", "creds", 1, E2E_WAIT_S);
+        char *rbb = rb_name("p", b);
+        e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rbb, h);
+
+        /* b goes: its binding goes, the policy serves one namespace */
+        assert_int_equal(e2e_kubectl("delete namespace '%s' --wait=false >/dev/null", b), 0);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rbb, h);
+        e2e_wait_out(E2E_WAIT_S, "1", "get ppol p -n '%s' -o jsonpath='{.status.namespaces}'", h);
+        e2e_wait_applied(h, "p", E2E_WAIT_S);
+
+        /* the home goes: a's copy and link go with it, and the home is not held up */
+        assert_int_equal(e2e_kubectl("delete namespace '%s' --wait=false >/dev/null", h), 0);
+        e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
+        e2e_wait_out(E2E_CLEANUP_S, "gone",
+                     "get namespace '%s' -o name 2>/dev/null | grep -q . && echo present "
+                     "|| echo gone",
+                     h);
+        json_object *sa = e2e_sa(a, "default");
+        assert_null(e2e_annotation(sa, "pullpolicy.io/links"));
+        assert_non_null(e2e_find_prefix(sa, "imagePullSecrets", "default-dockercfg-"));
+        json_object_put(sa);
+
+        free(rbb);
+        e2e_ns_delete(a);
+        free(h);
+        free(a);
+        free(b);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "cleanup", "legacy") < 0) return -1;
         char dist[1024] = "--distribution-namespaces=";
@@ -345,6 +390,7 @@ int main(void) {
                 cmocka_unit_test(test_two_policies_same_secret),
                 cmocka_unit_test(test_shrink_subjects),
                 cmocka_unit_test(test_long_policy_names),
+                cmocka_unit_test(test_namespaces_deleted),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
