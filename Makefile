@@ -54,6 +54,8 @@ SUPPORT_SRCS := $(shell find test/support -name '*.c' 2>/dev/null | sort)
 UNIT_SRCS := $(shell find test/unit -name 'test_*.c' 2>/dev/null | sort)
 INTEG_SRCS := $(shell find test/integration -name 'test_*.c' 2>/dev/null | sort)
 E2E_SRCS := $(shell find test/e2e -name 'test_*.c' 2>/dev/null | sort)
+# Runs after every other suite: it searches their logs and objects for secret payloads.
+LEAK_SRCS := $(shell find test/leakcheck -name 'test_*.c' 2>/dev/null | sort)
 TOOL_SRCS := $(shell find test/sim -name '*.c' 2>/dev/null | sort)
 LUA_TESTS := $(shell find test/argocd -name 'test_*.lua' 2>/dev/null | sort)
 
@@ -63,6 +65,7 @@ SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 INTEG_BINS := $(INTEG_SRCS:%.c=$(BUILD)/%)
 E2E_BINS := $(E2E_SRCS:%.c=$(BUILD)/%)
+LEAK_BINS := $(LEAK_SRCS:%.c=$(BUILD)/%)
 LIB := $(BUILD)/libpullpolicy.a
 CTRL_LIB := $(BUILD)/libcontroller.a
 CONTROLLER := $(BUILD)/pullpolicy-controller
@@ -128,14 +131,14 @@ unit: $(DEPS_STAMP) $(UNIT_BINS)
 controlplane: $(DEPS_STAMP)
 	@bash hack/build-control-plane.sh
 
-integration: build controlplane $(INTEG_BINS) $(E2E_BINS)
+integration: build controlplane $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS)
+	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 
 # The whole suite: unit tests, then everything that needs the control plane.
-test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) controlplane
+test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS) controlplane
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) -- $(INTEG_BINS) $(E2E_BINS)
+	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 
 run: build controlplane
 	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh
