@@ -28,22 +28,13 @@
 
 /* ---- small JSON helpers ------------------------------------------------------------------ */
 
-/* Adds v (taking the reference) under k; on failure v is released. */
-static int put(json_object *o, const char *k, json_object *v) {
-        if (!v) return -ENOMEM;
-        if (json_object_object_add(o, k, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int put_str(json_object *o, const char *k, const char *s) {
-        return put(o, k, json_object_new_string(s));
+        return jsonutil_add(o, k, json_object_new_string(s));
 }
 
 static int put_str_cut(json_object *o, const char *k, const char *s, size_t max) {
-        return put(o, k, json_object_new_string_len(s, (int)str_utf8_cut(s, strlen(s), max)));
+        return jsonutil_add(o, k,
+                            json_object_new_string_len(s, (int)str_utf8_cut(s, strlen(s), max)));
 }
 
 /* The object member k of o, created empty when absent; NULL when it is not an object. */
@@ -57,7 +48,7 @@ static json_object *member_obj(json_object *o, const char *k, int *err) {
                 return v;
         }
         v = json_object_new_object();
-        if (put(o, k, v) < 0) {
+        if (jsonutil_add(o, k, v) < 0) {
                 *err = -ENOMEM;
                 return NULL;
         }
@@ -101,12 +92,12 @@ int pp_apply_finalizer_patch(const kube_meta *meta, const char *rv, bool add, js
                 }
         }
         if (r >= 0) {
-                r = put(md, "finalizers", list);
+                r = jsonutil_add(md, "finalizers", list);
                 list = NULL;
         }
         if (r >= 0 && rv) r = put_str(md, "resourceVersion", rv);
         if (r >= 0) {
-                r = put(patch, "metadata", md);
+                r = jsonutil_add(patch, "metadata", md);
                 md = NULL;
         }
         json_object_put(list);
@@ -129,7 +120,7 @@ int pp_apply_delete_options(const char *uid, const char *rv, char **ret) {
         if (r >= 0 && uid) r = put_str(pre, "uid", uid);
         if (r >= 0 && rv) r = put_str(pre, "resourceVersion", rv);
         if (r >= 0 && (uid || rv)) {
-                r = put(o, "preconditions", pre);
+                r = jsonutil_add(o, "preconditions", pre);
                 pre = NULL;
         }
         json_object_put(pre);
@@ -150,7 +141,7 @@ static bool ready_status_ok(const char *s) {
 }
 
 static int put_count(json_object *o, const char *k, int v) {
-        return put(o, k, json_object_new_int(v < 0 ? 0 : v));
+        return jsonutil_add(o, k, json_object_new_int(v < 0 ? 0 : v));
 }
 
 int pp_apply_status_json(const model_policy *policy, const plan_status *st, json_object **ret) {
@@ -178,14 +169,14 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
         json_object *s = json_object_new_object(), *conds = json_object_new_array(),
                     *ready = json_object_new_object(), *probs = json_object_new_array();
         int r = s && conds && ready && probs ? 0 : -ENOMEM;
-        if (r >= 0) r = put(s, "observedGeneration", json_object_new_int64(gen));
+        if (r >= 0) r = jsonutil_add(s, "observedGeneration", json_object_new_int64(gen));
         if (r >= 0) r = put_str(ready, "type", "Ready");
         if (r >= 0) r = put_str(ready, "status", st->ready_status);
         if (r >= 0) r = put_str_cut(ready, "reason", st->ready_reason, 1024);
         if (r >= 0)
                 r = put_str_cut(ready, "message", st->ready_message ? st->ready_message : "",
                                 PP_APPLY_CONDITION_MESSAGE_MAX);
-        if (r >= 0) r = put(ready, "observedGeneration", json_object_new_int64(gen));
+        if (r >= 0) r = jsonutil_add(ready, "observedGeneration", json_object_new_int64(gen));
         if (r >= 0) r = put_str(ready, "lastTransitionTime", ltt);
         if (r >= 0) {
                 if (json_object_array_add(conds, ready) < 0)
@@ -194,7 +185,7 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
                         ready = NULL;
         }
         if (r >= 0) {
-                r = put(s, "conditions", conds);
+                r = jsonutil_add(s, "conditions", conds);
                 conds = NULL;
         }
         if (r >= 0) r = put_count(s, "namespaces", st->namespaces);
@@ -221,7 +212,7 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
                 if (r < 0) json_object_put(o);
         }
         if (r >= 0) {
-                r = put(s, "problems", probs);
+                r = jsonutil_add(s, "problems", probs);
                 probs = NULL;
         }
         json_object_put(conds);
@@ -269,7 +260,7 @@ int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *ba
                 if (r >= 0) r = put_str(md, "name", w->name);
                 if (r >= 0) r = put_str(md, "namespace", w->namespace);
                 if (r >= 0) {
-                        r = put(c, "metadata", md);
+                        r = jsonutil_add(c, "metadata", md);
                         md = NULL;
                 }
                 json_object_put(md);
@@ -297,7 +288,7 @@ int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *ba
                         if (json_object_deep_copy(data, &dc, NULL) < 0)
                                 r = -ENOMEM;
                         else
-                                r = put(c, "data", dc);
+                                r = jsonutil_add(c, "data", dc);
                 } else {
                         json_object_object_del(c, "data");
                 }
@@ -359,7 +350,7 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
                 }
                 if (!auths) {
                         auths = json_object_new_object();
-                        if ((r = put(root, "auths", auths)) < 0) goto out;
+                        if ((r = jsonutil_add(root, "auths", auths)) < 0) goto out;
                 }
                 json_object *copy = NULL;
                 if (json_object_deep_copy(entry, &copy, NULL) < 0) {
@@ -367,7 +358,7 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
                         goto out;
                 }
                 /* json-c replaces an existing key's value in place: the order is kept */
-                if ((r = put(auths, op->registry, copy)) < 0) goto out;
+                if ((r = jsonutil_add(auths, op->registry, copy)) < 0) goto out;
         }
         size_t len = 0;
         const char *text = json_object_to_json_string_length(root, JSON_FLAGS, &len);
@@ -383,7 +374,7 @@ int pp_apply_global_json(json_object *secret, const plan_global_desired *d,
         size_t b64_len = 0;
         r = base64_encode(text, len, 0, &b64, &b64_len);
         if (r < 0) goto out;
-        r = put(data, DOCKERCONFIGJSON_KEY, json_object_new_string_len(b64, (int)b64_len));
+        r = jsonutil_add(data, DOCKERCONFIGJSON_KEY, json_object_new_string_len(b64, (int)b64_len));
         base64_free_wiped(b64, b64_len + 1);
         if (r < 0) goto out;
 
@@ -1088,7 +1079,7 @@ static void start_status(pp_apply *a) {
         a->what_suffix = " status";
         json_object *st = NULL, *patch = json_object_new_object();
         int r = patch ? pp_apply_status_json(a->policy, a->status, &st) : -ENOMEM;
-        if (r >= 0) r = put(patch, "status", st);
+        if (r >= 0) r = jsonutil_add(patch, "status", st);
         if (r < 0) {
                 json_object_put(patch);
                 finish(a, r);

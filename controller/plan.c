@@ -9,6 +9,7 @@
 
 #include "kube/labels.h"
 #include "names.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/strv.h"
 #include "util/timefmt.h"
@@ -1804,22 +1805,9 @@ finish:
 
 /* ---- JSON of a RoleBinding --------------------------------------------------------- */
 
+/* Sets o[k] to the string v, or nothing when v is NULL. */
 static int add_str(json_object *o, const char *k, const char *v) {
-        if (!v) return 0;
-        json_object *s = json_object_new_string(v);
-        if (!s || json_object_object_add(o, k, s) < 0) {
-                json_object_put(s);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int add_obj(json_object *o, const char *k, json_object *v) {
-        if (!v || json_object_object_add(o, k, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
+        return v ? jsonutil_add(o, k, json_object_new_string(v)) : 0;
 }
 
 int plan_role_binding_json(const plan_write *w, json_object **ret) {
@@ -1849,7 +1837,7 @@ int plan_role_binding_json(const plan_write *w, json_object **ret) {
                 if (r >= 0) r = add_str(o, "kind", NAMES_POLICY_KIND);
                 if (r >= 0) r = add_str(o, "name", w->policy_name);
                 if (r >= 0) r = add_str(o, "uid", w->policy_uid);
-                if (r >= 0) r = add_obj(o, "controller", json_object_new_boolean(1));
+                if (r >= 0) r = jsonutil_add(o, "controller", json_object_new_boolean(1));
                 if (r >= 0 && json_object_array_add(owners, o) < 0) r = -ENOMEM;
                 if (r < 0) json_object_put(o);
         }
@@ -1868,23 +1856,23 @@ int plan_role_binding_json(const plan_write *w, json_object **ret) {
                 if (r < 0) json_object_put(o);
         }
         if (r >= 0) {
-                r = add_obj(meta, "labels", labels);
+                r = jsonutil_add(meta, "labels", labels);
                 labels = NULL;
         }
         if (r >= 0 && json_object_array_length(owners) > 0) {
-                r = add_obj(meta, "ownerReferences", owners);
+                r = jsonutil_add(meta, "ownerReferences", owners);
                 owners = NULL;
         }
         if (r >= 0) {
-                r = add_obj(rb, "metadata", meta);
+                r = jsonutil_add(rb, "metadata", meta);
                 meta = NULL;
         }
         if (r >= 0) {
-                r = add_obj(rb, "roleRef", ref);
+                r = jsonutil_add(rb, "roleRef", ref);
                 ref = NULL;
         }
         if (r >= 0) {
-                r = add_obj(rb, "subjects", subjects);
+                r = jsonutil_add(rb, "subjects", subjects);
                 subjects = NULL;
         }
         json_object_put(labels);

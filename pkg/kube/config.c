@@ -12,6 +12,7 @@
 #include "kube/ratelimit.h"
 #include "kube/yaml_json.h"
 #include "util/base64.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/str.h"
 
@@ -315,9 +316,8 @@ static int add_file(loader *l, const char *path, bool must_exist) {
         f->root = TAKE_PTR(root);
         if (!f->root) return 0; /* an empty file is an empty config */
 
-        struct json_object *cc;
-        if (json_object_object_get_ex(f->root, "current-context", &cc) &&
-            !json_object_is_type(cc, json_type_null)) {
+        struct json_object *cc = jsonutil_member(f->root, "current-context");
+        if (cc) {
                 if (!json_object_is_type(cc, json_type_string)) {
                         set_msg(l->error, "%s: current-context: expected a string, found %s", path,
                                 type_name(cc));
@@ -330,10 +330,8 @@ static int add_file(loader *l, const char *path, bool must_exist) {
         }
 
         for (size_t k = 0; k < 3; k++) {
-                struct json_object *list;
-                if (!json_object_object_get_ex(f->root, list_key[k], &list) ||
-                    json_object_is_type(list, json_type_null))
-                        continue;
+                struct json_object *list = jsonutil_member(f->root, list_key[k]);
+                if (!list) continue;
                 if (!json_object_is_type(list, json_type_array)) {
                         set_msg(l->error, "%s: %s: expected a list, found %s", path, list_key[k],
                                 type_name(list));
@@ -401,11 +399,9 @@ static void _printf_(3, 4)
 
 /* *ret borrowed; NULL when absent, null or "". */
 static int get_str(const field_ctx *f, const char *field, const char **ret) {
-        struct json_object *v;
+        struct json_object *v = jsonutil_member(f->e->obj, field);
         *ret = NULL;
-        if (!f->e->obj || !json_object_object_get_ex(f->e->obj, field, &v) ||
-            json_object_is_type(v, json_type_null))
-                return 0;
+        if (!v) return 0;
         if (!json_object_is_type(v, json_type_string)) {
                 field_error(f, field, "expected a string, found %s", type_name(v));
                 return -EBADMSG;
@@ -419,11 +415,9 @@ static int get_str(const field_ctx *f, const char *field, const char **ret) {
 }
 
 static int get_bool(const field_ctx *f, const char *field, bool *ret) {
-        struct json_object *v;
+        struct json_object *v = jsonutil_member(f->e->obj, field);
         *ret = false;
-        if (!f->e->obj || !json_object_object_get_ex(f->e->obj, field, &v) ||
-            json_object_is_type(v, json_type_null))
-                return 0;
+        if (!v) return 0;
         if (!json_object_is_type(v, json_type_boolean)) {
                 field_error(f, field, "expected true or false, found %s", type_name(v));
                 return -EBADMSG;
@@ -433,9 +427,7 @@ static int get_bool(const field_ctx *f, const char *field, bool *ret) {
 }
 
 static bool has_key(const field_ctx *f, const char *field) {
-        struct json_object *v;
-        return f->e->obj && json_object_object_get_ex(f->e->obj, field, &v) &&
-               !json_object_is_type(v, json_type_null);
+        return jsonutil_member(f->e->obj, field) != NULL;
 }
 
 /*

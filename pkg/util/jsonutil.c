@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "util/jsonutil.h"
 
+#include <errno.h>
 #include <limits.h>
 
 json_object *jsonutil_member(json_object *obj, const char *key) {
@@ -13,6 +14,14 @@ json_object *jsonutil_member(json_object *obj, const char *key) {
 const char *jsonutil_member_str(json_object *obj, const char *key) {
         json_object *v = jsonutil_member(obj, key);
         return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+int jsonutil_add(json_object *obj, const char *key, json_object *v) {
+        if (!v || json_object_object_add(obj, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 json_object *jsonutil_parse(const char *text, size_t len, int depth) {

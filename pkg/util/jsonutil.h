@@ -17,6 +17,13 @@ json_object *jsonutil_member(json_object *obj, const char *key);
 const char *jsonutil_member_str(json_object *obj, const char *key);
 
 /*
+ * Adds v under key, taking the caller's reference to v: on failure (also when v
+ * is NULL, as from a failed json_object_new_*()) v is released and -ENOMEM
+ * returned. 0 on success.
+ */
+int jsonutil_add(json_object *obj, const char *key, json_object *v);
+
+/*
  * Parses the len bytes of text as exactly one JSON value nested at most depth
  * deep (as json_tokener_new_ex() counts it: a scalar inside a container takes a
  * level too); only whitespace (space, tab, CR, LF) may follow the value. Returns a new

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,10 +77,26 @@ static void test_parse(void **state) {
         json_object_put(o);
 }
 
+static void test_add(void **state) {
+        json_object *o = json_object_new_object();
+        assert_non_null(o);
+        assert_int_equal(jsonutil_add(o, "a", json_object_new_string("x")), 0);
+        assert_string_equal(jsonutil_member_str(o, "a"), "x");
+        /* replaces an existing member */
+        assert_int_equal(jsonutil_add(o, "a", json_object_new_int(2)), 0);
+        assert_int_equal(json_object_get_int(jsonutil_member(o, "a")), 2);
+        /* a value that could not be made is an allocation failure */
+        assert_int_equal(jsonutil_add(o, "b", NULL), -ENOMEM);
+        assert_null(jsonutil_member(o, "b"));
+        assert_int_equal(json_object_object_length(o), 1);
+        json_object_put(o);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_member),
             cmocka_unit_test(test_parse),
+            cmocka_unit_test(test_add),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
