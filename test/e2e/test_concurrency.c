@@ -86,29 +86,35 @@ static bool is_own(const char *name) {
         return name && strncmp(name, "w-", 2) == 0;
 }
 
+static const char *const lists[] = {"imagePullSecrets", "secrets"};
+
 /*
- * Runs for run_s seconds; writes "<sa> <own entries...>" per account (after its last
- * successful PUT) and a "stats" line to out_path. Exit status 0 when it could work.
+ * Runs for run_s seconds over the first n_lists of lists[]; writes "<sa> <list> <own
+ * entries...>" per account and list (after its last successful PUT) and a "stats" line to
+ * out_path. Exit status 0 when it could work.
  */
-static int writer_main(const char *ns, double run_s, const char *out_path) {
+static int writer_main(const char *ns, size_t n_lists, double run_s, const char *out_path) {
         CURL *c = admin_curl();
         if (!c) return 2;
 
-        char *own[N_SA][WRITER_MAX_OWN + 1] = {{0}};
-        size_t n_own[N_SA] = {0};
+        char *own[N_SA][2][WRITER_MAX_OWN + 1] = {{{0}}};
+        size_t n_own[N_SA][2] = {{0}};
         unsigned long seq = 0, writes = 0, conflicts = 0, errors = 0;
         double end = e2e_now() + run_s;
         unsigned rnd = (unsigned)getpid();
         for (size_t it = 0; e2e_now() < end; it++) {
-                size_t i = it % N_SA;
+                size_t i = it % N_SA, li = (it / N_SA) % n_lists;
+                const char *field = lists[li];
+                char **mine = own[i][li];
+                size_t *n = &n_own[i][li];
                 char url[1024];
                 snprintf(url, sizeof(url), "%s/api/v1/namespaces/%s/serviceaccounts/sa-%zu",
                          testenv_server(), ns, i);
                 /* choose the change once, then re-apply it on every retry */
                 rnd = rnd * 1103515245u + 12345u;
-                bool add = n_own[i] == 0 || (n_own[i] < WRITER_MAX_OWN && (rnd >> 16) % 2 == 0);
+                bool add = *n == 0 || (*n < WRITER_MAX_OWN && (rnd >> 16) % 2 == 0);
                 char added[64] = "";
-                size_t drop = add ? 0 : (rnd >> 8) % n_own[i];
+                size_t drop = add ? 0 : (rnd >> 8) % *n;
                 if (add) snprintf(added, sizeof(added), "w-%lu", ++seq);
                 for (int attempt = 0; attempt < 50; attempt++) {
                         char *body = NULL;
@@ -119,7 +125,7 @@ static int writer_main(const char *ns, double run_s, const char *out_path) {
                                 errors++;
                                 break;
                         }
-                        json_object *old = e2e_jget(sa, "imagePullSecrets");
+                        json_object *old = e2e_jget(sa, field);
                         json_object *list = json_object_new_array();
                         /* keep everything of others; of ours, the set we believe in, minus drop */
                         for (size_t k = 0; old && k < json_object_array_length(old); k++) {
@@ -128,11 +134,10 @@ static int writer_main(const char *ns, double run_s, const char *out_path) {
                                 if (is_own(nm)) continue;
                                 json_object_array_add(list, json_object_get(e));
                         }
-                        for (size_t k = 0; k < n_own[i]; k++) {
+                        for (size_t k = 0; k < *n; k++) {
                                 if (!add && k == drop) continue;
                                 json_object *e = json_object_new_object();
-                                json_object_object_add(e, "name",
-                                                       json_object_new_string(own[i][k]));
+                                json_object_object_add(e, "name", json_object_new_string(mine[k]));
                                 json_object_array_add(list, e);
                         }
                         if (add) {
@@ -140,19 +145,18 @@ static int writer_main(const char *ns, double run_s, const char *out_path) {
                                 json_object_object_add(e, "name", json_object_new_string(added));
                                 json_object_array_add(list, e);
                         }
-                        json_object_object_add(sa, "imagePullSecrets", list);
+                        json_object_object_add(sa, field, list);
                         code = whttp(c, "PUT", url, json_object_to_json_string(sa), &body);
                         free(body);
                         json_object_put(sa);
                         if (code == 200) {
                                 writes++;
                                 if (add) {
-                                        own[i][n_own[i]++] = strdup(added);
+                                        mine[(*n)++] = strdup(added);
                                 } else {
-                                        free(own[i][drop]);
-                                        for (size_t k = drop; k + 1 < n_own[i]; k++)
-                                                own[i][k] = own[i][k + 1];
-                                        n_own[i]--;
+                                        free(mine[drop]);
+                                        for (size_t k = drop; k + 1 < *n; k++) mine[k] = mine[k + 1];
+                                        (*n)--;
                                 }
                                 break;
                         }
@@ -168,14 +172,14 @@ static int writer_main(const char *ns, double run_s, const char *out_path) {
                         body = NULL;
                         if (whttp(c, "GET", url, NULL, &body) == 200) {
                                 json_object *now = json_tokener_parse(body);
-                                json_object *l = e2e_jget(now, "imagePullSecrets");
-                                for (size_t k = 0; k < n_own[i]; k++) free(own[i][k]);
-                                n_own[i] = 0;
+                                json_object *l = e2e_jget(now, field);
+                                for (size_t k = 0; k < *n; k++) free(mine[k]);
+                                *n = 0;
                                 for (size_t k = 0; l && k < json_object_array_length(l); k++) {
                                         const char *nm =
                                             e2e_jstr(json_object_array_get_idx(l, k), "name");
-                                        if (is_own(nm) && n_own[i] < WRITER_MAX_OWN + 1)
-                                                own[i][n_own[i]++] = strdup(nm);
+                                        if (is_own(nm) && *n < WRITER_MAX_OWN + 1)
+                                                mine[(*n)++] = strdup(nm);
                                 }
                                 json_object_put(now);
                         }
@@ -186,14 +190,15 @@ static int writer_main(const char *ns, double run_s, const char *out_path) {
         curl_easy_cleanup(c);
         FILE *f = fopen(out_path, "w");
         if (!f) return 3;
-        for (size_t i = 0; i < N_SA; i++) {
-                fprintf(f, "sa-%zu", i);
-                for (size_t k = 0; k < n_own[i]; k++) {
-                        fprintf(f, " %s", own[i][k]);
-                        free(own[i][k]);
+        for (size_t i = 0; i < N_SA; i++)
+                for (size_t li = 0; li < n_lists; li++) {
+                        fprintf(f, "sa-%zu %s", i, lists[li]);
+                        for (size_t k = 0; k < n_own[i][li]; k++) {
+                                fprintf(f, " %s", own[i][li][k]);
+                                free(own[i][li][k]);
+                        }
+                        fprintf(f, "\n");
                 }
-                fprintf(f, "\n");
-        }
         fprintf(f, "stats writes=%lu conflicts=%lu errors=%lu\n", writes, conflicts, errors);
         fclose(f);
         return writes > 0 ? 0 : 4;
@@ -201,13 +206,11 @@ static int writer_main(const char *ns, double run_s, const char *out_path) {
 
 /* ---- the test ------------------------------------------------------------------------ */
 
-static void apply_policy(const char *ns, bool two) {
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: churn\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccountSelector:\n"
-                  "      matchLabels: {churn: \"yes\"}\n"
-                  "  pullSecrets:\n  - name: creds\n%s",
-                  ns, two ? "  - name: creds2\n" : "");
+/* The policy's pullSecrets: creds always; creds2 (pull, or pull and mount) when two. */
+static const char *secrets_json(bool two, bool mount) {
+        if (!two) return "[{\"name\":\"creds\"}]";
+        return mount ? "[{\"name\":\"creds\"},{\"name\":\"creds2\",\"for\":[\"pull\",\"mount\"]}]"
+                     : "[{\"name\":\"creds\"},{\"name\":\"creds2\"}]";
 }
 
 static double metric(const char *filter) {
@@ -216,28 +219,39 @@ static double metric(const char *filter) {
         return v;
 }
 
-static void test_concurrent_writer(void **state) {
-        char *ns = e2e_ns("churn", NULL);
+/*
+ * The scenario: N_SA accounts selected by a policy; the writer runs RUN_S seconds on
+ * .imagePullSecrets (and .secrets when mount) while the policy flips creds2 in and out
+ * every FLIP_S. With delete_at_end the policy is deleted DELETE_BEFORE_END seconds before
+ * the writer stops (its clean-up races the writer too); else it ends wanting both.
+ */
+#define DELETE_BEFORE_END 4.0
+static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
+        char *ns = e2e_ns(suffix, NULL);
         e2e_pull_secret(ns, "creds", "registry.churn.example.com", "ch");
         e2e_pull_secret(ns, "creds2", "registry2.churn.example.com", "ch");
-        for (int i = 0; i < N_SA; i++) {
+        for (int i = 0; i < N_SA; i++)
                 e2e_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa-%d\n"
                           "  namespace: %s\n  labels: {churn: \"yes\"}\n",
                           i, ns);
-        }
-        apply_policy(ns, true);
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: churn\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    serviceAccountSelector:\n"
+                  "      matchLabels: {churn: \"yes\"}\n"
+                  "  pullSecrets: %s\n",
+                  ns, secrets_json(true, mount));
         e2e_wait_applied(ns, "churn", E2E_WAIT_S);
         const char *c409 = "code=\"409\",resource=\"serviceaccounts\"";
         double conflicts0 = metric(c409);
 
         char out_path[4096];
-        snprintf(out_path, sizeof(out_path), "%s/test-logs/e2e-concurrency-writer.txt",
-                 e2e_build());
+        snprintf(out_path, sizeof(out_path), "%s/test-logs/e2e-concurrency-writer-%s.txt",
+                 e2e_build(), suffix);
         unlink(out_path);
         fflush(NULL);
         pid_t pid = fork();
         assert_true(pid >= 0);
-        if (pid == 0) _exit(writer_main(ns, RUN_S, out_path));
+        if (pid == 0) _exit(writer_main(ns, mount ? 2 : 1, RUN_S, out_path));
 
         /*
          * The controller unlinks and relinks creds2 on every account, again and again: merge
@@ -248,34 +262,50 @@ static void test_concurrent_writer(void **state) {
         char url[1024];
         snprintf(url, sizeof(url), "%s/apis/pullpolicy.io/v1alpha1/namespaces/%s/pullpolicies/churn",
                  testenv_server(), ns);
-        double end = e2e_now() + RUN_S;
+        double end = e2e_now() + RUN_S - (delete_at_end ? DELETE_BEFORE_END : 0);
         unsigned flips = 0;
         while (e2e_now() < end) {
-                char *body = NULL;
-                long code = whttp_ct(c, "PATCH", url, "application/merge-patch+json",
-                                     flips % 2 ? "{\"spec\":{\"pullSecrets\":[{\"name\":\"creds\"},"
-                                                 "{\"name\":\"creds2\"}]}}"
-                                               : "{\"spec\":{\"pullSecrets\":[{\"name\":\"creds\"}]}}",
-                                     &body);
+                char patch[512], *body = NULL;
+                snprintf(patch, sizeof(patch), "{\"spec\":{\"pullSecrets\":%s}}",
+                         secrets_json(flips % 2 == 1, mount));
+                long code = whttp_ct(c, "PATCH", url, "application/merge-patch+json", patch, &body);
                 free(body);
                 assert_int_equal(code, 200);
                 flips++;
                 e2e_sleep(FLIP_S);
         }
+        if (delete_at_end) {
+                char *body = NULL;
+                long code = whttp(c, "DELETE", url, NULL, &body);
+                free(body);
+                assert_int_equal(code, 200);
+        }
         curl_easy_cleanup(c);
         int st = 0;
         assert_int_equal(waitpid(pid, &st, 0), pid);
-        fprintf(stderr, "policy flipped %u times\n", flips);
+        fprintf(stderr, "policy flipped %u times%s\n", flips,
+                delete_at_end ? ", then deleted while the writer ran" : "");
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
 
-        /* settle with both secrets wanted */
-        apply_policy(ns, true);
-        e2e_wait_applied(ns, "churn", 2 * E2E_WAIT_S);
-        for (int i = 0; i < N_SA; i++) {
-                char sa[32];
-                snprintf(sa, sizeof(sa), "sa-%d", i);
-                e2e_wait_link(ns, sa, "pull", "creds2", 1, E2E_WAIT_S);
+        if (delete_at_end) {
+                e2e_wait_out(E2E_WAIT_S, "gone",
+                             "get ppol churn -n '%s' -o name 2>/dev/null | grep -q . "
+                             "&& echo present || echo gone",
+                             ns);
+        } else {
+                e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                          "metadata:\n  name: churn\n  namespace: %s\n"
+                          "spec:\n  subjects:\n    serviceAccountSelector:\n"
+                          "      matchLabels: {churn: \"yes\"}\n"
+                          "  pullSecrets: %s\n",
+                          ns, secrets_json(true, mount));
+                e2e_wait_applied(ns, "churn", 2 * E2E_WAIT_S);
+                for (int i = 0; i < N_SA; i++) {
+                        char sa[32];
+                        snprintf(sa, sizeof(sa), "sa-%d", i);
+                        e2e_wait_link(ns, sa, "pull", "creds2", 1, E2E_WAIT_S);
+                }
         }
         double conflicts = metric(c409) - conflicts0;
         char *cm = NULL;
@@ -284,64 +314,77 @@ static void test_concurrent_writer(void **state) {
         if (tproc_http_get(E2E.controller.metrics_port, "/metrics", &mcode, &cm) == 0 && cm)
                 testenv_metric_sum(cm, "pullpolicy_api_requests_total", "code=\"409\"", &ctrl409);
         free(cm);
-        fprintf(stderr, "the controller's requests answered 409 (its /metrics): %.0f\n", ctrl409);
 
         FILE *f = fopen(out_path, "r");
         assert_non_null(f);
         char line[4096];
-        size_t lost = 0, resurrected = 0;
+        size_t lost = 0, stale = 0;
         while (fgets(line, sizeof(line), f)) {
                 line[strcspn(line, "\n")] = 0;
                 if (strncmp(line, "stats", 5) == 0) {
-                        fprintf(stderr, "writer %s; apiserver 409s on serviceaccounts during the "
-                                        "run: %.0f\n",
-                                line, conflicts);
+                        fprintf(stderr, "writer %s; apiserver 409s on serviceaccounts: %.0f; the "
+                                        "controller's 409s (its /metrics, since its start): %.0f\n",
+                                line, conflicts, ctrl409);
                         continue;
                 }
                 char *save = NULL, *sa = strtok_r(line, " ", &save);
+                const char *field = strtok_r(NULL, " ", &save);
                 json_object *o = e2e_sa(ns, sa);
                 assert_non_null(o);
-                char *names = e2e_names(o, "imagePullSecrets");
+                char *names = e2e_names(o, field);
                 size_t n_want = 0;
                 for (char *w = strtok_r(NULL, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
                         n_want++;
-                        if (e2e_count_name(o, "imagePullSecrets", w) != 1) {
-                                fprintf(stderr, "LOST: %s/%s lacks the writer's %s: [%s]\n", ns,
-                                        sa, w, names);
+                        if (e2e_count_name(o, field, w) != 1) {
+                                fprintf(stderr, "LOST: %s/%s %s lacks the writer's %s: [%s]\n",
+                                        ns, sa, field, w, names);
                                 lost++;
                         }
                 }
                 size_t n_own = 0;
-                for (size_t k = 0; k < e2e_jlen(o, "imagePullSecrets"); k++)
-                        if (is_own(e2e_jstr(e2e_jidx(o, "imagePullSecrets", k), "name"))) n_own++;
+                for (size_t k = 0; k < e2e_jlen(o, field); k++)
+                        if (is_own(e2e_jstr(e2e_jidx(o, field, k), "name"))) n_own++;
                 if (n_own != n_want) {
-                        fprintf(stderr, "STALE: %s/%s has %zu writer entries, the writer left %zu: "
-                                        "[%s]\n",
-                                ns, sa, n_own, n_want, names);
-                        resurrected++;
+                        fprintf(stderr, "STALE: %s/%s %s has %zu writer entries, the writer "
+                                        "left %zu: [%s]\n",
+                                ns, sa, field, n_own, n_want, names);
+                        stale++;
                 }
-                /* the controller's links and OpenShift's secret */
-                assert_int_equal(e2e_count_name(o, "imagePullSecrets", "creds"), 1);
-                assert_int_equal(e2e_count_name(o, "imagePullSecrets", "creds2"), 1);
+                fprintf(stderr, "%s %s: [%s]\n", sa, field, names);
+                /* the controller's links (or their absence) and OpenShift's secret */
+                bool pull = strcmp(field, "imagePullSecrets") == 0;
+                int want_links = delete_at_end ? 0 : 1;
+                if (pull) assert_int_equal(e2e_count_name(o, field, "creds"), want_links);
+                if (pull || mount)
+                        assert_int_equal(e2e_count_name(o, field, "creds2"), want_links);
                 char pfx[64];
                 snprintf(pfx, sizeof(pfx), "%s-dockercfg-", sa);
-                assert_non_null(e2e_find_prefix(o, "imagePullSecrets", pfx));
-                assert_non_null(e2e_find_prefix(o, "secrets", pfx));
-                fprintf(stderr, "%s: [%s]\n", sa, names);
+                assert_non_null(e2e_find_prefix(o, field, pfx));
+                if (delete_at_end) assert_null(e2e_annotation(o, "pullpolicy.io/links"));
                 free(names);
                 json_object_put(o);
         }
         fclose(f);
         assert_int_equal(lost, 0);
-        assert_int_equal(resurrected, 0);
-        e2e_wait_out(E2E_WAIT_S, "6/0",
-                     "get ppol churn -n '%s' -o jsonpath='{.status.linkedServiceAccounts}/"
-                     "{.status.waitingServiceAccounts}'",
-                     ns);
-
-        e2e_policy_delete(ns, "churn");
+        assert_int_equal(stale, 0);
+        if (!delete_at_end) {
+                e2e_wait_out(E2E_WAIT_S, "6/0",
+                             "get ppol churn -n '%s' -o jsonpath='{.status.linkedServiceAccounts}/"
+                             "{.status.waitingServiceAccounts}'",
+                             ns);
+                e2e_policy_delete(ns, "churn");
+        }
         e2e_ns_delete(ns);
         free(ns);
+}
+
+static void test_concurrent_writer(void **state) {
+        run_churn("churn", false, false);
+}
+
+/* The same on both lists (mount links), ending with the policy deleted mid-churn. */
+static void test_concurrent_writer_mount_and_delete(void **state) {
+        run_churn("churn-del", true, true);
 }
 
 static int group_setup(void **state) {
@@ -352,6 +395,7 @@ static int group_setup(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_concurrent_writer),
+                cmocka_unit_test(test_concurrent_writer_mount_and_delete),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
