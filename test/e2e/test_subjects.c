@@ -13,7 +13,7 @@
 
 #define LATENCY_BOUND_S 15.0
 
-static const char *const homes[] = {"h-label", "h-newsa", "h-sel", "h-term", "h-expr"};
+static const char *const homes[] = {"h-label", "h-newsa", "h-sel", "h-term", "h-expr", "h-later"};
 
 static char *rb_name(const char *policy, const char *ns) {
         char *s = NULL;
@@ -52,6 +52,16 @@ static char *rb_subjects(const char *home, const char *rb) {
         }
         json_object_put(o);
         return r;
+}
+
+/* ud: the home; the policy "ahead" has a Ready condition for its current generation. */
+static int ahead_has_status(void *ud) {
+        const char *home = ud;
+        json_object *p = e2e_policy(home, "ahead");
+        int ok = e2e_jlen(p, "status.conditions") > 0 &&
+                 e2e_jint(p, "status.observedGeneration") == e2e_jint(p, "metadata.generation");
+        json_object_put(p);
+        return ok;
 }
 
 typedef struct rb_cond {
@@ -367,6 +377,43 @@ static void test_match_expressions(void **state) {
         }
 }
 
+/* A namespace named in the policy before it exists is served once it is created. */
+static void test_named_namespace_created_later(void **state) {
+        char *home = e2e_ns("h-later", NULL);
+        e2e_pull_secret(home, "creds", "registry.subjects.example.com", "sub");
+        char later[128];
+        snprintf(later, sizeof(later), "%s-made-later", E2E.prefix);
+        char subj[256];
+        snprintf(subj, sizeof(subj), "    namespaces: [%s]\n", later);
+        policy_yaml(home, "ahead", subj);
+        /* nothing to do yet; no binding for a namespace that does not exist */
+        e2e_wait(ahead_has_status, (void *)home, E2E_WAIT_S, "the policy to have a status");
+        char *rb = rb_name("ahead", later);
+        char *before = rb_subjects(home, rb);
+        fprintf(stderr, "binding before the namespace exists: %s\n", before ? before : "(none)");
+        free(before);
+
+        char *ns = e2e_ns("made-later", NULL);
+        assert_string_equal(ns, later);
+        char group[256];
+        snprintf(group, sizeof(group), "Group:system:serviceaccounts:%s", ns);
+        wait_rb(home, rb, group);
+        e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
+        fprintf(stderr, "LATENCY named namespace created: linked in (%.2f, %.2f] s after the "
+                        "binding\n",
+                E2E.wait_lo, E2E.wait_hi);
+        e2e_wait_applied(home, "ahead", E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "1", "get ppol ahead -n '%s' -o jsonpath='{.status.namespaces}'",
+                     home);
+
+        e2e_policy_delete(home, "ahead");
+        free(rb);
+        e2e_ns_delete(home);
+        e2e_ns_delete(ns);
+        free(home);
+        free(ns);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "subjects", "legacy") < 0) return -1;
         char dist[1024] = "--distribution-namespaces=";
@@ -387,6 +434,7 @@ int main(void) {
                 cmocka_unit_test(test_service_account_selector),
                 cmocka_unit_test(test_terminating_namespace),
                 cmocka_unit_test(test_match_expressions),
+                cmocka_unit_test(test_named_namespace_created_later),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
