@@ -610,6 +610,44 @@ static char *path_or_finish(pp_apply *a, const kube_resource *res, const char *n
         return p;
 }
 
+/* Reads ns/name of res, then next. Like send(), it may finish the apply. */
+static void send_get(pp_apply *a, const kube_resource *res, const char *ns, const char *name,
+                     next_fn next) {
+        _cleanup_free_ char *path = path_or_finish(a, res, ns, name, NULL);
+        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, next);
+}
+
+/* Deletes ns/name of res with uid and resourceVersion preconditions, then next. */
+static void send_delete(pp_apply *a, const kube_resource *res, const char *ns, const char *name,
+                        const char *uid, const char *rv, const char *resource, next_fn next) {
+        _cleanup_free_ char *body = NULL;
+        int r = pp_apply_delete_options(uid, rv, &body);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path = path_or_finish(a, res, ns, name, NULL);
+        if (path) send(a, KUBE_DELETE, path, body, 0, resource, "delete", next);
+}
+
+/* The object a read returned, in *ret; false when the apply was finished with the error. */
+static bool read_object(pp_apply *a, const kube_response *resp, json_object **ret) {
+        int r = resp->error < 0 ? resp->error : parse_body(resp, ret);
+        if (r < 0) {
+                finish(a, r);
+                return false;
+        }
+        return true;
+}
+
+/* The answer to a write: the next write, or a 404 taken as done when gone_ok, or the end. */
+static void write_answered(pp_apply *a, const kube_response *resp, bool gone_ok) {
+        if (resp->error == 0 || (gone_ok && kube_error_is_not_found(resp->error)))
+                write_succeeded(a);
+        else
+                finish(a, resp->error);
+}
+
 /* Read-modify-write loops: retry after a 409, or give up. */
 static bool retry_conflict(pp_apply *a, int error, void (*restart)(pp_apply *a)) {
         if (!kube_error_is_conflict(error) || a->attempt + 1 >= PP_APPLY_CONFLICT_RETRIES)
@@ -626,12 +664,7 @@ static bool retry_conflict(pp_apply *a, int error, void (*restart)(pp_apply *a))
 /* ---- finalizers ---------------------------------------------------------------------------- */
 
 static void finalizer_done(pp_apply *a, const kube_response *resp) {
-        if (resp->error == 0 ||
-            (kube_error_is_not_found(resp->error) && cur(a)->kind == PLAN_REMOVE_FINALIZER)) {
-                write_succeeded(a);
-                return;
-        }
-        finish(a, resp->error);
+        write_answered(a, resp, cur(a)->kind == PLAN_REMOVE_FINALIZER);
 }
 
 static void start_finalizer(pp_apply *a) {
@@ -661,27 +694,15 @@ static void start_finalizer(pp_apply *a) {
 /* ---- role bindings ----------------------------------------------------------------------- */
 
 static void rb_done(pp_apply *a, const kube_response *resp) {
-        if (resp->error == 0 ||
-            (kube_error_is_not_found(resp->error) && cur(a)->kind == PLAN_RB_DELETE)) {
-                write_succeeded(a);
-                return;
-        }
-        finish(a, resp->error);
+        write_answered(a, resp, cur(a)->kind == PLAN_RB_DELETE);
 }
 
 static void start_rb(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "RoleBinding", w->namespace, w->name);
         if (w->kind == PLAN_RB_DELETE) {
-                _cleanup_free_ char *body = NULL;
-                int r = pp_apply_delete_options(w->uid, w->resource_version, &body);
-                if (r < 0) {
-                        finish(a, r);
-                        return;
-                }
-                _cleanup_free_ char *path =
-                    path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace, w->name, NULL);
-                if (path) send(a, KUBE_DELETE, path, body, 0, "rolebindings", "delete", rb_done);
+                send_delete(a, &KUBE_RES_ROLEBINDINGS, w->namespace, w->name, w->uid,
+                            w->resource_version, "rolebindings", rb_done);
                 return;
         }
         json_object *rb = NULL;
@@ -710,11 +731,7 @@ static bool copy_target_ok(const pp_apply *a, const plan_write *w) {
 }
 
 static void copy_written(pp_apply *a, const kube_response *resp) {
-        if (resp->error == 0) {
-                write_succeeded(a);
-                return;
-        }
-        finish(a, resp->error);
+        write_answered(a, resp, false);
 }
 
 static void copy_post(pp_apply *a) {
@@ -741,17 +758,9 @@ static void copy_deleted_for_recreate(pp_apply *a, const kube_response *resp) {
 
 static void copy_current_read(pp_apply *a, const kube_response *resp) {
         const plan_write *w = cur(a);
-        if (resp->error < 0) {
-                finish(a, resp->error);
-                return;
-        }
-        int r = parse_body(resp, &a->obj);
-        if (r < 0) {
-                finish(a, r);
-                return;
-        }
+        if (!read_object(a, resp, &a->obj)) return;
         kube_meta meta = {0};
-        r = kube_meta_decode(a->obj, &meta);
+        int r = kube_meta_decode(a->obj, &meta);
         if (r < 0) {
                 finish(a, r);
                 return;
@@ -773,18 +782,9 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
             imm && json_object_is_type(imm, json_type_boolean) && json_object_get_boolean(imm);
         if (!streq(src_type ? src_type : "Opaque", cur_type ? cur_type : "Opaque") || immutable) {
                 /* type (and an immutable Secret's data) cannot change: delete, then create */
-                _cleanup_free_ char *body = NULL;
-                r = pp_apply_delete_options(meta.uid, meta.resource_version, &body);
+                send_delete(a, &KUBE_RES_SECRETS, w->namespace, w->name, meta.uid,
+                            meta.resource_version, "secrets", copy_deleted_for_recreate);
                 kube_meta_done(&meta);
-                if (r < 0) {
-                        finish(a, r);
-                        return;
-                }
-                _cleanup_free_ char *path =
-                    path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
-                if (path)
-                        send(a, KUBE_DELETE, path, body, 0, "secrets", "delete",
-                             copy_deleted_for_recreate);
                 return;
         }
         kube_meta_done(&meta);
@@ -802,31 +802,17 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
 
 static void copy_source_read(pp_apply *a, const kube_response *resp) {
         const plan_write *w = cur(a);
-        if (resp->error < 0) {
-                finish(a, resp->error);
-                return;
-        }
-        int r = parse_body(resp, &a->src);
-        if (r < 0) {
-                finish(a, r);
-                return;
-        }
+        if (!read_object(a, resp, &a->src)) return;
         if (w->kind == PLAN_COPY_CREATE) {
                 copy_post(a);
                 return;
         }
         set_what(a, "Secret", w->namespace, w->name);
-        _cleanup_free_ char *path =
-            path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
-        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, copy_current_read);
+        send_get(a, &KUBE_RES_SECRETS, w->namespace, w->name, copy_current_read);
 }
 
 static void copy_delete_done(pp_apply *a, const kube_response *resp) {
-        if (resp->error == 0 || kube_error_is_not_found(resp->error)) {
-                write_succeeded(a);
-                return;
-        }
-        finish(a, resp->error);
+        write_answered(a, resp, true);
 }
 
 static void start_copy(pp_apply *a) {
@@ -840,16 +826,8 @@ static void start_copy(pp_apply *a) {
                         finish(a, -EINVAL);
                         return;
                 }
-                _cleanup_free_ char *body = NULL;
-                int r = pp_apply_delete_options(w->uid, w->resource_version, &body);
-                if (r < 0) {
-                        finish(a, r);
-                        return;
-                }
-                _cleanup_free_ char *path =
-                    path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
-                if (path)
-                        send(a, KUBE_DELETE, path, body, 0, "secrets", "delete", copy_delete_done);
+                send_delete(a, &KUBE_RES_SECRETS, w->namespace, w->name, w->uid,
+                            w->resource_version, "secrets", copy_delete_done);
                 return;
         }
         if (!copy_target_ok(a, w) || !w->copy.source_name || !w->copy.policy_name) {
@@ -857,9 +835,8 @@ static void start_copy(pp_apply *a) {
                 return;
         }
         set_what(a, "Secret", w->copy.source_namespace, w->copy.source_name);
-        _cleanup_free_ char *path = path_or_finish(a, &KUBE_RES_SECRETS, w->copy.source_namespace,
-                                                   w->copy.source_name, NULL);
-        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, copy_source_read);
+        send_get(a, &KUBE_RES_SECRETS, w->copy.source_namespace, w->copy.source_name,
+                 copy_source_read);
 }
 
 /* ---- service accounts (R3, R7, R9) -------------------------------------------------------- */
@@ -881,13 +858,9 @@ static void sa_got(pp_apply *a, const kube_response *resp) {
                 write_succeeded(a);
                 return;
         }
-        if (resp->error < 0) {
-                finish(a, resp->error);
-                return;
-        }
-        int r = parse_body(resp, &a->obj);
+        if (!read_object(a, resp, &a->obj)) return;
         model_sa *fresh = NULL;
-        if (r >= 0) r = model_sa_decode(a->obj, &fresh);
+        int r = model_sa_decode(a->obj, &fresh);
         if (r < 0) {
                 finish(a, r);
                 return;
@@ -922,9 +895,7 @@ static void sa_got(pp_apply *a, const kube_response *resp) {
 static void sa_read(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "ServiceAccount", w->namespace, w->name);
-        _cleanup_free_ char *path =
-            path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace, w->name, NULL);
-        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, sa_got);
+        send_get(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace, w->name, sa_got);
 }
 
 /* ---- the global pull secret (R6) ----------------------------------------------------------- */
@@ -959,18 +930,10 @@ static void global_write(pp_apply *a) {
 static void global_next_source(pp_apply *a);
 
 static void global_source_got(pp_apply *a, const kube_response *resp) {
-        if (resp->error < 0) {
-                finish(a, resp->error);
-                return;
-        }
         json_object *s = NULL;
-        int r = parse_body(resp, &s);
-        if (r < 0) {
-                finish(a, r);
-                return;
-        }
+        if (!read_object(a, resp, &s)) return;
         json_object *auths = NULL;
-        r = model_secret_payload_auths(s, &auths, NULL);
+        int r = model_secret_payload_auths(s, &auths, NULL);
         json_object_put(s);
         if (r < 0) {
                 finish(a, r);
@@ -988,20 +951,14 @@ static void global_next_source(pp_apply *a) {
         }
         const char *name = a->sources[a->src_idx].name;
         set_what(a, "Secret", w->global.source_namespace, name);
-        _cleanup_free_ char *path =
-            path_or_finish(a, &KUBE_RES_SECRETS, w->global.source_namespace, name, NULL);
-        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, global_source_got);
+        send_get(a, &KUBE_RES_SECRETS, w->global.source_namespace, name, global_source_got);
 }
 
 static void global_got(pp_apply *a, const kube_response *resp) {
         const plan_write *w = cur(a);
-        if (resp->error < 0) {
-                finish(a, resp->error);
-                return;
-        }
-        int r = parse_body(resp, &a->obj);
+        if (!read_object(a, resp, &a->obj)) return;
         model_secret *g = NULL;
-        if (r >= 0) r = model_secret_decode(a->obj, &g);
+        int r = model_secret_decode(a->obj, &g);
         if (r < 0) {
                 finish(a, r);
                 return;
@@ -1046,9 +1003,7 @@ static void global_got(pp_apply *a, const kube_response *resp) {
 static void global_read(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "Secret", w->namespace, w->name);
-        _cleanup_free_ char *path =
-            path_or_finish(a, &KUBE_RES_SECRETS, w->namespace, w->name, NULL);
-        if (path) send(a, KUBE_GET, path, NULL, 0, NULL, NULL, global_got);
+        send_get(a, &KUBE_RES_SECRETS, w->namespace, w->name, global_got);
 }
 
 static void start_global(pp_apply *a) {

@@ -226,6 +226,34 @@ static int set_string(char **field, const char *v) {
         return 0;
 }
 
+/* A namespace name, or an empty value that unsets the field (its default). */
+static int set_optional_namespace(char **field, const char *v, char **why) {
+        if (!*v) {
+                *field = mfree_str(*field);
+                return 0;
+        }
+        if (!names_is_dns1123_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
+        return set_string(field, v);
+}
+
+static int set_bool(bool *field, const char *v, char **why) {
+        if (parse_bool(v, field) < 0) return fail(why, "not a boolean: \"%s\"", v);
+        return 0;
+}
+
+/* A comma list (see split_list()) that replaces *list. */
+static int set_list(char ***list, size_t *n_list, const char *v, bool (*valid)(const char *),
+                    const char *what, char **why) {
+        char **l;
+        size_t n;
+        int r = split_list(v, valid, what, &l, &n, why);
+        if (r < 0) return r;
+        strv_free(*list, *n_list);
+        *list = l;
+        *n_list = n;
+        return 0;
+}
+
 /* ---- setters, one per flag ---- */
 
 static int set_kubeconfig(pp_settings *s, const char *v, char **why) {
@@ -235,33 +263,18 @@ static int set_kubeconfig(pp_settings *s, const char *v, char **why) {
 
 static int set_namespace(pp_settings *s, const char *v, char **why) {
         /* An empty value means all namespaces, the default. */
-        if (!*v) {
-                s->namespace = mfree_str(s->namespace);
-                return 0;
-        }
-        if (!names_is_dns1123_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
-        return set_string(&s->namespace, v);
+        return set_optional_namespace(&s->namespace, v, why);
 }
 
 static int set_allowed_cluster_roles(pp_settings *s, const char *v, char **why) {
-        char **l;
-        size_t n;
-        int r = split_list(v, path_segment_name, "ClusterRole name", &l, &n, why);
-        if (r < 0) return r;
-        strv_free(s->allowed_cluster_roles, s->n_allowed_cluster_roles);
-        s->allowed_cluster_roles = l;
-        s->n_allowed_cluster_roles = n;
-        return 0;
+        return set_list(&s->allowed_cluster_roles, &s->n_allowed_cluster_roles, v,
+                        path_segment_name, "ClusterRole name", why);
 }
 
 static int set_distribution_namespaces(pp_settings *s, const char *v, char **why) {
-        char **l;
-        size_t n;
-        int r = split_list(v, names_is_dns1123_label, "namespace name", &l, &n, why);
+        int r = set_list(&s->distribution_namespaces, &s->n_distribution_namespaces, v,
+                         names_is_dns1123_label, "namespace name", why);
         if (r < 0) return r;
-        strv_free(s->distribution_namespaces, s->n_distribution_namespaces);
-        s->distribution_namespaces = l;
-        s->n_distribution_namespaces = n;
         s->distribution_namespaces_set = true;
         return 0;
 }
@@ -283,17 +296,11 @@ static int set_global_pull_secret(pp_settings *s, const char *v, char **why) {
 }
 
 static int set_leader_elect(pp_settings *s, const char *v, char **why) {
-        if (parse_bool(v, &s->leader_elect) < 0) return fail(why, "not a boolean: \"%s\"", v);
-        return 0;
+        return set_bool(&s->leader_elect, v, why);
 }
 
 static int set_leader_election_namespace(pp_settings *s, const char *v, char **why) {
-        if (!*v) {
-                s->leader_election_namespace = mfree_str(s->leader_election_namespace);
-                return 0;
-        }
-        if (!names_is_dns1123_label(v)) return fail(why, "not a valid namespace name: \"%s\"", v);
-        return set_string(&s->leader_election_namespace, v);
+        return set_optional_namespace(&s->leader_election_namespace, v, why);
 }
 
 static int set_leader_election_id(pp_settings *s, const char *v, char **why) {
@@ -395,13 +402,11 @@ static int set_resync_period(pp_settings *s, const char *v, char **why) {
 }
 
 static int set_version(pp_settings *s, const char *v, char **why) {
-        if (parse_bool(v, &s->show_version) < 0) return fail(why, "not a boolean: \"%s\"", v);
-        return 0;
+        return set_bool(&s->show_version, v, why);
 }
 
 static int set_help(pp_settings *s, const char *v, char **why) {
-        if (parse_bool(v, &s->show_help) < 0) return fail(why, "not a boolean: \"%s\"", v);
-        return 0;
+        return set_bool(&s->show_help, v, why);
 }
 
 static const flag_def flag_defs[] = {

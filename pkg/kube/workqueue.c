@@ -122,13 +122,17 @@ static int add_item(kube_workqueue *q, wq_item *it) {
         return 0;
 }
 
-int kube_workqueue_add(kube_workqueue *q, const char *key) {
+/* The item of key for the add functions, created when new; none after shutdown. */
+static int item_for_add(kube_workqueue *q, const char *key, wq_item **ret) {
         if (!q) return -EINVAL;
         if (q->shutdown) return -ESHUTDOWN;
+        return get_item(q, key, true, ret);
+}
+
+int kube_workqueue_add(kube_workqueue *q, const char *key) {
         wq_item *it;
-        int r = get_item(q, key, true, &it);
-        if (r < 0) return r;
-        return add_item(q, it);
+        int r = item_for_add(q, key, &it);
+        return r < 0 ? r : add_item(q, it);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -156,12 +160,9 @@ static int add_after_item(kube_workqueue *q, wq_item *it, double seconds) {
 }
 
 int kube_workqueue_add_after(kube_workqueue *q, const char *key, double seconds) {
-        if (!q) return -EINVAL;
-        if (q->shutdown) return -ESHUTDOWN;
         wq_item *it;
-        int r = get_item(q, key, true, &it);
-        if (r < 0) return r;
-        return add_after_item(q, it, seconds);
+        int r = item_for_add(q, key, &it);
+        return r < 0 ? r : add_after_item(q, it, seconds);
 }
 
 static double when_item(kube_workqueue *q, wq_item *it) {
@@ -185,12 +186,9 @@ static int add_rate_limited_item(kube_workqueue *q, wq_item *it) {
 }
 
 int kube_workqueue_add_rate_limited(kube_workqueue *q, const char *key) {
-        if (!q) return -EINVAL;
-        if (q->shutdown) return -ESHUTDOWN;
         wq_item *it;
-        int r = get_item(q, key, true, &it);
-        if (r < 0) return r;
-        return add_rate_limited_item(q, it);
+        int r = item_for_add(q, key, &it);
+        return r < 0 ? r : add_rate_limited_item(q, it);
 }
 
 void kube_workqueue_forget(kube_workqueue *q, const char *key) {
