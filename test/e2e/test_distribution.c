@@ -7,6 +7,8 @@
  *  - A policy of any other home: Ready=False DistributionNotAllowed, and nothing is written
  *    in the subject namespaces (nor into the global pull secret).
  *  - A same-named secret that the controller did not create: Conflict, never overwritten.
+ *  - R6 with two policies (one secret holding two registries) and a person who rewrites the
+ *    global pull secret: each policy removes exactly its entries; the person's stay.
  */
 #include "e2e.h"
 
@@ -55,9 +57,14 @@ static void policy(const char *home, const char *name, const char *subjects, con
 static void test_copies_and_rotation(void **state) {
         char *h = e2e_ns("allowed", NULL), *a = e2e_ns("dist-a", NULL), *b = e2e_ns("dist-b", NULL);
         e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
+        /* the older type too: kubernetes.io/dockercfg, registries at the top level */
+        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: legacy-creds\n"
+                  "  namespace: %s\ntype: kubernetes.io/dockercfg\nstringData:\n"
+                  "  .dockercfg: '{\"legacy.example.com\":{\"auth\":\"bGVnOmxlZw==\"}}'\n",
+                  h);
         char subj[256];
         snprintf(subj, sizeof(subj), "    namespaces: [%s, %s]\n", a, b);
-        policy(h, "team", subj, NULL);
+        policy(h, "team", subj, "  - name: legacy-creds\n");
         e2e_wait_applied(h, "team", E2E_WAIT_S);
 
         const char *nss[] = {a, b};
@@ -72,8 +79,15 @@ static void test_copies_and_rotation(void **state) {
                 assert_string_equal(e2e_label(c, "pullpolicy.io/policy-namespace"), h);
                 json_object_put(c);
                 e2e_wait_link(nss[i], "default", "pull", "team-creds", 1, E2E_WAIT_S);
+                wait_same(h, nss[i], "legacy-creds");
+                char *t = e2e_kout("get secret legacy-creds -n '%s' -o jsonpath='{.type}'",
+                                   nss[i]);
+                assert_string_equal(t, "kubernetes.io/dockercfg");
+                free(t);
+                e2e_wait_link(nss[i], "default", "pull", "legacy-creds", 1, E2E_WAIT_S);
                 char *pod = e2e_pod_pull_secrets(nss[i], "default");
                 assert_int_equal(e2e_csv_count(pod, "team-creds"), 1);
+                assert_int_equal(e2e_csv_count(pod, "legacy-creds"), 1);
                 free(pod);
         }
         e2e_wait_out(E2E_WAIT_S, "2/2",
@@ -110,6 +124,9 @@ static void test_copies_and_rotation(void **state) {
         e2e_policy_delete(h, "team");
         for (size_t i = 0; i < 2; i++) {
                 char *e = e2e_kout(exists_cmd, "secret", "team-creds", nss[i]);
+                assert_string_equal(e, "absent");
+                free(e);
+                e = e2e_kout(exists_cmd, "secret", "legacy-creds", nss[i]);
                 assert_string_equal(e, "absent");
                 free(e);
         }
@@ -218,11 +235,146 @@ static void test_foreign_secret_conflict(void **state) {
         free(d);
 }
 
+/* ---- R6 with two policies and a person editing the global pull secret ---------------- */
+
+/* The decoded .dockerconfigjson of openshift-config/pull-secret ("auths" object), parsed. */
+static json_object *global_auths(void) {
+        json_object *s = e2e_get("secret", "openshift-config", "pull-secret");
+        assert_non_null(s);
+        char *text = e2e_secret_text(s, ".dockerconfigjson");
+        assert_non_null(text);
+        json_object *doc = json_tokener_parse(text);
+        assert_non_null(doc);
+        json_object *auths = json_object_get(e2e_jget(doc, "auths"));
+        json_object_put(doc);
+        free(text);
+        json_object_put(s);
+        assert_non_null(auths);
+        return auths;
+}
+
+static const char *entry(json_object *auths, const char *k) {
+        json_object *e = e2e_jget(auths, k);
+        return e ? json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN) : NULL;
+}
+
+/* Every entry of base is in now unchanged; now holds exactly base's keys plus the extra ones. */
+static bool global_is(json_object *base, const char *const *extra, size_t n_extra) {
+        json_object *now = global_auths();
+        bool ok = true;
+        json_object_object_foreach(base, k, v) {
+                (void)v;
+                const char *a = entry(base, k), *b = entry(now, k);
+                if (!b || strcmp(a, b) != 0) ok = false;
+        }
+        for (size_t i = 0; i < n_extra; i++)
+                if (!e2e_jget(now, extra[i])) ok = false;
+        if ((size_t)json_object_object_length(now) !=
+            (size_t)json_object_object_length(base) + n_extra)
+                ok = false;
+        json_object_put(now);
+        return ok;
+}
+
+typedef struct global_cond {
+        json_object *base;
+        const char *const *extra;
+        size_t n_extra;
+} global_cond;
+
+static int global_check(void *ud) {
+        global_cond *c = ud;
+        return global_is(c->base, c->extra, c->n_extra);
+}
+
+static void wait_global(json_object *base, const char *const *extra, size_t n_extra,
+                        const char *what) {
+        global_cond c = {base, extra, n_extra};
+        e2e_wait(global_check, &c, E2E_WAIT_S, what);
+}
+
+/* What `oc set data secret/pull-secret` does: the whole payload replaced by auths. */
+static void person_sets_global(json_object *auths) {
+        json_object *doc = json_object_new_object();
+        json_object_object_add(doc, "auths", json_object_get(auths));
+        char *b64 = e2e_b64encode(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+        json_object_put(doc);
+        assert_int_equal(e2e_kubectl("patch secret pull-secret -n openshift-config --type=merge "
+                                     "-p '{\"data\":{\".dockerconfigjson\":\"%s\"}}' >/dev/null",
+                                     b64),
+                         0);
+        free(b64);
+}
+
+static void test_global_two_policies_and_a_person(void **state) {
+        char *g1 = e2e_ns("g1", NULL), *g2 = e2e_ns("g2", NULL);
+        char r1[128], r2[128], r3[128], rp[128];
+        snprintf(r1, sizeof(r1), "r1.%s.example.com", E2E.prefix);
+        snprintf(r2, sizeof(r2), "r2.%s.example.com/org", E2E.prefix);
+        snprintf(r3, sizeof(r3), "r3.%s.example.com", E2E.prefix);
+        snprintf(rp, sizeof(rp), "person.%s.example.com", E2E.prefix);
+        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: multi\n  namespace: %s\n"
+                  "type: kubernetes.io/dockerconfigjson\nstringData:\n"
+                  "  .dockerconfigjson: '{\"auths\":{\"%s\":{\"auth\":\"cjE6cjE=\"},"
+                  "\"%s\":{\"auth\":\"cjI6cjI=\",\"email\":\"r2@example.com\"}}}'\n",
+                  g1, r1, r2);
+        e2e_pull_secret(g2, "single", r3, "r3");
+        json_object *base = global_auths();
+        const char *pol = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                          "metadata:\n  name: merge\n  namespace: %s\n"
+                          "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
+                          "  pullSecrets:\n  - name: %s\n  globalPullSecret:\n    merge: true\n";
+        e2e_apply(pol, g1, "multi");
+        e2e_apply(pol, g2, "single");
+        e2e_wait_applied(g1, "merge", E2E_WAIT_S);
+        e2e_wait_applied(g2, "merge", E2E_WAIT_S);
+        const char *all3[] = {r1, r2, r3};
+        wait_global(base, all3, 3, "r1, r2, r3 merged, the rest intact");
+
+        /* a person adds an entry of their own (rewriting the whole payload) */
+        json_object *now = global_auths();
+        json_object *pe = json_object_new_object();
+        json_object_object_add(pe, "auth", json_object_new_string("cGVyc29uOnB3"));
+        json_object_object_add(now, rp, pe);
+        person_sets_global(now);
+        json_object_put(now);
+        const char *all4[] = {r1, r2, r3, rp};
+        e2e_sleep(2.0);
+        assert_true(global_is(base, all4, 4));
+
+        /* the person rewrites it from an old copy, without r3: the controller puts r3 back */
+        now = global_auths();
+        json_object_object_del(now, r3);
+        person_sets_global(now);
+        json_object_put(now);
+        wait_global(base, all4, 4, "r3 merged again next to the person's entry");
+
+        /* the first policy goes: exactly r1 and r2 go */
+        e2e_policy_delete(g1, "merge");
+        const char *left[] = {r3, rp};
+        wait_global(base, left, 2, "r1 and r2 removed, r3 and the person's entry kept");
+        e2e_policy_delete(g2, "merge");
+        const char *person[] = {rp};
+        wait_global(base, person, 1, "r3 removed, the person's entry kept");
+
+        /* the person's entry was theirs to remove */
+        now = global_auths();
+        json_object_object_del(now, rp);
+        person_sets_global(now);
+        json_object_put(now);
+        assert_true(global_is(base, NULL, 0));
+        json_object_put(base);
+        e2e_ns_delete(g1);
+        e2e_ns_delete(g2);
+        free(g1);
+        free(g2);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "distribution", "legacy") < 0) return -1;
         char dist[512];
-        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-allowed,%s-allowed2",
-                 E2E.prefix, E2E.prefix);
+        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-allowed,%s-allowed2,%s-g1,%s-g2",
+                 E2E.prefix, E2E.prefix, E2E.prefix, E2E.prefix);
         const char *flags[] = {dist, NULL};
         return e2e_controller_start(flags);
 }
@@ -232,6 +384,7 @@ int main(void) {
                 cmocka_unit_test(test_copies_and_rotation),
                 cmocka_unit_test(test_refused_home),
                 cmocka_unit_test(test_foreign_secret_conflict),
+                cmocka_unit_test(test_global_two_policies_and_a_person),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
