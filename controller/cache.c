@@ -27,6 +27,7 @@ enum {
         SRC_SECRETS,      /* metadata only */
         SRC_COPIES,       /* full, label-selected */
         SRC_ROLEBINDINGS, /* label-selected */
+        SRC_GLOBAL,       /* the global pull secret alone (metadata), when --namespace hides it */
         _SRC_MAX,
 };
 
@@ -224,6 +225,7 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 enqueue_sa_links(c, new_obj);
                 break;
         case SRC_SECRETS:
+        case SRC_GLOBAL:
         case SRC_COPIES: {
                 /* Sources by name (a home's or a foreign same-named secret), our copies by
                  * their marks, the global pull secret for the policies that merge. */
@@ -233,7 +235,7 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 if (m->namespace && streq(m->namespace, c->global_ns) &&
                     streq(m->name, c->global_name))
                         enqueue_indexed(c, IDX_MERGE, "1");
-                if (s->which == SRC_SECRETS && type == KUBE_EVENT_DELETED) {
+                if (s->which != SRC_COPIES && type == KUBE_EVENT_DELETED) {
                         _cleanup_free_ char *key = kube_meta_key(m);
                         full_secret *f = key ? hashmap_remove(c->full, key) : NULL;
                         if (f) {
@@ -278,9 +280,10 @@ static const kube_reflector_handlers reflector_handlers = {
 
 /* ---- construction -------------------------------------------------------------------- */
 
-static int source_init(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
-                       const kube_resource *res, bool namespaced_watch, const char *label_selector,
-                       bool metadata_only) {
+static int source_init_full(pp_cache *c, int which, const char *name,
+                            const kube_store_kind *kind, const kube_resource *res,
+                            const char *namespace, const char *label_selector,
+                            const char *field_selector, bool metadata_only) {
         source *s = &c->src[which];
         s->cache = c;
         s->which = which;
@@ -290,13 +293,21 @@ static int source_init(pp_cache *c, int which, const char *name, const kube_stor
         kube_store_set_handler(s->store, on_store_change, s);
         kube_reflector_opts o = {
                 .resource = res,
-                .namespace = namespaced_watch ? c->namespace : NULL,
+                .namespace = namespace,
                 .label_selector = label_selector,
+                .field_selector = field_selector,
                 .metadata_only = metadata_only,
                 .watch_timeout = c->watch_timeout,
                 .idle_timeout = c->idle_timeout,
         };
         return kube_reflector_new(c->client, &o, &reflector_handlers, s, &s->reflector);
+}
+
+static int source_init(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
+                       const kube_resource *res, bool namespaced_watch, const char *label_selector,
+                       bool metadata_only) {
+        return source_init_full(c, which, name, kind, res, namespaced_watch ? c->namespace : NULL,
+                                label_selector, NULL, metadata_only);
 }
 
 int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
@@ -331,6 +342,18 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
             (r = source_init(c, SRC_ROLEBINDINGS, "rolebindings", &model_kind_role_binding,
                              &KUBE_RES_ROLEBINDINGS, true, managed, false)) < 0)
                 goto fail;
+        /* Watching one namespace must not hide the global pull secret (R6) elsewhere. */
+        if (c->namespace && !streq(c->namespace, c->global_ns)) {
+                _cleanup_free_ char *field = NULL;
+                if (asprintf(&field, "metadata.name=%s", c->global_name) < 0) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                r = source_init_full(c, SRC_GLOBAL, "secrets (global pull secret)",
+                                     &model_kind_secret_meta, &KUBE_RES_SECRETS, c->global_ns,
+                                     NULL, field, true);
+                if (r < 0) goto fail;
+        }
 
         kube_store *ps = c->src[SRC_POLICIES].store;
         if ((r = kube_store_add_index(ps, IDX_SECRET_NAME, index_policy_secret_names)) < 0 ||
@@ -381,6 +404,7 @@ pp_cache *pp_cache_free(pp_cache *c) {
 
 int pp_cache_start(pp_cache *c) {
         for (int i = 0; i < _SRC_MAX; i++) {
+                if (!c->src[i].reflector) continue;
                 int r = kube_reflector_start(c->src[i].reflector);
                 if (r < 0) return r;
         }
@@ -389,7 +413,7 @@ int pp_cache_start(pp_cache *c) {
 
 const char *pp_cache_not_synced(const pp_cache *c) {
         for (int i = 0; i < _SRC_MAX; i++)
-                if (!c->src[i].synced) return c->src[i].name;
+                if (c->src[i].reflector && !c->src[i].synced) return c->src[i].name;
         return NULL;
 }
 
@@ -433,6 +457,7 @@ void pp_cache_visit_policies(pp_cache *c, pp_cache_policy_visit fn, void *ud) {
 void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret) {
         pp_cache_stats st = {.secret_gets = c->secret_gets};
         for (int i = 0; i < _SRC_MAX; i++) {
+                if (!c->src[i].store) continue;
                 st.objects += kube_store_count(c->src[i].store);
                 st.mem += kube_store_mem(c->src[i].store);
                 kube_reflector_stats rs;
@@ -478,6 +503,8 @@ static int snap_sa_list_linked(void *ud, const char *key, const model_sa ***ret,
 static const model_secret *snap_secret_get(void *ud, const char *ns, const char *name) {
         pp_cache *c = ud;
         const model_secret *meta = kube_store_get(c->src[SRC_SECRETS].store, ns, name);
+        if (!meta && c->src[SRC_GLOBAL].store)
+                meta = kube_store_get(c->src[SRC_GLOBAL].store, ns, name);
         const model_secret *copy = kube_store_get(c->src[SRC_COPIES].store, ns, name);
         if (copy && (!meta || streq_ptr(copy->meta.resource_version, meta->meta.resource_version)))
                 return copy;

@@ -143,6 +143,8 @@ static void job_finish(job *j, int result) {
         if (result < 0) {
                 mr = METRICS_RESULT_ERROR;
                 r->stats.errors++;
+                /* The queue takes it back rate-limited: a retry. */
+                if (r->metrics) metrics_workqueue_retried(r->metrics, QUEUE_NAME);
         } else if (result > 0)
                 mr = METRICS_RESULT_REQUEUE_AFTER;
         if (r->metrics) metrics_reconcile_done(r->metrics, CONTROLLER_NAME, mr, took);
@@ -407,6 +409,23 @@ static void on_resync(struct ev_loop *loop, ev_timer *w, int revents) {
         if (r->active) pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
 }
 
+/*
+ * Every counter series exists from the start, at 0, as with controller-runtime:
+ * Prometheus' increase() cannot see a series' first sample, so an alert on
+ * the first reconcile error would never fire if the series appeared at 1.
+ */
+static void metrics_zero(controller_metrics *m) {
+        for (int res = 0; res < _METRICS_RESULT_MAX; res++)
+                (void)metrics_add(m->reconcile_total,
+                                  METRICS_LABELS(CONTROLLER_NAME, metrics_result_to_string(res)), 0);
+        (void)metrics_add(m->reconcile_errors_total, METRICS_LABELS(CONTROLLER_NAME), 0);
+        (void)metrics_add(m->workqueue_adds_total, METRICS_LABELS(QUEUE_NAME), 0);
+        (void)metrics_add(m->workqueue_retries_total, METRICS_LABELS(QUEUE_NAME), 0);
+        (void)metrics_set(m->workqueue_depth, METRICS_LABELS(QUEUE_NAME), 0);
+        metrics_set_active_workers(m, CONTROLLER_NAME, 0);
+        metrics_set_service_accounts(m, 0, 0);
+}
+
 /* ---- public ----------------------------------------------------------------------------- */
 
 void pp_reconciler_enqueue(void *ud, const char *policy_key) {
@@ -453,7 +472,10 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
                 free(r);
                 return k;
         }
-        if (r->metrics) metrics_set_max_workers(r->metrics, CONTROLLER_NAME, (int)qo.max_in_flight);
+        if (r->metrics) {
+                metrics_set_max_workers(r->metrics, CONTROLLER_NAME, (int)qo.max_in_flight);
+                metrics_zero(r->metrics);
+        }
         ev_timer_init(&r->gauges, on_gauges, 0.5, GAUGE_INTERVAL);
         r->gauges.data = r;
         ev_timer_start(r->loop, &r->gauges);
