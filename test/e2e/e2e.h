@@ -430,6 +430,21 @@ static inline double e2e_wait(int (*cond)(void *), void *ud, double timeout_s, c
 
 /* ---- objects ----------------------------------------------------------------------------- */
 
+/*
+ * Namespace `name` (a new string; outside the "<prefix>-" space, so the suite's provisioner
+ * does not serve it) with the suite's labels and extra "k: v" label lines.
+ */
+static inline char *e2e_ns_named(const char *name, const char *extra_labels) {
+        char *ns = strdup(name);
+        assert_non_null(ns);
+        assert_true(strlen(ns) <= 63);
+        e2e_apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n"
+                  "    %s: %s\n    %s: %s\n%s%s",
+                  ns, E2E_LABEL_SUITE, E2E.suite, E2E_LABEL_RUN, E2E.prefix,
+                  extra_labels ? "    " : "", extra_labels ? extra_labels : "");
+        return ns;
+}
+
 /* A new namespace "<prefix>-<suffix>" with the suite's labels and extra "k: v" label lines. */
 static inline char *e2e_ns(const char *suffix, const char *extra_labels) {
         char *ns = NULL;

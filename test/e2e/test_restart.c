@@ -2,8 +2,9 @@
 /*
  * e2e: R10 idempotence. On a converged cluster — RoleBindings (group and service-account
  * subjects), links in the home and in another namespace (with copies), a mount link, a
- * merged global pull secret entry, a policy steady in SecretNotFound, a wait: Never policy —
- * a controller start, resyncs and watch reconnects make ZERO writes.
+ * merged global pull secret entry, a policy steady in SecretNotFound, a wait: Never policy,
+ * policies steady in Conflict, in Waiting (no dockercfg secret ever comes) and after a
+ * DockercfgTimeout — a controller start, resyncs and watch reconnects make ZERO writes.
  *
  * Counting: the apiserver's apiserver_request_total for verbs POST, PUT, PATCH, DELETE on
  * serviceaccounts, rolebindings, secrets, pullpolicies (status included) and events,
@@ -91,6 +92,8 @@ static double controller_writes(void) {
 }
 
 static char *home, *ns_a, *ns_b, *registry;
+/* unserved by the provisioner: an account waits there, another timed out */
+static char *ns_wait;
 
 static void policy(const char *name, const char *spec) {
         e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
@@ -125,6 +128,33 @@ static void converge(void) {
         policy("never", "  subjects:\n    serviceAccounts: [builder]\n"
                         "  pullSecrets:\n  - name: creds\n  dockercfg:\n    wait: Never\n");
 
+        /* a foreign secret in a subject namespace: Conflict, steady */
+        if (e2e_kubectl("get secret clash -n '%s' >/dev/null 2>&1", ns_b) != 0)
+                e2e_pull_secret(ns_b, "clash", "registry.person.example.com", "person");
+        e2e_pull_secret(home, "clash", "registry.restart.example.com", "rs");
+        snprintf(spec, sizeof(spec), "  subjects:\n    namespaces: [%s]\n"
+                 "  pullSecrets:\n  - name: clash\n", ns_b);
+        policy("conflict", spec);
+        /* in ns_wait, where no dockercfg secret ever comes */
+        e2e_pull_secret(ns_wait, "creds", "registry.restart.example.com", "rs");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: waiting\n  namespace: %s\nspec:\n"
+                  "  subjects:\n    serviceAccounts: [default]\n"
+                  "  pullSecrets:\n  - name: creds\n"
+                  "  dockercfg:\n    wait: Always\n    timeoutSeconds: 86400\n",
+                  ns_wait);
+        if (e2e_kubectl("get sa timed-out -n '%s' >/dev/null 2>&1", ns_wait) != 0)
+                e2e_sa_create(ns_wait, "timed-out");
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: timeout\n  namespace: %s\nspec:\n"
+                  "  subjects:\n    serviceAccounts: [timed-out]\n"
+                  "  pullSecrets:\n  - name: creds\n"
+                  "  dockercfg:\n    wait: Always\n    timeoutSeconds: 2\n",
+                  ns_wait);
+        e2e_wait_ready(ns_wait, "waiting", "False", "Waiting", E2E_WAIT_S);
+        e2e_wait_link(ns_wait, "timed-out", "pull", "creds", 1, E2E_WAIT_S);
+        e2e_wait_ready(home, "conflict", "False", "Conflict", E2E_WAIT_S);
+
         const char *applied[] = {"bind-group", "bind-sas", "links", "global", "never"};
         for (size_t i = 0; i < ARRAY_SIZE(applied); i++)
                 e2e_wait_applied(home, applied[i], E2E_WAIT_S);
@@ -143,13 +173,15 @@ static void converge(void) {
         fprintf(stderr, "converged: the controller made %.0f writes so far\n", w0);
 }
 
-static const char *const policies[] = {"bind-group", "bind-sas", "links",
-                                       "global",     "missing",  "never"};
+static const char *const policies[] = {"bind-group", "bind-sas", "links",   "global",
+                                       "missing",    "never",    "conflict", "waiting",
+                                       "timeout"};
 
 /* Lines of the controller's log saying it found the policy in sync. */
 static int in_sync_lines(const char *name) {
         char key[512];
-        snprintf(key, sizeof(key), "\"policy\":\"%s/%s\"", home, name);
+        bool elsewhere = !strcmp(name, "waiting") || !strcmp(name, "timeout");
+        snprintf(key, sizeof(key), "\"policy\":\"%s/%s\"", elsewhere ? ns_wait : home, name);
         char path[4096];
         snprintf(path, sizeof(path), "%s", E2E.controller_log);
         tproc t = {.log_path = path};
@@ -193,6 +225,7 @@ static void test_controller_restart_makes_no_writes(void **state) {
         /* and the policies still say so */
         e2e_wait_applied(home, "links", E2E_WAIT_S);
         e2e_wait_ready(home, "missing", "False", "SecretNotFound", E2E_WAIT_S);
+        e2e_wait_ready(ns_wait, "waiting", "False", "Waiting", E2E_WAIT_S);
 }
 
 static void test_apiserver_restart_makes_no_writes(void **state) {
@@ -232,6 +265,9 @@ static int namespaces_setup(void **state) {
         home = e2e_ns("home", NULL);
         ns_a = e2e_ns("a", NULL);
         ns_b = e2e_ns("b", NULL);
+        char w[128];
+        snprintf(w, sizeof(w), "w%s", E2E.prefix);
+        ns_wait = e2e_ns_named(w, NULL);
         assert_true(asprintf(&registry, "registry.%s.example.com", E2E.prefix) > 0);
         return 0;
 }
@@ -245,6 +281,7 @@ static int group_teardown(void **state) {
         free(home);
         free(ns_a);
         free(ns_b);
+        free(ns_wait);
         free(registry);
         return e2e_suite_teardown(state);
 }
