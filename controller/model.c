@@ -12,17 +12,12 @@
 #include "util/hash.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/memsize.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
 #include "util/timefmt.h"
 
 /* ---- small helpers ----------------------------------------------------- */
-
-/* A rough heap figure per allocation, for the store's memory accounting. */
-#define ALLOC_OVERHEAD 16
-static size_t str_mem(const char *s) {
-        return s ? strlen(s) + 1 + ALLOC_OVERHEAD : 0;
-}
 
 static void wipe(void *p, size_t n) {
         if (p && n) explicit_bzero(p, n);
@@ -1016,76 +1011,73 @@ static int secret_meta_vdecode(json_object *obj, void **ret) {
         return 0;
 }
 
-static size_t strv_mem(char *const *v, size_t n) {
-        size_t m = n ? n * sizeof(char *) + ALLOC_OVERHEAD : 0;
-        for (size_t i = 0; i < n; i++) m += str_mem(v[i]);
-        return m;
-}
-
 static size_t namespace_mem(const void *obj) {
         const model_namespace *ns = obj;
-        return sizeof(*ns) + ALLOC_OVERHEAD + kube_meta_mem(&ns->meta);
+        return sizeof(*ns) + MEMSIZE_OVERHEAD + kube_meta_mem(&ns->meta);
 }
 
 static size_t links_mem(const model_links *l) {
-        size_t m = l->n ? l->n * sizeof(model_link) + ALLOC_OVERHEAD : 0;
+        size_t m = l->n ? l->n * sizeof(model_link) + MEMSIZE_OVERHEAD : 0;
         for (size_t i = 0; i < l->n; i++)
-                m += str_mem(l->items[i].policy) + str_mem(l->items[i].secret);
+                m += memsize_str(l->items[i].policy) + memsize_str(l->items[i].secret);
         return m;
 }
 
 static size_t sa_mem(const void *obj) {
         const model_sa *sa = obj;
-        return sizeof(*sa) + ALLOC_OVERHEAD + kube_meta_mem(&sa->meta) +
-               strv_mem(sa->secrets, sa->n_secrets) +
-               strv_mem(sa->pull_secrets, sa->n_pull_secrets) + links_mem(&sa->links);
+        return sizeof(*sa) + MEMSIZE_OVERHEAD + kube_meta_mem(&sa->meta) +
+               memsize_strv(sa->secrets, sa->n_secrets) +
+               memsize_strv(sa->pull_secrets, sa->n_pull_secrets) + links_mem(&sa->links);
 }
 
 static size_t secret_mem(const void *obj) {
         const model_secret *s = obj;
-        size_t m = sizeof(*s) + ALLOC_OVERHEAD + kube_meta_mem(&s->meta) + str_mem(s->type);
-        if (s->n_registries) m += s->n_registries * sizeof(model_registry) + ALLOC_OVERHEAD;
-        for (size_t i = 0; i < s->n_registries; i++) m += str_mem(s->registries[i].host);
-        if (s->merged.n) m += s->merged.n * sizeof(model_merged_entry) + ALLOC_OVERHEAD;
+        size_t m = sizeof(*s) + MEMSIZE_OVERHEAD + kube_meta_mem(&s->meta) + memsize_str(s->type);
+        if (s->n_registries) m += s->n_registries * sizeof(model_registry) + MEMSIZE_OVERHEAD;
+        for (size_t i = 0; i < s->n_registries; i++) m += memsize_str(s->registries[i].host);
+        if (s->merged.n) m += s->merged.n * sizeof(model_merged_entry) + MEMSIZE_OVERHEAD;
         for (size_t i = 0; i < s->merged.n; i++)
-                m += str_mem(s->merged.items[i].policy) + str_mem(s->merged.items[i].registry);
+                m += memsize_str(s->merged.items[i].policy) +
+                     memsize_str(s->merged.items[i].registry);
         return m;
 }
 
 static size_t role_binding_mem(const void *obj) {
         const model_role_binding *rb = obj;
-        size_t m = sizeof(*rb) + ALLOC_OVERHEAD + kube_meta_mem(&rb->meta) +
-                   str_mem(rb->role_api_group) + str_mem(rb->role_kind) + str_mem(rb->role_name);
-        if (rb->n_subjects) m += rb->n_subjects * sizeof(model_subject) + ALLOC_OVERHEAD;
+        size_t m = sizeof(*rb) + MEMSIZE_OVERHEAD + kube_meta_mem(&rb->meta) +
+                   memsize_str(rb->role_api_group) + memsize_str(rb->role_kind) +
+                   memsize_str(rb->role_name);
+        if (rb->n_subjects) m += rb->n_subjects * sizeof(model_subject) + MEMSIZE_OVERHEAD;
         for (size_t i = 0; i < rb->n_subjects; i++) {
                 const model_subject *s = &rb->subjects[i];
-                m += str_mem(s->kind) + str_mem(s->api_group) + str_mem(s->name) +
-                     str_mem(s->namespace);
+                m += memsize_str(s->kind) + memsize_str(s->api_group) + memsize_str(s->name) +
+                     memsize_str(s->namespace);
         }
         return m;
 }
 
 static size_t policy_mem(const void *obj) {
         const model_policy *p = obj;
-        size_t m = sizeof(*p) + ALLOC_OVERHEAD + kube_meta_mem(&p->meta) + str_mem(p->spec_error);
+        size_t m =
+            sizeof(*p) + MEMSIZE_OVERHEAD + kube_meta_mem(&p->meta) + memsize_str(p->spec_error);
         if (p->spec) {
                 const policy_spec *s = p->spec;
-                m += sizeof(*s) + ALLOC_OVERHEAD + strv_mem(s->namespaces, s->n_namespaces) +
-                     strv_mem(s->service_accounts, s->n_service_accounts) +
-                     str_mem(s->cluster_role);
+                m += sizeof(*s) + MEMSIZE_OVERHEAD + memsize_strv(s->namespaces, s->n_namespaces) +
+                     memsize_strv(s->service_accounts, s->n_service_accounts) +
+                     memsize_str(s->cluster_role);
                 for (size_t i = 0; i < s->n_pull_secrets; i++)
-                        m += sizeof(policy_pull_secret) + str_mem(s->pull_secrets[i].name);
+                        m += sizeof(policy_pull_secret) + memsize_str(s->pull_secrets[i].name);
                 /* selectors: a fixed estimate per requirement */
                 if (s->namespace_selector) m += 64 + s->namespace_selector->n_reqs * 96;
                 if (s->sa_selector) m += 64 + s->sa_selector->n_reqs * 96;
         }
         const model_policy_status *st = &p->status;
-        m += str_mem(st->ready_status) + str_mem(st->ready_reason) + str_mem(st->ready_message) +
-             str_mem(st->ready_last_transition);
+        m += memsize_str(st->ready_status) + memsize_str(st->ready_reason) +
+             memsize_str(st->ready_message) + memsize_str(st->ready_last_transition);
         for (size_t i = 0; i < st->n_problems; i++)
-                m += sizeof(model_problem) + str_mem(st->problems[i].namespace) +
-                     str_mem(st->problems[i].name) + str_mem(st->problems[i].reason) +
-                     str_mem(st->problems[i].message);
+                m += sizeof(model_problem) + memsize_str(st->problems[i].namespace) +
+                     memsize_str(st->problems[i].name) + memsize_str(st->problems[i].reason) +
+                     memsize_str(st->problems[i].message);
         return m;
 }
 

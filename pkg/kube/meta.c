@@ -8,11 +8,9 @@
 
 #include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/memsize.h"
 #include "util/str.h"
 #include "util/strv.h"
-
-/* What malloc keeps beside each block on glibc x86-64, near enough for a tracked figure. */
-#define ALLOC_OVERHEAD 16
 
 /* Copies an optional string field of at most max bytes into *ret (NULL when absent). */
 static int dup_string(json_object *o, const char *key, size_t max, bool empty_is_null, char **ret) {
@@ -358,33 +356,27 @@ fail:
         return -ENOMEM;
 }
 
-static size_t str_mem(const char *s) {
-        return s ? strlen(s) + 1 + ALLOC_OVERHEAD : 0;
-}
-
 static size_t kvs_mem(const kube_kvs *kvs) {
         if (kvs->n == 0) return 0;
-        size_t sz = kvs->n * sizeof(kube_kv) + ALLOC_OVERHEAD;
+        size_t sz = kvs->n * sizeof(kube_kv) + MEMSIZE_OVERHEAD;
         for (size_t i = 0; i < kvs->n; i++)
-                sz += str_mem(kvs->items[i].key) + str_mem(kvs->items[i].value);
+                sz += memsize_str(kvs->items[i].key) + memsize_str(kvs->items[i].value);
         return sz;
 }
 
 size_t kube_meta_mem(const kube_meta *m) {
         if (!m) return 0;
-        size_t sz = str_mem(m->namespace) + str_mem(m->name) + str_mem(m->uid) +
-                    str_mem(m->resource_version) + kvs_mem(&m->labels) + kvs_mem(&m->annotations);
+        size_t sz = memsize_str(m->namespace) + memsize_str(m->name) + memsize_str(m->uid) +
+                    memsize_str(m->resource_version) + kvs_mem(&m->labels) +
+                    kvs_mem(&m->annotations);
         if (m->n_owners > 0) {
-                sz += m->n_owners * sizeof(kube_owner_ref) + ALLOC_OVERHEAD;
+                sz += m->n_owners * sizeof(kube_owner_ref) + MEMSIZE_OVERHEAD;
                 for (size_t i = 0; i < m->n_owners; i++)
-                        sz += str_mem(m->owners[i].api_version) + str_mem(m->owners[i].kind) +
-                              str_mem(m->owners[i].name) + str_mem(m->owners[i].uid);
+                        sz += memsize_str(m->owners[i].api_version) +
+                              memsize_str(m->owners[i].kind) + memsize_str(m->owners[i].name) +
+                              memsize_str(m->owners[i].uid);
         }
-        if (m->n_finalizers > 0) {
-                sz += m->n_finalizers * sizeof(char *) + ALLOC_OVERHEAD;
-                for (size_t i = 0; i < m->n_finalizers; i++) sz += str_mem(m->finalizers[i]);
-        }
-        return sz;
+        return sz + memsize_strv(m->finalizers, m->n_finalizers);
 }
 
 char *kube_meta_key(const kube_meta *m) {

@@ -8,9 +8,8 @@
 
 #include "util/hashmap.h"
 #include "util/macro.h"
+#include "util/memsize.h"
 #include "util/strv.h"
-
-#define ALLOC_OVERHEAD 16
 
 typedef struct idx_vals {
         char **v; /* sorted, unique */
@@ -66,10 +65,7 @@ static void vals_free(idx_vals *vals, size_t n) {
 }
 
 static size_t idx_vals_mem(const idx_vals *iv) {
-        if (iv->n == 0) return 0;
-        size_t sz = iv->n * sizeof(char *) + ALLOC_OVERHEAD;
-        for (size_t i = 0; i < iv->n; i++) sz += strlen(iv->v[i]) + 1 + ALLOC_OVERHEAD;
-        return sz;
+        return memsize_strv(iv->v, iv->n);
 }
 
 /* Runs an index function and normalizes its result (sorted, unique, checked). */
@@ -216,8 +212,8 @@ static size_t obj_mem(const kube_store *s, const void *obj) {
 }
 
 static size_t entry_mem(const kube_store *s, const entry *e) {
-        size_t sz = sizeof(entry) + ALLOC_OVERHEAD + strlen(e->key) + 1 + ALLOC_OVERHEAD +
-                    obj_mem(s, e->obj) + e->cap_vals * sizeof(idx_vals) + ALLOC_OVERHEAD;
+        size_t sz = sizeof(entry) + MEMSIZE_OVERHEAD + memsize_str(e->key) + obj_mem(s, e->obj) +
+                    e->cap_vals * sizeof(idx_vals) + MEMSIZE_OVERHEAD;
         for (size_t i = 0; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i]);
         return sz;
 }
@@ -655,7 +651,7 @@ size_t kube_store_mem(const kube_store *s) {
                 void *v;
                 while (hashmap_iterate(idx->map, &st, NULL, &v)) {
                         const vset *vs = v;
-                        sz += sizeof(vset) + strlen(vs->value) + 1 + 2 * ALLOC_OVERHEAD +
+                        sz += sizeof(vset) + MEMSIZE_OVERHEAD + memsize_str(vs->value) +
                               hashmap_mem(vs->members);
                 }
         }
