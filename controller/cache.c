@@ -14,11 +14,11 @@
 #include "util/strv.h"
 
 /* Policy indexes: which policies a change of another object can affect. */
-#define IDX_SECRET_NAME "secret-name"   /* names in spec.pullSecrets */
-#define IDX_NS_REF "namespace-ref"      /* names in spec.subjects.namespaces */
-#define IDX_SELECTOR "namespace-selector" /* "1" when spec has a namespaceSelector */
-#define IDX_MERGE "global-merge"        /* "1" when spec merges into the global secret */
-#define IDX_MARKED "marked-key"         /* names_marked_key(): what our objects' labels say */
+#define IDX_SECRET_NAME "secret-name"        /* names in spec.pullSecrets */
+#define IDX_NS_REF      "namespace-ref"      /* names in spec.subjects.namespaces */
+#define IDX_SELECTOR    "namespace-selector" /* "1" when spec has a namespaceSelector */
+#define IDX_MERGE       "global-merge"       /* "1" when spec merges into the global secret */
+#define IDX_MARKED      "marked-key"         /* names_marked_key(): what our objects' labels say */
 
 enum {
         SRC_POLICIES,
@@ -273,17 +273,17 @@ static void on_synced(void *ud) {
 }
 
 static const kube_reflector_handlers reflector_handlers = {
-        .on_replace = on_replace,
-        .on_event = on_event,
-        .on_synced = on_synced,
+    .on_replace = on_replace,
+    .on_event = on_event,
+    .on_synced = on_synced,
 };
 
 /* ---- construction -------------------------------------------------------------------- */
 
-static int source_init_full(pp_cache *c, int which, const char *name,
-                            const kube_store_kind *kind, const kube_resource *res,
-                            const char *namespace, const char *label_selector,
-                            const char *field_selector, bool metadata_only) {
+static int source_init_full(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
+                            const kube_resource *res, const char *namespace,
+                            const char *label_selector, const char *field_selector,
+                            bool metadata_only) {
         source *s = &c->src[which];
         s->cache = c;
         s->which = which;
@@ -292,13 +292,13 @@ static int source_init_full(pp_cache *c, int which, const char *name,
         if (r < 0) return r;
         kube_store_set_handler(s->store, on_store_change, s);
         kube_reflector_opts o = {
-                .resource = res,
-                .namespace = namespace,
-                .label_selector = label_selector,
-                .field_selector = field_selector,
-                .metadata_only = metadata_only,
-                .watch_timeout = c->watch_timeout,
-                .idle_timeout = c->idle_timeout,
+            .resource = res,
+            .namespace = namespace,
+            .label_selector = label_selector,
+            .field_selector = field_selector,
+            .metadata_only = metadata_only,
+            .watch_timeout = c->watch_timeout,
+            .idle_timeout = c->idle_timeout,
         };
         return kube_reflector_new(c->client, &o, &reflector_handlers, s, &s->reflector);
 }
@@ -332,9 +332,8 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
                              &KUBE_RES_PULLPOLICIES, true, NULL, false)) < 0 ||
             (r = source_init(c, SRC_NAMESPACES, "namespaces", &model_kind_namespace,
                              &KUBE_RES_NAMESPACES, false, NULL, false)) < 0 ||
-            (r = source_init(c, SRC_SERVICEACCOUNTS, "serviceaccounts",
-                             &model_kind_service_account, &KUBE_RES_SERVICEACCOUNTS, true, NULL,
-                             false)) < 0 ||
+            (r = source_init(c, SRC_SERVICEACCOUNTS, "serviceaccounts", &model_kind_service_account,
+                             &KUBE_RES_SERVICEACCOUNTS, true, NULL, false)) < 0 ||
             (r = source_init(c, SRC_SECRETS, "secrets (metadata)", &model_kind_secret_meta,
                              &KUBE_RES_SECRETS, true, NULL, true)) < 0 ||
             (r = source_init(c, SRC_COPIES, "secrets (copies)", &model_kind_secret,
@@ -350,8 +349,8 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
                         goto fail;
                 }
                 r = source_init_full(c, SRC_GLOBAL, "secrets (global pull secret)",
-                                     &model_kind_secret_meta, &KUBE_RES_SECRETS, c->global_ns,
-                                     NULL, field, true);
+                                     &model_kind_secret_meta, &KUBE_RES_SECRETS, c->global_ns, NULL,
+                                     field, true);
                 if (r < 0) goto fail;
         }
 
@@ -543,15 +542,15 @@ static int snap_policy_list(void *ud, const char *ns, const model_policy ***ret,
 }
 
 static const plan_snapshot_ops snapshot_ops = {
-        .namespace_get = snap_namespace_get,
-        .namespace_list = snap_namespace_list,
-        .sa_list = snap_sa_list,
-        .sa_list_linked = snap_sa_list_linked,
-        .secret_get = snap_secret_get,
-        .secret_list_marked = snap_secret_list_marked,
-        .role_binding_get = snap_rb_get,
-        .role_binding_list_marked = snap_rb_list_marked,
-        .policy_list = snap_policy_list,
+    .namespace_get = snap_namespace_get,
+    .namespace_list = snap_namespace_list,
+    .sa_list = snap_sa_list,
+    .sa_list_linked = snap_sa_list_linked,
+    .secret_get = snap_secret_get,
+    .secret_list_marked = snap_secret_list_marked,
+    .role_binding_get = snap_rb_get,
+    .role_binding_list_marked = snap_rb_list_marked,
+    .policy_list = snap_policy_list,
 };
 
 plan_snapshot pp_cache_snapshot(pp_cache *c) {
@@ -649,11 +648,11 @@ static int fetch_start(pp_cache_fetch *f, const char *ns, const char *name) {
                 return -ENOMEM;
         }
         kube_request_opts o = {
-                .method = KUBE_GET,
-                .path = path,
-                .timeout_ms = 30000,
-                .on_done = fetch_one_done,
-                .userdata = q,
+            .method = KUBE_GET,
+            .path = path,
+            .timeout_ms = 30000,
+            .on_done = fetch_one_done,
+            .userdata = q,
         };
         r = kube_client_request(c->client, &o, &q->req);
         if (r < 0) {

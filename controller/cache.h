@@ -30,9 +30,9 @@
 #include "model.h"
 #include "plan.h"
 
-#define PP_MANAGED_BY_LABEL "app.kubernetes.io/managed-by"
-#define PP_MANAGED_BY_VALUE "pullpolicy-controller"
-#define PP_POLICY_LABEL "pullpolicy.io/policy"
+#define PP_MANAGED_BY_LABEL       "app.kubernetes.io/managed-by"
+#define PP_MANAGED_BY_VALUE       "pullpolicy-controller"
+#define PP_POLICY_LABEL           "pullpolicy.io/policy"
 #define PP_POLICY_NAMESPACE_LABEL "pullpolicy.io/policy-namespace"
 
 typedef struct pp_cache pp_cache;
@@ -42,10 +42,10 @@ typedef void (*pp_cache_enqueue_fn)(void *ud, const char *policy_key);
 
 typedef struct pp_cache_opts {
         kube_client *client;
-        const char *namespace;   /* watch one namespace (policies, SAs, secrets); NULL: all */
-        const char *global_ns;   /* the global pull secret (R6) */
+        const char *namespace; /* watch one namespace (policies, SAs, secrets); NULL: all */
+        const char *global_ns; /* the global pull secret (R6) */
         const char *global_name;
-        double watch_timeout;    /* reflector settings; 0: the reflector's defaults */
+        double watch_timeout; /* reflector settings; 0: the reflector's defaults */
         double idle_timeout;
         pp_cache_enqueue_fn enqueue;
         void *userdata;
@@ -80,8 +80,8 @@ int pp_cache_prefetch(pp_cache *c, const model_policy *p, bool global,
 void pp_cache_fetch_cancel(pp_cache_fetch *f);
 
 typedef struct pp_cache_stats {
-        size_t objects; /* in all stores, plus full secrets */
-        size_t mem;     /* tracked bytes of cached objects */
+        size_t objects;                             /* in all stores, plus full secrets */
+        size_t mem;                                 /* tracked bytes of cached objects */
         unsigned long lists, watches, relists_gone; /* summed over the reflectors */
         unsigned long secret_gets;                  /* full reads of named secrets */
 } pp_cache_stats;

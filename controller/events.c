@@ -188,13 +188,13 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
         size_t len;
         const char *body = json_object_to_json_string_length(ev, JSON_C_TO_STRING_PLAIN, &len);
         kube_request_opts ro = {
-                .method = KUBE_POST,
-                .path = path,
-                .body = body,
-                .body_len = len,
-                .timeout_ms = 30000,
-                .on_done = post_done,
-                .userdata = e,
+            .method = KUBE_POST,
+            .path = path,
+            .body = body,
+            .body_len = len,
+            .timeout_ms = 30000,
+            .on_done = post_done,
+            .userdata = e,
         };
         r = e->client ? kube_client_request(e->client, &ro, NULL) : 0;
         json_object_put(ev);

@@ -61,8 +61,8 @@ static bool path_segment_name(const char *s) {
 }
 
 static int parse_bool(const char *v, bool *ret) {
-        static const char *const yes[] = { "true", "1", "yes", "on" };
-        static const char *const no[] = { "false", "0", "no", "off" };
+        static const char *const yes[] = {"true", "1", "yes", "on"};
+        static const char *const no[] = {"false", "0", "no", "off"};
         for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
                 if (strcasecmp(v, yes[i]) == 0) {
                         *ret = true;
@@ -109,9 +109,9 @@ int flags_parse_duration(const char *s, double *ret) {
                 const char *unit;
                 double seconds;
         } units[] = {
-                /* Longest first so that "ms" is not read as "m" then "s". */
-                { "ns", 1e-9 }, { "us", 1e-6 }, { "\xc2\xb5s", 1e-6 }, { "\xce\xbcs", 1e-6 },
-                { "ms", 1e-3 }, { "s", 1 },     { "m", 60 },           { "h", 3600 },
+            /* Longest first so that "ms" is not read as "m" then "s". */
+            {"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6}, {"\xce\xbcs", 1e-6},
+            {"ms", 1e-3}, {"s", 1},     {"m", 60},           {"h", 3600},
         };
         if (!s || !*s) return -EINVAL;
         if (streq(s, "0")) {
@@ -345,8 +345,10 @@ static int set_bind(char **field, const char *v, char **why) {
         }
         httpserver_addr a;
         if (httpserver_parse_bind_address(v, &a) < 0)
-                return fail(why, "not an address like :8080, 127.0.0.1:8080 or [::1]:8080, "
-                                 "or 0 to disable: \"%s\"", v);
+                return fail(why,
+                            "not an address like :8080, 127.0.0.1:8080 or [::1]:8080, "
+                            "or 0 to disable: \"%s\"",
+                            v);
         return set_string(field, v);
 }
 
@@ -361,7 +363,8 @@ static int set_health_probe_bind_address(pp_settings *s, const char *v, char **w
 static int set_qps(pp_settings *s, const char *v, char **why) {
         double d;
         if (parse_number(v, &d) < 0) return fail(why, "not a number: \"%s\"", v);
-        if (d <= 0 || d > FLAGS_QPS_MAX) return fail(why, "out of range (0, %g]: \"%s\"", FLAGS_QPS_MAX, v);
+        if (d <= 0 || d > FLAGS_QPS_MAX)
+                return fail(why, "out of range (0, %g]: \"%s\"", FLAGS_QPS_MAX, v);
         s->qps = d;
         return 0;
 }
@@ -370,7 +373,8 @@ static int int_in(const char *v, long min, long max, int *ret, char **why) {
         long l;
         int r = parse_integer(v, &l);
         if (r == -EINVAL) return fail(why, "not an integer: \"%s\"", v);
-        if (r < 0 || l < min || l > max) return fail(why, "out of range [%ld, %ld]: \"%s\"", min, max, v);
+        if (r < 0 || l < min || l > max)
+                return fail(why, "out of range [%ld, %ld]: \"%s\"", min, max, v);
         *ret = (int)l;
         return 0;
 }
@@ -410,52 +414,53 @@ static int set_help(pp_settings *s, const char *v, char **why) {
 }
 
 static const flag_def flag_defs[] = {
-        { "kubeconfig", "PATH", NULL,
-          "kubeconfig file (also $KUBECONFIG); default: in-cluster configuration", set_kubeconfig },
-        { "namespace", "NAME", NULL, "watch only this namespace; default: all namespaces",
-          set_namespace },
-        { "allowed-cluster-roles", "LIST", "system:image-puller",
-          "comma list of ClusterRoles that policies may grant (R2)", set_allowed_cluster_roles },
-        { "distribution-namespaces", "LIST", NULL,
-          "comma list of namespaces whose policies may copy secrets and merge the global pull "
-          "secret (R5, R6); default: the controller's own namespace",
-          set_distribution_namespaces },
-        { "global-pull-secret", "NS/NAME", "openshift-config/pull-secret",
-          "the cluster's global pull secret (R6)", set_global_pull_secret },
-        { "leader-elect", NULL, "false", "elect a leader with a Lease; only the leader writes",
-          set_leader_elect },
-        { "leader-election-namespace", "NAME", NULL,
-          "namespace of the Lease; default: the controller's own namespace",
-          set_leader_election_namespace },
-        { "leader-election-id", "NAME", "pullpolicy-controller", "name of the Lease",
-          set_leader_election_id },
-        { "lease-duration", "DURATION", "15s",
-          "how long others wait after the last renewal before taking over (whole seconds)",
-          set_lease_duration },
-        { "renew-deadline", "DURATION", "10s",
-          "the leader gives up when it could not renew for this long", set_renew_deadline },
-        { "retry-period", "DURATION", "2s", "interval between acquire and renew attempts",
-          set_retry_period },
-        { "metrics-bind-address", "ADDR", ":8080", "address of /metrics; 0 disables",
-          set_metrics_bind_address },
-        { "health-probe-bind-address", "ADDR", ":8081", "address of /healthz and /readyz; 0 disables",
-          set_health_probe_bind_address },
-        { "qps", "NUMBER", "20", "API requests per second (client-side token bucket)", set_qps },
-        { "burst", "NUMBER", "30", "API request burst above --qps", set_burst },
-        { "log-format", "FORMAT", "text", "text or json", set_log_format },
-        { "log-level", "LEVEL", "info", "error, warn, info or debug", set_log_level },
-        { "workers", "NUMBER", "4", "policies reconciled concurrently", set_workers },
-        { "resync-period", "DURATION", "10h", "requeue every policy this often; 0 disables",
-          set_resync_period },
-        { "version", NULL, NULL, "print the version and exit", set_version },
-        { "help", NULL, NULL, "print this help and exit", set_help },
+    {"kubeconfig", "PATH", NULL,
+     "kubeconfig file (also $KUBECONFIG); default: in-cluster configuration", set_kubeconfig},
+    {"namespace", "NAME", NULL, "watch only this namespace; default: all namespaces",
+     set_namespace},
+    {"allowed-cluster-roles", "LIST", "system:image-puller",
+     "comma list of ClusterRoles that policies may grant (R2)", set_allowed_cluster_roles},
+    {"distribution-namespaces", "LIST", NULL,
+     "comma list of namespaces whose policies may copy secrets and merge the global pull "
+     "secret (R5, R6); default: the controller's own namespace",
+     set_distribution_namespaces},
+    {"global-pull-secret", "NS/NAME", "openshift-config/pull-secret",
+     "the cluster's global pull secret (R6)", set_global_pull_secret},
+    {"leader-elect", NULL, "false", "elect a leader with a Lease; only the leader writes",
+     set_leader_elect},
+    {"leader-election-namespace", "NAME", NULL,
+     "namespace of the Lease; default: the controller's own namespace",
+     set_leader_election_namespace},
+    {"leader-election-id", "NAME", "pullpolicy-controller", "name of the Lease",
+     set_leader_election_id},
+    {"lease-duration", "DURATION", "15s",
+     "how long others wait after the last renewal before taking over (whole seconds)",
+     set_lease_duration},
+    {"renew-deadline", "DURATION", "10s",
+     "the leader gives up when it could not renew for this long", set_renew_deadline},
+    {"retry-period", "DURATION", "2s", "interval between acquire and renew attempts",
+     set_retry_period},
+    {"metrics-bind-address", "ADDR", ":8080", "address of /metrics; 0 disables",
+     set_metrics_bind_address},
+    {"health-probe-bind-address", "ADDR", ":8081", "address of /healthz and /readyz; 0 disables",
+     set_health_probe_bind_address},
+    {"qps", "NUMBER", "20", "API requests per second (client-side token bucket)", set_qps},
+    {"burst", "NUMBER", "30", "API request burst above --qps", set_burst},
+    {"log-format", "FORMAT", "text", "text or json", set_log_format},
+    {"log-level", "LEVEL", "info", "error, warn, info or debug", set_log_level},
+    {"workers", "NUMBER", "4", "policies reconciled concurrently", set_workers},
+    {"resync-period", "DURATION", "10h", "requeue every policy this often; 0 disables",
+     set_resync_period},
+    {"version", NULL, NULL, "print the version and exit", set_version},
+    {"help", NULL, NULL, "print this help and exit", set_help},
 };
 
 static char *env_name(const char *flag) {
         char *e = malloc(strlen(ENV_PREFIX) + strlen(flag) + 1);
         if (!e) return NULL;
         char *p = stpcpy(e, ENV_PREFIX);
-        for (const char *f = flag; *f; f++) *p++ = *f == '-' ? '_' : (char)toupper((unsigned char)*f);
+        for (const char *f = flag; *f; f++)
+                *p++ = *f == '-' ? '_' : (char)toupper((unsigned char)*f);
         *p = 0;
         return e;
 }
@@ -476,7 +481,7 @@ void flags_settings_done(pp_settings *s) {
         free(s->leader_election_id);
         free(s->metrics_bind_address);
         free(s->health_probe_bind_address);
-        *s = (pp_settings){ 0 };
+        *s = (pp_settings){0};
 }
 
 static const char *default_getenv(const char *name, void *userdata) {
@@ -488,8 +493,8 @@ static int apply(pp_settings *s, const flag_def *d, const char *source, const ch
                  char **ret_error) {
         _cleanup_free_ char *why = NULL;
         if (strlen(v) > FLAGS_VALUE_MAX) {
-                if (ret_error && asprintf(ret_error, "%s: longer than %d bytes", source,
-                                          FLAGS_VALUE_MAX) < 0)
+                if (ret_error &&
+                    asprintf(ret_error, "%s: longer than %d bytes", source, FLAGS_VALUE_MAX) < 0)
                         *ret_error = NULL;
                 return -EINVAL;
         }
@@ -524,29 +529,32 @@ static const char *fmt_duration(double d, char *buf, size_t n) {
 static int check_consistency(const pp_settings *s, char **ret_error) {
         char a[32], b[32];
         if (s->renew_deadline >= s->lease_duration)
-                return error_msg(ret_error, "--renew-deadline (%s) must be less than --lease-duration (%s)",
+                return error_msg(ret_error,
+                                 "--renew-deadline (%s) must be less than --lease-duration (%s)",
                                  fmt_duration(s->renew_deadline, a, sizeof(a)),
                                  fmt_duration(s->lease_duration, b, sizeof(b)));
         /* client-go's rule: retries are jittered by up to 1.2 times the period. */
         if (s->renew_deadline <= 1.2 * s->retry_period)
-                return error_msg(ret_error,
-                                 "--renew-deadline (%s) must be more than 1.2 times --retry-period (%s)",
-                                 fmt_duration(s->renew_deadline, a, sizeof(a)),
-                                 fmt_duration(s->retry_period, b, sizeof(b)));
+                return error_msg(
+                    ret_error,
+                    "--renew-deadline (%s) must be more than 1.2 times --retry-period (%s)",
+                    fmt_duration(s->renew_deadline, a, sizeof(a)),
+                    fmt_duration(s->retry_period, b, sizeof(b)));
         if (s->metrics_bind_address && s->health_probe_bind_address &&
             streq(s->metrics_bind_address, s->health_probe_bind_address)) {
                 httpserver_addr m;
                 if (httpserver_parse_bind_address(s->metrics_bind_address, &m) == 0 && m.port != 0)
                         return error_msg(ret_error,
                                          "--metrics-bind-address and --health-probe-bind-address "
-                                         "must differ: \"%s\"", s->metrics_bind_address);
+                                         "must differ: \"%s\"",
+                                         s->metrics_bind_address);
         }
         return 0;
 }
 
 int flags_parse(int argc, char *const *argv, flags_getenv_fn getenv_fn, void *userdata,
                 pp_settings *ret, char **ret_error) {
-        pp_settings s = { 0 };
+        pp_settings s = {0};
         struct option longopts[ARRAY_SIZE(flag_defs) + 1];
         int r;
 
@@ -588,11 +596,10 @@ int flags_parse(int argc, char *const *argv, flags_getenv_fn getenv_fn, void *us
 
         /* 3. The command line. */
         for (size_t i = 0; i < ARRAY_SIZE(flag_defs); i++)
-                longopts[i] = (struct option){ flag_defs[i].name,
-                                               flag_defs[i].metavar ? required_argument
-                                                                    : optional_argument,
-                                               NULL, 256 + (int)i };
-        longopts[ARRAY_SIZE(flag_defs)] = (struct option){ 0 };
+                longopts[i] = (struct option){
+                    flag_defs[i].name, flag_defs[i].metavar ? required_argument : optional_argument,
+                    NULL, 256 + (int)i};
+        longopts[ARRAY_SIZE(flag_defs)] = (struct option){0};
 
         optind = 0; /* GNU: full re-initialisation, so that tests can parse many times */
         opterr = 0;
@@ -648,8 +655,10 @@ int flags_parse(int argc, char *const *argv, flags_getenv_fn getenv_fn, void *us
                 bool boolish;
                 if (parse_bool(a, &boolish) == 0 && optind > 1 &&
                     strncmp(argv[optind - 1], "--", 2) == 0)
-                        r = error_msg(ret_error, "unexpected argument: \"%s\" (boolean flags take "
-                                      "their value as %s=%s)", a, argv[optind - 1], a);
+                        r = error_msg(ret_error,
+                                      "unexpected argument: \"%s\" (boolean flags take "
+                                      "their value as %s=%s)",
+                                      a, argv[optind - 1], a);
                 else
                         r = error_msg(ret_error, "unexpected argument: \"%s\"", a);
                 goto fail;
@@ -667,10 +676,11 @@ fail:
 }
 
 void flags_usage(FILE *f, const char *program) {
-        fprintf(f, "Usage: %s [FLAGS]\n\n"
-                   "pullpolicy controller: keeps image-puller RoleBindings and pull-secret links\n"
-                   "as PullPolicy objects declare them.\n\n"
-                   "Flags (each also read from the variable in brackets; a flag wins):\n",
+        fprintf(f,
+                "Usage: %s [FLAGS]\n\n"
+                "pullpolicy controller: keeps image-puller RoleBindings and pull-secret links\n"
+                "as PullPolicy objects declare them.\n\n"
+                "Flags (each also read from the variable in brackets; a flag wins):\n",
                 program ? program : "pullpolicy-controller");
         for (size_t i = 0; i < ARRAY_SIZE(flag_defs); i++) {
                 const flag_def *d = &flag_defs[i];

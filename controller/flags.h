@@ -28,10 +28,10 @@
 #include "log.h"
 
 /* Limits on what a flag or variable can hold. */
-#define FLAGS_LIST_MAX 256       /* entries of a comma list */
-#define FLAGS_VALUE_MAX 4096     /* bytes of any one value */
-#define FLAGS_QPS_MAX 10000.0
-#define FLAGS_BURST_MAX 100000
+#define FLAGS_LIST_MAX    256  /* entries of a comma list */
+#define FLAGS_VALUE_MAX   4096 /* bytes of any one value */
+#define FLAGS_QPS_MAX     10000.0
+#define FLAGS_BURST_MAX   100000
 #define FLAGS_WORKERS_MAX 256
 
 typedef struct pp_settings {

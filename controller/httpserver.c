@@ -38,7 +38,7 @@ struct httpserver {
 };
 
 int httpserver_parse_bind_address(const char *s, httpserver_addr *ret) {
-        httpserver_addr a = { 0 };
+        httpserver_addr a = {0};
         if (!s) return -EINVAL;
         const char *colon;
         char host[INET6_ADDRSTRLEN + 1];
@@ -132,7 +132,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return queue_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
         for (size_t i = 0; i < s->n_routes; i++) {
                 if (!streq(url, s->routes[i].path)) continue;
-                httpserver_reply reply = { .status = 200 };
+                httpserver_reply reply = {.status = 200};
                 int r = s->routes[i].handler(s, url, &reply, s->routes[i].userdata);
                 if (r < 0) {
                         free(reply.body);
@@ -172,7 +172,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
 static int open_listener(const httpserver_addr *a, int *ret_fd, uint16_t *ret_port) {
         int family = a->family;
         int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        httpserver_addr v4 = { 0 };
+        httpserver_addr v4 = {0};
         const struct sockaddr *sa = (const struct sockaddr *)&a->in6;
         socklen_t salen = family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in);
 
@@ -232,12 +232,10 @@ int httpserver_new(struct ev_loop *loop, const char *address, httpserver **ret) 
          * surface as errors of ours.
          */
         unsigned flags = MHD_USE_EPOLL | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
-        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                                     MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                                     MHD_OPTION_CONNECTION_LIMIT,
-                                     (unsigned)HTTPSERVER_CONNECTIONS_MAX,
-                                     MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned)HTTPSERVER_IDLE_TIMEOUT, MHD_OPTION_END);
+        s->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPSERVER_CONNECTIONS_MAX,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPSERVER_IDLE_TIMEOUT, MHD_OPTION_END);
         if (!s->daemon) {
                 /* MHD may or may not have closed the socket on its way out. */
                 if (fcntl(fd, F_GETFD) >= 0) close(fd);
@@ -282,7 +280,7 @@ int httpserver_route(httpserver *s, const char *path, httpserver_handler h, void
         if (s->n_routes >= HTTPSERVER_ROUTES_MAX) return -E2BIG;
         char *p = strdup(path);
         if (!p) return -ENOMEM;
-        s->routes[s->n_routes++] = (route){ p, h, userdata };
+        s->routes[s->n_routes++] = (route){p, h, userdata};
         return 0;
 }
 

@@ -29,15 +29,15 @@ struct ev_loop;
 struct metrics_registry;
 
 #define HTTPSERVER_CONNECTIONS_MAX 64
-#define HTTPSERVER_IDLE_TIMEOUT 10
-#define HTTPSERVER_ROUTES_MAX 16
+#define HTTPSERVER_IDLE_TIMEOUT    10
+#define HTTPSERVER_ROUTES_MAX      16
 
 typedef struct httpserver httpserver;
 
 /* A parsed bind address: ":8080" (every interface), "127.0.0.1:8080", "[::1]:8080". */
 typedef struct httpserver_addr {
-        bool any;    /* no host: every interface, IPv6 and IPv4 where possible */
-        int family;  /* AF_INET or AF_INET6 (AF_INET6 for any) */
+        bool any;   /* no host: every interface, IPv6 and IPv4 where possible */
+        int family; /* AF_INET or AF_INET6 (AF_INET6 for any) */
         uint16_t port;
         union {
                 struct sockaddr_in in;

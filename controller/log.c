@@ -13,28 +13,28 @@
 #include "util/str.h"
 
 static log_config cfg = {
-        .format = LOG_FORMAT_TEXT,
-        .level = LOG_LEVEL_INFO,
+    .format = LOG_FORMAT_TEXT,
+    .level = LOG_LEVEL_INFO,
 };
 
 static const char *const level_names[_LOG_LEVEL_MAX] = {
-        [LOG_LEVEL_ERROR] = "error",
-        [LOG_LEVEL_WARN] = "warn",
-        [LOG_LEVEL_INFO] = "info",
-        [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_DEBUG] = "debug",
 };
 
 /* Padded to one width so that text lines align on the message. */
 static const char *const level_text[_LOG_LEVEL_MAX] = {
-        [LOG_LEVEL_ERROR] = "ERROR",
-        [LOG_LEVEL_WARN] = "WARN ",
-        [LOG_LEVEL_INFO] = "INFO ",
-        [LOG_LEVEL_DEBUG] = "DEBUG",
+    [LOG_LEVEL_ERROR] = "ERROR",
+    [LOG_LEVEL_WARN] = "WARN ",
+    [LOG_LEVEL_INFO] = "INFO ",
+    [LOG_LEVEL_DEBUG] = "DEBUG",
 };
 
 static const char *const format_names[_LOG_FORMAT_MAX] = {
-        [LOG_FORMAT_TEXT] = "text",
-        [LOG_FORMAT_JSON] = "json",
+    [LOG_FORMAT_TEXT] = "text",
+    [LOG_FORMAT_JSON] = "json",
 };
 
 const char *log_level_to_string(log_level l) {
@@ -64,7 +64,7 @@ log_format log_format_from_string(const char *s) {
 
 void log_configure(const log_config *c) {
         if (!c) {
-                cfg = (log_config){ .format = LOG_FORMAT_TEXT, .level = LOG_LEVEL_INFO };
+                cfg = (log_config){.format = LOG_FORMAT_TEXT, .level = LOG_LEVEL_INFO};
                 return;
         }
         cfg = *c;
@@ -153,7 +153,7 @@ static void put_escaped(line *l, const char *s, size_t n) {
         while (i < n) {
                 unsigned c = p[i];
                 if (c == '"' || c == '\\') {
-                        char e[2] = { '\\', (char)c };
+                        char e[2] = {'\\', (char)c};
                         put_mem(l, e, 2);
                         i++;
                 } else if (c == '\n') {
@@ -210,8 +210,8 @@ char *log_truncate(const char *s, size_t max, char *buf, size_t bufsz) {
 }
 
 static const char *const sensitive_words[] = {
-        "password", "passwd",   "token",       "auth",      "auths",  "dockerconfigjson",
-        "dockercfg", "data",    "credential",  "credentials", "bearer",
+    "password",  "passwd", "token",      "auth",        "auths",  "dockerconfigjson",
+    "dockercfg", "data",   "credential", "credentials", "bearer",
 };
 
 bool log_key_is_sensitive(const char *key) {
@@ -314,7 +314,8 @@ static void put_field(line *l, const log_field *f) {
         case LOG_FIELD_ERRNO: {
                 long long e = f->i < 0 ? -f->i : f->i;
                 char buf[128];
-                const char *s = e > INT32_MAX ? "Unknown error" : strerror_r((int)e, buf, sizeof(buf));
+                const char *s =
+                    e > INT32_MAX ? "Unknown error" : strerror_r((int)e, buf, sizeof(buf));
                 put_string_value(l, s);
                 break;
         }
@@ -373,7 +374,8 @@ void log_emit(log_level level, log_obj obj, const char *msg, const log_field *fi
                 put_key(&l, obj.kind);
                 put_ref_value(&l, obj.namespace, obj.name);
         }
-        for (size_t i = 0; i < MIN(n_fields, (size_t)LOG_FIELDS_MAX); i++) put_field(&l, &fields[i]);
+        for (size_t i = 0; i < MIN(n_fields, (size_t)LOG_FIELDS_MAX); i++)
+                put_field(&l, &fields[i]);
 
         if (l.full) {
                 /* Keep the JSON valid: drop the fields, say so. */

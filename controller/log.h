@@ -42,9 +42,9 @@
 #include <stdio.h>
 #include <time.h>
 
-#define LOG_VALUE_MAX 512
-#define LOG_MSG_MAX 1024
-#define LOG_KEY_MAX 64
+#define LOG_VALUE_MAX  512
+#define LOG_MSG_MAX    1024
+#define LOG_KEY_MAX    64
 #define LOG_FIELDS_MAX 32
 
 typedef enum log_level {
@@ -90,9 +90,9 @@ typedef struct log_obj {
         const char *name;
 } log_obj;
 
-#define LOG_OBJ(kind, ns, name) ((log_obj){ (kind), (ns), (name) })
-#define LOG_POLICY(ns, name) LOG_OBJ("policy", (ns), (name))
-#define LOG_COMPONENT(name) LOG_OBJ("component", NULL, (name))
+#define LOG_OBJ(kind, ns, name) ((log_obj){(kind), (ns), (name)})
+#define LOG_POLICY(ns, name)    LOG_OBJ("policy", (ns), (name))
+#define LOG_COMPONENT(name)     LOG_OBJ("component", NULL, (name))
 
 typedef enum log_field_type {
         _LOG_FIELD_NONE,
@@ -121,35 +121,34 @@ typedef struct log_field {
         };
 } log_field;
 
-#define LOG_STR(k, v) ((log_field){ .key = (k), .type = LOG_FIELD_STR, .s = (v) })
-#define LOG_INT(k, v) ((log_field){ .key = (k), .type = LOG_FIELD_INT, .i = (v) })
-#define LOG_UINT(k, v) ((log_field){ .key = (k), .type = LOG_FIELD_UINT, .u = (v) })
-#define LOG_FLOAT(k, v) ((log_field){ .key = (k), .type = LOG_FIELD_FLOAT, .f = (v) })
-#define LOG_BOOL(k, v) ((log_field){ .key = (k), .type = LOG_FIELD_BOOL, .b = (v) })
+#define LOG_STR(k, v)   ((log_field){.key = (k), .type = LOG_FIELD_STR, .s = (v)})
+#define LOG_INT(k, v)   ((log_field){.key = (k), .type = LOG_FIELD_INT, .i = (v)})
+#define LOG_UINT(k, v)  ((log_field){.key = (k), .type = LOG_FIELD_UINT, .u = (v)})
+#define LOG_FLOAT(k, v) ((log_field){.key = (k), .type = LOG_FIELD_FLOAT, .f = (v)})
+#define LOG_BOOL(k, v)  ((log_field){.key = (k), .type = LOG_FIELD_BOOL, .b = (v)})
 /* A negative errno as error="Connection refused" (positive values are accepted too). */
-#define LOG_ERRNO(r) ((log_field){ .key = "error", .type = LOG_FIELD_ERRNO, .i = (r) })
+#define LOG_ERRNO(r) ((log_field){.key = "error", .type = LOG_FIELD_ERRNO, .i = (r)})
 /* Another object than the line's subject: secret=project-b/quay-creds. */
-#define LOG_REF(k, ns, nm) \
-        ((log_field){ .key = (k), .type = LOG_FIELD_REF, .ref = { (ns), (nm) } })
+#define LOG_REF(k, ns, nm) ((log_field){.key = (k), .type = LOG_FIELD_REF, .ref = {(ns), (nm)}})
 
 void log_emit(log_level level, log_obj obj, const char *msg, const log_field *fields,
               size_t n_fields);
 
 /* The dummy first element lets the field list be empty without a GNU zero-size array. */
-#define _LOG_FIELDS(...) ((const log_field[]){ { .type = _LOG_FIELD_NONE }, ##__VA_ARGS__ })
+#define _LOG_FIELDS(...)  ((const log_field[]){{.type = _LOG_FIELD_NONE}, ##__VA_ARGS__})
 #define _LOG_NFIELDS(...) (sizeof(_LOG_FIELDS(__VA_ARGS__)) / sizeof(log_field) - 1)
 
-#define log_at(level, obj, msg, ...)                                                        \
-        do {                                                                                \
-                _Static_assert(_LOG_NFIELDS(__VA_ARGS__) <= LOG_FIELDS_MAX, "too many fields"); \
-                if (log_enabled(level))                                                     \
-                        log_emit((level), (obj), (msg), _LOG_FIELDS(__VA_ARGS__) + 1,       \
-                                 _LOG_NFIELDS(__VA_ARGS__));                                \
+#define log_at(level, obj, msg, ...)                                                               \
+        do {                                                                                       \
+                _Static_assert(_LOG_NFIELDS(__VA_ARGS__) <= LOG_FIELDS_MAX, "too many fields");    \
+                if (log_enabled(level))                                                            \
+                        log_emit((level), (obj), (msg), _LOG_FIELDS(__VA_ARGS__) + 1,              \
+                                 _LOG_NFIELDS(__VA_ARGS__));                                       \
         } while (0)
 
 #define log_error(obj, msg, ...) log_at(LOG_LEVEL_ERROR, obj, msg, ##__VA_ARGS__)
-#define log_warn(obj, msg, ...) log_at(LOG_LEVEL_WARN, obj, msg, ##__VA_ARGS__)
-#define log_info(obj, msg, ...) log_at(LOG_LEVEL_INFO, obj, msg, ##__VA_ARGS__)
+#define log_warn(obj, msg, ...)  log_at(LOG_LEVEL_WARN, obj, msg, ##__VA_ARGS__)
+#define log_info(obj, msg, ...)  log_at(LOG_LEVEL_INFO, obj, msg, ##__VA_ARGS__)
 #define log_debug(obj, msg, ...) log_at(LOG_LEVEL_DEBUG, obj, msg, ##__VA_ARGS__)
 
 /*

@@ -47,7 +47,7 @@ typedef struct app {
         char *own_namespace;
         const char **distribution; /* settings' list, or the own namespace */
         size_t n_distribution;
-        bool leading;  /* holds the Lease, or no election */
+        bool leading; /* holds the Lease, or no election */
         bool synced;
         bool discovered; /* we know whether image.openshift.io is served (R4 Auto) */
         bool stopping;
@@ -130,11 +130,11 @@ static void discover(struct ev_loop *loop, ev_timer *w, int revents) {
         app *a = w->data;
         if (a->discovery) return;
         kube_request_opts o = {
-                .method = KUBE_GET,
-                .path = "/apis/image.openshift.io",
-                .timeout_ms = 15000,
-                .on_done = on_discovery,
-                .userdata = a,
+            .method = KUBE_GET,
+            .path = "/apis/image.openshift.io",
+            .timeout_ms = 15000,
+            .on_done = on_discovery,
+            .userdata = a,
         };
         int r = kube_client_request(a->client, &o, &a->discovery);
         if (r < 0) log_warn(LOG_COMPONENT("discovery"), "request failed", LOG_ERRNO(r));
@@ -219,8 +219,9 @@ static int setup(app *a) {
                 return r;
         }
         if (kube_config_insecure(a->config))
-                log_warn(LOG_COMPONENT("config"),
-                         "TLS verification is turned off by the kubeconfig (insecure-skip-tls-verify)");
+                log_warn(
+                    LOG_COMPONENT("config"),
+                    "TLS verification is turned off by the kubeconfig (insecure-skip-tls-verify)");
         if ((r = resolve_own_namespace(a)) < 0) return r;
 
         kube_client_opts co = {.qps = a->settings.qps, .burst = a->settings.burst};
@@ -261,30 +262,31 @@ static int setup(app *a) {
         if ((r = pp_events_new(a->client, &eo, &a->events)) < 0) return r;
 
         pp_cache_opts cacheo = {
-                .client = a->client,
-                .namespace = a->settings.namespace,
-                .global_ns = a->settings.global_pull_secret_namespace,
-                .global_name = a->settings.global_pull_secret_name,
-                .enqueue = cache_enqueue,
-                .userdata = a,
+            .client = a->client,
+            .namespace = a->settings.namespace,
+            .global_ns = a->settings.global_pull_secret_namespace,
+            .global_name = a->settings.global_pull_secret_name,
+            .enqueue = cache_enqueue,
+            .userdata = a,
         };
         if ((r = pp_cache_new(&cacheo, &a->cache)) < 0) return r;
 
         pp_reconciler_opts ro = {
-                .loop = a->loop,
-                .client = a->client,
-                .cache = a->cache,
-                .events = a->events,
-                .metrics = a->metrics,
-                .workers = (unsigned)a->settings.workers,
-                .resync_period = a->settings.resync_period,
-                .settings = {
-                        .allowed_cluster_roles = (const char *const *)a->settings.allowed_cluster_roles,
-                        .n_allowed_cluster_roles = a->settings.n_allowed_cluster_roles,
-                        .distribution_namespaces = a->distribution,
-                        .n_distribution_namespaces = a->n_distribution,
-                        .global_pull_secret_namespace = a->settings.global_pull_secret_namespace,
-                        .global_pull_secret_name = a->settings.global_pull_secret_name,
+            .loop = a->loop,
+            .client = a->client,
+            .cache = a->cache,
+            .events = a->events,
+            .metrics = a->metrics,
+            .workers = (unsigned)a->settings.workers,
+            .resync_period = a->settings.resync_period,
+            .settings =
+                {
+                    .allowed_cluster_roles = (const char *const *)a->settings.allowed_cluster_roles,
+                    .n_allowed_cluster_roles = a->settings.n_allowed_cluster_roles,
+                    .distribution_namespaces = a->distribution,
+                    .n_distribution_namespaces = a->n_distribution,
+                    .global_pull_secret_namespace = a->settings.global_pull_secret_namespace,
+                    .global_pull_secret_name = a->settings.global_pull_secret_name,
                 },
         };
         if ((r = pp_reconciler_new(&ro, &a->reconciler)) < 0) return r;
@@ -293,23 +295,22 @@ static int setup(app *a) {
                 _cleanup_free_ char *identity = NULL;
                 if ((r = kube_leaderelect_default_identity(&identity)) < 0) return r;
                 kube_leaderelect_opts lo = {
-                        .namespace = a->settings.leader_election_namespace
-                                             ? a->settings.leader_election_namespace
-                                             : a->own_namespace,
-                        .name = a->settings.leader_election_id,
-                        .identity = identity,
-                        .lease_duration = a->settings.lease_duration,
-                        .renew_deadline = a->settings.renew_deadline,
-                        .retry_period = a->settings.retry_period,
+                    .namespace = a->settings.leader_election_namespace
+                                     ? a->settings.leader_election_namespace
+                                     : a->own_namespace,
+                    .name = a->settings.leader_election_id,
+                    .identity = identity,
+                    .lease_duration = a->settings.lease_duration,
+                    .renew_deadline = a->settings.renew_deadline,
+                    .retry_period = a->settings.retry_period,
                 };
                 static const kube_leaderelect_callbacks cb = {
-                        .on_started_leading = on_started_leading,
-                        .on_stopped_leading = on_stopped_leading,
-                        .on_new_leader = on_new_leader,
+                    .on_started_leading = on_started_leading,
+                    .on_stopped_leading = on_stopped_leading,
+                    .on_new_leader = on_new_leader,
                 };
                 if ((r = kube_leaderelect_new(a->client, &lo, &cb, a, &a->elector)) < 0) {
-                        log_error(LOG_COMPONENT("leader-election"), "cannot set up",
-                                  LOG_ERRNO(r));
+                        log_error(LOG_COMPONENT("leader-election"), "cannot set up", LOG_ERRNO(r));
                         return r;
                 }
         } else
@@ -352,8 +353,8 @@ int main(int argc, char **argv) {
                 flags_settings_done(&a.settings);
                 return 0;
         }
-        log_configure(&(log_config){.format = a.settings.log_format,
-                                    .level = a.settings.log_level});
+        log_configure(
+            &(log_config){.format = a.settings.log_format, .level = a.settings.log_level});
         signal(SIGPIPE, SIG_IGN);
 
         a.loop = ev_default_loop(EVFLAG_AUTO);

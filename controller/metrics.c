@@ -82,7 +82,8 @@ static bool valid_metric_name(const char *s) {
         if (!s || !*s) return false;
         for (const char *p = s; *p; p++) {
                 char c = *p;
-                bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+                bool alpha =
+                    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
                 if (!alpha && !(p > s && c >= '0' && c <= '9')) return false;
         }
         return true;
@@ -186,7 +187,7 @@ static void count_drop(metrics_family *f) {
 
 static int find_series(metrics_family *f, const char *const *values, bool create, series **ret) {
         /* Not METRICS_NO_LABELS: a compound literal would die with the if's block. */
-        static const char *const no_labels[] = { NULL };
+        static const char *const no_labels[] = {NULL};
         if (!values) values = no_labels;
         if (strv_len(values) != f->n_labels) return -EINVAL;
         for (size_t i = 0; i < f->n_series; i++)
@@ -202,7 +203,7 @@ static int find_series(metrics_family *f, const char *const *values, bool create
                 return -E2BIG;
         }
         if (GROW(f->series, f->cap_series, f->n_series + 1) < 0) return -ENOMEM;
-        series s = { 0 };
+        series s = {0};
         s.values = calloc(f->n_labels + 1, sizeof(char *));
         if (!s.values) return -ENOMEM;
         for (size_t i = 0; i < f->n_labels; i++) {
@@ -361,7 +362,7 @@ static int cmp_series(const void *a, const void *b) {
 }
 
 static void out_family(strbuf *o, const metrics_family *f) {
-        static const char *const type_names[] = { "counter", "gauge", "histogram" };
+        static const char *const type_names[] = {"counter", "gauge", "histogram"};
         if (f->n_series == 0) return; /* like client_golang: no samples, no family */
 
         const series **order = malloc(f->n_series * sizeof(*order));
@@ -420,7 +421,7 @@ static void out_family(strbuf *o, const metrics_family *f) {
 
 int metrics_render(const metrics_registry *r, char **ret, size_t *ret_len) {
         if (!r || !ret) return -EINVAL;
-        strbuf o = { 0 };
+        strbuf o = {0};
         for (size_t i = 0; i < r->n; i++) out_family(&o, r->families[i]);
         /* an empty registry still renders a valid empty string */
         return strbuf_finish(&o, ret, ret_len);
@@ -430,21 +431,21 @@ int metrics_render(const metrics_registry *r, char **ret, size_t *ret_len) {
 
 /* controller-runtime's reconcile-time buckets. */
 static const double reconcile_buckets[] = {
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6,
-        0.7,   0.8,  0.9,   1.0,  1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0,  4.5, 5,
-        6,     7,    8,     9,    10,  15,   20,  25,  30,   40,  50,  60,
+    0.005, 0.01, 0.025, 0.05, 0.1,  0.15, 0.2,  0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6,
+    0.7,   0.8,  0.9,   1.0,  1.25, 1.5,  1.75, 2.0,  2.5, 3.0,  3.5, 4.0,  4.5, 5,
+    6,     7,    8,     9,    10,   15,   20,   25,   30,  40,   50,  60,
 };
 
 /* client-go's workqueue buckets: 10ns to 1000s, exponential by 10. */
 static const double workqueue_buckets[] = {
-        1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000,
+    1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000,
 };
 
 static const char *const result_names[_METRICS_RESULT_MAX] = {
-        [METRICS_RESULT_SUCCESS] = "success",
-        [METRICS_RESULT_ERROR] = "error",
-        [METRICS_RESULT_REQUEUE] = "requeue",
-        [METRICS_RESULT_REQUEUE_AFTER] = "requeue_after",
+    [METRICS_RESULT_SUCCESS] = "success",
+    [METRICS_RESULT_ERROR] = "error",
+    [METRICS_RESULT_REQUEUE] = "requeue",
+    [METRICS_RESULT_REQUEUE_AFTER] = "requeue_after",
 };
 
 const char *metrics_result_to_string(metrics_result r) {
@@ -473,55 +474,55 @@ int controller_metrics_new(controller_metrics **ret) {
                 const double *buckets;
                 size_t n_buckets;
         } defs[] = {
-                { &m->reconcile_total, METRICS_COUNTER, "controller_runtime_reconcile_total",
-                  "Total number of reconciliations per controller",
-                  METRICS_LABELS("controller", "result"), NULL, 0 },
-                { &m->reconcile_errors_total, METRICS_COUNTER,
-                  "controller_runtime_reconcile_errors_total",
-                  "Total number of reconciliation errors per controller", METRICS_LABELS("controller"),
-                  NULL, 0 },
-                { &m->reconcile_time_seconds, METRICS_HISTOGRAM,
-                  "controller_runtime_reconcile_time_seconds",
-                  "Length of time per reconciliation per controller", METRICS_LABELS("controller"),
-                  reconcile_buckets, ARRAY_SIZE(reconcile_buckets) },
-                { &m->active_workers, METRICS_GAUGE, "controller_runtime_active_workers",
-                  "Number of currently used workers per controller", METRICS_LABELS("controller"),
-                  NULL, 0 },
-                { &m->max_concurrent_reconciles, METRICS_GAUGE,
-                  "controller_runtime_max_concurrent_reconciles",
-                  "Maximum number of concurrent reconciles per controller",
-                  METRICS_LABELS("controller"), NULL, 0 },
-                { &m->workqueue_depth, METRICS_GAUGE, "workqueue_depth", "Current depth of workqueue",
-                  METRICS_LABELS("name"), NULL, 0 },
-                { &m->workqueue_adds_total, METRICS_COUNTER, "workqueue_adds_total",
-                  "Total number of adds handled by workqueue", METRICS_LABELS("name"), NULL, 0 },
-                { &m->workqueue_retries_total, METRICS_COUNTER, "workqueue_retries_total",
-                  "Total number of retries handled by workqueue", METRICS_LABELS("name"), NULL, 0 },
-                { &m->workqueue_queue_duration, METRICS_HISTOGRAM, "workqueue_queue_duration_seconds",
-                  "How long in seconds an item stays in workqueue before being requested",
-                  METRICS_LABELS("name"), workqueue_buckets, ARRAY_SIZE(workqueue_buckets) },
-                { &m->workqueue_work_duration, METRICS_HISTOGRAM, "workqueue_work_duration_seconds",
-                  "How long in seconds processing an item from workqueue takes",
-                  METRICS_LABELS("name"), workqueue_buckets, ARRAY_SIZE(workqueue_buckets) },
-                { &m->leader_status, METRICS_GAUGE, "leader_election_master_status",
-                  "Gauge of if the reporting system is master of the relevant lease, 0 indicates "
-                  "backup, 1 indicates master. 'name' is the string used to identify the lease.",
-                  METRICS_LABELS("name"), NULL, 0 },
-                { &m->policies, METRICS_GAUGE, "pullpolicy_policies",
-                  "PullPolicies by the reason of their Ready condition", METRICS_LABELS("reason"),
-                  NULL, 0 },
-                { &m->linked_service_accounts, METRICS_GAUGE, "pullpolicy_linked_service_accounts",
-                  "Service accounts with every pull secret of their policies linked", NULL, NULL, 0 },
-                { &m->waiting_service_accounts, METRICS_GAUGE, "pullpolicy_waiting_service_accounts",
-                  "Service accounts waiting for their OpenShift dockercfg secret", NULL, NULL, 0 },
-                { &m->api_requests_total, METRICS_COUNTER, "pullpolicy_api_requests_total",
-                  "Requests to the API server by verb and HTTP status code",
-                  METRICS_LABELS("verb", "code"), NULL, 0 },
-                { &m->writes_total, METRICS_COUNTER, "pullpolicy_writes_total",
-                  "Writes made to the API server by resource and verb",
-                  METRICS_LABELS("resource", "verb"), NULL, 0 },
-                { &m->start_time_seconds, METRICS_GAUGE, "process_start_time_seconds",
-                  "Start time of the process since unix epoch in seconds.", NULL, NULL, 0 },
+            {&m->reconcile_total, METRICS_COUNTER, "controller_runtime_reconcile_total",
+             "Total number of reconciliations per controller",
+             METRICS_LABELS("controller", "result"), NULL, 0},
+            {&m->reconcile_errors_total, METRICS_COUNTER,
+             "controller_runtime_reconcile_errors_total",
+             "Total number of reconciliation errors per controller", METRICS_LABELS("controller"),
+             NULL, 0},
+            {&m->reconcile_time_seconds, METRICS_HISTOGRAM,
+             "controller_runtime_reconcile_time_seconds",
+             "Length of time per reconciliation per controller", METRICS_LABELS("controller"),
+             reconcile_buckets, ARRAY_SIZE(reconcile_buckets)},
+            {&m->active_workers, METRICS_GAUGE, "controller_runtime_active_workers",
+             "Number of currently used workers per controller", METRICS_LABELS("controller"), NULL,
+             0},
+            {&m->max_concurrent_reconciles, METRICS_GAUGE,
+             "controller_runtime_max_concurrent_reconciles",
+             "Maximum number of concurrent reconciles per controller", METRICS_LABELS("controller"),
+             NULL, 0},
+            {&m->workqueue_depth, METRICS_GAUGE, "workqueue_depth", "Current depth of workqueue",
+             METRICS_LABELS("name"), NULL, 0},
+            {&m->workqueue_adds_total, METRICS_COUNTER, "workqueue_adds_total",
+             "Total number of adds handled by workqueue", METRICS_LABELS("name"), NULL, 0},
+            {&m->workqueue_retries_total, METRICS_COUNTER, "workqueue_retries_total",
+             "Total number of retries handled by workqueue", METRICS_LABELS("name"), NULL, 0},
+            {&m->workqueue_queue_duration, METRICS_HISTOGRAM, "workqueue_queue_duration_seconds",
+             "How long in seconds an item stays in workqueue before being requested",
+             METRICS_LABELS("name"), workqueue_buckets, ARRAY_SIZE(workqueue_buckets)},
+            {&m->workqueue_work_duration, METRICS_HISTOGRAM, "workqueue_work_duration_seconds",
+             "How long in seconds processing an item from workqueue takes", METRICS_LABELS("name"),
+             workqueue_buckets, ARRAY_SIZE(workqueue_buckets)},
+            {&m->leader_status, METRICS_GAUGE, "leader_election_master_status",
+             "Gauge of if the reporting system is master of the relevant lease, 0 indicates "
+             "backup, 1 indicates master. 'name' is the string used to identify the lease.",
+             METRICS_LABELS("name"), NULL, 0},
+            {&m->policies, METRICS_GAUGE, "pullpolicy_policies",
+             "PullPolicies by the reason of their Ready condition", METRICS_LABELS("reason"), NULL,
+             0},
+            {&m->linked_service_accounts, METRICS_GAUGE, "pullpolicy_linked_service_accounts",
+             "Service accounts with every pull secret of their policies linked", NULL, NULL, 0},
+            {&m->waiting_service_accounts, METRICS_GAUGE, "pullpolicy_waiting_service_accounts",
+             "Service accounts waiting for their OpenShift dockercfg secret", NULL, NULL, 0},
+            {&m->api_requests_total, METRICS_COUNTER, "pullpolicy_api_requests_total",
+             "Requests to the API server by verb and HTTP status code",
+             METRICS_LABELS("verb", "code"), NULL, 0},
+            {&m->writes_total, METRICS_COUNTER, "pullpolicy_writes_total",
+             "Writes made to the API server by resource and verb",
+             METRICS_LABELS("resource", "verb"), NULL, 0},
+            {&m->start_time_seconds, METRICS_GAUGE, "process_start_time_seconds",
+             "Start time of the process since unix epoch in seconds.", NULL, NULL, 0},
         };
         for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
                 r = metrics_register(g, defs[i].type, defs[i].name, defs[i].help, defs[i].labels,
@@ -593,7 +594,9 @@ void metrics_set_policies(controller_metrics *m, const char *const *reasons, con
         if (!m) return;
         (void)metrics_reset(m->policies);
         for (size_t i = 0; i < n; i++)
-                if (reasons[i]) (void)metrics_set(m->policies, METRICS_LABELS(reasons[i]), (double)counts[i]);
+                if (reasons[i])
+                        (void)metrics_set(m->policies, METRICS_LABELS(reasons[i]),
+                                          (double)counts[i]);
 }
 
 void metrics_set_service_accounts(controller_metrics *m, size_t linked, size_t waiting) {

@@ -31,10 +31,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define METRICS_LABELS_MAX 8
-#define METRICS_SERIES_MAX 1000
+#define METRICS_LABELS_MAX      8
+#define METRICS_SERIES_MAX      1000
 #define METRICS_LABEL_VALUE_MAX 256
-#define METRICS_BUCKETS_MAX 64
+#define METRICS_BUCKETS_MAX     64
 
 typedef struct metrics_registry metrics_registry;
 typedef struct metrics_family metrics_family;
@@ -45,8 +45,8 @@ typedef enum metrics_type {
         METRICS_HISTOGRAM,
 } metrics_type;
 
-#define METRICS_LABELS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define METRICS_NO_LABELS ((const char *const[]){ NULL })
+#define METRICS_LABELS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define METRICS_NO_LABELS   ((const char *const[]){NULL})
 
 int metrics_registry_new(metrics_registry **ret);
 metrics_registry *metrics_registry_free(metrics_registry *r);
@@ -106,7 +106,7 @@ typedef enum metrics_result {
 } metrics_result;
 
 typedef struct controller_metrics {
-        metrics_registry *registry; /* owned */
+        metrics_registry *registry;                /* owned */
         metrics_family *reconcile_total;           /* {controller,result} */
         metrics_family *reconcile_errors_total;    /* {controller} */
         metrics_family *reconcile_time_seconds;    /* {controller} histogram */
@@ -121,16 +121,16 @@ typedef struct controller_metrics {
         metrics_family *policies;                  /* {reason} */
         metrics_family *linked_service_accounts;
         metrics_family *waiting_service_accounts;
-        metrics_family *api_requests_total;        /* {verb,code} */
-        metrics_family *writes_total;              /* {resource,verb} */
-        metrics_family *start_time_seconds;        /* process_start_time_seconds */
+        metrics_family *api_requests_total; /* {verb,code} */
+        metrics_family *writes_total;       /* {resource,verb} */
+        metrics_family *start_time_seconds; /* process_start_time_seconds */
 } controller_metrics;
 
 /*
  * Creates a registry with every metric above registered (families exist, with
  * no series until updated, like controller-runtime's). Names:
- *   controller_runtime_reconcile_total{controller,result}   result: success|error|requeue|requeue_after
- *   controller_runtime_reconcile_errors_total{controller}
+ *   controller_runtime_reconcile_total{controller,result}   result:
+ * success|error|requeue|requeue_after controller_runtime_reconcile_errors_total{controller}
  *   controller_runtime_reconcile_time_seconds{controller}   histogram
  *   controller_runtime_active_workers{controller}
  *   controller_runtime_max_concurrent_reconciles{controller}

@@ -15,9 +15,9 @@
 #include "util/macro.h"
 
 #define CONTROLLER_NAME "pullpolicy"
-#define QUEUE_NAME "pullpolicy"
-#define FIELD_MANAGER "pullpolicy-controller"
-#define GAUGE_INTERVAL 5.0
+#define QUEUE_NAME      "pullpolicy"
+#define FIELD_MANAGER   "pullpolicy-controller"
+#define GAUGE_INTERVAL  5.0
 
 /* One reconcile in flight; a state machine: fetching → applying → done. */
 typedef struct job {
@@ -101,8 +101,7 @@ static void memo_remember(pp_reconciler *r, const char *key, const char *rv, uin
         m->key = strdup(key);
         m->rv = strdup(rv);
         m->hash = hash;
-        if (!m->key || !m->rv || hashmap_put(r->written, m->key, m, NULL) < 0)
-                status_memo_free(m);
+        if (!m->key || !m->rv || hashmap_put(r->written, m->key, m, NULL) < 0) status_memo_free(m);
 }
 
 /* Whether the plan's status is the one we wrote while the cache showed p as it does now. */
@@ -158,11 +157,11 @@ static void emit_events(job *j) {
         if (!r->events || !j->plan) return;
         const model_policy *p = j->policy;
         pp_object_ref ref = {
-                .api_version = "pullpolicy.io/v1alpha1",
-                .kind = "PullPolicy",
-                .namespace = p->meta.namespace,
-                .name = p->meta.name,
-                .uid = p->meta.uid,
+            .api_version = "pullpolicy.io/v1alpha1",
+            .kind = "PullPolicy",
+            .namespace = p->meta.namespace,
+            .name = p->meta.name,
+            .uid = p->meta.uid,
         };
         double now = kube_now();
         for (size_t i = 0; i < j->plan->n_events; i++) {
@@ -180,11 +179,10 @@ static int requeue_ms(long long seconds) {
 
 static void log_outcome(job *j, const char *msg) {
         const plan *p = j->plan;
-        log_level level = p && (p->n_writes > 0 || p->status_changed) ? LOG_LEVEL_INFO
-                                                                        : LOG_LEVEL_DEBUG;
+        log_level level =
+            p && (p->n_writes > 0 || p->status_changed) ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
         if (!log_enabled(level)) return;
-        log_at(level, LOG_POLICY(j->ns, j->name), msg,
-               LOG_UINT("writes", p ? p->n_writes : 0),
+        log_at(level, LOG_POLICY(j->ns, j->name), msg, LOG_UINT("writes", p ? p->n_writes : 0),
                LOG_BOOL("statusChanged", p && p->status_changed),
                LOG_STR("reason", p && p->has_status ? p->status.ready_reason : NULL),
                LOG_INT("linked", p && p->has_status ? p->status.linked : 0),
@@ -232,8 +230,8 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
         j->apply = NULL;
         r->stats.writes += n_done;
         if (result < 0) {
-                bool conflict = kube_error_is_conflict(result) ||
-                                kube_error_is_already_exists(result);
+                bool conflict =
+                    kube_error_is_conflict(result) || kube_error_is_already_exists(result);
                 if (conflict) r->stats.conflicts++;
                 /* A conflict is the normal outcome of a race with another writer: the
                  * queue retries it at once, after the watch caught up. */
@@ -287,14 +285,12 @@ static void plan_and_apply(job *j) {
                 /* Converged (R10): no request at all. */
                 emit_events(j);
                 log_outcome(j, "in sync");
-                job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after)
-                                                         : 0);
+                job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
                 return;
         }
         k = pp_apply_plan(&r->apply_ctx, j->policy, j->plan, on_applied, j, &j->apply);
         if (k < 0) {
-                log_error(LOG_POLICY(j->ns, j->name), "could not start the writes",
-                          LOG_ERRNO(k));
+                log_error(LOG_POLICY(j->ns, j->name), "could not start the writes", LOG_ERRNO(k));
                 job_finish(j, k);
         }
 }
@@ -346,8 +342,8 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
                 job_free(j);
                 return -ENOMEM;
         }
-        int k = pp_cache_prefetch(r->cache, p, home_may_merge(r, j->ns), on_prefetched, j,
-                                  &j->fetch);
+        int k =
+            pp_cache_prefetch(r->cache, p, home_may_merge(r, j->ns), on_prefetched, j, &j->fetch);
         if (k < 0) {
                 job_free(j);
                 return k;
@@ -377,9 +373,8 @@ typedef struct gauge_ctx {
 
 static void count_policy(const model_policy *p, void *ud) {
         gauge_ctx *g = ud;
-        const char *reason = p->status.has_ready && p->status.ready_reason
-                                     ? p->status.ready_reason
-                                     : "Unknown";
+        const char *reason =
+            p->status.has_ready && p->status.ready_reason ? p->status.ready_reason : "Unknown";
         size_t i;
         for (i = 0; i < g->n; i++)
                 if (streq(g->reasons[i], reason)) break;
@@ -417,7 +412,8 @@ static void on_resync(struct ev_loop *loop, ev_timer *w, int revents) {
 static void metrics_zero(controller_metrics *m) {
         for (int res = 0; res < _METRICS_RESULT_MAX; res++)
                 (void)metrics_add(m->reconcile_total,
-                                  METRICS_LABELS(CONTROLLER_NAME, metrics_result_to_string(res)), 0);
+                                  METRICS_LABELS(CONTROLLER_NAME, metrics_result_to_string(res)),
+                                  0);
         (void)metrics_add(m->reconcile_errors_total, METRICS_LABELS(CONTROLLER_NAME), 0);
         (void)metrics_add(m->workqueue_adds_total, METRICS_LABELS(QUEUE_NAME), 0);
         (void)metrics_add(m->workqueue_retries_total, METRICS_LABELS(QUEUE_NAME), 0);
@@ -447,19 +443,19 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
         r->settings = o->settings;
         r->resync_period = o->resync_period;
         r->apply_ctx = (pp_apply_ctx){
-                .client = o->client,
-                .field_manager = FIELD_MANAGER,
-                .metrics = o->metrics,
-                .global_ns = o->settings.global_pull_secret_namespace,
-                .global_name = o->settings.global_pull_secret_name,
+            .client = o->client,
+            .field_manager = FIELD_MANAGER,
+            .metrics = o->metrics,
+            .global_ns = o->settings.global_pull_secret_namespace,
+            .global_name = o->settings.global_pull_secret_name,
         };
         kube_workqueue_opts qo = {
-                .max_in_flight = o->workers ? o->workers : 4,
-                .process = process,
-                .userdata = r,
-                .observe_queue_latency = observe_queue,
-                .observe_work_duration = observe_work,
-                .metrics_ud = r,
+            .max_in_flight = o->workers ? o->workers : 4,
+            .process = process,
+            .userdata = r,
+            .observe_queue_latency = observe_queue,
+            .observe_work_duration = observe_work,
+            .metrics_ud = r,
         };
         int k = hashmap_new(&r->written);
         if (k < 0) {

@@ -34,11 +34,11 @@ typedef struct pp_reconciler_opts {
         struct ev_loop *loop;
         kube_client *client;
         pp_cache *cache;
-        pp_events *events;            /* may be NULL */
-        controller_metrics *metrics;  /* may be NULL */
-        plan_settings settings;       /* arrays borrowed: must outlive the reconciler */
-        unsigned workers;             /* concurrent reconciles; 0: 4 */
-        double resync_period;         /* seconds; every policy is requeued this often; 0: never */
+        pp_events *events;           /* may be NULL */
+        controller_metrics *metrics; /* may be NULL */
+        plan_settings settings;      /* arrays borrowed: must outlive the reconciler */
+        unsigned workers;            /* concurrent reconciles; 0: 4 */
+        double resync_period;        /* seconds; every policy is requeued this often; 0: never */
 } pp_reconciler_opts;
 
 typedef struct pp_reconciler_stats {

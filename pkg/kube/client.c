@@ -958,8 +958,8 @@ void kube_client_set_observer(kube_client *c, kube_client_observer fn, void *use
 
 const char *kube_method_to_string(kube_method m) {
         static const char *const names[] = {
-                [KUBE_GET] = "GET",     [KUBE_POST] = "POST",     [KUBE_PUT] = "PUT",
-                [KUBE_PATCH] = "PATCH", [KUBE_DELETE] = "DELETE",
+            [KUBE_GET] = "GET",     [KUBE_POST] = "POST",     [KUBE_PUT] = "PUT",
+            [KUBE_PATCH] = "PATCH", [KUBE_DELETE] = "DELETE",
         };
         if ((unsigned)m >= ARRAY_SIZE(names)) return "UNKNOWN";
         return names[m];

@@ -167,7 +167,7 @@ static const char *file_error(int r) {
  */
 static int b64_decode(const char *s, size_t len, blob *ret) {
         static const char alphabet[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         if (memchr(s, '\v', len) || memchr(s, '\f', len)) return -EBADMSG;
         void *out;
         size_t n;

@@ -70,7 +70,7 @@ struct kube_leaderelect {
         /* What we know of the Lease. */
         bool have_observed;
         le_record observed;
-        double observed_time;     /* kube_now() when observed last changed */
+        double observed_time;      /* kube_now() when observed last changed */
         json_object *observed_obj; /* the whole Lease as last read or written */
         char *reported_leader;
 
@@ -91,7 +91,7 @@ static void record_done(le_record *r) {
         free(r->holder);
         free(r->acquire_time);
         free(r->renew_time);
-        *r = (le_record){ 0 };
+        *r = (le_record){0};
 }
 
 static bool record_equal(const le_record *a, const le_record *b) {
@@ -102,7 +102,8 @@ static bool record_equal(const le_record *a, const le_record *b) {
 
 static const char *get_string(json_object *o, const char *key) {
         json_object *v;
-        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        if (!o || !json_object_object_get_ex(o, key, &v) ||
+            !json_object_is_type(v, json_type_string))
                 return NULL;
         return json_object_get_string(v);
 }
@@ -132,11 +133,11 @@ static int parse_lease(const char *body, size_t len, json_object **ret_obj, le_r
         const char *a = get_string(spec, "acquireTime");
         const char *rt = get_string(spec, "renewTime");
         le_record r = {
-                .holder = strdup(h ? h : ""),
-                .duration = get_int(spec, "leaseDurationSeconds"),
-                .acquire_time = strdup(a ? a : ""),
-                .renew_time = strdup(rt ? rt : ""),
-                .transitions = get_int(spec, "leaseTransitions"),
+            .holder = strdup(h ? h : ""),
+            .duration = get_int(spec, "leaseDurationSeconds"),
+            .acquire_time = strdup(a ? a : ""),
+            .renew_time = strdup(rt ? rt : ""),
+            .transitions = get_int(spec, "leaseTransitions"),
         };
         if (!r.holder || !r.acquire_time || !r.renew_time) {
                 record_done(&r);
@@ -169,15 +170,15 @@ static void on_response(kube_client *c, const kube_response *r, void *ud);
 static int send_request(kube_leaderelect *le, le_op op, kube_method method, const char *path,
                         const char *body, double timeout) {
         kube_request_opts o = {
-                .method = method,
-                .path = path,
-                .body = body,
-                .body_len = body ? strlen(body) : 0,
-                .timeout_ms = (long)ceil(timeout * 1000),
-                .max_body = KUBE_LEADERELECT_MAX_BODY,
-                .no_rate_limit = true,
-                .on_done = on_response,
-                .userdata = le,
+            .method = method,
+            .path = path,
+            .body = body,
+            .body_len = body ? strlen(body) : 0,
+            .timeout_ms = (long)ceil(timeout * 1000),
+            .max_body = KUBE_LEADERELECT_MAX_BODY,
+            .no_rate_limit = true,
+            .on_done = on_response,
+            .userdata = le,
         };
         kube_request *req = NULL;
         int r = le->transport.request(le->transport.ctx, &o, &req);
@@ -233,14 +234,16 @@ static int build_lease(kube_leaderelect *le, json_object *base, const char *hold
                         json_object_put(meta);
                         goto out;
                 }
-                json_object_object_add(o, "apiVersion", json_object_new_string("coordination.k8s.io/v1"));
+                json_object_object_add(o, "apiVersion",
+                                       json_object_new_string("coordination.k8s.io/v1"));
                 json_object_object_add(o, "kind", json_object_new_string("Lease"));
                 json_object_object_add(meta, "name", json_object_new_string(le->name));
                 json_object_object_add(meta, "namespace", json_object_new_string(le->namespace));
                 json_object_object_add(o, "metadata", meta);
         }
         json_object *spec;
-        if (!json_object_object_get_ex(o, "spec", &spec) || !json_object_is_type(spec, json_type_object)) {
+        if (!json_object_object_get_ex(o, "spec", &spec) ||
+            !json_object_is_type(spec, json_type_object)) {
                 spec = json_object_new_object();
                 if (!spec) goto out;
                 json_object_object_add(o, "spec", spec);
@@ -498,7 +501,8 @@ static void release_step(kube_leaderelect *le) {
         char now[TIMEFMT_RFC3339_MAX];
         now_micro(now, sizeof(now));
         _cleanup_free_ char *body = NULL;
-        if (build_lease(le, le->observed_obj, "", 1, now, now, le->observed.transitions, &body) < 0 ||
+        if (build_lease(le, le->observed_obj, "", 1, now, now, le->observed.transitions, &body) <
+                0 ||
             send_request(le, OP_RELEASE, KUBE_PUT, le->object_path, body, le->renew_deadline) < 0)
                 finish_stop(le);
 }
@@ -578,7 +582,7 @@ int kube_leaderelect_new(kube_client *client, const kube_leaderelect_opts *opts,
         if (opts->transport)
                 le->transport = *opts->transport;
         else
-                le->transport = (kube_leaderelect_transport){ client_request, client_cancel, client };
+                le->transport = (kube_leaderelect_transport){client_request, client_cancel, client};
         if (callbacks) le->cb = *callbacks;
         le->userdata = userdata;
         le->lease_duration = ld;
@@ -684,17 +688,19 @@ const char *kube_leaderelect_identity(const kube_leaderelect *le) {
 
 void kube_leaderelect_get_stats(const kube_leaderelect *le, kube_leaderelect_stats *ret) {
         if (!ret) return;
-        *ret = le ? le->stats : (kube_leaderelect_stats){ 0 };
+        *ret = le ? le->stats : (kube_leaderelect_stats){0};
 }
 
 int kube_leaderelect_default_identity(char **ret) {
         char host[256] = "";
-        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0]) snprintf(host, sizeof(host), "localhost");
+        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+                snprintf(host, sizeof(host), "localhost");
         host[sizeof(host) - 1] = 0;
         unsigned char rnd[16];
         if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
                 /* Not fatal for uniqueness purposes: fall back on the process' generator. */
-                for (size_t i = 0; i < sizeof(rnd); i++) rnd[i] = (unsigned char)(kube_random() * 256);
+                for (size_t i = 0; i < sizeof(rnd); i++)
+                        rnd[i] = (unsigned char)(kube_random() * 256);
         }
         char hex[33];
         for (size_t i = 0; i < sizeof(rnd); i++) snprintf(hex + 2 * i, 3, "%02x", rnd[i]);

@@ -53,7 +53,7 @@
 #include "kube/client.h"
 
 #define KUBE_LEADERELECT_IDENTITY_MAX 256
-#define KUBE_LEADERELECT_MAX_BODY (256u * 1024)
+#define KUBE_LEADERELECT_MAX_BODY     (256u * 1024)
 
 typedef struct kube_leaderelect kube_leaderelect;
 
@@ -93,8 +93,8 @@ typedef struct kube_leaderelect_opts {
 } kube_leaderelect_opts;
 
 typedef struct kube_leaderelect_stats {
-        unsigned long attempts;     /* acquire or renew attempts started */
-        unsigned long gets;         /* requests by kind */
+        unsigned long attempts; /* acquire or renew attempts started */
+        unsigned long gets;     /* requests by kind */
         unsigned long creates;
         unsigned long updates;
         unsigned long failures;     /* attempts that did not end holding the lease */

@@ -289,8 +289,8 @@ int kube_meta_decode_full(json_object *obj, const kube_meta_decode_opts *opts, k
             (r = decode_kvs(jsonutil_member(md, "annotations"), KUBE_META_ANNOTATIONS_TOTAL_MAX,
                             KUBE_META_ANNOTATIONS_TOTAL_MAX, opts ? opts->annotation_keep : NULL,
                             &m.annotations)) < 0 ||
-            (r = decode_owners(jsonutil_member(md, "ownerReferences"), &m.owners,
-                               &m.n_owners)) < 0 ||
+            (r = decode_owners(jsonutil_member(md, "ownerReferences"), &m.owners, &m.n_owners)) <
+                0 ||
             (r = decode_finalizers(jsonutil_member(md, "finalizers"), &m.finalizers,
                                    &m.n_finalizers)) < 0)
                 goto fail;

@@ -9,9 +9,9 @@
 #include "util/macro.h"
 
 static const char *const event_type_names[_KUBE_EVENT_TYPE_MAX] = {
-        [KUBE_EVENT_ADDED] = "ADDED",       [KUBE_EVENT_MODIFIED] = "MODIFIED",
-        [KUBE_EVENT_DELETED] = "DELETED",   [KUBE_EVENT_BOOKMARK] = "BOOKMARK",
-        [KUBE_EVENT_ERROR] = "ERROR",
+    [KUBE_EVENT_ADDED] = "ADDED",     [KUBE_EVENT_MODIFIED] = "MODIFIED",
+    [KUBE_EVENT_DELETED] = "DELETED", [KUBE_EVENT_BOOKMARK] = "BOOKMARK",
+    [KUBE_EVENT_ERROR] = "ERROR",
 };
 
 const char *kube_event_type_to_string(kube_event_type t) {
@@ -29,7 +29,8 @@ kube_event_type kube_event_type_from_string(const char *s) {
 const kube_resource KUBE_RES_NAMESPACES = {"", "v1", "namespaces", false};
 const kube_resource KUBE_RES_SERVICEACCOUNTS = {"", "v1", "serviceaccounts", true};
 const kube_resource KUBE_RES_SECRETS = {"", "v1", "secrets", true};
-const kube_resource KUBE_RES_ROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "rolebindings", true};
+const kube_resource KUBE_RES_ROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "rolebindings",
+                                             true};
 const kube_resource KUBE_RES_EVENTS = {"events.k8s.io", "v1", "events", true};
 const kube_resource KUBE_RES_LEASES = {"coordination.k8s.io", "v1", "leases", true};
 const kube_resource KUBE_RES_PULLPOLICIES = {"pullpolicy.io", "v1alpha1", "pullpolicies", true};
@@ -60,8 +61,9 @@ int kube_resource_path(const kube_resource *r, const char *namespace, const char
         char *s = NULL;
         int n;
         const char *prefix = r->group[0] ? "/apis/" : "/api";
-        n = asprintf(&s, "%s%s/%s%s%s/%s%s%s%s%s", prefix, r->group, r->version, namespace ? "/namespaces/" : "", namespace ? namespace : "",
-                     r->plural, name ? "/" : "", name ? name : "", subresource ? "/" : "",
+        n = asprintf(&s, "%s%s/%s%s%s/%s%s%s%s%s", prefix, r->group, r->version,
+                     namespace ? "/namespaces/" : "", namespace ? namespace : "", r->plural,
+                     name ? "/" : "", name ? name : "", subresource ? "/" : "",
                      subresource ? subresource : "");
         if (n < 0) return -ENOMEM;
         *ret = s;

@@ -75,14 +75,17 @@ int timefmt_parse_rfc3339(const char *s, struct timespec *ret) {
         } else if (*p == '+' || *p == '-') {
                 int sign = *p == '-' ? -1 : 1, oh, om;
                 p++;
-                if (digits(&p, 2, &oh) < 0 || *p++ != ':' || digits(&p, 2, &om) < 0)
-                        return -EINVAL;
+                if (digits(&p, 2, &oh) < 0 || *p++ != ':' || digits(&p, 2, &om) < 0) return -EINVAL;
                 offset = sign * (oh * 3600L + om * 60L);
         } else
                 return -EINVAL;
         if (*p) return -EINVAL;
-        struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
-                        .tm_hour = h, .tm_min = m, .tm_sec = sec};
+        struct tm tm = {.tm_year = Y - 1900,
+                        .tm_mon = M - 1,
+                        .tm_mday = D,
+                        .tm_hour = h,
+                        .tm_min = m,
+                        .tm_sec = sec};
         time_t t = timegm(&tm);
         /* -1 is also 1969-12-31T23:59:59, a valid time: timegm() normalised tm to it */
         if (t == (time_t)-1 && !(tm.tm_year == 69 && tm.tm_yday == 364 && tm.tm_hour == 23 &&

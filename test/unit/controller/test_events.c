@@ -77,10 +77,10 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_dedupe_window),
-                cmocka_unit_test(test_spam_filter_per_object),
-                cmocka_unit_test(test_bounded_memory),
-                cmocka_unit_test(test_bad_arguments),
+            cmocka_unit_test(test_dedupe_window),
+            cmocka_unit_test(test_spam_filter_per_object),
+            cmocka_unit_test(test_bounded_memory),
+            cmocka_unit_test(test_bad_arguments),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

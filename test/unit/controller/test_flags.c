@@ -22,9 +22,9 @@ static const char *fake_getenv(const char *name, void *userdata) {
         return NULL;
 }
 
-#define ARGV(...) ((char *const[]){ "pullpolicy-controller", ##__VA_ARGS__, NULL })
-#define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define NOENV ((const char *const[]){ NULL })
+#define ARGV(...) ((char *const[]){"pullpolicy-controller", ##__VA_ARGS__, NULL})
+#define ENV(...)  ((const char *const[]){__VA_ARGS__, NULL})
+#define NOENV     ((const char *const[]){NULL})
 
 static int argc_of(char *const *argv) {
         int n = 0;
@@ -91,17 +91,17 @@ static void test_defaults(void **state) {
 }
 
 static void test_every_flag(void **state) {
-        pp_settings s = ok(ARGV("--kubeconfig=/tmp/kc", "--namespace", "project-b",
-                                "--allowed-cluster-roles=system:image-puller, registry-viewer",
-                                "--distribution-namespaces=pullpolicy-system,shared",
-                                "--global-pull-secret=cfg/pull", "--leader-elect",
-                                "--leader-election-namespace=le-ns", "--leader-election-id=my.lease",
-                                "--lease-duration=30s", "--renew-deadline=20s",
-                                "--retry-period=500ms", "--metrics-bind-address=127.0.0.1:9090",
-                                "--health-probe-bind-address=[::1]:9091", "--qps=50.5",
-                                "--burst=100", "--log-format=json", "--log-level=debug",
-                                "--workers=8", "--resync-period=1h30m"),
-                           NOENV);
+        pp_settings s = ok(
+            ARGV("--kubeconfig=/tmp/kc", "--namespace", "project-b",
+                 "--allowed-cluster-roles=system:image-puller, registry-viewer",
+                 "--distribution-namespaces=pullpolicy-system,shared",
+                 "--global-pull-secret=cfg/pull", "--leader-elect",
+                 "--leader-election-namespace=le-ns", "--leader-election-id=my.lease",
+                 "--lease-duration=30s", "--renew-deadline=20s", "--retry-period=500ms",
+                 "--metrics-bind-address=127.0.0.1:9090", "--health-probe-bind-address=[::1]:9091",
+                 "--qps=50.5", "--burst=100", "--log-format=json", "--log-level=debug",
+                 "--workers=8", "--resync-period=1h30m"),
+            NOENV);
         assert_string_equal(s.kubeconfig, "/tmp/kc");
         assert_string_equal(s.namespace, "project-b");
         assert_int_equal(s.n_allowed_cluster_roles, 2);
@@ -131,21 +131,17 @@ static void test_every_flag(void **state) {
 }
 
 static void test_every_env(void **state) {
-        pp_settings s = ok(ARGV(), ENV("PULLPOLICY_KUBECONFIG=/etc/kc", "PULLPOLICY_NAMESPACE=ns1",
-                                       "PULLPOLICY_ALLOWED_CLUSTER_ROLES=a,b",
-                                       "PULLPOLICY_DISTRIBUTION_NAMESPACES=",
-                                       "PULLPOLICY_GLOBAL_PULL_SECRET=x/y",
-                                       "PULLPOLICY_LEADER_ELECT=true",
-                                       "PULLPOLICY_LEADER_ELECTION_NAMESPACE=lens",
-                                       "PULLPOLICY_LEADER_ELECTION_ID=lid",
-                                       "PULLPOLICY_LEASE_DURATION=20s",
-                                       "PULLPOLICY_RENEW_DEADLINE=15s",
-                                       "PULLPOLICY_RETRY_PERIOD=3s",
-                                       "PULLPOLICY_METRICS_BIND_ADDRESS=0",
-                                       "PULLPOLICY_HEALTH_PROBE_BIND_ADDRESS=localhost:0",
-                                       "PULLPOLICY_QPS=5", "PULLPOLICY_BURST=7",
-                                       "PULLPOLICY_LOG_FORMAT=json", "PULLPOLICY_LOG_LEVEL=warn",
-                                       "PULLPOLICY_WORKERS=2", "PULLPOLICY_RESYNC_PERIOD=0"));
+        pp_settings s =
+            ok(ARGV(),
+               ENV("PULLPOLICY_KUBECONFIG=/etc/kc", "PULLPOLICY_NAMESPACE=ns1",
+                   "PULLPOLICY_ALLOWED_CLUSTER_ROLES=a,b", "PULLPOLICY_DISTRIBUTION_NAMESPACES=",
+                   "PULLPOLICY_GLOBAL_PULL_SECRET=x/y", "PULLPOLICY_LEADER_ELECT=true",
+                   "PULLPOLICY_LEADER_ELECTION_NAMESPACE=lens", "PULLPOLICY_LEADER_ELECTION_ID=lid",
+                   "PULLPOLICY_LEASE_DURATION=20s", "PULLPOLICY_RENEW_DEADLINE=15s",
+                   "PULLPOLICY_RETRY_PERIOD=3s", "PULLPOLICY_METRICS_BIND_ADDRESS=0",
+                   "PULLPOLICY_HEALTH_PROBE_BIND_ADDRESS=localhost:0", "PULLPOLICY_QPS=5",
+                   "PULLPOLICY_BURST=7", "PULLPOLICY_LOG_FORMAT=json", "PULLPOLICY_LOG_LEVEL=warn",
+                   "PULLPOLICY_WORKERS=2", "PULLPOLICY_RESYNC_PERIOD=0"));
         assert_string_equal(s.kubeconfig, "/etc/kc");
         assert_string_equal(s.namespace, "ns1");
         assert_int_equal(s.n_allowed_cluster_roles, 2);
@@ -200,8 +196,8 @@ static void test_kubeconfig_precedence(void **state) {
 }
 
 static void test_booleans(void **state) {
-        const char *yes[] = { "true", "1", "yes", "on", "TRUE" };
-        const char *no[] = { "false", "0", "no", "off", "False" };
+        const char *yes[] = {"true", "1", "yes", "on", "TRUE"};
+        const char *no[] = {"false", "0", "no", "off", "False"};
         for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
                 char arg[64];
                 snprintf(arg, sizeof(arg), "--leader-elect=%s", yes[i]);
@@ -214,7 +210,8 @@ static void test_booleans(void **state) {
                 flags_settings_done(&s);
         }
         bad(ARGV("--leader-elect=maybe"), NOENV, "--leader-elect: not a boolean: \"maybe\"");
-        bad(ARGV(), ENV("PULLPOLICY_LEADER_ELECT=2"), "PULLPOLICY_LEADER_ELECT: not a boolean: \"2\"");
+        bad(ARGV(), ENV("PULLPOLICY_LEADER_ELECT=2"),
+            "PULLPOLICY_LEADER_ELECT: not a boolean: \"2\"");
         bad(ARGV("--leader-elect", "false"), NOENV,
             "unexpected argument: \"false\" (boolean flags take their value as "
             "--leader-elect=false)");
@@ -269,10 +266,19 @@ static void test_duration_parser(void **state) {
                 const char *s;
                 double want;
         } good[] = {
-                { "0", 0 },         { "15s", 15 },       { "2m", 120 },     { "500ms", 0.5 },
-                { "1h", 3600 },     { "1m30s", 90 },     { "1.5h", 5400 },  { "100us", 1e-4 },
-                { "100\xc2\xb5s", 1e-4 }, { "10ns", 1e-8 }, { ".5s", 0.5 }, { "+3s", 3 },
-                { "1h1m1s1ms", 3661.001 },
+            {"0", 0},
+            {"15s", 15},
+            {"2m", 120},
+            {"500ms", 0.5},
+            {"1h", 3600},
+            {"1m30s", 90},
+            {"1.5h", 5400},
+            {"100us", 1e-4},
+            {"100\xc2\xb5s", 1e-4},
+            {"10ns", 1e-8},
+            {".5s", 0.5},
+            {"+3s", 3},
+            {"1h1m1s1ms", 3661.001},
         };
         for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
                 double d = -1;
@@ -280,7 +286,7 @@ static void test_duration_parser(void **state) {
                 if (d < good[i].want - 1e-9 || d > good[i].want + 1e-9)
                         fail_msg("%s: got %g want %g", good[i].s, d, good[i].want);
         }
-        const char *invalid[] = { "", "15", "s", "1x", "1.s.", "1 s", "abc", ".s", "1s2", "+" };
+        const char *invalid[] = {"", "15", "s", "1x", "1.s.", "1 s", "abc", ".s", "1s2", "+"};
         for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
                 double d = 7;
                 if (flags_parse_duration(invalid[i], &d) != -EINVAL)
@@ -296,7 +302,8 @@ static void test_duration_parser(void **state) {
 static void test_duration_errors(void **state) {
         bad(ARGV("--lease-duration=15"), NOENV,
             "--lease-duration: not a duration (like 15s, 2m, 500ms): \"15\"");
-        bad(ARGV("--lease-duration=1.5s"), NOENV, "--lease-duration: must be whole seconds: \"1.5s\"");
+        bad(ARGV("--lease-duration=1.5s"), NOENV,
+            "--lease-duration: must be whole seconds: \"1.5s\"");
         bad(ARGV("--lease-duration=500ms"), NOENV,
             "--lease-duration: out of range [1s, 3600s]: \"500ms\"");
         bad(ARGV("--retry-period=10ms"), NOENV,
@@ -319,9 +326,9 @@ static void test_consistency(void **state) {
         bad(ARGV("--metrics-bind-address=:9000", "--health-probe-bind-address=:9000"), NOENV,
             "--metrics-bind-address and --health-probe-bind-address must differ: \":9000\"");
         /* Port 0 twice is two different ephemeral ports: fine. */
-        pp_settings s = ok(ARGV("--metrics-bind-address=127.0.0.1:0",
-                                "--health-probe-bind-address=127.0.0.1:0"),
-                           NOENV);
+        pp_settings s = ok(
+            ARGV("--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0"),
+            NOENV);
         flags_settings_done(&s);
         /* Both disabled: fine. */
         s = ok(ARGV("--metrics-bind-address=0", "--health-probe-bind-address=0"), NOENV);
@@ -352,7 +359,8 @@ static void test_names_and_lists(void **state) {
             "--global-pull-secret: not a valid namespace name: \"NS\"");
         bad(ARGV("--leader-election-id=a..b"), NOENV,
             "--leader-election-id: not a valid Lease name: \"a..b\"");
-        bad(ARGV("--leader-election-id="), NOENV, "--leader-election-id: not a valid Lease name: \"\"");
+        bad(ARGV("--leader-election-id="), NOENV,
+            "--leader-election-id: not a valid Lease name: \"\"");
         bad(ARGV("--leader-election-namespace=a.b"), NOENV,
             "--leader-election-namespace: not a valid namespace name: \"a.b\"");
         bad(ARGV("--kubeconfig="), NOENV, "--kubeconfig: must not be empty");
@@ -361,8 +369,8 @@ static void test_names_and_lists(void **state) {
             "--log-level: expected error, warn, info or debug: \"trace\"");
 
         /* Blanks trimmed, duplicates dropped, empty value = empty list. */
-        pp_settings s = ok(ARGV("--allowed-cluster-roles= a , b,a ", "--distribution-namespaces="),
-                           NOENV);
+        pp_settings s =
+            ok(ARGV("--allowed-cluster-roles= a , b,a ", "--distribution-namespaces="), NOENV);
         assert_int_equal(s.n_allowed_cluster_roles, 2);
         assert_string_equal(s.allowed_cluster_roles[0], "a");
         assert_string_equal(s.allowed_cluster_roles[1], "b");
@@ -396,8 +404,8 @@ static void test_names_and_lists(void **state) {
 }
 
 static void test_bind_addresses(void **state) {
-        const char *good[] = { ":8080", "127.0.0.1:8080", "[::1]:8080", "localhost:1", "0.0.0.0:0",
-                               "[::]:65535" };
+        const char *good[] = {":8080",       "127.0.0.1:8080", "[::1]:8080",
+                              "localhost:1", "0.0.0.0:0",      "[::]:65535"};
         for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
                 char arg[64];
                 snprintf(arg, sizeof(arg), "--metrics-bind-address=%s", good[i]);
@@ -405,8 +413,8 @@ static void test_bind_addresses(void **state) {
                 assert_string_equal(s.metrics_bind_address, good[i]);
                 flags_settings_done(&s);
         }
-        const char *bads[] = { "8080", ":65536", "::1:8080", "[::1]8080", "host.example:80", ":",
-                               ":-1", "1.2.3:80", "[zz]:1" };
+        const char *bads[] = {"8080", ":65536", "::1:8080", "[::1]8080", "host.example:80",
+                              ":",    ":-1",    "1.2.3:80", "[zz]:1"};
         for (size_t i = 0; i < ARRAY_SIZE(bads); i++) {
                 char arg[64], want[256];
                 snprintf(arg, sizeof(arg), "--health-probe-bind-address=%s", bads[i]);
@@ -453,19 +461,44 @@ static void test_usage(void **state) {
         fclose(f);
         assert_non_null(strstr(buf, "Usage: ppc [FLAGS]"));
         const char *expect[] = {
-                "--kubeconfig=PATH", "[PULLPOLICY_KUBECONFIG]", "--namespace=NAME",
-                "--allowed-cluster-roles=LIST", "(default system:image-puller)",
-                "--distribution-namespaces=LIST", "--global-pull-secret=NS/NAME",
-                "(default openshift-config/pull-secret)", "--leader-elect ",
-                "[PULLPOLICY_LEADER_ELECT]", "--leader-election-namespace=NAME",
-                "--leader-election-id=NAME", "(default pullpolicy-controller)",
-                "--lease-duration=DURATION", "(default 15s)", "--renew-deadline=DURATION",
-                "(default 10s)", "--retry-period=DURATION", "(default 2s)",
-                "--metrics-bind-address=ADDR", "(default :8080)", "--health-probe-bind-address=ADDR",
-                "(default :8081)", "--qps=NUMBER", "(default 20)", "--burst=NUMBER", "(default 30)",
-                "--log-format=FORMAT", "(default text)", "--log-level=LEVEL", "(default info)",
-                "--workers=NUMBER", "(default 4)", "--resync-period=DURATION", "(default 10h)",
-                "--version", "--help", "[PULLPOLICY_HEALTH_PROBE_BIND_ADDRESS]",
+            "--kubeconfig=PATH",
+            "[PULLPOLICY_KUBECONFIG]",
+            "--namespace=NAME",
+            "--allowed-cluster-roles=LIST",
+            "(default system:image-puller)",
+            "--distribution-namespaces=LIST",
+            "--global-pull-secret=NS/NAME",
+            "(default openshift-config/pull-secret)",
+            "--leader-elect ",
+            "[PULLPOLICY_LEADER_ELECT]",
+            "--leader-election-namespace=NAME",
+            "--leader-election-id=NAME",
+            "(default pullpolicy-controller)",
+            "--lease-duration=DURATION",
+            "(default 15s)",
+            "--renew-deadline=DURATION",
+            "(default 10s)",
+            "--retry-period=DURATION",
+            "(default 2s)",
+            "--metrics-bind-address=ADDR",
+            "(default :8080)",
+            "--health-probe-bind-address=ADDR",
+            "(default :8081)",
+            "--qps=NUMBER",
+            "(default 20)",
+            "--burst=NUMBER",
+            "(default 30)",
+            "--log-format=FORMAT",
+            "(default text)",
+            "--log-level=LEVEL",
+            "(default info)",
+            "--workers=NUMBER",
+            "(default 4)",
+            "--resync-period=DURATION",
+            "(default 10h)",
+            "--version",
+            "--help",
+            "[PULLPOLICY_HEALTH_PROBE_BIND_ADDRESS]",
         };
         for (size_t i = 0; i < ARRAY_SIZE(expect); i++)
                 if (!strstr(buf, expect[i])) fail_msg("usage lacks %s", expect[i]);
@@ -475,22 +508,22 @@ static void test_usage(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_every_flag),
-                cmocka_unit_test(test_every_env),
-                cmocka_unit_test(test_flag_beats_env),
-                cmocka_unit_test(test_kubeconfig_precedence),
-                cmocka_unit_test(test_booleans),
-                cmocka_unit_test(test_help_version),
-                cmocka_unit_test(test_number_errors),
-                cmocka_unit_test(test_duration_parser),
-                cmocka_unit_test(test_duration_errors),
-                cmocka_unit_test(test_consistency),
-                cmocka_unit_test(test_names_and_lists),
-                cmocka_unit_test(test_bind_addresses),
-                cmocka_unit_test(test_cli_errors),
-                cmocka_unit_test(test_real_getenv),
-                cmocka_unit_test(test_usage),
+            cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_every_flag),
+            cmocka_unit_test(test_every_env),
+            cmocka_unit_test(test_flag_beats_env),
+            cmocka_unit_test(test_kubeconfig_precedence),
+            cmocka_unit_test(test_booleans),
+            cmocka_unit_test(test_help_version),
+            cmocka_unit_test(test_number_errors),
+            cmocka_unit_test(test_duration_parser),
+            cmocka_unit_test(test_duration_errors),
+            cmocka_unit_test(test_consistency),
+            cmocka_unit_test(test_names_and_lists),
+            cmocka_unit_test(test_bind_addresses),
+            cmocka_unit_test(test_cli_errors),
+            cmocka_unit_test(test_real_getenv),
+            cmocka_unit_test(test_usage),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,7 +78,8 @@ static void *client_thread(void *arg) {
                         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
                 else if (f->method) {
                         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, f->method);
-                        if (streq(f->method, "POST")) curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x=1");
+                        if (streq(f->method, "POST"))
+                                curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x=1");
                 }
                 int times = f->repeat > 0 ? f->repeat : 1;
                 for (int i = 0; i < times; i++) {
@@ -160,11 +161,12 @@ static void test_parse_bind_address(void **state) {
         assert_int_equal(a.family, AF_INET6);
         assert_int_equal(a.port, 65535);
         assert_true(IN6_IS_ADDR_LOOPBACK(&a.in6.sin6_addr));
-        const char *bad[] = { NULL, "", "8080", ":", ":65536", ":123456", ":8o", "::1:80", "[::1]80",
-                              "[::1]", "[]:80", "[1.2.3.4]:80", "1.2.3.4.5:80", "example.com:80",
-                              " :80", ":80 ", ":-1", ":+1" };
+        const char *bad[] = {
+            NULL,     "",        "8080",  ":",     ":65536",       ":123456",      ":8o",
+            "::1:80", "[::1]80", "[::1]", "[]:80", "[1.2.3.4]:80", "1.2.3.4.5:80", "example.com:80",
+            " :80",   ":80 ",    ":-1",   ":+1"};
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-                httpserver_addr b = { .port = 4242 };
+                httpserver_addr b = {.port = 4242};
                 if (httpserver_parse_bind_address(bad[i], &b) != -EINVAL)
                         fail_msg("accepted \"%s\"", bad[i] ? bad[i] : "(null)");
                 assert_int_equal(b.port, 4242);
@@ -177,7 +179,7 @@ static void test_health_and_ready(void **state) {
         assert_int_equal(httpserver_new(loop, "127.0.0.1:0", &s), 0);
         uint16_t port = httpserver_port(s);
         assert_true(port != 0);
-        health_state h = { .not_ready = "caches not synced" };
+        health_state h = {.not_ready = "caches not synced"};
         assert_int_equal(httpserver_add_health(s, NULL, check_ready, &h), 0);
         assert_int_equal(httpserver_add_health(s, NULL, check_ready, &h), -EEXIST);
 
@@ -215,7 +217,7 @@ static void test_healthz_check(void **state) {
         struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
         httpserver *s;
         assert_int_equal(httpserver_new(loop, "127.0.0.1:0", &s), 0);
-        health_state h = { .unhealthy = "leader election lost" };
+        health_state h = {.unhealthy = "leader election lost"};
         assert_int_equal(httpserver_add_health(s, check_health, NULL, &h), 0);
         fetch *f = get(loop, "127.0.0.1", httpserver_port(s), "/healthz", NULL);
         assert_int_equal(f->status, 503);
@@ -248,15 +250,17 @@ static void test_metrics_endpoint(void **state) {
         assert_int_equal(f->body_len, len);
         assert_string_equal(f->body, want);
         free(want);
-        assert_non_null(strstr(f->body, "controller_runtime_reconcile_total{controller=\"pullpolicy\","
-                                        "result=\"success\"} 1\n"));
+        assert_non_null(strstr(f->body,
+                               "controller_runtime_reconcile_total{controller=\"pullpolicy\","
+                               "result=\"success\"} 1\n"));
         free(f);
 
         /* Every scrape is fresh. */
         metrics_reconcile_done(m, "pullpolicy", METRICS_RESULT_SUCCESS, 0.01);
         f = get(loop, "127.0.0.1", httpserver_port(s), "/metrics", NULL);
-        assert_non_null(strstr(f->body, "controller_runtime_reconcile_total{controller=\"pullpolicy\","
-                                        "result=\"success\"} 2\n"));
+        assert_non_null(strstr(f->body,
+                               "controller_runtime_reconcile_total{controller=\"pullpolicy\","
+                               "result=\"success\"} 2\n"));
         free(f);
 
         httpserver_free(s);
@@ -379,7 +383,7 @@ static void test_bind_errors(void **state) {
 static bool have_ipv6_loopback(void) {
         int fd = socket(AF_INET6, SOCK_STREAM, 0);
         if (fd < 0) return false;
-        struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
         bool ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(fd);
         return ok;
@@ -419,7 +423,7 @@ static void test_slow_client_does_not_block(void **state) {
         assert_int_equal(httpserver_add_health(s, NULL, NULL, NULL), 0);
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         assert_true(fd >= 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(httpserver_port(s)) };
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(httpserver_port(s))};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
         const char *half = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
@@ -439,15 +443,15 @@ static void test_slow_client_does_not_block(void **state) {
 int main(void) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_parse_bind_address),
-                cmocka_unit_test(test_health_and_ready),
-                cmocka_unit_test(test_healthz_check),
-                cmocka_unit_test(test_metrics_endpoint),
-                cmocka_unit_test(test_errors_and_methods),
-                cmocka_unit_test(test_keepalive_many),
-                cmocka_unit_test(test_bind_errors),
-                cmocka_unit_test(test_ipv6_and_any),
-                cmocka_unit_test(test_slow_client_does_not_block),
+            cmocka_unit_test(test_parse_bind_address),
+            cmocka_unit_test(test_health_and_ready),
+            cmocka_unit_test(test_healthz_check),
+            cmocka_unit_test(test_metrics_endpoint),
+            cmocka_unit_test(test_errors_and_methods),
+            cmocka_unit_test(test_keepalive_many),
+            cmocka_unit_test(test_bind_errors),
+            cmocka_unit_test(test_ipv6_and_any),
+            cmocka_unit_test(test_slow_client_does_not_block),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         curl_global_cleanup();

@@ -30,8 +30,11 @@ static capture *cap_open(log_format fmt, log_level level, size_t max_value) {
         assert_non_null(c);
         c->f = open_memstream(&c->buf, &c->len);
         assert_non_null(c->f);
-        log_config cfg = { .out = c->f, .format = fmt, .level = level, .max_value = max_value,
-                           .clock = fixed_clock };
+        log_config cfg = {.out = c->f,
+                          .format = fmt,
+                          .level = level,
+                          .max_value = max_value,
+                          .clock = fixed_clock};
         log_configure(&cfg);
         return c;
 }
@@ -78,8 +81,8 @@ static void test_text_golden(void **state) {
 static void test_text_all_types(void **state) {
         capture *c = cap_open(LOG_FORMAT_TEXT, LOG_LEVEL_DEBUG, 0);
         log_debug(LOG_COMPONENT("leader-election"), "state", LOG_STR("s", "two words"),
-                  LOG_UINT("u", 18446744073709551615ULL), LOG_FLOAT("f", 0.25), LOG_BOOL("b", false),
-                  LOG_ERRNO(-ECONNREFUSED), LOG_REF("secret", "ns1", "quay"),
+                  LOG_UINT("u", 18446744073709551615ULL), LOG_FLOAT("f", 0.25),
+                  LOG_BOOL("b", false), LOG_ERRNO(-ECONNREFUSED), LOG_REF("secret", "ns1", "quay"),
                   LOG_REF("node", NULL, "n1"), LOG_STR("nil", NULL), LOG_STR("empty", ""),
                   LOG_INT("neg", -5));
         assert_string_equal(c->buf,
@@ -176,7 +179,8 @@ static void test_level_format_strings(void **state) {
 }
 
 static void test_escaping_keeps_one_line(void **state) {
-        const char *evil = "a\nb\"c\\d\te\x01" "f\r";
+        const char *evil = "a\nb\"c\\d\te\x01"
+                           "f\r";
         capture *c = cap_open(LOG_FORMAT_TEXT, LOG_LEVEL_INFO, 0);
         log_info(LOG_OBJ("secret", "ns", "n\nx"), "msg\nwith newline", LOG_STR("v", evil));
         assert_int_equal(count_lines(c->buf), 1);
@@ -200,10 +204,12 @@ static void test_json_utf8(void **state) {
         capture *c = cap_open(LOG_FORMAT_JSON, LOG_LEVEL_INFO, 0);
         /* Valid UTF-8 passes through; a stray byte and a truncated sequence become U+FFFD. */
         log_info(LOG_COMPONENT("x"), "m", LOG_STR("ok", "gr\xc3\xbc\xc3\x9f"),
-                 LOG_STR("bad", "a\xff" "b\xe2\x82"));
+                 LOG_STR("bad", "a\xff"
+                                "b\xe2\x82"));
         json_object *o = parse_line(c->buf);
         assert_string_equal(jstr(o, "ok"), "gr\xc3\xbc\xc3\x9f");
-        assert_string_equal(jstr(o, "bad"), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+        assert_string_equal(jstr(o, "bad"), "a\xef\xbf\xbd"
+                                            "b\xef\xbf\xbd\xef\xbf\xbd");
         json_object_put(o);
         cap_close(c);
 }
@@ -260,7 +266,9 @@ static void test_truncate_helper(void **state) {
         assert_string_equal(log_truncate("0123456789abc", 10, buf, sizeof(buf)),
                             "0123456789...(+3 bytes)");
         /* Never inside a UTF-8 sequence: "é" is 2 bytes at offset 4..5. */
-        assert_string_equal(log_truncate("abcd\xc3\xa9" "fg", 5, buf, sizeof(buf)),
+        assert_string_equal(log_truncate("abcd\xc3\xa9"
+                                         "fg",
+                                         5, buf, sizeof(buf)),
                             "abcd...(+4 bytes)");
         assert_string_equal(log_truncate(NULL, 5, buf, sizeof(buf)), "");
         /* A buffer smaller than max still gets a marked, terminated result. */
@@ -297,20 +305,20 @@ static void test_many_fields(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_text_golden),
-                cmocka_unit_test(test_text_all_types),
-                cmocka_unit_test(test_json_roundtrip),
-                cmocka_unit_test(test_json_nonfinite_float),
-                cmocka_unit_test(test_levels),
-                cmocka_unit_test(test_disabled_not_evaluated),
-                cmocka_unit_test(test_level_format_strings),
-                cmocka_unit_test(test_escaping_keeps_one_line),
-                cmocka_unit_test(test_json_utf8),
-                cmocka_unit_test(test_redaction),
-                cmocka_unit_test(test_value_truncation),
-                cmocka_unit_test(test_truncate_helper),
-                cmocka_unit_test(test_no_object_fields),
-                cmocka_unit_test(test_many_fields),
+            cmocka_unit_test(test_text_golden),
+            cmocka_unit_test(test_text_all_types),
+            cmocka_unit_test(test_json_roundtrip),
+            cmocka_unit_test(test_json_nonfinite_float),
+            cmocka_unit_test(test_levels),
+            cmocka_unit_test(test_disabled_not_evaluated),
+            cmocka_unit_test(test_level_format_strings),
+            cmocka_unit_test(test_escaping_keeps_one_line),
+            cmocka_unit_test(test_json_utf8),
+            cmocka_unit_test(test_redaction),
+            cmocka_unit_test(test_value_truncation),
+            cmocka_unit_test(test_truncate_helper),
+            cmocka_unit_test(test_no_object_fields),
+            cmocka_unit_test(test_many_fields),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

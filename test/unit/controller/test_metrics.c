@@ -43,7 +43,8 @@ static void parse_exposition(const char *text, parsed *p) {
                 if (line[0] == '#') {
                         if (strncmp(line, "# TYPE ", 7) == 0) {
                                 assert_true(p->n_types < 64);
-                                snprintf(p->types[p->n_types++], 128, "%.*s", (int)(len - 7), line + 7);
+                                snprintf(p->types[p->n_types++], 128, "%.*s", (int)(len - 7),
+                                         line + 7);
                         } else
                                 assert_int_equal(strncmp(line, "# HELP ", 7), 0);
                         line = nl + 1;
@@ -70,7 +71,8 @@ static void parse_exposition(const char *text, parsed *p) {
                                         char ch = *c++;
                                         if (ch == '\\') {
                                                 ch = *c++;
-                                                if (ch == 'n') ch = '\n';
+                                                if (ch == 'n')
+                                                        ch = '\n';
                                                 else
                                                         assert_true(ch == '\\' || ch == '"');
                                         }
@@ -144,33 +146,50 @@ static char *render(const metrics_registry *r) {
 static void test_register_validation(void **state) {
         metrics_registry *r;
         assert_int_equal(metrics_registry_new(&r), 0);
-        double b[] = { 1, 2 }, bad_b[] = { 2, 1 }, dup_b[] = { 1, 1 }, inf_b[] = { 1, INFINITY };
+        double b[] = {1, 2}, bad_b[] = {2, 1}, dup_b[] = {1, 1}, inf_b[] = {1, INFINITY};
         metrics_family *f;
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "", "h", NULL, NULL, 0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "1abc", "h", NULL, NULL, 0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a-b", "h", NULL, NULL, 0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", NULL, NULL, NULL, 0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", "h", METRICS_LABELS("__x"), NULL,
-                                          0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", "h", METRICS_LABELS("a:b"), NULL,
-                                          0, 0, &f), -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_COUNTER, "", "h", NULL, NULL, 0, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_COUNTER, "1abc", "h", NULL, NULL, 0, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a-b", "h", NULL, NULL, 0, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", NULL, NULL, NULL, 0, 0, &f),
+                         -EINVAL);
+        assert_int_equal(
+            metrics_register(r, METRICS_COUNTER, "a", "h", METRICS_LABELS("__x"), NULL, 0, 0, &f),
+            -EINVAL);
+        assert_int_equal(
+            metrics_register(r, METRICS_COUNTER, "a", "h", METRICS_LABELS("a:b"), NULL, 0, 0, &f),
+            -EINVAL);
         assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", "h", METRICS_LABELS("x", "x"),
-                                          NULL, 0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", "h", NULL, b, 2, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", METRICS_LABELS("le"), b, 2,
-                                          0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, NULL, 0, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, bad_b, 2, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, dup_b, 2, 0, &f), -EINVAL);
-        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, inf_b, 2, 0, &f), -EINVAL);
+                                          NULL, 0, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_COUNTER, "a", "h", NULL, b, 2, 0, &f),
+                         -EINVAL);
+        assert_int_equal(
+            metrics_register(r, METRICS_HISTOGRAM, "h", "h", METRICS_LABELS("le"), b, 2, 0, &f),
+            -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, NULL, 0, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, bad_b, 2, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, dup_b, 2, 0, &f),
+                         -EINVAL);
+        assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, inf_b, 2, 0, &f),
+                         -EINVAL);
         assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, b, 2, 0, &f), 0);
-        assert_int_equal(metrics_register(r, METRICS_GAUGE, "h", "h", NULL, NULL, 0, 0, &f), -EEXIST);
+        assert_int_equal(metrics_register(r, METRICS_GAUGE, "h", "h", NULL, NULL, 0, 0, &f),
+                         -EEXIST);
         assert_int_equal(metrics_register(r, METRICS_GAUGE, "ns:sub_x", "h",
                                           METRICS_LABELS("a", "b", "c", "d", "e", "f", "g", "h"),
-                                          NULL, 0, 0, NULL), 0);
-        assert_int_equal(metrics_register(r, METRICS_GAUGE, "too_many", "h",
-                                          METRICS_LABELS("a", "b", "c", "d", "e", "f", "g", "h", "i"),
-                                          NULL, 0, 0, NULL), -EINVAL);
+                                          NULL, 0, 0, NULL),
+                         0);
+        assert_int_equal(
+            metrics_register(r, METRICS_GAUGE, "too_many", "h",
+                             METRICS_LABELS("a", "b", "c", "d", "e", "f", "g", "h", "i"), NULL, 0,
+                             0, NULL),
+            -EINVAL);
         metrics_registry_free(r);
         assert_null(metrics_registry_free(NULL));
 }
@@ -179,9 +198,10 @@ static void test_updates(void **state) {
         metrics_registry *r;
         assert_int_equal(metrics_registry_new(&r), 0);
         metrics_family *c, *g, *h;
-        double b[] = { 0.5, 1 };
+        double b[] = {0.5, 1};
         assert_int_equal(metrics_register(r, METRICS_COUNTER, "c_total", "c", METRICS_LABELS("x"),
-                                          NULL, 0, 0, &c), 0);
+                                          NULL, 0, 0, &c),
+                         0);
         assert_int_equal(metrics_register(r, METRICS_GAUGE, "g", "g", NULL, NULL, 0, 0, &g), 0);
         assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "h", "h", NULL, b, 2, 0, &h), 0);
 
@@ -230,15 +250,19 @@ static void test_render_golden(void **state) {
         metrics_registry *r;
         assert_int_equal(metrics_registry_new(&r), 0);
         metrics_family *c, *g, *h, *empty;
-        double b[] = { 0.1, 0.5, 1 };
-        assert_int_equal(metrics_register(r, METRICS_COUNTER, "req_total", "Requests.\nSecond \\ line.",
-                                          METRICS_LABELS("verb", "code"), NULL, 0, 0, &c), 0);
-        assert_int_equal(metrics_register(r, METRICS_GAUGE, "temp", "Temperature", NULL, NULL, 0, 0,
-                                          &g), 0);
+        double b[] = {0.1, 0.5, 1};
+        assert_int_equal(metrics_register(r, METRICS_COUNTER, "req_total",
+                                          "Requests.\nSecond \\ line.",
+                                          METRICS_LABELS("verb", "code"), NULL, 0, 0, &c),
+                         0);
+        assert_int_equal(
+            metrics_register(r, METRICS_GAUGE, "temp", "Temperature", NULL, NULL, 0, 0, &g), 0);
         assert_int_equal(metrics_register(r, METRICS_HISTOGRAM, "lat_seconds", "Latency",
-                                          METRICS_LABELS("op"), b, 3, 0, &h), 0);
+                                          METRICS_LABELS("op"), b, 3, 0, &h),
+                         0);
         assert_int_equal(metrics_register(r, METRICS_GAUGE, "unused", "No series yet",
-                                          METRICS_LABELS("x"), NULL, 0, 0, &empty), 0);
+                                          METRICS_LABELS("x"), NULL, 0, 0, &empty),
+                         0);
         /* Added out of order: the output is sorted by label values. */
         assert_int_equal(metrics_add(c, METRICS_LABELS("PUT", "409"), 2), 0);
         assert_int_equal(metrics_inc(c, METRICS_LABELS("GET", "200")), 0);
@@ -247,22 +271,21 @@ static void test_render_golden(void **state) {
         assert_int_equal(metrics_observe(h, METRICS_LABELS("get"), 0.3), 0);
         assert_int_equal(metrics_observe(h, METRICS_LABELS("get"), 7), 0);
         char *text = render(r);
-        const char *want =
-                "# HELP req_total Requests.\\nSecond \\\\ line.\n"
-                "# TYPE req_total counter\n"
-                "req_total{verb=\"GET\",code=\"200\"} 1\n"
-                "req_total{verb=\"PUT\",code=\"409\"} 2\n"
-                "# HELP temp Temperature\n"
-                "# TYPE temp gauge\n"
-                "temp -1.5\n"
-                "# HELP lat_seconds Latency\n"
-                "# TYPE lat_seconds histogram\n"
-                "lat_seconds_bucket{op=\"get\",le=\"0.1\"} 1\n"
-                "lat_seconds_bucket{op=\"get\",le=\"0.5\"} 2\n"
-                "lat_seconds_bucket{op=\"get\",le=\"1\"} 2\n"
-                "lat_seconds_bucket{op=\"get\",le=\"+Inf\"} 3\n"
-                "lat_seconds_sum{op=\"get\"} 7.4\n"
-                "lat_seconds_count{op=\"get\"} 3\n";
+        const char *want = "# HELP req_total Requests.\\nSecond \\\\ line.\n"
+                           "# TYPE req_total counter\n"
+                           "req_total{verb=\"GET\",code=\"200\"} 1\n"
+                           "req_total{verb=\"PUT\",code=\"409\"} 2\n"
+                           "# HELP temp Temperature\n"
+                           "# TYPE temp gauge\n"
+                           "temp -1.5\n"
+                           "# HELP lat_seconds Latency\n"
+                           "# TYPE lat_seconds histogram\n"
+                           "lat_seconds_bucket{op=\"get\",le=\"0.1\"} 1\n"
+                           "lat_seconds_bucket{op=\"get\",le=\"0.5\"} 2\n"
+                           "lat_seconds_bucket{op=\"get\",le=\"1\"} 2\n"
+                           "lat_seconds_bucket{op=\"get\",le=\"+Inf\"} 3\n"
+                           "lat_seconds_sum{op=\"get\"} 7.4\n"
+                           "lat_seconds_count{op=\"get\"} 3\n";
         /* The registry's own dropped-series counter has no series yet, so it is absent. */
         assert_string_equal(text, want);
         free(text);
@@ -274,7 +297,8 @@ static void test_label_escaping(void **state) {
         assert_int_equal(metrics_registry_new(&r), 0);
         metrics_family *c;
         assert_int_equal(metrics_register(r, METRICS_COUNTER, "x_total", "x", METRICS_LABELS("v"),
-                                          NULL, 0, 0, &c), 0);
+                                          NULL, 0, 0, &c),
+                         0);
         const char *evil = "a\"b\\c\nd}{,=";
         assert_int_equal(metrics_inc(c, METRICS_LABELS(evil)), 0);
         char *text = render(r);
@@ -293,8 +317,8 @@ static void test_cardinality_bound(void **state) {
         metrics_registry *r;
         assert_int_equal(metrics_registry_new(&r), 0);
         metrics_family *g;
-        assert_int_equal(metrics_register(r, METRICS_GAUGE, "g", "g", METRICS_LABELS("k"), NULL, 0, 2,
-                                          &g), 0);
+        assert_int_equal(
+            metrics_register(r, METRICS_GAUGE, "g", "g", METRICS_LABELS("k"), NULL, 0, 2, &g), 0);
         assert_int_equal(metrics_set(g, METRICS_LABELS("a"), 1), 0);
         assert_int_equal(metrics_set(g, METRICS_LABELS("b"), 1), 0);
         assert_int_equal(metrics_set(g, METRICS_LABELS("c"), 1), -E2BIG);
@@ -328,12 +352,13 @@ static void test_format_value(void **state) {
         assert_string_equal(metrics_format_value(0.0001, buf, sizeof(buf)), "0.0001");
         assert_string_equal(metrics_format_value(0.00001, buf, sizeof(buf)), "1e-05");
         assert_string_equal(metrics_format_value(1e21, buf, sizeof(buf)), "1e+21");
-        assert_string_equal(metrics_format_value(1795921200.125, buf, sizeof(buf)), "1795921200.125");
+        assert_string_equal(metrics_format_value(1795921200.125, buf, sizeof(buf)),
+                            "1795921200.125");
         assert_string_equal(metrics_format_value(INFINITY, buf, sizeof(buf)), "+Inf");
         assert_string_equal(metrics_format_value(-INFINITY, buf, sizeof(buf)), "-Inf");
         assert_string_equal(metrics_format_value(NAN, buf, sizeof(buf)), "NaN");
         /* Round trip for awkward values. */
-        double vals[] = { 1.0 / 3, 1795921200.123456, 1e300, 5e-324, 0.30000000000000004 };
+        double vals[] = {1.0 / 3, 1795921200.123456, 1e300, 5e-324, 0.30000000000000004};
         for (size_t i = 0; i < ARRAY_SIZE(vals); i++) {
                 metrics_format_value(vals[i], buf, sizeof(buf));
                 assert_true(strtod(buf, NULL) == vals[i]);
@@ -386,11 +411,11 @@ static void test_controller_metrics(void **state) {
         metrics_workqueue_queued_for(m, "pullpolicy", 0.002);
         metrics_workqueue_worked_for(m, "pullpolicy", 0.02);
         metrics_set_leader(m, "pullpolicy-controller", true);
-        const char *reasons[] = { "Applied", "Waiting" };
-        size_t counts[] = { 4, 1 };
+        const char *reasons[] = {"Applied", "Waiting"};
+        size_t counts[] = {4, 1};
         metrics_set_policies(m, reasons, counts, 2);
-        const char *reasons2[] = { "Applied" };
-        size_t counts2[] = { 5 };
+        const char *reasons2[] = {"Applied"};
+        size_t counts2[] = {5};
         metrics_set_policies(m, reasons2, counts2, 1);
         metrics_set_service_accounts(m, 11, 2);
         metrics_api_request(m, "GET", 200);
@@ -436,7 +461,8 @@ static void test_controller_metrics(void **state) {
         test_histogram_consistency(&p, "controller_runtime_reconcile_time_seconds");
         test_histogram_consistency(&p, "workqueue_queue_duration_seconds");
         test_histogram_consistency(&p, "workqueue_work_duration_seconds");
-        assert_true(find(&p, &v, "controller_runtime_active_workers", "controller", "pullpolicy", NULL));
+        assert_true(
+            find(&p, &v, "controller_runtime_active_workers", "controller", "pullpolicy", NULL));
         assert_true(v == 3);
         assert_true(find(&p, &v, "controller_runtime_max_concurrent_reconciles", "controller",
                          "pullpolicy", NULL));
@@ -453,8 +479,8 @@ static void test_controller_metrics(void **state) {
         assert_true(find(&p, &v, "workqueue_queue_duration_seconds_bucket", "name", "pullpolicy",
                          "le", "0.001", NULL));
         assert_true(v == 0);
-        assert_true(find(&p, &v, "leader_election_master_status", "name", "pullpolicy-controller",
-                         NULL));
+        assert_true(
+            find(&p, &v, "leader_election_master_status", "name", "pullpolicy-controller", NULL));
         assert_true(v == 1);
         assert_true(find(&p, &v, "pullpolicy_policies", "reason", "Applied", NULL));
         assert_true(v == 5);
@@ -463,12 +489,14 @@ static void test_controller_metrics(void **state) {
         assert_true(v == 11);
         assert_true(find(&p, &v, "pullpolicy_waiting_service_accounts", NULL));
         assert_true(v == 2);
-        assert_true(find(&p, &v, "pullpolicy_api_requests_total", "verb", "GET", "code", "200", NULL));
+        assert_true(
+            find(&p, &v, "pullpolicy_api_requests_total", "verb", "GET", "code", "200", NULL));
         assert_true(v == 2);
-        assert_true(find(&p, &v, "pullpolicy_api_requests_total", "verb", "PUT", "code", "409", NULL));
+        assert_true(
+            find(&p, &v, "pullpolicy_api_requests_total", "verb", "PUT", "code", "409", NULL));
         assert_true(v == 1);
-        assert_true(find(&p, &v, "pullpolicy_api_requests_total", "verb", "WATCH", "code", "error",
-                         NULL));
+        assert_true(
+            find(&p, &v, "pullpolicy_api_requests_total", "verb", "WATCH", "code", "error", NULL));
         assert_true(v == 1);
         assert_true(find(&p, &v, "pullpolicy_writes_total", "resource", "serviceaccounts", "verb",
                          "PUT", NULL));
@@ -487,7 +515,7 @@ static void test_controller_metrics(void **state) {
 
         /* promtool, when Debian's prometheus package is installed, must accept the output. */
         const char *promtool = NULL;
-        const char *candidates[] = { "/usr/bin/promtool", "/usr/local/bin/promtool" };
+        const char *candidates[] = {"/usr/bin/promtool", "/usr/local/bin/promtool"};
         for (size_t i = 0; i < ARRAY_SIZE(candidates); i++)
                 if (access(candidates[i], X_OK) == 0) promtool = candidates[i];
         if (promtool) {
@@ -517,13 +545,10 @@ static void test_controller_metrics(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_register_validation),
-                cmocka_unit_test(test_updates),
-                cmocka_unit_test(test_render_golden),
-                cmocka_unit_test(test_label_escaping),
-                cmocka_unit_test(test_cardinality_bound),
-                cmocka_unit_test(test_format_value),
-                cmocka_unit_test(test_controller_metrics),
+            cmocka_unit_test(test_register_validation), cmocka_unit_test(test_updates),
+            cmocka_unit_test(test_render_golden),       cmocka_unit_test(test_label_escaping),
+            cmocka_unit_test(test_cardinality_bound),   cmocka_unit_test(test_format_value),
+            cmocka_unit_test(test_controller_metrics),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1903,9 +1903,9 @@ static void test_sa_desired_apply_json_keeps_fields(void **state) {
 
 /* R9: an entry without a name is nobody's link; rebuilding the lists keeps it. */
 static void test_sa_desired_apply_json_keeps_unnamed(void **state) {
-        json_object *j = json_tokener_parse(
-            "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},"
-            "\"imagePullSecrets\":[{},{\"name\":\"a\"},{\"name\":7}]}");
+        json_object *j =
+            json_tokener_parse("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},"
+                               "\"imagePullSecrets\":[{},{\"name\":\"a\"},{\"name\":7}]}");
         model_sa *sa = NULL;
         assert_int_equal(model_sa_decode(j, &sa), 0);
         plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL, false}};

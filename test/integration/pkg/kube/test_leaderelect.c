@@ -39,11 +39,11 @@
 
 /* Whole seconds for the Lease; the rest as short as the apiserver comfortably allows. */
 /* Under valgrind a TLS request alone can take seconds: everything stretches with TIME_SCALE. */
-#define LD (4.0 * TIME_SCALE)
-#define RD (3.0 * TIME_SCALE)
-#define RP (0.25 * TIME_SCALE)
+#define LD    (4.0 * TIME_SCALE)
+#define RD    (3.0 * TIME_SCALE)
+#define RP    (0.25 * TIME_SCALE)
 #define SLACK (0.5 * TIME_SCALE)
-#define NS "default"
+#define NS    "default"
 
 static struct ev_loop *loop;
 static kube_config *cfg, *dead_cfg;
@@ -101,8 +101,8 @@ static void on_done(kube_leaderelect *le, void *ud) {
 }
 
 static const kube_leaderelect_callbacks cbs = {
-        .on_started_leading = on_started,
-        .on_stopped_leading = on_stopped,
+    .on_started_leading = on_started,
+    .on_stopped_leading = on_stopped,
 };
 
 static void cand_init(cand *c, const char *id, const char *lease, cand *other) {
@@ -111,10 +111,16 @@ static void cand_init(cand *c, const char *id, const char *lease, cand *other) {
         c->other = other;
         assert_int_equal(kube_client_new(loop, cfg, NULL, &c->sw.live), 0);
         assert_int_equal(kube_client_new(loop, dead_cfg, NULL, &c->sw.dead), 0);
-        c->tr = (kube_leaderelect_transport){ sw_request, sw_cancel, &c->sw };
+        c->tr = (kube_leaderelect_transport){sw_request, sw_cancel, &c->sw};
         kube_leaderelect_opts o = {
-                .namespace = NS, .name = lease, .identity = id, .lease_duration = LD,
-                .renew_deadline = RD, .retry_period = RP, .loop = loop, .transport = &c->tr,
+            .namespace = NS,
+            .name = lease,
+            .identity = id,
+            .lease_duration = LD,
+            .renew_deadline = RD,
+            .retry_period = RP,
+            .loop = loop,
+            .transport = &c->tr,
         };
         assert_int_equal(kube_leaderelect_new(NULL, &o, &cbs, c, &c->le), 0);
 }
@@ -154,7 +160,7 @@ static void on_tick(struct ev_loop *l, ev_timer *w, int revents) {
 }
 
 static bool run_until(cond_fn cond, void *ud, double seconds) {
-        waiter wt = { .cond = cond, .ud = ud, .deadline = kube_now() + seconds };
+        waiter wt = {.cond = cond, .ud = ud, .deadline = kube_now() + seconds};
         ev_timer t;
         ev_timer_init(&t, on_tick, 0.005, 0.005);
         t.data = &wt;
@@ -205,9 +211,10 @@ static void read_lease(const char *name, char *holder, size_t n, long long *tran
         kube_client *c;
         assert_int_equal(kube_client_new(loop, cfg, NULL, &c), 0);
         char path[256];
-        snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/" NS "/leases/%s", name);
-        got g = { 0 };
-        kube_request_opts o = { .method = KUBE_GET, .path = path, .on_done = on_get, .userdata = &g };
+        snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/" NS "/leases/%s",
+                 name);
+        got g = {0};
+        kube_request_opts o = {.method = KUBE_GET, .path = path, .on_done = on_get, .userdata = &g};
         assert_int_equal(kube_client_request(c, &o, NULL), 0);
         assert_true(run_until(got_done, &g, 30 * TIME_SCALE));
         assert_int_equal(g.http, 200);
@@ -217,9 +224,8 @@ static void read_lease(const char *name, char *holder, size_t n, long long *tran
         holder[0] = 0;
         if (json_object_object_get_ex(spec, "holderIdentity", &v))
                 snprintf(holder, n, "%s", json_object_get_string(v));
-        *transitions = json_object_object_get_ex(spec, "leaseTransitions", &v)
-                               ? json_object_get_int64(v)
-                               : 0;
+        *transitions =
+            json_object_object_get_ex(spec, "leaseTransitions", &v) ? json_object_get_int64(v) : 0;
         json_object_put(g.obj);
         kube_client_free(c);
 }
@@ -232,7 +238,7 @@ static void test_one_leader_and_handover(void **state) {
         cand_init(&B, "beta", lease, &A);
         assert_int_equal(kube_leaderelect_start(A.le), 0);
         assert_int_equal(kube_leaderelect_start(B.le), 0);
-        pair p = { &A, &B };
+        pair p = {&A, &B};
         assert_true(run_until(either, &p, 30 * TIME_SCALE));
         run_until(NULL, NULL, 2 * LD);
         cand *leader = is_leader(&A) ? &A : &B, *other = leader == &A ? &B : &A;
@@ -314,7 +320,7 @@ static void test_dead_port_steps_down(void **state) {
 /* A kubeconfig like the admin one, with the server's port replaced by a closed one. */
 static int write_dead_kubeconfig(void) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t sl = sizeof(sa);
         if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
             getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
@@ -379,8 +385,8 @@ static int group_teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_teardown(test_one_leader_and_handover, test_teardown),
-                cmocka_unit_test_teardown(test_dead_port_steps_down, test_teardown),
+            cmocka_unit_test_teardown(test_one_leader_and_handover, test_teardown),
+            cmocka_unit_test_teardown(test_dead_port_steps_down, test_teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -33,14 +33,14 @@
 #include "util/timefmt.h"
 
 /* Short, but stretched under valgrind, whose first pass over any code path is slow. */
-#define LD (1.0 * TIME_SCALE) /* lease duration */
-#define RD (0.6 * TIME_SCALE) /* renew deadline */
-#define RP (0.1 * TIME_SCALE) /* retry period */
+#define LD    (1.0 * TIME_SCALE)  /* lease duration */
+#define RD    (0.6 * TIME_SCALE)  /* renew deadline */
+#define RP    (0.1 * TIME_SCALE)  /* retry period */
 #define SLACK (0.25 * TIME_SCALE) /* scheduling slack */
 
-#define NS "le-ns"
-#define LEASE "my-lease"
-#define OBJ_PATH "/apis/coordination.k8s.io/v1/namespaces/le-ns/leases/my-lease"
+#define NS        "le-ns"
+#define LEASE     "my-lease"
+#define OBJ_PATH  "/apis/coordination.k8s.io/v1/namespaces/le-ns/leases/my-lease"
 #define COLL_PATH "/apis/coordination.k8s.io/v1/namespaces/le-ns/leases"
 
 /* ---- the fake apiserver ---- */
@@ -55,9 +55,9 @@ typedef struct fake_server {
 
 typedef enum tmode {
         T_OK,
-        T_FAIL, /* connection refused */
-        T_HANG, /* never answers */
-        T_SWALLOW, /* does what was asked, but the answer never arrives */
+        T_FAIL,           /* connection refused */
+        T_HANG,           /* never answers */
+        T_SWALLOW,        /* does what was asked, but the answer never arrives */
         T_SWALLOW_WRITES, /* the same for writes only */
 } tmode;
 
@@ -105,9 +105,10 @@ static const char *rv_of(json_object *o) {
 
 static void answer(kube_request *r, long status, int error, json_object *body) {
         const char *b = body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : NULL;
-        kube_response resp = { .http_status = status, .error = error, .body = b,
-                               .body_len = b ? strlen(b) : 0 };
-        if (r->ft->mode == T_SWALLOW || (r->ft->mode == T_SWALLOW_WRITES && r->method != KUBE_GET)) {
+        kube_response resp = {
+            .http_status = status, .error = error, .body = b, .body_len = b ? strlen(b) : 0};
+        if (r->ft->mode == T_SWALLOW ||
+            (r->ft->mode == T_SWALLOW_WRITES && r->method != KUBE_GET)) {
                 r->swallowed = true; /* freed when cancelled */
                 return;
         }
@@ -236,7 +237,8 @@ static void on_stopped(kube_leaderelect *le, void *ud) {
         c->n_stopped++;
         c->stopped_at = kube_now();
         assert_false(kube_leaderelect_is_leader(le));
-        if (c->srv) snprintf(c->holder_at_stop, sizeof(c->holder_at_stop), "%s", lease_holder(c->srv));
+        if (c->srv)
+                snprintf(c->holder_at_stop, sizeof(c->holder_at_stop), "%s", lease_holder(c->srv));
 }
 
 static void on_new_leader(kube_leaderelect *le, const char *id, void *ud) {
@@ -246,9 +248,9 @@ static void on_new_leader(kube_leaderelect *le, const char *id, void *ud) {
 }
 
 static const kube_leaderelect_callbacks callbacks = {
-        .on_started_leading = on_started,
-        .on_stopped_leading = on_stopped,
-        .on_new_leader = on_new_leader,
+    .on_started_leading = on_started,
+    .on_stopped_leading = on_stopped,
+    .on_new_leader = on_new_leader,
 };
 
 static void cand_init(cand *c, const char *id, fake_server *srv, cand **all) {
@@ -256,10 +258,16 @@ static void cand_init(cand *c, const char *id, fake_server *srv, cand **all) {
         c->id = id;
         c->all = all;
         c->ft.srv = srv;
-        c->tr = (kube_leaderelect_transport){ t_request, t_cancel, &c->ft };
+        c->tr = (kube_leaderelect_transport){t_request, t_cancel, &c->ft};
         kube_leaderelect_opts o = {
-                .namespace = NS, .name = LEASE, .identity = id, .lease_duration = LD,
-                .renew_deadline = RD, .retry_period = RP, .loop = srv->loop, .transport = &c->tr,
+            .namespace = NS,
+            .name = LEASE,
+            .identity = id,
+            .lease_duration = LD,
+            .renew_deadline = RD,
+            .retry_period = RP,
+            .loop = srv->loop,
+            .transport = &c->tr,
         };
         assert_int_equal(kube_leaderelect_new(NULL, &o, &callbacks, c, &c->le), 0);
 }
@@ -322,7 +330,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
 
 /* Runs the loop until cond holds (true) or seconds pass (false); cond NULL just waits. */
 static bool run_until(struct ev_loop *loop, cond_fn cond, void *ud, double seconds) {
-        waiter wt = { .cond = cond, .ud = ud, .deadline = kube_now() + seconds };
+        waiter wt = {.cond = cond, .ud = ud, .deadline = kube_now() + seconds};
         ev_timer_init(&wt.tick, on_tick, 0.002, 0.002);
         wt.tick.data = &wt;
         ev_timer_start(loop, &wt.tick);
@@ -387,11 +395,11 @@ static void seed_lease(fake_server *s, const char *holder, int duration, const c
 
 static void test_options(void **state) {
         fake_server *s = server_new();
-        fake_transport ft = { .srv = s };
-        kube_leaderelect_transport tr = { t_request, t_cancel, &ft };
+        fake_transport ft = {.srv = s};
+        kube_leaderelect_transport tr = {t_request, t_cancel, &ft};
         kube_leaderelect *le = NULL;
-        kube_leaderelect_opts good = { .namespace = NS, .name = LEASE, .identity = "a",
-                                       .loop = s->loop, .transport = &tr };
+        kube_leaderelect_opts good = {
+            .namespace = NS, .name = LEASE, .identity = "a", .loop = s->loop, .transport = &tr};
         assert_int_equal(kube_leaderelect_new(NULL, &good, NULL, NULL, &le), 0);
         le = kube_leaderelect_free(le);
 
@@ -434,7 +442,7 @@ static void test_options(void **state) {
 static void test_acquire_renew_release(void **state) {
         fake_server *s = server_new();
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         assert_null(kube_leaderelect_holder(a.le));
         assert_int_equal(kube_leaderelect_start(a.le), 0);
@@ -496,12 +504,12 @@ static void test_acquire_renew_release(void **state) {
 static void test_two_candidates_handover(void **state) {
         fake_server *s = server_new();
         cand a, b;
-        cand *all[] = { &a, &b, NULL };
+        cand *all[] = {&a, &b, NULL};
         cand_init(&a, "alpha", s, all);
         cand_init(&b, "beta", s, all);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
         assert_int_equal(kube_leaderelect_start(b.le), 0);
-        pair p = { &a, &b };
+        pair p = {&a, &b};
         assert_true(run_until(s->loop, either_leads, &p, 1.0 * TIME_SCALE));
         run_until(s->loop, NULL, NULL, 2 * LD); /* well past a lease duration */
         cand *leader = kube_leaderelect_is_leader(a.le) ? &a : &b;
@@ -536,7 +544,7 @@ static void test_two_candidates_handover(void **state) {
 static void lost_renewals(tmode mode) {
         fake_server *s = server_new();
         cand a, b;
-        cand *all[] = { &a, &b, NULL };
+        cand *all[] = {&a, &b, NULL};
         cand_init(&a, "alpha", s, all);
         cand_init(&b, "beta", s, all);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
@@ -587,7 +595,7 @@ static void test_expired_foreign_lease(void **state) {
         fake_server *s = server_new();
         seed_lease(s, "ghost", 1, "2099-01-01T00:00:00.000000Z", 7);
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         double t0 = kube_now();
         assert_int_equal(kube_leaderelect_start(a.le), 0);
@@ -629,12 +637,12 @@ static void ghost_renew(struct ev_loop *loop, ev_timer *w, int revents) {
 static void test_live_foreign_lease(void **state) {
         fake_server *s = server_new();
         seed_lease(s, "ghost", 1, "2020-01-01T00:00:00.000000Z", 0);
-        ghost g = { .s = s };
+        ghost g = {.s = s};
         ev_timer_init(&g.t, ghost_renew, 0.2, 0.2);
         g.t.data = &g;
         ev_timer_start(s->loop, &g.t);
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
         /* While the holder keeps renewing, nobody takes over, however old its timestamps. */
@@ -656,7 +664,7 @@ static void test_conflicts(void **state) {
         seed_lease(s, "", 1, "2020-01-01T00:00:00.000000Z", 3);
         s->conflict_next_puts = 2;
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
         assert_true(run_until(s->loop, is_leader, &a, 2.0 * TIME_SCALE));
@@ -681,7 +689,7 @@ static void test_conflicts(void **state) {
 static void test_taken_over(void **state) {
         fake_server *s = server_new();
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
         assert_true(run_until(s->loop, is_leader, &a, 1.0 * TIME_SCALE));
@@ -709,7 +717,7 @@ static bool server_put_count_above(void *ud) {
 static void test_release_after_cut_write(void **state) {
         fake_server *s = server_new();
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
         assert_true(run_until(s->loop, is_leader, &a, 1.0 * TIME_SCALE));
@@ -736,7 +744,7 @@ static void test_release_after_cut_write(void **state) {
 static void test_candidate_cut_claim_released(void **state) {
         fake_server *s = server_new();
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         a.ft.mode = T_SWALLOW_WRITES;
         assert_int_equal(kube_leaderelect_start(a.le), 0);
@@ -759,7 +767,7 @@ static void test_stop_candidate_and_restart(void **state) {
         fake_server *s = server_new();
         seed_lease(s, "ghost", 30, "2020-01-01T00:00:00.000000Z", 0);
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         assert_int_equal(kube_leaderelect_stop(a.le, NULL, NULL), -EALREADY);
         assert_int_equal(kube_leaderelect_start(a.le), 0);
@@ -789,7 +797,7 @@ static void free_in_done(kube_leaderelect *le, void *ud) {
 static void test_stop_from_callback(void **state) {
         fake_server *s = server_new();
         cand a;
-        cand *all[] = { &a, NULL };
+        cand *all[] = {&a, NULL};
         cand_init(&a, "alpha", s, all);
         a.stop_in_started = true;
         a.stop_done = free_in_done;
@@ -819,20 +827,20 @@ static void test_default_identity(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_options),
-                cmocka_unit_test(test_acquire_renew_release),
-                cmocka_unit_test(test_two_candidates_handover),
-                cmocka_unit_test(test_renew_fails),
-                cmocka_unit_test(test_renew_hangs),
-                cmocka_unit_test(test_expired_foreign_lease),
-                cmocka_unit_test(test_live_foreign_lease),
-                cmocka_unit_test(test_conflicts),
-                cmocka_unit_test(test_taken_over),
-                cmocka_unit_test(test_release_after_cut_write),
-                cmocka_unit_test(test_candidate_cut_claim_released),
-                cmocka_unit_test(test_stop_candidate_and_restart),
-                cmocka_unit_test(test_stop_from_callback),
-                cmocka_unit_test(test_default_identity),
+            cmocka_unit_test(test_options),
+            cmocka_unit_test(test_acquire_renew_release),
+            cmocka_unit_test(test_two_candidates_handover),
+            cmocka_unit_test(test_renew_fails),
+            cmocka_unit_test(test_renew_hangs),
+            cmocka_unit_test(test_expired_foreign_lease),
+            cmocka_unit_test(test_live_foreign_lease),
+            cmocka_unit_test(test_conflicts),
+            cmocka_unit_test(test_taken_over),
+            cmocka_unit_test(test_release_after_cut_write),
+            cmocka_unit_test(test_candidate_cut_claim_released),
+            cmocka_unit_test(test_stop_candidate_and_restart),
+            cmocka_unit_test(test_stop_from_callback),
+            cmocka_unit_test(test_default_identity),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,11 +59,11 @@ static void test_now_monotonic(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_bucket_burst_then_rate),
-                cmocka_unit_test(test_bucket_unlimited),
-                cmocka_unit_test(test_backoff_bounds),
-                cmocka_unit_test(test_backoff_jitter_range),
-                cmocka_unit_test(test_now_monotonic),
+            cmocka_unit_test(test_bucket_burst_then_rate),
+            cmocka_unit_test(test_bucket_unlimited),
+            cmocka_unit_test(test_backoff_bounds),
+            cmocka_unit_test(test_backoff_jitter_range),
+            cmocka_unit_test(test_now_monotonic),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

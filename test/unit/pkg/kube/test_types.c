@@ -54,9 +54,9 @@ static void test_event_types(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_paths),
-                cmocka_unit_test(test_hostile_names),
-                cmocka_unit_test(test_event_types),
+            cmocka_unit_test(test_paths),
+            cmocka_unit_test(test_hostile_names),
+            cmocka_unit_test(test_event_types),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

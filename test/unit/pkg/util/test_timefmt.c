@@ -30,8 +30,13 @@ static void test_parse(void **state) {
         assert_int_equal(ts.tv_nsec, 500000000);
         assert_int_equal(timefmt_parse_rfc3339("2026-11-29T04:30:00+01:30", &ts), 0);
         assert_int_equal(ts.tv_sec, 1795921200);
-        const char *bad[] = {"", "2026-11-29", "2026-11-29T03:00:00", "2026-13-29T03:00:00Z",
-                             "2026-11-29T03:00:00Zjunk", "2026-11-29T03:00:00.Z", "x"};
+        const char *bad[] = {"",
+                             "2026-11-29",
+                             "2026-11-29T03:00:00",
+                             "2026-13-29T03:00:00Z",
+                             "2026-11-29T03:00:00Zjunk",
+                             "2026-11-29T03:00:00.Z",
+                             "x"};
         ts.tv_sec = 42;
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_int_equal(timefmt_parse_rfc3339(bad[i], &ts), -EINVAL);
@@ -41,8 +46,8 @@ static void test_parse(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_format),
-                cmocka_unit_test(test_parse),
+            cmocka_unit_test(test_format),
+            cmocka_unit_test(test_parse),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
