@@ -58,6 +58,7 @@ E2E_SRCS := $(shell find test/e2e -name 'test_*.c' 2>/dev/null | sort)
 LEAK_SRCS := $(shell find test/leakcheck -name 'test_*.c' 2>/dev/null | sort)
 TOOL_SRCS := $(shell find test/sim -name '*.c' 2>/dev/null | sort)
 LUA_TESTS := $(shell find test/argocd -name 'test_*.lua' 2>/dev/null | sort)
+SCRIPT_TESTS := $(shell find test/image -name 'test_*.sh' 2>/dev/null | sort)
 
 PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/%.o)
 CTRL_OBJS := $(CTRL_SRCS:%.c=$(BUILD)/%.o)
@@ -125,8 +126,8 @@ $(BUILD)/test/$(1)/%: $(BUILD)/test/$(1)/%.o $(SUPPORT_OBJS) $(CTRL_LIB) $(LIB)
 endef
 $(foreach d,unit integration e2e leakcheck,$(eval $(call test_link_rule,$(d))))
 
-unit: $(DEPS_STAMP) $(UNIT_BINS)
-	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) bash hack/run-tests.sh unit $(UNIT_BINS) $(LUA_TESTS)
+unit: $(DEPS_STAMP) $(UNIT_BINS) $(CONTROLLER)
+	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) bash hack/run-tests.sh unit $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS)
 
 controlplane: $(DEPS_STAMP)
 	@bash hack/build-control-plane.sh
@@ -138,7 +139,7 @@ integration: build controlplane $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 # The whole suite: unit tests, then everything that needs the control plane.
 test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS) controlplane
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
+	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 
 run: build controlplane
 	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh

@@ -45,10 +45,11 @@ run_one() {
         name=${bin#"$BUILD"/test/}
         log="$logdir/${name//\//_}.log"
         local -a cmd=("$bin")
-        if [[ "$bin" == *.lua ]]; then
+        if [[ "$bin" == *.lua || "$bin" == *.sh ]]; then
                 name=${bin#test/}
                 log="$logdir/${name//\//_}.log"
                 cmd=(lua5.1 "$bin")
+                [[ "$bin" == *.sh ]] && cmd=(bash "$bin")
         elif [ "$VALGRIND" = 1 ]; then
                 cmd=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
                         --errors-for-leak-kinds=definite,indirect --error-exitcode=99
