@@ -20,7 +20,9 @@ kubectl() { "$bindir/kubectl" "$@"; }
 
 say "simulating OpenShift: image.openshift.io, system:image-puller, the global pull secret, the dockercfg provisioner"
 bash hack/openshift-sim.sh install "$RUN_DIR"
-bash hack/openshift-sim.sh start "$RUN_DIR" --mode=legacy --delay=2
+# A second `make run` reuses what the first started.
+bash hack/openshift-sim.sh status "$RUN_DIR" >/dev/null 2>&1 ||
+        bash hack/openshift-sim.sh start "$RUN_DIR" --mode=legacy --delay=2
 
 say "installing the PullPolicy CRD"
 kubectl apply --server-side -f crds/ >/dev/null
