@@ -52,6 +52,9 @@ static void _printf_(2, 3) set_msg(char **ret_error, const char *fmt, ...) {
         va_start(ap, fmt);
         if (vasprintf(&m, fmt, ap) < 0) m = NULL;
         va_end(ap);
+        /* one line, as promised: names and paths from the file may hold control characters */
+        for (char *p = m; p && *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
         free(*ret_error);
         *ret_error = m;
 }

@@ -34,6 +34,9 @@ static void _printf_(3, 4) set_error(ctx *x, int err, const char *fmt, ...) {
         va_start(ap, fmt);
         if (vasprintf(&m, fmt, ap) < 0) m = NULL;
         va_end(ap);
+        /* one line: a quoted key may hold line breaks and other control characters */
+        for (char *p = m; p && *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
         x->error = m;
         x->err = err;
 }
