@@ -214,6 +214,8 @@ static char *dir_of(const char *path) {
         _cleanup_free_ char *cwd = getcwd(NULL, 0);
         if (!cwd) return TAKE_PTR(d);
         char *r;
+        /* TAKE_PTR(d) above returns: cppcheck misreads it as falling through. */
+        // cppcheck-suppress nullPointer
         if (streq(d, ".")) return TAKE_PTR(cwd);
         if (asprintf(&r, "%s/%s", cwd, d) < 0) return NULL;
         return r;
