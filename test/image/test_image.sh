@@ -9,7 +9,8 @@
 # Prints cmocka-style result lines so that hack/run-tests.sh adds them up.
 set -uo pipefail
 root=${PULLPOLICY_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-build=${PULLPOLICY_BUILD:-$root/${BUILD:-build}}
+build=${PULLPOLICY_BUILD:-${BUILD:-build}}
+[[ $build == /* ]] || build=$root/$build
 bin=$build/pullpolicy-controller
 cf=$root/Containerfile
 dep=$root/manifests/base/deployment.yaml
