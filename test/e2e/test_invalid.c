@@ -10,7 +10,7 @@
  *    keeps running and serves a valid policy (whose defaults the apiserver did not fill).
  *  - A missing secret: SecretNotFound, then linked once it is created.
  *  - A malformed secret (wrong type; no "auths"): InvalidSecret, then linked once fixed;
- *    no secret data in status or events (R11).
+ *    no secret data in status, events or the controller's (debug) log (R11).
  */
 #include "e2e.h"
 
@@ -313,6 +313,9 @@ static void test_invalid_secret(void **state) {
         e2e_wait_link(ns, "default", "pull", "opaque", 1, E2E_WAIT_S);
         e2e_wait_applied(ns, "malformed", E2E_WAIT_S);
         assert_no_leak(ns, "malformed", pw);
+        /* nor in the controller's log, at debug level (R11) */
+        assert_int_equal(tproc_log_count(&E2E.controller, pw, NULL), 0);
+        assert_int_equal(tproc_log_count(&E2E.controller, b64, NULL), 0);
 
         e2e_policy_delete(ns, "malformed");
         free(auth);

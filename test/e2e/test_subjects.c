@@ -282,8 +282,8 @@ static void test_terminating_namespace(void **state) {
         char *phase = e2e_kout("get namespace '%s' -o jsonpath='{.status.phase}'", n2);
         assert_string_equal(phase, "Terminating");
         free(phase);
-        assert_non_null(rb_subjects(home, rb1));
         char *s1 = rb_subjects(home, rb1);
+        assert_non_null(s1);
         assert_string_equal(s1, g1);
         free(s1);
         assert_int_equal(e2e_sa_count(n1, "default", "pull", "creds"), 1);
