@@ -11,7 +11,7 @@
  */
 #include "e2e.h"
 
-static const char *const homes[] = {"h-del", "h-two", "h-shrink", "h-long", "h-gone"};
+static const char *const homes[] = {"h-del", "h-two", "h-shrink", "h-long", "h-gone", "h-down"};
 
 /* What a person does by hand: `kubectl patch` appending {name: secret} to .imagePullSecrets. */
 static void person_link(const char *ns, const char *sa, const char *secret) {
@@ -38,6 +38,9 @@ static void person_link(const char *ns, const char *sa, const char *secret) {
         }
         fail_msg("could not patch %s/%s", ns, sa);
 }
+
+static char dist_flag[1024];
+static const char *controller_flags[] = {dist_flag, NULL};
 
 static char *rb_name(const char *policy, const char *ns) {
         char *s = NULL;
@@ -371,17 +374,82 @@ static void test_namespaces_deleted(void **state) {
         free(b);
 }
 
+/*
+ * Changes made while the controller is down are undone when it comes back: a policy
+ * deleted meanwhile (held by its finalizer) is cleaned up and released; a namespace that
+ * left the selector loses its binding, copy and link — all found from the cluster, not from
+ * the memory of the process that made them.
+ */
+static void test_changes_while_down(void **state) {
+        char *h = e2e_ns("h-down", NULL), *a = e2e_ns("down-a", NULL), *b = e2e_ns("down-b", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        assert_int_equal(e2e_kubectl("label namespace '%s' e2e-down=%s >/dev/null", a, E2E.prefix),
+                         0);
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: sel\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    namespaceSelector:\n      matchLabels:\n"
+                  "        e2e-down: %s\n  imagePuller: {}\n  pullSecrets:\n  - name: creds\n",
+                  h, E2E.prefix);
+        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                  "metadata:\n  name: doomed\n  namespace: %s\n"
+                  "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n"
+                  "  pullSecrets:\n  - name: creds\n",
+                  h, b);
+        e2e_wait_applied(h, "sel", E2E_WAIT_S);
+        e2e_wait_applied(h, "doomed", E2E_WAIT_S);
+        e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
+        e2e_wait_link(b, "default", "pull", "creds", 1, E2E_WAIT_S);
+        char *rba = rb_name("sel", a), *rbb = rb_name("doomed", b);
+        e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rba, h);
+        e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rbb, h);
+
+        assert_int_equal(e2e_controller_stop(), 0);
+        assert_int_equal(e2e_kubectl("delete ppol doomed -n '%s' --wait=false >/dev/null", h), 0);
+        assert_int_equal(e2e_kubectl("label namespace '%s' e2e-down- >/dev/null", a), 0);
+        /* nobody to finalize it: it waits */
+        e2e_sleep(1.0);
+        char *ts = e2e_kout("get ppol doomed -n '%s' -o jsonpath='{.metadata.deletionTimestamp}'",
+                            h);
+        assert_non_null(ts);
+        assert_true(*ts);
+        free(ts);
+
+        assert_int_equal(e2e_controller_start(controller_flags), 0);
+        e2e_wait_out(E2E_WAIT_S, "gone",
+                     "get ppol doomed -n '%s' -o name 2>/dev/null | grep -q . && echo present "
+                     "|| echo gone",
+                     h);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rbb, h);
+        e2e_wait_link(b, "default", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", b);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rba, h);
+        e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
+        e2e_wait_out(E2E_WAIT_S, "0", "get ppol sel -n '%s' -o jsonpath='{.status.namespaces}'",
+                     h);
+
+        e2e_policy_delete(h, "sel");
+        free(rba);
+        free(rbb);
+        e2e_ns_delete(h);
+        e2e_ns_delete(a);
+        e2e_ns_delete(b);
+        free(h);
+        free(a);
+        free(b);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "cleanup", "legacy") < 0) return -1;
-        char dist[1024] = "--distribution-namespaces=";
+        strcpy(dist_flag, "--distribution-namespaces=");
         for (size_t i = 0; i < ARRAY_SIZE(homes); i++) {
-                if (i) strcat(dist, ",");
-                strcat(dist, E2E.prefix);
-                strcat(dist, "-");
-                strcat(dist, homes[i]);
+                if (i) strcat(dist_flag, ",");
+                strcat(dist_flag, E2E.prefix);
+                strcat(dist_flag, "-");
+                strcat(dist_flag, homes[i]);
         }
-        const char *flags[] = {dist, NULL};
-        return e2e_controller_start(flags);
+        controller_flags[0] = dist_flag;
+        return e2e_controller_start(controller_flags);
 }
 
 int main(void) {
@@ -391,6 +459,7 @@ int main(void) {
                 cmocka_unit_test(test_shrink_subjects),
                 cmocka_unit_test(test_long_policy_names),
                 cmocka_unit_test(test_namespaces_deleted),
+                cmocka_unit_test(test_changes_while_down),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
