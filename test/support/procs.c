@@ -146,8 +146,7 @@ int tproc_http_get(int port, const char *path, long *ret_code, char **ret_body) 
         return 0;
 }
 
-int tproc_start_controller(tproc *p, const char *name, const char *const *extra,
-                           double timeout_s) {
+int tproc_start_controller(tproc *p, const char *name, const char *const *extra, double timeout_s) {
         const char *build = getenv("PULLPOLICY_BUILD");
         char bin[4096], log[4096], hp[64], mp[64], kc[4096];
         snprintf(bin, sizeof(bin), "%s/pullpolicy-controller", build ? build : "build");
