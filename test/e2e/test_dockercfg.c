@@ -183,6 +183,34 @@ static void run_delayed(const char *mode) {
         /* nothing timed out here */
         assert_int_equal(e2e_events(ns, "wait-auto", "DockercfgTimeout"), 0);
 
+        /*
+         * OpenShift's secret is deleted: the provisioner takes the account back to unprovisioned
+         * and provisions it again after the delay. The link stays all along, once.
+         */
+        sa = e2e_sa(ns, "later");
+        char *old_dcfg = strdup(e2e_find_prefix(sa, "imagePullSecrets", "later-dockercfg-"));
+        json_object_put(sa);
+        assert_int_equal(e2e_kubectl("delete secret '%s' -n '%s' >/dev/null", old_dcfg, ns), 0);
+        double t0 = e2e_now();
+        bool was_unprovisioned = false;
+        for (;;) {
+                sa_state st2;
+                assert_true(read_sa(ns, "later", &st2));
+                if (!st2.linked) fail_msg("the link went while re-provisioning: %s", st2.desc);
+                assert_int_equal(e2e_sa_count(ns, "later", "pull", "creds"), 1);
+                if (!st2.provisioned) was_unprovisioned = true;
+                if (st2.provisioned && was_unprovisioned) {
+                        fprintf(stderr, "re-provisioned after %.1f s, still linked: %s\n",
+                                e2e_now() - t0, st2.desc);
+                        break;
+                }
+                if (e2e_now() - t0 > DELAY_S + E2E_WAIT_S)
+                        fail_msg("not re-provisioned: %s", st2.desc);
+                e2e_sleep(0.2);
+        }
+        free(old_dcfg);
+        e2e_wait_applied(ns, "wait-auto", E2E_WAIT_S);
+
         e2e_policy_delete(ns, "wait-auto");
         e2e_ns_delete(ns);
         free(ns);
