@@ -171,6 +171,15 @@ static void converge(void) {
                 w0 = w1;
         }
         fprintf(stderr, "converged: the controller made %.0f writes so far\n", w0);
+        /* policies of others (earlier test programs) are served too: name them */
+        char *all = e2e_kout("get ppol -A -o jsonpath='{range .items[*]}{.metadata.namespace}/"
+                             "{.metadata.name}{\"\\n\"}{end}'");
+        char *save = NULL;
+        for (char *l = all ? strtok_r(all, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+                if (strncmp(l, E2E.prefix, strlen(E2E.prefix)) != 0 &&
+                    strncmp(l + 1, E2E.prefix, strlen(E2E.prefix)) != 0)
+                        fprintf(stderr, "note: a policy of someone else is present: %s\n", l);
+        free(all);
 }
 
 static const char *const policies[] = {"bind-group", "bind-sas", "links",   "global",
