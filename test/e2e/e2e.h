@@ -41,12 +41,12 @@
 #include "testenv.h"
 
 /* Generous bounds: the controller may run under valgrind. No test asserts speed. */
-#define E2E_WAIT_S       30.0
-#define E2E_READY_S      120.0
-#define E2E_CLEANUP_S    90.0
-#define E2E_LABEL_SUITE  "e2e.pullpolicy.io/suite"
-#define E2E_LABEL_RUN    "e2e.pullpolicy.io/run"
-#define E2E_LABEL_HOLD   "e2e.pullpolicy.io/hold"
+#define E2E_WAIT_S         30.0
+#define E2E_READY_S        120.0
+#define E2E_CLEANUP_S      90.0
+#define E2E_LABEL_SUITE    "e2e.pullpolicy.io/suite"
+#define E2E_LABEL_RUN      "e2e.pullpolicy.io/run"
+#define E2E_LABEL_HOLD     "e2e.pullpolicy.io/hold"
 #define E2E_JSONPATH_READY "{.status.conditions[?(@.type==\"Ready\")]"
 
 typedef struct e2e_state {
@@ -78,8 +78,7 @@ static inline double e2e_now(void) {
 }
 
 static inline void e2e_sleep(double s) {
-        struct timespec d = {.tv_sec = (time_t)s,
-                             .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+        struct timespec d = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
         while (nanosleep(&d, &d) < 0 && errno == EINTR) {
         }
 }
@@ -161,8 +160,9 @@ __attribute__((format(printf, 1, 2))) static inline void e2e_apply(const char *f
         assert_non_null(yaml);
         char *out = NULL;
         int r = testenv_kubectl_input(yaml, &out, "apply -f - 2>&1");
-        if (r != 0) fprintf(stderr, "kubectl apply failed (%d): %s\n--- input:\n%s\n", r,
-                            out ? out : "", yaml);
+        if (r != 0)
+                fprintf(stderr, "kubectl apply failed (%d): %s\n--- input:\n%s\n", r,
+                        out ? out : "", yaml);
         free(out);
         free(yaml);
         assert_int_equal(r, 0);
@@ -421,8 +421,8 @@ static inline double e2e_wait(int (*cond)(void *), void *ud, double timeout_s, c
         int r = e2e_wait_until(cond, ud, timeout_s);
         double took = e2e_now() - t0;
         if (r < 0) {
-                fprintf(stderr, "timed out after %.1f s waiting for %s (controller log: %s)\n", took,
-                        what, E2E.controller_log ? E2E.controller_log : "(none)");
+                fprintf(stderr, "timed out after %.1f s waiting for %s (controller log: %s)\n",
+                        took, what, E2E.controller_log ? E2E.controller_log : "(none)");
         }
         assert_int_equal(r, 0);
         return took;
@@ -588,8 +588,10 @@ static inline int e2e_ready_check(void *ud) {
         }
         long long og = e2e_jint(p, "status.observedGeneration");
         long long g = e2e_jint(p, "metadata.generation");
-        snprintf(c->last, sizeof(c->last), "%s/%s observedGeneration=%lld (condition %lld) "
-                 "generation=%lld", st ? st : "-", re ? re : "-", og, cg, g);
+        snprintf(c->last, sizeof(c->last),
+                 "%s/%s observedGeneration=%lld (condition %lld) "
+                 "generation=%lld",
+                 st ? st : "-", re ? re : "-", og, cg, g);
         int ok = p && st && re && strcmp(st, c->status) == 0 && strcmp(re, c->reason) == 0 &&
                  og == g && g > 0;
         json_object_put(p);
@@ -607,8 +609,10 @@ static inline double e2e_wait_ready(const char *ns, const char *name, const char
         int r = e2e_wait_until(e2e_ready_check, &c, timeout_s);
         double took = e2e_now() - t0;
         if (r < 0)
-                fprintf(stderr, "policy %s/%s: waited %.1f s for Ready %s/%s; last: %s "
-                        "(controller log: %s)\n", ns, name, took, status, reason, c.last,
+                fprintf(stderr,
+                        "policy %s/%s: waited %.1f s for Ready %s/%s; last: %s "
+                        "(controller log: %s)\n",
+                        ns, name, took, status, reason, c.last,
                         E2E.controller_log ? E2E.controller_log : "(none)");
         assert_int_equal(r, 0);
         return took;
@@ -710,8 +714,7 @@ static inline int e2e_controller_start(const char *const *extra) {
         char name[128];
         snprintf(name, sizeof(name), "e2e-%s-controller", E2E.suite);
         free(E2E.controller_log);
-        if (asprintf(&E2E.controller_log, "%s/test-logs/%s.log", e2e_build(), name) < 0)
-                return -1;
+        if (asprintf(&E2E.controller_log, "%s/test-logs/%s.log", e2e_build(), name) < 0) return -1;
         int r = tproc_start_controller(&E2E.controller, name, extra, E2E_READY_S);
         if (r < 0) {
                 fprintf(stderr, "controller did not become ready (%d); see %s\n", r,

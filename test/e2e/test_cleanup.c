@@ -185,8 +185,7 @@ static void test_two_policies_same_secret(void **state) {
 
 /* Shrinking the subjects removes what the dropped namespace and account had, only that. */
 static void test_shrink_subjects(void **state) {
-        char *h = e2e_ns("h-shrink", NULL), *a = e2e_ns("shr-a", NULL),
-             *b = e2e_ns("shr-b", NULL);
+        char *h = e2e_ns("h-shrink", NULL), *a = e2e_ns("shr-a", NULL), *b = e2e_ns("shr-b", NULL);
         e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
         e2e_sa_create(a, "builder");
         e2e_sa_create(b, "builder");
@@ -408,8 +407,8 @@ static void test_changes_while_down(void **state) {
         assert_int_equal(e2e_kubectl("label namespace '%s' e2e-down- >/dev/null", a), 0);
         /* nobody to finalize it: it waits */
         e2e_sleep(1.0);
-        char *ts = e2e_kout("get ppol doomed -n '%s' -o jsonpath='{.metadata.deletionTimestamp}'",
-                            h);
+        char *ts =
+            e2e_kout("get ppol doomed -n '%s' -o jsonpath='{.metadata.deletionTimestamp}'", h);
         assert_non_null(ts);
         assert_true(*ts);
         free(ts);
@@ -425,8 +424,7 @@ static void test_changes_while_down(void **state) {
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rba, h);
         e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
-        e2e_wait_out(E2E_WAIT_S, "0", "get ppol sel -n '%s' -o jsonpath='{.status.namespaces}'",
-                     h);
+        e2e_wait_out(E2E_WAIT_S, "0", "get ppol sel -n '%s' -o jsonpath='{.status.namespaces}'", h);
 
         e2e_policy_delete(h, "sel");
         free(rba);
@@ -454,12 +452,12 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_delete_removes_exactly_its_work),
-                cmocka_unit_test(test_two_policies_same_secret),
-                cmocka_unit_test(test_shrink_subjects),
-                cmocka_unit_test(test_long_policy_names),
-                cmocka_unit_test(test_namespaces_deleted),
-                cmocka_unit_test(test_changes_while_down),
+            cmocka_unit_test(test_delete_removes_exactly_its_work),
+            cmocka_unit_test(test_two_policies_same_secret),
+            cmocka_unit_test(test_shrink_subjects),
+            cmocka_unit_test(test_long_policy_names),
+            cmocka_unit_test(test_namespaces_deleted),
+            cmocka_unit_test(test_changes_while_down),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

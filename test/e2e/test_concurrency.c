@@ -16,9 +16,9 @@
 
 #include "e2e.h"
 
-#define N_SA      6
-#define RUN_S     20.0
-#define FLIP_S    0.4
+#define N_SA           6
+#define RUN_S          20.0
+#define FLIP_S         0.4
 #define WRITER_MAX_OWN 3
 
 /* ---- the writer (child process; no cmocka in here) ---------------------------------- */
@@ -155,7 +155,8 @@ static int writer_main(const char *ns, size_t n_lists, double run_s, const char 
                                         mine[(*n)++] = strdup(added);
                                 } else {
                                         free(mine[drop]);
-                                        for (size_t k = drop; k + 1 < *n; k++) mine[k] = mine[k + 1];
+                                        for (size_t k = drop; k + 1 < *n; k++)
+                                                mine[k] = mine[k + 1];
                                         (*n)--;
                                 }
                                 break;
@@ -260,7 +261,8 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
         CURL *c = admin_curl();
         assert_non_null(c);
         char url[1024];
-        snprintf(url, sizeof(url), "%s/apis/pullpolicy.io/v1alpha1/namespaces/%s/pullpolicies/churn",
+        snprintf(url, sizeof(url),
+                 "%s/apis/pullpolicy.io/v1alpha1/namespaces/%s/pullpolicies/churn",
                  testenv_server(), ns);
         double end = e2e_now() + RUN_S - (delete_at_end ? DELETE_BEFORE_END : 0);
         unsigned flips = 0;
@@ -322,8 +324,9 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
         while (fgets(line, sizeof(line), f)) {
                 line[strcspn(line, "\n")] = 0;
                 if (strncmp(line, "stats", 5) == 0) {
-                        fprintf(stderr, "writer %s; apiserver 409s on serviceaccounts: %.0f; the "
-                                        "controller's 409s (its /metrics, since its start): %.0f\n",
+                        fprintf(stderr,
+                                "writer %s; apiserver 409s on serviceaccounts: %.0f; the "
+                                "controller's 409s (its /metrics, since its start): %.0f\n",
                                 line, conflicts, ctrl409);
                         continue;
                 }
@@ -336,8 +339,8 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                 for (char *w = strtok_r(NULL, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
                         n_want++;
                         if (e2e_count_name(o, field, w) != 1) {
-                                fprintf(stderr, "LOST: %s/%s %s lacks the writer's %s: [%s]\n",
-                                        ns, sa, field, w, names);
+                                fprintf(stderr, "LOST: %s/%s %s lacks the writer's %s: [%s]\n", ns,
+                                        sa, field, w, names);
                                 lost++;
                         }
                 }
@@ -345,8 +348,9 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                 for (size_t k = 0; k < e2e_jlen(o, field); k++)
                         if (is_own(e2e_jstr(e2e_jidx(o, field, k), "name"))) n_own++;
                 if (n_own != n_want) {
-                        fprintf(stderr, "STALE: %s/%s %s has %zu writer entries, the writer "
-                                        "left %zu: [%s]\n",
+                        fprintf(stderr,
+                                "STALE: %s/%s %s has %zu writer entries, the writer "
+                                "left %zu: [%s]\n",
                                 ns, sa, field, n_own, n_want, names);
                         stale++;
                 }
@@ -355,8 +359,7 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                 bool pull = strcmp(field, "imagePullSecrets") == 0;
                 int want_links = delete_at_end ? 0 : 1;
                 if (pull) assert_int_equal(e2e_count_name(o, field, "creds"), want_links);
-                if (pull || mount)
-                        assert_int_equal(e2e_count_name(o, field, "creds2"), want_links);
+                if (pull || mount) assert_int_equal(e2e_count_name(o, field, "creds2"), want_links);
                 char pfx[64];
                 snprintf(pfx, sizeof(pfx), "%s-dockercfg-", sa);
                 assert_non_null(e2e_find_prefix(o, field, pfx));
@@ -394,8 +397,8 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_concurrent_writer),
-                cmocka_unit_test(test_concurrent_writer_mount_and_delete),
+            cmocka_unit_test(test_concurrent_writer),
+            cmocka_unit_test(test_concurrent_writer_mount_and_delete),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

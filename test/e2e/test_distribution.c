@@ -80,8 +80,7 @@ static void test_copies_and_rotation(void **state) {
                 json_object_put(c);
                 e2e_wait_link(nss[i], "default", "pull", "team-creds", 1, E2E_WAIT_S);
                 wait_same(h, nss[i], "legacy-creds");
-                char *t = e2e_kout("get secret legacy-creds -n '%s' -o jsonpath='{.type}'",
-                                   nss[i]);
+                char *t = e2e_kout("get secret legacy-creds -n '%s' -o jsonpath='{.type}'", nss[i]);
                 assert_string_equal(t, "kubernetes.io/dockercfg");
                 free(t);
                 e2e_wait_link(nss[i], "default", "pull", "legacy-creds", 1, E2E_WAIT_S);
@@ -143,15 +142,14 @@ static void test_refused_home(void **state) {
         e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
         e2e_wait_out(E2E_WAIT_S, "default", "get sa default -n '%s' -o jsonpath='{.metadata.name}'",
                      c);
-        char *sa_rv = e2e_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'",
-                               c);
+        char *sa_rv =
+            e2e_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'", c);
         char subj[256];
         snprintf(subj, sizeof(subj), "    namespaces: [%s]\n", c);
         policy(h, "sneaky", subj, NULL);
         e2e_wait_ready(h, "sneaky", "False", "DistributionNotAllowed", E2E_WAIT_S);
-        char *msg = e2e_kout("get ppol sneaky -n '%s' -o jsonpath='" E2E_JSONPATH_READY
-                             ".message}'",
-                             h);
+        char *msg =
+            e2e_kout("get ppol sneaky -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", h);
         fprintf(stderr, "DistributionNotAllowed: %s\n", msg);
         free(msg);
 
@@ -381,10 +379,10 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_copies_and_rotation),
-                cmocka_unit_test(test_refused_home),
-                cmocka_unit_test(test_foreign_secret_conflict),
-                cmocka_unit_test(test_global_two_policies_and_a_person),
+            cmocka_unit_test(test_copies_and_rotation),
+            cmocka_unit_test(test_refused_home),
+            cmocka_unit_test(test_foreign_secret_conflict),
+            cmocka_unit_test(test_global_two_policies_and_a_person),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

@@ -90,8 +90,8 @@ static void read_policy(const char *ns, const char *name, policy_view *v) {
  * link never precedes provisioning, and records whether the policy was seen reporting the
  * account as waiting while it was unprovisioned and unlinked.
  */
-static void watch_until_linked(const char *ns, const char *policy, const char *sa,
-                               double timeout_s, bool *ret_seen_waiting) {
+static void watch_until_linked(const char *ns, const char *policy, const char *sa, double timeout_s,
+                               bool *ret_seen_waiting) {
         double t0 = e2e_now(), seen_wait_at = -1, provisioned_at = -1;
         sa_state st;
         bool seen_waiting = false;
@@ -115,8 +115,9 @@ static void watch_until_linked(const char *ns, const char *policy, const char *s
                             !again.linked && !seen_waiting) {
                                 seen_waiting = true;
                                 seen_wait_at = e2e_now() - t0;
-                                fprintf(stderr, "%s/%s waiting at %.1f s: Ready=%s/%s waiting=%lld "
-                                                "linked=%lld; %s\n",
+                                fprintf(stderr,
+                                        "%s/%s waiting at %.1f s: Ready=%s/%s waiting=%lld "
+                                        "linked=%lld; %s\n",
                                         ns, sa, seen_wait_at, v.ready, v.reason, v.waiting,
                                         v.linked, again.desc);
                         }
@@ -245,7 +246,8 @@ static bool has_problem(const char *ns, const char *policy, const char *sa, cons
 static void test_off_timeout(void **state) {
         char sim_prefix[128];
         snprintf(sim_prefix, sizeof(sim_prefix), "%s-off", E2E.prefix);
-        assert_int_equal(e2e_sim_start(&test_sim, "e2e-dockercfg-sim-off", sim_prefix, "off", 0), 0);
+        assert_int_equal(e2e_sim_start(&test_sim, "e2e-dockercfg-sim-off", sim_prefix, "off", 0),
+                         0);
         test_sim_running = true;
         char *ns = e2e_ns("off-n", NULL);
         e2e_pull_secret(ns, "creds", "registry.dockercfg.example.com", "dc");
@@ -255,9 +257,10 @@ static void test_off_timeout(void **state) {
         e2e_sa_create(ns, "fresh");
         double t0 = e2e_now();
         /* not at once: creationTimestamp has whole seconds, so allow 1 s of the 3 */
-        e2e_hold_out(1.5, "",
-                     "get sa fresh -n '%s' -o jsonpath='{.imagePullSecrets[?(@.name==\"creds\")].name}'",
-                     ns);
+        e2e_hold_out(
+            1.5, "",
+            "get sa fresh -n '%s' -o jsonpath='{.imagePullSecrets[?(@.name==\"creds\")].name}'",
+            ns);
         e2e_wait_link(ns, "fresh", "pull", "creds", 1, E2E_WAIT_S);
         fprintf(stderr, "fresh linked (seen) %.1f s after its creation (timeoutSeconds 3)\n",
                 e2e_now() - t0);
@@ -306,8 +309,7 @@ static void test_wait_never(void **state) {
         e2e_wait_applied(ns, "never", E2E_WAIT_S);
         e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
         e2e_wait_link(ns, "builder", "pull", "creds", 1, E2E_WAIT_S);
-        fprintf(stderr, "wait: Never linked (seen) in (%.2f, %.2f] s\n", E2E.wait_lo,
-                E2E.wait_hi);
+        fprintf(stderr, "wait: Never linked (seen) in (%.2f, %.2f] s\n", E2E.wait_lo, E2E.wait_hi);
         sa_state st;
         assert_true(read_sa(ns, "builder", &st));
         assert_false(st.provisioned);
@@ -374,8 +376,9 @@ static void test_without_image_api(void **state) {
         assert_int_equal(e2e_sa_count(ns, "late", "pull", "creds"), 0);
         e2e_wait_link(ns, "late", "pull", "creds", 1, E2E_WAIT_S);
         double took = e2e_now() - t0;
-        fprintf(stderr, "Always without image.openshift.io: linked (seen) %.1f s after the "
-                        "account was made (timeoutSeconds 8)\n",
+        fprintf(stderr,
+                "Always without image.openshift.io: linked (seen) %.1f s after the "
+                "account was made (timeoutSeconds 8)\n",
                 took);
         assert_true(took >= 6.0); /* creationTimestamp has whole seconds */
         e2e_wait_out(E2E_WAIT_S, "Warning",
@@ -399,12 +402,12 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_teardown(test_legacy_delay, sim_teardown),
-                cmocka_unit_test_teardown(test_ocp416_delay, sim_teardown),
-                cmocka_unit_test_teardown(test_off_timeout, sim_teardown),
-                cmocka_unit_test(test_wait_never),
-                /* last: it restarts the controller */
-                cmocka_unit_test_teardown(test_without_image_api, image_api_teardown),
+            cmocka_unit_test_teardown(test_legacy_delay, sim_teardown),
+            cmocka_unit_test_teardown(test_ocp416_delay, sim_teardown),
+            cmocka_unit_test_teardown(test_off_timeout, sim_teardown),
+            cmocka_unit_test(test_wait_never),
+            /* last: it restarts the controller */
+            cmocka_unit_test_teardown(test_without_image_api, image_api_teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

@@ -23,28 +23,37 @@ typedef struct bad_case {
 } bad_case;
 
 static const bad_case bad_cases[] = {
-        {"nothing to do", "  subjects:\n    namespaces: [a]\n",
-         {"at least one of imagePuller, pullSecrets, globalPullSecret.merge must be set"}},
-        {"merge false alone", "  globalPullSecret:\n    merge: false\n",
-         {"at least one of imagePuller, pullSecrets, globalPullSecret.merge must be set"}},
-        {"duplicate secret", "  pullSecrets:\n  - name: a\n  - name: a\n",
-         {"spec.pullSecrets", "Duplicate value"}},
-        {"duplicate for", "  pullSecrets:\n  - name: a\n    for: [pull, pull]\n",
-         {"spec.pullSecrets[0].for", "Duplicate value"}},
-        {"bad for", "  pullSecrets:\n  - name: a\n    for: [fetch]\n",
-         {"spec.pullSecrets[0].for[0]", "Unsupported value: \"fetch\""}},
-        {"bad wait", "  pullSecrets:\n  - name: a\n  dockercfg:\n    wait: Sometimes\n",
-         {"spec.dockercfg.wait", "Unsupported value: \"Sometimes\""}},
-        {"negative timeout", "  pullSecrets:\n  - name: a\n  dockercfg:\n    timeoutSeconds: -1\n",
-         {"spec.dockercfg.timeoutSeconds", "greater than or equal to 0"}},
-        {"bad namespace name", "  subjects:\n    namespaces: [Not_A_Name]\n  imagePuller: {}\n",
-         {"spec.subjects.namespaces[0]", "should match"}},
-        {"In without values",
-         "  subjects:\n    namespaceSelector:\n      matchExpressions:\n"
-         "      - {key: team, operator: In}\n  imagePuller: {}\n",
-         {"operators In and NotIn need at least one value"}},
-        {"secret name", "  pullSecrets:\n  - name: Bad/Name\n",
-         {"spec.pullSecrets[0].name", "should match"}},
+    {"nothing to do",
+     "  subjects:\n    namespaces: [a]\n",
+     {"at least one of imagePuller, pullSecrets, globalPullSecret.merge must be set"}},
+    {"merge false alone",
+     "  globalPullSecret:\n    merge: false\n",
+     {"at least one of imagePuller, pullSecrets, globalPullSecret.merge must be set"}},
+    {"duplicate secret",
+     "  pullSecrets:\n  - name: a\n  - name: a\n",
+     {"spec.pullSecrets", "Duplicate value"}},
+    {"duplicate for",
+     "  pullSecrets:\n  - name: a\n    for: [pull, pull]\n",
+     {"spec.pullSecrets[0].for", "Duplicate value"}},
+    {"bad for",
+     "  pullSecrets:\n  - name: a\n    for: [fetch]\n",
+     {"spec.pullSecrets[0].for[0]", "Unsupported value: \"fetch\""}},
+    {"bad wait",
+     "  pullSecrets:\n  - name: a\n  dockercfg:\n    wait: Sometimes\n",
+     {"spec.dockercfg.wait", "Unsupported value: \"Sometimes\""}},
+    {"negative timeout",
+     "  pullSecrets:\n  - name: a\n  dockercfg:\n    timeoutSeconds: -1\n",
+     {"spec.dockercfg.timeoutSeconds", "greater than or equal to 0"}},
+    {"bad namespace name",
+     "  subjects:\n    namespaces: [Not_A_Name]\n  imagePuller: {}\n",
+     {"spec.subjects.namespaces[0]", "should match"}},
+    {"In without values",
+     "  subjects:\n    namespaceSelector:\n      matchExpressions:\n"
+     "      - {key: team, operator: In}\n  imagePuller: {}\n",
+     {"operators In and NotIn need at least one value"}},
+    {"secret name",
+     "  pullSecrets:\n  - name: Bad/Name\n",
+     {"spec.pullSecrets[0].name", "should match"}},
 };
 
 static void test_crd_rejects_with_readable_messages(void **state) {
@@ -105,9 +114,10 @@ static int restore_crd_teardown(void **state) {
 static int dry_run_invalid(void *ud) {
         const char *ns = ud;
         char *out = NULL, *yaml = NULL;
-        if (asprintf(&yaml, "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                            "metadata:\n  name: probe\n  namespace: %s\n"
-                            "spec:\n  subjects: {}\n",
+        if (asprintf(&yaml,
+                     "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                     "metadata:\n  name: probe\n  namespace: %s\n"
+                     "spec:\n  subjects: {}\n",
                      ns) < 0)
                 return -ENOMEM;
         int r = testenv_kubectl_input(yaml, &out, "apply --dry-run=server -f - 2>&1");
@@ -131,17 +141,17 @@ typedef struct stored_case {
 } stored_case;
 
 static const stored_case stored_cases[] = {
-        {"nothing", "spec:\n  subjects:\n    namespaces: [a]\n",
-         "at least one of imagePuller, pullSecrets, globalPullSecret.merge must be set"},
-        {"dup", "spec:\n  pullSecrets:\n  - name: a\n  - name: a\n", "spec.pullSecrets"},
-        {"wait", "spec:\n  pullSecrets:\n  - name: a\n  dockercfg:\n    wait: Sometimes\n",
-         "spec.dockercfg.wait"},
-        {"role-type", "spec:\n  imagePuller:\n    clusterRole: 42\n", "clusterRole"},
-        {"list-type", "spec:\n  pullSecrets: creds\n", "pullSecrets"},
-        {"spec-string", "spec: hello\n", "spec"},
-        {"no-spec", "", "spec"},
-        {"bad-ns", "spec:\n  subjects:\n    namespaces: [Not_A_Name]\n  imagePuller: {}\n",
-         "Not_A_Name"},
+    {"nothing", "spec:\n  subjects:\n    namespaces: [a]\n",
+     "at least one of imagePuller, pullSecrets, globalPullSecret.merge must be set"},
+    {"dup", "spec:\n  pullSecrets:\n  - name: a\n  - name: a\n", "spec.pullSecrets"},
+    {"wait", "spec:\n  pullSecrets:\n  - name: a\n  dockercfg:\n    wait: Sometimes\n",
+     "spec.dockercfg.wait"},
+    {"role-type", "spec:\n  imagePuller:\n    clusterRole: 42\n", "clusterRole"},
+    {"list-type", "spec:\n  pullSecrets: creds\n", "pullSecrets"},
+    {"spec-string", "spec: hello\n", "spec"},
+    {"no-spec", "", "spec"},
+    {"bad-ns", "spec:\n  subjects:\n    namespaces: [Not_A_Name]\n  imagePuller: {}\n",
+     "Not_A_Name"},
 };
 
 static void test_stored_invalid_objects(void **state) {
@@ -168,9 +178,9 @@ static void test_stored_invalid_objects(void **state) {
         for (size_t i = 0; i < ARRAY_SIZE(stored_cases); i++) {
                 const stored_case *c = &stored_cases[i];
                 e2e_wait_ready(ns, c->name, "False", "InvalidSpec", E2E_WAIT_S);
-                char *msg = e2e_kout("get ppol '%s' -n '%s' -o jsonpath='" E2E_JSONPATH_READY
-                                     ".message}'",
-                                     c->name, ns);
+                char *msg =
+                    e2e_kout("get ppol '%s' -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'",
+                             c->name, ns);
                 fprintf(stderr, "[%s] InvalidSpec: %s\n", c->name, msg ? msg : "(none)");
                 assert_non_null(msg);
                 if (!strstr(msg, c->expect))
@@ -228,9 +238,8 @@ static void test_missing_secret(void **state) {
                   "spec:\n  pullSecrets:\n  - name: made-later\n",
                   ns);
         e2e_wait_ready(ns, "later", "False", "SecretNotFound", E2E_WAIT_S);
-        char *msg = e2e_kout("get ppol later -n '%s' -o jsonpath='" E2E_JSONPATH_READY
-                             ".message}'",
-                             ns);
+        char *msg =
+            e2e_kout("get ppol later -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", ns);
         fprintf(stderr, "SecretNotFound: %s\n", msg);
         assert_non_null(strstr(msg, "made-later"));
         free(msg);
@@ -240,8 +249,9 @@ static void test_missing_secret(void **state) {
                      "reason=SecretNotFound -o name | grep -q . && echo yes || echo no",
                      ns);
         assert_int_equal(e2e_sa_count(ns, "default", "pull", "made-later"), 0);
-        e2e_hold_out(2.0, "", "get sa default -n '%s' -o jsonpath="
-                              "'{.imagePullSecrets[?(@.name==\"made-later\")].name}'",
+        e2e_hold_out(2.0, "",
+                     "get sa default -n '%s' -o jsonpath="
+                     "'{.imagePullSecrets[?(@.name==\"made-later\")].name}'",
                      ns);
 
         e2e_pull_secret(ns, "made-later", "registry.invalid.example.com", "inv");
@@ -291,8 +301,8 @@ static void test_invalid_secret(void **state) {
         e2e_wait_ready(ns, "malformed", "False", "InvalidSecret", E2E_WAIT_S);
         assert_true(has_problem(ns, "malformed", "noauths", "InvalidSecret"));
         assert_true(has_problem(ns, "malformed", "opaque", "InvalidSecret"));
-        char *msgs = e2e_kout("get ppol malformed -n '%s' -o jsonpath='{.status.problems[*].message}'",
-                              ns);
+        char *msgs =
+            e2e_kout("get ppol malformed -n '%s' -o jsonpath='{.status.problems[*].message}'", ns);
         fprintf(stderr, "InvalidSecret problems: %s\n", msgs);
         free(msgs);
         assert_int_equal(e2e_sa_count(ns, "default", "pull", "noauths"), 0);
@@ -301,10 +311,11 @@ static void test_invalid_secret(void **state) {
         assert_no_leak(ns, "malformed", b64);
 
         /* fixed: the payload gets its auths; the wrong-typed secret is made again */
-        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: noauths\n  namespace: %s\n"
-                  "type: kubernetes.io/dockerconfigjson\nstringData:\n"
-                  "  .dockerconfigjson: '{\"auths\":{\"registry.example.com\":{\"auth\":\"%s\"}}}'\n",
-                  ns, b64);
+        e2e_apply(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: noauths\n  namespace: %s\n"
+            "type: kubernetes.io/dockerconfigjson\nstringData:\n"
+            "  .dockerconfigjson: '{\"auths\":{\"registry.example.com\":{\"auth\":\"%s\"}}}'\n",
+            ns, b64);
         e2e_wait_link(ns, "default", "pull", "noauths", 1, E2E_WAIT_S);
         assert_int_equal(e2e_sa_count(ns, "default", "pull", "opaque"), 0);
         e2e_wait_ready(ns, "malformed", "False", "InvalidSecret", E2E_WAIT_S);
@@ -356,11 +367,11 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_crd_rejects_with_readable_messages),
-                cmocka_unit_test_teardown(test_stored_invalid_objects, restore_crd_teardown),
-                cmocka_unit_test(test_missing_secret),
-                cmocka_unit_test(test_invalid_secret),
-                cmocka_unit_test(test_problems_capped),
+            cmocka_unit_test(test_crd_rejects_with_readable_messages),
+            cmocka_unit_test_teardown(test_stored_invalid_objects, restore_crd_teardown),
+            cmocka_unit_test(test_missing_secret),
+            cmocka_unit_test(test_invalid_secret),
+            cmocka_unit_test(test_problems_capped),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

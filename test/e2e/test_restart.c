@@ -16,8 +16,9 @@
  * writes; the apiserver's counters cannot tell who wrote).
  *
  * The restarted controller runs with --resync-period=10s (the shortest it accepts) and the
- * settling window is 13 s, so it also holds a resync of every policy. A second test restarts the apiserver (the controller's watches
- * reconnect; the apiserver's counters restart from zero) and checks the same.
+ * settling window is 13 s, so it also holds a resync of every policy. A second test restarts the
+ * apiserver (the controller's watches reconnect; the apiserver's counters restart from zero) and
+ * checks the same.
  */
 #include "e2e.h"
 
@@ -115,15 +116,19 @@ static void converge(void) {
         snprintf(spec, sizeof(spec), "  subjects:\n    namespaces: [%s, %s]\n  imagePuller: {}\n",
                  ns_a, ns_b);
         policy("bind-group", spec);
-        snprintf(spec, sizeof(spec), "  subjects:\n    namespaces: [%s]\n"
-                 "    serviceAccounts: [default, builder]\n  imagePuller: {}\n", ns_a);
+        snprintf(spec, sizeof(spec),
+                 "  subjects:\n    namespaces: [%s]\n"
+                 "    serviceAccounts: [default, builder]\n  imagePuller: {}\n",
+                 ns_a);
         policy("bind-sas", spec);
-        snprintf(spec, sizeof(spec), "  subjects:\n    namespaces: [%s, %s]\n"
+        snprintf(spec, sizeof(spec),
+                 "  subjects:\n    namespaces: [%s, %s]\n"
                  "  pullSecrets:\n  - name: creds\n  - name: mnt\n    for: [pull, mount]\n",
                  home, ns_a);
         policy("links", spec);
-        policy("global", "  subjects:\n    serviceAccounts: [default]\n"
-                         "  pullSecrets:\n  - name: partner\n  globalPullSecret:\n    merge: true\n");
+        policy("global",
+               "  subjects:\n    serviceAccounts: [default]\n"
+               "  pullSecrets:\n  - name: partner\n  globalPullSecret:\n    merge: true\n");
         policy("missing", "  pullSecrets:\n  - name: does-not-exist\n");
         policy("never", "  subjects:\n    serviceAccounts: [builder]\n"
                         "  pullSecrets:\n  - name: creds\n  dockercfg:\n    wait: Never\n");
@@ -132,8 +137,10 @@ static void converge(void) {
         if (e2e_kubectl("get secret clash -n '%s' >/dev/null 2>&1", ns_b) != 0)
                 e2e_pull_secret(ns_b, "clash", "registry.person.example.com", "person");
         e2e_pull_secret(home, "clash", "registry.restart.example.com", "rs");
-        snprintf(spec, sizeof(spec), "  subjects:\n    namespaces: [%s]\n"
-                 "  pullSecrets:\n  - name: clash\n", ns_b);
+        snprintf(spec, sizeof(spec),
+                 "  subjects:\n    namespaces: [%s]\n"
+                 "  pullSecrets:\n  - name: clash\n",
+                 ns_b);
         policy("conflict", spec);
         /* in ns_wait, where no dockercfg secret ever comes */
         e2e_pull_secret(ns_wait, "creds", "registry.restart.example.com", "rs");
@@ -182,9 +189,8 @@ static void converge(void) {
         free(all);
 }
 
-static const char *const policies[] = {"bind-group", "bind-sas", "links",   "global",
-                                       "missing",    "never",    "conflict", "waiting",
-                                       "timeout"};
+static const char *const policies[] = {"bind-group", "bind-sas", "links",   "global", "missing",
+                                       "never",      "conflict", "waiting", "timeout"};
 
 /* Lines of the controller's log saying it found the policy in sync. */
 static int in_sync_lines(const char *name) {
@@ -210,8 +216,9 @@ static void test_controller_restart_makes_no_writes(void **state) {
         wait_quiet(&before);
         double t0 = e2e_now();
         assert_int_equal(e2e_controller_start(restart_flags), 0);
-        fprintf(stderr, "restarted controller ready after %.2f s; settling %.0f s "
-                        "(--resync-period=10s)\n",
+        fprintf(stderr,
+                "restarted controller ready after %.2f s; settling %.0f s "
+                "(--resync-period=10s)\n",
                 e2e_now() - t0, SETTLE_S);
         e2e_sleep(SETTLE_S);
         snapshot(&after);
@@ -297,8 +304,8 @@ static int group_teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup(test_controller_restart_makes_no_writes, namespaces_setup),
-                cmocka_unit_test_setup(test_apiserver_restart_makes_no_writes, namespaces_setup),
+            cmocka_unit_test_setup(test_controller_restart_makes_no_writes, namespaces_setup),
+            cmocka_unit_test_setup(test_apiserver_restart_makes_no_writes, namespaces_setup),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

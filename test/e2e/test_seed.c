@@ -11,9 +11,10 @@
  * though a RoleBinding's roleRef is immutable) and R6's Conflict on a registry already in the
  * global pull secret.
  *
- * One controller for the program (--distribution-namespaces=<prefix>-global,<prefix>-global2, the homes of
- * the global pull secret tests; --allowed-cluster-roles=system:image-puller,view) and one dockercfg provisioner in legacy mode without delay
- * (image.openshift.io is served, so wait: Auto waits for it, as on OpenShift).
+ * One controller for the program (--distribution-namespaces=<prefix>-global,<prefix>-global2, the
+ * homes of the global pull secret tests; --allowed-cluster-roles=system:image-puller,view) and one
+ * dockercfg provisioner in legacy mode without delay (image.openshift.io is served, so wait: Auto
+ * waits for it, as on OpenShift).
  */
 #include "e2e.h"
 
@@ -51,7 +52,8 @@ static void assert_columns(const char *ns, const char *name, const char *ready, 
         char *out = e2e_kout("get ppol '%s' -n '%s'", name, ns);
         assert_non_null(out);
         fprintf(stderr, "%s\n", out);
-        char *save = NULL, *line1 = strtok_r(out, "\n", &save), *line2 = strtok_r(NULL, "\n", &save);
+        char *save = NULL, *line1 = strtok_r(out, "\n", &save),
+             *line2 = strtok_r(NULL, "\n", &save);
         assert_non_null(line1);
         assert_non_null(line2);
         char *s1 = NULL, *s2 = NULL;
@@ -348,8 +350,10 @@ static void test_delegated_auth(void **state) {
         e2e_sa_create(b, "deployer");
         e2e_wait_link(b, "deployer", "pull", "sso-auth", 1, E2E_WAIT_S);
         e2e_wait_link(b, "deployer", "pull", "private-registry", 1, E2E_WAIT_S);
-        e2e_wait_out(E2E_WAIT_S, "3", "get ppol delegated-auth -n '%s' "
-                     "-o jsonpath='{.status.linkedServiceAccounts}'", b);
+        e2e_wait_out(E2E_WAIT_S, "3",
+                     "get ppol delegated-auth -n '%s' "
+                     "-o jsonpath='{.status.linkedServiceAccounts}'",
+                     b);
 
         e2e_policy_delete(b, "delegated-auth");
         for (size_t i = 0; i < ARRAY_SIZE(sas); i++) {
@@ -562,8 +566,8 @@ static void test_cluster_roles(void **state) {
         e2e_apply(pol, "too-much", b, a, "admin");
         e2e_wait_ready(b, "too-much", "False", "RoleNotAllowed", E2E_WAIT_S);
         e2e_hold_out(2.0, "", "get rolebindings -n '%s' -o name", b);
-        char *msg = e2e_kout("get ppol too-much -n '%s' -o jsonpath='" E2E_JSONPATH_READY
-                             ".message}'", b);
+        char *msg =
+            e2e_kout("get ppol too-much -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", b);
         fprintf(stderr, "RoleNotAllowed: %s\n", msg);
         assert_non_null(strstr(msg, "admin"));
         free(msg);
@@ -577,8 +581,8 @@ static void test_cluster_roles(void **state) {
         e2e_wait_out(E2E_WAIT_S, "system:image-puller",
                      "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'", rb, b);
         e2e_apply(pol, "switch", b, a, "view");
-        e2e_wait_out(E2E_WAIT_S, "view", "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'",
-                     rb, b);
+        e2e_wait_out(E2E_WAIT_S, "view",
+                     "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'", rb, b);
         e2e_wait_applied(b, "switch", E2E_WAIT_S);
         char user[256];
         snprintf(user, sizeof(user), "system:serviceaccount:%s:default", a);
@@ -641,14 +645,14 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_add_role_to_user),
-                cmocka_unit_test(test_add_role_to_group),
-                cmocka_unit_test(test_secrets_link),
-                cmocka_unit_test(test_delegated_auth),
-                cmocka_unit_test(test_global_pull_secret),
-                cmocka_unit_test(test_secrets_link_mount),
-                cmocka_unit_test(test_cluster_roles),
-                cmocka_unit_test(test_global_pull_secret_conflict),
+            cmocka_unit_test(test_add_role_to_user),
+            cmocka_unit_test(test_add_role_to_group),
+            cmocka_unit_test(test_secrets_link),
+            cmocka_unit_test(test_delegated_auth),
+            cmocka_unit_test(test_global_pull_secret),
+            cmocka_unit_test(test_secrets_link_mount),
+            cmocka_unit_test(test_cluster_roles),
+            cmocka_unit_test(test_global_pull_secret_conflict),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

@@ -90,14 +90,16 @@ static double wait_rb(const char *home, const char *rb, const char *want) {
         return took;
 }
 
-/* Labelling a namespace into the selector brings binding, copy and link; unlabelling removes them. */
+/* Labelling a namespace into the selector brings binding, copy and link; unlabelling removes them.
+ */
 static void test_namespace_selector(void **state) {
         char *home = e2e_ns("h-label", NULL), *n = e2e_ns("sel-n", NULL),
              *other = e2e_ns("sel-other", NULL);
         e2e_pull_secret(home, "creds", "registry.subjects.example.com", "sub");
         char subj[512];
-        snprintf(subj, sizeof(subj), "    namespaceSelector:\n      matchLabels:\n"
-                                     "        e2e-team: %s\n",
+        snprintf(subj, sizeof(subj),
+                 "    namespaceSelector:\n      matchLabels:\n"
+                 "        e2e-team: %s\n",
                  E2E.prefix);
         policy_yaml(home, "team", subj);
         e2e_wait_applied(home, "team", E2E_WAIT_S);
@@ -117,8 +119,9 @@ static void test_namespace_selector(void **state) {
         double t1 = e2e_now();
         e2e_wait_link(n, "default", "pull", "creds", 1, LATENCY_BOUND_S);
         double link_lo = E2E.wait_polls > 1 ? t1 - t0 + E2E.wait_lo : 0, link_hi = e2e_now() - t0;
-        fprintf(stderr, "LATENCY namespace labelled in: RoleBinding seen in (%.2f, %.2f] s, link "
-                        "in (%.2f, %.2f] s (polls are kubectl runs; bound %.0f s)\n",
+        fprintf(stderr,
+                "LATENCY namespace labelled in: RoleBinding seen in (%.2f, %.2f] s, link "
+                "in (%.2f, %.2f] s (polls are kubectl runs; bound %.0f s)\n",
                 rb_lo, rb_hi, link_lo, link_hi, LATENCY_BOUND_S);
         assert_true(rb_hi < LATENCY_BOUND_S);
         /* the copy the link needs, and a pod that gets it */
@@ -145,8 +148,9 @@ static void test_namespace_selector(void **state) {
         link_lo = E2E.wait_polls > 1 ? t1 - t0 + E2E.wait_lo : 0;
         link_hi = e2e_now() - t0;
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", n);
-        fprintf(stderr, "LATENCY namespace labelled out: RoleBinding gone in (%.2f, %.2f] s, "
-                        "link gone in (%.2f, %.2f] s\n",
+        fprintf(stderr,
+                "LATENCY namespace labelled out: RoleBinding gone in (%.2f, %.2f] s, "
+                "link gone in (%.2f, %.2f] s\n",
                 rb_lo, rb_hi, link_lo, link_hi);
         e2e_wait_out(E2E_WAIT_S, "0", "get ppol team -n '%s' -o jsonpath='{.status.namespaces}'",
                      home);
@@ -174,8 +178,9 @@ static void test_new_service_account(void **state) {
 
         e2e_sa_create(n, "late-sa");
         e2e_wait_link(n, "late-sa", "pull", "creds", 1, LATENCY_BOUND_S);
-        fprintf(stderr, "LATENCY new service account linked in (%.2f, %.2f] s (it waits for its "
-                        "dockercfg secret, provisioned at once here)\n",
+        fprintf(stderr,
+                "LATENCY new service account linked in (%.2f, %.2f] s (it waits for its "
+                "dockercfg secret, provisioned at once here)\n",
                 E2E.wait_lo, E2E.wait_hi);
         /* the provisioner's secret is there too: the link did not race it away */
         json_object *sa = e2e_sa(n, "late-sa");
@@ -202,8 +207,9 @@ static void test_service_account_selector(void **state) {
         e2e_sa_create(n, "b");
         assert_int_equal(e2e_kubectl("label sa a -n '%s' pulls=true >/dev/null", n), 0);
         char subj[512];
-        snprintf(subj, sizeof(subj), "    namespaces: [%s]\n    serviceAccountSelector:\n"
-                                     "      matchLabels: {pulls: \"true\"}\n",
+        snprintf(subj, sizeof(subj),
+                 "    namespaces: [%s]\n    serviceAccountSelector:\n"
+                 "      matchLabels: {pulls: \"true\"}\n",
                  n);
         policy_yaml(home, "picky", subj);
         e2e_wait_applied(home, "picky", E2E_WAIT_S);
@@ -226,9 +232,10 @@ static void test_service_account_selector(void **state) {
         assert_int_equal(e2e_sa_count(n, "b", "pull", "creds"), 1);
 
         /* names are a union with the selector */
-        snprintf(subj, sizeof(subj), "    namespaces: [%s]\n    serviceAccounts: [default]\n"
-                                     "    serviceAccountSelector:\n"
-                                     "      matchLabels: {pulls: \"true\"}\n",
+        snprintf(subj, sizeof(subj),
+                 "    namespaces: [%s]\n    serviceAccounts: [default]\n"
+                 "    serviceAccountSelector:\n"
+                 "      matchLabels: {pulls: \"true\"}\n",
                  n);
         policy_yaml(home, "picky", subj);
         e2e_wait_link(n, "default", "pull", "creds", 1, E2E_WAIT_S);
@@ -270,11 +277,12 @@ static void test_terminating_namespace(void **state) {
                      home);
 
         assert_int_equal(e2e_kubectl("delete namespace '%s' --wait=false >/dev/null", n2), 0);
-        e2e_wait_out(E2E_WAIT_S, "Terminating",
-                     "get namespace '%s' -o jsonpath='{.status.phase}'", n2);
+        e2e_wait_out(E2E_WAIT_S, "Terminating", "get namespace '%s' -o jsonpath='{.status.phase}'",
+                     n2);
         wait_rb(home, rb2, NULL);
-        fprintf(stderr, "LATENCY terminating namespace's RoleBinding gone in (%.2f, %.2f] s "
-                        "after it was seen Terminating\n",
+        fprintf(stderr,
+                "LATENCY terminating namespace's RoleBinding gone in (%.2f, %.2f] s "
+                "after it was seen Terminating\n",
                 E2E.wait_lo, E2E.wait_hi);
         e2e_wait_out(E2E_WAIT_S, "1", "get ppol two -n '%s' -o jsonpath='{.status.namespaces}'",
                      home);
@@ -399,8 +407,9 @@ static void test_named_namespace_created_later(void **state) {
         snprintf(group, sizeof(group), "Group:system:serviceaccounts:%s", ns);
         wait_rb(home, rb, group);
         e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
-        fprintf(stderr, "LATENCY named namespace created: linked in (%.2f, %.2f] s after the "
-                        "binding\n",
+        fprintf(stderr,
+                "LATENCY named namespace created: linked in (%.2f, %.2f] s after the "
+                "binding\n",
                 E2E.wait_lo, E2E.wait_hi);
         e2e_wait_applied(home, "ahead", E2E_WAIT_S);
         e2e_wait_out(E2E_WAIT_S, "1", "get ppol ahead -n '%s' -o jsonpath='{.status.namespaces}'",
@@ -429,12 +438,12 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_namespace_selector),
-                cmocka_unit_test(test_new_service_account),
-                cmocka_unit_test(test_service_account_selector),
-                cmocka_unit_test(test_terminating_namespace),
-                cmocka_unit_test(test_match_expressions),
-                cmocka_unit_test(test_named_namespace_created_later),
+            cmocka_unit_test(test_namespace_selector),
+            cmocka_unit_test(test_new_service_account),
+            cmocka_unit_test(test_service_account_selector),
+            cmocka_unit_test(test_terminating_namespace),
+            cmocka_unit_test(test_match_expressions),
+            cmocka_unit_test(test_named_namespace_created_later),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }
