@@ -183,8 +183,8 @@ static void enqueue_home(pp_cache *c, const char *ns) {
 
 /* Our objects name their policy by labels, which hold a shortened name past 63 bytes. */
 static void enqueue_marked(pp_cache *c, const kube_meta *m) {
-        const char *pn = kube_meta_label(m, PP_POLICY_NAMESPACE_LABEL);
-        const char *plabel = kube_meta_label(m, PP_POLICY_LABEL);
+        const char *pn = kube_meta_label(m, NAMES_LABEL_POLICY_NAMESPACE);
+        const char *plabel = kube_meta_label(m, NAMES_LABEL_POLICY);
         if (!pn || !plabel) return;
         _cleanup_free_ char *key = NULL;
         if (asprintf(&key, "%s/%s", pn, plabel) < 0) return;
@@ -327,7 +327,7 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
         r = hashmap_new(&c->full);
         if (r < 0) goto fail;
 
-        const char *managed = PP_MANAGED_BY_LABEL "=" PP_MANAGED_BY_VALUE;
+        const char *managed = NAMES_LABEL_MANAGED_BY "=" NAMES_MANAGED_BY_VALUE;
         if ((r = source_init(c, SRC_POLICIES, "pullpolicies", &model_kind_policy,
                              &KUBE_RES_PULLPOLICIES, true, NULL, false)) < 0 ||
             (r = source_init(c, SRC_NAMESPACES, "namespaces", &model_kind_namespace,

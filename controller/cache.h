@@ -30,11 +30,6 @@
 #include "model.h"
 #include "plan.h"
 
-#define PP_MANAGED_BY_LABEL       "app.kubernetes.io/managed-by"
-#define PP_MANAGED_BY_VALUE       "pullpolicy-controller"
-#define PP_POLICY_LABEL           "pullpolicy.io/policy"
-#define PP_POLICY_NAMESPACE_LABEL "pullpolicy.io/policy-namespace"
-
 typedef struct pp_cache pp_cache;
 typedef struct pp_cache_fetch pp_cache_fetch;
 
