@@ -34,7 +34,7 @@
 #include "../../fuzz/fuzz_status.c"
 #include "../../fuzz/fuzz_timefmt.c"
 #include "../../fuzz/fuzz_yaml_json.c"
-/* last: it defines LLVMFuzzerTestOneInput unconditionally, and generic names */
+/* last: it defines LLVMFuzzerTestOneInput whatever FUZZ_MAIN says */
 #include "../../fuzz/fuzz_watch.c"
 
 typedef struct harness {
@@ -53,7 +53,7 @@ static const harness harnesses[] = {
     {"status", fuzz_status_one},
     {"timefmt", fuzz_timefmt_one},
     {"yaml_json", fuzz_yaml_json_one},
-    {"watch", LLVMFuzzerTestOneInput},
+    {"watch", fuzz_watch_one},
 };
 
 /* The input being run, for the last words of a failing harness. */
