@@ -25,6 +25,11 @@ policy_spec *policy_spec_free(policy_spec *s) {
         return NULL;
 }
 
+/* json-c keeps "\u0000" inside a string; C would silently see only the part before it. */
+static bool has_nul(json_object *str) {
+        return strlen(json_object_get_string(str)) != (size_t)json_object_get_string_len(str);
+}
+
 /* A list of unique names, each checked by ok(). */
 static int parse_names(json_object *arr, const char *path, bool (*ok)(const char *),
                        const char *what, char ***ret, size_t *ret_n, char **reterr) {
@@ -46,6 +51,10 @@ static int parse_names(json_object *arr, const char *path, bool (*ok)(const char
                         goto out;
                 }
                 const char *s = json_object_get_string(e);
+                if (has_nul(e)) {
+                        r = errmsg_fail(reterr, -EINVAL, "%s[%zu] holds a NUL byte", path, i);
+                        goto out;
+                }
                 if (!ok(s)) {
                         errmsg_quote(s, q);
                         r = errmsg_fail(reterr, -EINVAL, "%s[%zu]: \"%s\" is not a valid %s", path,
@@ -136,6 +145,9 @@ static int parse_image_puller(json_object *ip, policy_spec *s, char **reterr) {
                                            "spec.imagePuller.clusterRole must be a "
                                            "string");
                 role = json_object_get_string(v);
+                if (has_nul(v))
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.imagePuller.clusterRole holds a NUL byte");
                 if (!role_name_ok(role)) {
                         errmsg_quote(role, q);
                         return errmsg_fail(reterr, -EINVAL,
@@ -182,6 +194,10 @@ static int parse_for(json_object *f, size_t idx, unsigned *ret, char **reterr) {
                                            idx, i);
                 const char *v = json_object_get_string(e);
                 unsigned bit;
+                if (has_nul(e))
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].for[%zu] holds a NUL byte", idx,
+                                           i);
                 if (streq(v, "pull"))
                         bit = POLICY_FOR_PULL;
                 else if (streq(v, "mount"))
@@ -227,6 +243,9 @@ static int parse_pull_secrets(json_object *ps, policy_spec *s, char **reterr) {
                         return errmsg_fail(reterr, -EINVAL,
                                            "spec.pullSecrets[%zu].name is required", i);
                 const char *name = json_object_get_string(nm);
+                if (has_nul(nm))
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "spec.pullSecrets[%zu].name holds a NUL byte", i);
                 if (!names_is_dns1123_subdomain(name)) {
                         errmsg_quote(name, q);
                         return errmsg_fail(reterr, -EINVAL,
@@ -256,8 +275,8 @@ static int parse_dockercfg(json_object *dc, policy_spec *s, char **reterr) {
                 return errmsg_fail(reterr, -EINVAL, "spec.dockercfg must be an object");
         json_object *w = jsonutil_member(dc, "wait");
         if (w) {
-                const char *v =
-                    json_object_is_type(w, json_type_string) ? json_object_get_string(w) : "";
+                bool str = json_object_is_type(w, json_type_string) && !has_nul(w);
+                const char *v = str ? json_object_get_string(w) : "";
                 if (streq(v, "Auto"))
                         s->wait = POLICY_WAIT_AUTO;
                 else if (streq(v, "Always"))

@@ -80,6 +80,11 @@ static void reqs_sort(kube_selector *s) {
         }
 }
 
+/* json-c keeps "\u0000" inside a string; C would silently see only the part before it. */
+static bool has_nul(json_object *str) {
+        return strlen(json_object_get_string(str)) != (size_t)json_object_get_string_len(str);
+}
+
 static bool json_is_null(json_object *o) {
         return o == NULL || json_object_is_type(o, json_type_null);
 }
@@ -100,6 +105,11 @@ static int parse_match_labels(json_object *ml, kube_selector *s, size_t *cap, ch
                                            q);
                 }
                 const char *v = json_object_get_string(val);
+                if (has_nul(val)) {
+                        errmsg_quote(key, q);
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchLabels: the value of \"%s\" holds a NUL byte", q);
+                }
                 if (kube_label_key_validate(key) < 0) {
                         errmsg_quote(key, q);
                         return errmsg_fail(reterr, -EINVAL,
@@ -159,6 +169,9 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
         if (!k || !json_object_is_type(k, json_type_string))
                 return errmsg_fail(reterr, -EINVAL, "matchExpressions[%zu]: key is required", idx);
         const char *key = json_object_get_string(k);
+        if (has_nul(k))
+                return errmsg_fail(reterr, -EINVAL, "matchExpressions[%zu]: key holds a NUL byte",
+                                   idx);
         if (kube_label_key_validate(key) < 0) {
                 errmsg_quote(key, q);
                 return errmsg_fail(reterr, -EINVAL,
@@ -172,6 +185,9 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
                                    "(In, NotIn, Exists or DoesNotExist)",
                                    idx);
         kube_selector_op o;
+        if (has_nul(op))
+                return errmsg_fail(reterr, -EINVAL,
+                                   "matchExpressions[%zu]: operator holds a NUL byte", idx);
         if (parse_op(json_object_get_string(op), &o) < 0) {
                 errmsg_quote(json_object_get_string(op), q);
                 return errmsg_fail(reterr, -EINVAL,
@@ -209,6 +225,9 @@ static int parse_expression(json_object *e, size_t idx, kube_requirement *r, cha
                                            "matchExpressions[%zu]: values must be a "
                                            "list of strings",
                                            idx);
+                if (has_nul(v))
+                        return errmsg_fail(reterr, -EINVAL,
+                                           "matchExpressions[%zu]: a value holds a NUL byte", idx);
                 if (kube_label_value_validate(json_object_get_string(v)) < 0) {
                         errmsg_quote(json_object_get_string(v), q);
                         return errmsg_fail(reterr, -EINVAL,
