@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -72,6 +73,12 @@ static inline json_object *fuzz_json(const uint8_t *data, size_t size) {
         }
         json_tokener_free(tok);
         return o;
+}
+
+/* A JSON string that C would cut short: it holds a NUL byte ("\u0000"). */
+static inline bool fuzz_json_has_nul(json_object *s) {
+        return s && json_object_is_type(s, json_type_string) &&
+               strlen(json_object_get_string(s)) != (size_t)json_object_get_string_len(s);
 }
 
 #endif

@@ -6,6 +6,7 @@
  * matchExpressions) plus, optionally, "labels": {k: v} (ignored by the parser
  * like any unknown member), the label set to match against. Checks:
  *   - every requirement and value is valid, values sorted and unique, limits kept;
+ *     no string it read held a NUL byte (C would see it cut short);
  *   - kube_selector_matches() agrees with a reference evaluation done straight
  *     on the input JSON (on the given labels, no labels, and labels built
  *     from the selector's own first values);
@@ -81,6 +82,32 @@ static bool lb_ref_matches(json_object *sel, const kube_kvs *labels) {
                 if (!ok) return false;
         }
         return true;
+}
+
+/* Every string the parser read is whole: none holds a NUL byte (C would cut it short). */
+static void lb_check_no_nul(json_object *sel) {
+        json_object *ml = NULL, *me = NULL;
+        json_object_object_get_ex(sel, "matchLabels", &ml);
+        json_object_object_get_ex(sel, "matchExpressions", &me);
+        if (ml && json_object_is_type(ml, json_type_object)) {
+                json_object_object_foreach(ml, k, v) {
+                        (void)k;
+                        FUZZ_CHECK(!fuzz_json_has_nul(v));
+                }
+        }
+        size_t n =
+            me && json_object_is_type(me, json_type_array) ? json_object_array_length(me) : 0;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(me, i);
+                FUZZ_CHECK(!fuzz_json_has_nul(json_object_object_get(e, "key")));
+                FUZZ_CHECK(!fuzz_json_has_nul(json_object_object_get(e, "operator")));
+                json_object *vals = json_object_object_get(e, "values");
+                size_t nv = vals && json_object_is_type(vals, json_type_array)
+                                ? json_object_array_length(vals)
+                                : 0;
+                for (size_t j = 0; j < nv; j++)
+                        FUZZ_CHECK(!fuzz_json_has_nul(json_object_array_get_idx(vals, j)));
+        }
 }
 
 static void lb_check_reqs(const kube_selector *s) {
@@ -216,6 +243,7 @@ int fuzz_labels_one(const uint8_t *data, size_t size) {
         }
         FUZZ_CHECK(r == 0 && s != NULL && err == NULL);
         lb_check_reqs(s);
+        lb_check_no_nul(obj);
         FUZZ_CHECK(kube_selector_is_empty(s) == (s->n_reqs == 0));
 
         kube_selector *c = NULL;

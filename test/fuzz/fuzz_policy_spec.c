@@ -5,7 +5,8 @@
  * The input is parsed as a spec, decoded as a whole PullPolicy, and decoded
  * again wrapped as the spec of a well-formed PullPolicy. Checks:
  *   - a parsed spec keeps every limit and rule of policy_spec.h (names valid and
- *     unique, masks non-zero, defaults applied, at least one action);
+ *     unique, masks non-zero, defaults applied, at least one action), and no
+ *     name or keyword it accepted held a NUL byte;
  *   - a failure is -EINVAL/-E2BIG/-ENOMEM with a one-line message;
  *   - model_policy_decode() of the wrapped spec records exactly what
  *     policy_spec_parse() said (the spec, or the same error message), and a
@@ -76,6 +77,32 @@ static void ps_check_spec(const policy_spec *s) {
         if (s->has_service_accounts && !s->sa_selector) FUZZ_CHECK(!all);
 }
 
+static void ps_check_no_nul_list(json_object *arr) {
+        size_t n =
+            arr && json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+        for (size_t i = 0; i < n; i++)
+                FUZZ_CHECK(!fuzz_json_has_nul(json_object_array_get_idx(arr, i)));
+}
+
+/* No accepted name or keyword held a NUL byte (C would see it cut short). */
+static void ps_check_no_nul(json_object *spec) {
+        json_object *subj = json_object_object_get(spec, "subjects");
+        ps_check_no_nul_list(json_object_object_get(subj, "namespaces"));
+        ps_check_no_nul_list(json_object_object_get(subj, "serviceAccounts"));
+        FUZZ_CHECK(!fuzz_json_has_nul(
+            json_object_object_get(json_object_object_get(spec, "imagePuller"), "clusterRole")));
+        FUZZ_CHECK(!fuzz_json_has_nul(
+            json_object_object_get(json_object_object_get(spec, "dockercfg"), "wait")));
+        json_object *ps = json_object_object_get(spec, "pullSecrets");
+        size_t n =
+            ps && json_object_is_type(ps, json_type_array) ? json_object_array_length(ps) : 0;
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(ps, i);
+                FUZZ_CHECK(!fuzz_json_has_nul(json_object_object_get(e, "name")));
+                ps_check_no_nul_list(json_object_object_get(e, "for"));
+        }
+}
+
 static void ps_check_status(const model_policy_status *st) {
         FUZZ_CHECK(st->n_problems <= MODEL_PROBLEMS_MAX);
         if (!st->has_ready)
@@ -114,6 +141,7 @@ int fuzz_policy_spec_one(const uint8_t *data, size_t size) {
         if (r == 0) {
                 FUZZ_CHECK(s != NULL);
                 ps_check_spec(s);
+                ps_check_no_nul(obj);
         } else {
                 FUZZ_CHECK(r == -EINVAL || r == -E2BIG || r == -ENOMEM);
                 FUZZ_CHECK(s == NULL);
