@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 
 json_object *jsonutil_member(json_object *obj, const char *key) {
         json_object *v = NULL;
@@ -13,7 +14,10 @@ json_object *jsonutil_member(json_object *obj, const char *key) {
 
 const char *jsonutil_member_str(json_object *obj, const char *key) {
         json_object *v = jsonutil_member(obj, key);
-        return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        if (!json_object_is_type(v, json_type_string)) return NULL;
+        const char *s = json_object_get_string(v);
+        /* "\u0000" inside: C would see the string cut short, so it is no usable string */
+        return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 int jsonutil_add(json_object *obj, const char *key, json_object *v) {

@@ -13,7 +13,10 @@
 /* obj[key]; NULL when obj is NULL or not an object, or key is absent or null. */
 json_object *jsonutil_member(json_object *obj, const char *key);
 
-/* The string obj[key], or NULL when it is absent or not a string. */
+/*
+ * The string obj[key], or NULL when it is absent, not a string, or holds a NUL
+ * byte ("\u0000", which C would silently cut the string at).
+ */
 const char *jsonutil_member_str(json_object *obj, const char *key);
 
 /*
