@@ -5,7 +5,8 @@
  * The input text goes to the two annotation records: model_links_parse() and
  * model_merged_parse(). A record that parses must survive
  * serialize -> parse unchanged, and serialize to the same bytes again
- * (canonical form, R10); its lookups must agree with its items.
+ * (canonical form, R10); its lookups must agree with its items, and no name
+ * it accepted may have held a NUL byte.
  *
  * The input as JSON goes to every object decoder: Namespace, ServiceAccount,
  * Secret (whole and metadata only), RoleBinding; the store vtables' memory
@@ -59,6 +60,18 @@ static void md_check_links(const model_links *l) {
         }
 }
 
+/* An accepted record's names were whole: none held a NUL byte (C would cut it short). */
+static void md_check_record_no_nul(const char *text, const char *list, const char *const keys[2]) {
+        json_object *root = json_tokener_parse(text);
+        json_object *arr = json_object_object_get(root, list);
+        size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < 2; k++)
+                        FUZZ_CHECK(!fuzz_json_has_nul(
+                            json_object_object_get(json_object_array_get_idx(arr, i), keys[k])));
+        json_object_put(root);
+}
+
 static void md_links(const char *text) {
         model_links l;
         int r = model_links_parse(text, &l);
@@ -67,6 +80,7 @@ static void md_links(const char *text) {
                 return;
         }
         md_check_links(&l);
+        md_check_record_no_nul(text, "links", (const char *const[]){"policy", "secret"});
         char *s1 = NULL;
         r = model_links_serialize(&l, &s1);
         FUZZ_CHECK(r == 0 || r == -ENOMEM);
@@ -145,6 +159,7 @@ static void md_merged(const char *text) {
                 return;
         }
         md_check_merged(&m);
+        md_check_record_no_nul(text, "entries", (const char *const[]){"policy", "registry"});
         char *s1 = NULL;
         r = model_merged_serialize(&m, &s1);
         FUZZ_CHECK(r == 0 || r == -ENOMEM);
