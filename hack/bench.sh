@@ -28,7 +28,7 @@ bindir=$(bash hack/build-control-plane.sh --print-bindir)
 k() { "$bindir/kubectl" "$@"; }
 bash hack/openshift-sim.sh install "$dir" >/dev/null
 bash hack/openshift-sim.sh start "$dir" --mode=legacy --delay=0 >/dev/null
-k apply --server-side -f crds/ >/dev/null
+k apply --server-side -k crds/ >/dev/null
 k wait --for=condition=Established crd/pullpolicies.pullpolicy.io --timeout=60s >/dev/null
 
 writes() {

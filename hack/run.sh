@@ -25,7 +25,7 @@ bash hack/openshift-sim.sh status "$RUN_DIR" >/dev/null 2>&1 ||
         bash hack/openshift-sim.sh start "$RUN_DIR" --mode=legacy --delay=2
 
 say "installing the PullPolicy CRD"
-kubectl apply --server-side -f crds/ >/dev/null
+kubectl apply --server-side -k crds/ >/dev/null
 kubectl wait --for=condition=Established crd/pullpolicies.pullpolicy.io --timeout=60s >/dev/null
 
 say "starting pullpolicy-controller (log: $RUN_DIR/controller.log)"

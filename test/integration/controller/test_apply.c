@@ -337,7 +337,7 @@ static char *jsonpath(const char *what, const char *ns, const char *path) {
 static int setup(void **state) {
         if (testenv_group_setup(state) < 0) return -1;
         const char *root = getenv("PULLPOLICY_ROOT");
-        if (testenv_kubectl(NULL, "apply --server-side --force-conflicts -f %s/crds/ >/dev/null",
+        if (testenv_kubectl(NULL, "apply --server-side --force-conflicts -k %s/crds/ >/dev/null",
                             root && *root ? root : ".") != 0)
                 return -1;
         if (testenv_kubectl(NULL, "wait --for condition=established --timeout=60s "
