@@ -31,7 +31,7 @@ fi
 rm -f "$tmp"
 
 echo "lint: shell scripts"
-for f in $(git ls-files 'hack/*.sh' '.ci/run'); do
+for f in $(git ls-files 'hack/*.sh' 'test/*.sh' '.ci/run'); do
         bash -n "$f" || status=1
 done
 

@@ -36,6 +36,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "kubetest.h"
 #include "procs.h"
 #include "util/macro.h"
 #include "testenv.h"
@@ -69,172 +70,13 @@ typedef struct e2e_state {
 
 static e2e_state E2E;
 
-/* ---- time ---------------------------------------------------------------------------- */
-
-static inline double e2e_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static inline void e2e_sleep(double s) {
-        struct timespec d = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-        while (nanosleep(&d, &d) < 0 && errno == EINTR) {
-        }
-}
-
-static inline const char *e2e_root(void) {
-        const char *r = getenv("PULLPOLICY_ROOT");
-        return r && *r ? r : ".";
-}
-
-static inline const char *e2e_build(void) {
-        const char *b = getenv("PULLPOLICY_BUILD");
-        return b && *b ? b : "build";
-}
-
-/* ---- kubectl --------------------------------------------------------------------------- */
-
-static inline char *e2e_vfmt(const char *fmt, va_list ap) {
-        char *s = NULL;
-        if (vasprintf(&s, fmt, ap) < 0) return NULL;
-        return s;
-}
-
-/* Exit status of kubectl ARGS (stdout discarded; stderr to ours unless the caller redirects). */
-__attribute__((format(printf, 1, 2))) static inline int e2e_kubectl(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = e2e_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return -ENOMEM;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s", cmd);
-        free(cmd);
-        free(out);
-        return r;
-}
-
-/* stdout of kubectl ARGS with trailing white space cut, or NULL when kubectl failed. */
-__attribute__((format(printf, 1, 2))) static inline char *e2e_kout(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = e2e_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return NULL;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s 2>/dev/null", cmd);
-        free(cmd);
-        if (r != 0) {
-                free(out);
-                return NULL;
-        }
-        if (!out) return strdup("");
-        size_t n = strlen(out);
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ' || out[n - 1] == '\r'))
-                out[--n] = 0;
-        return out;
-}
-
-/* kubectl ARGS (which should ask for -o json) parsed, or NULL when kubectl failed. */
-__attribute__((format(printf, 1, 2))) static inline json_object *e2e_kjson(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = e2e_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return NULL;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s 2>/dev/null", cmd);
-        free(cmd);
-        json_object *o = r == 0 && out ? json_tokener_parse(out) : NULL;
-        free(out);
-        return o;
-}
-
-/* `kubectl apply -f -` of formatted YAML; asserts success. */
-__attribute__((format(printf, 1, 2))) static inline void e2e_apply(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *yaml = e2e_vfmt(fmt, ap);
-        va_end(ap);
-        assert_non_null(yaml);
-        char *out = NULL;
-        int r = testenv_kubectl_input(yaml, &out, "apply -f - 2>&1");
-        if (r != 0)
-                fprintf(stderr, "kubectl apply failed (%d): %s\n--- input:\n%s\n", r,
-                        out ? out : "", yaml);
-        free(out);
-        free(yaml);
-        assert_int_equal(r, 0);
-}
-
-/* `kubectl apply -f -` of formatted YAML: exit status, and kubectl's stdout+stderr in *out. */
-__attribute__((format(printf, 2, 3))) static inline int e2e_try_apply(char **out, const char *fmt,
-                                                                      ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *yaml = e2e_vfmt(fmt, ap);
-        va_end(ap);
-        if (!yaml) return -ENOMEM;
-        int r = testenv_kubectl_input(yaml, out, "apply -f - 2>&1");
-        free(yaml);
-        return r;
-}
-
 /* ---- JSON ----------------------------------------------------------------------------- */
-
-static inline json_object *e2e_jget(json_object *o, const char *key) {
-        json_object *v = NULL;
-        if (!o || !json_object_is_type(o, json_type_object)) return NULL;
-        return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-/* o.a.b.c for a dotted path (keys without dots), or NULL. */
-static inline json_object *e2e_jpath(json_object *o, const char *path) {
-        char buf[512];
-        snprintf(buf, sizeof(buf), "%s", path);
-        char *save = NULL;
-        for (char *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
-                o = e2e_jget(o, k);
-        return o;
-}
-
-static inline const char *e2e_jstr(json_object *o, const char *path) {
-        json_object *v = e2e_jpath(o, path);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-/* An integer at path, or -1 when absent. */
-static inline long long e2e_jint(json_object *o, const char *path) {
-        json_object *v = e2e_jpath(o, path);
-        return v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
-}
-
-static inline size_t e2e_jlen(json_object *o, const char *path) {
-        json_object *l = e2e_jpath(o, path);
-        return l && json_object_is_type(l, json_type_array) ? json_object_array_length(l) : 0;
-}
-
-static inline json_object *e2e_jidx(json_object *o, const char *path, size_t i) {
-        return json_object_array_get_idx(e2e_jpath(o, path), i);
-}
-
-/* metadata.labels[key] / metadata.annotations[key] (keys may hold dots and slashes). */
-static inline const char *e2e_label(json_object *obj, const char *key) {
-        json_object *v = e2e_jget(e2e_jpath(obj, "metadata.labels"), key);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static inline const char *e2e_annotation(json_object *obj, const char *key) {
-        json_object *v = e2e_jget(e2e_jpath(obj, "metadata.annotations"), key);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 /* How many {name: X} entries of the array at path are named name. */
 static inline size_t e2e_count_name(json_object *o, const char *path, const char *name) {
         size_t c = 0;
-        for (size_t i = 0; i < e2e_jlen(o, path); i++) {
-                const char *n = e2e_jstr(e2e_jidx(o, path, i), "name");
+        for (size_t i = 0; i < kt_jlen(o, path); i++) {
+                const char *n = kt_jstr(kt_jidx(o, path, i), "name");
                 if (n && strcmp(n, name) == 0) c++;
         }
         return c;
@@ -242,8 +84,8 @@ static inline size_t e2e_count_name(json_object *o, const char *path, const char
 
 /* The first name of the array at path that starts with prefix, or NULL. */
 static inline const char *e2e_find_prefix(json_object *o, const char *path, const char *prefix) {
-        for (size_t i = 0; i < e2e_jlen(o, path); i++) {
-                const char *n = e2e_jstr(e2e_jidx(o, path, i), "name");
+        for (size_t i = 0; i < kt_jlen(o, path); i++) {
+                const char *n = kt_jstr(kt_jidx(o, path, i), "name");
                 if (n && strncmp(n, prefix, strlen(prefix)) == 0) return n;
         }
         return NULL;
@@ -252,14 +94,14 @@ static inline const char *e2e_find_prefix(json_object *o, const char *path, cons
 /* Names of the array at path joined with ',' (for messages); a new string. */
 static inline char *e2e_names(json_object *o, const char *path) {
         size_t cap = 1;
-        for (size_t i = 0; i < e2e_jlen(o, path); i++) {
-                const char *n = e2e_jstr(e2e_jidx(o, path, i), "name");
+        for (size_t i = 0; i < kt_jlen(o, path); i++) {
+                const char *n = kt_jstr(kt_jidx(o, path, i), "name");
                 cap += (n ? strlen(n) : 1) + 1;
         }
         char *s = calloc(1, cap);
         assert_non_null(s);
-        for (size_t i = 0; i < e2e_jlen(o, path); i++) {
-                const char *n = e2e_jstr(e2e_jidx(o, path, i), "name");
+        for (size_t i = 0; i < kt_jlen(o, path); i++) {
+                const char *n = kt_jstr(kt_jidx(o, path, i), "name");
                 if (i) strcat(s, ",");
                 strcat(s, n ? n : "?");
         }
@@ -268,59 +110,11 @@ static inline char *e2e_names(json_object *o, const char *path) {
 
 /* ---- base64 ----------------------------------------------------------------------------- */
 
-static inline int e2e_b64val(char c) {
-        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const char *p = c ? strchr(t, c) : NULL;
-        return p ? (int)(p - t) : -1;
-}
-
-/* Standard base64 decoded into a new NUL-terminated string, or NULL. */
-static inline char *e2e_b64decode(const char *s) {
-        size_t n = strlen(s), o = 0;
-        char *out = malloc(n / 4 * 3 + 4);
-        uint32_t acc = 0;
-        int bits = 0;
-        if (!out) return NULL;
-        for (size_t i = 0; i < n && s[i] != '='; i++) {
-                int v = e2e_b64val(s[i]);
-                if (v < 0) {
-                        free(out);
-                        return NULL;
-                }
-                acc = (acc << 6) | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (char)((acc >> bits) & 0xff);
-                }
-        }
-        out[o] = 0;
-        return out;
-}
-
-static inline char *e2e_b64encode(const char *s) {
-        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        size_t n = strlen(s), o = 0;
-        char *out = malloc((n + 2) / 3 * 4 + 1);
-        assert_non_null(out);
-        for (size_t i = 0; i < n; i += 3) {
-                uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
-                if (i + 1 < n) v |= (uint32_t)(unsigned char)s[i + 1] << 8;
-                if (i + 2 < n) v |= (uint32_t)(unsigned char)s[i + 2];
-                out[o++] = t[(v >> 18) & 63];
-                out[o++] = t[(v >> 12) & 63];
-                out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
-                out[o++] = i + 2 < n ? t[v & 63] : '=';
-        }
-        out[o] = 0;
-        return out;
-}
-
 /* The decoded data[key] of a secret (raw text, a new string), or NULL. */
 static inline char *e2e_secret_text(json_object *secret, const char *key) {
-        json_object *v = e2e_jget(e2e_jget(secret, "data"), key);
+        json_object *v = kt_jget(kt_jget(secret, "data"), key);
         return v && json_object_is_type(v, json_type_string)
-                   ? e2e_b64decode(json_object_get_string(v))
+                   ? kt_b64decode(json_object_get_string(v))
                    : NULL;
 }
 
@@ -336,17 +130,17 @@ typedef struct e2e_timed {
 static inline int e2e_timed_check(void *ud) {
         e2e_timed *t = ud;
         t->prev_start = t->last_start;
-        t->last_start = e2e_now() - t->t0;
+        t->last_start = kt_now() - t->t0;
         t->polls++;
         return t->cond(t->ud);
 }
 
 /* testenv_wait_until() that records the bracket of E2E.wait_lo / wait_hi. */
 static inline int e2e_wait_until(int (*cond)(void *), void *ud, double timeout_s) {
-        e2e_timed t = {.cond = cond, .ud = ud, .t0 = e2e_now()};
+        e2e_timed t = {.cond = cond, .ud = ud, .t0 = kt_now()};
         int r = testenv_wait_until(e2e_timed_check, &t, timeout_s);
         E2E.wait_lo = t.prev_start;
-        E2E.wait_hi = e2e_now() - t.t0;
+        E2E.wait_hi = kt_now() - t.t0;
         E2E.wait_polls = t.polls;
         return r;
 }
@@ -360,7 +154,7 @@ typedef struct e2e_jp_cond {
 static inline int e2e_jp_check(void *ud) {
         e2e_jp_cond *c = ud;
         free(c->last);
-        c->last = e2e_kout("%s", c->cmd);
+        c->last = kt_kout("%s", c->cmd);
         return c->last && strcmp(c->last, c->want) == 0;
 }
 
@@ -372,13 +166,13 @@ __attribute__((format(printf, 3, 4))) static inline double
 e2e_wait_out(double timeout_s, const char *want, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        char *cmd = e2e_vfmt(fmt, ap);
+        char *cmd = kt_vfmt(fmt, ap);
         va_end(ap);
         assert_non_null(cmd);
         e2e_jp_cond c = {.cmd = cmd, .want = want};
-        double t0 = e2e_now();
+        double t0 = kt_now();
         int r = e2e_wait_until(e2e_jp_check, &c, timeout_s);
-        double took = e2e_now() - t0;
+        double took = kt_now() - t0;
         if (r < 0) {
                 fprintf(stderr, "waited %.1f s for `kubectl %s` to print \"%s\"; last: \"%s\"\n",
                         took, cmd, want, c.last ? c.last : "(kubectl failed)");
@@ -396,12 +190,12 @@ __attribute__((format(printf, 3, 4))) static inline void
 e2e_hold_out(double hold_s, const char *want, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        char *cmd = e2e_vfmt(fmt, ap);
+        char *cmd = kt_vfmt(fmt, ap);
         va_end(ap);
         assert_non_null(cmd);
-        double end = e2e_now() + hold_s;
+        double end = kt_now() + hold_s;
         do {
-                char *got = e2e_kout("%s", cmd);
+                char *got = kt_kout("%s", cmd);
                 if (!got || strcmp(got, want) != 0) {
                         fprintf(stderr, "`kubectl %s` printed \"%s\", expected it to stay \"%s\"\n",
                                 cmd, got ? got : "(kubectl failed)", want);
@@ -410,16 +204,16 @@ e2e_hold_out(double hold_s, const char *want, const char *fmt, ...) {
                         fail();
                 }
                 free(got);
-                e2e_sleep(0.25);
-        } while (e2e_now() < end);
+                kt_sleep(0.25);
+        } while (kt_now() < end);
         free(cmd);
 }
 
 /* Waits until cond(ud) > 0; fails the test with what after timeout_s. Returns seconds taken. */
 static inline double e2e_wait(int (*cond)(void *), void *ud, double timeout_s, const char *what) {
-        double t0 = e2e_now();
+        double t0 = kt_now();
         int r = e2e_wait_until(cond, ud, timeout_s);
-        double took = e2e_now() - t0;
+        double took = kt_now() - t0;
         if (r < 0) {
                 fprintf(stderr, "timed out after %.1f s waiting for %s (controller log: %s)\n",
                         took, what, E2E.controller_log ? E2E.controller_log : "(none)");
@@ -438,10 +232,10 @@ static inline char *e2e_ns_named(const char *name, const char *extra_labels) {
         char *ns = strdup(name);
         assert_non_null(ns);
         assert_true(strlen(ns) <= 63);
-        e2e_apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n"
-                  "    %s: %s\n    %s: %s\n%s%s",
-                  ns, E2E_LABEL_SUITE, E2E.suite, E2E_LABEL_RUN, E2E.prefix,
-                  extra_labels ? "    " : "", extra_labels ? extra_labels : "");
+        kt_apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n"
+                 "    %s: %s\n    %s: %s\n%s%s",
+                 ns, E2E_LABEL_SUITE, E2E.suite, E2E_LABEL_RUN, E2E.prefix,
+                 extra_labels ? "    " : "", extra_labels ? extra_labels : "");
         return ns;
 }
 
@@ -450,20 +244,20 @@ static inline char *e2e_ns(const char *suffix, const char *extra_labels) {
         char *ns = NULL;
         assert_true(asprintf(&ns, "%s-%s", E2E.prefix, suffix) > 0);
         assert_true(strlen(ns) <= 63);
-        e2e_apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n"
-                  "    %s: %s\n    %s: %s\n%s%s",
-                  ns, E2E_LABEL_SUITE, E2E.suite, E2E_LABEL_RUN, E2E.prefix,
-                  extra_labels ? "    " : "", extra_labels ? extra_labels : "");
+        kt_apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n"
+                 "    %s: %s\n    %s: %s\n%s%s",
+                 ns, E2E_LABEL_SUITE, E2E.suite, E2E_LABEL_RUN, E2E.prefix,
+                 extra_labels ? "    " : "", extra_labels ? extra_labels : "");
         return ns;
 }
 
 /* Deletes a namespace without waiting (the group teardown waits for all of them). */
 static inline void e2e_ns_delete(const char *ns) {
-        e2e_kubectl("delete namespace '%s' --ignore-not-found --wait=false >/dev/null 2>&1", ns);
+        kt_kubectl("delete namespace '%s' --ignore-not-found --wait=false >/dev/null 2>&1", ns);
 }
 
 static inline void e2e_sa_create(const char *ns, const char *name) {
-        assert_int_equal(e2e_kubectl("create serviceaccount '%s' -n '%s' >/dev/null", name, ns), 0);
+        assert_int_equal(kt_kubectl("create serviceaccount '%s' -n '%s' >/dev/null", name, ns), 0);
 }
 
 /* A kubernetes.io/dockerconfigjson secret holding one registry entry. */
@@ -471,18 +265,18 @@ static inline void e2e_pull_secret(const char *ns, const char *name, const char 
                                    const char *user) {
         char *up = NULL;
         assert_true(asprintf(&up, "%s:pw-%s", user, name) > 0);
-        char *auth = e2e_b64encode(up);
-        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n"
-                  "type: kubernetes.io/dockerconfigjson\nstringData:\n"
-                  "  .dockerconfigjson: '{\"auths\":{\"%s\":{\"auth\":\"%s\","
-                  "\"email\":\"%s@example.com\"}}}'\n",
-                  name, ns, registry, auth, user);
+        char *auth = kt_b64encode(up);
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n"
+                 "type: kubernetes.io/dockerconfigjson\nstringData:\n"
+                 "  .dockerconfigjson: '{\"auths\":{\"%s\":{\"auth\":\"%s\","
+                 "\"email\":\"%s@example.com\"}}}'\n",
+                 name, ns, registry, auth, user);
         free(auth);
         free(up);
 }
 
 static inline json_object *e2e_get(const char *kind, const char *ns, const char *name) {
-        return e2e_kjson("get %s '%s' -n '%s' -o json", kind, name, ns);
+        return kt_kjson("get %s '%s' -n '%s' -o json", kind, name, ns);
 }
 
 static inline json_object *e2e_sa(const char *ns, const char *name) {
@@ -527,10 +321,10 @@ static inline double e2e_wait_link(const char *ns, const char *sa, const char *l
 static inline char *e2e_pod_pull_secrets(const char *ns, const char *sa) {
         char *name = testenv_unique_name("pod");
         assert_non_null(name);
-        e2e_apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n"
-                  "spec:\n  serviceAccountName: %s\n  automountServiceAccountToken: false\n"
-                  "  containers:\n  - name: c\n    image: registry.example.com/app:1\n",
-                  name, ns, sa);
+        kt_apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\n  namespace: %s\n"
+                 "spec:\n  serviceAccountName: %s\n  automountServiceAccountToken: false\n"
+                 "  containers:\n  - name: c\n    image: registry.example.com/app:1\n",
+                 name, ns, sa);
         json_object *p = e2e_get("pod", ns, name);
         assert_non_null(p);
         char *names = e2e_names(p, "spec.imagePullSecrets");
@@ -577,17 +371,17 @@ static inline int e2e_ready_check(void *ud) {
         json_object *p = e2e_policy(c->ns, c->name);
         const char *st = NULL, *re = NULL;
         long long cg = -1;
-        for (size_t i = 0; i < e2e_jlen(p, "status.conditions"); i++) {
-                json_object *cd = e2e_jidx(p, "status.conditions", i);
-                const char *t = e2e_jstr(cd, "type");
+        for (size_t i = 0; i < kt_jlen(p, "status.conditions"); i++) {
+                json_object *cd = kt_jidx(p, "status.conditions", i);
+                const char *t = kt_jstr(cd, "type");
                 if (t && strcmp(t, "Ready") == 0) {
-                        st = e2e_jstr(cd, "status");
-                        re = e2e_jstr(cd, "reason");
-                        cg = e2e_jint(cd, "observedGeneration");
+                        st = kt_jstr(cd, "status");
+                        re = kt_jstr(cd, "reason");
+                        cg = kt_jint(cd, "observedGeneration");
                 }
         }
-        long long og = e2e_jint(p, "status.observedGeneration");
-        long long g = e2e_jint(p, "metadata.generation");
+        long long og = kt_jint(p, "status.observedGeneration");
+        long long g = kt_jint(p, "metadata.generation");
         snprintf(c->last, sizeof(c->last),
                  "%s/%s observedGeneration=%lld (condition %lld) "
                  "generation=%lld",
@@ -605,9 +399,9 @@ static inline int e2e_ready_check(void *ud) {
 static inline double e2e_wait_ready(const char *ns, const char *name, const char *status,
                                     const char *reason, double timeout_s) {
         e2e_ready_cond c = {.ns = ns, .name = name, .status = status, .reason = reason};
-        double t0 = e2e_now();
+        double t0 = kt_now();
         int r = e2e_wait_until(e2e_ready_check, &c, timeout_s);
-        double took = e2e_now() - t0;
+        double took = kt_now() - t0;
         if (r < 0)
                 fprintf(stderr,
                         "policy %s/%s: waited %.1f s for Ready %s/%s; last: %s "
@@ -628,19 +422,19 @@ static inline json_object *e2e_policy(const char *ns, const char *name) {
 
 /* The number of events of the policy with this reason (in its namespace). */
 static inline int e2e_events(const char *ns, const char *policy, const char *reason) {
-        json_object *l = e2e_kjson("get events -n '%s' --field-selector "
-                                   "involvedObject.kind=PullPolicy,involvedObject.name=%s,"
-                                   "reason=%s -o json",
-                                   ns, policy, reason);
+        json_object *l = kt_kjson("get events -n '%s' --field-selector "
+                                  "involvedObject.kind=PullPolicy,involvedObject.name=%s,"
+                                  "reason=%s -o json",
+                                  ns, policy, reason);
         if (!l) return -1;
-        int n = (int)e2e_jlen(l, "items");
+        int n = (int)kt_jlen(l, "items");
         json_object_put(l);
         return n;
 }
 
 /* Deletes a policy and waits until it is gone (its finalizer done). */
 static inline double e2e_policy_delete(const char *ns, const char *name) {
-        assert_int_equal(e2e_kubectl("delete ppol '%s' -n '%s' --wait=false >/dev/null", name, ns),
+        assert_int_equal(kt_kubectl("delete ppol '%s' -n '%s' --wait=false >/dev/null", name, ns),
                          0);
         return e2e_wait_out(E2E_WAIT_S, "gone",
                             "get ppol '%s' -n '%s' -o name 2>/dev/null | grep -q . "
@@ -654,12 +448,12 @@ static inline double e2e_policy_delete(const char *ns, const char *name) {
 __attribute__((format(printf, 1, 2))) static inline int e2e_sim_script(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        char *args = e2e_vfmt(fmt, ap);
+        char *args = kt_vfmt(fmt, ap);
         va_end(ap);
         if (!args) return -ENOMEM;
         char *cmd = NULL;
         int n = asprintf(&cmd, "PULLPOLICY_BUILD='%s' bash '%s/hack/openshift-sim.sh' %s",
-                         e2e_build(), e2e_root(), args);
+                         kt_build(), kt_root(), args);
         free(args);
         if (n < 0) return -ENOMEM;
         int st = system(cmd);
@@ -676,10 +470,10 @@ __attribute__((format(printf, 1, 2))) static inline int e2e_sim_script(const cha
 static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_prefix,
                                 const char *mode, double delay_s) {
         char bin[4096], log[4096], kc[4096], pfx[512], md[64], dl[64];
-        snprintf(bin, sizeof(bin), "%s/pullpolicy-sim", e2e_build());
-        snprintf(log, sizeof(log), "%s/test-logs", e2e_build());
+        snprintf(bin, sizeof(bin), "%s/pullpolicy-sim", kt_build());
+        snprintf(log, sizeof(log), "%s/test-logs", kt_build());
         mkdir(log, 0755);
-        snprintf(log, sizeof(log), "%s/test-logs/%s.log", e2e_build(), logname);
+        snprintf(log, sizeof(log), "%s/test-logs/%s.log", kt_build(), logname);
         snprintf(kc, sizeof(kc), "--kubeconfig=%s", testenv_kubeconfig());
         snprintf(pfx, sizeof(pfx), "--namespace-prefix=%s-", ns_prefix);
         snprintf(md, sizeof(md), "--mode=%s", mode);
@@ -690,14 +484,14 @@ static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_pr
                 fprintf(stderr, "cannot start %s\n", bin);
                 return -1;
         }
-        double deadline = e2e_now() + E2E_WAIT_S;
+        double deadline = kt_now() + E2E_WAIT_S;
         while (tproc_log_count(p, " synced", NULL) <= 0) {
-                if (waitpid(p->pid, NULL, WNOHANG) == p->pid || e2e_now() > deadline) {
+                if (waitpid(p->pid, NULL, WNOHANG) == p->pid || kt_now() > deadline) {
                         fprintf(stderr, "pullpolicy-sim did not start/sync; see %s\n", log);
                         tproc_stop(p, 5);
                         return -1;
                 }
-                e2e_sleep(0.05);
+                kt_sleep(0.05);
         }
         return 0;
 }
@@ -714,7 +508,7 @@ static inline int e2e_controller_start(const char *const *extra) {
         char name[128];
         snprintf(name, sizeof(name), "e2e-%s-controller", E2E.suite);
         free(E2E.controller_log);
-        if (asprintf(&E2E.controller_log, "%s/test-logs/%s.log", e2e_build(), name) < 0) return -1;
+        if (asprintf(&E2E.controller_log, "%s/test-logs/%s.log", kt_build(), name) < 0) return -1;
         int r = tproc_start_controller(&E2E.controller, name, extra, E2E_READY_S);
         if (r < 0) {
                 fprintf(stderr, "controller did not become ready (%d); see %s\n", r,
@@ -739,9 +533,9 @@ static inline int e2e_controller_stop(void) {
 
 /* Namespaces of the given label selector still present (any phase); -1 when kubectl failed. */
 static inline int e2e_ns_left(const char *selector) {
-        json_object *l = e2e_kjson("get namespaces -l '%s' -o json", selector);
+        json_object *l = kt_kjson("get namespaces -l '%s' -o json", selector);
         if (!l) return -1;
-        int n = (int)e2e_jlen(l, "items");
+        int n = (int)kt_jlen(l, "items");
         json_object_put(l);
         return n;
 }
@@ -751,8 +545,8 @@ static inline int e2e_ns_left(const char *selector) {
  * finalizers (their controller is gone) and their namespaces are deleted (not awaited).
  */
 static inline void e2e_clean_leftovers(void) {
-        char *nss = e2e_kout("get namespaces -l '%s=%s' -o jsonpath='{.items[*].metadata.name}'",
-                             E2E_LABEL_SUITE, E2E.suite);
+        char *nss = kt_kout("get namespaces -l '%s=%s' -o jsonpath='{.items[*].metadata.name}'",
+                            E2E_LABEL_SUITE, E2E.suite);
         if (!nss || !*nss) {
                 free(nss);
                 return;
@@ -760,13 +554,13 @@ static inline void e2e_clean_leftovers(void) {
         fprintf(stderr, "cleaning up namespaces of an earlier run: %s\n", nss);
         char *save = NULL;
         for (char *ns = strtok_r(nss, " ", &save); ns; ns = strtok_r(NULL, " ", &save)) {
-                char *pols = e2e_kout("get ppol -n '%s' -o name", ns);
+                char *pols = kt_kout("get ppol -n '%s' -o name", ns);
                 char *s2 = NULL;
                 for (char *p = pols ? strtok_r(pols, "\n", &s2) : NULL; p;
                      p = strtok_r(NULL, "\n", &s2))
-                        e2e_kubectl("patch -n '%s' '%s' --type=merge "
-                                    "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null 2>&1",
-                                    ns, p);
+                        kt_kubectl("patch -n '%s' '%s' --type=merge "
+                                   "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null 2>&1",
+                                   ns, p);
                 free(pols);
                 e2e_ns_delete(ns);
         }
@@ -793,10 +587,10 @@ static inline int e2e_suite_setup(void **state, const char *suite, const char *s
                 return -1;
         }
         char crd[4096];
-        snprintf(crd, sizeof(crd), "%s/crds/pullpolicy.io_pullpolicies.yaml", e2e_root());
-        if (e2e_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null", crd) != 0 ||
-            e2e_kubectl("wait --for=condition=Established --timeout=60s "
-                        "crd/pullpolicies.pullpolicy.io >/dev/null") != 0) {
+        snprintf(crd, sizeof(crd), "%s/crds/pullpolicy.io_pullpolicies.yaml", kt_root());
+        if (kt_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null", crd) != 0 ||
+            kt_kubectl("wait --for=condition=Established --timeout=60s "
+                       "crd/pullpolicies.pullpolicy.io >/dev/null") != 0) {
                 fprintf(stderr, "cannot install the CRD %s\n", crd);
                 return -1;
         }
@@ -815,17 +609,17 @@ static inline int e2e_suite_setup(void **state, const char *suite, const char *s
  * carries a finalizer; this releases every such hold (also those of a failed test).
  */
 static inline void e2e_release_holds(void) {
-        char *l = e2e_kout("get configmaps -A -l '" E2E_LABEL_HOLD "=true' -o "
-                           "jsonpath='{range .items[*]}{.metadata.namespace} "
-                           "{.metadata.name}{\"\\n\"}{end}'");
+        char *l = kt_kout("get configmaps -A -l '" E2E_LABEL_HOLD "=true' -o "
+                          "jsonpath='{range .items[*]}{.metadata.namespace} "
+                          "{.metadata.name}{\"\\n\"}{end}'");
         char *save = NULL;
         for (char *line = l ? strtok_r(l, "\n", &save) : NULL; line;
              line = strtok_r(NULL, "\n", &save)) {
                 char ns[256], name[256];
                 if (sscanf(line, "%255s %255s", ns, name) != 2) continue;
-                e2e_kubectl("patch configmap '%s' -n '%s' --type=merge "
-                            "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null 2>&1",
-                            name, ns);
+                kt_kubectl("patch configmap '%s' -n '%s' --type=merge "
+                           "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null 2>&1",
+                           name, ns);
         }
         free(l);
 }
@@ -842,10 +636,10 @@ static inline int e2e_suite_teardown(void **state) {
         char sel[256];
         if (E2E.prefix && testenv_dir()) {
                 snprintf(sel, sizeof(sel), "%s=%s", E2E_LABEL_RUN, E2E.prefix);
-                e2e_kubectl("delete namespaces -l '%s' --wait=false >/dev/null 2>&1", sel);
+                kt_kubectl("delete namespaces -l '%s' --wait=false >/dev/null 2>&1", sel);
                 e2e_release_holds();
-                double deadline = e2e_now() + E2E_CLEANUP_S;
-                while ((left = e2e_ns_left(sel)) > 0 && e2e_now() < deadline) e2e_sleep(0.5);
+                double deadline = kt_now() + E2E_CLEANUP_S;
+                while ((left = e2e_ns_left(sel)) > 0 && kt_now() < deadline) kt_sleep(0.5);
         }
         if (left != 0) {
                 fprintf(stderr, "%d namespace(s) of %s still present after %.0f s\n", left, sel,

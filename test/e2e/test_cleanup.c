@@ -18,23 +18,23 @@ static void person_link(const char *ns, const char *sa, const char *secret) {
         for (int attempt = 0; attempt < 5; attempt++) {
                 json_object *o = e2e_sa(ns, sa);
                 assert_non_null(o);
-                bool has_list = e2e_jpath(o, "imagePullSecrets") != NULL;
+                bool has_list = kt_jpath(o, "imagePullSecrets") != NULL;
                 json_object_put(o);
                 int r;
                 if (has_list)
-                        r = e2e_kubectl("patch sa '%s' -n '%s' --type=json -p "
-                                        "'[{\"op\":\"add\",\"path\":\"/imagePullSecrets/-\","
-                                        "\"value\":{\"name\":\"%s\"}}]' >/dev/null 2>&1",
-                                        sa, ns, secret);
+                        r = kt_kubectl("patch sa '%s' -n '%s' --type=json -p "
+                                       "'[{\"op\":\"add\",\"path\":\"/imagePullSecrets/-\","
+                                       "\"value\":{\"name\":\"%s\"}}]' >/dev/null 2>&1",
+                                       sa, ns, secret);
                 else
-                        r = e2e_kubectl("patch sa '%s' -n '%s' --type=json -p "
-                                        "'[{\"op\":\"test\",\"path\":\"/imagePullSecrets\","
-                                        "\"value\":null},{\"op\":\"add\",\"path\":"
-                                        "\"/imagePullSecrets\",\"value\":[{\"name\":\"%s\"}]}]' "
-                                        ">/dev/null 2>&1",
-                                        sa, ns, secret);
+                        r = kt_kubectl("patch sa '%s' -n '%s' --type=json -p "
+                                       "'[{\"op\":\"test\",\"path\":\"/imagePullSecrets\","
+                                       "\"value\":null},{\"op\":\"add\",\"path\":"
+                                       "\"/imagePullSecrets\",\"value\":[{\"name\":\"%s\"}]}]' "
+                                       ">/dev/null 2>&1",
+                                       sa, ns, secret);
                 if (r == 0) return;
-                e2e_sleep(0.2);
+                kt_sleep(0.2);
         }
         fail_msg("could not patch %s/%s", ns, sa);
 }
@@ -52,7 +52,7 @@ static const char *exists_cmd = "get %s '%s' -n '%s' -o name 2>/dev/null | grep 
                                 "&& echo present || echo absent";
 
 static char *jsonpath(const char *kind, const char *ns, const char *name, const char *jp) {
-        return e2e_kout("get %s '%s' -n '%s' -o jsonpath='%s'", kind, name, ns, jp);
+        return kt_kout("get %s '%s' -n '%s' -o jsonpath='%s'", kind, name, ns, jp);
 }
 
 /* Deleting a policy undoes its bindings, copies and links, and only those. */
@@ -67,11 +67,11 @@ static void test_delete_removes_exactly_its_work(void **state) {
         person_link(a, "default", "personal");
         e2e_wait_link(h, "builder", "pull", "creds", 1, E2E_WAIT_S);
 
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: p\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s, %s, %s]\n  imagePuller: {}\n"
-                  "  pullSecrets:\n  - name: creds\n",
-                  h, h, a, b);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: p\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s, %s, %s]\n  imagePuller: {}\n"
+                 "  pullSecrets:\n  - name: creds\n",
+                 h, h, a, b);
         e2e_wait_applied(h, "p", E2E_WAIT_S);
         const char *nss[] = {h, a, b};
         for (size_t i = 0; i < 3; i++) {
@@ -84,7 +84,7 @@ static void test_delete_removes_exactly_its_work(void **state) {
         for (size_t i = 1; i < 3; i++) {
                 json_object *c = e2e_get("secret", nss[i], "creds");
                 assert_non_null(c);
-                assert_string_equal(e2e_label(c, "pullpolicy.io/policy"), "p");
+                assert_string_equal(kt_label(c, "pullpolicy.io/policy"), "p");
                 json_object_put(c);
         }
         /* the person's link is not doubled */
@@ -101,21 +101,21 @@ static void test_delete_removes_exactly_its_work(void **state) {
         e2e_policy_delete(h, "p");
 
         /* bindings, copies, links: gone */
-        char *left = e2e_kout("get rolebindings -n '%s' -l pullpolicy.io/policy=p -o name", h);
+        char *left = kt_kout("get rolebindings -n '%s' -l pullpolicy.io/policy=p -o name", h);
         assert_non_null(left);
         assert_string_equal(left, "");
         free(left);
         for (size_t i = 0; i < 3; i++)
                 assert_int_equal(e2e_sa_count(nss[i], "default", "pull", "creds"), 0);
         for (size_t i = 1; i < 3; i++) {
-                char *e = e2e_kout(exists_cmd, "secret", "creds", nss[i]);
+                char *e = kt_kout(exists_cmd, "secret", "creds", nss[i]);
                 assert_string_equal(e, "absent");
                 free(e);
         }
         /* what others made: kept */
         assert_int_equal(e2e_sa_count(h, "builder", "pull", "creds"), 1);
         assert_int_equal(e2e_sa_count(a, "default", "pull", "personal"), 1);
-        char *src = e2e_kout(exists_cmd, "secret", "creds", h);
+        char *src = kt_kout(exists_cmd, "secret", "creds", h);
         assert_string_equal(src, "present");
         free(src);
         for (size_t i = 0; i < 3; i++) {
@@ -123,7 +123,7 @@ static void test_delete_removes_exactly_its_work(void **state) {
                 assert_non_null(e2e_find_prefix(sa, "imagePullSecrets", "default-dockercfg-"));
                 assert_non_null(e2e_find_prefix(sa, "secrets", "default-dockercfg-"));
                 /* no record of links is left behind */
-                assert_null(e2e_annotation(sa, "pullpolicy.io/links"));
+                assert_null(kt_annotation(sa, "pullpolicy.io/links"));
                 json_object_put(sa);
         }
         json_object *hb = e2e_sa(h, "builder");
@@ -151,14 +151,14 @@ static void test_two_policies_same_secret(void **state) {
                           "metadata:\n  name: %s\n  namespace: %s\n"
                           "spec:\n  subjects:\n    serviceAccounts: [default]\n"
                           "  pullSecrets:\n  - name: creds\n";
-        e2e_apply(pol, "first", h);
+        kt_apply(pol, "first", h);
         e2e_wait_applied(h, "first", E2E_WAIT_S);
         e2e_wait_link(h, "default", "pull", "creds", 1, E2E_WAIT_S);
-        e2e_apply(pol, "second", h);
+        kt_apply(pol, "second", h);
         e2e_wait_applied(h, "second", E2E_WAIT_S);
         assert_int_equal(e2e_sa_count(h, "default", "pull", "creds"), 1);
         json_object *sa = e2e_sa(h, "default");
-        const char *rec = e2e_annotation(sa, "pullpolicy.io/links");
+        const char *rec = kt_annotation(sa, "pullpolicy.io/links");
         fprintf(stderr, "link record with two policies: %s\n", rec ? rec : "(none)");
         json_object_put(sa);
 
@@ -176,7 +176,7 @@ static void test_two_policies_same_secret(void **state) {
         e2e_wait_link(h, "default", "pull", "creds", 0, E2E_WAIT_S);
         json_object *after = e2e_sa(h, "default");
         assert_non_null(e2e_find_prefix(after, "imagePullSecrets", "default-dockercfg-"));
-        assert_null(e2e_annotation(after, "pullpolicy.io/links"));
+        assert_null(kt_annotation(after, "pullpolicy.io/links"));
         json_object_put(after);
 
         e2e_ns_delete(h);
@@ -195,7 +195,7 @@ static void test_shrink_subjects(void **state) {
                           "  imagePuller: {}\n  pullSecrets:\n  - name: creds\n";
         char nss[256];
         snprintf(nss, sizeof(nss), "%s, %s", a, b);
-        e2e_apply(pol, h, nss, "default, builder");
+        kt_apply(pol, h, nss, "default, builder");
         e2e_wait_applied(h, "s", E2E_WAIT_S);
         const char *sas[] = {"default", "builder"};
         for (size_t i = 0; i < 2; i++) {
@@ -207,12 +207,12 @@ static void test_shrink_subjects(void **state) {
         char *copy_rv = jsonpath("secret", a, "creds", "{.metadata.resourceVersion}");
         assert_non_null(rba_uid);
         assert_non_null(copy_rv);
-        char *bcopy = e2e_kout(exists_cmd, "secret", "creds", b);
+        char *bcopy = kt_kout(exists_cmd, "secret", "creds", b);
         assert_string_equal(bcopy, "present");
         free(bcopy);
 
         /* drop namespace b and account builder */
-        e2e_apply(pol, h, a, "default");
+        kt_apply(pol, h, a, "default");
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rbb, h);
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", b);
         for (size_t i = 0; i < 2; i++) e2e_wait_link(b, sas[i], "pull", "creds", 0, E2E_WAIT_S);
@@ -266,55 +266,55 @@ static void test_long_policy_names(void **state) {
         snprintf(p1, sizeof(p1), "%sy", base);
         snprintf(p2, sizeof(p2), "%sz", base);
         assert_int_equal(strlen(p1), 236);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: %s\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n"
-                  "  pullSecrets:\n  - name: creds\n",
-                  p1, h, a);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: %s\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s]\n    serviceAccounts: [default]\n"
-                  "  imagePuller: {}\n",
-                  p2, h, a);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: %s\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n"
+                 "  pullSecrets:\n  - name: creds\n",
+                 p1, h, a);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: %s\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s]\n    serviceAccounts: [default]\n"
+                 "  imagePuller: {}\n",
+                 p2, h, a);
         e2e_wait_applied(h, p1, E2E_WAIT_S);
         e2e_wait_applied(h, p2, E2E_WAIT_S);
         e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
 
-        json_object *l = e2e_kjson("get rolebindings -n '%s' -o json", h);
+        json_object *l = kt_kjson("get rolebindings -n '%s' -o json", h);
         assert_non_null(l);
-        assert_int_equal(e2e_jlen(l, "items"), 2);
+        assert_int_equal(kt_jlen(l, "items"), 2);
         char *names[2];
         for (size_t i = 0; i < 2; i++) {
-                json_object *rb = e2e_jidx(l, "items", i);
-                const char *n = e2e_jstr(rb, "metadata.name");
-                const char *lv = e2e_label(rb, "pullpolicy.io/policy");
+                json_object *rb = kt_jidx(l, "items", i);
+                const char *n = kt_jstr(rb, "metadata.name");
+                const char *lv = kt_label(rb, "pullpolicy.io/policy");
                 fprintf(stderr, "binding %s (%zu chars), policy label %s\n", n, strlen(n),
                         lv ? lv : "(none)");
                 assert_true(strlen(n) <= 253);
                 assert_non_null(lv);
                 assert_true(strlen(lv) <= 63);
-                assert_string_equal(e2e_label(rb, "pullpolicy.io/policy-namespace"), h);
-                const char *owner = e2e_jstr(e2e_jidx(rb, "metadata.ownerReferences", 0), "name");
+                assert_string_equal(kt_label(rb, "pullpolicy.io/policy-namespace"), h);
+                const char *owner = kt_jstr(kt_jidx(rb, "metadata.ownerReferences", 0), "name");
                 assert_non_null(owner);
                 names[i] = strdup(n);
                 /* the Group binding belongs to p1, the ServiceAccount one to p2 */
-                const char *kind = e2e_jstr(e2e_jidx(rb, "subjects", 0), "kind");
+                const char *kind = kt_jstr(kt_jidx(rb, "subjects", 0), "kind");
                 assert_string_equal(owner, strcmp(kind, "Group") == 0 ? p1 : p2);
         }
         assert_string_not_equal(names[0], names[1]);
         json_object_put(l);
         json_object *copy = e2e_get("secret", a, "creds");
         assert_non_null(copy);
-        assert_true(strlen(e2e_label(copy, "pullpolicy.io/policy")) <= 63);
+        assert_true(strlen(kt_label(copy, "pullpolicy.io/policy")) <= 63);
         json_object_put(copy);
 
         e2e_policy_delete(h, p1);
         e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
-        json_object *left = e2e_kjson("get rolebindings -n '%s' -o json", h);
-        assert_int_equal(e2e_jlen(left, "items"), 1);
-        json_object *rb = e2e_jidx(left, "items", 0);
-        assert_string_equal(e2e_jstr(e2e_jidx(rb, "subjects", 0), "kind"), "ServiceAccount");
+        json_object *left = kt_kjson("get rolebindings -n '%s' -o json", h);
+        assert_int_equal(kt_jlen(left, "items"), 1);
+        json_object *rb = kt_jidx(left, "items", 0);
+        assert_string_equal(kt_jstr(kt_jidx(rb, "subjects", 0), "kind"), "ServiceAccount");
         json_object_put(left);
         e2e_wait_applied(h, p2, E2E_WAIT_S);
 
@@ -336,11 +336,11 @@ static void test_long_policy_names(void **state) {
 static void test_namespaces_deleted(void **state) {
         char *h = e2e_ns("h-gone", NULL), *a = e2e_ns("gone-a", NULL), *b = e2e_ns("gone-b", NULL);
         e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: p\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s, %s]\n  imagePuller: {}\n"
-                  "  pullSecrets:\n  - name: creds\n",
-                  h, a, b);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: p\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s, %s]\n  imagePuller: {}\n"
+                 "  pullSecrets:\n  - name: creds\n",
+                 h, a, b);
         e2e_wait_applied(h, "p", E2E_WAIT_S);
         e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
         e2e_wait_link(b, "default", "pull", "creds", 1, E2E_WAIT_S);
@@ -348,13 +348,13 @@ static void test_namespaces_deleted(void **state) {
         e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rbb, h);
 
         /* b goes: its binding goes, the policy serves one namespace */
-        assert_int_equal(e2e_kubectl("delete namespace '%s' --wait=false >/dev/null", b), 0);
+        assert_int_equal(kt_kubectl("delete namespace '%s' --wait=false >/dev/null", b), 0);
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rbb, h);
         e2e_wait_out(E2E_WAIT_S, "1", "get ppol p -n '%s' -o jsonpath='{.status.namespaces}'", h);
         e2e_wait_applied(h, "p", E2E_WAIT_S);
 
         /* the home goes: a's copy and link go with it, and the home is not held up */
-        assert_int_equal(e2e_kubectl("delete namespace '%s' --wait=false >/dev/null", h), 0);
+        assert_int_equal(kt_kubectl("delete namespace '%s' --wait=false >/dev/null", h), 0);
         e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
         e2e_wait_out(E2E_CLEANUP_S, "gone",
@@ -362,7 +362,7 @@ static void test_namespaces_deleted(void **state) {
                      "|| echo gone",
                      h);
         json_object *sa = e2e_sa(a, "default");
-        assert_null(e2e_annotation(sa, "pullpolicy.io/links"));
+        assert_null(kt_annotation(sa, "pullpolicy.io/links"));
         assert_non_null(e2e_find_prefix(sa, "imagePullSecrets", "default-dockercfg-"));
         json_object_put(sa);
 
@@ -382,18 +382,18 @@ static void test_namespaces_deleted(void **state) {
 static void test_changes_while_down(void **state) {
         char *h = e2e_ns("h-down", NULL), *a = e2e_ns("down-a", NULL), *b = e2e_ns("down-b", NULL);
         e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
-        assert_int_equal(e2e_kubectl("label namespace '%s' e2e-down=%s >/dev/null", a, E2E.prefix),
+        assert_int_equal(kt_kubectl("label namespace '%s' e2e-down=%s >/dev/null", a, E2E.prefix),
                          0);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: sel\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaceSelector:\n      matchLabels:\n"
-                  "        e2e-down: %s\n  imagePuller: {}\n  pullSecrets:\n  - name: creds\n",
-                  h, E2E.prefix);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: doomed\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n"
-                  "  pullSecrets:\n  - name: creds\n",
-                  h, b);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: sel\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaceSelector:\n      matchLabels:\n"
+                 "        e2e-down: %s\n  imagePuller: {}\n  pullSecrets:\n  - name: creds\n",
+                 h, E2E.prefix);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: doomed\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n"
+                 "  pullSecrets:\n  - name: creds\n",
+                 h, b);
         e2e_wait_applied(h, "sel", E2E_WAIT_S);
         e2e_wait_applied(h, "doomed", E2E_WAIT_S);
         e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
@@ -403,12 +403,12 @@ static void test_changes_while_down(void **state) {
         e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rbb, h);
 
         assert_int_equal(e2e_controller_stop(), 0);
-        assert_int_equal(e2e_kubectl("delete ppol doomed -n '%s' --wait=false >/dev/null", h), 0);
-        assert_int_equal(e2e_kubectl("label namespace '%s' e2e-down- >/dev/null", a), 0);
+        assert_int_equal(kt_kubectl("delete ppol doomed -n '%s' --wait=false >/dev/null", h), 0);
+        assert_int_equal(kt_kubectl("label namespace '%s' e2e-down- >/dev/null", a), 0);
         /* nobody to finalize it: it waits */
-        e2e_sleep(1.0);
+        kt_sleep(1.0);
         char *ts =
-            e2e_kout("get ppol doomed -n '%s' -o jsonpath='{.metadata.deletionTimestamp}'", h);
+            kt_kout("get ppol doomed -n '%s' -o jsonpath='{.metadata.deletionTimestamp}'", h);
         assert_non_null(ts);
         assert_true(*ts);
         free(ts);

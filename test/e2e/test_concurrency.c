@@ -100,9 +100,9 @@ static int writer_main(const char *ns, size_t n_lists, double run_s, const char 
         char *own[N_SA][2][WRITER_MAX_OWN + 1] = {{{0}}};
         size_t n_own[N_SA][2] = {{0}};
         unsigned long seq = 0, writes = 0, conflicts = 0, errors = 0;
-        double end = e2e_now() + run_s;
+        double end = kt_now() + run_s;
         unsigned rnd = (unsigned)getpid();
-        for (size_t it = 0; e2e_now() < end; it++) {
+        for (size_t it = 0; kt_now() < end; it++) {
                 size_t i = it % N_SA, li = (it / N_SA) % n_lists;
                 const char *field = lists[li];
                 char **mine = own[i][li];
@@ -125,12 +125,12 @@ static int writer_main(const char *ns, size_t n_lists, double run_s, const char 
                                 errors++;
                                 break;
                         }
-                        json_object *old = e2e_jget(sa, field);
+                        json_object *old = kt_jget(sa, field);
                         json_object *list = json_object_new_array();
                         /* keep everything of others; of ours, the set we believe in, minus drop */
                         for (size_t k = 0; old && k < json_object_array_length(old); k++) {
                                 json_object *e = json_object_array_get_idx(old, k);
-                                const char *nm = e2e_jstr(e, "name");
+                                const char *nm = kt_jstr(e, "name");
                                 if (is_own(nm)) continue;
                                 json_object_array_add(list, json_object_get(e));
                         }
@@ -173,12 +173,12 @@ static int writer_main(const char *ns, size_t n_lists, double run_s, const char 
                         body = NULL;
                         if (whttp(c, "GET", url, NULL, &body) == 200) {
                                 json_object *now = json_tokener_parse(body);
-                                json_object *l = e2e_jget(now, field);
+                                json_object *l = kt_jget(now, field);
                                 for (size_t k = 0; k < *n; k++) free(mine[k]);
                                 *n = 0;
                                 for (size_t k = 0; l && k < json_object_array_length(l); k++) {
                                         const char *nm =
-                                            e2e_jstr(json_object_array_get_idx(l, k), "name");
+                                            kt_jstr(json_object_array_get_idx(l, k), "name");
                                         if (is_own(nm) && *n < WRITER_MAX_OWN + 1)
                                                 mine[(*n)++] = strdup(nm);
                                 }
@@ -232,22 +232,22 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
         e2e_pull_secret(ns, "creds", "registry.churn.example.com", "ch");
         e2e_pull_secret(ns, "creds2", "registry2.churn.example.com", "ch");
         for (int i = 0; i < N_SA; i++)
-                e2e_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa-%d\n"
-                          "  namespace: %s\n  labels: {churn: \"yes\"}\n",
-                          i, ns);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: churn\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccountSelector:\n"
-                  "      matchLabels: {churn: \"yes\"}\n"
-                  "  pullSecrets: %s\n",
-                  ns, secrets_json(true, mount));
+                kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa-%d\n"
+                         "  namespace: %s\n  labels: {churn: \"yes\"}\n",
+                         i, ns);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: churn\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccountSelector:\n"
+                 "      matchLabels: {churn: \"yes\"}\n"
+                 "  pullSecrets: %s\n",
+                 ns, secrets_json(true, mount));
         e2e_wait_applied(ns, "churn", E2E_WAIT_S);
         const char *c409 = "code=\"409\",resource=\"serviceaccounts\"";
         double conflicts0 = metric(c409);
 
         char out_path[4096];
         snprintf(out_path, sizeof(out_path), "%s/test-logs/e2e-concurrency-writer-%s.txt",
-                 e2e_build(), suffix);
+                 kt_build(), suffix);
         unlink(out_path);
         fflush(NULL);
         pid_t pid = fork();
@@ -264,9 +264,9 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
         snprintf(url, sizeof(url),
                  "%s/apis/pullpolicy.io/v1alpha1/namespaces/%s/pullpolicies/churn",
                  testenv_server(), ns);
-        double end = e2e_now() + RUN_S - (delete_at_end ? DELETE_BEFORE_END : 0);
+        double end = kt_now() + RUN_S - (delete_at_end ? DELETE_BEFORE_END : 0);
         unsigned flips = 0;
-        while (e2e_now() < end) {
+        while (kt_now() < end) {
                 char patch[512], *body = NULL;
                 snprintf(patch, sizeof(patch), "{\"spec\":{\"pullSecrets\":%s}}",
                          secrets_json(flips % 2 == 1, mount));
@@ -274,7 +274,7 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                 free(body);
                 assert_int_equal(code, 200);
                 flips++;
-                e2e_sleep(FLIP_S);
+                kt_sleep(FLIP_S);
         }
         if (delete_at_end) {
                 char *body = NULL;
@@ -296,12 +296,12 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                              "&& echo present || echo gone",
                              ns);
         } else {
-                e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                          "metadata:\n  name: churn\n  namespace: %s\n"
-                          "spec:\n  subjects:\n    serviceAccountSelector:\n"
-                          "      matchLabels: {churn: \"yes\"}\n"
-                          "  pullSecrets: %s\n",
-                          ns, secrets_json(true, mount));
+                kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                         "metadata:\n  name: churn\n  namespace: %s\n"
+                         "spec:\n  subjects:\n    serviceAccountSelector:\n"
+                         "      matchLabels: {churn: \"yes\"}\n"
+                         "  pullSecrets: %s\n",
+                         ns, secrets_json(true, mount));
                 e2e_wait_applied(ns, "churn", 2 * E2E_WAIT_S);
                 for (int i = 0; i < N_SA; i++) {
                         char sa[32];
@@ -345,8 +345,8 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                         }
                 }
                 size_t n_own = 0;
-                for (size_t k = 0; k < e2e_jlen(o, field); k++)
-                        if (is_own(e2e_jstr(e2e_jidx(o, field, k), "name"))) n_own++;
+                for (size_t k = 0; k < kt_jlen(o, field); k++)
+                        if (is_own(kt_jstr(kt_jidx(o, field, k), "name"))) n_own++;
                 if (n_own != n_want) {
                         fprintf(stderr,
                                 "STALE: %s/%s %s has %zu writer entries, the writer "
@@ -363,7 +363,7 @@ static void run_churn(const char *suffix, bool mount, bool delete_at_end) {
                 char pfx[64];
                 snprintf(pfx, sizeof(pfx), "%s-dockercfg-", sa);
                 assert_non_null(e2e_find_prefix(o, field, pfx));
-                if (delete_at_end) assert_null(e2e_annotation(o, "pullpolicy.io/links"));
+                if (delete_at_end) assert_null(kt_annotation(o, "pullpolicy.io/links"));
                 free(names);
                 json_object_put(o);
         }

@@ -13,7 +13,7 @@
 #include "e2e.h"
 
 static char *data_of(const char *ns, const char *name) {
-        return e2e_kout("get secret '%s' -n '%s' -o jsonpath='{.type} {.data}'", name, ns);
+        return kt_kout("get secret '%s' -n '%s' -o jsonpath='{.type} {.data}'", name, ns);
 }
 
 typedef struct same_cond {
@@ -48,20 +48,20 @@ static const char *exists_cmd = "get %s '%s' -n '%s' -o name 2>/dev/null | grep 
                                 "&& echo present || echo absent";
 
 static void policy(const char *home, const char *name, const char *subjects, const char *extra) {
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: %s\n  namespace: %s\n"
-                  "spec:\n  subjects:\n%s  pullSecrets:\n  - name: team-creds\n%s",
-                  name, home, subjects, extra ? extra : "");
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: %s\n  namespace: %s\n"
+                 "spec:\n  subjects:\n%s  pullSecrets:\n  - name: team-creds\n%s",
+                 name, home, subjects, extra ? extra : "");
 }
 
 static void test_copies_and_rotation(void **state) {
         char *h = e2e_ns("allowed", NULL), *a = e2e_ns("dist-a", NULL), *b = e2e_ns("dist-b", NULL);
         e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
         /* the older type too: kubernetes.io/dockercfg, registries at the top level */
-        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: legacy-creds\n"
-                  "  namespace: %s\ntype: kubernetes.io/dockercfg\nstringData:\n"
-                  "  .dockercfg: '{\"legacy.example.com\":{\"auth\":\"bGVnOmxlZw==\"}}'\n",
-                  h);
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: legacy-creds\n"
+                 "  namespace: %s\ntype: kubernetes.io/dockercfg\nstringData:\n"
+                 "  .dockercfg: '{\"legacy.example.com\":{\"auth\":\"bGVnOmxlZw==\"}}'\n",
+                 h);
         char subj[256];
         snprintf(subj, sizeof(subj), "    namespaces: [%s, %s]\n", a, b);
         policy(h, "team", subj, "  - name: legacy-creds\n");
@@ -72,15 +72,15 @@ static void test_copies_and_rotation(void **state) {
                 wait_same(h, nss[i], "team-creds");
                 json_object *c = e2e_get("secret", nss[i], "team-creds");
                 assert_non_null(c);
-                assert_string_equal(e2e_jstr(c, "type"), "kubernetes.io/dockerconfigjson");
-                assert_string_equal(e2e_label(c, "app.kubernetes.io/managed-by"),
+                assert_string_equal(kt_jstr(c, "type"), "kubernetes.io/dockerconfigjson");
+                assert_string_equal(kt_label(c, "app.kubernetes.io/managed-by"),
                                     "pullpolicy-controller");
-                assert_string_equal(e2e_label(c, "pullpolicy.io/policy"), "team");
-                assert_string_equal(e2e_label(c, "pullpolicy.io/policy-namespace"), h);
+                assert_string_equal(kt_label(c, "pullpolicy.io/policy"), "team");
+                assert_string_equal(kt_label(c, "pullpolicy.io/policy-namespace"), h);
                 json_object_put(c);
                 e2e_wait_link(nss[i], "default", "pull", "team-creds", 1, E2E_WAIT_S);
                 wait_same(h, nss[i], "legacy-creds");
-                char *t = e2e_kout("get secret legacy-creds -n '%s' -o jsonpath='{.type}'", nss[i]);
+                char *t = kt_kout("get secret legacy-creds -n '%s' -o jsonpath='{.type}'", nss[i]);
                 assert_string_equal(t, "kubernetes.io/dockercfg");
                 free(t);
                 e2e_wait_link(nss[i], "default", "pull", "legacy-creds", 1, E2E_WAIT_S);
@@ -108,24 +108,24 @@ static void test_copies_and_rotation(void **state) {
         free(now);
 
         /* someone edits a copy: it is put back; someone deletes one: it is made again */
-        assert_int_equal(e2e_kubectl("patch secret team-creds -n '%s' --type=merge -p "
-                                     "'{\"stringData\":{\".dockerconfigjson\":"
-                                     "\"{\\\"auths\\\":{\\\"evil.example.com\\\":{}}}\"}}' "
-                                     ">/dev/null",
-                                     a),
+        assert_int_equal(kt_kubectl("patch secret team-creds -n '%s' --type=merge -p "
+                                    "'{\"stringData\":{\".dockerconfigjson\":"
+                                    "\"{\\\"auths\\\":{\\\"evil.example.com\\\":{}}}\"}}' "
+                                    ">/dev/null",
+                                    a),
                          0);
         wait_same(h, a, "team-creds");
-        assert_int_equal(e2e_kubectl("delete secret team-creds -n '%s' >/dev/null", b), 0);
+        assert_int_equal(kt_kubectl("delete secret team-creds -n '%s' >/dev/null", b), 0);
         wait_same(h, b, "team-creds");
         e2e_wait_link(b, "default", "pull", "team-creds", 1, E2E_WAIT_S);
         e2e_wait_applied(h, "team", E2E_WAIT_S);
 
         e2e_policy_delete(h, "team");
         for (size_t i = 0; i < 2; i++) {
-                char *e = e2e_kout(exists_cmd, "secret", "team-creds", nss[i]);
+                char *e = kt_kout(exists_cmd, "secret", "team-creds", nss[i]);
                 assert_string_equal(e, "absent");
                 free(e);
-                e = e2e_kout(exists_cmd, "secret", "legacy-creds", nss[i]);
+                e = kt_kout(exists_cmd, "secret", "legacy-creds", nss[i]);
                 assert_string_equal(e, "absent");
                 free(e);
         }
@@ -143,13 +143,13 @@ static void test_refused_home(void **state) {
         e2e_wait_out(E2E_WAIT_S, "default", "get sa default -n '%s' -o jsonpath='{.metadata.name}'",
                      c);
         char *sa_rv =
-            e2e_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'", c);
+            kt_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'", c);
         char subj[256];
         snprintf(subj, sizeof(subj), "    namespaces: [%s]\n", c);
         policy(h, "sneaky", subj, NULL);
         e2e_wait_ready(h, "sneaky", "False", "DistributionNotAllowed", E2E_WAIT_S);
         char *msg =
-            e2e_kout("get ppol sneaky -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", h);
+            kt_kout("get ppol sneaky -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", h);
         fprintf(stderr, "DistributionNotAllowed: %s\n", msg);
         free(msg);
 
@@ -157,28 +157,28 @@ static void test_refused_home(void **state) {
         char registry[256];
         snprintf(registry, sizeof(registry), "registry.%s.example.com", E2E.prefix);
         e2e_pull_secret(h, "global-creds", registry, "gl");
-        char *global_before = e2e_kout("get secret pull-secret -n openshift-config "
-                                       "-o jsonpath='{.metadata.resourceVersion}'");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: sneaky-global\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
-                  "  pullSecrets:\n  - name: global-creds\n  globalPullSecret:\n    merge: true\n",
-                  h);
+        char *global_before = kt_kout("get secret pull-secret -n openshift-config "
+                                      "-o jsonpath='{.metadata.resourceVersion}'");
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: sneaky-global\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
+                 "  pullSecrets:\n  - name: global-creds\n  globalPullSecret:\n    merge: true\n",
+                 h);
         e2e_wait_ready(h, "sneaky-global", "False", "DistributionNotAllowed", E2E_WAIT_S);
 
         /* nothing was written: no copy, no link, no record, the account and global untouched */
         e2e_hold_out(3.0, "absent", exists_cmd, "secret", "team-creds", c);
-        char *rv = e2e_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'", c);
+        char *rv = kt_kout("get sa default -n '%s' -o jsonpath='{.metadata.resourceVersion}'", c);
         json_object *sa = e2e_sa(c, "default");
         fprintf(stderr, "%s/default resourceVersion %s -> %s\n", c, sa_rv, rv);
         assert_int_equal(e2e_count_name(sa, "imagePullSecrets", "team-creds"), 0);
-        assert_null(e2e_annotation(sa, "pullpolicy.io/links"));
+        assert_null(kt_annotation(sa, "pullpolicy.io/links"));
         json_object_put(sa);
         /* the provisioner may have written the account in between; the controller did not */
-        char *global_after = e2e_kout("get secret pull-secret -n openshift-config "
-                                      "-o jsonpath='{.metadata.resourceVersion}'");
+        char *global_after = kt_kout("get secret pull-secret -n openshift-config "
+                                     "-o jsonpath='{.metadata.resourceVersion}'");
         assert_string_equal(global_after, global_before);
-        char *marks = e2e_kout("get secrets -A -l pullpolicy.io/policy-namespace=%s -o name", h);
+        char *marks = kt_kout("get secrets -A -l pullpolicy.io/policy-namespace=%s -o name", h);
         assert_string_equal(marks, "");
         free(marks);
 
@@ -199,14 +199,14 @@ static void test_foreign_secret_conflict(void **state) {
         e2e_pull_secret(h, "team-creds", "registry.team.example.com", "team");
         /* a person's secret of the same name, made first */
         e2e_pull_secret(d, "team-creds", "registry.other.example.com", "someone-else");
-        char *before = e2e_kout("get secret team-creds -n '%s' -o jsonpath='"
-                                "{.metadata.resourceVersion} {.data} {.metadata.labels}'",
-                                d);
+        char *before = kt_kout("get secret team-creds -n '%s' -o jsonpath='"
+                               "{.metadata.resourceVersion} {.data} {.metadata.labels}'",
+                               d);
         char subj[256];
         snprintf(subj, sizeof(subj), "    namespaces: [%s]\n", d);
         policy(h, "clash", subj, NULL);
         e2e_wait_ready(h, "clash", "False", "Conflict", E2E_WAIT_S);
-        char *msg = e2e_kout("get ppol clash -n '%s' -o jsonpath='{.status.problems}'", h);
+        char *msg = kt_kout("get ppol clash -n '%s' -o jsonpath='{.status.problems}'", h);
         fprintf(stderr, "Conflict problems: %s\n", msg);
         assert_non_null(strstr(msg, "Conflict"));
         assert_non_null(strstr(msg, d));
@@ -221,7 +221,7 @@ static void test_foreign_secret_conflict(void **state) {
                      d);
 
         /* the person's secret goes: the controller may now make its copy */
-        assert_int_equal(e2e_kubectl("delete secret team-creds -n '%s' >/dev/null", d), 0);
+        assert_int_equal(kt_kubectl("delete secret team-creds -n '%s' >/dev/null", d), 0);
         wait_same(h, d, "team-creds");
         e2e_wait_applied(h, "clash", E2E_WAIT_S);
 
@@ -243,7 +243,7 @@ static json_object *global_auths(void) {
         assert_non_null(text);
         json_object *doc = json_tokener_parse(text);
         assert_non_null(doc);
-        json_object *auths = json_object_get(e2e_jget(doc, "auths"));
+        json_object *auths = json_object_get(kt_jget(doc, "auths"));
         json_object_put(doc);
         free(text);
         json_object_put(s);
@@ -252,7 +252,7 @@ static json_object *global_auths(void) {
 }
 
 static const char *entry(json_object *auths, const char *k) {
-        json_object *e = e2e_jget(auths, k);
+        json_object *e = kt_jget(auths, k);
         return e ? json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN) : NULL;
 }
 
@@ -266,7 +266,7 @@ static bool global_is(json_object *base, const char *const *extra, size_t n_extr
                 if (!b || strcmp(a, b) != 0) ok = false;
         }
         for (size_t i = 0; i < n_extra; i++)
-                if (!e2e_jget(now, extra[i])) ok = false;
+                if (!kt_jget(now, extra[i])) ok = false;
         if ((size_t)json_object_object_length(now) !=
             (size_t)json_object_object_length(base) + n_extra)
                 ok = false;
@@ -295,11 +295,11 @@ static void wait_global(json_object *base, const char *const *extra, size_t n_ex
 static void person_sets_global(json_object *auths) {
         json_object *doc = json_object_new_object();
         json_object_object_add(doc, "auths", json_object_get(auths));
-        char *b64 = e2e_b64encode(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+        char *b64 = kt_b64encode(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
         json_object_put(doc);
-        assert_int_equal(e2e_kubectl("patch secret pull-secret -n openshift-config --type=merge "
-                                     "-p '{\"data\":{\".dockerconfigjson\":\"%s\"}}' >/dev/null",
-                                     b64),
+        assert_int_equal(kt_kubectl("patch secret pull-secret -n openshift-config --type=merge "
+                                    "-p '{\"data\":{\".dockerconfigjson\":\"%s\"}}' >/dev/null",
+                                    b64),
                          0);
         free(b64);
 }
@@ -311,19 +311,19 @@ static void test_global_two_policies_and_a_person(void **state) {
         snprintf(r2, sizeof(r2), "r2.%s.example.com/org", E2E.prefix);
         snprintf(r3, sizeof(r3), "r3.%s.example.com", E2E.prefix);
         snprintf(rp, sizeof(rp), "person.%s.example.com", E2E.prefix);
-        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: multi\n  namespace: %s\n"
-                  "type: kubernetes.io/dockerconfigjson\nstringData:\n"
-                  "  .dockerconfigjson: '{\"auths\":{\"%s\":{\"auth\":\"cjE6cjE=\"},"
-                  "\"%s\":{\"auth\":\"cjI6cjI=\",\"email\":\"r2@example.com\"}}}'\n",
-                  g1, r1, r2);
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: multi\n  namespace: %s\n"
+                 "type: kubernetes.io/dockerconfigjson\nstringData:\n"
+                 "  .dockerconfigjson: '{\"auths\":{\"%s\":{\"auth\":\"cjE6cjE=\"},"
+                 "\"%s\":{\"auth\":\"cjI6cjI=\",\"email\":\"r2@example.com\"}}}'\n",
+                 g1, r1, r2);
         e2e_pull_secret(g2, "single", r3, "r3");
         json_object *base = global_auths();
         const char *pol = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
                           "metadata:\n  name: merge\n  namespace: %s\n"
                           "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
                           "  pullSecrets:\n  - name: %s\n  globalPullSecret:\n    merge: true\n";
-        e2e_apply(pol, g1, "multi");
-        e2e_apply(pol, g2, "single");
+        kt_apply(pol, g1, "multi");
+        kt_apply(pol, g2, "single");
         e2e_wait_applied(g1, "merge", E2E_WAIT_S);
         e2e_wait_applied(g2, "merge", E2E_WAIT_S);
         const char *all3[] = {r1, r2, r3};
@@ -337,7 +337,7 @@ static void test_global_two_policies_and_a_person(void **state) {
         person_sets_global(now);
         json_object_put(now);
         const char *all4[] = {r1, r2, r3, rp};
-        e2e_sleep(2.0);
+        kt_sleep(2.0);
         assert_true(global_is(base, all4, 4));
 
         /* the person rewrites it from an old copy, without r3: the controller puts r3 back */

@@ -44,12 +44,12 @@ static bool read_sa(const char *ns, const char *name, sa_state *st) {
         memset(st, 0, sizeof(*st));
         if (!sa) return false;
         st->linked = e2e_count_name(sa, "imagePullSecrets", "creds") > 0;
-        const char *ref = e2e_annotation(sa, "openshift.io/internal-registry-pull-secret-ref");
+        const char *ref = kt_annotation(sa, "openshift.io/internal-registry-pull-secret-ref");
         if (ref && e2e_count_name(sa, "imagePullSecrets", ref) > 0) st->provisioned = true;
         char pfx[300];
         snprintf(pfx, sizeof(pfx), "%s-dockercfg-", name);
-        for (size_t i = 0; i < e2e_jlen(sa, "secrets"); i++) {
-                const char *s = e2e_jstr(e2e_jidx(sa, "secrets", i), "name");
+        for (size_t i = 0; i < kt_jlen(sa, "secrets"); i++) {
+                const char *s = kt_jstr(kt_jidx(sa, "secrets", i), "name");
                 if (s && strncmp(s, pfx, strlen(pfx)) == 0 &&
                     e2e_count_name(sa, "imagePullSecrets", s) > 0)
                         st->provisioned = true;
@@ -72,16 +72,16 @@ typedef struct policy_view {
 static void read_policy(const char *ns, const char *name, policy_view *v) {
         json_object *p = e2e_policy(ns, name);
         memset(v, 0, sizeof(*v));
-        for (size_t i = 0; i < e2e_jlen(p, "status.conditions"); i++) {
-                json_object *c = e2e_jidx(p, "status.conditions", i);
-                if (e2e_jstr(c, "type") && strcmp(e2e_jstr(c, "type"), "Ready") == 0) {
-                        snprintf(v->ready, sizeof(v->ready), "%s", e2e_jstr(c, "status"));
-                        snprintf(v->reason, sizeof(v->reason), "%s", e2e_jstr(c, "reason"));
+        for (size_t i = 0; i < kt_jlen(p, "status.conditions"); i++) {
+                json_object *c = kt_jidx(p, "status.conditions", i);
+                if (kt_jstr(c, "type") && strcmp(kt_jstr(c, "type"), "Ready") == 0) {
+                        snprintf(v->ready, sizeof(v->ready), "%s", kt_jstr(c, "status"));
+                        snprintf(v->reason, sizeof(v->reason), "%s", kt_jstr(c, "reason"));
                 }
         }
-        v->waiting = e2e_jint(p, "status.waitingServiceAccounts");
-        v->linked = e2e_jint(p, "status.linkedServiceAccounts");
-        v->current = e2e_jint(p, "status.observedGeneration") == e2e_jint(p, "metadata.generation");
+        v->waiting = kt_jint(p, "status.waitingServiceAccounts");
+        v->linked = kt_jint(p, "status.linkedServiceAccounts");
+        v->current = kt_jint(p, "status.observedGeneration") == kt_jint(p, "metadata.generation");
         json_object_put(p);
 }
 
@@ -92,7 +92,7 @@ static void read_policy(const char *ns, const char *name, policy_view *v) {
  */
 static void watch_until_linked(const char *ns, const char *policy, const char *sa, double timeout_s,
                                bool *ret_seen_waiting) {
-        double t0 = e2e_now(), seen_wait_at = -1, provisioned_at = -1;
+        double t0 = kt_now(), seen_wait_at = -1, provisioned_at = -1;
         sa_state st;
         bool seen_waiting = false;
         for (;;) {
@@ -102,7 +102,7 @@ static void watch_until_linked(const char *ns, const char *policy, const char *s
                                 st.desc);
                         fail();
                 }
-                if (st.provisioned && provisioned_at < 0) provisioned_at = e2e_now() - t0;
+                if (st.provisioned && provisioned_at < 0) provisioned_at = kt_now() - t0;
                 if (st.linked) break;
                 if (!st.provisioned) {
                         policy_view v;
@@ -114,7 +114,7 @@ static void watch_until_linked(const char *ns, const char *policy, const char *s
                             strcmp(v.reason, "Waiting") == 0 && !again.provisioned &&
                             !again.linked && !seen_waiting) {
                                 seen_waiting = true;
-                                seen_wait_at = e2e_now() - t0;
+                                seen_wait_at = kt_now() - t0;
                                 fprintf(stderr,
                                         "%s/%s waiting at %.1f s: Ready=%s/%s waiting=%lld "
                                         "linked=%lld; %s\n",
@@ -122,23 +122,23 @@ static void watch_until_linked(const char *ns, const char *policy, const char *s
                                         v.linked, again.desc);
                         }
                 }
-                if (e2e_now() - t0 > timeout_s) {
+                if (kt_now() - t0 > timeout_s) {
                         fprintf(stderr, "%s/%s not linked after %.0f s: %s (controller log %s)\n",
                                 ns, sa, timeout_s, st.desc, E2E.controller_log);
                         fail();
                 }
-                e2e_sleep(0.1);
+                kt_sleep(0.1);
         }
         fprintf(stderr, "%s/%s provisioned (first seen) at %.1f s, linked (seen) at %.1f s: %s\n",
-                ns, sa, provisioned_at, e2e_now() - t0, st.desc);
+                ns, sa, provisioned_at, kt_now() - t0, st.desc);
         *ret_seen_waiting = seen_waiting;
 }
 
 static void apply_policy(const char *ns, const char *name, const char *dockercfg) {
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: %s\n  namespace: %s\n"
-                  "spec:\n  pullSecrets:\n  - name: creds\n%s",
-                  name, ns, dockercfg ? dockercfg : "");
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: %s\n  namespace: %s\n"
+                 "spec:\n  pullSecrets:\n  - name: creds\n%s",
+                 name, ns, dockercfg ? dockercfg : "");
 }
 
 /* The provisioner delays; the controller waits, then links. */
@@ -191,8 +191,8 @@ static void run_delayed(const char *mode) {
         sa = e2e_sa(ns, "later");
         char *old_dcfg = strdup(e2e_find_prefix(sa, "imagePullSecrets", "later-dockercfg-"));
         json_object_put(sa);
-        assert_int_equal(e2e_kubectl("delete secret '%s' -n '%s' >/dev/null", old_dcfg, ns), 0);
-        double t0 = e2e_now();
+        assert_int_equal(kt_kubectl("delete secret '%s' -n '%s' >/dev/null", old_dcfg, ns), 0);
+        double t0 = kt_now();
         bool was_unprovisioned = false;
         for (;;) {
                 sa_state st2;
@@ -202,12 +202,12 @@ static void run_delayed(const char *mode) {
                 if (!st2.provisioned) was_unprovisioned = true;
                 if (st2.provisioned && was_unprovisioned) {
                         fprintf(stderr, "re-provisioned after %.1f s, still linked: %s\n",
-                                e2e_now() - t0, st2.desc);
+                                kt_now() - t0, st2.desc);
                         break;
                 }
-                if (e2e_now() - t0 > DELAY_S + E2E_WAIT_S)
+                if (kt_now() - t0 > DELAY_S + E2E_WAIT_S)
                         fail_msg("not re-provisioned: %s", st2.desc);
-                e2e_sleep(0.2);
+                kt_sleep(0.2);
         }
         free(old_dcfg);
         e2e_wait_applied(ns, "wait-auto", E2E_WAIT_S);
@@ -231,10 +231,10 @@ static void test_ocp416_delay(void **state) {
 static bool has_problem(const char *ns, const char *policy, const char *sa, const char *reason) {
         json_object *p = e2e_policy(ns, policy);
         bool found = false;
-        for (size_t i = 0; i < e2e_jlen(p, "status.problems"); i++) {
-                json_object *pr = e2e_jidx(p, "status.problems", i);
-                const char *a = e2e_jstr(pr, "namespace"), *b = e2e_jstr(pr, "name"),
-                           *c = e2e_jstr(pr, "reason");
+        for (size_t i = 0; i < kt_jlen(p, "status.problems"); i++) {
+                json_object *pr = kt_jidx(p, "status.problems", i);
+                const char *a = kt_jstr(pr, "namespace"), *b = kt_jstr(pr, "name"),
+                           *c = kt_jstr(pr, "reason");
                 if (a && b && c && !strcmp(a, ns) && !strcmp(b, sa) && !strcmp(c, reason))
                         found = true;
         }
@@ -255,7 +255,7 @@ static void test_off_timeout(void **state) {
         e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
 
         e2e_sa_create(ns, "fresh");
-        double t0 = e2e_now();
+        double t0 = kt_now();
         /* not at once: creationTimestamp has whole seconds, so allow 1 s of the 3 */
         e2e_hold_out(
             1.5, "",
@@ -263,8 +263,8 @@ static void test_off_timeout(void **state) {
             ns);
         e2e_wait_link(ns, "fresh", "pull", "creds", 1, E2E_WAIT_S);
         fprintf(stderr, "fresh linked (seen) %.1f s after its creation (timeoutSeconds 3)\n",
-                e2e_now() - t0);
-        assert_true(e2e_now() - t0 >= 1.5);
+                kt_now() - t0);
+        assert_true(kt_now() - t0 >= 1.5);
         sa_state st;
         assert_true(read_sa(ns, "fresh", &st));
         assert_false(st.provisioned);
@@ -275,9 +275,9 @@ static void test_off_timeout(void **state) {
                      "involvedObject.name=timeout,reason=DockercfgTimeout "
                      "-o jsonpath='{.items[0].type}'",
                      ns);
-        char *msg = e2e_kout("get events -n '%s' --field-selector involvedObject.name=timeout,"
-                             "reason=DockercfgTimeout -o jsonpath='{.items[*].message}'",
-                             ns);
+        char *msg = kt_kout("get events -n '%s' --field-selector involvedObject.name=timeout,"
+                            "reason=DockercfgTimeout -o jsonpath='{.items[*].message}'",
+                            ns);
         fprintf(stderr, "DockercfgTimeout events: %s\n", msg ? msg : "(none)");
         assert_non_null(msg);
         assert_non_null(strstr(msg, "fresh"));
@@ -364,18 +364,18 @@ static void test_without_image_api(void **state) {
         assert_false(st.provisioned);
         assert_int_equal(e2e_events(ns, "auto", "WaitingForDockercfg"), 0);
 
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: always\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccounts: [late]\n"
-                  "  pullSecrets:\n  - name: creds\n"
-                  "  dockercfg:\n    wait: Always\n    timeoutSeconds: 8\n",
-                  ns);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: always\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [late]\n"
+                 "  pullSecrets:\n  - name: creds\n"
+                 "  dockercfg:\n    wait: Always\n    timeoutSeconds: 8\n",
+                 ns);
         e2e_sa_create(ns, "late");
-        double t0 = e2e_now();
+        double t0 = kt_now();
         e2e_wait_ready(ns, "always", "False", "Waiting", E2E_WAIT_S);
         assert_int_equal(e2e_sa_count(ns, "late", "pull", "creds"), 0);
         e2e_wait_link(ns, "late", "pull", "creds", 1, E2E_WAIT_S);
-        double took = e2e_now() - t0;
+        double took = kt_now() - t0;
         fprintf(stderr,
                 "Always without image.openshift.io: linked (seen) %.1f s after the "
                 "account was made (timeoutSeconds 8)\n",

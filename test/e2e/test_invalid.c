@@ -61,10 +61,10 @@ static void test_crd_rejects_with_readable_messages(void **state) {
         for (size_t i = 0; i < ARRAY_SIZE(bad_cases); i++) {
                 const bad_case *c = &bad_cases[i];
                 char *out = NULL;
-                int r = e2e_try_apply(&out,
-                                      "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                                      "metadata:\n  name: bad-%zu\n  namespace: %s\nspec:\n%s",
-                                      i, ns, c->spec);
+                int r = kt_try_apply(&out,
+                                     "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                                     "metadata:\n  name: bad-%zu\n  namespace: %s\nspec:\n%s",
+                                     i, ns, c->spec);
                 fprintf(stderr, "[%s] kubectl apply: %d: %s", c->what, r, out ? out : "");
                 assert_int_not_equal(r, 0);
                 assert_non_null(out);
@@ -73,7 +73,7 @@ static void test_crd_rejects_with_readable_messages(void **state) {
                                 fail_msg("[%s] the message lacks \"%s\"", c->what, c->expect[k]);
                 }
                 free(out);
-                char *left = e2e_kout("get ppol -n '%s' -o name", ns);
+                char *left = kt_kout("get ppol -n '%s' -o name", ns);
                 assert_string_equal(left, "");
                 free(left);
         }
@@ -86,9 +86,9 @@ static void test_crd_rejects_with_readable_messages(void **state) {
 static const char *crd_path(const char *which) {
         static char p[4096];
         if (strcmp(which, "real") == 0)
-                snprintf(p, sizeof(p), "%s/crds/pullpolicy.io_pullpolicies.yaml", e2e_root());
+                snprintf(p, sizeof(p), "%s/crds/pullpolicy.io_pullpolicies.yaml", kt_root());
         else
-                snprintf(p, sizeof(p), "%s/test/e2e/data/permissive-crd.yaml", e2e_root());
+                snprintf(p, sizeof(p), "%s/test/e2e/data/permissive-crd.yaml", kt_root());
         return p;
 }
 
@@ -96,16 +96,16 @@ static bool permissive_installed;
 
 static void restore_crd(void) {
         if (!permissive_installed) return;
-        assert_int_equal(e2e_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null",
-                                     crd_path("real")),
+        assert_int_equal(kt_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null",
+                                    crd_path("real")),
                          0);
         permissive_installed = false;
 }
 
 static int restore_crd_teardown(void **state) {
         if (permissive_installed)
-                e2e_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null 2>&1",
-                            crd_path("real"));
+                kt_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null 2>&1",
+                           crd_path("real"));
         permissive_installed = false;
         return 0;
 }
@@ -158,29 +158,29 @@ static void test_stored_invalid_objects(void **state) {
         char *ns = e2e_ns("stored", NULL);
         e2e_pull_secret(ns, "creds", "registry.invalid.example.com", "inv");
 
-        assert_int_equal(e2e_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null",
-                                     crd_path("permissive")),
+        assert_int_equal(kt_kubectl("apply --server-side --force-conflicts -f '%s' >/dev/null",
+                                    crd_path("permissive")),
                          0);
         permissive_installed = true;
         e2e_wait(schema_permissive, ns, E2E_WAIT_S, "the permissive schema to be in use");
 
         for (size_t i = 0; i < ARRAY_SIZE(stored_cases); i++)
-                e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                          "metadata:\n  name: %s\n  namespace: %s\n%s",
-                          stored_cases[i].name, ns, stored_cases[i].spec);
+                kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                         "metadata:\n  name: %s\n  namespace: %s\n%s",
+                         stored_cases[i].name, ns, stored_cases[i].spec);
         /* and a valid one, without the defaults that the real schema would have filled */
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: valid\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccounts: [default]\n"
-                  "  pullSecrets:\n  - name: creds\n",
-                  ns);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: valid\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [default]\n"
+                 "  pullSecrets:\n  - name: creds\n",
+                 ns);
 
         for (size_t i = 0; i < ARRAY_SIZE(stored_cases); i++) {
                 const stored_case *c = &stored_cases[i];
                 e2e_wait_ready(ns, c->name, "False", "InvalidSpec", E2E_WAIT_S);
                 char *msg =
-                    e2e_kout("get ppol '%s' -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'",
-                             c->name, ns);
+                    kt_kout("get ppol '%s' -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'",
+                            c->name, ns);
                 fprintf(stderr, "[%s] InvalidSpec: %s\n", c->name, msg ? msg : "(none)");
                 assert_non_null(msg);
                 if (!strstr(msg, c->expect))
@@ -191,7 +191,7 @@ static void test_stored_invalid_objects(void **state) {
         e2e_wait_applied(ns, "valid", E2E_WAIT_S);
         e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
         assert_int_equal(e2e_sa_count(ns, "default", "mount", "creds"), 0);
-        char *rbs = e2e_kout("get rolebindings -n '%s' -o name", ns);
+        char *rbs = kt_kout("get rolebindings -n '%s' -o name", ns);
         assert_string_equal(rbs, "");
         free(rbs);
         /* still running, still healthy */
@@ -222,9 +222,9 @@ static void test_stored_invalid_objects(void **state) {
 static bool has_problem(const char *ns, const char *policy, const char *name, const char *reason) {
         json_object *p = e2e_policy(ns, policy);
         bool found = false;
-        for (size_t i = 0; i < e2e_jlen(p, "status.problems"); i++) {
-                json_object *pr = e2e_jidx(p, "status.problems", i);
-                const char *b = e2e_jstr(pr, "name"), *c = e2e_jstr(pr, "reason");
+        for (size_t i = 0; i < kt_jlen(p, "status.problems"); i++) {
+                json_object *pr = kt_jidx(p, "status.problems", i);
+                const char *b = kt_jstr(pr, "name"), *c = kt_jstr(pr, "reason");
                 if (b && c && !strcmp(b, name) && !strcmp(c, reason)) found = true;
         }
         json_object_put(p);
@@ -233,13 +233,13 @@ static bool has_problem(const char *ns, const char *policy, const char *name, co
 
 static void test_missing_secret(void **state) {
         char *ns = e2e_ns("missing", NULL);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: later\n  namespace: %s\n"
-                  "spec:\n  pullSecrets:\n  - name: made-later\n",
-                  ns);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: later\n  namespace: %s\n"
+                 "spec:\n  pullSecrets:\n  - name: made-later\n",
+                 ns);
         e2e_wait_ready(ns, "later", "False", "SecretNotFound", E2E_WAIT_S);
         char *msg =
-            e2e_kout("get ppol later -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", ns);
+            kt_kout("get ppol later -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", ns);
         fprintf(stderr, "SecretNotFound: %s\n", msg);
         assert_non_null(strstr(msg, "made-later"));
         free(msg);
@@ -268,8 +268,8 @@ static void test_missing_secret(void **state) {
 
 /* Status and events of the policy must not contain needle (a credential). */
 static void assert_no_leak(const char *ns, const char *policy, const char *needle) {
-        char *st = e2e_kout("get ppol '%s' -n '%s' -o jsonpath='{.status}'", policy, ns);
-        char *ev = e2e_kout("get events -n '%s' -o jsonpath='{.items[*].message}'", ns);
+        char *st = kt_kout("get ppol '%s' -n '%s' -o jsonpath='{.status}'", policy, ns);
+        char *ev = kt_kout("get events -n '%s' -o jsonpath='{.items[*].message}'", ns);
         assert_non_null(st);
         assert_non_null(ev);
         assert_null(strstr(st, needle));
@@ -283,26 +283,26 @@ static void test_invalid_secret(void **state) {
         const char *pw = "s3cr3t-e2e-password";
         char *auth = NULL, *b64 = NULL;
         assert_true(asprintf(&auth, "user:%s", pw) > 0);
-        b64 = e2e_b64encode(auth);
+        b64 = kt_b64encode(auth);
         /* valid JSON (the apiserver checks that much) without "auths" */
-        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: noauths\n  namespace: %s\n"
-                  "type: kubernetes.io/dockerconfigjson\nstringData:\n"
-                  "  .dockerconfigjson: '{\"registry.example.com\":{\"auth\":\"%s\","
-                  "\"password\":\"%s\"}}'\n",
-                  ns, b64, pw);
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: noauths\n  namespace: %s\n"
+                 "type: kubernetes.io/dockerconfigjson\nstringData:\n"
+                 "  .dockerconfigjson: '{\"registry.example.com\":{\"auth\":\"%s\","
+                 "\"password\":\"%s\"}}'\n",
+                 ns, b64, pw);
         /* the wrong type */
-        e2e_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: opaque\n  namespace: %s\n"
-                  "type: Opaque\nstringData:\n  password: %s\n",
-                  ns, pw);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: malformed\n  namespace: %s\n"
-                  "spec:\n  pullSecrets:\n  - name: noauths\n  - name: opaque\n",
-                  ns);
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: opaque\n  namespace: %s\n"
+                 "type: Opaque\nstringData:\n  password: %s\n",
+                 ns, pw);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: malformed\n  namespace: %s\n"
+                 "spec:\n  pullSecrets:\n  - name: noauths\n  - name: opaque\n",
+                 ns);
         e2e_wait_ready(ns, "malformed", "False", "InvalidSecret", E2E_WAIT_S);
         assert_true(has_problem(ns, "malformed", "noauths", "InvalidSecret"));
         assert_true(has_problem(ns, "malformed", "opaque", "InvalidSecret"));
         char *msgs =
-            e2e_kout("get ppol malformed -n '%s' -o jsonpath='{.status.problems[*].message}'", ns);
+            kt_kout("get ppol malformed -n '%s' -o jsonpath='{.status.problems[*].message}'", ns);
         fprintf(stderr, "InvalidSecret problems: %s\n", msgs);
         free(msgs);
         assert_int_equal(e2e_sa_count(ns, "default", "pull", "noauths"), 0);
@@ -311,7 +311,7 @@ static void test_invalid_secret(void **state) {
         assert_no_leak(ns, "malformed", b64);
 
         /* fixed: the payload gets its auths; the wrong-typed secret is made again */
-        e2e_apply(
+        kt_apply(
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: noauths\n  namespace: %s\n"
             "type: kubernetes.io/dockerconfigjson\nstringData:\n"
             "  .dockerconfigjson: '{\"auths\":{\"registry.example.com\":{\"auth\":\"%s\"}}}'\n",
@@ -319,7 +319,7 @@ static void test_invalid_secret(void **state) {
         e2e_wait_link(ns, "default", "pull", "noauths", 1, E2E_WAIT_S);
         assert_int_equal(e2e_sa_count(ns, "default", "pull", "opaque"), 0);
         e2e_wait_ready(ns, "malformed", "False", "InvalidSecret", E2E_WAIT_S);
-        assert_int_equal(e2e_kubectl("delete secret opaque -n '%s' >/dev/null", ns), 0);
+        assert_int_equal(kt_kubectl("delete secret opaque -n '%s' >/dev/null", ns), 0);
         e2e_pull_secret(ns, "opaque", "registry2.example.com", "inv");
         e2e_wait_link(ns, "default", "pull", "opaque", 1, E2E_WAIT_S);
         e2e_wait_applied(ns, "malformed", E2E_WAIT_S);
@@ -344,13 +344,13 @@ static void test_problems_capped(void **state) {
                 snprintf(l, sizeof(l), "  - name: missing-%02d\n", i);
                 strcat(list, l);
         }
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: many\n  namespace: %s\n"
-                  "spec:\n  pullSecrets:\n%s",
-                  ns, list);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: many\n  namespace: %s\n"
+                 "spec:\n  pullSecrets:\n%s",
+                 ns, list);
         e2e_wait_ready(ns, "many", "False", "SecretNotFound", E2E_WAIT_S);
         json_object *p = e2e_policy(ns, "many");
-        size_t n = e2e_jlen(p, "status.problems");
+        size_t n = kt_jlen(p, "status.problems");
         fprintf(stderr, "30 missing secrets: %zu problems reported\n", n);
         assert_true(n >= 1);
         assert_true(n <= 20);

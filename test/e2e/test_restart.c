@@ -68,7 +68,7 @@ static void wait_quiet(counts *ret) {
         counts a, b;
         snapshot(&a);
         for (int i = 0; i < 30; i++) {
-                e2e_sleep(QUIET_S);
+                kt_sleep(QUIET_S);
                 snapshot(&b);
                 if (memcmp(&a, &b, sizeof(a)) == 0) {
                         *ret = b;
@@ -97,9 +97,9 @@ static char *home, *ns_a, *ns_b, *registry;
 static char *ns_wait;
 
 static void policy(const char *name, const char *spec) {
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: %s\n  namespace: %s\nspec:\n%s",
-                  name, home, spec);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: %s\n  namespace: %s\nspec:\n%s",
+                 name, home, spec);
 }
 
 /* Builds (idempotently) the converged world and waits until it is. */
@@ -108,9 +108,9 @@ static void converge(void) {
         e2e_pull_secret(home, "creds", "registry.restart.example.com", "rs");
         e2e_pull_secret(home, "mnt", "mount.restart.example.com", "rs");
         e2e_pull_secret(home, "partner", registry, "partner");
-        if (e2e_kubectl("get sa builder -n '%s' >/dev/null 2>&1", home) != 0)
+        if (kt_kubectl("get sa builder -n '%s' >/dev/null 2>&1", home) != 0)
                 e2e_sa_create(home, "builder");
-        if (e2e_kubectl("get sa builder -n '%s' >/dev/null 2>&1", ns_a) != 0)
+        if (kt_kubectl("get sa builder -n '%s' >/dev/null 2>&1", ns_a) != 0)
                 e2e_sa_create(ns_a, "builder");
 
         snprintf(spec, sizeof(spec), "  subjects:\n    namespaces: [%s, %s]\n  imagePuller: {}\n",
@@ -134,7 +134,7 @@ static void converge(void) {
                         "  pullSecrets:\n  - name: creds\n  dockercfg:\n    wait: Never\n");
 
         /* a foreign secret in a subject namespace: Conflict, steady */
-        if (e2e_kubectl("get secret clash -n '%s' >/dev/null 2>&1", ns_b) != 0)
+        if (kt_kubectl("get secret clash -n '%s' >/dev/null 2>&1", ns_b) != 0)
                 e2e_pull_secret(ns_b, "clash", "registry.person.example.com", "person");
         e2e_pull_secret(home, "clash", "registry.restart.example.com", "rs");
         snprintf(spec, sizeof(spec),
@@ -144,20 +144,20 @@ static void converge(void) {
         policy("conflict", spec);
         /* in ns_wait, where no dockercfg secret ever comes */
         e2e_pull_secret(ns_wait, "creds", "registry.restart.example.com", "rs");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: waiting\n  namespace: %s\nspec:\n"
-                  "  subjects:\n    serviceAccounts: [default]\n"
-                  "  pullSecrets:\n  - name: creds\n"
-                  "  dockercfg:\n    wait: Always\n    timeoutSeconds: 86400\n",
-                  ns_wait);
-        if (e2e_kubectl("get sa timed-out -n '%s' >/dev/null 2>&1", ns_wait) != 0)
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: waiting\n  namespace: %s\nspec:\n"
+                 "  subjects:\n    serviceAccounts: [default]\n"
+                 "  pullSecrets:\n  - name: creds\n"
+                 "  dockercfg:\n    wait: Always\n    timeoutSeconds: 86400\n",
+                 ns_wait);
+        if (kt_kubectl("get sa timed-out -n '%s' >/dev/null 2>&1", ns_wait) != 0)
                 e2e_sa_create(ns_wait, "timed-out");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: timeout\n  namespace: %s\nspec:\n"
-                  "  subjects:\n    serviceAccounts: [timed-out]\n"
-                  "  pullSecrets:\n  - name: creds\n"
-                  "  dockercfg:\n    wait: Always\n    timeoutSeconds: 2\n",
-                  ns_wait);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: timeout\n  namespace: %s\nspec:\n"
+                 "  subjects:\n    serviceAccounts: [timed-out]\n"
+                 "  pullSecrets:\n  - name: creds\n"
+                 "  dockercfg:\n    wait: Always\n    timeoutSeconds: 2\n",
+                 ns_wait);
         e2e_wait_ready(ns_wait, "waiting", "False", "Waiting", E2E_WAIT_S);
         e2e_wait_link(ns_wait, "timed-out", "pull", "creds", 1, E2E_WAIT_S);
         e2e_wait_ready(home, "conflict", "False", "Conflict", E2E_WAIT_S);
@@ -172,15 +172,15 @@ static void converge(void) {
         /* settled: the controller has stopped writing */
         double w0 = controller_writes(), w1;
         for (int i = 0; i < 30; i++) {
-                e2e_sleep(QUIET_S);
+                kt_sleep(QUIET_S);
                 w1 = controller_writes();
                 if (w1 == w0) break;
                 w0 = w1;
         }
         fprintf(stderr, "converged: the controller made %.0f writes so far\n", w0);
         /* policies of others (earlier test programs) are served too: name them */
-        char *all = e2e_kout("get ppol -A -o jsonpath='{range .items[*]}{.metadata.namespace}/"
-                             "{.metadata.name}{\"\\n\"}{end}'");
+        char *all = kt_kout("get ppol -A -o jsonpath='{range .items[*]}{.metadata.namespace}/"
+                            "{.metadata.name}{\"\\n\"}{end}'");
         char *save = NULL;
         for (char *l = all ? strtok_r(all, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
                 if (strncmp(l, E2E.prefix, strlen(E2E.prefix)) != 0 &&
@@ -214,19 +214,19 @@ static void test_controller_restart_makes_no_writes(void **state) {
 
         counts before, after, later;
         wait_quiet(&before);
-        double t0 = e2e_now();
+        double t0 = kt_now();
         assert_int_equal(e2e_controller_start(restart_flags), 0);
         fprintf(stderr,
                 "restarted controller ready after %.2f s; settling %.0f s "
                 "(--resync-period=10s)\n",
-                e2e_now() - t0, SETTLE_S);
-        e2e_sleep(SETTLE_S);
+                kt_now() - t0, SETTLE_S);
+        kt_sleep(SETTLE_S);
         snapshot(&after);
         double w = controller_writes();
         double total = delta(&before, &after, "writes since the restart");
         fprintf(stderr, "the restarted controller's pullpolicy_writes_total: %.0f\n", w);
         /* is the cluster otherwise quiet? (else a non-zero total could be someone else's) */
-        e2e_sleep(QUIET_S);
+        kt_sleep(QUIET_S);
         snapshot(&later);
         delta(&after, &later, "writes in the next 2 s");
         assert_true(w == 0);
@@ -251,7 +251,7 @@ static void test_apiserver_restart_makes_no_writes(void **state) {
         counts zero = {0}, after;
         assert_int_equal(testenv_restart_apiserver(), 0);
         /* the apiserver counts from zero again; the controller's watches reconnect */
-        e2e_sleep(SETTLE_S);
+        kt_sleep(SETTLE_S);
         snapshot(&after);
         double w1 = controller_writes();
         double total = delta(&zero, &after, "writes since the apiserver restart");
@@ -291,9 +291,9 @@ static int namespaces_setup(void **state) {
 static int group_teardown(void **state) {
         /* the global pull secret entry goes with its policy, before the namespaces */
         if (home && E2E.controller_running)
-                e2e_kubectl("delete ppol global -n '%s' --ignore-not-found --timeout=60s "
-                            ">/dev/null 2>&1",
-                            home);
+                kt_kubectl("delete ppol global -n '%s' --ignore-not-found --timeout=60s "
+                           ">/dev/null 2>&1",
+                           home);
         free(home);
         free(ns_a);
         free(ns_b);

@@ -49,7 +49,7 @@ static void assert_can_pull(const char *ns, const char *user, const char *want) 
  */
 static void assert_columns(const char *ns, const char *name, const char *ready, const char *reason,
                            const char *nss, const char *linked, const char *waiting) {
-        char *out = e2e_kout("get ppol '%s' -n '%s'", name, ns);
+        char *out = kt_kout("get ppol '%s' -n '%s'", name, ns);
         assert_non_null(out);
         fprintf(stderr, "%s\n", out);
         char *save = NULL, *line1 = strtok_r(out, "\n", &save),
@@ -73,24 +73,23 @@ static void assert_columns(const char *ns, const char *name, const char *ready, 
 
 /* The RoleBinding's R8 labels and its controller owner reference to the policy. */
 static void assert_marks(json_object *obj, const char *home, const char *policy) {
-        assert_string_equal(e2e_label(obj, "app.kubernetes.io/managed-by"),
-                            "pullpolicy-controller");
-        assert_string_equal(e2e_label(obj, "pullpolicy.io/policy"), policy);
-        assert_string_equal(e2e_label(obj, "pullpolicy.io/policy-namespace"), home);
+        assert_string_equal(kt_label(obj, "app.kubernetes.io/managed-by"), "pullpolicy-controller");
+        assert_string_equal(kt_label(obj, "pullpolicy.io/policy"), policy);
+        assert_string_equal(kt_label(obj, "pullpolicy.io/policy-namespace"), home);
 }
 
 static void assert_owned_by_policy(json_object *obj, const char *home, const char *policy) {
         json_object *p = e2e_policy(home, policy);
         assert_non_null(p);
-        const char *uid = e2e_jstr(p, "metadata.uid");
+        const char *uid = kt_jstr(p, "metadata.uid");
         assert_non_null(uid);
-        assert_int_equal(e2e_jlen(obj, "metadata.ownerReferences"), 1);
-        json_object *o = e2e_jidx(obj, "metadata.ownerReferences", 0);
-        assert_string_equal(e2e_jstr(o, "kind"), "PullPolicy");
-        assert_string_equal(e2e_jstr(o, "apiVersion"), "pullpolicy.io/v1alpha1");
-        assert_string_equal(e2e_jstr(o, "name"), policy);
-        assert_string_equal(e2e_jstr(o, "uid"), uid);
-        assert_true(json_object_get_boolean(e2e_jget(o, "controller")));
+        assert_int_equal(kt_jlen(obj, "metadata.ownerReferences"), 1);
+        json_object *o = kt_jidx(obj, "metadata.ownerReferences", 0);
+        assert_string_equal(kt_jstr(o, "kind"), "PullPolicy");
+        assert_string_equal(kt_jstr(o, "apiVersion"), "pullpolicy.io/v1alpha1");
+        assert_string_equal(kt_jstr(o, "name"), policy);
+        assert_string_equal(kt_jstr(o, "uid"), uid);
+        assert_true(json_object_get_boolean(kt_jget(o, "controller")));
         json_object_put(p);
 }
 
@@ -109,24 +108,24 @@ static void test_add_role_to_user(void **state) {
         e2e_sa_create(a, "builder");
         assert_can_pull(b, user, "no");
 
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: a-default\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s]\n    serviceAccounts: [default]\n"
-                  "  imagePuller: {}\n",
-                  b, a);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: a-default\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s]\n    serviceAccounts: [default]\n"
+                 "  imagePuller: {}\n",
+                 b, a);
         double took = e2e_wait_applied(b, "a-default", E2E_WAIT_S);
         fprintf(stderr, "add-role-to-user: Ready after %.2f s\n", took);
 
         json_object *rb = role_binding(b, "a-default", a);
         assert_non_null(rb);
-        assert_string_equal(e2e_jstr(rb, "roleRef.kind"), "ClusterRole");
-        assert_string_equal(e2e_jstr(rb, "roleRef.name"), "system:image-puller");
-        assert_string_equal(e2e_jstr(rb, "roleRef.apiGroup"), "rbac.authorization.k8s.io");
-        assert_int_equal(e2e_jlen(rb, "subjects"), 1);
-        json_object *s = e2e_jidx(rb, "subjects", 0);
-        assert_string_equal(e2e_jstr(s, "kind"), "ServiceAccount");
-        assert_string_equal(e2e_jstr(s, "name"), "default");
-        assert_string_equal(e2e_jstr(s, "namespace"), a);
+        assert_string_equal(kt_jstr(rb, "roleRef.kind"), "ClusterRole");
+        assert_string_equal(kt_jstr(rb, "roleRef.name"), "system:image-puller");
+        assert_string_equal(kt_jstr(rb, "roleRef.apiGroup"), "rbac.authorization.k8s.io");
+        assert_int_equal(kt_jlen(rb, "subjects"), 1);
+        json_object *s = kt_jidx(rb, "subjects", 0);
+        assert_string_equal(kt_jstr(s, "kind"), "ServiceAccount");
+        assert_string_equal(kt_jstr(s, "name"), "default");
+        assert_string_equal(kt_jstr(s, "namespace"), a);
         assert_marks(rb, b, "a-default");
         assert_owned_by_policy(rb, b, "a-default");
         json_object_put(rb);
@@ -136,8 +135,8 @@ static void test_add_role_to_user(void **state) {
         assert_can_pull(b, builder, "no");
 
         json_object *p = e2e_policy(b, "a-default");
-        assert_int_equal(e2e_jint(p, "status.namespaces"), 1);
-        assert_int_equal(e2e_jint(p, "status.roleBindings"), 1);
+        assert_int_equal(kt_jint(p, "status.namespaces"), 1);
+        assert_int_equal(kt_jint(p, "status.roleBindings"), 1);
         json_object_put(p);
         assert_columns(b, "a-default", "True", "Applied", "1", "0", "0");
         e2e_wait_out(E2E_WAIT_S, "yes",
@@ -148,14 +147,14 @@ static void test_add_role_to_user(void **state) {
         /* someone edits the binding, then deletes it: it is put back each time */
         char rbn[256];
         snprintf(rbn, sizeof(rbn), "ppol-a-default-%s", a);
-        assert_int_equal(e2e_kubectl("patch rolebinding '%s' -n '%s' --type=json -p "
-                                     "'[{\"op\":\"replace\",\"path\":\"/subjects/0/name\","
-                                     "\"value\":\"builder\"}]' >/dev/null",
-                                     rbn, b),
+        assert_int_equal(kt_kubectl("patch rolebinding '%s' -n '%s' --type=json -p "
+                                    "'[{\"op\":\"replace\",\"path\":\"/subjects/0/name\","
+                                    "\"value\":\"builder\"}]' >/dev/null",
+                                    rbn, b),
                          0);
         e2e_wait_out(E2E_WAIT_S, "default",
                      "get rolebinding '%s' -n '%s' -o jsonpath='{.subjects[*].name}'", rbn, b);
-        assert_int_equal(e2e_kubectl("delete rolebinding '%s' -n '%s' >/dev/null", rbn, b), 0);
+        assert_int_equal(kt_kubectl("delete rolebinding '%s' -n '%s' >/dev/null", rbn, b), 0);
         e2e_wait_out(E2E_WAIT_S, "default",
                      "get rolebinding '%s' -n '%s' -o jsonpath='{.subjects[*].name}'", rbn, b);
         assert_can_pull(b, user, "yes");
@@ -183,20 +182,20 @@ static void test_add_role_to_group(void **state) {
         snprintf(group, sizeof(group), "system:serviceaccounts:%s", a);
         e2e_sa_create(a, "builder");
 
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: a-all\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n",
-                  b, a);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: a-all\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s]\n  imagePuller: {}\n",
+                 b, a);
         e2e_wait_applied(b, "a-all", E2E_WAIT_S);
 
         json_object *rb = role_binding(b, "a-all", a);
         assert_non_null(rb);
-        assert_string_equal(e2e_jstr(rb, "roleRef.name"), "system:image-puller");
-        assert_int_equal(e2e_jlen(rb, "subjects"), 1);
-        json_object *s = e2e_jidx(rb, "subjects", 0);
-        assert_string_equal(e2e_jstr(s, "kind"), "Group");
-        assert_string_equal(e2e_jstr(s, "name"), group);
-        assert_string_equal(e2e_jstr(s, "apiGroup"), "rbac.authorization.k8s.io");
+        assert_string_equal(kt_jstr(rb, "roleRef.name"), "system:image-puller");
+        assert_int_equal(kt_jlen(rb, "subjects"), 1);
+        json_object *s = kt_jidx(rb, "subjects", 0);
+        assert_string_equal(kt_jstr(s, "kind"), "Group");
+        assert_string_equal(kt_jstr(s, "name"), group);
+        assert_string_equal(kt_jstr(s, "apiGroup"), "rbac.authorization.k8s.io");
         assert_marks(rb, b, "a-all");
         assert_owned_by_policy(rb, b, "a-all");
         json_object_put(rb);
@@ -209,9 +208,9 @@ static void test_add_role_to_group(void **state) {
         assert_can_pull(b, later, "yes");
         assert_can_pull(b, other, "no");
         /* no binding for other namespaces, and exactly one binding in the home */
-        char *n = e2e_kout("get rolebindings -n '%s' -l pullpolicy.io/policy=a-all "
-                           "-o jsonpath='{range .items[*]}{.metadata.name}{\"\\n\"}{end}'",
-                           b);
+        char *n = kt_kout("get rolebindings -n '%s' -l pullpolicy.io/policy=a-all "
+                          "-o jsonpath='{range .items[*]}{.metadata.name}{\"\\n\"}{end}'",
+                          b);
         assert_non_null(n);
         char want[256];
         snprintf(want, sizeof(want), "ppol-a-all-%s", a);
@@ -235,11 +234,11 @@ static void test_secrets_link(void **state) {
         e2e_sa_create(b, "builder");
         e2e_pull_secret(b, "my-secret", "registry.example.com", "demo");
 
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: link-my-secret\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccounts: [default]\n"
-                  "  pullSecrets:\n  - name: my-secret\n    for: [pull]\n",
-                  b);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: link-my-secret\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [default]\n"
+                 "  pullSecrets:\n  - name: my-secret\n    for: [pull]\n",
+                 b);
         double took = e2e_wait_applied(b, "link-my-secret", E2E_WAIT_S);
         fprintf(stderr, "secrets link: Ready after %.2f s\n", took);
 
@@ -270,9 +269,9 @@ static void test_secrets_link(void **state) {
         free(pod);
 
         json_object *p = e2e_policy(b, "link-my-secret");
-        assert_int_equal(e2e_jint(p, "status.namespaces"), 1);
-        assert_int_equal(e2e_jint(p, "status.linkedServiceAccounts"), 1);
-        assert_int_equal(e2e_jint(p, "status.waitingServiceAccounts"), 0);
+        assert_int_equal(kt_jint(p, "status.namespaces"), 1);
+        assert_int_equal(kt_jint(p, "status.linkedServiceAccounts"), 1);
+        assert_int_equal(kt_jint(p, "status.waitingServiceAccounts"), 0);
         json_object_put(p);
         assert_columns(b, "link-my-secret", "True", "Applied", "1", "1", "0");
         assert_true(e2e_events(b, "link-my-secret", "Linked") >= 1);
@@ -280,16 +279,16 @@ static void test_secrets_link(void **state) {
         /* a person unlinks it by hand: declared, so it comes back (and the dockercfg stays) */
         json_object *cur = e2e_sa(b, "default");
         size_t idx = 0;
-        for (size_t i = 0; i < e2e_jlen(cur, "imagePullSecrets"); i++)
-                if (!strcmp(e2e_jstr(e2e_jidx(cur, "imagePullSecrets", i), "name"), "my-secret"))
+        for (size_t i = 0; i < kt_jlen(cur, "imagePullSecrets"); i++)
+                if (!strcmp(kt_jstr(kt_jidx(cur, "imagePullSecrets", i), "name"), "my-secret"))
                         idx = i;
-        const char *rv = e2e_jstr(cur, "metadata.resourceVersion");
-        assert_int_equal(e2e_kubectl("patch sa default -n '%s' --type=json -p "
-                                     "'[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\","
-                                     "\"value\":\"%s\"},"
-                                     "{\"op\":\"remove\",\"path\":\"/imagePullSecrets/%zu\"}]' "
-                                     ">/dev/null",
-                                     b, rv, idx),
+        const char *rv = kt_jstr(cur, "metadata.resourceVersion");
+        assert_int_equal(kt_kubectl("patch sa default -n '%s' --type=json -p "
+                                    "'[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\","
+                                    "\"value\":\"%s\"},"
+                                    "{\"op\":\"remove\",\"path\":\"/imagePullSecrets/%zu\"}]' "
+                                    ">/dev/null",
+                                    b, rv, idx),
                          0);
         json_object_put(cur);
         e2e_wait_link(b, "default", "pull", "my-secret", 1, E2E_WAIT_S);
@@ -312,10 +311,10 @@ static void test_delegated_auth(void **state) {
         e2e_pull_secret(b, "sso-auth", "sso.example.com", "developer");
         e2e_pull_secret(b, "private-registry", "registry.private.example.com", "developer");
 
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: delegated-auth\n  namespace: %s\n"
-                  "spec:\n  pullSecrets:\n  - name: sso-auth\n  - name: private-registry\n",
-                  b);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: delegated-auth\n  namespace: %s\n"
+                 "spec:\n  pullSecrets:\n  - name: sso-auth\n  - name: private-registry\n",
+                 b);
         e2e_wait_applied(b, "delegated-auth", E2E_WAIT_S);
 
         const char *sas[] = {"default", "builder"};
@@ -341,8 +340,8 @@ static void test_delegated_auth(void **state) {
                 json_object_put(sa);
         }
         json_object *p = e2e_policy(b, "delegated-auth");
-        assert_int_equal(e2e_jint(p, "status.linkedServiceAccounts"), 2);
-        assert_int_equal(e2e_jint(p, "status.waitingServiceAccounts"), 0);
+        assert_int_equal(kt_jint(p, "status.linkedServiceAccounts"), 2);
+        assert_int_equal(kt_jint(p, "status.waitingServiceAccounts"), 0);
         json_object_put(p);
         assert_columns(b, "delegated-auth", "True", "Applied", "1", "2", "0");
 
@@ -377,10 +376,10 @@ static json_object *global_auths(char **ret_type) {
         assert_non_null(text);
         json_object *doc = json_tokener_parse(text);
         assert_non_null(doc);
-        if (ret_type) *ret_type = strdup(e2e_jstr(s, "type"));
+        if (ret_type) *ret_type = strdup(kt_jstr(s, "type"));
         free(text);
         json_object_put(s);
-        json_object *auths = json_object_get(e2e_jget(doc, "auths"));
+        json_object *auths = json_object_get(kt_jget(doc, "auths"));
         json_object_put(doc);
         assert_non_null(auths);
         return auths;
@@ -388,7 +387,7 @@ static json_object *global_auths(char **ret_type) {
 
 /* The entry, serialized as parsed (key order kept): a stable text to compare. */
 static const char *entry_text(json_object *auths, const char *registry) {
-        json_object *e = e2e_jget(auths, registry);
+        json_object *e = kt_jget(auths, registry);
         return e ? json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN) : NULL;
 }
 
@@ -407,7 +406,7 @@ static void assert_foreign_intact(json_object *before, json_object *now, const c
         }
         size_t n_now = (size_t)json_object_object_length(now);
         assert_int_equal(n_now, n_before + (extra ? 1 : 0));
-        if (extra) assert_non_null(e2e_jget(now, extra));
+        if (extra) assert_non_null(kt_jget(now, extra));
 }
 
 typedef struct global_cond {
@@ -420,7 +419,7 @@ static int global_check(void *ud) {
         json_object *s = e2e_get("secret", GLOBAL_NS, GLOBAL_NAME);
         char *text = s ? e2e_secret_text(s, ".dockerconfigjson") : NULL;
         json_object *doc = text ? json_tokener_parse(text) : NULL;
-        bool has = e2e_jget(e2e_jget(doc, "auths"), c->registry) != NULL;
+        bool has = kt_jget(kt_jget(doc, "auths"), c->registry) != NULL;
         json_object_put(doc);
         free(text);
         json_object_put(s);
@@ -445,7 +444,7 @@ static void test_global_pull_secret(void **state) {
         json_object *src = e2e_get("secret", g, "partner-registry");
         char *src_text = e2e_secret_text(src, ".dockerconfigjson");
         json_object *src_doc = json_tokener_parse(src_text);
-        const char *src_entry = entry_text(e2e_jget(src_doc, "auths"), registry);
+        const char *src_entry = entry_text(kt_jget(src_doc, "auths"), registry);
         assert_non_null(src_entry);
 
         char *type_before = NULL;
@@ -453,13 +452,13 @@ static void test_global_pull_secret(void **state) {
         fprintf(stderr, "global pull secret before: %zu registries\n",
                 (size_t)json_object_object_length(before));
         assert_true(json_object_object_length(before) >= 4);
-        assert_null(e2e_jget(before, registry));
+        assert_null(kt_jget(before, registry));
 
         const char *policy = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
                              "metadata:\n  name: partner-global\n  namespace: %s\n"
                              "spec:\n  pullSecrets:\n  - name: partner-registry\n"
                              "  globalPullSecret:\n    merge: %s\n";
-        e2e_apply(policy, g, "true");
+        kt_apply(policy, g, "true");
         e2e_wait_applied(g, "partner-global", E2E_WAIT_S);
         wait_global(registry, true);
 
@@ -476,9 +475,9 @@ static void test_global_pull_secret(void **state) {
         json_object *rot = e2e_get("secret", g, "partner-registry");
         char *rot_text = e2e_secret_text(rot, ".dockerconfigjson");
         json_object *rot_doc = json_tokener_parse(rot_text);
-        char *rot_entry = strdup(entry_text(e2e_jget(rot_doc, "auths"), registry));
+        char *rot_entry = strdup(entry_text(kt_jget(rot_doc, "auths"), registry));
         assert_string_not_equal(rot_entry, src_entry);
-        double t0 = e2e_now();
+        double t0 = kt_now();
         for (;;) {
                 now = global_auths(NULL);
                 const char *e = entry_text(now, registry);
@@ -486,9 +485,9 @@ static void test_global_pull_secret(void **state) {
                 if (done) assert_foreign_intact(before, now, registry);
                 json_object_put(now);
                 if (done) break;
-                if (e2e_now() - t0 > E2E_WAIT_S)
+                if (kt_now() - t0 > E2E_WAIT_S)
                         fail_msg("the global entry of %s did not follow the rotation", registry);
-                e2e_sleep(0.2);
+                kt_sleep(0.2);
         }
         free(rot_entry);
         json_object_put(rot_doc);
@@ -496,7 +495,7 @@ static void test_global_pull_secret(void **state) {
         json_object_put(rot);
 
         /* the flag off: exactly its entry goes */
-        e2e_apply(policy, g, "false");
+        kt_apply(policy, g, "false");
         wait_global(registry, false);
         e2e_wait_applied(g, "partner-global", E2E_WAIT_S);
         now = global_auths(NULL);
@@ -504,11 +503,11 @@ static void test_global_pull_secret(void **state) {
         json_object_put(now);
 
         /* on again, then the policy deleted: exactly its entry goes */
-        e2e_apply(policy, g, "true");
+        kt_apply(policy, g, "true");
         wait_global(registry, true);
         e2e_policy_delete(g, "partner-global");
         now = global_auths(NULL);
-        assert_null(e2e_jget(now, registry));
+        assert_null(kt_jget(now, registry));
         assert_foreign_intact(before, now, NULL);
         json_object_put(now);
 
@@ -526,12 +525,12 @@ static void test_secrets_link_mount(void **state) {
         char *b = e2e_ns("mount", NULL);
         e2e_pull_secret(b, "mounted", "registry.mount.example.com", "mnt");
         e2e_pull_secret(b, "both", "registry.both.example.com", "both");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: mount\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccounts: [default]\n"
-                  "  pullSecrets:\n  - name: mounted\n    for: [mount]\n"
-                  "  - name: both\n    for: [pull, mount]\n",
-                  b);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: mount\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [default]\n"
+                 "  pullSecrets:\n  - name: mounted\n    for: [mount]\n"
+                 "  - name: both\n    for: [pull, mount]\n",
+                 b);
         e2e_wait_applied(b, "mount", E2E_WAIT_S);
         json_object *sa = e2e_sa(b, "default");
         char *ips = e2e_names(sa, "imagePullSecrets"), *sec = e2e_names(sa, "secrets");
@@ -563,24 +562,24 @@ static void test_cluster_roles(void **state) {
                           "metadata:\n  name: %s\n  namespace: %s\n"
                           "spec:\n  subjects:\n    namespaces: [%s]\n"
                           "  imagePuller:\n    clusterRole: %s\n";
-        e2e_apply(pol, "too-much", b, a, "admin");
+        kt_apply(pol, "too-much", b, a, "admin");
         e2e_wait_ready(b, "too-much", "False", "RoleNotAllowed", E2E_WAIT_S);
         e2e_hold_out(2.0, "", "get rolebindings -n '%s' -o name", b);
         char *msg =
-            e2e_kout("get ppol too-much -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", b);
+            kt_kout("get ppol too-much -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", b);
         fprintf(stderr, "RoleNotAllowed: %s\n", msg);
         assert_non_null(strstr(msg, "admin"));
         free(msg);
         e2e_policy_delete(b, "too-much");
 
         /* allowed by --allowed-cluster-roles; then changed: a roleRef cannot be updated */
-        e2e_apply(pol, "switch", b, a, "system:image-puller");
+        kt_apply(pol, "switch", b, a, "system:image-puller");
         e2e_wait_applied(b, "switch", E2E_WAIT_S);
         char rb[256];
         snprintf(rb, sizeof(rb), "ppol-switch-%s", a);
         e2e_wait_out(E2E_WAIT_S, "system:image-puller",
                      "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'", rb, b);
-        e2e_apply(pol, "switch", b, a, "view");
+        kt_apply(pol, "switch", b, a, "view");
         e2e_wait_out(E2E_WAIT_S, "view",
                      "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'", rb, b);
         e2e_wait_applied(b, "switch", E2E_WAIT_S);
@@ -592,7 +591,7 @@ static void test_cluster_roles(void **state) {
         assert_non_null(strstr(out, "yes"));
         free(out);
         assert_can_pull(b, user, "no");
-        char *n = e2e_kout("get rolebindings -n '%s' -o name", b);
+        char *n = kt_kout("get rolebindings -n '%s' -o name", b);
         fprintf(stderr, "bindings after the switch: %s\n", n);
         assert_int_equal(strchr(n, '\n') == NULL, 1); /* exactly one */
         free(n);
@@ -609,19 +608,19 @@ static void test_global_pull_secret_conflict(void **state) {
         char *g = e2e_ns("global2", NULL);
         json_object *before = global_auths(NULL);
         const char *taken = "quay.io";
-        assert_non_null(e2e_jget(before, taken));
+        assert_non_null(kt_jget(before, taken));
         e2e_pull_secret(g, "my-quay", taken, "mine");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: quay-global\n  namespace: %s\n"
-                  "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
-                  "  pullSecrets:\n  - name: my-quay\n  globalPullSecret:\n    merge: true\n",
-                  g);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: quay-global\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [nobody]\n"
+                 "  pullSecrets:\n  - name: my-quay\n  globalPullSecret:\n    merge: true\n",
+                 g);
         e2e_wait_ready(g, "quay-global", "False", "Conflict", E2E_WAIT_S);
-        char *p = e2e_kout("get ppol quay-global -n '%s' -o jsonpath='{.status.problems}'", g);
+        char *p = kt_kout("get ppol quay-global -n '%s' -o jsonpath='{.status.problems}'", g);
         fprintf(stderr, "global conflict: %s\n", p);
         assert_non_null(strstr(p, "quay.io"));
         free(p);
-        e2e_sleep(2.0);
+        kt_sleep(2.0);
         json_object *now = global_auths(NULL);
         assert_foreign_intact(before, now, NULL);
         json_object_put(now);

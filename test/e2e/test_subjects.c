@@ -26,10 +26,10 @@ static const char *exists_cmd = "get %s '%s' -n '%s' -o name 2>/dev/null | grep 
                                 "&& echo present || echo absent";
 
 static void policy_yaml(const char *home, const char *name, const char *subjects) {
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: %s\n  namespace: %s\n"
-                  "spec:\n  subjects:\n%s  imagePuller: {}\n  pullSecrets:\n  - name: creds\n",
-                  name, home, subjects);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: %s\n  namespace: %s\n"
+                 "spec:\n  subjects:\n%s  imagePuller: {}\n  pullSecrets:\n  - name: creds\n",
+                 name, home, subjects);
 }
 
 /* RoleBinding subjects as "Kind:name" joined by ','; NULL when there is no binding. */
@@ -37,18 +37,18 @@ static char *rb_subjects(const char *home, const char *rb) {
         json_object *o = e2e_get("rolebinding", home, rb);
         if (!o) return NULL;
         size_t cap = 1;
-        for (size_t i = 0; i < e2e_jlen(o, "subjects"); i++) {
-                json_object *s = e2e_jidx(o, "subjects", i);
-                cap += strlen(e2e_jstr(s, "kind")) + strlen(e2e_jstr(s, "name")) + 2;
+        for (size_t i = 0; i < kt_jlen(o, "subjects"); i++) {
+                json_object *s = kt_jidx(o, "subjects", i);
+                cap += strlen(kt_jstr(s, "kind")) + strlen(kt_jstr(s, "name")) + 2;
         }
         char *r = calloc(1, cap);
         assert_non_null(r);
-        for (size_t i = 0; i < e2e_jlen(o, "subjects"); i++) {
-                json_object *s = e2e_jidx(o, "subjects", i);
+        for (size_t i = 0; i < kt_jlen(o, "subjects"); i++) {
+                json_object *s = kt_jidx(o, "subjects", i);
                 if (i) strcat(r, ",");
-                strcat(r, e2e_jstr(s, "kind"));
+                strcat(r, kt_jstr(s, "kind"));
                 strcat(r, ":");
-                strcat(r, e2e_jstr(s, "name"));
+                strcat(r, kt_jstr(s, "name"));
         }
         json_object_put(o);
         return r;
@@ -58,8 +58,8 @@ static char *rb_subjects(const char *home, const char *rb) {
 static int ahead_has_status(void *ud) {
         const char *home = ud;
         json_object *p = e2e_policy(home, "ahead");
-        int ok = e2e_jlen(p, "status.conditions") > 0 &&
-                 e2e_jint(p, "status.observedGeneration") == e2e_jint(p, "metadata.generation");
+        int ok = kt_jlen(p, "status.conditions") > 0 &&
+                 kt_jint(p, "status.observedGeneration") == kt_jint(p, "metadata.generation");
         json_object_put(p);
         return ok;
 }
@@ -79,9 +79,9 @@ static int rb_check(void *ud) {
 
 static double wait_rb(const char *home, const char *rb, const char *want) {
         rb_cond c = {home, rb, want, NULL};
-        double t0 = e2e_now();
+        double t0 = kt_now();
         int r = e2e_wait_until(rb_check, &c, E2E_WAIT_S);
-        double took = e2e_now() - t0;
+        double took = kt_now() - t0;
         if (r < 0)
                 fprintf(stderr, "RoleBinding %s/%s: wanted subjects %s, last %s\n", home, rb,
                         want ? want : "(absent)", c.last ? c.last : "(absent)");
@@ -109,16 +109,16 @@ static void test_namespace_selector(void **state) {
         assert_null(rb_subjects(home, rb));
 
         /* labelled in; times count from kubectl label's return (the server has the label) */
-        assert_int_equal(e2e_kubectl("label namespace '%s' e2e-team=%s >/dev/null", n, E2E.prefix),
+        assert_int_equal(kt_kubectl("label namespace '%s' e2e-team=%s >/dev/null", n, E2E.prefix),
                          0);
-        double t0 = e2e_now();
+        double t0 = kt_now();
         char group[256];
         snprintf(group, sizeof(group), "Group:system:serviceaccounts:%s", n);
         wait_rb(home, rb, group);
-        double rb_lo = E2E.wait_lo, rb_hi = e2e_now() - t0;
-        double t1 = e2e_now();
+        double rb_lo = E2E.wait_lo, rb_hi = kt_now() - t0;
+        double t1 = kt_now();
         e2e_wait_link(n, "default", "pull", "creds", 1, LATENCY_BOUND_S);
-        double link_lo = E2E.wait_polls > 1 ? t1 - t0 + E2E.wait_lo : 0, link_hi = e2e_now() - t0;
+        double link_lo = E2E.wait_polls > 1 ? t1 - t0 + E2E.wait_lo : 0, link_hi = kt_now() - t0;
         fprintf(stderr,
                 "LATENCY namespace labelled in: RoleBinding seen in (%.2f, %.2f] s, link "
                 "in (%.2f, %.2f] s (polls are kubectl runs; bound %.0f s)\n",
@@ -138,15 +138,15 @@ static void test_namespace_selector(void **state) {
         assert_int_equal(e2e_sa_count(other, "default", "pull", "creds"), 0);
 
         /* labelled out */
-        assert_int_equal(e2e_kubectl("label namespace '%s' e2e-team- >/dev/null", n), 0);
-        t0 = e2e_now();
+        assert_int_equal(kt_kubectl("label namespace '%s' e2e-team- >/dev/null", n), 0);
+        t0 = kt_now();
         wait_rb(home, rb, NULL);
         rb_lo = E2E.wait_lo;
-        rb_hi = e2e_now() - t0;
-        t1 = e2e_now();
+        rb_hi = kt_now() - t0;
+        t1 = kt_now();
         e2e_wait_link(n, "default", "pull", "creds", 0, LATENCY_BOUND_S);
         link_lo = E2E.wait_polls > 1 ? t1 - t0 + E2E.wait_lo : 0;
-        link_hi = e2e_now() - t0;
+        link_hi = kt_now() - t0;
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", n);
         fprintf(stderr,
                 "LATENCY namespace labelled out: RoleBinding gone in (%.2f, %.2f] s, "
@@ -205,7 +205,7 @@ static void test_service_account_selector(void **state) {
         e2e_pull_secret(home, "creds", "registry.subjects.example.com", "sub");
         e2e_sa_create(n, "a");
         e2e_sa_create(n, "b");
-        assert_int_equal(e2e_kubectl("label sa a -n '%s' pulls=true >/dev/null", n), 0);
+        assert_int_equal(kt_kubectl("label sa a -n '%s' pulls=true >/dev/null", n), 0);
         char subj[512];
         snprintf(subj, sizeof(subj),
                  "    namespaces: [%s]\n    serviceAccountSelector:\n"
@@ -221,12 +221,12 @@ static void test_service_account_selector(void **state) {
         assert_int_equal(e2e_sa_count(n, "default", "pull", "creds"), 0);
 
         /* b labelled in, a labelled out */
-        assert_int_equal(e2e_kubectl("label sa b -n '%s' pulls=true >/dev/null", n), 0);
+        assert_int_equal(kt_kubectl("label sa b -n '%s' pulls=true >/dev/null", n), 0);
         e2e_wait_link(n, "b", "pull", "creds", 1, LATENCY_BOUND_S);
         fprintf(stderr, "LATENCY service account labelled in: linked in (%.2f, %.2f] s\n",
                 E2E.wait_lo, E2E.wait_hi);
         wait_rb(home, rb, "ServiceAccount:a,ServiceAccount:b");
-        assert_int_equal(e2e_kubectl("label sa a -n '%s' pulls- >/dev/null", n), 0);
+        assert_int_equal(kt_kubectl("label sa a -n '%s' pulls- >/dev/null", n), 0);
         e2e_wait_link(n, "a", "pull", "creds", 0, E2E_WAIT_S);
         wait_rb(home, rb, "ServiceAccount:b");
         assert_int_equal(e2e_sa_count(n, "b", "pull", "creds"), 1);
@@ -259,10 +259,10 @@ static void test_terminating_namespace(void **state) {
              *n2 = e2e_ns("term-2", NULL);
         e2e_pull_secret(home, "creds", "registry.subjects.example.com", "sub");
         /* keeps n2 Terminating until the test releases it */
-        e2e_apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hold\n  namespace: %s\n"
-                  "  labels: {" E2E_LABEL_HOLD ": \"true\"}\n"
-                  "  finalizers: [e2e.pullpolicy.io/hold]\n",
-                  n2);
+        kt_apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hold\n  namespace: %s\n"
+                 "  labels: {" E2E_LABEL_HOLD ": \"true\"}\n"
+                 "  finalizers: [e2e.pullpolicy.io/hold]\n",
+                 n2);
         char subj[512];
         snprintf(subj, sizeof(subj), "    namespaces: [%s, %s]\n", n1, n2);
         policy_yaml(home, "two", subj);
@@ -276,7 +276,7 @@ static void test_terminating_namespace(void **state) {
         e2e_wait_out(E2E_WAIT_S, "2", "get ppol two -n '%s' -o jsonpath='{.status.namespaces}'",
                      home);
 
-        assert_int_equal(e2e_kubectl("delete namespace '%s' --wait=false >/dev/null", n2), 0);
+        assert_int_equal(kt_kubectl("delete namespace '%s' --wait=false >/dev/null", n2), 0);
         e2e_wait_out(E2E_WAIT_S, "Terminating", "get namespace '%s' -o jsonpath='{.status.phase}'",
                      n2);
         wait_rb(home, rb2, NULL);
@@ -287,7 +287,7 @@ static void test_terminating_namespace(void **state) {
         e2e_wait_out(E2E_WAIT_S, "1", "get ppol two -n '%s' -o jsonpath='{.status.namespaces}'",
                      home);
         /* still Terminating (so it was excluded, not merely gone), and n1 untouched */
-        char *phase = e2e_kout("get namespace '%s' -o jsonpath='{.status.phase}'", n2);
+        char *phase = kt_kout("get namespace '%s' -o jsonpath='{.status.phase}'", n2);
         assert_string_equal(phase, "Terminating");
         free(phase);
         char *s1 = rb_subjects(home, rb1);
@@ -296,9 +296,9 @@ static void test_terminating_namespace(void **state) {
         free(s1);
         assert_int_equal(e2e_sa_count(n1, "default", "pull", "creds"), 1);
 
-        e2e_kubectl("patch configmap hold -n '%s' --type=merge "
-                    "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null",
-                    n2);
+        kt_kubectl("patch configmap hold -n '%s' --type=merge "
+                   "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null",
+                   n2);
         e2e_policy_delete(home, "two");
         free(rb1);
         free(rb2);
@@ -334,10 +334,10 @@ static void test_match_expressions(void **state) {
                  "      - {key: tier, operator: NotIn, values: [silver]}\n"
                  "      - {key: frozen, operator: DoesNotExist}\n",
                  E2E.prefix);
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: expr\n  namespace: %s\n"
-                  "spec:\n  subjects:\n%s  imagePuller: {}\n",
-                  home, subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: expr\n  namespace: %s\n"
+                 "spec:\n  subjects:\n%s  imagePuller: {}\n",
+                 home, subj);
         e2e_wait_applied(home, "expr", E2E_WAIT_S);
         /* only gold qualifies */
         char *want = rb_name("expr", gold);
@@ -349,23 +349,23 @@ static void test_match_expressions(void **state) {
         e2e_wait_out(E2E_WAIT_S, "1", "get ppol expr -n '%s' -o jsonpath='{.status.namespaces}'",
                      home);
         /* frozen thaws: it joins */
-        assert_int_equal(e2e_kubectl("label namespace '%s' frozen- >/dev/null", frozen), 0);
+        assert_int_equal(kt_kubectl("label namespace '%s' frozen- >/dev/null", frozen), 0);
         char *rbf = rb_name("expr", frozen);
         char g[256];
         snprintf(g, sizeof(g), "Group:system:serviceaccounts:%s", frozen);
         wait_rb(home, rbf, g);
 
         /* Group form -> ServiceAccount subjects -> Group form, same binding name */
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: expr\n  namespace: %s\n"
-                  "spec:\n  subjects:\n%s    serviceAccounts: [default, robot]\n"
-                  "  imagePuller: {}\n",
-                  home, subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: expr\n  namespace: %s\n"
+                 "spec:\n  subjects:\n%s    serviceAccounts: [default, robot]\n"
+                 "  imagePuller: {}\n",
+                 home, subj);
         wait_rb(home, rbf, "ServiceAccount:default,ServiceAccount:robot");
-        e2e_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                  "metadata:\n  name: expr\n  namespace: %s\n"
-                  "spec:\n  subjects:\n%s  imagePuller: {}\n",
-                  home, subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: expr\n  namespace: %s\n"
+                 "spec:\n  subjects:\n%s  imagePuller: {}\n",
+                 home, subj);
         wait_rb(home, rbf, g);
         e2e_wait_applied(home, "expr", E2E_WAIT_S);
         e2e_wait_out(E2E_WAIT_S, "2", "get ppol expr -n '%s' -o jsonpath='{.status.namespaces}'",

@@ -15,20 +15,8 @@ bin=$build/pullpolicy-controller
 cf=$root/Containerfile
 dep=$root/manifests/base/deployment.yaml
 
-passed=0 failed=0 names=()
-check() {
-        local name=$1
-        shift
-        echo "[ RUN      ] $name"
-        if "$@"; then
-                echo "[       OK ] $name"
-                passed=$((passed + 1))
-        else
-                echo "[  FAILED  ] $name"
-                failed=$((failed + 1))
-                names+=("$name")
-        fi
-}
+# shellcheck source=../support/check.sh
+source "$root/test/support/check.sh"
 
 # The packages of the last stage's apt-get install line(s).
 runtime_packages() {
@@ -80,17 +68,11 @@ deployment_matches_image() {
         return $ok
 }
 
-echo "[==========] Running 3 test(s)."
+check_begin 3
 if [ ! -x "$bin" ]; then
         echo "    $bin is not built"
 fi
 check runtime_stage_provides_every_library libraries_from_runtime_packages
 check user_is_numeric_and_not_root user_numeric_non_root
 check deployment_matches_the_image deployment_matches_image
-echo "[==========] $((passed + failed)) test(s) run."
-echo "[  PASSED  ] $passed test(s)."
-if [ "$failed" -gt 0 ]; then
-        echo "[  FAILED  ] $failed test(s), listed below:"
-        for n in "${names[@]}"; do echo "[  FAILED  ] $n"; done
-        exit 1
-fi
+check_end

@@ -38,6 +38,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "kubetest.h"
 #include "procs.h"
 #include "testenv.h"
 
@@ -151,41 +152,10 @@ static const char *list_prefix(json_object *obj, const char *field, const char *
         return NULL;
 }
 
-static int b64val(char c) {
-        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const char *p = c ? strchr(t, c) : NULL;
-        return p ? (int)(p - t) : -1;
-}
-
-/* Decodes standard base64 into a new NUL-terminated string, or NULL. */
-static char *b64decode(const char *s) {
-        size_t n = strlen(s);
-        char *out = malloc(n / 4 * 3 + 4);
-        size_t o = 0;
-        uint32_t acc = 0;
-        int bits = 0;
-        if (!out) return NULL;
-        for (size_t i = 0; i < n && s[i] != '='; i++) {
-                int v = b64val(s[i]);
-                if (v < 0) {
-                        free(out);
-                        return NULL;
-                }
-                acc = (acc << 6) | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (char)((acc >> bits) & 0xff);
-                }
-        }
-        out[o] = 0;
-        return out;
-}
-
 /* The decoded .data[key] of a secret as parsed JSON, or NULL. */
 static json_object *secret_json(json_object *secret, const char *key) {
         const char *v = jstr(jget(secret, "data"), key);
-        char *raw = v ? b64decode(v) : NULL;
+        char *raw = v ? kt_b64decode(v) : NULL;
         json_object *o = raw ? json_tokener_parse(raw) : NULL;
         free(raw);
         return o;
@@ -602,7 +572,7 @@ static void test_global_pull_secret(void **state) {
         for (size_t i = 0; i < sizeof(registries) / sizeof(*registries); i++) {
                 const char *a = jstr(jget(auths, registries[i]), "auth");
                 assert_non_null(a);
-                char *userpass = b64decode(a);
+                char *userpass = kt_b64decode(a);
                 assert_non_null(userpass);
                 assert_true(matches(userpass, "^[a-z-]+:fake-[a-z]+-token-[0-9]{4}$"));
                 free(userpass);
@@ -924,7 +894,7 @@ static void test_ocp416_sequence(void **state) {
         json_object *cfg = secret_json(sec, ".dockercfg");
         json_object *e = jget(cfg, "image-registry.openshift-image-registry.svc:5000");
         assert_non_null(e);
-        char *userpass = b64decode(jstr(e, "auth"));
+        char *userpass = kt_b64decode(jstr(e, "auth"));
         assert_non_null(userpass);
         assert_true(strncmp(userpass, "<token>:", 8) == 0 && strlen(userpass) > 8);
         assert_null(jget(e, "password")); /* the 4.16 form keeps only "auth" */

@@ -169,7 +169,7 @@ static void add(payload_set *ps, const char *s, size_t len, const char *kind, co
 
 static void add_auth_entry(payload_set *ps, json_object *entry, const char *origin) {
         if (!entry || !json_object_is_type(entry, json_type_object)) return;
-        const char *auth = prod_jstr(entry, "auth");
+        const char *auth = kt_jstr(entry, "auth");
         if (auth) {
                 add(ps, auth, strlen(auth), "auth", origin);
                 void *dec = NULL;
@@ -186,7 +186,7 @@ static void add_auth_entry(payload_set *ps, json_object *entry, const char *orig
         }
         static const char *const fields[] = {"password", "identitytoken", "registrytoken"};
         for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
-                const char *v = prod_jstr(entry, fields[i]);
+                const char *v = kt_jstr(entry, fields[i]);
                 if (v) add(ps, v, strlen(v), fields[i], origin);
         }
 }
@@ -218,10 +218,10 @@ static void collect(payload_set *ps) {
         explicit_bzero(out, strlen(out));
         free(out);
         assert_non_null(all);
-        json_object *items = prod_jget(all, "items");
+        json_object *items = kt_jget(all, "items");
         for (size_t i = 0; items && i < json_object_array_length(items); i++) {
                 json_object *s = json_object_array_get_idx(items, i);
-                const char *type = prod_jstr(s, "type");
+                const char *type = kt_jstr(s, "type");
                 const char *key;
                 if (type && streq(type, "kubernetes.io/dockerconfigjson"))
                         key = ".dockerconfigjson";
@@ -230,11 +230,10 @@ static void collect(payload_set *ps) {
                 else
                         continue;
                 char origin[300];
-                snprintf(origin, sizeof(origin), "%s/%s",
-                         PROD_S(prod_jstr(s, "metadata.namespace")),
-                         PROD_S(prod_jstr(s, "metadata.name")));
+                snprintf(origin, sizeof(origin), "%s/%s", PROD_S(kt_jstr(s, "metadata.namespace")),
+                         PROD_S(kt_jstr(s, "metadata.name")));
                 ps->secrets++;
-                json_object *b64o = prod_jget(prod_jget(s, "data"), key);
+                json_object *b64o = kt_jget(kt_jget(s, "data"), key);
                 const char *b64 = b64o ? json_object_get_string(b64o) : NULL;
                 if (!b64) continue;
                 add(ps, b64, strlen(b64), "base64 document", origin);
@@ -244,7 +243,7 @@ static void collect(payload_set *ps) {
                 add(ps, doc, dlen, "document", origin);
                 json_object *d = json_tokener_parse(doc);
                 base64_free_wiped(doc, dlen);
-                json_object *auths = streq(key, ".dockerconfigjson") ? prod_jget(d, "auths") : d;
+                json_object *auths = streq(key, ".dockerconfigjson") ? kt_jget(d, "auths") : d;
                 if (auths && json_object_is_type(auths, json_type_object)) {
                         json_object_object_foreach(auths, host, entry) {
                                 (void)host;
@@ -363,7 +362,7 @@ static bool found_in(const finding_list *fl, const char *where) {
 }
 
 static void logs_dir(char *out, size_t n) {
-        snprintf(out, n, "%s/test-logs", prod_build());
+        snprintf(out, n, "%s/test-logs", kt_build());
 }
 
 /* ---- the scenario ------------------------------------------------------------------------------
@@ -447,22 +446,22 @@ static int scenario(void) {
         free(doc_b);
         free(doc_bad);
 
-        prod_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, namespace: %s}\n"
-                   "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: lk-link, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [app]}\n"
-                   "  pullSecrets: [{name: lk-json}, {name: lk-cfg, for: [pull, mount]}]\n"
-                   "  dockercfg: {wait: Never}\n"
-                   "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: lk-bad, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [app]}\n"
-                   "  pullSecrets: [{name: lk-bad}]\n  dockercfg: {wait: Never}\n"
-                   "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: lk-global, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [app]}\n"
-                   "  pullSecrets: [{name: lk-json}]\n  dockercfg: {wait: Never}\n"
-                   "  globalPullSecret: {merge: true}\n",
-                   S.ns, S.ns, S.ns, S.ns);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, namespace: %s}\n"
+                 "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: lk-link, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [app]}\n"
+                 "  pullSecrets: [{name: lk-json}, {name: lk-cfg, for: [pull, mount]}]\n"
+                 "  dockercfg: {wait: Never}\n"
+                 "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: lk-bad, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [app]}\n"
+                 "  pullSecrets: [{name: lk-bad}]\n  dockercfg: {wait: Never}\n"
+                 "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: lk-global, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [app]}\n"
+                 "  pullSecrets: [{name: lk-json}]\n  dockercfg: {wait: Never}\n"
+                 "  globalPullSecret: {merge: true}\n",
+                 S.ns, S.ns, S.ns, S.ns);
         if (prod_wait_ready(S.ns, "lk-link", "True", "Applied", PROD_WAIT_S) < 0 ||
             prod_wait_ready(S.ns, "lk-bad", "False", "InvalidSecret", PROD_WAIT_S) < 0 ||
             prod_wait_ready(S.ns, "lk-global", "True", "Applied", PROD_WAIT_S) < 0)
@@ -473,8 +472,8 @@ static int scenario(void) {
 static void stop_controller(void) {
         if (!S.running) return;
         /* its clean-up is logged too: delete while it runs */
-        prod_kubectl("delete pullpolicy.pullpolicy.io --all -n '%s' --timeout=60s >/dev/null 2>&1",
-                     S.ns);
+        kt_kubectl("delete pullpolicy.pullpolicy.io --all -n '%s' --timeout=60s >/dev/null 2>&1",
+                   S.ns);
         int st = tproc_stop(&S.ctl, 30);
         S.running = false;
         if (st != 0) fprintf(stderr, "leakcheck controller exited with %d\n", st);
@@ -596,7 +595,7 @@ static void test_self_check(void **state) {
         search_file(&ps, raw, &fl);
         search_file(&ps, esc, &fl);
         search_file(&ps, decoy, &fl);
-        json_object *events = prod_kjson("get events -n '%s' -o json", S.ns);
+        json_object *events = kt_kjson("get events -n '%s' -o json", S.ns);
         assert_non_null(events);
         search_json(&ps, events, "events (self-check)", &fl);
         json_object_put(events);
@@ -607,8 +606,8 @@ static void test_self_check(void **state) {
         unlink(raw);
         unlink(esc);
         unlink(decoy);
-        prod_kubectl("delete event -n '%s' lk-canary >/dev/null 2>&1", S.ns);
-        prod_kubectl("delete secret -n '%s' lk-canary >/dev/null 2>&1", S.ns);
+        kt_kubectl("delete event -n '%s' lk-canary >/dev/null 2>&1", S.ns);
+        kt_kubectl("delete secret -n '%s' lk-canary >/dev/null 2>&1", S.ns);
         explicit_bzero(up, strlen(up));
         free(up);
         free(auth);
@@ -715,17 +714,17 @@ static void test_no_leak_in_events(void **state) {
         payload_set ps;
         collect(&ps);
         assert_true(ps.n > 0);
-        json_object *ev = prod_kjson("get events -A -o json");
+        json_object *ev = kt_kjson("get events -A -o json");
         assert_non_null(ev);
         finding_list fl = {0};
-        json_object *items = prod_jget(ev, "items");
+        json_object *items = kt_jget(ev, "items");
         size_t n = items ? json_object_array_length(items) : 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(items, i);
                 char where[400];
                 snprintf(where, sizeof(where), "Event %s/%s (reason %s)",
-                         PROD_S(prod_jstr(e, "metadata.namespace")),
-                         PROD_S(prod_jstr(e, "metadata.name")), PROD_S(prod_jstr(e, "reason")));
+                         PROD_S(kt_jstr(e, "metadata.namespace")),
+                         PROD_S(kt_jstr(e, "metadata.name")), PROD_S(kt_jstr(e, "reason")));
                 search_json(&ps, e, where, &fl);
         }
         json_object_put(ev);
@@ -739,20 +738,20 @@ static void test_no_leak_in_statuses(void **state) {
         payload_set ps;
         collect(&ps);
         assert_true(ps.n > 0);
-        json_object *all = prod_kjson("get pullpolicies.pullpolicy.io -A -o json");
+        json_object *all = kt_kjson("get pullpolicies.pullpolicy.io -A -o json");
         assert_non_null(all);
         finding_list fl = {0};
-        json_object *items = prod_jget(all, "items");
+        json_object *items = kt_jget(all, "items");
         size_t n = items ? json_object_array_length(items) : 0, with_status = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *p = json_object_array_get_idx(items, i);
-                json_object *st = prod_jget(p, "status");
+                json_object *st = kt_jget(p, "status");
                 if (!st) continue;
                 with_status++;
                 char where[400];
                 snprintf(where, sizeof(where), "status of PullPolicy %s/%s",
-                         PROD_S(prod_jstr(p, "metadata.namespace")),
-                         PROD_S(prod_jstr(p, "metadata.name")));
+                         PROD_S(kt_jstr(p, "metadata.namespace")),
+                         PROD_S(kt_jstr(p, "metadata.name")));
                 search_json(&ps, st, where, &fl);
         }
         json_object_put(all);

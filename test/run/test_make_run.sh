@@ -13,20 +13,8 @@ out2=$run_dir/run2.out
 logdir=$build/test-logs
 mkdir -p "$logdir"
 
-passed=0 failed=0 names=()
-check() {
-        local name=$1
-        shift
-        echo "[ RUN      ] $name"
-        if "$@"; then
-                echo "[       OK ] $name"
-                passed=$((passed + 1))
-        else
-                echo "[  FAILED  ] $name"
-                failed=$((failed + 1))
-                names+=("$name")
-        fi
-}
+# shellcheck source=../support/check.sh
+source "$root/test/support/check.sh"
 
 cleanup() {
         RUN_DIR=$run_dir bash "$root/hack/stop.sh" >/dev/null 2>&1
@@ -119,7 +107,7 @@ stop_ends_everything() {
         echo "${#pids[@]} process(es) ended"
 }
 
-echo "[==========] Running 9 test(s)."
+check_begin 9
 if check test_make_run_succeeds run_first; then
         check test_policies_ready policies_ready
         check test_role_bindings_listed role_bindings_listed
@@ -130,16 +118,8 @@ if check test_make_run_succeeds run_first; then
         check test_second_run_reuses second_run_reuses
 else
         for n in policies_ready role_bindings_listed pod_carries_links copies_listed global_secret_merged prints_how_to_use second_run_reuses; do
-                echo "[  FAILED  ] test_$n (make run failed)"
-                failed=$((failed + 1))
-                names+=("test_$n")
+                check_fail "test_$n" "make run failed"
         done
 fi
 check test_stop_ends_everything stop_ends_everything
-echo "[==========] $((passed + failed)) test(s) run."
-echo "[  PASSED  ] $passed test(s)."
-if [ "$failed" -gt 0 ]; then
-        echo "[  FAILED  ] $failed test(s), listed below:"
-        for n in "${names[@]}"; do echo "[  FAILED  ] $n"; done
-        exit 1
-fi
+check_end

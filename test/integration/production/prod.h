@@ -38,6 +38,7 @@
 #include <json-c/json.h>
 
 #include "incluster.h"
+#include "kubetest.h"
 #include "procs.h"
 #include "testenv.h"
 #include "util/macro.h"
@@ -58,28 +59,6 @@ static inline const char *prod_s(const char *s) {
 
 /* ---- time ------------------------------------------------------------------------------ */
 
-static inline double prod_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static inline void prod_sleep(double s) {
-        struct timespec d = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-        while (nanosleep(&d, &d) < 0 && errno == EINTR) {
-        }
-}
-
-static inline const char *prod_root(void) {
-        const char *r = getenv("PULLPOLICY_ROOT");
-        return r && *r ? r : ".";
-}
-
-static inline const char *prod_build(void) {
-        const char *b = getenv("PULLPOLICY_BUILD");
-        return b && *b ? b : "build";
-}
-
 /* $PROD_TEST_FILTER (a cmocka pattern such as "test_token*") runs only matching tests. */
 static inline void prod_test_filter(void) {
         const char *f = getenv("PROD_TEST_FILTER");
@@ -88,77 +67,6 @@ static inline void prod_test_filter(void) {
 }
 
 /* ---- kubectl (admin) ------------------------------------------------------------------- */
-
-static inline char *prod_vfmt(const char *fmt, va_list ap) {
-        char *s = NULL;
-        if (vasprintf(&s, fmt, ap) < 0) return NULL;
-        return s;
-}
-
-/* Exit status of `kubectl ARGS`, stdout discarded. */
-__attribute__((format(printf, 1, 2))) static inline int prod_kubectl(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = prod_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return -ENOMEM;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s", cmd);
-        free(cmd);
-        free(out);
-        return r;
-}
-
-/* stdout of `kubectl ARGS` with trailing white space cut, or NULL when kubectl failed. */
-__attribute__((format(printf, 1, 2))) static inline char *prod_kout(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = prod_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return NULL;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s 2>/dev/null", cmd);
-        free(cmd);
-        if (r != 0) {
-                free(out);
-                return NULL;
-        }
-        if (!out) return strdup("");
-        size_t n = strlen(out);
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ' || out[n - 1] == '\r'))
-                out[--n] = 0;
-        return out;
-}
-
-/* `kubectl ARGS` (asking for -o json) parsed, or NULL. */
-__attribute__((format(printf, 1, 2))) static inline json_object *prod_kjson(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = prod_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return NULL;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s 2>/dev/null", cmd);
-        free(cmd);
-        json_object *o = r == 0 && out ? json_tokener_parse(out) : NULL;
-        free(out);
-        return o;
-}
-
-/* `kubectl apply -f -` of formatted YAML; asserts success. */
-__attribute__((format(printf, 1, 2))) static inline void prod_apply(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *yaml = prod_vfmt(fmt, ap);
-        va_end(ap);
-        assert_non_null(yaml);
-        char *out = NULL;
-        int r = testenv_kubectl_input(yaml, &out, "apply -f - 2>&1");
-        if (r != 0) fprintf(stderr, "kubectl apply failed (%d): %s\n", r, out ? out : "");
-        free(out);
-        free(yaml);
-        assert_int_equal(r, 0);
-}
 
 /*
  * The install a user runs: `kubectl apply -k manifests/`, server-side, every object
@@ -172,11 +80,11 @@ static inline int prod_install(char **out) {
          * secret. Installed only when missing: the install re-applies the pull secret's
          * data, which would drop entries that a running suite has merged.
          */
-        if (prod_kubectl("get clusterrole system:image-puller >/dev/null 2>&1") != 0 ||
-            prod_kubectl("get secret -n openshift-config pull-secret >/dev/null 2>&1") != 0) {
+        if (kt_kubectl("get clusterrole system:image-puller >/dev/null 2>&1") != 0 ||
+            kt_kubectl("get secret -n openshift-config pull-secret >/dev/null 2>&1") != 0) {
                 char *sim = NULL;
                 if (asprintf(&sim, "bash '%s/hack/openshift-sim.sh' install '%s' >/dev/null 2>&1",
-                             prod_root(), testenv_dir()) < 0)
+                             kt_root(), testenv_dir()) < 0)
                         return -ENOMEM;
                 int st = system(sim);
                 free(sim);
@@ -189,7 +97,7 @@ static inline int prod_install(char **out) {
         int r = testenv_kubectl(&o,
                                 "apply -k '%s/manifests' --server-side --force-conflicts "
                                 "--validate=strict 2>&1",
-                                prod_root());
+                                kt_root());
         if (r != 0)
                 fprintf(stderr, "kubectl apply -k manifests/ failed (%d):\n%s\n", r, o ? o : "");
         if (out)
@@ -201,27 +109,6 @@ static inline int prod_install(char **out) {
 
 /* ---- JSON ------------------------------------------------------------------------------- */
 
-static inline json_object *prod_jget(json_object *o, const char *key) {
-        json_object *v = NULL;
-        if (!o || !json_object_is_type(o, json_type_object)) return NULL;
-        return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-/* o.a.b.c for a dotted path (keys without dots), or NULL. */
-static inline json_object *prod_jpath(json_object *o, const char *path) {
-        char buf[512];
-        snprintf(buf, sizeof(buf), "%s", path);
-        char *save = NULL;
-        for (char *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
-                o = prod_jget(o, k);
-        return o;
-}
-
-static inline const char *prod_jstr(json_object *o, const char *path) {
-        json_object *v = prod_jpath(o, path);
-        return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 /* v's string value, or "" (never NULL, so that cmocka's string asserts print a mismatch). */
 static inline const char *prod_jstr_or(json_object *v) {
         return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
@@ -231,7 +118,7 @@ static inline const char *prod_jstr_or(json_object *v) {
 static inline bool prod_jarray_has(json_object *arr, const char *key, const char *value) {
         if (!arr || !json_object_is_type(arr, json_type_array)) return false;
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
-                const char *s = prod_jstr(json_object_array_get_idx(arr, i), key);
+                const char *s = kt_jstr(json_object_array_get_idx(arr, i), key);
                 if (s && streq(s, value)) return true;
         }
         return false;
@@ -239,11 +126,11 @@ static inline bool prod_jarray_has(json_object *arr, const char *key, const char
 
 /* The condition of type `type` in o.status.conditions, or NULL. */
 static inline json_object *prod_condition(json_object *o, const char *type) {
-        json_object *conds = prod_jpath(o, "status.conditions");
+        json_object *conds = kt_jpath(o, "status.conditions");
         if (!conds || !json_object_is_type(conds, json_type_array)) return NULL;
         for (size_t i = 0; i < json_object_array_length(conds); i++) {
                 json_object *c = json_object_array_get_idx(conds, i);
-                const char *t = prod_jstr(c, "type");
+                const char *t = kt_jstr(c, "type");
                 if (t && streq(t, type)) return c;
         }
         return NULL;
@@ -261,12 +148,12 @@ typedef struct prod_ready_wait {
 static inline int prod_ready_cond(void *ud) {
         prod_ready_wait *w = ud;
         json_object *o =
-            prod_kjson("get pullpolicies.pullpolicy.io -n '%s' '%s' -o json", w->ns, w->name);
+            kt_kjson("get pullpolicies.pullpolicy.io -n '%s' '%s' -o json", w->ns, w->name);
         if (!o) return 0;
         json_object *c = prod_condition(o, "Ready");
-        const char *st = prod_jstr(c, "status"), *reason = prod_jstr(c, "reason");
-        json_object *gen = prod_jpath(o, "metadata.generation");
-        json_object *og = prod_jpath(o, "status.observedGeneration");
+        const char *st = kt_jstr(c, "status"), *reason = kt_jstr(c, "reason");
+        json_object *gen = kt_jpath(o, "metadata.generation");
+        json_object *og = kt_jpath(o, "status.observedGeneration");
         snprintf(w->last, sizeof(w->last), "Ready=%s reason=%s generation=%d observed=%d",
                  st ? st : "-", reason ? reason : "-", gen ? json_object_get_int(gen) : -1,
                  og ? json_object_get_int(og) : -1);
@@ -285,14 +172,14 @@ static inline int prod_ready_cond(void *ud) {
 static inline double prod_wait_ready(const char *ns, const char *name, const char *status,
                                      const char *reason, double timeout_s) {
         prod_ready_wait w = {.ns = ns, .name = name, .want_status = status, .want_reason = reason};
-        double t0 = prod_now();
+        double t0 = kt_now();
         int r = testenv_wait_until(prod_ready_cond, &w, timeout_s);
         if (r < 0) {
                 fprintf(stderr, "policy %s/%s: no Ready=%s%s%s after %.0f s; last: %s\n", ns, name,
                         status, reason ? " reason=" : "", reason ? reason : "", timeout_s, w.last);
                 return -1;
         }
-        return prod_now() - t0;
+        return kt_now() - t0;
 }
 
 typedef struct prod_exists_wait {
@@ -326,14 +213,14 @@ static inline int prod_wait_exists(const char *args, bool want, double timeout_s
 static inline char *prod_namespace(const char *prefix, const char *suffix, const char *labels) {
         char *ns = NULL;
         if (asprintf(&ns, "%s-%s", prefix, suffix) < 0) return NULL;
-        int r = prod_kubectl("create namespace '%s' >/dev/null", ns);
+        int r = kt_kubectl("create namespace '%s' >/dev/null", ns);
         if (r != 0) {
                 fprintf(stderr, "cannot create namespace %s\n", ns);
                 free(ns);
                 return NULL;
         }
-        r = prod_kubectl("label namespace '%s' %s=%s %s >/dev/null", ns, PROD_LABEL_RUN, prefix,
-                         labels ? labels : "");
+        r = kt_kubectl("label namespace '%s' %s=%s %s >/dev/null", ns, PROD_LABEL_RUN, prefix,
+                       labels ? labels : "");
         if (r != 0) {
                 free(ns);
                 return NULL;
@@ -343,8 +230,8 @@ static inline char *prod_namespace(const char *prefix, const char *suffix, const
 
 /* Deletes this run's namespaces (without waiting: kcm finishes it). */
 static inline void prod_delete_namespaces(const char *prefix) {
-        prod_kubectl("delete namespace -l %s=%s --wait=false >/dev/null 2>&1", PROD_LABEL_RUN,
-                     prefix);
+        kt_kubectl("delete namespace -l %s=%s --wait=false >/dev/null 2>&1", PROD_LABEL_RUN,
+                   prefix);
 }
 
 /*
@@ -353,9 +240,9 @@ static inline void prod_delete_namespaces(const char *prefix) {
  * finalizer of any that remain, so that no namespace is stuck Terminating. For teardowns.
  */
 static inline void prod_cleanup_policies(const char *prefix, bool controller_running) {
-        char *list = prod_kout("get pullpolicies.pullpolicy.io -A -o "
-                               "'jsonpath={range .items[*]}{.metadata.namespace}/"
-                               "{.metadata.name}{\"\\n\"}{end}'");
+        char *list = kt_kout("get pullpolicies.pullpolicy.io -A -o "
+                             "'jsonpath={range .items[*]}{.metadata.namespace}/"
+                             "{.metadata.name}{\"\\n\"}{end}'");
         if (!list) return;
         size_t plen = strlen(prefix);
         for (int pass = 0; pass < 2; pass++) {
@@ -372,15 +259,14 @@ static inline void prod_cleanup_policies(const char *prefix, bool controller_run
                                     (streq(ns, PROD_NS) && strncmp(name, prefix, plen) == 0);
                         if (!ours) continue;
                         if (pass == 0)
-                                prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' "
-                                             "--timeout=60s >/dev/null 2>&1",
-                                             ns, name);
+                                kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' "
+                                           "--timeout=60s >/dev/null 2>&1",
+                                           ns, name);
                         else
-                                prod_kubectl(
-                                    "patch pullpolicy.pullpolicy.io -n '%s' '%s' "
-                                    "--type=merge -p '{\"metadata\":{\"finalizers\":null}}' "
-                                    ">/dev/null 2>&1",
-                                    ns, name);
+                                kt_kubectl("patch pullpolicy.pullpolicy.io -n '%s' '%s' "
+                                           "--type=merge -p '{\"metadata\":{\"finalizers\":null}}' "
+                                           ">/dev/null 2>&1",
+                                           ns, name);
                 }
                 free(copy);
         }
@@ -389,7 +275,7 @@ static inline void prod_cleanup_policies(const char *prefix, bool controller_run
 
 /* Deletes this run's Leases ("<prefix>*" in pullpolicy-system): released ones stay. */
 static inline void prod_delete_leases(const char *prefix) {
-        char *names = prod_kout("get leases -n " PROD_NS " -o name");
+        char *names = kt_kout("get leases -n " PROD_NS " -o name");
         if (!names) return;
         size_t plen = strlen(prefix);
         char *save = NULL;
@@ -397,7 +283,7 @@ static inline void prod_delete_leases(const char *prefix) {
                 const char *slash = strrchr(l, '/');
                 const char *name = slash ? slash + 1 : l;
                 if (strncmp(name, prefix, plen) == 0)
-                        prod_kubectl("delete lease -n " PROD_NS " '%s' >/dev/null 2>&1", name);
+                        kt_kubectl("delete lease -n " PROD_NS " '%s' >/dev/null 2>&1", name);
         }
         free(names);
 }

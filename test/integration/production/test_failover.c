@@ -148,19 +148,18 @@ static int leader_cond(void *ud) {
 /* Waits until c reports leadership; the seconds it took, or -1. */
 static double wait_leader(const ctl *c, const char *lease, double timeout_s) {
         leader_wait w = {c, lease};
-        double t0 = prod_now();
+        double t0 = kt_now();
         if (testenv_wait_until(leader_cond, &w, timeout_s) < 0) {
                 fprintf(stderr, "%s did not become leader of %s in %.0f s\n", c->name, lease,
                         timeout_s);
                 return -1;
         }
-        return prod_now() - t0;
+        return kt_now() - t0;
 }
 
 /* The Lease's holder, malloc'd, or NULL. */
 static char *lease_holder(const char *lease) {
-        return prod_kout("get lease -n " PROD_NS " '%s' -o 'jsonpath={.spec.holderIdentity}'",
-                         lease);
+        return kt_kout("get lease -n " PROD_NS " '%s' -o 'jsonpath={.spec.holderIdentity}'", lease);
 }
 
 /* The identity c logged when it became leader, malloc'd, or NULL. */
@@ -172,7 +171,7 @@ static char *logged_identity(const ctl *c) {
         while (!id && getline(&line, &cap, f) > 0) {
                 if (!strstr(line, "\"msg\":\"became leader\"")) continue;
                 json_object *o = json_tokener_parse(line);
-                const char *s = prod_jstr(o, "identity");
+                const char *s = kt_jstr(o, "identity");
                 if (s) id = strdup(s);
                 json_object_put(o);
         }
@@ -186,15 +185,15 @@ static double total(const ctl *c, const char *metric) {
 }
 
 static void make_policy(const char *name) {
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
-                   name, S.home, S.subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
+                 name, S.home, S.subj);
 }
 
 static void remove_policy(const char *name) {
-        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' --timeout=60s >/dev/null 2>&1",
-                     S.home, name);
+        kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' --timeout=60s >/dev/null 2>&1",
+                   S.home, name);
 }
 
 static char *unique(const char *what) {
@@ -229,7 +228,7 @@ static void test_only_the_leader_writes(void **state) {
         char *lease = start_pair("solo", SHORT_LEASE, SHORT_RENEW, SHORT_RETRY);
         ctl *a = &S.c[0], *b = &S.c[1];
         /* b has synced its caches (ready) and stands by */
-        prod_sleep(3 * SHORT_RETRY);
+        kt_sleep(3 * SHORT_RETRY);
         assert_true(leader_metric(a, lease) == 1);
         double bm = leader_metric(b, lease);
         char filter[256];
@@ -254,7 +253,7 @@ static void test_only_the_leader_writes(void **state) {
         char *pol = unique("solo-pol");
         make_policy(pol);
         assert_true(prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S) >= 0);
-        prod_sleep(1.0);
+        kt_sleep(1.0);
         assert_true(total(a, "pullpolicy_writes_total") > wa);
         assert_true(total(a, "controller_runtime_reconcile_total") > 0);
         /* the follower: no reconcile, no write, not a line about it */
@@ -263,13 +262,13 @@ static void test_only_the_leader_writes(void **state) {
         assert_int_equal(prod_log_grep(b->log, "\"msg\":\"reconciled\"", true), 0);
         assert_int_equal(prod_log_grep(b->log, "\"msg\":\"became leader\"", true), 0);
         /* the events about the policy come from the leader's instance only */
-        json_object *ev = prod_kjson("get events -n '%s' -o json", S.home);
-        json_object *items = prod_jget(ev, "items");
+        json_object *ev = kt_kjson("get events -n '%s' -o json", S.home);
+        json_object *items = kt_jget(ev, "items");
         int from_a = 0, from_b = 0;
         for (size_t i = 0; items && i < json_object_array_length(items); i++) {
                 json_object *e = json_object_array_get_idx(items, i);
-                const char *n = prod_jstr(e, "involvedObject.name");
-                const char *inst = prod_jstr(e, "reportingInstance");
+                const char *n = kt_jstr(e, "involvedObject.name");
+                const char *inst = kt_jstr(e, "reportingInstance");
                 if (!n || !inst || !streq(n, pol)) continue;
                 if (streq(inst, a->name)) from_a++;
                 if (streq(inst, b->name)) from_b++;
@@ -291,19 +290,19 @@ static void test_only_the_leader_writes(void **state) {
 static void kill9(const char *tag, double ld, double rd, double rp) {
         char *lease = start_pair(tag, ld, rd, rp);
         ctl *a = &S.c[0], *b = &S.c[1];
-        prod_sleep(2 * rp); /* b has seen a renewal */
+        kt_sleep(2 * rp); /* b has seen a renewal */
         char *pol = unique("k9-pol");
 
-        double t0 = prod_now();
+        double t0 = kt_now();
         assert_int_equal(tproc_signal(&a->p, SIGKILL), 0);
         assert_int_equal(tproc_reap(&a->p), 128 + SIGKILL);
         a->running = false;
         make_policy(pol);
         double takeover = wait_leader(b, lease, ld + 4 * rp + PROD_WAIT_S);
         assert_true(takeover >= 0);
-        takeover = prod_now() - t0;
+        takeover = kt_now() - t0;
         assert_true(prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S) >= 0);
-        double ready = prod_now() - t0;
+        double ready = kt_now() - t0;
         summary("kill -9 (lease %gs, renew %gs, retry %gs): new leader after %.2f s, "
                 "new policy Ready=True %.2f s after the kill\n",
                 ld, rd, rp, takeover, ready);
@@ -335,19 +334,19 @@ static void test_kill9_failover_default_lease(void **state) {
 static void test_sigterm_releases_lease(void **state) {
         char *lease = start_pair("term", DEFAULT_LEASE, DEFAULT_RENEW, DEFAULT_RETRY);
         ctl *a = &S.c[0], *b = &S.c[1];
-        prod_sleep(2 * DEFAULT_RETRY);
+        kt_sleep(2 * DEFAULT_RETRY);
         char *pol = unique("term-pol");
 
-        double t0 = prod_now();
+        double t0 = kt_now();
         int st = tproc_stop(&a->p, 30);
         a->running = false;
-        double stopped = prod_now() - t0;
+        double stopped = kt_now() - t0;
         assert_int_equal(st, 0);
         make_policy(pol);
         assert_true(wait_leader(b, lease, DEFAULT_LEASE + PROD_WAIT_S) >= 0);
-        double takeover = prod_now() - t0;
+        double takeover = kt_now() - t0;
         assert_true(prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S) >= 0);
-        double ready = prod_now() - t0;
+        double ready = kt_now() - t0;
         summary("SIGTERM (lease %gs, retry %gs): leader exited 0 in %.2f s, new leader after "
                 "%.2f s, new policy Ready=True %.2f s after the signal\n",
                 DEFAULT_LEASE, DEFAULT_RETRY, stopped, takeover, ready);
@@ -373,10 +372,10 @@ static void test_partitioned_leader_exits(void **state) {
         assert_true(wait_leader(&S.c[0], lease, PROD_WAIT_S) >= 0);
         ctl_start(1, tag, lease, SHORT_LEASE, SHORT_RENEW, SHORT_RETRY, 0);
         ctl *a = &S.c[0], *b = &S.c[1];
-        prod_sleep(2 * SHORT_RETRY);
+        kt_sleep(2 * SHORT_RETRY);
         assert_true(leader_metric(a, lease) == 1);
 
-        double t0 = prod_now();
+        double t0 = kt_now();
         faultproxy_refuse(S.proxy, true);
         int stalled = faultproxy_stall(S.proxy, true);
         printf("cut: %d connection(s) stalled, new ones refused\n", stalled);
@@ -384,11 +383,11 @@ static void test_partitioned_leader_exits(void **state) {
 
         int status = -1;
         double exited = -1;
-        while (prod_now() - t0 < SHORT_LEASE + 30) {
+        while (kt_now() - t0 < SHORT_LEASE + 30) {
                 int ws;
                 pid_t w = waitpid(a->p.pid, &ws, WNOHANG);
                 if (w == a->p.pid) {
-                        exited = prod_now() - t0;
+                        exited = kt_now() - t0;
                         status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
                         a->p.pid = 0;
                         free(a->p.log_path);
@@ -396,7 +395,7 @@ static void test_partitioned_leader_exits(void **state) {
                         a->running = false;
                         break;
                 }
-                prod_sleep(0.02);
+                kt_sleep(0.02);
         }
         summary("partitioned leader (lease %gs, renew %gs): exited with status %d %.2f s after "
                 "the cut\n",
@@ -410,11 +409,11 @@ static void test_partitioned_leader_exits(void **state) {
         char *pol = unique("cut-pol");
         make_policy(pol);
         assert_true(wait_leader(b, lease, SHORT_LEASE + PROD_WAIT_S) >= 0);
-        double takeover = prod_now() - t0;
+        double takeover = kt_now() - t0;
         assert_true(prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S) >= 0);
         summary("  the other replica led %.2f s after the cut; new policy Ready=True %.2f s "
                 "after the cut\n",
-                takeover, prod_now() - t0);
+                takeover, kt_now() - t0);
         remove_policy(pol);
         free(pol);
         free(lease);

@@ -117,13 +117,13 @@ static void test_probes(void **state) {
 
         long code = 0;
         char *body = NULL;
-        double t0 = prod_now();
+        double t0 = kt_now();
         while (tproc_http_get(p->health_port, "/healthz", &code, NULL) < 0) {
-                assert_true(prod_now() - t0 < PROD_WAIT_S);
-                prod_sleep(0.05);
+                assert_true(kt_now() - t0 < PROD_WAIT_S);
+                kt_sleep(0.05);
         }
         assert_int_equal(code, 200);
-        prod_sleep(2.0); /* several refused attempts later, still not ready */
+        kt_sleep(2.0); /* several refused attempts later, still not ready */
         assert_int_equal(tproc_http_get(p->health_port, "/readyz", &code, &body), 0);
         printf("/readyz before the caches synced: %ld %s\n", code, body);
         assert_int_equal(code, 503);
@@ -136,15 +136,15 @@ static void test_probes(void **state) {
 
         /* the way opens: ready soon */
         faultproxy_refuse(S.proxy, false);
-        t0 = prod_now();
+        t0 = kt_now();
         for (;;) {
                 code = 0;
                 if (tproc_http_get(p->health_port, "/readyz", &code, NULL) == 0 && code == 200)
                         break;
-                assert_true(prod_now() - t0 < PROD_WAIT_S);
-                prod_sleep(0.05);
+                assert_true(kt_now() - t0 < PROD_WAIT_S);
+                kt_sleep(0.05);
         }
-        printf("/readyz 200 %.2f s after the apiserver became reachable\n", prod_now() - t0);
+        printf("/readyz 200 %.2f s after the apiserver became reachable\n", kt_now() - t0);
         assert_int_equal(tproc_http_get(p->health_port, "/healthz", &code, NULL), 0);
         assert_int_equal(code, 200);
         assert_int_equal(tproc_http_get(p->health_port, "/no-such-path", &code, NULL), 0);
@@ -543,22 +543,22 @@ static void test_metrics(void **state) {
 
         /* one policy that links (R3) and one whose account waits for dockercfg (R4) */
         char *linkp = unique("link"), *waitp = unique("wait");
-        prod_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: linked, namespace: %s}\n"
-                   "---\napiVersion: v1\nkind: ServiceAccount\n"
-                   "metadata: {name: waiter, namespace: %s}\n",
-                   S.home, S.home);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: linked, namespace: %s}\n"
+                 "---\napiVersion: v1\nkind: ServiceAccount\n"
+                 "metadata: {name: waiter, namespace: %s}\n",
+                 S.home, S.home);
         prod_pull_secret(S.home, "obs-creds", "obs.registry.test", "obs-user", "obs-pass-Ob1");
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [linked]}\n"
-                   "  pullSecrets: [{name: obs-creds}]\n  dockercfg: {wait: Never}\n",
-                   linkp, S.home);
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [waiter]}\n"
-                   "  pullSecrets: [{name: obs-creds}]\n"
-                   "  dockercfg: {wait: Always, timeoutSeconds: 3600}\n",
-                   waitp, S.home);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [linked]}\n"
+                 "  pullSecrets: [{name: obs-creds}]\n  dockercfg: {wait: Never}\n",
+                 linkp, S.home);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [waiter]}\n"
+                 "  pullSecrets: [{name: obs-creds}]\n"
+                 "  dockercfg: {wait: Always, timeoutSeconds: 3600}\n",
+                 waitp, S.home);
         assert_true(prod_wait_ready(S.home, linkp, "True", "Applied", PROD_WAIT_S) >= 0);
         assert_true(prod_wait_ready(S.home, waitp, "False", "Waiting", PROD_WAIT_S) >= 0);
 
@@ -613,8 +613,8 @@ static void test_metrics(void **state) {
         expo_done(&e);
         promtool_check(scrape);
         free(scrape);
-        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' '%s' --timeout=60s >/dev/null",
-                     S.home, linkp, waitp);
+        kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' '%s' --timeout=60s >/dev/null",
+                   S.home, linkp, waitp);
         free(linkp);
         free(waitp);
         assert_int_equal(problems, 0);
@@ -635,12 +635,12 @@ static void test_metrics(void **state) {
 static char *run_for_logs(const char *name, const char *format) {
         start(0, name, format, 0, true);
         char *pol = unique("log");
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\nspec: {imagePuller: {}}\n",
-                   pol, S.home);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\nspec: {imagePuller: {}}\n",
+                 pol, S.home);
         assert_true(prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S) >= 0);
-        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' --timeout=60s >/dev/null",
-                     S.home, pol);
+        kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' --timeout=60s >/dev/null", S.home,
+                   pol);
         free(pol);
         assert_int_equal(tproc_stop(&S.p[0], 30), 0);
         return incluster_log_path(name);
@@ -671,8 +671,8 @@ static void test_log_format_json(void **state) {
                 n++;
                 json_object *o = json_tokener_parse(line);
                 bool ok = o && json_object_is_type(o, json_type_object);
-                const char *t = prod_jstr(o, "ts"), *l = prod_jstr(o, "level");
-                const char *m = prod_jstr(o, "msg");
+                const char *t = kt_jstr(o, "ts"), *l = kt_jstr(o, "level");
+                const char *m = kt_jstr(o, "msg");
                 ok = ok && t && regexec(&ts, t, 0, NULL, 0) == 0 && l && m && *m;
                 bool known = false;
                 for (size_t i = 0; l && i < 4; i++)

@@ -33,10 +33,10 @@ static struct {
 /* ---- set-up ------------------------------------------------------------------------------ */
 
 static int wait_log(const char *needle, double timeout_s) {
-        double deadline = prod_now() + timeout_s;
-        while (prod_now() < deadline) {
+        double deadline = kt_now() + timeout_s;
+        while (kt_now() < deadline) {
                 if (prod_log_grep(S.log, needle, false) > 0) return 0;
-                prod_sleep(0.1);
+                kt_sleep(0.1);
         }
         return -ETIMEDOUT;
 }
@@ -119,14 +119,14 @@ static double writes(const char *resource, const char *verb) {
 
 /* An event `reason` about policy ns/name, reported by our controller instance. */
 static bool has_event(const char *ns, const char *kind, const char *name, const char *reason) {
-        json_object *o = prod_kjson("get events -n '%s' -o json", ns);
+        json_object *o = kt_kjson("get events -n '%s' -o json", ns);
         bool found = false;
-        json_object *items = prod_jget(o, "items");
+        json_object *items = kt_jget(o, "items");
         for (size_t i = 0; items && i < json_object_array_length(items); i++) {
                 json_object *e = json_object_array_get_idx(items, i);
-                const char *r = prod_jstr(e, "reason"), *n = prod_jstr(e, "involvedObject.name");
-                const char *k = prod_jstr(e, "involvedObject.kind");
-                const char *inst = prod_jstr(e, "reportingInstance");
+                const char *r = kt_jstr(e, "reason"), *n = kt_jstr(e, "involvedObject.name");
+                const char *k = kt_jstr(e, "involvedObject.kind");
+                const char *inst = kt_jstr(e, "reportingInstance");
                 if (r && n && k && inst && streq(r, reason) && streq(n, name) && streq(k, kind) &&
                     streq(inst, S.pod))
                         found = true;
@@ -155,9 +155,9 @@ static void assert_event(const char *ns, const char *kind, const char *name, con
 
 /* Deletes a policy and waits until it is gone (the finalizer is the controller's). */
 static void delete_policy(const char *ns, const char *name) {
-        assert_int_equal(prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' --wait=false "
-                                      ">/dev/null",
-                                      ns, name),
+        assert_int_equal(kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' '%s' --wait=false "
+                                    ">/dev/null",
+                                    ns, name),
                          0);
         char args[512];
         snprintf(args, sizeof(args), "pullpolicy.pullpolicy.io -n '%s' '%s'", ns, name);
@@ -165,8 +165,8 @@ static void delete_policy(const char *ns, const char *name) {
 }
 
 static bool sa_has(const char *ns, const char *sa, const char *field, const char *secret) {
-        json_object *o = prod_kjson("get serviceaccount -n '%s' '%s' -o json", ns, sa);
-        bool r = prod_jarray_has(prod_jget(o, field), "name", secret);
+        json_object *o = kt_kjson("get serviceaccount -n '%s' '%s' -o json", ns, sa);
+        bool r = prod_jarray_has(kt_jget(o, field), "name", secret);
         json_object_put(o);
         return r;
 }
@@ -200,13 +200,13 @@ static void test_install_manifests(void **state) {
         free(out);
 
         /* Every object kustomize renders is on the server. */
-        char *rendered = prod_kout("kustomize '%s/manifests'", prod_root());
+        char *rendered = kt_kout("kustomize '%s/manifests'", kt_root());
         assert_non_null(rendered);
         size_t objects = 0;
         for (const char *p = rendered; (p = strstr(p, "\nkind: ")); p++) objects++;
         if (strncmp(rendered, "kind: ", 6) == 0) objects++;
         free(rendered);
-        char *names = prod_kout("get -k '%s/manifests' -o name", prod_root());
+        char *names = kt_kout("get -k '%s/manifests' -o name", kt_root());
         assert_non_null(names);
         size_t found = 0;
         for (const char *p = names; *p; p++)
@@ -228,12 +228,12 @@ static void test_install_crd_is_the_crd(void **state) {
         assert_true(asprintf(&cmd,
                              "'%s/kubectl' kustomize '%s/manifests' | "
                              "grep -q '^  name: pullpolicies.pullpolicy.io$'",
-                             testenv_bindir(), prod_root()) > 0);
+                             testenv_bindir(), kt_root()) > 0);
         int st = system(cmd);
         free(cmd);
         assert_int_equal(st, 0);
         char path[4096];
-        snprintf(path, sizeof(path), "%s/manifests/base/crd.yaml", prod_root());
+        snprintf(path, sizeof(path), "%s/manifests/base/crd.yaml", kt_root());
         assert_int_equal(access(path, F_OK), -1);
 }
 
@@ -243,9 +243,9 @@ typedef struct pods_wait {
 
 static int pods_cond(void *ud) {
         pods_wait *w = ud;
-        json_object *o = prod_kjson("get pods -n " PROD_NS " -l app.kubernetes.io/name=pullpolicy,"
-                                    "app.kubernetes.io/component=controller -o json");
-        json_object *items = prod_jget(o, "items");
+        json_object *o = kt_kjson("get pods -n " PROD_NS " -l app.kubernetes.io/name=pullpolicy,"
+                                  "app.kubernetes.io/component=controller -o json");
+        json_object *items = kt_jget(o, "items");
         w->n = items ? (int)json_object_array_length(items) : 0;
         json_object_put(o);
         return w->n >= 1;
@@ -258,8 +258,8 @@ static int pods_cond(void *ud) {
  */
 static void test_install_pods_admitted_restricted(void **state) {
         char *level =
-            prod_kout("get namespace " PROD_NS " -o "
-                      "'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}'");
+            kt_kout("get namespace " PROD_NS " -o "
+                    "'jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}'");
         assert_non_null(level);
         assert_string_equal(level, "restricted");
         free(level);
@@ -267,16 +267,16 @@ static void test_install_pods_admitted_restricted(void **state) {
         int r = testenv_wait_until(pods_cond, &w, PROD_WAIT_S);
         if (r < 0) {
                 char *ev =
-                    prod_kout("get events -n " PROD_NS " --field-selector reason=FailedCreate");
+                    kt_kout("get events -n " PROD_NS " --field-selector reason=FailedCreate");
                 fprintf(stderr, "no controller pod admitted; FailedCreate events:\n%s\n",
                         ev ? ev : "");
                 free(ev);
         }
         assert_int_equal(r, 0);
-        json_object *o = prod_kjson("get pods -n " PROD_NS " -l app.kubernetes.io/name=pullpolicy,"
-                                    "app.kubernetes.io/component=controller -o json");
-        json_object *pod = json_object_array_get_idx(prod_jget(o, "items"), 0);
-        assert_string_equal(PROD_S(prod_jstr(pod, "spec.serviceAccountName")), PROD_SA);
+        json_object *o = kt_kjson("get pods -n " PROD_NS " -l app.kubernetes.io/name=pullpolicy,"
+                                  "app.kubernetes.io/component=controller -o json");
+        json_object *pod = json_object_array_get_idx(kt_jget(o, "items"), 0);
+        assert_string_equal(PROD_S(kt_jstr(pod, "spec.serviceAccountName")), PROD_SA);
         printf("%d controller pod(s) admitted under Pod Security restricted\n", w.n);
         json_object_put(o);
 }
@@ -305,43 +305,43 @@ static void test_image_puller_cross_namespace(void **state) {
         const char *pol = "puller";
         double before = writes("rolebindings", "create");
         assert_true(before >= 0);
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
-                   pol, S.home, S.subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
+                 pol, S.home, S.subj);
         double t = prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S);
         assert_true(t >= 0);
 
         /* R2: one RoleBinding in the home, binding system:image-puller to the group. */
-        json_object *o = prod_kjson("get rolebindings -n '%s' -l pullpolicy.io/policy=%s,"
-                                    "pullpolicy.io/policy-namespace=%s -o json",
-                                    S.home, pol, S.home);
-        json_object *items = prod_jget(o, "items");
+        json_object *o = kt_kjson("get rolebindings -n '%s' -l pullpolicy.io/policy=%s,"
+                                  "pullpolicy.io/policy-namespace=%s -o json",
+                                  S.home, pol, S.home);
+        json_object *items = kt_jget(o, "items");
         assert_non_null(items);
         assert_int_equal(json_object_array_length(items), 1);
         json_object *rb = json_object_array_get_idx(items, 0);
-        assert_string_equal(PROD_S(prod_jstr(rb, "roleRef.kind")), "ClusterRole");
-        assert_string_equal(PROD_S(prod_jstr(rb, "roleRef.name")), "system:image-puller");
-        json_object *subj = json_object_array_get_idx(prod_jget(rb, "subjects"), 0);
-        assert_string_equal(PROD_S(prod_jstr(subj, "kind")), "Group");
+        assert_string_equal(PROD_S(kt_jstr(rb, "roleRef.kind")), "ClusterRole");
+        assert_string_equal(PROD_S(kt_jstr(rb, "roleRef.name")), "system:image-puller");
+        json_object *subj = json_object_array_get_idx(kt_jget(rb, "subjects"), 0);
+        assert_string_equal(PROD_S(kt_jstr(subj, "kind")), "Group");
         char group[256];
         snprintf(group, sizeof(group), "system:serviceaccounts:%s", S.subj);
-        assert_string_equal(PROD_S(prod_jstr(subj, "name")), group);
-        char *rbname = strdup(prod_jstr(rb, "metadata.name"));
+        assert_string_equal(PROD_S(kt_jstr(subj, "name")), group);
+        char *rbname = strdup(kt_jstr(rb, "metadata.name"));
         json_object_put(o);
 
         /* The binding does what `oc policy add-role-to-group` is for. */
-        char *can = prod_kout("auth can-i get imagestreams.image.openshift.io --subresource=layers "
-                              "-n '%s' --as=system:serviceaccount:%s:default",
-                              S.home, S.subj);
+        char *can = kt_kout("auth can-i get imagestreams.image.openshift.io --subresource=layers "
+                            "-n '%s' --as=system:serviceaccount:%s:default",
+                            S.home, S.subj);
         assert_non_null(can);
         assert_string_equal(can, "yes");
         free(can);
 
         /* Status and events, written by this controller (its reportingInstance). */
-        o = prod_kjson("get pullpolicy.pullpolicy.io -n '%s' '%s' -o json", S.home, pol);
-        assert_int_equal(json_object_get_int(prod_jpath(o, "status.roleBindings")), 1);
-        assert_int_equal(json_object_get_int(prod_jpath(o, "status.namespaces")), 1);
+        o = kt_kjson("get pullpolicy.pullpolicy.io -n '%s' '%s' -o json", S.home, pol);
+        assert_int_equal(json_object_get_int(kt_jpath(o, "status.roleBindings")), 1);
+        assert_int_equal(json_object_get_int(kt_jpath(o, "status.namespaces")), 1);
         json_object_put(o);
         assert_event(S.home, "PullPolicy", pol, "RoleBindingCreated");
         assert_true(writes("rolebindings", "create") > before);
@@ -358,23 +358,22 @@ static void test_image_puller_cross_namespace(void **state) {
 
 static void test_link_pull_secret(void **state) {
         const char *pol = "link", *secret = "link-creds", *sa = "builder";
-        prod_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s, namespace: %s}\n",
-                   sa, S.home);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s, namespace: %s}\n", sa,
+                 S.home);
         prod_pull_secret(S.home, secret, "link.registry.test", "link-user", "link-pass-Rb1");
         double before = writes("serviceaccounts", "update");
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [%s]}\n"
-                   "  pullSecrets: [{name: %s, for: [pull]}]\n  dockercfg: {wait: Never}\n",
-                   pol, S.home, sa, secret);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [%s]}\n"
+                 "  pullSecrets: [{name: %s, for: [pull]}]\n  dockercfg: {wait: Never}\n",
+                 pol, S.home, sa, secret);
         double t = prod_wait_ready(S.home, pol, "True", "Applied", PROD_WAIT_S);
         assert_true(t >= 0);
         assert_sa_link(S.home, sa, secret, true);
         assert_true(writes("serviceaccounts", "update") > before);
         assert_event(S.home, "PullPolicy", pol, "Linked");
-        json_object *o =
-            prod_kjson("get pullpolicy.pullpolicy.io -n '%s' '%s' -o json", S.home, pol);
-        assert_int_equal(json_object_get_int(prod_jpath(o, "status.linkedServiceAccounts")), 1);
+        json_object *o = kt_kjson("get pullpolicy.pullpolicy.io -n '%s' '%s' -o json", S.home, pol);
+        assert_int_equal(json_object_get_int(kt_jpath(o, "status.linkedServiceAccounts")), 1);
         json_object_put(o);
 
         delete_policy(S.home, pol);
@@ -390,26 +389,26 @@ static void test_distribution_copy(void **state) {
         prod_pull_secret(PROD_NS, secret, "dist.registry.test", "dist-user", "dist-pass-Rb2");
         assert_int_equal(prod_wait_default_sa(S.subj), 0);
         double before = writes("secrets", "create");
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {namespaces: [%s], serviceAccounts: [default]}\n"
-                   "  pullSecrets: [{name: %s}]\n  dockercfg: {wait: Never}\n",
-                   pol, PROD_NS, S.subj, secret);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {namespaces: [%s], serviceAccounts: [default]}\n"
+                 "  pullSecrets: [{name: %s}]\n  dockercfg: {wait: Never}\n",
+                 pol, PROD_NS, S.subj, secret);
         double t = prod_wait_ready(PROD_NS, pol, "True", "Applied", PROD_WAIT_S);
         assert_true(t >= 0);
 
         /* R5: same type and data, marked as ours. */
-        json_object *src = prod_kjson("get secret -n " PROD_NS " '%s' -o json", secret);
-        json_object *cp = prod_kjson("get secret -n '%s' '%s' -o json", S.subj, secret);
+        json_object *src = kt_kjson("get secret -n " PROD_NS " '%s' -o json", secret);
+        json_object *cp = kt_kjson("get secret -n '%s' '%s' -o json", S.subj, secret);
         assert_non_null(src);
         assert_non_null(cp);
-        assert_string_equal(PROD_S(prod_jstr(cp, "type")), "kubernetes.io/dockerconfigjson");
-        assert_true(json_object_equal(prod_jget(src, "data"), prod_jget(cp, "data")));
-        json_object *labels = prod_jpath(cp, "metadata.labels");
-        assert_string_equal(prod_jstr_or(prod_jget(labels, "app.kubernetes.io/managed-by")),
+        assert_string_equal(PROD_S(kt_jstr(cp, "type")), "kubernetes.io/dockerconfigjson");
+        assert_true(json_object_equal(kt_jget(src, "data"), kt_jget(cp, "data")));
+        json_object *labels = kt_jpath(cp, "metadata.labels");
+        assert_string_equal(prod_jstr_or(kt_jget(labels, "app.kubernetes.io/managed-by")),
                             "pullpolicy-controller");
-        assert_string_equal(prod_jstr_or(prod_jget(labels, "pullpolicy.io/policy")), pol);
-        assert_string_equal(prod_jstr_or(prod_jget(labels, "pullpolicy.io/policy-namespace")),
+        assert_string_equal(prod_jstr_or(kt_jget(labels, "pullpolicy.io/policy")), pol);
+        assert_string_equal(prod_jstr_or(kt_jget(labels, "pullpolicy.io/policy-namespace")),
                             PROD_NS);
         json_object_put(src);
         json_object_put(cp);
@@ -421,15 +420,15 @@ static void test_distribution_copy(void **state) {
         snprintf(args, sizeof(args), "secret -n '%s' '%s'", S.subj, secret);
         assert_int_equal(prod_wait_exists(args, false, PROD_WAIT_S), 0);
         assert_sa_link(S.subj, "default", secret, false);
-        prod_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", secret);
+        kt_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", secret);
         assert_no_forbidden();
         printf("distribution policy Ready in %.2f s; copy and link removed on deletion\n", t);
 }
 
 /* Does openshift-config/pull-secret hold an auths entry for host? */
 static int global_has(const char *host) {
-        char *b64 = prod_kout("get secret -n openshift-config pull-secret -o "
-                              "'jsonpath={.data.\\.dockerconfigjson}'");
+        char *b64 = kt_kout("get secret -n openshift-config pull-secret -o "
+                            "'jsonpath={.data.\\.dockerconfigjson}'");
         if (!b64) return -1;
         char *cmd = NULL;
         /* Decoded by base64(1) in a pipe: the payload never reaches our output. */
@@ -457,17 +456,17 @@ static void test_global_pull_secret_merge(void **state) {
         snprintf(secret, sizeof(secret), "%s-global", S.prefix);
         snprintf(sa, sizeof(sa), "%s-global", S.prefix);
         snprintf(host, sizeof(host), "%s.registry.test", S.prefix);
-        prod_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s, namespace: %s}\n",
-                   sa, PROD_NS);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s, namespace: %s}\n", sa,
+                 PROD_NS);
         prod_pull_secret(PROD_NS, secret, host, "global-user", "global-pass-Rb3");
         assert_int_equal(global_has(host), 0);
         double before = writes("secrets", "update");
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: %s, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [%s]}\n"
-                   "  pullSecrets: [{name: %s}]\n  dockercfg: {wait: Never}\n"
-                   "  globalPullSecret: {merge: true}\n",
-                   pol, PROD_NS, sa, secret);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: %s, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [%s]}\n"
+                 "  pullSecrets: [{name: %s}]\n  dockercfg: {wait: Never}\n"
+                 "  globalPullSecret: {merge: true}\n",
+                 pol, PROD_NS, sa, secret);
         double t = prod_wait_ready(PROD_NS, pol, "True", "Applied", PROD_WAIT_S);
         assert_true(t >= 0);
         global_wait w = {host, 1};
@@ -477,16 +476,16 @@ static void test_global_pull_secret_merge(void **state) {
         delete_policy(PROD_NS, pol);
         w.want = 0;
         assert_int_equal(testenv_wait_until(global_cond, &w, PROD_WAIT_S), 0);
-        prod_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", secret);
-        prod_kubectl("delete serviceaccount -n " PROD_NS " '%s' >/dev/null", sa);
+        kt_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", secret);
+        kt_kubectl("delete serviceaccount -n " PROD_NS " '%s' >/dev/null", sa);
         assert_no_forbidden();
         printf("global merge policy Ready in %.2f s; entry removed on deletion\n", t);
 }
 
 static void test_leader_election_lease(void **state) {
-        json_object *o = prod_kjson("get lease -n " PROD_NS " '%s' -o json", S.lease);
+        json_object *o = kt_kjson("get lease -n " PROD_NS " '%s' -o json", S.lease);
         assert_non_null(o);
-        const char *holder = prod_jstr(o, "spec.holderIdentity");
+        const char *holder = kt_jstr(o, "spec.holderIdentity");
         assert_non_null(holder);
         char needle[512];
         snprintf(needle, sizeof(needle),
@@ -494,17 +493,17 @@ static void test_leader_election_lease(void **state) {
                  "\"identity\":\"%s\"",
                  holder);
         assert_true(prod_log_grep(S.log, needle, false) > 0);
-        assert_int_equal(json_object_get_int(prod_jpath(o, "spec.leaseDurationSeconds")), 15);
-        char *renew1 = strdup(prod_jstr(o, "spec.renewTime"));
+        assert_int_equal(json_object_get_int(kt_jpath(o, "spec.leaseDurationSeconds")), 15);
+        char *renew1 = strdup(kt_jstr(o, "spec.renewTime"));
         json_object_put(o);
         char filter[256];
         snprintf(filter, sizeof(filter), "name=\"%s\"", S.lease);
         assert_true(prod_metric(&S.ctl, "leader_election_master_status", filter) == 1);
         /* It renews (every --retry-period, 2 s by default). */
-        prod_sleep(4.5);
-        o = prod_kjson("get lease -n " PROD_NS " '%s' -o json", S.lease);
-        assert_non_null(prod_jstr(o, "spec.renewTime"));
-        assert_string_not_equal(prod_jstr(o, "spec.renewTime"), renew1);
+        kt_sleep(4.5);
+        o = kt_kjson("get lease -n " PROD_NS " '%s' -o json", S.lease);
+        assert_non_null(kt_jstr(o, "spec.renewTime"));
+        assert_string_not_equal(kt_jstr(o, "spec.renewTime"), renew1);
         free(renew1);
         json_object_put(o);
         assert_no_forbidden();
@@ -522,9 +521,9 @@ static void test_token_rotation(void **state) {
         snprintf(sa_b, sizeof(sa_b), "%s-tok-b", S.prefix);
         snprintf(tok, sizeof(tok), "%s/token", S.ic->sa_dir);
         snprintf(old_copy, sizeof(old_copy), "%s/token-a", S.ic->root);
-        assert_int_equal(prod_kubectl("create secret generic -n " PROD_NS " '%s' >/dev/null", sa_a),
+        assert_int_equal(kt_kubectl("create secret generic -n " PROD_NS " '%s' >/dev/null", sa_a),
                          0);
-        assert_int_equal(prod_kubectl("create secret generic -n " PROD_NS " '%s' >/dev/null", sa_b),
+        assert_int_equal(kt_kubectl("create secret generic -n " PROD_NS " '%s' >/dev/null", sa_b),
                          0);
 
         /* token A (bound to secret A) in place; the controller works with it */
@@ -533,15 +532,15 @@ static void test_token_rotation(void **state) {
         assert_true(asprintf(&cmd, "cp '%s' '%s'", tok, old_copy) > 0);
         assert_int_equal(system(cmd), 0);
         free(cmd);
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: rot-a, namespace: %s}\n"
-                   "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
-                   S.home, S.subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: rot-a, namespace: %s}\n"
+                 "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
+                 S.home, S.subj);
         assert_true(prod_wait_ready(S.home, "rot-a", "True", "Applied", PROD_WAIT_S) >= 0);
 
         /* rotation to B, then A is revoked */
         assert_int_equal(incluster_rotate_token(S.ic, sa_b, "1h"), 0);
-        assert_int_equal(prod_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", sa_a), 0);
+        assert_int_equal(kt_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", sa_a), 0);
         char old_kc[4200];
         snprintf(old_kc, sizeof(old_kc), "%s/kubeconfig-a", S.ic->root);
         assert_int_equal(incluster_write_kubeconfig(S.ic, old_copy, old_kc), 0);
@@ -553,7 +552,7 @@ static void test_token_rotation(void **state) {
                 out = NULL;
                 r = incluster_kubectl_kc(old_kc, &out, "auth whoami 2>&1");
                 if (r != 0) break;
-                prod_sleep(0.2);
+                kt_sleep(0.2);
         }
         assert_int_not_equal(r, 0);
         /* kubectl: "You must be logged in to the server (Unauthorized)" or
@@ -565,10 +564,10 @@ static void test_token_rotation(void **state) {
 
         /* the controller keeps working: a new policy converges, with the new token */
         int unauth_before = prod_log_grep(S.log, "unauthorized", false);
-        prod_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: rot-b, namespace: %s}\n"
-                   "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
-                   S.home, S.subj);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: rot-b, namespace: %s}\n"
+                 "spec:\n  subjects: {namespaces: [%s]}\n  imagePuller: {}\n",
+                 S.home, S.subj);
         double t = prod_wait_ready(S.home, "rot-b", "True", "Applied", PROD_WAIT_S);
         assert_true(t >= 0);
         delete_policy(S.home, "rot-a");
@@ -577,7 +576,7 @@ static void test_token_rotation(void **state) {
 
         /* back to an unbound token, then B goes too */
         assert_int_equal(incluster_rotate_token(S.ic, NULL, "1h"), 0);
-        prod_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", sa_b);
+        kt_kubectl("delete secret -n " PROD_NS " '%s' >/dev/null", sa_b);
         unlink(old_copy);
         unlink(old_kc);
         assert_no_forbidden();
@@ -785,9 +784,9 @@ static void test_aggregated_roles(void **state) {
         const char *users[] = {admin, edit, view};
         const char *roles[] = {"admin", "edit", "view"};
         for (size_t i = 0; i < 3; i++)
-                assert_int_equal(prod_kubectl("create rolebinding 'agg-%s' --clusterrole=%s "
-                                              "--user='%s' -n '%s' >/dev/null",
-                                              roles[i], roles[i], users[i], S.home),
+                assert_int_equal(kt_kubectl("create rolebinding 'agg-%s' --clusterrole=%s "
+                                            "--user='%s' -n '%s' >/dev/null",
+                                            roles[i], roles[i], users[i], S.home),
                                  0);
         /* kube-controller-manager aggregates the labelled ClusterRoles into admin/edit/view */
         agg_wait w = {admin};
@@ -843,9 +842,9 @@ static void test_aggregated_roles(void **state) {
         assert_non_null(out);
         assert_non_null(strcasestr(out, "forbidden"));
         free(out);
-        assert_int_equal(prod_kubectl("delete pullpolicy.pullpolicy.io by-admin -n '%s' "
-                                      "--as='%s' --wait=false >/dev/null",
-                                      S.home, admin),
+        assert_int_equal(kt_kubectl("delete pullpolicy.pullpolicy.io by-admin -n '%s' "
+                                    "--as='%s' --wait=false >/dev/null",
+                                    S.home, admin),
                          0);
         char args[512];
         snprintf(args, sizeof(args), "pullpolicy.pullpolicy.io -n '%s' by-admin", S.home);

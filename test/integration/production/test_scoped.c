@@ -93,42 +93,42 @@ static int log_cond(void *ud) {
 static void test_other_namespaces_left_alone(void **state) {
         const char *yaml = "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
                            "metadata: {name: p, namespace: %s}\nspec: {imagePuller: {}}\n";
-        prod_apply(yaml, S.other);
-        prod_apply(yaml, S.scoped);
+        kt_apply(yaml, S.other);
+        kt_apply(yaml, S.scoped);
         char mine[300], other[300];
         snprintf(mine, sizeof(mine), "\"policy\":\"%s/p\"", S.scoped);
         snprintf(other, sizeof(other), "%s/", S.other);
         log_wait w = {mine, "\"reason\":\"Applied\""};
         assert_int_equal(testenv_wait_until(log_cond, &w, PROD_WAIT_S), 0);
-        prod_sleep(3.0); /* time enough to have touched the other one, were it watched */
+        kt_sleep(3.0); /* time enough to have touched the other one, were it watched */
         assert_int_equal(log_has(other, NULL), 0);
-        json_object *ev = prod_kjson("get events -n '%s' -o json", S.other);
-        json_object *items = prod_jget(ev, "items");
+        json_object *ev = kt_kjson("get events -n '%s' -o json", S.other);
+        json_object *items = kt_jget(ev, "items");
         int ours = 0;
         for (size_t i = 0; items && i < json_object_array_length(items); i++) {
                 const char *inst =
-                    prod_jstr(json_object_array_get_idx(items, i), "reportingInstance");
+                    kt_jstr(json_object_array_get_idx(items, i), "reportingInstance");
                 if (inst && streq(inst, S.prefix)) ours++;
         }
         json_object_put(ev);
         assert_int_equal(ours, 0);
-        assert_int_equal(prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' p --timeout=60s "
-                                      ">/dev/null",
-                                      S.scoped),
+        assert_int_equal(kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' p --timeout=60s "
+                                    ">/dev/null",
+                                    S.scoped),
                          0);
-        prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' p --wait=false >/dev/null", S.other);
+        kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' p --wait=false >/dev/null", S.other);
 }
 
 static void test_global_merge_when_scoped(void **state) {
         char host[200];
         snprintf(host, sizeof(host), "%s.registry.test", S.prefix);
         prod_pull_secret(S.scoped, "creds", host, "scoped-user", "scoped-pass-Sc1");
-        prod_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, namespace: %s}\n"
-                   "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                   "metadata: {name: g, namespace: %s}\n"
-                   "spec:\n  subjects: {serviceAccounts: [app]}\n  pullSecrets: [{name: creds}]\n"
-                   "  dockercfg: {wait: Never}\n  globalPullSecret: {merge: true}\n",
-                   S.scoped, S.scoped);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, namespace: %s}\n"
+                 "---\napiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: g, namespace: %s}\n"
+                 "spec:\n  subjects: {serviceAccounts: [app]}\n  pullSecrets: [{name: creds}]\n"
+                 "  dockercfg: {wait: Never}\n  globalPullSecret: {merge: true}\n",
+                 S.scoped, S.scoped);
         char mine[300];
         snprintf(mine, sizeof(mine), "\"policy\":\"%s/g\"", S.scoped);
         log_wait w = {mine, "\"reason\":\"Applied\""};
@@ -139,8 +139,8 @@ static void test_global_merge_when_scoped(void **state) {
                         "reason SecretNotFound); see /work/notes/prod-bugs.md #3\n",
                         mine, log_has(mine, "\"reason\":\"SecretNotFound\""));
         assert_int_equal(r, 0);
-        char *b64 = prod_kout("get secret -n openshift-config pull-secret -o "
-                              "'jsonpath={.data.\\.dockerconfigjson}'");
+        char *b64 = kt_kout("get secret -n openshift-config pull-secret -o "
+                            "'jsonpath={.data.\\.dockerconfigjson}'");
         assert_non_null(b64);
         char *cmd = NULL;
         assert_true(asprintf(&cmd, "printf '%%s' '%s' | base64 -d | grep -q '\"%s\"'", b64, host) >
@@ -149,9 +149,9 @@ static void test_global_merge_when_scoped(void **state) {
         int st = system(cmd);
         free(cmd);
         assert_int_equal(st, 0);
-        assert_int_equal(prod_kubectl("delete pullpolicy.pullpolicy.io -n '%s' g --timeout=60s "
-                                      ">/dev/null",
-                                      S.scoped),
+        assert_int_equal(kt_kubectl("delete pullpolicy.pullpolicy.io -n '%s' g --timeout=60s "
+                                    ">/dev/null",
+                                    S.scoped),
                          0);
 }
 
