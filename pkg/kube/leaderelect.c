@@ -14,6 +14,7 @@
 
 #include "kube/ratelimit.h"
 #include "kube/types.h"
+#include "util/dns.h"
 #include "util/macro.h"
 #include "util/timefmt.h"
 
@@ -548,15 +549,9 @@ static void on_response(kube_client *c, const kube_response *r, void *ud) {
 
 /* ---- public API ---- */
 
-static bool dns_subdomain(const char *s) {
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > 253) return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-                        return false;
-        }
-        return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
+/* The Lease's namespace is a DNS label and its name a DNS subdomain, as the apiserver checks. */
+static bool lease_ref_ok(const char *ns, const char *name) {
+        return ns && name && dns_label_ok(ns, strlen(ns)) && dns_subdomain_ok(name, strlen(name));
 }
 
 int kube_leaderelect_new(kube_client *client, const kube_leaderelect_opts *opts,
@@ -566,7 +561,7 @@ int kube_leaderelect_new(kube_client *client, const kube_leaderelect_opts *opts,
         if (!client && (!opts->transport || !opts->loop)) return -EINVAL;
         if (opts->transport && (!opts->transport->request || !opts->transport->cancel))
                 return -EINVAL;
-        if (!dns_subdomain(opts->namespace) || !dns_subdomain(opts->name)) return -EINVAL;
+        if (!lease_ref_ok(opts->namespace, opts->name)) return -EINVAL;
         if (!opts->identity || !opts->identity[0] ||
             strlen(opts->identity) > KUBE_LEADERELECT_IDENTITY_MAX)
                 return -EINVAL;

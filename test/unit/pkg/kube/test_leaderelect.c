@@ -416,6 +416,13 @@ static void test_options(void **state) {
         o.namespace = "Bad_NS";
         assert_int_equal(kube_leaderelect_new(NULL, &o, NULL, NULL, &le), -EINVAL);
         o = good;
+        o.namespace = "a.b"; /* a subdomain, but namespaces are DNS labels */
+        assert_int_equal(kube_leaderelect_new(NULL, &o, NULL, NULL, &le), -EINVAL);
+        o = good;
+        o.name = "lease.example-1"; /* Lease names are subdomains */
+        assert_int_equal(kube_leaderelect_new(NULL, &o, NULL, NULL, &le), 0);
+        le = kube_leaderelect_free(le);
+        o = good;
         o.name = NULL;
         assert_int_equal(kube_leaderelect_new(NULL, &o, NULL, NULL, &le), -EINVAL);
         o = good;
