@@ -157,7 +157,8 @@ size_t kt_jlen(json_object *o, const char *path) {
 
 json_object *kt_jidx(json_object *o, const char *path, size_t i) {
         json_object *l = kt_jpath(o, path);
-        return l && json_object_is_type(l, json_type_array) ? json_object_array_get_idx(l, i) : NULL;
+        return l && json_object_is_type(l, json_type_array) ? json_object_array_get_idx(l, i)
+                                                            : NULL;
 }
 
 const char *kt_label(json_object *obj, const char *key) {
@@ -168,7 +169,8 @@ const char *kt_annotation(json_object *obj, const char *key) {
         return kt_string(kt_jget(kt_jpath(obj, "metadata.annotations"), key));
 }
 
-static const char kt_b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char kt_b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int kt_b64val(char c) {
         const char *p = c ? strchr(kt_b64_alphabet, c) : NULL;
