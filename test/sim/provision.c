@@ -569,25 +569,28 @@ static void legacy_fixed(sim_sa *sa, int result) {
                 sa_retry_later(sa, "completing the links", result);
 }
 
-static int edit_remove_deleted(sim_sa *sa, json_object *obj) {
-        static const char *const fields[] = {"secrets", "imagePullSecrets"};
+/* Drops every {name: name} entry of obj[field]; 1 when one went, else 0. */
+static int list_remove_name(json_object *obj, const char *field, const char *name) {
+        json_object *l = NULL;
         int changed = 0;
-        for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
-                json_object *l = NULL;
-                if (!json_object_object_get_ex(obj, fields[f], &l) ||
-                    !json_object_is_type(l, json_type_array))
-                        continue;
-                for (size_t i = json_object_array_length(l); i-- > 0;) {
-                        json_object *e = json_object_array_get_idx(l, i), *n = NULL;
-                        if (json_object_object_get_ex(e, "name", &n) &&
-                            json_object_is_type(n, json_type_string) &&
-                            streq(json_object_get_string(n), sa->deleted_secret)) {
-                                json_object_array_del_idx(l, i, 1);
-                                changed = 1;
-                        }
+        if (!json_object_object_get_ex(obj, field, &l) || !json_object_is_type(l, json_type_array))
+                return 0;
+        for (size_t i = json_object_array_length(l); i-- > 0;) {
+                json_object *e = json_object_array_get_idx(l, i), *n = NULL;
+                if (json_object_object_get_ex(e, "name", &n) &&
+                    json_object_is_type(n, json_type_string) &&
+                    streq(json_object_get_string(n), name)) {
+                        json_object_array_del_idx(l, i, 1);
+                        changed = 1;
                 }
         }
         return changed;
+}
+
+static int edit_remove_deleted(sim_sa *sa, json_object *obj) {
+        int a = list_remove_name(obj, "secrets", sa->deleted_secret);
+        int b = list_remove_name(obj, "imagePullSecrets", sa->deleted_secret);
+        return a | b;
 }
 
 static void legacy_removed_deleted(sim_sa *sa, int result) {
@@ -701,21 +704,7 @@ static void ocp416_linked_done(sim_sa *sa, int result) {
 
 /* While the secret holds no credentials, OpenShift keeps it out of .imagePullSecrets. */
 static int edit_unlink416(sim_sa *sa, json_object *obj) {
-        json_object *l = NULL;
-        int changed = 0;
-        if (!json_object_object_get_ex(obj, "imagePullSecrets", &l) ||
-            !json_object_is_type(l, json_type_array))
-                return 0;
-        for (size_t i = json_object_array_length(l); i-- > 0;) {
-                json_object *e = json_object_array_get_idx(l, i), *n = NULL;
-                if (json_object_object_get_ex(e, "name", &n) &&
-                    json_object_is_type(n, json_type_string) &&
-                    streq(json_object_get_string(n), sa->secret)) {
-                        json_object_array_del_idx(l, i, 1);
-                        changed = 1;
-                }
-        }
-        return changed;
+        return list_remove_name(obj, "imagePullSecrets", sa->secret);
 }
 
 static void ocp416_fill(sim_sa *sa);
