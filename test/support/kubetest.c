@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,35 +42,36 @@ char *kt_vfmt(const char *fmt, va_list ap) {
         return s;
 }
 
-int kt_kubectl(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        char *cmd = kt_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return -ENOMEM;
-        char *out = NULL;
-        int r = testenv_kubectl(&out, "%s", cmd);
+/*
+ * Runs kubectl with the formatted arguments; its stdout (caller frees; may be NULL) is
+ * returned and its exit status put in *rc. keep_stderr: let kubectl's stderr through.
+ */
+static char *kt_vrun(bool keep_stderr, int *rc, const char *fmt, va_list ap) {
+        char *cmd = kt_vfmt(fmt, ap), *out = NULL;
+        if (!cmd) {
+                *rc = -ENOMEM;
+                return NULL;
+        }
+        *rc = testenv_kubectl(&out, keep_stderr ? "%s" : "%s 2>/dev/null", cmd);
         free(cmd);
-        free(out);
-        return r;
+        return out;
 }
 
-/* kubectl's stdout for cmd with stderr discarded; exit status in *rc. */
-static char *kt_capture(const char *cmd, int *rc) {
-        char *out = NULL;
-        *rc = testenv_kubectl(&out, "%s 2>/dev/null", cmd);
-        return out;
+int kt_kubectl(const char *fmt, ...) {
+        va_list ap;
+        int r;
+        va_start(ap, fmt);
+        free(kt_vrun(true, &r, fmt, ap));
+        va_end(ap);
+        return r;
 }
 
 char *kt_kout(const char *fmt, ...) {
         va_list ap;
-        va_start(ap, fmt);
-        char *cmd = kt_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return NULL;
         int r;
-        char *out = kt_capture(cmd, &r);
-        free(cmd);
+        va_start(ap, fmt);
+        char *out = kt_vrun(false, &r, fmt, ap);
+        va_end(ap);
         if (r != 0) {
                 free(out);
                 return NULL;
@@ -83,13 +85,10 @@ char *kt_kout(const char *fmt, ...) {
 
 json_object *kt_kjson(const char *fmt, ...) {
         va_list ap;
-        va_start(ap, fmt);
-        char *cmd = kt_vfmt(fmt, ap);
-        va_end(ap);
-        if (!cmd) return NULL;
         int r;
-        char *out = kt_capture(cmd, &r);
-        free(cmd);
+        va_start(ap, fmt);
+        char *out = kt_vrun(false, &r, fmt, ap);
+        va_end(ap);
         json_object *o = r == 0 && out ? json_tokener_parse(out) : NULL;
         free(out);
         return o;
