@@ -22,7 +22,7 @@ mkdir -p "$out"
 sizes=${BENCH_SIZES:-"10x5 50x5 100x10"}
 
 bash hack/testenv.sh start "$dir" >/dev/null
-trap 'kill "${ctrl:-0}" 2>/dev/null || true; bash hack/openshift-sim.sh stop "$dir" >/dev/null 2>&1 || true; bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
+trap '[ -n "${ctrl:-}" ] && kill "$ctrl" 2>/dev/null; bash hack/openshift-sim.sh stop "$dir" >/dev/null 2>&1 || true; bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$dir/kubeconfig"
 bindir=$(bash hack/build-control-plane.sh --print-bindir)
 k() { "$bindir/kubectl" "$@"; }
@@ -38,10 +38,17 @@ writes() {
 homes=$(for size in $sizes; do printf 'bench-home-%s,' "${size/x/-}"; done)
 homes=${homes%,}
 start_controller() {
-        mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        read -r mport hport < <(python3 -c 'import socket
+a=socket.socket(); a.bind(("127.0.0.1",0)); b=socket.socket(); b.bind(("127.0.0.1",0))
+print(a.getsockname()[1], b.getsockname()[1])')
         "$BUILD/pullpolicy-controller" --kubeconfig="$KUBECONFIG" --metrics-bind-address=127.0.0.1:$mport \
-                --health-probe-bind-address=0 --log-level=warn --distribution-namespaces="$homes" --qps=50 --burst=100 >>"$out/controller.log" 2>&1 &
+                --health-probe-bind-address=127.0.0.1:$hport --log-level=warn --distribution-namespaces="$homes" --qps=50 --burst=100 >>"$out/controller.log" 2>&1 &
         ctrl=$!
+        # Ready: every cache has synced, so what follows is the controller's own work.
+        until curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null; do
+                kill -0 "$ctrl" 2>/dev/null || { echo "bench: the controller exited; see $out/controller.log" >&2; exit 1; }
+                sleep 0.1
+        done
 }
 requests() {
         curl -s "http://127.0.0.1:$mport/metrics" |
@@ -78,8 +85,7 @@ print(sum(1 for s in d['items'] if s['metadata']['namespace'].startswith('$label
         done
         : >"$out/controller.log"
         start_controller
-        until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
-        sleep 1
+        sleep 1 # the policies of earlier sizes are re-checked on start (no writes: R10)
         w0=$(writes)
         r0=$(requests)
         t0=$(date +%s.%N)
@@ -108,7 +114,6 @@ YAML
         cpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$ctrl/stat")
         kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
         start_controller
-        until curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; do sleep 0.1; done
         sleep 3
         w2=$(writes)
         kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
