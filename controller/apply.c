@@ -110,6 +110,53 @@ int pp_apply_finalizer_patch(const kube_meta *meta, const char *rv, bool add, js
         return 1;
 }
 
+/* o[k] = JSON null: in a merge patch, drop the field. */
+static int put_null(json_object *o, const char *k) {
+        return json_object_object_add(o, k, NULL) < 0 ? -ENOMEM : 0;
+}
+
+/* The names as a list of {name: ...} references, or JSON null when there are none. */
+static int put_refs(json_object *o, const char *k, char *const *names, size_t n) {
+        if (n == 0) return put_null(o, k);
+        json_object *list = json_object_new_array_ext((int)n);
+        int r = list ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                json_object *e = json_object_new_object();
+                if (!e || json_object_array_add(list, e) < 0) {
+                        json_object_put(e);
+                        r = -ENOMEM;
+                } else
+                        r = put_str(e, "name", names[i]);
+        }
+        if (r < 0) {
+                json_object_put(list);
+                return r;
+        }
+        return jsonutil_add(o, k, list);
+}
+
+int pp_apply_sa_patch(const plan_sa_desired *d, const char *rv, json_object **ret) {
+        if (!d || !rv || !ret) return -EINVAL;
+        json_object *patch = json_object_new_object();
+        if (!patch) return -ENOMEM;
+        int r = 0;
+        json_object *md = member_obj(patch, "metadata", &r);
+        json_object *ann = md ? member_obj(md, "annotations", &r) : NULL;
+        if (ann) r = put_str(md, "resourceVersion", rv);
+        if (ann && r >= 0)
+                r = d->links ? put_str(ann, NAMES_ANNOTATION_LINKS, d->links)
+                             : put_null(ann, NAMES_ANNOTATION_LINKS);
+        if (ann && r >= 0) r = put_refs(patch, "secrets", d->secrets, d->n_secrets);
+        if (ann && r >= 0)
+                r = put_refs(patch, "imagePullSecrets", d->pull_secrets, d->n_pull_secrets);
+        if (!ann || r < 0) {
+                json_object_put(patch);
+                return r < 0 ? r : -ENOMEM;
+        }
+        *ret = patch;
+        return 0;
+}
+
 int pp_apply_delete_options(const char *uid, const char *rv, char **ret) {
         if (!ret) return -EINVAL;
         json_object *o = json_object_new_object(), *pre = json_object_new_object();
@@ -898,6 +945,33 @@ static void sa_read(pp_apply *a) {
         send_get(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace, w->name, sa_got);
 }
 
+/*
+ * The edit the planner made from the cache, sent without reading the SA first: a merge
+ * patch that replaces both lists and carries the cached resourceVersion, which the
+ * apiserver holds as a precondition (409 when anyone wrote the SA since). A 409 falls
+ * back to reading the SA and editing what it holds now.
+ */
+static void sa_patch(pp_apply *a) {
+        const plan_write *w = cur(a);
+        set_what(a, "ServiceAccount", w->namespace, w->name);
+        json_object *patch = NULL;
+        int r = pp_apply_sa_patch(&w->sa.desired, w->resource_version, &patch);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_SERVICEACCOUNTS, w->namespace, w->name, NULL);
+        if (path) {
+                if (a->ctx.before_put)
+                        a->ctx.before_put(a->ctx.hook_ud, "ServiceAccount", w->namespace, w->name,
+                                          a->attempt);
+                send_json(a, KUBE_PATCH, path, patch, KUBE_PATCH_MERGE, "serviceaccounts", "patch",
+                          sa_put_done);
+        }
+        json_object_put(patch);
+}
+
 /* ---- the global pull secret (R6) ----------------------------------------------------------- */
 
 static void global_read(pp_apply *a);
@@ -1068,7 +1142,10 @@ static void step(pp_apply *a) {
                         start_copy(a);
                         return;
                 case PLAN_SA_EDIT:
-                        sa_read(a);
+                        if (cur(a)->sa.patchable && cur(a)->resource_version)
+                                sa_patch(a);
+                        else
+                                sa_read(a);
                         return;
                 case PLAN_GLOBAL_EDIT:
                         start_global(a);

@@ -168,6 +168,14 @@ int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *ba
  * (either may be NULL). 0 or -ENOMEM. */
 int pp_apply_delete_options(const char *uid, const char *rv, char **ret);
 
+/*
+ * The merge patch that puts d on a service account whose resourceVersion is rv:
+ * metadata.resourceVersion (a precondition for the apiserver), the links annotation
+ * (null removes it), .secrets and .imagePullSecrets as lists of {name} (null when
+ * empty). Only for SAs whose lists held nothing but names. 0, -EINVAL or -ENOMEM.
+ */
+int pp_apply_sa_patch(const plan_sa_desired *d, const char *rv, json_object **ret);
+
 /* The registry map of one source secret, for pp_apply_global_json(). */
 typedef struct pp_apply_source {
         const char *name;   /* the source secret's name (plan_global_op.source) */

@@ -445,7 +445,11 @@ void model_sa_free(model_sa *sa) {
 }
 
 /* [{name: x}, ...] → names; entries without a string name are skipped. */
-static int decode_refs(json_object *arr, char ***ret, size_t *ret_n) {
+/*
+ * The names of a list of object references. *plain is cleared when an entry is more than
+ * {"name": "<non-empty>"}: then the names alone cannot rebuild the list.
+ */
+static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain) {
         *ret = NULL;
         *ret_n = 0;
         if (!arr) return 0;
@@ -457,7 +461,9 @@ static int decode_refs(json_object *arr, char ***ret, size_t *ret_n) {
         if (!v) return -ENOMEM;
         size_t got = 0;
         for (size_t i = 0; i < n; i++) {
-                const char *name = jsonutil_member_str(json_object_array_get_idx(arr, i), "name");
+                json_object *e = json_object_array_get_idx(arr, i);
+                const char *name = jsonutil_member_str(e, "name");
+                if (!name || !*name || json_object_object_length(e) != 1) *plain = false;
                 if (!name || !*name) continue;
                 if (strlen(name) > KUBE_META_NAME_MAX) {
                         strv_free(v, got);
@@ -492,10 +498,12 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
                 free(sa);
                 return r;
         }
-        r = decode_refs(jsonutil_member(obj, "secrets"), &sa->secrets, &sa->n_secrets);
+        sa->refs_plain = true;
+        r = decode_refs(jsonutil_member(obj, "secrets"), &sa->secrets, &sa->n_secrets,
+                        &sa->refs_plain);
         if (r >= 0)
                 r = decode_refs(jsonutil_member(obj, "imagePullSecrets"), &sa->pull_secrets,
-                                &sa->n_pull_secrets);
+                                &sa->n_pull_secrets, &sa->refs_plain);
         if (r < 0) {
                 model_sa_free(sa);
                 return r;

@@ -159,6 +159,8 @@ typedef struct model_sa {
         char **pull_secrets; /* .imagePullSecrets[].name, in order */
         size_t n_pull_secrets;
         long long created; /* .metadata.creationTimestamp, Unix seconds; 0 when absent */
+        /* every entry of both lists is just {name: ...}: the names rebuild them exactly */
+        bool refs_plain;
         model_links links; /* parsed pullpolicy.io/links; empty when absent or malformed */
         int links_error;   /* 0, or why the annotation was malformed (-EINVAL, -E2BIG) */
 } model_sa;

@@ -1226,6 +1226,7 @@ static int emit_sa_edit(ctx *c, const model_sa *sa, plan_sa_want *want, size_t n
                         return -ENOMEM;
                 }
                 w->sa.after_timeout = after_timeout;
+                w->sa.patchable = sa->refs_plain && sa->meta.resource_version;
                 if (n_want) {
                         w->sa.want = calloc(n_want, sizeof(plan_sa_want));
                         if (!w->sa.want) {

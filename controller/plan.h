@@ -259,6 +259,12 @@ typedef struct plan_sa_write {
         size_t n_want;
         plan_sa_desired desired;
         bool after_timeout; /* R4: linked without waiting any longer */
+        /*
+         * desired may go out as a merge patch guarded by resource_version (the cached
+         * SA's lists were plain names, so rebuilding them from names loses nothing);
+         * otherwise, and after a 409, the SA is read and edited in full.
+         */
+        bool patchable;
 } plan_sa_write;
 
 typedef struct plan_global_write {

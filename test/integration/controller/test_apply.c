@@ -646,6 +646,104 @@ static void test_sa_edit_concurrent_writer(void **state) {
         drop_namespace(home);
 }
 
+/*
+ * R3/R9 by merge patch: the planner's edit from the cached SA goes out without a GET,
+ * guarded by the cached resourceVersion. When another writer got there first, the real
+ * apiserver answers 409 and the edit falls back to read, re-edit, update: nothing is lost.
+ */
+static void sa_patch_write(plan *p, const model_policy *pol, const char *ns, const char *name,
+                           json_object *cached) {
+        model_sa *sa = NULL;
+        assert_int_equal(model_sa_decode(cached, &sa), 0);
+        assert_true(sa->refs_plain);
+        plan_write *w = add_write(p, pol, PLAN_SA_EDIT, ns, name, sa->meta.resource_version, NULL);
+        sa_want(w, "quay-creds", POLICY_FOR_PULL);
+        char *key = NULL;
+        assert_true(asprintf(&key, "%s/%s", pol->meta.namespace, pol->meta.name) > 0);
+        assert_int_equal(plan_sa_edit(sa, key, w->sa.want, w->sa.n_want, &w->sa.desired), 0);
+        assert_true(w->sa.desired.changed);
+        w->sa.patchable = true;
+        free(key);
+        model_sa_free(sa);
+}
+
+static void test_sa_patch(void **state) {
+        char *home = new_namespace("ap-sa-patch");
+        model_policy *pol = create_policy(home);
+        char *y = NULL;
+        assert_true(asprintf(&y,
+                             "apiVersion: v1\nkind: ServiceAccount\n"
+                             "metadata: {name: app, namespace: %s, labels: {keep: me}}\n"
+                             "imagePullSecrets: [{name: initial}]\n"
+                             "automountServiceAccountToken: false\n",
+                             home) > 0);
+        apply_yaml(y);
+        free(y);
+
+        /* no one else writes: one PATCH, no GET-and-PUT */
+        hook_state h = {0};
+        pp_apply_ctx ctx = make_ctx(home, &h);
+        double patches0 = writes_of("serviceaccounts", "patch");
+        double updates0 = writes_of("serviceaccounts", "update");
+        json_object *cached = kjson("get sa app -n %s", home);
+        plan *p = plan_new0();
+        sa_patch_write(p, pol, home, "app", cached);
+        json_object_put(cached);
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 1);
+        outcome_done(&o);
+        plan_free(p);
+        assert_int_equal(h.calls, 1);
+        assert_true(writes_of("serviceaccounts", "patch") == patches0 + 1);
+        assert_true(writes_of("serviceaccounts", "update") == updates0);
+        json_object *sa = kjson("get sa app -n %s", home);
+        char *pulls = names_of(get(sa, "imagePullSecrets"));
+        assert_string_equal(pulls, "initial,quay-creds");
+        free(pulls);
+        /* what the patch does not name is the SA's as before */
+        assert_string_equal(get_str(get(get(sa, "metadata"), "labels"), "keep"), "me");
+        assert_false(json_object_get_boolean(get(sa, "automountServiceAccountToken")));
+        assert_non_null(get_str(get(get(sa, "metadata"), "annotations"), NAMES_ANNOTATION_LINKS));
+        json_object_put(sa);
+
+        /* a stale cache: someone adds an entry after the cached read; the PATCH meets 409 */
+        free(kubectl_ok("patch sa app -n %s --type=json -p '[{\"op\":\"remove\","
+                        "\"path\":\"/imagePullSecrets/1\"},{\"op\":\"remove\",\"path\":"
+                        "\"/metadata/annotations\"}]'",
+                        home));
+        cached = kjson("get sa app -n %s", home);
+        char *cmd = NULL;
+        assert_true(asprintf(&cmd,
+                             "patch sa app -n %s --type=json -p "
+                             "'[{\"op\":\"add\",\"path\":\"/imagePullSecrets/-\","
+                             "\"value\":{\"name\":\"someone-else\"}}]'",
+                             home) > 0);
+        h = (hook_state){.cmd = cmd, .times = 1};
+        patches0 = writes_of("serviceaccounts", "patch");
+        updates0 = writes_of("serviceaccounts", "update");
+        p = plan_new0();
+        sa_patch_write(p, pol, home, "app", cached);
+        json_object_put(cached);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        plan_free(p);
+        assert_int_equal(h.calls, 2); /* the PATCH (409), then the PUT after a fresh read */
+        assert_int_equal(h.max_attempt, 1);
+        assert_true(writes_of("serviceaccounts", "patch") == patches0 + 1);
+        assert_true(writes_of("serviceaccounts", "update") == updates0 + 1);
+        sa = kjson("get sa app -n %s", home);
+        pulls = names_of(get(sa, "imagePullSecrets"));
+        assert_string_equal(pulls, "initial,someone-else,quay-creds");
+        free(pulls);
+        json_object_put(sa);
+
+        free(cmd);
+        model_policy_free(pol);
+        drop_namespace(home);
+}
+
 /* R9: a writer that wins every race makes the edit give up after the retries, with -ESTALE. */
 static void test_sa_edit_gives_up(void **state) {
         char *home = new_namespace("ap-sa-busy");
@@ -1461,6 +1559,7 @@ int main(void) {
             cmocka_unit_test(test_role_binding),
             cmocka_unit_test(test_finalizers),
             cmocka_unit_test(test_sa_edit_concurrent_writer),
+            cmocka_unit_test(test_sa_patch),
             cmocka_unit_test(test_sa_edit_gives_up),
             cmocka_unit_test(test_copies),
             cmocka_unit_test(test_global_edit),

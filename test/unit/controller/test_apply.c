@@ -294,6 +294,44 @@ static void test_finalizer_patch(void **state) {
         assert_int_equal(pp_apply_finalizer_patch(NULL, "5", false, &patch), -EINVAL);
 }
 
+/* ---- service account merge patch ------------------------------------------------------------ */
+
+static void test_sa_patch(void **state) {
+        char *secrets[] = {"app-dockercfg-x1", "quay-creds"};
+        char *pulls[] = {"app-dockercfg-x1", "other", "quay-creds"};
+        plan_sa_desired d = {.secrets = secrets,
+                             .n_secrets = 2,
+                             .pull_secrets = pulls,
+                             .n_pull_secrets = 3,
+                             .links = "{\"v\":1}",
+                             .changed = true};
+        json_object *patch = NULL;
+        assert_int_equal(pp_apply_sa_patch(&d, "77", &patch), 0);
+        assert_string_equal(
+            json_object_to_json_string_ext(patch, JF),
+            "{\"metadata\":{\"annotations\":{\"pullpolicy.io/links\":\"{\\\"v\\\":1}\"},"
+            "\"resourceVersion\":\"77\"},"
+            "\"secrets\":[{\"name\":\"app-dockercfg-x1\"},{\"name\":\"quay-creds\"}],"
+            "\"imagePullSecrets\":[{\"name\":\"app-dockercfg-x1\"},{\"name\":\"other\"},"
+            "{\"name\":\"quay-creds\"}]}");
+        json_object_put(patch);
+
+        /* the last link goes: the record and the emptied list are removed (null) */
+        plan_sa_desired gone = {.pull_secrets = pulls, .n_pull_secrets = 1, .changed = true};
+        assert_int_equal(pp_apply_sa_patch(&gone, "78", &patch), 0);
+        assert_string_equal(json_object_to_json_string_ext(patch, JF),
+                            "{\"metadata\":{\"annotations\":{\"pullpolicy.io/links\":null},"
+                            "\"resourceVersion\":\"78\"},\"secrets\":null,"
+                            "\"imagePullSecrets\":[{\"name\":\"app-dockercfg-x1\"}]}");
+        json_object_put(patch);
+
+        /* never without the precondition */
+        patch = (json_object *)0x1;
+        assert_int_equal(pp_apply_sa_patch(&d, NULL, &patch), -EINVAL);
+        assert_ptr_equal(patch, (json_object *)0x1);
+        assert_int_equal(pp_apply_sa_patch(NULL, "1", &patch), -EINVAL);
+}
+
 /* ---- delete options ----------------------------------------------------------------------- */
 
 static void test_delete_options(void **state) {
@@ -657,6 +695,7 @@ int main(void) {
             cmocka_unit_test(test_status_no_secret_data),
             cmocka_unit_test(test_finalizer_patch),
             cmocka_unit_test(test_delete_options),
+            cmocka_unit_test(test_sa_patch),
             cmocka_unit_test(test_copy_json_new),
             cmocka_unit_test(test_copy_json_update),
             cmocka_unit_test(test_global_merge_and_remove),

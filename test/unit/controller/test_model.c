@@ -164,6 +164,34 @@ static model_sa *sa_from(const char *json) {
         return sa;
 }
 
+/* Whether the names alone rebuild both lists (then the SA may be edited by a merge patch). */
+static void test_sa_refs_plain(void **state) {
+        model_sa *sa = sa_from("{\"metadata\":{\"name\":\"a\"}}");
+        assert_true(sa->refs_plain);
+        model_sa_free(sa);
+        sa = sa_from("{\"metadata\":{\"name\":\"a\"},\"secrets\":[{\"name\":\"x\"}],"
+                     "\"imagePullSecrets\":[{\"name\":\"y\"},{\"name\":\"y\"}]}");
+        assert_true(sa->refs_plain);
+        model_sa_free(sa);
+        /* an ObjectReference with more than a name */
+        sa = sa_from("{\"metadata\":{\"name\":\"a\"},"
+                     "\"secrets\":[{\"name\":\"x\",\"namespace\":\"other\"}]}");
+        assert_false(sa->refs_plain);
+        assert_int_equal(sa->n_secrets, 1);
+        model_sa_free(sa);
+        /* entries the names cannot carry: without a name, empty, or no object at all */
+        static const char *const odd[] = {"[{}]", "[{\"name\":\"\"}]", "[\"x\"]", "[{\"name\":1}]"};
+        for (size_t i = 0; i < ARRAY_SIZE(odd); i++) {
+                char json[128];
+                snprintf(json, sizeof(json),
+                         "{\"metadata\":{\"name\":\"a\"},\"imagePullSecrets\":%s}", odd[i]);
+                sa = sa_from(json);
+                assert_false(sa->refs_plain);
+                assert_int_equal(sa->n_pull_secrets, 0);
+                model_sa_free(sa);
+        }
+}
+
 static void test_sa_provisioning_forms(void **state) {
         /* dockercfg only in .secrets: OpenShift is not done yet */
         model_sa *sa = sa_from("{\"metadata\":{\"name\":\"builder\"},"
@@ -727,6 +755,7 @@ int main(void) {
             cmocka_unit_test(test_namespace),
             cmocka_unit_test(test_sa_openshift_416),
             cmocka_unit_test(test_sa_openshift_pre416),
+            cmocka_unit_test(test_sa_refs_plain),
             cmocka_unit_test(test_sa_provisioning_forms),
             cmocka_unit_test(test_sa_malformed_links),
             cmocka_unit_test(test_links_record),

@@ -1048,6 +1048,7 @@ static void test_link_basic_and_converged(void **state) {
         assert_string_equal(d->links, "{\"v\":1,\"links\":[{\"policy\":\"project-b/p\","
                                       "\"secret\":\"my-secret\",\"for\":[\"pull\"]}]}");
         assert_non_null(pw->resource_version);
+        assert_true(pw->sa.patchable); /* plain lists: a merge patch from the cache will do */
         const plan_event *e = find_event(pl, "Linked");
         assert_non_null(e);
         assert_string_equal(e->message,
@@ -1802,6 +1803,30 @@ static void test_status_transition_time(void **state) {
                             "2027-01-15T08:16:40Z");
 }
 
+/* An entry with more than a name cannot be rebuilt from the cache: the apply reads the SA. */
+static void test_link_not_patchable(void **state) {
+        world *w = *state;
+        ns_add(w, "project-b", NULL);
+        world_put_str(
+            w, K_SA,
+            "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":"
+            "\"default\",\"namespace\":\"project-b\","
+            "\"creationTimestamp\":\"2020-01-01T00:00:00Z\"},\"secrets\":[{\"name\":"
+            "\"default-token\",\"namespace\":\"project-b\"}],\"imagePullSecrets\":[{\"name\":"
+            "\"default-dockercfg-x\"}]}");
+        secret_add(w, "project-b", "my-secret", QUAY, NULL);
+        policy_add(w, "project-b", "p",
+                   "{\"subjects\":{\"serviceAccounts\":[\"default\"]},"
+                   "\"pullSecrets\":[{\"name\":\"my-secret\"}]}",
+                   true);
+        plan *pl = world_plan(w, "project-b", "p");
+        const plan_write *pw = find_write(pl, PLAN_SA_EDIT, "project-b", "default");
+        assert_non_null(pw);
+        assert_false(pw->sa.patchable);
+        assert_non_null(pw->resource_version); /* still the precondition of the full update */
+        plan_free(pl);
+}
+
 /* ---- plan_sa_edit on its own (the 409 path) --------------------------------------------- */
 
 static model_sa *sa_json(const char *json) {
@@ -1995,6 +2020,7 @@ int main(void) {
             T(test_foreign_role_binding_conflict),
             T(test_long_names),
             T(test_link_basic_and_converged),
+            T(test_link_not_patchable),
             T(test_link_for_mount_and_pull),
             T(test_secret_not_found),
             T(test_invalid_secret),
