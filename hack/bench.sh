@@ -21,6 +21,9 @@ out="$root/$BUILD/bench"
 mkdir -p "$out"
 sizes=${BENCH_SIZES:-"10x5 50x5 100x10"}
 
+# Every run starts from an empty cluster: what an earlier run left would change the numbers.
+bash hack/openshift-sim.sh stop "$dir" >/dev/null 2>&1 || true
+bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true
 bash hack/testenv.sh start "$dir" >/dev/null
 trap '[ -n "${ctrl:-}" ] && kill "$ctrl" 2>/dev/null; bash hack/openshift-sim.sh stop "$dir" >/dev/null 2>&1 || true; bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$dir/kubeconfig"
