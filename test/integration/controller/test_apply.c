@@ -34,6 +34,7 @@
 #include "model.h"
 #include "names.h"
 #include "plan.h"
+#include "kubetest.h"
 #include "testenv.h"
 #include "util/base64.h"
 #include "util/macro.h"
@@ -79,10 +80,6 @@ __attribute__((format(printf, 1, 2))) static json_object *kjson(const char *fmt,
         json_object *o = r == 0 && out ? json_tokener_parse(out) : NULL;
         free(out);
         return o;
-}
-
-static void apply_yaml(const char *yaml) {
-        assert_int_equal(testenv_kubectl_apply(yaml), 0);
 }
 
 static char *new_namespace(const char *prefix) {
@@ -315,15 +312,11 @@ static model_policy *read_policy(const char *ns, const char *name) {
 }
 
 static model_policy *create_policy(const char *home) {
-        char *y = NULL;
-        assert_true(asprintf(&y,
-                             "apiVersion: pullpolicy.io/v1alpha1\n"
-                             "kind: PullPolicy\n"
-                             "metadata: {name: pol, namespace: %s}\n"
-                             "spec: {imagePuller: {}}\n",
-                             home) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\n"
+                 "kind: PullPolicy\n"
+                 "metadata: {name: pol, namespace: %s}\n"
+                 "spec: {imagePuller: {}}\n",
+                 home);
         return read_policy(home, "pol");
 }
 
@@ -544,14 +537,10 @@ static void test_finalizers(void **state) {
 static void test_sa_edit_concurrent_writer(void **state) {
         char *home = new_namespace("ap-sa");
         model_policy *pol = create_policy(home);
-        char *y = NULL;
-        assert_true(asprintf(&y,
-                             "apiVersion: v1\nkind: ServiceAccount\n"
-                             "metadata: {name: app, namespace: %s}\n"
-                             "imagePullSecrets: [{name: initial}]\n",
-                             home) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\n"
+                 "metadata: {name: app, namespace: %s}\n"
+                 "imagePullSecrets: [{name: initial}]\n",
+                 home);
         char *rv0 = kubectl_ok("get sa app -n %s -o jsonpath='{.metadata.resourceVersion}'", home);
 
         char *cmd = NULL;
@@ -670,15 +659,11 @@ static void sa_patch_write(plan *p, const model_policy *pol, const char *ns, con
 static void test_sa_patch(void **state) {
         char *home = new_namespace("ap-sa-patch");
         model_policy *pol = create_policy(home);
-        char *y = NULL;
-        assert_true(asprintf(&y,
-                             "apiVersion: v1\nkind: ServiceAccount\n"
-                             "metadata: {name: app, namespace: %s, labels: {keep: me}}\n"
-                             "imagePullSecrets: [{name: initial}]\n"
-                             "automountServiceAccountToken: false\n",
-                             home) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\n"
+                 "metadata: {name: app, namespace: %s, labels: {keep: me}}\n"
+                 "imagePullSecrets: [{name: initial}]\n"
+                 "automountServiceAccountToken: false\n",
+                 home);
 
         /* no one else writes: one PATCH, no GET-and-PUT */
         hook_state h = {0};
@@ -786,15 +771,11 @@ static void test_copies(void **state) {
         model_policy *pol = create_policy(home);
         pp_apply_ctx ctx = make_ctx(home, NULL);
         char *payload1 = b64("{\"auths\":{\"quay.io\":{\"auth\":\"YTpi\"}}}");
-        char *y = NULL;
-        assert_true(asprintf(&y,
-                             "apiVersion: v1\nkind: Secret\n"
-                             "metadata: {name: quay-creds, namespace: %s, labels: {team: a}}\n"
-                             "type: kubernetes.io/dockerconfigjson\n"
-                             "data: {.dockerconfigjson: %s}\n",
-                             home, payload1) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: quay-creds, namespace: %s, labels: {team: a}}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n",
+                 home, payload1);
 
         plan *p = plan_new0();
         plan_write *w = add_write(p, pol, PLAN_COPY_CREATE, subj, "quay-creds", NULL, NULL);
@@ -854,14 +835,11 @@ static void test_copies(void **state) {
          * is deleted and created anew */
         free(kubectl_ok("delete secret quay-creds -n %s", home));
         char *cfg1 = b64("{\"quay.io\":{\"auth\":\"ZTpm\"}}");
-        assert_true(asprintf(&y,
-                             "apiVersion: v1\nkind: Secret\n"
-                             "metadata: {name: quay-creds, namespace: %s}\n"
-                             "type: kubernetes.io/dockercfg\n"
-                             "data: {.dockercfg: %s}\n",
-                             home, cfg1) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: quay-creds, namespace: %s}\n"
+                 "type: kubernetes.io/dockercfg\n"
+                 "data: {.dockercfg: %s}\n",
+                 home, cfg1);
         p = plan_new0();
         w = add_write(p, pol, PLAN_COPY_UPDATE, subj, "quay-creds", rv2, NULL);
         copy_fields(w, home, "quay-creds", "pol");
@@ -982,20 +960,16 @@ static void test_global_edit(void **state) {
         char *g64 = b64(GLOBAL_PAYLOAD);
         char *src64 = b64("{\"auths\":{\"new.example\":{\"auth\":\"bmV3Om5ldw==\"},"
                           "\"quay.io/org\":{\"auth\":\"bWluZTptaW5l\"}}}");
-        char *y = NULL;
-        assert_true(asprintf(&y,
-                             "apiVersion: v1\nkind: Secret\n"
-                             "metadata: {name: pull-secret, namespace: %s}\n"
-                             "type: kubernetes.io/dockerconfigjson\n"
-                             "data: {.dockerconfigjson: %s}\n"
-                             "---\n"
-                             "apiVersion: v1\nkind: Secret\n"
-                             "metadata: {name: quay-creds, namespace: %s}\n"
-                             "type: kubernetes.io/dockerconfigjson\n"
-                             "data: {.dockerconfigjson: %s}\n",
-                             gns, g64, home, src64) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: pull-secret, namespace: %s}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n"
+                 "---\n"
+                 "apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: quay-creds, namespace: %s}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n",
+                 gns, g64, home, src64);
 
         /* the wants, as the planner makes them from the cached source */
         json_object *so = kjson("get secret -n %s quay-creds", home);
@@ -1413,36 +1387,32 @@ static void test_plan_converges(void **state) {
              *gns = new_namespace("ap-cv-cfg");
         char *g64 = b64(GLOBAL_PAYLOAD);
         char *src64 = b64("{\"auths\":{\"new.example\":{\"auth\":\"bmV3Om5ldw==\"}}}");
-        char *y = NULL;
-        assert_true(asprintf(&y,
-                             "apiVersion: v1\nkind: Secret\n"
-                             "metadata: {name: pull-secret, namespace: %s}\n"
-                             "type: kubernetes.io/dockerconfigjson\n"
-                             "data: {.dockerconfigjson: %s}\n"
-                             "---\n"
-                             "apiVersion: v1\nkind: Secret\n"
-                             "metadata: {name: quay-creds, namespace: %s}\n"
-                             "type: kubernetes.io/dockerconfigjson\n"
-                             "data: {.dockerconfigjson: %s}\n"
-                             "---\n"
-                             "apiVersion: v1\nkind: ServiceAccount\n"
-                             "metadata: {name: app, namespace: %s}\n"
-                             "imagePullSecrets: [{name: theirs}]\n"
-                             "---\n"
-                             "apiVersion: v1\nkind: ServiceAccount\n"
-                             "metadata: {name: app, namespace: %s}\n"
-                             "---\n"
-                             "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
-                             "metadata: {name: pol, namespace: %s}\n"
-                             "spec:\n"
-                             "  subjects: {namespaces: [%s, %s], serviceAccounts: [app]}\n"
-                             "  imagePuller: {}\n"
-                             "  pullSecrets: [{name: quay-creds, for: [pull]}]\n"
-                             "  dockercfg: {wait: Never}\n"
-                             "  globalPullSecret: {merge: true}\n",
-                             gns, g64, home, src64, home, subj, home, home, subj) > 0);
-        apply_yaml(y);
-        free(y);
+        kt_apply("apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: pull-secret, namespace: %s}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n"
+                 "---\n"
+                 "apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: quay-creds, namespace: %s}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n"
+                 "---\n"
+                 "apiVersion: v1\nkind: ServiceAccount\n"
+                 "metadata: {name: app, namespace: %s}\n"
+                 "imagePullSecrets: [{name: theirs}]\n"
+                 "---\n"
+                 "apiVersion: v1\nkind: ServiceAccount\n"
+                 "metadata: {name: app, namespace: %s}\n"
+                 "---\n"
+                 "apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata: {name: pol, namespace: %s}\n"
+                 "spec:\n"
+                 "  subjects: {namespaces: [%s, %s], serviceAccounts: [app]}\n"
+                 "  imagePuller: {}\n"
+                 "  pullSecrets: [{name: quay-creds, for: [pull]}]\n"
+                 "  dockercfg: {wait: Never}\n"
+                 "  globalPullSecret: {merge: true}\n",
+                 gns, g64, home, src64, home, subj, home, home, subj);
 
         const char *nss[] = {home, subj, gns};
         const char *dist[] = {home};
