@@ -139,22 +139,22 @@ int pp_apply_sa_patch(const plan_sa_desired *d, const char *rv, json_object **re
         if (!d || !rv || !ret) return -EINVAL;
         json_object *patch = json_object_new_object();
         if (!patch) return -ENOMEM;
-        int r = 0;
+        int r = -ENOMEM;
         json_object *md = member_obj(patch, "metadata", &r);
         json_object *ann = md ? member_obj(md, "annotations", &r) : NULL;
-        if (ann) r = put_str(md, "resourceVersion", rv);
-        if (ann && r >= 0)
+        if (!ann) goto fail;
+        r = put_str(md, "resourceVersion", rv);
+        if (r >= 0)
                 r = d->links ? put_str(ann, NAMES_ANNOTATION_LINKS, d->links)
                              : put_null(ann, NAMES_ANNOTATION_LINKS);
-        if (ann && r >= 0) r = put_refs(patch, "secrets", d->secrets, d->n_secrets);
-        if (ann && r >= 0)
-                r = put_refs(patch, "imagePullSecrets", d->pull_secrets, d->n_pull_secrets);
-        if (!ann || r < 0) {
-                json_object_put(patch);
-                return r < 0 ? r : -ENOMEM;
-        }
+        if (r >= 0) r = put_refs(patch, "secrets", d->secrets, d->n_secrets);
+        if (r >= 0) r = put_refs(patch, "imagePullSecrets", d->pull_secrets, d->n_pull_secrets);
+        if (r < 0) goto fail;
         *ret = patch;
         return 0;
+fail:
+        json_object_put(patch);
+        return r;
 }
 
 int pp_apply_delete_options(const char *uid, const char *rv, char **ret) {

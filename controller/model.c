@@ -444,10 +444,9 @@ void model_sa_free(model_sa *sa) {
         free(sa);
 }
 
-/* [{name: x}, ...] → names; entries without a string name are skipped. */
 /*
- * The names of a list of object references. *plain is cleared when an entry is more than
- * {"name": "<non-empty>"}: then the names alone cannot rebuild the list.
+ * [{name: x}, ...] → names; entries without a string name are skipped. *plain is cleared
+ * when an entry is more than {"name": "<non-empty>"}: then the names cannot rebuild the list.
  */
 static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain) {
         *ret = NULL;
