@@ -58,7 +58,7 @@ E2E_SRCS := $(shell find test/e2e -name 'test_*.c' 2>/dev/null | sort)
 LEAK_SRCS := $(shell find test/leakcheck -name 'test_*.c' 2>/dev/null | sort)
 TOOL_SRCS := $(shell find test/sim -name '*.c' 2>/dev/null | sort)
 LUA_TESTS := $(shell find test/argocd -name 'test_*.lua' 2>/dev/null | sort)
-SCRIPT_TESTS := $(shell find test/image -name 'test_*.sh' 2>/dev/null | sort)
+SCRIPT_TESTS := $(shell find test/image test/lint -name 'test_*.sh' 2>/dev/null | sort)
 # The README's `make run`, on a control plane of its own; before the leak check, which reads its log.
 RUN_TESTS := $(shell find test/run -name 'test_*.sh' 2>/dev/null | sort)
 

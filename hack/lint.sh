@@ -30,6 +30,9 @@ if ! diff -q "$tmp" manifests/argocd/argocd-cm.yaml >/dev/null; then
 fi
 rm -f "$tmp"
 
+echo "lint: no private keys or kubeconfigs with credentials in git"
+bash hack/check-secrets.sh || status=1
+
 echo "lint: shell scripts"
 for f in $(git ls-files 'hack/*.sh' 'test/*.sh' '.ci/run'); do
         bash -n "$f" || status=1

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# hack/check-secrets.sh, which make lint runs: it must find PEM private keys
+# and kubeconfigs with credentials, pass files without them, and pass the
+# repository as tracked.
+set -uo pipefail
+root=${PULLPOLICY_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=../support/check.sh
+source "$root/test/support/check.sh"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+check_secrets() { bash "$root/hack/check-secrets.sh" "$@" 2>"$tmp/err"; }
+
+# Generated at run time, so no key is ever committed, not even for this test.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/ec.key" 2>/dev/null
+openssl genrsa -traditional -out "$tmp/rsa.key" 1024 2>/dev/null ||
+        openssl genrsa -out "$tmp/rsa.key" 1024 2>/dev/null
+{ echo "some text"; cat "$tmp/ec.key"; echo "more text"; } >"$tmp/embedded.txt"
+
+cat >"$tmp/kubeconfig-token" <<'YAML'
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6443"}
+users:
+- name: u
+  user:
+    token: abcdef0123456789
+YAML
+sed 's/token: .*/client-key-data: LS0tLS1CRUdJTg==/' "$tmp/kubeconfig-token" >"$tmp/kubeconfig-keydata"
+cat >"$tmp/kubeconfig-exec" <<'YAML'
+apiVersion: v1
+kind: Config
+users:
+- name: u
+  user:
+    exec: {command: oc, apiVersion: client.authentication.k8s.io/v1}
+YAML
+cat >"$tmp/doc.md" <<'TXT'
+Keys are written as "-----BEGIN PRIVATE KEY-----" blocks; see testenv.sh.
+TXT
+
+finds() { ! check_secrets "$1" && grep -q "$2" "$tmp/err"; }
+passes() { check_secrets "$1"; }
+tracked_tree_clean() { (cd "$root" && bash hack/check-secrets.sh); }
+
+check_begin 8
+check finds_pkcs8_ec_key finds "$tmp/ec.key" "PEM private key"
+check finds_rsa_key finds "$tmp/rsa.key" "PEM private key"
+check finds_key_inside_other_text finds "$tmp/embedded.txt" "PEM private key"
+check finds_kubeconfig_with_token finds "$tmp/kubeconfig-token" "kubeconfig with credentials"
+check finds_kubeconfig_with_client_key_data finds "$tmp/kubeconfig-keydata" "kubeconfig with credentials"
+check passes_kubeconfig_with_exec_plugin passes "$tmp/kubeconfig-exec"
+check passes_prose_naming_pem_header passes "$tmp/doc.md"
+check tracked_files_hold_no_secrets tracked_tree_clean
+check_end
