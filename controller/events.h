@@ -37,12 +37,22 @@ typedef struct pp_events_opts {
         double refill_seconds; /* one token per this many seconds; 300 when 0 */
         double dedupe_seconds; /* 600 when 0 */
         size_t max_objects;    /* memory bound of the filters; 4096 when 0 */
+        /* Distinct messages of one (object, type, reason) sent one by one; 10 when 0. */
+        size_t similar_max;
+        double similar_seconds; /* ... inside this window since the last one; 600 when 0 */
+        double flush_seconds;   /* combined occurrences go out this long after; 1 when 0 */
+        /* Tests: sees every request the recorder starts (or would start without a client). */
+        void (*observe)(void *userdata, kube_method method, const char *path, const char *body);
+        void *observe_userdata;
 } pp_events_opts;
 
 typedef struct pp_events_stats {
         unsigned long sent;       /* POSTs started */
         unsigned long failed;     /* POSTs that the server refused */
         unsigned long suppressed; /* dropped by the spam filter or dedupe */
+        unsigned long patched;    /* PATCHes of an aggregated event started */
+        unsigned long combined;   /* occurrences folded into an aggregated event */
+        size_t objects, series;   /* entries in the filter caches now */
 } pp_events_stats;
 
 int pp_events_new(kube_client *c, const pp_events_opts *o, pp_events **ret);
@@ -55,6 +65,13 @@ pp_events *pp_events_free(pp_events *e);
  */
 int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const char *reason,
                      const char *message, double now);
+
+/*
+ * Posts what was combined since the last flush. The recorder runs it from a
+ * timer on the client's loop; tests without a client call it themselves.
+ * Returns the number of requests started.
+ */
+int pp_events_flush(pp_events *e, double now);
 
 void pp_events_get_stats(const pp_events *e, pp_events_stats *ret);
 
