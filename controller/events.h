@@ -2,9 +2,18 @@
 /*
  * pp_events: Kubernetes Events for the objects the controller acts on,
  * written asynchronously and rate-limited so that a flapping object cannot
- * flood the API: per object a token bucket (burst 25, one token per five
- * minutes, as client-go's spam filter), and an identical (object, reason,
- * message) inside the dedupe window is dropped and only counted.
+ * flood the API, with client-go's event correlator as the model:
+ * - per object and type a token bucket (burst 25, one token per five
+ *   minutes): Warnings have their own budget and are never dropped because
+ *   Normal events used it up;
+ * - an identical (object, type, reason, message) inside the dedupe window
+ *   is dropped and only counted;
+ * - after similar_max distinct messages of one (object, type, reason) within
+ *   the similar window, the others are combined: flush_seconds later one
+ *   event "(combined from N similar events): <latest message>" with count N
+ *   is posted, and PATCHed (count, lastTimestamp, message) as more come.
+ *   What the budget holds back waits for the next token.
+ * Both caches hold at most max_objects entries (least recently used go).
  *
  * Messages carry names and reasons only; callers never pass secret data
  * (see R11). Messages are cut at PP_EVENTS_MESSAGE_MAX bytes.
@@ -60,7 +69,8 @@ pp_events *pp_events_free(pp_events *e);
 
 /*
  * Records an event; returns 1 when it was sent, 0 when suppressed by the
- * filters, negative errno when it could not be started. now is the caller's
+ * filters or combined into an aggregated event (sent by the next flush),
+ * negative errno when it could not be started. now is the caller's
  * monotonic clock (kube_now()), passed in so that tests control time.
  */
 int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const char *reason,
