@@ -56,6 +56,7 @@ typedef struct agg_request {
         pp_events *e;
         uint64_t serial;
         unsigned long total; /* the count it carries */
+        bool warning;
         struct agg_request *prev, *next;
 } agg_request;
 
@@ -68,6 +69,7 @@ struct pp_events {
         double burst, refill, dedupe, similar_window, flush_delay;
         void (*observe)(void *userdata, kube_method method, const char *path, const char *body);
         void *observe_userdata;
+        controller_metrics *metrics;
         size_t max_objects, similar_max;
         filter_entry *entries;
         size_t n_entries, cap_entries;
@@ -109,6 +111,7 @@ int pp_events_new(kube_client *c, const pp_events_opts *o, pp_events **ret) {
         e->flush_delay = o->flush_seconds > 0 ? o->flush_seconds : 1;
         e->observe = o->observe;
         e->observe_userdata = o->observe_userdata;
+        e->metrics = o->metrics;
         *ret = e;
         return 0;
 }
@@ -154,6 +157,11 @@ void pp_events_get_stats(const pp_events *e, pp_events_stats *ret) {
         *ret = e->stats;
         ret->objects = e->n_entries;
         ret->series = e->n_series;
+}
+
+/* The metric beside the stats: what became of events, by type. */
+static void note(pp_events *e, bool warning, const char *result, unsigned long n) {
+        metrics_events(e->metrics, warning ? "Warning" : "Normal", result, n);
 }
 
 /*
@@ -222,6 +230,7 @@ static series *series_lookup(pp_events *e, const char *object, const char *reaso
                 for (size_t i = 1; i < e->n_series; i++)
                         if (e->series[i].last < e->series[lru].last) lru = i;
                 e->stats.suppressed += series_pending(&e->series[lru]);
+                note(e, e->series[lru].warning, "suppressed", series_pending(&e->series[lru]));
                 series_done(&e->series[lru]);
                 e->series[lru] = e->series[--e->n_series];
         }
@@ -301,9 +310,18 @@ static void flush_arm(pp_events *e, double after) {
         ev_timer_start(e->loop, &e->flush_timer);
 }
 
-static void post_done(kube_client *c, const kube_response *r, void *userdata) {
-        pp_events *e = userdata;
-        if (r->error < 0) e->stats.failed++;
+static void post_done(pp_events *e, bool warning, const kube_response *r) {
+        if (r->error >= 0) return;
+        e->stats.failed++;
+        note(e, warning, "failed", 1);
+}
+
+static void post_done_normal(kube_client *c, const kube_response *r, void *userdata) {
+        post_done(userdata, false, r);
+}
+
+static void post_done_warning(kube_client *c, const kube_response *r, void *userdata) {
+        post_done(userdata, true, r);
 }
 
 static json_object *object_ref_json(const pp_object_ref *obj) {
@@ -402,6 +420,7 @@ static void agg_finish(pp_events *e, series *s, unsigned long total, int error) 
                  * as client-go's correlator loses it: events are best effort.
                  */
                 e->stats.failed++;
+                note(e, s->warning, "failed", 1);
                 s->total = s->total > total ? s->total - total : 0;
                 s->on_server = 0;
                 free(s->event_name);
@@ -421,8 +440,10 @@ static void agg_done(kube_client *c, const kube_response *r, void *userdata) {
         series *s = series_find_serial(e, q->serial);
         if (s)
                 agg_finish(e, s, q->total, r->error);
-        else if (r->error < 0)
+        else if (r->error < 0) {
                 e->stats.failed++;
+                note(e, q->warning, "failed", 1);
+        }
         free(q);
 }
 
@@ -464,7 +485,8 @@ static int agg_send(pp_events *e, series *s) {
                         json_object_put(body);
                         return -ENOMEM;
                 }
-                *q = (agg_request){.e = e, .serial = s->serial, .total = s->total};
+                *q = (agg_request){
+                    .e = e, .serial = s->serial, .total = s->total, .warning = s->warning};
         }
         bool patch = s->event_name != NULL;
         int r = send_json(e, patch ? KUBE_PATCH : KUBE_POST, event_namespace(&s->ref),
@@ -480,6 +502,7 @@ static int agg_send(pp_events *e, series *s) {
                 e->stats.sent++;
                 s->event_name = TAKE_PTR(new_name);
         }
+        note(e, s->warning, patch ? "patched" : "sent", 1);
         if (!q) {
                 /* No client: the request "succeeds" at once. */
                 agg_finish(e, s, s->total, 0);
@@ -538,6 +561,7 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
         uint64_t h = message_hash(reason, message);
         if (h == f->last_hash && now - f->last_sent < e->dedupe) {
                 e->stats.suppressed++;
+                note(e, warning, "suppressed", 1);
                 return 0;
         }
 
@@ -550,6 +574,7 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
                         int r = series_combine(s, obj, warning, message);
                         if (r < 0) return r;
                         e->stats.combined++;
+                        note(e, warning, "combined", 1);
                         flush_arm(e, e->flush_delay);
                         return 0;
                 }
@@ -559,6 +584,7 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
 
         if (filter_take(f, now) > 0) {
                 e->stats.suppressed++;
+                note(e, warning, "suppressed", 1);
                 return 0;
         }
 
@@ -570,11 +596,13 @@ int pp_events_record(pp_events *e, const pp_object_ref *obj, bool warning, const
         event_name(e, obj, name, sizeof(name));
         json_object *ev = event_json(e, obj, name, warning, reason, message, 1, stamp, stamp);
         if (!ev) return -ENOMEM;
-        int r = send_json(e, KUBE_POST, event_namespace(obj), NULL, ev, post_done, e);
+        int r = send_json(e, KUBE_POST, event_namespace(obj), NULL, ev,
+                          warning ? post_done_warning : post_done_normal, e);
         json_object_put(ev);
         if (r < 0) return r;
         f->last_hash = h;
         f->last_sent = now;
         e->stats.sent++;
+        note(e, warning, "sent", 1);
         return 1;
 }

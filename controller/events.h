@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "kube/client.h"
+#include "metrics.h"
 
 #define PP_EVENTS_MESSAGE_MAX 1024
 
@@ -48,8 +49,9 @@ typedef struct pp_events_opts {
         size_t max_objects;    /* memory bound of the filters; 4096 when 0 */
         /* Distinct messages of one (object, type, reason) sent one by one; 10 when 0. */
         size_t similar_max;
-        double similar_seconds; /* ... inside this window since the last one; 600 when 0 */
-        double flush_seconds;   /* combined occurrences go out this long after; 1 when 0 */
+        double similar_seconds;      /* ... inside this window since the last one; 600 when 0 */
+        double flush_seconds;        /* combined occurrences go out this long after; 1 when 0 */
+        controller_metrics *metrics; /* pullpolicy_events_total; may be NULL */
         /* Tests: sees every request the recorder starts (or would start without a client). */
         void (*observe)(void *userdata, kube_method method, const char *path, const char *body);
         void *observe_userdata;

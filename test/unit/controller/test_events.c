@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "metrics.h"
 #include "util/macro.h"
 
 /* With no client the recorder runs its filters and counts what it would send. */
@@ -320,6 +321,40 @@ static void test_aggregate_memory_bounded(void **state) {
         recorder_done(&rec);
 }
 
+static double events_metric(controller_metrics *m, const char *type, const char *result) {
+        double v = 0;
+        if (metrics_get(m->events_total, METRICS_LABELS(type, result), &v, NULL) < 0) return 0;
+        return v;
+}
+
+/* pullpolicy_events_total says what became of the events, by type. */
+static void test_events_metric(void **state) {
+        recorder rec = {0};
+        controller_metrics *m = NULL;
+        assert_int_equal(controller_metrics_new(&m), 0);
+        pp_events_opts o = {.metrics = m, .burst = 12};
+        pp_events *e = new_observed(&rec, &o);
+        linked_flood(e, &policy, 0, 1000, 1.0);
+        assert_int_equal(pp_events_record(e, &policy, true, "DockercfgTimeout", TIMEOUT_MSG, 1.0),
+                         1);
+        assert_int_equal(pp_events_record(e, &policy, true, "DockercfgTimeout", TIMEOUT_MSG, 2.0),
+                         0);
+        assert_int_equal(pp_events_flush(e, 2.0), 1);
+        linked_flood(e, &policy, 1000, 3, 3.0);
+        assert_int_equal(pp_events_flush(e, 4.0), 1);
+        linked_flood(e, &policy, 2000, 3, 5.0);
+        assert_int_equal(pp_events_flush(e, 6.0), 0); /* the 12 tokens are spent */
+        assert_true(events_metric(m, "Normal", "sent") == 11);
+        assert_true(events_metric(m, "Normal", "combined") == 996);
+        assert_true(events_metric(m, "Normal", "patched") == 1);
+        assert_true(events_metric(m, "Warning", "sent") == 1);
+        assert_true(events_metric(m, "Warning", "suppressed") == 1);
+        assert_true(events_metric(m, "Warning", "combined") == 0);
+        pp_events_free(e);
+        controller_metrics_free(m);
+        recorder_done(&rec);
+}
+
 static void test_bad_arguments(void **state) {
         pp_events *e = NULL;
         assert_int_equal(pp_events_new(NULL, NULL, &e), 0);
@@ -342,6 +377,7 @@ int main(void) {
             cmocka_unit_test(test_warnings_after_flood_posted),
             cmocka_unit_test(test_aggregate_waits_for_budget),
             cmocka_unit_test(test_aggregate_memory_bounded),
+            cmocka_unit_test(test_events_metric),
             cmocka_unit_test(test_bad_arguments),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
