@@ -258,7 +258,7 @@ static int setup(app *a) {
                          LOG_UINT("port", httpserver_port(a->health_server)));
         }
 
-        pp_events_opts eo = {.instance = getenv("POD_NAME")};
+        pp_events_opts eo = {.instance = getenv("POD_NAME"), .metrics = a->metrics};
         if ((r = pp_events_new(a->client, &eo, &a->events)) < 0) return r;
 
         pp_cache_opts cacheo = {

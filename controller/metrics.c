@@ -515,6 +515,11 @@ int controller_metrics_new(controller_metrics **ret) {
              "Service accounts with every pull secret of their policies linked", NULL, NULL, 0},
             {&m->waiting_service_accounts, METRICS_GAUGE, "pullpolicy_waiting_service_accounts",
              "Service accounts waiting for their OpenShift dockercfg secret", NULL, NULL, 0},
+            {&m->events_total, METRICS_COUNTER, "pullpolicy_events_total",
+             "Events by type and what became of them: sent, patched (an aggregated event's "
+             "count), combined (into an aggregated event), suppressed (rate limit, dedupe), "
+             "failed",
+             METRICS_LABELS("type", "result"), NULL, 0},
             {&m->api_requests_total, METRICS_COUNTER, "pullpolicy_api_requests_total",
              "Requests to the API server by verb and HTTP status code",
              METRICS_LABELS("verb", "code"), NULL, 0},
@@ -603,6 +608,11 @@ void metrics_set_service_accounts(controller_metrics *m, size_t linked, size_t w
         if (!m) return;
         (void)metrics_set(m->linked_service_accounts, NULL, (double)linked);
         (void)metrics_set(m->waiting_service_accounts, NULL, (double)waiting);
+}
+
+void metrics_events(controller_metrics *m, const char *type, const char *result, unsigned long n) {
+        if (!m || !type || !result || n == 0) return;
+        (void)metrics_add(m->events_total, METRICS_LABELS(type, result), (double)n);
 }
 
 void metrics_api_request(controller_metrics *m, const char *verb, long http_status) {
