@@ -439,11 +439,19 @@ static void test_paginated_list(void **state) {
         assert_int_equal(s.list_pages, 3);
 }
 
-static void test_continue_expired_restarts_list(void **state) {
+/*
+ * A continue token that expired (410 mid-list): like client-go's pager, one
+ * unpaginated LIST (no limit, no continue) after the reflector's backoff;
+ * then pages again for the lists that follow.
+ */
+static void test_continue_expired_full_list_after_backoff(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
         kube_reflector_opts o = base_opts(f, &tr);
         o.page_size = 1;
+        o.label_selector = "a=b";
+        o.backoff_initial = 0.2;
+        o.backoff_max = 0.4;
         start_with(f, &o);
 
         char *b = list_body("10", "c1", "ServiceAccountList", 0, 1);
@@ -451,20 +459,33 @@ static void test_continue_expired_restarts_list(void **state) {
         free(b);
         fake_req *p2 = wait_req(f, 1);
         assert_non_null(strstr(p2->path, "continue=c1"));
+        double t410 = kube_now();
         reply_error(p2, 410, 0);
 
-        /* From the top: no continue token, a new list, nothing replaced yet. */
+        /* From the top, unpaginated, after a backoff; nothing replaced yet. */
         fake_req *p3 = wait_req(f, 2);
-        assert_string_equal(p3->path, "/api/v1/namespaces/ns1/serviceaccounts?limit=1");
+        assert_true(p3->at - t410 >= 0.19);
+        assert_string_equal(p3->path, "/api/v1/namespaces/ns1/serviceaccounts?labelSelector=a%3Db");
         assert_int_equal(f->replaces, 0);
-        reply_list(p3, "20", 1);
+        reply_list(p3, "20", 3);
         assert_int_equal(f->replaces, 1);
-        assert_int_equal(f->last_items, 1); /* the first attempt's page is not kept */
+        assert_int_equal(f->last_items, 3); /* the first attempt's page is not kept */
         kube_reflector_stats s = stats(f);
         assert_int_equal(s.lists, 2);
         assert_int_equal(s.list_pages, 3);
         assert_int_equal(s.relists_gone, 0);
-        assert_int_equal(s.failures, 0); /* an expired token is no failure */
+        assert_int_equal(s.full_lists, 1);
+        assert_int_equal(s.failures, 1);
+        assert_true(s.last_delay >= 0.19);
+
+        /* The next list (after a 410 on the watch) pages again. */
+        fake_req *w = wait_req(f, 3);
+        assert_true(is_watch(w));
+        reply_error(w, 410, 0);
+        fake_req *l = wait_req(f, 4);
+        assert_string_equal(l->path,
+                            "/api/v1/namespaces/ns1/serviceaccounts?limit=1&labelSelector=a%3Db");
+        assert_int_equal(stats(f).full_lists, 1);
 }
 
 static void test_watch_gone_event_relists(void **state) {
@@ -1079,7 +1100,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             T(test_list_then_watch),
             T(test_paginated_list),
-            T(test_continue_expired_restarts_list),
+            T(test_continue_expired_full_list_after_backoff),
             T(test_watch_gone_event_relists),
             T(test_watch_http_410_relists),
             T(test_server_end_rewatches_without_relist),
