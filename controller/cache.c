@@ -294,7 +294,7 @@ static void on_invalid(void *ud, const char *ns, const char *name, int error, js
         const char *reason = model_refusal_reason(obj, error);
         log_warn(LOG_OBJ(source_names[s->which].kind, ns, name),
                  "skipped: the controller's model refuses this object, which is treated as absent",
-                 LOG_STR("reason", reason), LOG_ERRNO(error));
+                 LOG_STR("reason", reason));
         metrics_object_skipped(s->cache->metrics, source_names[s->which].resource, reason);
 }
 

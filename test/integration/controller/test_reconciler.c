@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The reconciler (controller/reconciler.c) with its cache on the real local control
- * plane, in-process, for what only a running reconcile can show.
+ * The reconciler (controller/reconciler.c) and its cache on the real local control
+ * plane, in-process, for what only a running controller can show.
  *
  * Allocation failures are injected with a seam local to this binary: its strdup()
  * takes the place of libc's for the code linked in (the libraries are static) and
@@ -32,6 +32,9 @@
 #include "kube/workqueue.h"
 #include "kubetest.h"
 #include "log.h"
+#include "metrics.h"
+#include "model.h"
+#include "plan.h"
 #include "reconciler.h"
 #include "testenv.h"
 #include "util/macro.h"
@@ -65,8 +68,11 @@ char *strdup(const char *s) {
 }
 
 /* The controller's log goes through here: the end of a reconcile of the key arms the fault. */
+static int skipped_warnings; /* log lines saying an object was skipped */
+
 static ssize_t log_write(void *cookie, const char *buf, size_t size) {
         fwrite(buf, 1, size, stderr);
+        if (memmem(buf, size, "WARN", 4) && memmem(buf, size, "skipped:", 8)) skipped_warnings++;
         if (fault.arm_on_log && fault.key[0] && memmem(buf, size, fault.key, strlen(fault.key)) &&
             (memmem(buf, size, "reconciled", 10) || memmem(buf, size, "in sync", 7))) {
                 fault.arm_on_log = false;
@@ -255,9 +261,109 @@ static void test_key_done_despite_allocation_failure(void **state) {
         free(home);
 }
 
+typedef struct sa_wait {
+        pp_cache *cache;
+        const char *ns, *name;
+} sa_wait;
+
+static bool sa_cached(void *ud) {
+        sa_wait *w = ud;
+        plan_snapshot snap = pp_cache_snapshot(w->cache);
+        const model_sa **sas = NULL;
+        size_t n = 0;
+        bool found = false;
+        if (snap.ops->sa_list(snap.ud, w->ns, &sas, &n) < 0) return false;
+        for (size_t i = 0; i < n; i++)
+                if (streq(sas[i]->meta.name, w->name)) found = true;
+        free(sas);
+        return found;
+}
+
+static unsigned long cache_lists(pp_cache *c) {
+        pp_cache_stats st;
+        pp_cache_get_stats(c, &st);
+        return st.lists;
+}
+
+/*
+ * Issue 7: a ServiceAccount with more than 1024 secret references (the model's
+ * limit), made by a tenant, made the cache relist every service account of the
+ * cluster, with backoff, for ever. On the real apiserver: it is skipped with a
+ * warning and a metric, the events after it are followed, and no LIST is made.
+ */
+static void test_refused_object_no_relist(void **state) {
+        char *ns = testenv_unique_name("rc-big");
+        assert_non_null(ns);
+        assert_int_equal(kt_kubectl("create namespace %s", ns), 0);
+
+        cookie_io_functions_t io = {.write = log_write};
+        FILE *logf = fopencookie(NULL, "w", io);
+        assert_non_null(logf);
+        setvbuf(logf, NULL, _IONBF, 0);
+        log_configure(&(log_config){.out = logf, .level = LOG_LEVEL_INFO});
+        skipped_warnings = 0;
+
+        controller_metrics *metrics = NULL;
+        assert_int_equal(controller_metrics_new(&metrics), 0);
+        pp_cache *cache = NULL;
+        pp_cache_opts co = {
+            .client = client,
+            .namespace = ns,
+            .global_ns = ns,
+            .global_name = "global-pull-secret",
+            .metrics = metrics,
+        };
+        assert_int_equal(pp_cache_new(&co, &cache), 0);
+        assert_int_equal(pp_cache_start(cache), 0);
+        assert_true(run_until(cache_synced, cache, WAIT_S));
+        unsigned long lists = cache_lists(cache);
+
+        /* 1025 entries in .imagePullSecrets: one over MODEL_SA_LIST_MAX. */
+        size_t cap = 64 + 40 * (MODEL_SA_LIST_MAX + 1);
+        char *doc = malloc(cap);
+        assert_non_null(doc);
+        int len = snprintf(doc, cap,
+                           "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\","
+                           "\"metadata\":{\"name\":\"big\"},\"imagePullSecrets\":[");
+        for (int i = 0; i <= MODEL_SA_LIST_MAX; i++)
+                len +=
+                    snprintf(doc + len, cap - (size_t)len, "%s{\"name\":\"s%d\"}", i ? "," : "", i);
+        len += snprintf(doc + len, cap - (size_t)len, "]}");
+        assert_true((size_t)len < cap);
+        char *out = NULL;
+        assert_int_equal(testenv_kubectl_input(doc, &out, "apply -n %s -f - >/dev/null", ns), 0);
+        free(out);
+        free(doc);
+        /* An object after it: seen only if the watch went on past the refused one. */
+        assert_int_equal(kt_kubectl("create serviceaccount after -n %s", ns), 0);
+        sa_wait w = {cache, ns, "after"};
+        assert_true(run_until(sa_cached, &w, WAIT_S));
+        sa_wait wb = {cache, ns, "big"};
+        assert_false(sa_cached(&wb));
+
+        fprintf(stderr, "cache LISTs: %lu at sync, %lu now; skip warnings: %d\n", lists,
+                cache_lists(cache), skipped_warnings);
+        assert_int_equal(cache_lists(cache), lists);
+        assert_true(skipped_warnings >= 1);
+        double v = 0;
+        assert_int_equal(
+            metrics_get(metrics->objects_skipped_total,
+                        METRICS_LABELS("serviceaccounts", "too_many_secret_references"), &v, NULL),
+            0);
+        assert_true(v >= 1);
+
+        pp_cache_free(cache);
+        controller_metrics_free(metrics);
+        log_configure(NULL);
+        fclose(logf);
+        kt_kubectl("delete namespace %s --wait=false", ns);
+        free(ns);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_key_done_despite_allocation_failure),
+            cmocka_unit_test(test_refused_object_no_relist),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
