@@ -268,6 +268,7 @@ static int setup(app *a) {
             .global_name = a->settings.global_pull_secret_name,
             .enqueue = cache_enqueue,
             .userdata = a,
+            .metrics = a->metrics,
         };
         if ((r = pp_cache_new(&cacheo, &a->cache)) < 0) return r;
 

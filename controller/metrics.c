@@ -528,6 +528,9 @@ int controller_metrics_new(controller_metrics **ret) {
              METRICS_LABELS("resource", "verb"), NULL, 0},
             {&m->start_time_seconds, METRICS_GAUGE, "process_start_time_seconds",
              "Start time of the process since unix epoch in seconds.", NULL, NULL, 0},
+            {&m->objects_skipped_total, METRICS_COUNTER, "pullpolicy_objects_skipped_total",
+             "Objects the cache skipped because its model refuses them, by resource and reason",
+             METRICS_LABELS("resource", "reason"), NULL, 0},
         };
         for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
                 r = metrics_register(g, defs[i].type, defs[i].name, defs[i].help, defs[i].labels,
@@ -628,4 +631,9 @@ void metrics_api_request(controller_metrics *m, const char *verb, long http_stat
 void metrics_write(controller_metrics *m, const char *resource, const char *verb) {
         if (!m || !resource || !verb) return;
         (void)metrics_inc(m->writes_total, METRICS_LABELS(resource, verb));
+}
+
+void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason) {
+        if (!m || !resource || !reason) return;
+        (void)metrics_inc(m->objects_skipped_total, METRICS_LABELS(resource, reason));
 }

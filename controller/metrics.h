@@ -125,6 +125,8 @@ typedef struct controller_metrics {
         metrics_family *api_requests_total; /* {verb,code} */
         metrics_family *writes_total;       /* {resource,verb} */
         metrics_family *start_time_seconds; /* process_start_time_seconds */
+        /* pullpolicy_objects_skipped_total{resource,reason} */
+        metrics_family *objects_skipped_total;
 } controller_metrics;
 
 /*
@@ -143,6 +145,8 @@ typedef struct controller_metrics {
  *   pullpolicy_api_requests_total{verb,code}   code: HTTP status, or "error" without one
  *   pullpolicy_writes_total{resource,verb}     writes made (R10: zero when converged)
  *   process_start_time_seconds
+ *   pullpolicy_objects_skipped_total{resource,reason}  objects the cache's model refused
+ *                                      (model_refusal_reason()), skipped by LIST and WATCH
  *   pullpolicy_metrics_dropped_series_total    (the registry's own, see above)
  */
 int controller_metrics_new(controller_metrics **ret);
@@ -177,5 +181,7 @@ void metrics_events(controller_metrics *m, const char *type, const char *result,
 /* verb: GET, LIST, WATCH, POST, PUT, PATCH, DELETE; http_status 0 = no response. */
 void metrics_api_request(controller_metrics *m, const char *verb, long http_status);
 void metrics_write(controller_metrics *m, const char *resource, const char *verb);
+/* An object of resource skipped by the cache, reason from model_refusal_reason(). */
+void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason);
 
 #endif

@@ -147,9 +147,11 @@ static void job_finish(job *j, int result) {
         } else if (result > 0)
                 mr = METRICS_RESULT_REQUEUE_AFTER;
         if (r->metrics) metrics_reconcile_done(r->metrics, CONTROLLER_NAME, mr, took);
-        _cleanup_free_ char *key = strdup(j->key);
+        /* The job's own key, taken rather than copied: nothing can fail between the
+         * end of a reconcile and done(), which a key left "processing" never gets. */
+        _cleanup_free_ char *key = TAKE_PTR(j->key);
         job_free(j);
-        if (key) kube_workqueue_done(r->queue, key, result);
+        kube_workqueue_done(r->queue, key, result);
 }
 
 static void emit_events(job *j) {
@@ -485,9 +487,9 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
 static void cancel_jobs(pp_reconciler *r) {
         while (r->jobs) {
                 job *j = r->jobs;
-                _cleanup_free_ char *key = strdup(j->key);
+                _cleanup_free_ char *key = TAKE_PTR(j->key);
                 job_free(j);
-                if (key) kube_workqueue_done(r->queue, key, 0);
+                kube_workqueue_done(r->queue, key, 0);
         }
 }
 
