@@ -353,6 +353,68 @@ static void test_strerror(void **state) {
         assert_null(kube_status_free(NULL));
 }
 
+/*
+ * Issue 7 item 11: an API answer and a local condition never share a code.
+ * Today -EBUSY is both HTTP 503 and "store changed from inside a handler",
+ * -EINVAL both 422 and a bad argument, -EAGAIN both 429 and "not synced yet",
+ * -EPROTONOSUPPORT both 415 and "server sent full objects".
+ */
+static void test_local_errno_is_not_api(void **state) {
+        int e503 = kube_error_from_http(503, KUBE_REASON_SERVICE_UNAVAILABLE);
+        int e422 = kube_error_from_http(422, KUBE_REASON_INVALID);
+        int e429 = kube_error_from_http(429, KUBE_REASON_TOO_MANY_REQUESTS);
+        int e415 = kube_error_from_http(415, KUBE_REASON_UNSUPPORTED_MEDIA_TYPE);
+
+        /* A local -EBUSY is a programming error: never retried. An API 503 is. */
+        assert_false(kube_error_is_retryable(-EBUSY));
+        assert_false(kube_error_is_server_error(-EBUSY));
+        assert_true(kube_error_is_retryable(e503));
+        assert_true(kube_error_is_server_error(e503));
+        assert_int_not_equal(e503, -EBUSY);
+
+        /* A bad argument is not an object the API refused. */
+        assert_false(kube_error_is_invalid(-EINVAL));
+        assert_true(kube_error_is_invalid(e422));
+        assert_int_not_equal(e422, -EINVAL);
+
+        /* "Not synced yet" is not throttling. */
+        assert_false(kube_error_is_too_many_requests(-EAGAIN));
+        assert_false(kube_error_is_retryable(-EAGAIN));
+        assert_true(kube_error_is_too_many_requests(e429));
+        assert_true(kube_error_is_retryable(e429));
+        assert_int_not_equal(e429, -EAGAIN);
+
+        assert_int_not_equal(e415, -EPROTONOSUPPORT);
+
+        /* Local errnos that look like API answers are not API answers. */
+        assert_false(kube_error_is_not_found(-ENOENT));
+        assert_false(kube_error_is_conflict(-ESTALE));
+        assert_false(kube_error_is_already_exists(-EEXIST));
+        assert_false(kube_error_is_gone(-EIDRM));
+        assert_false(kube_error_is_forbidden(-EPERM));
+        assert_false(kube_error_is_unauthorized(-EACCES));
+        assert_false(kube_error_is_server_error(-EREMOTEIO));
+        assert_false(kube_error_is_server_error(-ETIME));
+
+        /* Transport failures stay plain errnos and stay retryable. */
+        assert_true(kube_error_is_retryable(-ETIMEDOUT));
+        assert_true(kube_error_is_retryable(-ECONNREFUSED));
+        assert_true(kube_error_is_retryable(-ECONNRESET));
+        assert_true(kube_error_is_retryable(-EHOSTUNREACH));
+        assert_false(kube_error_is_retryable(-EPROTO));
+        assert_false(kube_error_is_retryable(-ENOMEM));
+
+        /* Every API answer is beyond any errno. */
+        for (long code = 100; code < 600; code++)
+                for (int r = 0; r < _KUBE_REASON_MAX; r++) {
+                        int e = kube_error_from_http(code, (kube_status_reason)r);
+                        if (code >= 200 && code < 300)
+                                assert_int_equal(e, 0);
+                        else
+                                assert_true(e <= -4096);
+                }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_not_found),
@@ -366,6 +428,7 @@ int main(void) {
             cmocka_unit_test(test_garbage_bodies),
             cmocka_unit_test(test_message_bounds),
             cmocka_unit_test(test_strerror),
+            cmocka_unit_test(test_local_errno_is_not_api),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
