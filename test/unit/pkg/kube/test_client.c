@@ -671,24 +671,25 @@ static void test_status_errors(void **state) {
         run_for_completions(f, 6);
 
         assert_int_equal(r404.http_status, 404);
-        assert_int_equal(r404.error, -ENOENT);
+        assert_true(kube_error_is_not_found(r404.error));
+        assert_int_equal(kube_error_http_code(r404.error), 404);
         assert_int_equal(r404.reason, KUBE_REASON_NOT_FOUND);
         assert_string_equal(r404.message, "namespaces \"nope\" not found");
         assert_string_equal(r404.body, STATUS_404); /* the raw body is there too */
         assert_true(r404.retry_after == 0);
 
         /* The header wins over details.retryAfterSeconds. */
-        assert_int_equal(r429.error, -EAGAIN);
+        assert_int_equal(kube_error_http_code(r429.error), 429);
         assert_true(kube_error_is_too_many_requests(r429.error));
         assert_true(r429.retry_after == 7);
         /* Without the header, details.retryAfterSeconds. */
         assert_true(r429d.retry_after == 5);
         /* An HTTP-date two minutes ahead. */
-        assert_int_equal(r503.error, -EBUSY);
+        assert_int_equal(kube_error_http_code(r503.error), 503);
         assert_true(r503.retry_after > 60 && r503.retry_after <= 120);
 
         assert_int_equal(r502.http_status, 502);
-        assert_int_equal(r502.error, -EREMOTEIO);
+        assert_true(kube_error_is_server_error(r502.error));
         assert_string_equal(r502.message, "<html>bad gw</html>");
 
         assert_int_equal(rclose.http_status, 0);
@@ -735,7 +736,7 @@ static void test_streaming(void **state) {
         start(f, KUBE_GET, "/stream-gone", &g, &o);
         run_for_completions(f, 1);
         assert_int_equal(g.chunks, 0);
-        assert_int_equal(g.error, -EIDRM);
+        assert_int_equal(kube_error_http_code(g.error), 410);
         assert_true(kube_error_is_gone(g.error));
         assert_int_equal(g.reason, KUBE_REASON_EXPIRED);
 
