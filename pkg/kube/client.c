@@ -282,8 +282,14 @@ static int buf_append(kube_request *r, const char *p, size_t n, size_t limit) {
                 size_t ncap = r->cap ? r->cap : 16384;
                 while (ncap < r->len + n + 1) ncap *= 2;
                 if (ncap > limit + 1) ncap = limit + 1;
-                char *nb = realloc(r->buf, ncap);
+                /* Not realloc(): the old block may hold a Secret and must be wiped first. */
+                char *nb = malloc(ncap);
                 if (!nb) return -ENOMEM;
+                if (r->buf) {
+                        memcpy(nb, r->buf, r->len);
+                        explicit_bzero(r->buf, r->cap);
+                        free(r->buf);
+                }
                 r->buf = nb;
                 r->cap = ncap;
         }
@@ -539,6 +545,8 @@ static int setup_easy(kube_request *r) {
 
         k = kube_config_token(c->cfg, &token);
         if (k < 0) return -EACCES;
+        /* Never a token in clear text unless the owner said so (config.h). */
+        if (token && !c->https && !kube_config_allow_insecure_http_token(cfg)) return -EACCES;
 
         curl_slist_free_all(r->headers);
         r->headers = NULL;
@@ -689,6 +697,8 @@ static void request_release(kube_request *r) {
         if (r->body) explicit_bzero(r->body, r->body_len);
         free(r->body);
         free(r->accept);
+        /* A response body may be a Secret (a GET of one, a list of them). */
+        if (r->buf) explicit_bzero(r->buf, r->cap);
         free(r->buf);
         free(r);
 }

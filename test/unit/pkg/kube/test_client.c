@@ -285,8 +285,7 @@ static int handle(conn *c, const rec *r) {
                 return respond(c, 200, NULL, "{\"kind\":\"Ok\",\"after\":\"throttling\"}");
         }
         if (!strncmp(p, "/unavailable", 12)) {
-                if (server_count(c->s, p) <= 1)
-                        return respond(c, 503, "Retry-After: 0\r\n", "");
+                if (server_count(c->s, p) <= 1) return respond(c, 503, "Retry-After: 0\r\n", "");
                 return respond(c, 200, NULL, "{\"kind\":\"Ok\"}");
         }
         if (!strncmp(p, "/always-429", 11))
@@ -442,6 +441,8 @@ static void new_client(fx *f, const kube_client_opts *o) {
         f->cfg = NULL;
         int r = kube_config_load_kubeconfig(f->kubeconfig, NULL, &f->cfg, &err);
         if (r < 0) fail_msg("kubeconfig: %s", err);
+        /* The fake server speaks plain http: tests that want the refusal load their own. */
+        kube_config_set_allow_insecure_http_token(f->cfg, true);
         kube_client_free(f->client);
         assert_int_equal(kube_client_new(f->loop, f->cfg, o, &f->client), 0);
 }
@@ -1170,8 +1171,8 @@ static void test_no_replay_of_unsafe(void **state) {
                 bool replayed;
         } cases[] = {
             {KUBE_GET, "/reset-reused-get", NULL, true},
-            {KUBE_PUT, "/reset-reused-put-rv", "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}",
-             true},
+            {KUBE_PUT, "/reset-reused-put-rv",
+             "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}", true},
             {KUBE_POST, "/reset-reused-post", "{}", false},
             {KUBE_PATCH, "/reset-reused-patch", "{}", false},
             {KUBE_PUT, "/reset-reused-put", "{\"metadata\":{\"name\":\"a\"}}", false},
@@ -1207,8 +1208,8 @@ static void test_no_replay_of_unsafe(void **state) {
 static void test_no_token_over_http(void **state) {
         fx *f = *state;
         result r = {0};
-        kube_request_opts o = {.method = KUBE_GET, .path = "/ok/clear", .on_done = on_done,
-                               .userdata = &r};
+        kube_request_opts o = {
+            .method = KUBE_GET, .path = "/ok/clear", .on_done = on_done, .userdata = &r};
         /* The fixture's kubeconfig: server http://127.0.0.1:port, token abc. */
         kube_config_free(f->cfg);
         f->cfg = NULL;
@@ -1220,6 +1221,30 @@ static void test_no_token_over_http(void **state) {
         run_for(f, 0.2);
         assert_int_equal(server_count(f->srv, "/ok/clear"), 0);
         assert_int_equal(r.done, 0);
+
+        /* Allowed: sent (and what the fixture does for every other test). */
+        kube_config_set_allow_insecure_http_token(f->cfg, true);
+        kube_client_free(f->client);
+        assert_int_equal(kube_client_new(f->loop, f->cfg, NULL, &f->client), 0);
+        assert_int_equal(kube_client_request(f->client, &o, NULL), 0);
+        run_for_completions(f, 1);
+        assert_int_equal(r.error, 0);
+        assert_string_equal(server_last(f->srv, "/ok/clear").auth, "Bearer abc");
+
+        /* Without a token there is nothing to protect: http:// works. */
+        write_kubeconfig(f, "    {}\n");
+        kube_config_free(f->cfg);
+        f->cfg = NULL;
+        assert_int_equal(kube_config_load_kubeconfig(f->kubeconfig, NULL, &f->cfg, &err), 0);
+        kube_client_free(f->client);
+        assert_int_equal(kube_client_new(f->loop, f->cfg, NULL, &f->client), 0);
+        result r2 = {0};
+        o.path = "/ok/anon";
+        o.userdata = &r2;
+        assert_int_equal(kube_client_request(f->client, &o, NULL), 0);
+        run_for_completions(f, 1);
+        assert_int_equal(r2.error, 0);
+        assert_string_equal(server_last(f->srv, "/ok/anon").auth, "");
 }
 
 #ifndef __SANITIZE_ADDRESS__
@@ -1253,8 +1278,8 @@ static void test_secret_body_wiped(void **state) {
 #else
         fx *f = *state;
         result r = {0};
-        kube_request_opts o = {.method = KUBE_GET, .path = "/secret",
-                               .on_done = on_done_watch_body, .userdata = &r};
+        kube_request_opts o = {
+            .method = KUBE_GET, .path = "/secret", .on_done = on_done_watch_body, .userdata = &r};
         assert_int_equal(kube_client_request(f->client, &o, NULL), 0);
         run_for_completions(f, 1);
         assert_int_equal(r.error, 0);
