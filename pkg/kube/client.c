@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 #include <ev.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -55,6 +56,13 @@ struct kube_request {
         bool busy; /* inside on_data */
         bool in_multi;
         bool retried; /* once, after a dead pooled connection */
+        /*
+         * May go to the server twice: a GET, or a PUT whose resourceVersion
+         * precondition makes a second copy fail with 409. See prereq_cb().
+         */
+        bool replayable;
+        bool sent;           /* curl started sending this activation's request */
+        bool replay_refused; /* curl wanted to send it again: refused */
 
         kube_method method;
         kube_patch_type patch_type;
@@ -328,6 +336,40 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
         return n;
 }
 
+/*
+ * curl calls this each time it is about to send the request on a connection,
+ * including when it re-sends it on its own: a reused connection that died
+ * before any answer (the server or a middlebox dropped it, possibly after
+ * reading the request), an HTTP/2 stream refused or sent back to HTTP/1.1.
+ * curl has no option to turn that off, so a second call for a request that is
+ * not safe to repeat aborts it: the caller gets a transport error and decides.
+ */
+static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+        kube_request *r = ud;
+        if (r->sent && !r->replayable) {
+                r->replay_refused = true;
+                return CURL_PREREQFUNC_ABORT;
+        }
+        r->sent = true;
+        return CURL_PREREQFUNC_OK;
+}
+
+/* A PUT carrying metadata.resourceVersion: a replay after the first applied is refused (409). */
+static bool has_resource_version(const char *body, size_t len) {
+        if (!body || len == 0 || len > INT32_MAX) return false;
+        struct json_tokener *tok = json_tokener_new_ex(8);
+        if (!tok) return false;
+        struct json_object *o = json_tokener_parse_ex(tok, body, (int)len), *meta, *rv;
+        bool ok = json_tokener_get_error(tok) == json_tokener_success &&
+                  json_object_object_get_ex(o, "metadata", &meta) &&
+                  json_object_object_get_ex(meta, "resourceVersion", &rv) &&
+                  json_object_is_type(rv, json_type_string) && json_object_get_string_len(rv) > 0;
+        json_object_put(o);
+        json_tokener_free(tok);
+        return ok;
+}
+
 /* Detaches r from curl and its timers; it stays in the client's list. */
 static void request_stop(kube_request *r) {
         kube_client *c = r->c;
@@ -373,10 +415,12 @@ static void request_finish(kube_request *r, int transport_error) {
          * A pooled connection that the server closed while idle (an HTTP/2
          * GOAWAY after an apiserver restart, a keep-alive race) fails the
          * request before any answer. Try once more on a new connection;
-         * not for POST, which the server might have acted on.
+         * only when that is safe (see prereq_cb()): the server might have
+         * acted on it.
          */
+        if (r->replay_refused && !r->abort_error) transport_error = -ECONNRESET;
         if (transport_error == -ECONNRESET && !r->abort_error && r->http_status == 0 && reused &&
-            !r->retried && r->method != KUBE_POST) {
+            !r->retried && r->replayable) {
                 r->retried = true;
                 r->len = 0;
                 r->retry_after = 0;
@@ -587,6 +631,8 @@ static int setup_easy(kube_request *r) {
         SETOPT(e, CURLOPT_WRITEDATA, r);
         SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
         SETOPT(e, CURLOPT_HEADERDATA, r);
+        SETOPT(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+        SETOPT(e, CURLOPT_PREREQDATA, r);
         if (c->connect_to) SETOPT(e, CURLOPT_CONNECT_TO, c->connect_to);
         if (kube_config_proxy_url(cfg)) SETOPT(e, CURLOPT_PROXY, kube_config_proxy_url(cfg));
 
@@ -665,6 +711,8 @@ static int request_activate(kube_request *r) {
         }
         int k = setup_easy(r);
         if (k < 0) return k;
+        r->sent = false;
+        r->replay_refused = false;
         if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return -ENOMEM;
         r->in_multi = true;
         r->state = RQ_ACTIVE;
@@ -755,6 +803,8 @@ int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request
                 r->body[o->body_len] = 0;
                 r->body_len = o->body_len;
         }
+        r->replayable = o->method == KUBE_GET ||
+                        (o->method == KUBE_PUT && has_resource_version(r->body, r->body_len));
 
         double wait = o->no_rate_limit ? 0 : kube_token_bucket_reserve(&c->bucket, kube_now());
         if (wait > 0) {

@@ -157,10 +157,15 @@ int kube_url_escape(const char *s, char **ret);
  *   body (at most KUBE_CLIENT_MAX_ERROR_BODY bytes) is decoded as a Status
  *   and reported through on_done like any other error.
  * - Redirects are not followed (see -EREMCHG in errors.h).
- * - A request (not a POST) that fails with -ECONNRESET before any answer on
- *   a reused connection is sent once more on a new connection: the server
- *   closed that idle connection (e.g. HTTP/2 GOAWAY when it restarted).
- *   Counted in kube_client_stats.retries.
+ * - Only a request that is safe to repeat (a GET, or a PUT whose body has a
+ *   metadata.resourceVersion precondition) is ever sent twice after a
+ *   connection failure. Such a request that fails with -ECONNRESET before any
+ *   answer on a reused connection is sent once more on a new connection: the
+ *   server closed that idle connection (e.g. HTTP/2 GOAWAY when it
+ *   restarted); counted in kube_client_stats.retries. curl's own re-sending
+ *   on a fresh connection is allowed for these only. Any other request (POST,
+ *   PATCH, DELETE, PUT without precondition) that fails so is reported as
+ *   -ECONNRESET: the server may have acted on it.
  * - Requests may be started and cancelled, and kube_client_free() called,
  *   from inside on_data/on_done; nothing is called back afterwards.
  * - kube_response.retry_after falls back to the Status'
