@@ -63,6 +63,10 @@ struct kube_request {
         bool replayable;
         bool sent;           /* curl started sending this activation's request */
         bool replay_refused; /* curl wanted to send it again: refused */
+        bool no_rate_limit;
+        unsigned retries_after; /* re-sent as a 429/5xx Retry-After asked */
+        ev_tstamp first_active; /* the first activation: the timeout covers the retries */
+        bool has_retry_after;   /* the answer had a Retry-After header (even "0") */
 
         kube_method method;
         kube_patch_type patch_type;
@@ -255,6 +259,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
         if (n > 5 && !strncmp(ptr, "HTTP/", 5)) {
                 /* A new status line (after a 1xx): forget the previous one's headers. */
                 r->retry_after = 0;
+                r->has_retry_after = false;
                 r->http_status = 0;
                 const char *sp = memchr(ptr, ' ', n);
                 if (sp && (size_t)(sp - ptr) + 4 <= n) r->http_status = strtol(sp + 1, NULL, 10);
@@ -279,7 +284,10 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
                         if (t != (time_t)-1) secs = difftime(t, time(NULL));
                         if (secs < 0 && t != (time_t)-1) secs = 0;
                 }
-                if (secs >= 0) r->retry_after = secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs;
+                if (secs >= 0) {
+                        r->retry_after = secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs;
+                        r->has_retry_after = true;
+                }
         }
         return n;
 }
@@ -383,6 +391,46 @@ static void request_stop(kube_request *r) {
 }
 
 /*
+ * The server refused the request without acting on it and said when to come
+ * back (429, or a 5xx with Retry-After): send it again after that delay, on a
+ * timer, as client-go does (at most KUBE_CLIENT_MAX_RETRIES times, each wait
+ * capped at KUBE_CLIENT_MAX_RETRY_WAIT_S, and never past the request's own
+ * timeout: then the caller gets the answer and decides). A 429 means the
+ * request was not processed, so this holds for every method. Returns true
+ * when r was re-armed.
+ */
+static bool retry_as_asked(kube_request *r, int err, double after, bool asked) {
+        kube_client *c = r->c;
+        if (r->cancelled || r->abort_error || !kube_error_is_api(err)) return false;
+        long code = r->http_status;
+        if (!(code == 429 || (code >= 500 && code < 600 && asked))) return false;
+        if (r->retries_after >= KUBE_CLIENT_MAX_RETRIES) return false;
+        double wait = asked ? after : 1.0;
+        if (wait < 0) wait = 0;
+        if (wait > KUBE_CLIENT_MAX_RETRY_WAIT_S) wait = KUBE_CLIENT_MAX_RETRY_WAIT_S;
+        long timeout = r->timeout_ms > 0 ? r->timeout_ms
+                       : r->on_data      ? 0
+                                         : KUBE_CLIENT_DEFAULT_TIMEOUT_MS;
+        ev_now_update(c->loop);
+        if (timeout > 0 && (ev_now(c->loop) + wait - r->first_active) * 1000.0 >= (double)timeout)
+                return false;
+        if (!r->no_rate_limit) {
+                double t = kube_token_bucket_reserve(&c->bucket, kube_now());
+                if (t > wait) wait = t;
+        }
+        r->retries_after++;
+        c->stats.retried_after++;
+        r->len = 0;
+        r->http_status = 0;
+        r->retry_after = 0;
+        r->has_retry_after = false;
+        r->state = RQ_WAITING;
+        ev_timer_set(&r->delay, wait, 0.);
+        ev_timer_start(c->loop, &r->delay);
+        return true;
+}
+
+/*
  * Reports the outcome through on_done and releases r. Not called while
  * c->in_curl.
  */
@@ -452,6 +500,11 @@ static void request_finish(kube_request *r, int transport_error) {
         resp.retry_after = r->retry_after;
         if (resp.retry_after == 0 && st && st->details.retry_after_seconds > 0)
                 resp.retry_after = st->details.retry_after_seconds;
+        if (retry_as_asked(r, err, resp.retry_after,
+                           r->has_retry_after || (st && st->details.retry_after_seconds > 0))) {
+                kube_status_free(st);
+                return;
+        }
 
         c->stats.completed++;
         if (err) c->stats.failed++;
@@ -639,8 +692,13 @@ static int setup_easy(kube_request *r) {
         if (r->on_data) {
                 if (r->timeout_ms > 0) SETOPT(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
         } else {
-                SETOPT(e, CURLOPT_TIMEOUT_MS,
-                       r->timeout_ms > 0 ? r->timeout_ms : KUBE_CLIENT_DEFAULT_TIMEOUT_MS);
+                long t = r->timeout_ms > 0 ? r->timeout_ms : KUBE_CLIENT_DEFAULT_TIMEOUT_MS;
+                if (r->retries_after > 0) {
+                        /* A retry gets what is left of the request's time (retry_as_asked()). */
+                        double left = (double)t - (ev_now(c->loop) - r->first_active) * 1000.0;
+                        t = left < 1 ? 1 : (long)left;
+                }
+                SETOPT(e, CURLOPT_TIMEOUT_MS, t);
                 SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
                 SETOPT(e, CURLOPT_ACCEPT_ENCODING, "gzip");
         }
@@ -724,6 +782,7 @@ static int request_activate(kube_request *r) {
          */
         ev_now_update(c->loop);
         r->last_activity = ev_now(c->loop);
+        if (r->first_active == 0) r->first_active = r->last_activity;
         if (r->idle_timeout_ms > 0) {
                 r->idle.repeat = (double)r->idle_timeout_ms / 1000.0;
                 ev_timer_again(c->loop, &r->idle);
@@ -803,6 +862,7 @@ int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request
                 r->body[o->body_len] = 0;
                 r->body_len = o->body_len;
         }
+        r->no_rate_limit = o->no_rate_limit;
         r->replayable = o->method == KUBE_GET ||
                         (o->method == KUBE_PUT && has_resource_version(r->body, r->body_len));
 

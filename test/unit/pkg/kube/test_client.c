@@ -709,10 +709,12 @@ static void test_bad_options(void **state) {
 static void test_status_errors(void **state) {
         fx *f = *state;
         result r404 = {0}, r429 = {0}, r429d = {0}, r503 = {0}, r502 = {0}, rclose = {0};
+        /* A timeout shorter than the waits asked: the client reports instead of retrying. */
+        kube_request_opts short_timeout = {.timeout_ms = 3000};
         start(f, KUBE_GET, "/status/404", &r404, NULL);
-        start(f, KUBE_GET, "/retry-after", &r429, NULL);
-        start(f, KUBE_GET, "/retry-details", &r429d, NULL);
-        start(f, KUBE_GET, "/retry-date", &r503, NULL);
+        start(f, KUBE_GET, "/retry-after", &r429, &short_timeout);
+        start(f, KUBE_GET, "/retry-details", &r429d, &short_timeout);
+        start(f, KUBE_GET, "/retry-date", &r503, &short_timeout);
         start(f, KUBE_GET, "/html-error", &r502, NULL);
         start(f, KUBE_GET, "/close", &rclose, NULL);
         run_for_completions(f, 6);
@@ -1144,6 +1146,11 @@ static void test_retry_after(void **state) {
         assert_int_equal(server_count(f->srv, "/unavailable"), 2);
         /* Two waits of Retry-After: 1 s each before the third try. */
         assert_true(took >= 1.9);
+        kube_client_stats st;
+        kube_client_get_stats(f->client, &st);
+        assert_int_equal(st.retried_after, 5);
+        assert_int_equal(st.completed, 3);
+        assert_int_equal(st.failed, 0);
 }
 
 /* The retries are bounded: after the last one the caller sees the 429. */
@@ -1154,7 +1161,7 @@ static void test_retry_after_bounded(void **state) {
         run_for_completions(f, 1);
         assert_int_equal(r.http_status, 429);
         assert_true(kube_error_is_too_many_requests(r.error));
-        assert_int_equal(server_count(f->srv, "/always-429"), 11); /* 1 + 10 retries */
+        assert_int_equal(server_count(f->srv, "/always-429"), 1 + KUBE_CLIENT_MAX_RETRIES);
 }
 
 /*
