@@ -18,6 +18,8 @@
 #include <curl/curl.h>
 #include <ev.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -363,6 +365,22 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
         return CURL_PREREQFUNC_OK;
 }
 
+/*
+ * What curl cannot set itself (it has no TCP_KEEPCNT option before 8.9):
+ * KUBE_CLIENT_KEEPALIVE_PROBES unanswered probes end the connection, and so
+ * does data left unacknowledged for KUBE_CLIENT_TCP_USER_TIMEOUT_MS (with
+ * keepalive on, Linux also uses the latter to end a connection whose probes
+ * go unanswered). A failure here is not fatal: the idle timers remain.
+ */
+static int sockopt_cb(void *ud, curl_socket_t fd, curlsocktype purpose) {
+        if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKOPT_OK;
+        int cnt = KUBE_CLIENT_KEEPALIVE_PROBES;
+        unsigned int uto = KUBE_CLIENT_TCP_USER_TIMEOUT_MS;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+        return CURL_SOCKOPT_OK;
+}
+
 /* A PUT carrying metadata.resourceVersion: a replay after the first applied is refused (409). */
 static bool has_resource_version(const char *body, size_t len) {
         if (!body || len == 0 || len > INT32_MAX) return false;
@@ -674,9 +692,19 @@ static int setup_easy(kube_request *r) {
          * headers, queueing everything behind a slow request.
          */
         if (c->https) SETOPT(e, CURLOPT_PIPEWAIT, 1L);
+        /*
+         * A dead peer (host gone, network cut, NAT entry dropped) is found within
+         * ~30 s, as client-go finds a dead HTTP/2 connection with its 30 s
+         * ReadIdleTimeout + 15 s PingTimeout. HTTP/2 PINGs are not an option with
+         * curl's multi interface: curl_easy_upkeep() only serves connections of
+         * curl_easy_perform() (checked in curl 7.88's easy.c), and curl would not
+         * wait for the PING's ACK anyway. A peer that keeps TCP alive but stops
+         * answering (a hung proxy) is left to the request's idle timeout.
+         */
         SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
-        SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
-        SETOPT(e, CURLOPT_TCP_KEEPINTVL, 15L);
+        SETOPT(e, CURLOPT_TCP_KEEPIDLE, (long)KUBE_CLIENT_KEEPALIVE_IDLE_S);
+        SETOPT(e, CURLOPT_TCP_KEEPINTVL, (long)KUBE_CLIENT_KEEPALIVE_INTERVAL_S);
+        SETOPT(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
         SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, KUBE_CLIENT_CONNECT_TIMEOUT_MS);
         SETOPT(e, CURLOPT_USERAGENT, c->user_agent);
         SETOPT(e, CURLOPT_HTTPHEADER, r->headers);

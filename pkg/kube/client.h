@@ -212,6 +212,15 @@ int kube_url_escape(const char *s, char **ret);
  *     // in done(): kube_error_is_conflict(r->error) -> re-read and retry
  */
 #define KUBE_CLIENT_DEFAULT_TIMEOUT_MS 60000L
+/*
+ * TCP keepalive: probes after 15 s without traffic, 5 s apart, 3 unanswered end
+ * the connection; unacknowledged data ends it after 30 s. So a dead peer is
+ * noticed within ~30 s (client.c setup_easy()).
+ */
+#define KUBE_CLIENT_KEEPALIVE_IDLE_S     15
+#define KUBE_CLIENT_KEEPALIVE_INTERVAL_S 5
+#define KUBE_CLIENT_KEEPALIVE_PROBES     3
+#define KUBE_CLIENT_TCP_USER_TIMEOUT_MS  30000
 /* client-go: Request.maxRetries defaults to 10; it does not cap the wait, we do. */
 #define KUBE_CLIENT_MAX_RETRIES        10
 #define KUBE_CLIENT_MAX_RETRY_WAIT_S   60.0
