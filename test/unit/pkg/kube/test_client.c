@@ -1283,6 +1283,13 @@ static void test_secret_body_wiped(void **state) {
 #ifdef __SANITIZE_ADDRESS__
         skip();
 #else
+        /* Valgrind replaces free() of the program too: then there is nothing to see. */
+        g_watched = malloc(16);
+        free(g_watched);
+        if (g_watched) {
+                g_watched = NULL;
+                skip();
+        }
         fx *f = *state;
         result r = {0};
         kube_request_opts o = {
