@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faultproxy.h"
 #include "kube/client.h"
 #include "testenv.h"
 #include "util/macro.h"
@@ -728,6 +729,78 @@ static void test_apiserver_restart(void **state) {
         resp_clear(&r);
 }
 
+/*
+ * Issue 7 item 9: an HTTP/2 connection that goes silent (a peer that keeps TCP
+ * up but forwards nothing: the fault proxy's stall) is found within ~30-45 s,
+ * as client-go finds it with ReadIdleTimeout 30 s + PingTimeout 15 s, not by
+ * the stream's own idle timeout (the reflector's is 150 s).
+ */
+static void test_stalled_connection_found(void **state) {
+        faultproxy *p = NULL;
+        assert_int_equal(faultproxy_start_url(testenv_server(), &p), 0);
+        char kc[512];
+        snprintf(kc, sizeof(kc), "%s/kubeconfig-stall", tmpdir);
+        assert_int_equal(faultproxy_write_kubeconfig(p, testenv_kubeconfig(), testenv_server(), kc),
+                         0);
+        kube_config *pcfg = NULL;
+        char *err = NULL;
+        assert_int_equal(kube_config_load_kubeconfig(kc, NULL, &pcfg, &err), 0);
+        kube_client *pc = NULL;
+        assert_int_equal(kube_client_new(loop, pcfg, NULL, &pc), 0);
+
+        resp r;
+        call_with(pc, KUBE_GET, "/api/v1/namespaces/default/configmaps", NULL, 0, &r);
+        assert_int_equal(r.err, 0);
+        _cleanup_free_ char *rv = strdup(jstr(r.json, "metadata.resourceVersion"));
+        resp_clear(&r);
+
+        watch_state w = {.want_name = "-"};
+        _cleanup_free_ char *wp =
+            path_fmt("/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&"
+                     "resourceVersion=%s",
+                     rv);
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = wp,
+                               .on_data = watch_data,
+                               .on_done = watch_done,
+                               .userdata = &w,
+                               .no_rate_limit = true,
+                               .idle_timeout_ms = 150000};
+        assert_int_equal(kube_client_request(pc, &o, NULL), 0);
+        /* Let the watch reach the server, then stall every open connection. */
+        bool settled = false;
+        ev_timer t;
+        ev_timer_init(&t, failsafe_cb, 1., 0.);
+        t.data = &settled;
+        ev_timer_start(loop, &t);
+        run_until(&settled);
+        assert_true(faultproxy_stall(p, true) >= 1);
+
+        ev_now_update(loop);
+        ev_tstamp t0 = ev_now(loop);
+        bool expired = false;
+        ev_timer_init(&t, failsafe_cb, 100., 0.);
+        t.data = &expired;
+        ev_timer_start(loop, &t);
+        while (!w.done.done && !expired) ev_run(loop, EVRUN_ONCE);
+        ev_timer_stop(loop, &t);
+        ev_now_update(loop);
+        double took = ev_now(loop) - t0;
+        fprintf(stderr, "# stalled watch ended after %.1f s (error %d)\n", took, w.done.err);
+        assert_true(w.done.done);
+        assert_true(kube_error_is_transport(w.done.err));
+        assert_true(took < 60);
+
+        /* A new connection gets through (the proxy stalls only those open before). */
+        call_with(pc, KUBE_GET, "/api/v1/namespaces/default", NULL, 0, &r);
+        assert_int_equal(r.err, 0);
+        resp_clear(&r);
+
+        kube_client_free(pc);
+        kube_config_free(pcfg);
+        faultproxy_stop(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_namespace_crud),
@@ -740,6 +813,7 @@ int main(void) {
             cmocka_unit_test(test_tls),
             cmocka_unit_test(test_auth_errors),
             cmocka_unit_test(test_apiserver_restart),
+            cmocka_unit_test(test_stalled_connection_found),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
