@@ -69,6 +69,7 @@ struct kube_request {
         unsigned retries_after; /* re-sent as a 429/5xx Retry-After asked */
         ev_tstamp first_active; /* the first activation: the timeout covers the retries */
         bool has_retry_after;   /* the answer had a Retry-After header (even "0") */
+        bool internal;          /* the client's own liveness probe: not observed */
 
         kube_method method;
         kube_patch_type patch_type;
@@ -104,6 +105,10 @@ struct kube_client {
         char *base_url;
         bool https;
         bool h2_capped;
+        bool h2_seen; /* an answer came over HTTP/2 (also a stream still running) */
+        ev_timer liveness;
+        kube_request *probe;
+        ev_tstamp probe_started;
         struct curl_slist *connect_to;
         char *user_agent;
         kube_token_bucket bucket;
@@ -258,6 +263,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
         if (r->cancelled) return 0;
         r->last_activity = ev_now(r->c->loop);
 
+        if (n > 7 && !strncmp(ptr, "HTTP/2 ", 7)) r->c->h2_seen = true;
         if (n > 5 && !strncmp(ptr, "HTTP/", 5)) {
                 /* A new status line (after a 1xx): forget the previous one's headers. */
                 r->retry_after = 0;
@@ -527,7 +533,8 @@ static void request_finish(kube_request *r, int transport_error) {
         c->stats.completed++;
         if (err) c->stats.failed++;
         r->state = RQ_DONE;
-        if (c->observer) c->observer(c->observer_ud, r->method, r->http_status, err);
+        if (c->observer && !r->internal)
+                c->observer(c->observer_ud, r->method, r->http_status, err);
         if (r->on_done) r->on_done(c, &resp, r->userdata);
         kube_status_free(st);
         request_release(r);
@@ -620,6 +627,59 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         int k = request_activate(r);
         if (k < 0) request_finish(r, k);
         sweep(c);
+        leave(c);
+}
+
+/*
+ * HTTP/2 liveness, as client-go's ReadIdleTimeout/PingTimeout: curl's multi
+ * interface cannot send HTTP/2 PINGs (see setup_easy()), so a small request
+ * stands in for one. When a stream is running and a connection has been silent
+ * for KUBE_CLIENT_READ_IDLE_S, GET /version goes out; curl multiplexes it onto
+ * the open connection. Any answer (even 401/403) shows the connection alive.
+ * No answer within KUBE_CLIENT_PING_TIMEOUT_S: the connections silent since
+ * before the probe are shut down, as idle_cb() does, so the streams on them
+ * end with a transport error and their owners reconnect. A quiet but healthy
+ * connection is not cut: the probe comes back on it. Over HTTP/1.1 a probe
+ * would take another connection and prove nothing: not done there.
+ */
+static void probe_done(kube_client *c, const kube_response *resp, void *ud) {
+        c->probe = NULL;
+        if (!kube_error_is_transport(resp->error)) return;
+        ev_tstamp now = ev_now(c->loop);
+        ev_tstamp silent = now - c->probe_started + KUBE_CLIENT_READ_IDLE_S - 0.001;
+        for (sock *s = c->socks; s; s = s->next)
+                if (now - s->last_read >= silent) {
+                        (void)shutdown(s->fd, SHUT_RDWR);
+                        c->stats.dead_connections++;
+                }
+}
+
+static void liveness_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+        kube_client *c = w->data;
+        if (!c->h2_seen || c->probe || c->free_pending) return;
+        bool streaming = false;
+        for (kube_request *r = c->requests; r && !streaming; r = r->next)
+                streaming = r->on_data && r->state == RQ_ACTIVE && !r->cancelled;
+        if (!streaming) return;
+        ev_tstamp now = ev_now(loop);
+        bool silent = false;
+        for (sock *s = c->socks; s && !silent; s = s->next)
+                silent = now - s->last_read >= KUBE_CLIENT_READ_IDLE_S;
+        if (!silent) return;
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = "/version",
+                               .timeout_ms = (long)(KUBE_CLIENT_PING_TIMEOUT_S * 1000),
+                               .no_rate_limit = true,
+                               .on_done = probe_done,
+                               .userdata = c};
+        enter(c);
+        kube_request *p = NULL;
+        if (kube_client_request(c, &o, &p) == 0) {
+                p->internal = true;
+                c->probe = p;
+                c->probe_started = now;
+                c->stats.probes++;
+        }
         leave(c);
 }
 
@@ -992,6 +1052,9 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
         c->loop = loop;
         ev_init(&c->timer, timer_cb);
         c->timer.data = c;
+        ev_timer_init(&c->liveness, liveness_cb, KUBE_CLIENT_LIVENESS_TICK_S,
+                      KUBE_CLIENT_LIVENESS_TICK_S);
+        c->liveness.data = c;
         int k = kube_config_copy(cfg, &c->cfg);
         if (k < 0) goto fail;
         k = split_server(c);
@@ -1025,6 +1088,9 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
          * The server's SETTINGS_MAX_CONCURRENT_STREAMS still applies.
          */
         curl_multi_setopt(c->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+        /* Does not keep the loop alive by itself (ev_unref). */
+        ev_timer_start(loop, &c->liveness);
+        ev_unref(loop);
         *ret = c;
         return 0;
 fail:
@@ -1046,6 +1112,10 @@ static void client_destroy(kube_client *c) {
                 free(s);
         }
         ev_timer_stop(c->loop, &c->timer);
+        if (ev_is_active(&c->liveness)) {
+                ev_ref(c->loop);
+                ev_timer_stop(c->loop, &c->liveness);
+        }
         curl_slist_free_all(c->connect_to);
         kube_config_free(c->cfg);
         free(c->base_url);

@@ -121,14 +121,16 @@ typedef struct kube_client_stats {
         unsigned long requests[KUBE_DELETE + 1];
         unsigned long throttled; /* requests delayed by the token bucket */
         /* Added by the client's owner; the fields above are the original contract. */
-        unsigned long completed;     /* on_done called */
-        unsigned long failed;        /* ... with a non-zero error */
-        unsigned long cancelled;     /* kube_request_cancel() before completion */
-        unsigned long active;        /* started and not yet completed or cancelled, now */
-        unsigned long connections;   /* new connections opened by completed requests */
-        unsigned long http2;         /* completed requests answered over HTTP/2 */
-        unsigned long retries;       /* re-sent after a pooled connection turned out dead */
-        unsigned long retried_after; /* re-sent after a 429/5xx, as Retry-After asked */
+        unsigned long completed;        /* on_done called */
+        unsigned long failed;           /* ... with a non-zero error */
+        unsigned long cancelled;        /* kube_request_cancel() before completion */
+        unsigned long active;           /* started and not yet completed or cancelled, now */
+        unsigned long connections;      /* new connections opened by completed requests */
+        unsigned long http2;            /* completed requests answered over HTTP/2 */
+        unsigned long retries;          /* re-sent after a pooled connection turned out dead */
+        unsigned long retried_after;    /* re-sent after a 429/5xx, as Retry-After asked */
+        unsigned long probes;           /* liveness probes of silent HTTP/2 connections */
+        unsigned long dead_connections; /* shut down: silent, and a probe got no answer */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 
@@ -221,6 +223,18 @@ int kube_url_escape(const char *s, char **ret);
 #define KUBE_CLIENT_KEEPALIVE_INTERVAL_S 5
 #define KUBE_CLIENT_KEEPALIVE_PROBES     3
 #define KUBE_CLIENT_TCP_USER_TIMEOUT_MS  30000
+/*
+ * A peer that keeps TCP up but sends nothing (a hung proxy) is found on HTTP/2
+ * the way client-go finds it (ReadIdleTimeout, then a PING with PingTimeout;
+ * its defaults 30 s + 15 s), a little sooner: while a stream runs, a
+ * connection silent for KUBE_CLIENT_READ_IDLE_S gets a probe request, and
+ * without an answer in KUBE_CLIENT_PING_TIMEOUT_S the silent connections are
+ * shut down (their streams end with -ECONNRESET or -ETIMEDOUT): ~30 s in all.
+ * Checked every KUBE_CLIENT_LIVENESS_TICK_S.
+ */
+#define KUBE_CLIENT_READ_IDLE_S     20.0
+#define KUBE_CLIENT_PING_TIMEOUT_S  10.0
+#define KUBE_CLIENT_LIVENESS_TICK_S 1.0
 /* client-go: Request.maxRetries defaults to 10; it does not cap the wait, we do. */
 #define KUBE_CLIENT_MAX_RETRIES        10
 #define KUBE_CLIENT_MAX_RETRY_WAIT_S   60.0
