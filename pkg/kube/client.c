@@ -759,7 +759,7 @@ static int setup_easy(kube_request *r) {
          * curl's multi interface: curl_easy_upkeep() only serves connections of
          * curl_easy_perform() (checked in curl 7.88's easy.c), and curl would not
          * wait for the PING's ACK anyway. A peer that keeps TCP alive but stops
-         * answering (a hung proxy) is left to the request's idle timeout.
+         * answering (a hung proxy) is found by liveness_cb()'s probe instead.
          */
         SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
         SETOPT(e, CURLOPT_TCP_KEEPIDLE, (long)KUBE_CLIENT_KEEPALIVE_IDLE_S);
