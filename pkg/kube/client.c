@@ -633,9 +633,9 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 /*
  * HTTP/2 liveness, as client-go's ReadIdleTimeout/PingTimeout: curl's multi
  * interface cannot send HTTP/2 PINGs (see setup_easy()), so a small request
- * stands in for one. When a stream is running and a connection has been silent
- * for KUBE_CLIENT_READ_IDLE_S, GET /version goes out; curl multiplexes it onto
- * the open connection. Any answer (even 401/403) shows the connection alive.
+ * stands in for one. When a stream has heard nothing for KUBE_CLIENT_READ_IDLE_S
+ * and a connection has been as silent, GET /version goes out; curl multiplexes
+ * it onto the open connection. Any answer (even 401/403) shows it alive.
  * No answer within KUBE_CLIENT_PING_TIMEOUT_S: the connections silent since
  * before the probe are shut down, as idle_cb() does, so the streams on them
  * end with a transport error and their owners reconnect. A quiet but healthy
@@ -657,11 +657,13 @@ static void probe_done(kube_client *c, const kube_response *resp, void *ud) {
 static void liveness_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_client *c = w->data;
         if (!c->h2_seen || c->probe || c->free_pending) return;
-        bool streaming = false;
-        for (kube_request *r = c->requests; r && !streaming; r = r->next)
-                streaming = r->on_data && r->state == RQ_ACTIVE && !r->cancelled;
-        if (!streaming) return;
         ev_tstamp now = ev_now(loop);
+        /* Only for a stream that has heard nothing for as long: not for idle pooled connections. */
+        bool waiting = false;
+        for (kube_request *r = c->requests; r && !waiting; r = r->next)
+                waiting = r->on_data && r->state == RQ_ACTIVE && !r->cancelled &&
+                          now - r->last_activity >= KUBE_CLIENT_READ_IDLE_S;
+        if (!waiting) return;
         bool silent = false;
         for (sock *s = c->socks; s && !silent; s = s->next)
                 silent = now - s->last_read >= KUBE_CLIENT_READ_IDLE_S;
