@@ -232,8 +232,10 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
         j->apply = NULL;
         r->stats.writes += n_done;
         if (result < 0) {
-                bool conflict =
-                    kube_error_is_conflict(result) || kube_error_is_already_exists(result);
+                /* -ESTALE/-EEXIST: apply's own finding that the object changed since the plan */
+                bool conflict = kube_error_is_conflict(result) ||
+                                kube_error_is_already_exists(result) || result == -ESTALE ||
+                                result == -EEXIST;
                 if (conflict) r->stats.conflicts++;
                 /* A conflict is the normal outcome of a race with another writer: the
                  * queue retries it at once, after the watch caught up. */

@@ -410,7 +410,7 @@ static void test_role_binding(void **state) {
 
         /* the same create again: AlreadyExists, reported with the object's name */
         o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -EEXIST);
+        assert_true(kube_error_is_already_exists(o.result));
         assert_int_equal(o.n_done, 0);
         char *what = NULL;
         assert_true(asprintf(&what, "RoleBinding %s/%s", home, rbname) > 0);
@@ -443,7 +443,7 @@ static void test_role_binding(void **state) {
 
         /* the same update again: its resourceVersion is stale now → conflict */
         o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -ESTALE);
+        assert_true(kube_error_is_conflict(o.result));
         outcome_done(&o);
         plan_free(p);
 
@@ -456,7 +456,7 @@ static void test_role_binding(void **state) {
         p = plan_new0();
         add_write(p, pol, PLAN_RB_DELETE, home, rbname, rv, "wrong-uid");
         o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -ESTALE); /* the uid precondition is checked */
+        assert_true(kube_error_is_conflict(o.result)); /* the uid precondition is checked */
         outcome_done(&o);
         plan_free(p);
         p = plan_new0();
@@ -511,7 +511,7 @@ static void test_finalizers(void **state) {
         p = plan_new0();
         add_write(p, pol, PLAN_REMOVE_FINALIZER, home, "pol", stale->meta.resource_version, NULL);
         o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -ESTALE);
+        assert_true(kube_error_is_conflict(o.result));
         outcome_done(&o);
         plan_free(p);
         model_policy_free(stale);
@@ -745,7 +745,7 @@ static void test_sa_edit_gives_up(void **state) {
         /* a second write that must not run after the failure */
         add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
         outcome o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -ESTALE);
+        assert_true(kube_error_is_conflict(o.result));
         assert_int_equal(o.n_done, 0);
         assert_int_equal(h.calls, PP_APPLY_CONFLICT_RETRIES);
         char *what = NULL;
@@ -804,7 +804,7 @@ static void test_copies(void **state) {
 
         /* again: it exists */
         o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -EEXIST);
+        assert_true(kube_error_is_already_exists(o.result));
         outcome_done(&o);
         plan_free(p);
 
@@ -1192,7 +1192,7 @@ static void test_stops_at_first_failure(void **state) {
         p->status = (plan_status){
             .observed_generation = 1, .ready_status = "True", .ready_reason = dup0("Applied")};
         outcome o = run_plan(&ctx, pol, p);
-        assert_int_equal(o.result, -ESTALE);
+        assert_true(kube_error_is_conflict(o.result));
         assert_int_equal(o.n_done, 1);
         outcome_done(&o);
         char *rbs = kubectl_ok("get rolebindings -n %s -o name", home);
@@ -1293,7 +1293,7 @@ static void test_gone_objects(void **state) {
         plan_write *w = add_write(p, pol, PLAN_COPY_CREATE, subj, "nothing", NULL, NULL);
         copy_fields(w, home, "nothing", "pol");
         out = run_plan(&ctx, pol, p);
-        assert_int_equal(out.result, -ENOENT);
+        assert_true(kube_error_is_not_found(out.result));
         char *what = NULL;
         assert_true(asprintf(&what, "Secret %s/nothing", home) > 0);
         assert_string_equal(out.what, what);
