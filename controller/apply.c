@@ -847,9 +847,28 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
         json_object_put(c);
 }
 
+/*
+ * The source as read now, not as planned: a secret that has come to belong to a
+ * service account since (it carries a token) or no longer parses is not copied.
+ * The plan is out of date: -ESTALE, and the next plan sees what it is.
+ */
+static int source_check(json_object *src) {
+        if (model_secret_json_belongs_to_sa(src)) return -ESTALE;
+        json_object *auths = NULL;
+        int r = model_secret_payload_auths(src, &auths, NULL);
+        json_object_put(auths);
+        if (r == -EINVAL) return -ESTALE;
+        return r;
+}
+
 static void copy_source_read(pp_apply *a, const kube_response *resp) {
         const plan_write *w = cur(a);
         if (!read_object(a, resp, &a->src)) return;
+        int r = source_check(a->src);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
         if (w->kind == PLAN_COPY_CREATE) {
                 copy_post(a);
                 return;
@@ -1007,7 +1026,8 @@ static void global_source_got(pp_apply *a, const kube_response *resp) {
         json_object *s = NULL;
         if (!read_object(a, resp, &s)) return;
         json_object *auths = NULL;
-        int r = model_secret_payload_auths(s, &auths, NULL);
+        int r = model_secret_json_belongs_to_sa(s) ? -ESTALE
+                                                   : model_secret_payload_auths(s, &auths, NULL);
         json_object_put(s);
         if (r < 0) {
                 finish(a, r);

@@ -561,7 +561,8 @@ plan_snapshot pp_cache_snapshot(pp_cache *c) {
 
 static bool needs_fetch(pp_cache *c, const char *ns, const char *name) {
         const model_secret *s = snap_secret_get(c, ns, name);
-        return s && !s->full;
+        /* a service account's secret is never a source: its token is not read (R11) */
+        return s && !s->full && !s->sa_owned;
 }
 
 static void fetch_unlink(pp_cache_fetch *f) {
@@ -665,10 +666,22 @@ static int fetch_start(pp_cache_fetch *f, const char *ns, const char *name) {
         return 0;
 }
 
+/* Whether the global pull secret's merge record, as the metadata watch has it, names key. */
+static bool global_mentions(pp_cache *c, const char *key) {
+        const model_secret *g = snap_secret_get(c, c->global_ns, c->global_name);
+        for (size_t i = 0; key && g && !g->merged_error && i < g->merged.n; i++)
+                if (streq(g->merged.items[i].policy, key)) return true;
+        return false;
+}
+
 int pp_cache_prefetch(pp_cache *c, const model_policy *p, bool global,
                       void (*done)(void *ud, int r), void *ud, pp_cache_fetch **ret) {
         const char *home = p->meta.namespace;
-        bool want_global = global && needs_fetch(c, c->global_ns, c->global_name);
+        _cleanup_free_ char *key = kube_meta_key(&p->meta);
+        /* Removing what a policy merged is always allowed, whatever the distribution
+         * list says now: its entries are read even when it may no longer merge (R6, R7). */
+        bool want_global =
+            (global || global_mentions(c, key)) && needs_fetch(c, c->global_ns, c->global_name);
         size_t n_src = 0;
         if (p->spec)
                 for (size_t i = 0; i < p->spec->n_pull_secrets; i++)

@@ -64,7 +64,9 @@ plan_snapshot pp_cache_snapshot(pp_cache *c);
 
 /*
  * Reads in full the secrets that planning p needs (its pull secrets in the
- * home, and the global pull secret when it may be merged into) whose full
+ * home, except those whose metadata shows they belong to a service account,
+ * and the global pull secret when it may be merged into or its merge record
+ * names p) whose full
  * form is missing or older than the metadata watch says. Returns 0 when
  * nothing was needed (no callback), 1 when fetches started (done is called
  * once they all ended; r is 0 or the first error other than not-found), or

@@ -647,6 +647,10 @@ typedef struct ctx {
         int n_rb, linked, waiting;
         char **waiting_names; /* "ns/sa" of the first waiting service accounts, in order */
         size_t n_waiting_names, cap_waiting_names;
+        char **refused; /* pull secrets of the spec that belong to a service account */
+        size_t n_refused, cap_refused;
+        bool
+            undo_pending; /* something of this policy's is left that no write of this plan undoes */
         long long requeue;
 } ctx;
 
@@ -657,6 +661,7 @@ static void ctx_done(ctx *c) {
         free(c->probs);
         strv_free(c->subjects, c->n_subjects);
         strv_free(c->waiting_names, c->n_waiting_names);
+        strv_free(c->refused, c->n_refused);
 }
 
 _printf_(5, 6) static int add_problem(ctx *c, const char *ns, const char *name, const char *reason,
@@ -1024,7 +1029,8 @@ typedef enum src_state {
         SRC_OK,
         SRC_MISSING,
         SRC_INVALID,
-        SRC_UNKNOWN, /* only metadata known so far */
+        SRC_UNKNOWN,  /* only metadata known so far */
+        SRC_SA_OWNED, /* a service account's own secret: never a source */
 } src_state;
 
 typedef struct src_info {
@@ -1033,16 +1039,66 @@ typedef struct src_info {
         src_state st;
 } src_info;
 
+/* A service account of the home whose internal-registry-pull-secret-ref names secret, or NULL. */
+static int secret_ref_holder(ctx *c, const char *secret, const model_sa **ret) {
+        const model_sa **sas = NULL;
+        size_t n = 0;
+        *ret = NULL;
+        int r = c->snap->ops->sa_list(c->snap->ud, c->home, &sas, &n);
+        if (r < 0) return r;
+        sort_by_name(sas, n);
+        for (size_t i = 0; i < n && !*ret; i++)
+                if (streq_ptr(model_sa_internal_registry_ref(sas[i]), secret)) *ret = sas[i];
+        free(sas);
+        return 0;
+}
+
+/*
+ * A secret that belongs to a service account holds that account's API token
+ * (OpenShift's <sa>-dockercfg-* secrets do): copying, merging or linking it
+ * would hand the account's rights to whoever can read the copy or use the
+ * other account. It is never a source, whatever the policy's home.
+ */
+static int judge_sa_owned(ctx *c, src_info *s, bool *ret) {
+        const model_sa *holder = NULL;
+        *ret = false;
+        if (!s->src->sa_owned) {
+                int r = secret_ref_holder(c, s->ps->name, &holder);
+                if (r < 0) return r;
+                if (!holder) return 0;
+        }
+        *ret = true;
+        s->st = SRC_SA_OWNED;
+        int r = strv_push(&c->refused, &c->n_refused, &c->cap_refused, s->ps->name);
+        if (r < 0) return r;
+        if (holder)
+                return add_problem(c, c->home, s->ps->name, "ServiceAccountSecret",
+                                   "secret %s/%s is the pull secret of service account %s: it "
+                                   "is never copied, merged or linked by a policy",
+                                   c->home, s->ps->name, holder->meta.name);
+        return add_problem(c, c->home, s->ps->name, "ServiceAccountSecret",
+                           "secret %s/%s belongs to a service account (it carries the "
+                           "account's token): it is never copied, merged or linked by a policy",
+                           c->home, s->ps->name);
+}
+
+static bool refused_source(const ctx *c, const char *name) {
+        return strv_contains(c->refused, c->n_refused, name);
+}
+
 static int judge_sources(ctx *c, src_info *srcs) {
         int r = 0;
         for (size_t i = 0; i < c->spec->n_pull_secrets && r >= 0; i++) {
                 src_info *s = &srcs[i];
+                bool owned = false;
                 s->ps = &c->spec->pull_secrets[i];
                 s->src = c->snap->ops->secret_get(c->snap->ud, c->home, s->ps->name);
                 if (!s->src) {
                         s->st = SRC_MISSING;
                         r = add_problem(c, c->home, s->ps->name, "SecretNotFound",
                                         "secret %s/%s not found", c->home, s->ps->name);
+                } else if ((r = judge_sa_owned(c, s, &owned)) < 0 || owned) {
+                        continue;
                 } else if (!s->src->full || s->src->validity == MODEL_SECRET_UNKNOWN) {
                         s->st = SRC_UNKNOWN;
                         r = add_problem(c, c->home, s->ps->name, "Waiting",
@@ -1159,10 +1215,13 @@ static int plan_copy_deletes(ctx *c, bool deleting) {
                         bool wanted = false;
                         for (size_t j = 0; j < c->spec->n_pull_secrets && !wanted; j++)
                                 wanted = streq(c->spec->pull_secrets[j].name, s->meta.name);
-                        if (wanted && strv_contains(c->subjects, c->n_subjects, ns)) continue;
+                        if (wanted && !refused_source(c, s->meta.name) &&
+                            strv_contains(c->subjects, c->n_subjects, ns))
+                                continue;
                 }
                 const model_policy *q = NULL;
-                r = copy_taker(c, ns, s->meta.name, &q);
+                /* a copy of a service account's secret is nobody's to take over */
+                if (!refused_source(c, s->meta.name)) r = copy_taker(c, ns, s->meta.name, &q);
                 if (r < 0) break;
                 plan_write *w;
                 char qlabel[NAMES_LABEL_VALUE_MAX + 1];
@@ -1303,6 +1362,8 @@ static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usabl
                         bool adds = false;
                         for (size_t j = 0; j < n_ps; j++) {
                                 const src_info *s = &srcs[j];
+                                /* not even held: links this policy made to it go (R7) */
+                                if (s->st == SRC_SA_OWNED) continue;
                                 plan_sa_want *w = &want[n_want];
                                 w->secret = strdup(s->ps->name);
                                 if (!w->secret) {
@@ -1433,6 +1494,9 @@ static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
                 if (!ours) return 0;
         }
         if (!g->full || g->validity == MODEL_SECRET_UNKNOWN) {
+                /* entries of ours are there and only the full secret can remove them:
+                 * a deleting policy keeps its finalizer until it is read (R7) */
+                if (deleting) c->undo_pending = true;
                 return add_problem(c, gns, gname, "Waiting",
                                    "the global pull secret %s/%s has not been read yet", gns,
                                    gname);
@@ -1451,6 +1515,7 @@ static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
         if (merge) {
                 for (size_t i = 0; i < c->spec->n_pull_secrets && r >= 0; i++) {
                         const src_info *s = &srcs[i];
+                        if (s->st == SRC_SA_OWNED) continue; /* its entries go, if any */
                         if (s->st != SRC_OK) {
                                 keep_unwanted = true;
                                 continue;
@@ -1506,8 +1571,8 @@ static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
 
 /* Ready reasons by precedence; problems with other reasons do not lower Ready. */
 static const char *const blocking[] = {
-    "InvalidSpec",    "RoleNotAllowed", "DistributionNotAllowed", "Conflict", "InvalidSecret",
-    "SecretNotFound", "Waiting",
+    "InvalidSpec", "RoleNotAllowed", "ServiceAccountSecret", "DistributionNotAllowed",
+    "Conflict",    "InvalidSecret",  "SecretNotFound",       "Waiting",
 };
 
 static int blocking_rank(const char *reason) {
@@ -1694,7 +1759,7 @@ static int plan_deleting(ctx *c) {
         if (r >= 0) r = plan_global(c, NULL, true);
         if (r >= 0) r = plan_copy_deletes(c, true);
         if (r < 0) return r;
-        if (c->out->n_writes == 0) {
+        if (c->out->n_writes == 0 && !c->undo_pending) {
                 if (!add_write(c, PLAN_REMOVE_FINALIZER, c->home, c->pname,
                                c->p->meta.resource_version, NULL))
                         return -ENOMEM;
