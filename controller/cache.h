@@ -60,6 +60,17 @@ const model_policy *pp_cache_policy(const pp_cache *c, const char *key);
 /* Calls fn for every policy key (e.g. to enqueue all on gaining leadership). */
 void pp_cache_foreach_policy(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
 
+/*
+ * Orphans: a policy key ("home/name", or "home/<label>" as R8 marks give it) that no
+ * policy of the cache answers to, but that link records, marked RoleBindings or
+ * copies, or the global pull secret's merge record still name (a finalizer removed by
+ * hand). Keys of homes outside --namespace are never orphans. Meaningful only once
+ * the caches have synced.
+ */
+bool pp_cache_orphaned(pp_cache *c, const char *key);
+/* Calls fn for every orphaned key (possibly more than once). */
+void pp_cache_foreach_orphan(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
+
 plan_snapshot pp_cache_snapshot(pp_cache *c);
 
 /*

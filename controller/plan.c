@@ -649,8 +649,8 @@ typedef struct ctx {
         size_t n_waiting_names, cap_waiting_names;
         char **refused; /* pull secrets of the spec that belong to a service account */
         size_t n_refused, cap_refused;
-        bool
-            undo_pending; /* something of this policy's is left that no write of this plan undoes */
+        bool undo_pending; /* something of ours is left that no write of this plan undoes */
+        bool orphan;       /* the policy no longer exists: plan_orphan() */
         long long requeue;
 } ctx;
 
@@ -1759,7 +1759,10 @@ static int plan_deleting(ctx *c) {
         if (r >= 0) r = plan_global(c, NULL, true);
         if (r >= 0) r = plan_copy_deletes(c, true);
         if (r < 0) return r;
-        if (c->out->n_writes == 0 && !c->undo_pending) {
+        if (c->orphan) {
+                /* no object, no finalizer: come back until the caches show nothing left */
+                if (c->out->n_writes > 0 || c->undo_pending) c->requeue = 1;
+        } else if (c->out->n_writes == 0 && !c->undo_pending) {
                 if (!add_write(c, PLAN_REMOVE_FINALIZER, c->home, c->pname,
                                c->p->meta.resource_version, NULL))
                         return -ENOMEM;
@@ -1861,6 +1864,42 @@ finish:
         free(usable);
         strv_free(done, n_done);
         if (r >= 0) {
+                c.out->requeue_after = c.requeue;
+                *ret = TAKE_PTR(c.out);
+        }
+        plan_free(c.out);
+        ctx_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
+                const plan_settings *settings, plan **ret) {
+        if (!home || !name || !snapshot_ok(snap) || !settings || !ret) return -EINVAL;
+        /* all that is left of the policy is its identity: a deleting one without a spec */
+        model_policy ghost = {
+            .meta = {.namespace = (char *)home, .name = (char *)name, .deleting = true}};
+        ctx c = {.p = &ghost,
+                 .snap = snap,
+                 .set = settings,
+                 .home = home,
+                 .pname = name,
+                 .requeue = -1,
+                 .orphan = true};
+        int r = names_policy_key(home, name, &c.key);
+        if (r >= 0) r = names_marked_key(home, name, &c.mkey);
+        if (r >= 0 && !(c.out = calloc(1, sizeof(plan)))) r = -ENOMEM;
+        if (r >= 0) {
+                names_policy_label(name, c.label);
+                c.dist_allowed = distribution_allowed(settings, home);
+                r = plan_deleting(&c);
+        }
+        if (r >= 0) {
+                /* nothing to address events to: the writes are logged instead */
+                for (size_t i = 0; i < c.out->n_events; i++) {
+                        free(c.out->events[i].reason);
+                        free(c.out->events[i].message);
+                }
+                c.out->n_events = 0;
                 c.out->requeue_after = c.requeue;
                 *ret = TAKE_PTR(c.out);
         }

@@ -334,6 +334,17 @@ plan *plan_free(plan *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plan *, plan_free);
 
 /*
+ * The plan for a policy home/name that no longer exists (its finalizer was removed
+ * by hand, or it went while the controller was away) but whose marks and records
+ * are still on objects: everything whose R8 marks, link claims or merged entries
+ * name it is undone exactly as the finalizer path would (plan_policy() of a
+ * deleting policy), with no finalizer write, no status and no events; requeue_after
+ * is 1 while writes were planned. 0, -EINVAL, -ENOMEM or a snapshot callback's error.
+ */
+int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
+                const plan_settings *settings, plan **ret);
+
+/*
  * The RoleBinding of a PLAN_RB_CREATE/UPDATE write as a JSON object (apiVersion,
  * kind, metadata with labels, owner reference and, for updates, resourceVersion;
  * roleRef; subjects). 0, -EINVAL or -ENOMEM.

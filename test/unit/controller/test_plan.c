@@ -2283,6 +2283,81 @@ static void test_distribution_not_allowed_exactly(void **state) {
         free(global_rv);
 }
 
+/* ---- orphans of a force-removed finalizer (issue 7, item 7) ---------------------------- */
+
+static plan *world_plan_orphan(world *w, const char *ns, const char *name) {
+        plan_memsnap *m = NULL;
+        assert_int_equal(plan_memsnap_new(&m), 0);
+        for (size_t i = 0; i < w->n; i++) {
+                const obj *o = &w->objs[i];
+                int r = o->k == K_NS       ? plan_memsnap_add_namespace(m, o->model)
+                        : o->k == K_SA     ? plan_memsnap_add_sa(m, o->model)
+                        : o->k == K_SECRET ? plan_memsnap_add_secret(m, o->model)
+                        : o->k == K_RB     ? plan_memsnap_add_role_binding(m, o->model)
+                                           : plan_memsnap_add_policy(m, o->model);
+                assert_int_equal(r, 0);
+        }
+        plan_snapshot snap = plan_memsnap_snapshot(m);
+        plan *pl = NULL;
+        assert_int_equal(plan_orphan(ns, name, &snap, &w->set, &pl), 0);
+        plan_memsnap_free(m);
+        return pl;
+}
+
+static void test_orphan_undone(void **state) {
+        world *w = *state;
+        w->dist[0] = "project-b";
+        ns_add(w, "project-b", NULL);
+        ns_add(w, "project-a", NULL);
+        sa_simple(w, "project-a", "default");
+        sa_simple(w, "project-b", "default");
+        secret_add(w, "project-b", "quay-creds", QUAY, NULL);
+        secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
+        const char *spec =
+            "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},\"imagePuller\":{},"
+            "\"pullSecrets\":[{\"name\":\"quay-creds\",\"for\":[\"pull\",\"mount\"]}],"
+            "\"globalPullSecret\":{\"merge\":true}}";
+        policy_add(w, "project-b", "p", spec, true);
+        /* another policy of the home that stays: its own objects are not touched */
+        policy_add(w, "project-b", "keep",
+                   "{\"subjects\":{\"namespaces\":[\"project-a\"]},\"imagePuller\":{}}", true);
+        size_t before = w->n;
+        converge(w, "project-b", "p");
+        converge(w, "project-b", "keep");
+        assert_int_equal(w->n, before + 4); /* three bindings, one copy */
+        char *e = entry_text(w, "quay.io");
+        assert_non_null(e);
+        free(e);
+
+        /* its finalizer removed by hand: the policy is gone, its objects stay */
+        assert_true(world_del(w, K_POLICY, "project-b", "p"));
+        plan *pl = world_plan_orphan(w, "project-b", "p");
+        assert_int_equal(count_writes(pl, PLAN_RB_DELETE), 2);
+        assert_int_equal(count_writes(pl, PLAN_SA_EDIT), 2);
+        assert_int_equal(count_writes(pl, PLAN_GLOBAL_EDIT), 1);
+        assert_int_equal(count_writes(pl, PLAN_COPY_DELETE), 1);
+        assert_int_equal(count_writes(pl, PLAN_REMOVE_FINALIZER), 0);
+        assert_int_equal(pl->n_events, 0);
+        assert_false(pl->has_status);
+        assert_int_equal(pl->requeue_after, 1);
+        world_apply(w, "project-b", "p", pl);
+        plan_free(pl);
+        /* the next round finds nothing: no writes, no requeue */
+        pl = world_plan_orphan(w, "project-b", "p");
+        assert_int_equal(pl->n_writes, 0);
+        assert_true(pl->requeue_after < 0);
+        plan_free(pl);
+        assert_int_equal(w->n, before - 1 + 1); /* p gone; keep's binding stays */
+        assert_non_null(world_find(w, K_POLICY, "project-b", "keep"));
+        assert_int_equal(get_sa(w, "project-a", "default")->n_pull_secrets, 0);
+        assert_int_equal(get_sa(w, "project-b", "default")->n_secrets, 0);
+        assert_null(
+            kube_meta_annotation(&get_sa(w, "project-a", "default")->meta, NAMES_ANNOTATION_LINKS));
+        assert_null(world_find(w, K_SECRET, "project-a", "quay-creds"));
+        assert_null(entry_text(w, "quay.io"));
+        assert_int_equal(converge(w, "project-b", "keep"), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, world_setup, world_teardown)
 
 int main(void) {
@@ -2341,6 +2416,7 @@ int main(void) {
             T(test_delete_after_home_left_distribution),
             T(test_delete_global_not_fetched_yet),
             T(test_distribution_not_allowed_exactly),
+            T(test_orphan_undone),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
