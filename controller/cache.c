@@ -189,6 +189,19 @@ static void enqueue_marked(pp_cache *c, const kube_meta *m) {
         _cleanup_free_ char *key = NULL;
         if (asprintf(&key, "%s/%s", pn, plabel) < 0) return;
         enqueue_indexed(c, IDX_MARKED, key);
+        /* marks of a policy that is gone: its key itself, for the orphan sweep */
+        const void **v = NULL;
+        size_t n = 0;
+        if (kube_store_list(c->src[SRC_POLICIES].store, IDX_MARKED, key, &v, &n) >= 0 && n == 0)
+                enqueue_key(c, key);
+        free(v);
+}
+
+/* Entries of the global pull secret's merge record whose policy is gone, for the sweep. */
+static void enqueue_merged_orphans(pp_cache *c, const model_secret *g) {
+        for (size_t i = 0; g && !g->merged_error && i < g->merged.n; i++)
+                if (!kube_store_get_by_key(c->src[SRC_POLICIES].store, g->merged.items[i].policy))
+                        enqueue_key(c, g->merged.items[i].policy);
 }
 
 /* A namespace or one of its service accounts changed: every policy it may concern. */
@@ -233,8 +246,10 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 if (old_obj) enqueue_marked(c, &((const model_secret *)old_obj)->meta);
                 if (new_obj) enqueue_marked(c, &((const model_secret *)new_obj)->meta);
                 if (m->namespace && streq(m->namespace, c->global_ns) &&
-                    streq(m->name, c->global_name))
+                    streq(m->name, c->global_name)) {
                         enqueue_indexed(c, IDX_MERGE, "1");
+                        enqueue_merged_orphans(c, new_obj);
+                }
                 if (s->which != SRC_COPIES && type == KUBE_EVENT_DELETED) {
                         _cleanup_free_ char *key = kube_meta_key(m);
                         full_secret *f = key ? hashmap_remove(c->full, key) : NULL;

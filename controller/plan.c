@@ -1211,7 +1211,9 @@ static int plan_copy_deletes(ctx *c, bool deleting) {
                 if (!ns || streq(ns, c->home) || (streq(ns, gns) && streq(s->meta.name, gname)))
                         continue;
                 if (!deleting) {
-                        if (!c->dist_allowed) continue; /* nothing is written (R5) */
+                        /* nothing is written (R5); but a service account's secret
+                         * spread before goes whatever the list says now */
+                        if (!c->dist_allowed && !refused_source(c, s->meta.name)) continue;
                         bool wanted = false;
                         for (size_t j = 0; j < c->spec->n_pull_secrets && !wanted; j++)
                                 wanted = streq(c->spec->pull_secrets[j].name, s->meta.name);

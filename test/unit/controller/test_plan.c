@@ -2144,6 +2144,28 @@ static void test_sa_secret_spread_before_is_undone(void **state) {
         assert_sa_secret_refused(w, false);
 }
 
+/* Copies of a service account's secret go even when the home has left the distribution list. */
+static void test_sa_secret_copies_go_without_distribution(void **state) {
+        world *w = *state;
+        sa_secret_world(w, NULL, NULL);
+        converge(w, "pullpolicy-system", "spread");
+        assert_non_null(world_find(w, K_SECRET, "tenant-a", SA_SECRET));
+        w->dist[0] = "somewhere-else";
+        secret_add(w, "pullpolicy-system", SA_SECRET,
+                   "{\"" INTERNAL_REGISTRY "\":{\"auth\":\"dG9rZW4=\"}}",
+                   "\"annotations\":{\"kubernetes.io/service-account.name\":\"default\"}");
+        plan *pl = world_plan(w, "pullpolicy-system", "spread");
+        assert_non_null(find_write(pl, PLAN_COPY_DELETE, "tenant-a", SA_SECRET));
+        assert_non_null(find_write(pl, PLAN_COPY_DELETE, "tenant-b", SA_SECRET));
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "tenant-a", "default"));
+        plan_free(pl);
+        converge(w, "pullpolicy-system", "spread");
+        assert_null(world_find(w, K_SECRET, "tenant-a", SA_SECRET));
+        assert_null(world_find(w, K_SECRET, "tenant-b", SA_SECRET));
+        assert_int_equal(PULLS(w, "tenant-a", "default", SA_SECRET), 0);
+        assert_int_equal(PULLS(w, "pullpolicy-system", "default", SA_SECRET), 1);
+}
+
 /* ---- deletion and the global pull secret (issue 7, item 2) --------------------------------- */
 
 /* The global pull secret as the metadata watch alone knows it (its full form not fetched). */
@@ -2413,6 +2435,7 @@ int main(void) {
             T(test_sa_secret_named_by_pull_secret_ref),
             T(test_sa_secret_token_type),
             T(test_sa_secret_spread_before_is_undone),
+            T(test_sa_secret_copies_go_without_distribution),
             T(test_delete_after_home_left_distribution),
             T(test_delete_global_not_fetched_yet),
             T(test_distribution_not_allowed_exactly),
