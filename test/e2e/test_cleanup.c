@@ -502,11 +502,12 @@ static void test_finalizer_removed_by_hand(void **state) {
         assert_true(tproc_log_count(&E2E.controller,
                                     "undoing what a policy that no longer exists left", NULL) > 0);
 
-        /* while it runs: a leftover marked for the policy that is gone (as a force-removed
-         * finalizer leaves them) is seen by its watch and undone too */
+        /* while it runs: a leftover marked for a policy that does not exist (as a finalizer
+         * removed by hand leaves them; another name than above, so that no sweep of "forced"
+         * still pending can be what removes it) is seen by its watch and undone too */
         kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: leftover\n  namespace: %s\n"
                  "  labels:\n    app.kubernetes.io/managed-by: pullpolicy-controller\n"
-                 "    pullpolicy.io/policy: forced\n    pullpolicy.io/policy-namespace: %s\n"
+                 "    pullpolicy.io/policy: vanished\n    pullpolicy.io/policy-namespace: %s\n"
                  "type: Opaque\ndata: {x: eA==}\n",
                  a, h);
         e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "leftover", a);
