@@ -781,11 +781,26 @@ static void copy_written(pp_apply *a, const kube_response *resp) {
         write_answered(a, resp, false);
 }
 
+/*
+ * The source as read now, not as planned: a secret that has come to belong to a
+ * service account since (it carries a token) or no longer parses is not copied.
+ * The plan is out of date: -ESTALE, and the next plan sees what it is.
+ */
+static int source_check(json_object *src) {
+        if (model_secret_json_belongs_to_sa(src)) return -ESTALE;
+        json_object *auths = NULL;
+        int r = model_secret_payload_auths(src, &auths, NULL);
+        json_object_put(auths);
+        if (r == -EINVAL) return -ESTALE;
+        return r;
+}
+
 static void copy_post(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "Secret", w->namespace, w->name);
         json_object *c = NULL;
-        int r = pp_apply_copy_json(a->src, w, NULL, &c);
+        int r = source_check(a->src);
+        if (r >= 0) r = pp_apply_copy_json(a->src, w, NULL, &c);
         if (r < 0) {
                 finish(a, r);
                 return;
@@ -817,6 +832,8 @@ static void copy_current_read(pp_apply *a, const kube_response *resp) {
                 r = -ESTALE;
         else if (!names_marked_by_home(&meta, w->copy.source_namespace))
                 r = -EEXIST;
+        /* only then the source: a foreign target stays a conflict, whatever the source is */
+        if (r >= 0) r = source_check(a->src);
         if (r < 0) {
                 kube_meta_done(&meta);
                 finish(a, r);
@@ -1007,7 +1024,8 @@ static void global_source_got(pp_apply *a, const kube_response *resp) {
         json_object *s = NULL;
         if (!read_object(a, resp, &s)) return;
         json_object *auths = NULL;
-        int r = model_secret_payload_auths(s, &auths, NULL);
+        int r = model_secret_json_belongs_to_sa(s) ? -ESTALE
+                                                   : model_secret_payload_auths(s, &auths, NULL);
         json_object_put(s);
         if (r < 0) {
                 finish(a, r);

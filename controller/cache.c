@@ -191,6 +191,19 @@ static void enqueue_marked(pp_cache *c, const kube_meta *m) {
         _cleanup_free_ char *key = NULL;
         if (asprintf(&key, "%s/%s", pn, plabel) < 0) return;
         enqueue_indexed(c, IDX_MARKED, key);
+        /* marks of a policy that is gone: its key itself, for the orphan sweep */
+        const void **v = NULL;
+        size_t n = 0;
+        if (kube_store_list(c->src[SRC_POLICIES].store, IDX_MARKED, key, &v, &n) >= 0 && n == 0)
+                enqueue_key(c, key);
+        free(v);
+}
+
+/* Entries of the global pull secret's merge record whose policy is gone, for the sweep. */
+static void enqueue_merged_orphans(pp_cache *c, const model_secret *g) {
+        for (size_t i = 0; g && !g->merged_error && i < g->merged.n; i++)
+                if (!kube_store_get_by_key(c->src[SRC_POLICIES].store, g->merged.items[i].policy))
+                        enqueue_key(c, g->merged.items[i].policy);
 }
 
 /* A namespace or one of its service accounts changed: every policy it may concern. */
@@ -235,8 +248,10 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 if (old_obj) enqueue_marked(c, &((const model_secret *)old_obj)->meta);
                 if (new_obj) enqueue_marked(c, &((const model_secret *)new_obj)->meta);
                 if (m->namespace && streq(m->namespace, c->global_ns) &&
-                    streq(m->name, c->global_name))
+                    streq(m->name, c->global_name)) {
                         enqueue_indexed(c, IDX_MERGE, "1");
+                        enqueue_merged_orphans(c, new_obj);
+                }
                 if (s->which != SRC_COPIES && type == KUBE_EVENT_DELETED) {
                         _cleanup_free_ char *key = kube_meta_key(m);
                         full_secret *f = key ? hashmap_remove(c->full, key) : NULL;
@@ -594,7 +609,8 @@ plan_snapshot pp_cache_snapshot(pp_cache *c) {
 
 static bool needs_fetch(pp_cache *c, const char *ns, const char *name) {
         const model_secret *s = snap_secret_get(c, ns, name);
-        return s && !s->full;
+        /* a service account's secret is never a source: its token is not read (R11) */
+        return s && !s->full && !s->sa_owned;
 }
 
 static void fetch_unlink(pp_cache_fetch *f) {
@@ -698,10 +714,95 @@ static int fetch_start(pp_cache_fetch *f, const char *ns, const char *name) {
         return 0;
 }
 
+/* Whether the global pull secret's merge record, as the metadata watch has it, names key. */
+static bool global_mentions(pp_cache *c, const char *key) {
+        const model_secret *g = snap_secret_get(c, c->global_ns, c->global_name);
+        for (size_t i = 0; key && g && !g->merged_error && i < g->merged.n; i++)
+                if (streq(g->merged.items[i].policy, key)) return true;
+        return false;
+}
+
+/* ---- orphans: marks and records of policies that do not exist ------------------------------ */
+
+/* With --namespace, policies of other homes are another controller's business. */
+static bool in_scope(const pp_cache *c, const char *key) {
+        if (!c->namespace) return true;
+        size_t n = strlen(c->namespace);
+        return strncmp(key, c->namespace, n) == 0 && key[n] == '/';
+}
+
+static bool indexed(pp_cache *c, int which, const char *index, const char *value) {
+        const void **v = NULL;
+        size_t n = 0;
+        /* unsure (ENOMEM) counts as present: a needless sweep finds nothing to do */
+        if (kube_store_list(c->src[which].store, index, value, &v, &n) < 0) return true;
+        free(v);
+        return n > 0;
+}
+
+bool pp_cache_orphaned(pp_cache *c, const char *key) {
+        const char *slash = key ? strchr(key, '/') : NULL;
+        if (!slash || slash == key || !slash[1] || !in_scope(c, key)) return false;
+        /* a policy answers to its key, and a long-named one also to its marks' shortened key */
+        if (pp_cache_policy(c, key)) return false;
+        const void **v = NULL;
+        size_t n = 0;
+        if (kube_store_list(c->src[SRC_POLICIES].store, IDX_MARKED, key, &v, &n) < 0) return false;
+        free(v);
+        if (n > 0) return false;
+        _cleanup_free_ char *home = strndup(key, (size_t)(slash - key)), *mkey = NULL;
+        if (!home || names_marked_key(home, slash + 1, &mkey) < 0) return false;
+        return indexed(c, SRC_SERVICEACCOUNTS, MODEL_INDEX_LINKED_POLICIES, key) ||
+               indexed(c, SRC_ROLEBINDINGS, MODEL_INDEX_MARKED_POLICY, mkey) ||
+               indexed(c, SRC_COPIES, MODEL_INDEX_MARKED_POLICY, mkey) || global_mentions(c, key);
+}
+
+typedef struct orphan_ctx {
+        pp_cache *cache;
+        pp_cache_enqueue_fn fn;
+        void *ud;
+} orphan_ctx;
+
+static void orphan_offer(orphan_ctx *o, const char *key) {
+        if (key && pp_cache_orphaned(o->cache, key)) o->fn(o->ud, key);
+}
+
+static int visit_sa_orphans(const void *obj, void *ud) {
+        const model_sa *sa = obj;
+        for (size_t i = 0; i < sa->links.n; i++)
+                if (i == 0 || !streq(sa->links.items[i].policy, sa->links.items[i - 1].policy))
+                        orphan_offer(ud, sa->links.items[i].policy);
+        return 0;
+}
+
+static int visit_marked_orphans(const void *obj, void *ud) {
+        const kube_meta *m = obj; /* every model type embeds kube_meta first */
+        const char *pn = kube_meta_label(m, NAMES_LABEL_POLICY_NAMESPACE);
+        const char *plabel = kube_meta_label(m, NAMES_LABEL_POLICY);
+        _cleanup_free_ char *key = NULL;
+        if (pn && plabel && asprintf(&key, "%s/%s", pn, plabel) >= 0) orphan_offer(ud, key);
+        return 0;
+}
+
+void pp_cache_foreach_orphan(pp_cache *c, pp_cache_enqueue_fn fn, void *ud) {
+        orphan_ctx o = {.cache = c, .fn = fn, .ud = ud};
+        kube_store_foreach(c->src[SRC_SERVICEACCOUNTS].store, visit_sa_orphans, &o);
+        kube_store_foreach(c->src[SRC_ROLEBINDINGS].store, visit_marked_orphans, &o);
+        kube_store_foreach(c->src[SRC_COPIES].store, visit_marked_orphans, &o);
+        const model_secret *g = snap_secret_get(c, c->global_ns, c->global_name);
+        for (size_t i = 0; g && !g->merged_error && i < g->merged.n; i++)
+                if (i == 0 || !streq(g->merged.items[i].policy, g->merged.items[i - 1].policy))
+                        orphan_offer(&o, g->merged.items[i].policy);
+}
+
 int pp_cache_prefetch(pp_cache *c, const model_policy *p, bool global,
                       void (*done)(void *ud, int r), void *ud, pp_cache_fetch **ret) {
         const char *home = p->meta.namespace;
-        bool want_global = global && needs_fetch(c, c->global_ns, c->global_name);
+        _cleanup_free_ char *key = kube_meta_key(&p->meta);
+        /* Removing what a policy merged is always allowed, whatever the distribution
+         * list says now: its entries are read even when it may no longer merge (R6, R7). */
+        bool want_global =
+            (global || global_mentions(c, key)) && needs_fetch(c, c->global_ns, c->global_name);
         size_t n_src = 0;
         if (p->spec)
                 for (size_t i = 0; i < p->spec->n_pull_secrets; i++)

@@ -62,11 +62,24 @@ const model_policy *pp_cache_policy(const pp_cache *c, const char *key);
 /* Calls fn for every policy key (e.g. to enqueue all on gaining leadership). */
 void pp_cache_foreach_policy(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
 
+/*
+ * Orphans: a policy key ("home/name", or "home/<label>" as R8 marks give it) that no
+ * policy of the cache answers to, but that link records, marked RoleBindings or
+ * copies, or the global pull secret's merge record still name (a finalizer removed by
+ * hand). Keys of homes outside --namespace are never orphans. Meaningful only once
+ * the caches have synced.
+ */
+bool pp_cache_orphaned(pp_cache *c, const char *key);
+/* Calls fn for every orphaned key (possibly more than once). */
+void pp_cache_foreach_orphan(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
+
 plan_snapshot pp_cache_snapshot(pp_cache *c);
 
 /*
  * Reads in full the secrets that planning p needs (its pull secrets in the
- * home, and the global pull secret when it may be merged into) whose full
+ * home, except those whose metadata shows they belong to a service account,
+ * and the global pull secret when it may be merged into or its merge record
+ * names p) whose full
  * form is missing or older than the metadata watch says. Returns 0 when
  * nothing was needed (no callback), 1 when fetches started (done is called
  * once they all ended; r is 0 or the first error other than not-found), or

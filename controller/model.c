@@ -746,6 +746,37 @@ static int content_hash(json_object *obj, const char *type, uint64_t *ret) {
         return 0;
 }
 
+bool model_secret_json_belongs_to_sa(json_object *secret) {
+        if (!secret || !json_object_is_type(secret, json_type_object)) return true;
+        json_object *meta = jsonutil_member(secret, "metadata");
+        if (meta && !json_object_is_type(meta, json_type_object)) return true;
+        json_object *type = jsonutil_member(secret, "type");
+        if (type && json_object_is_type(type, json_type_string) &&
+            streq(json_object_get_string(type), MODEL_SECRET_TYPE_SA_TOKEN))
+                return true;
+        json_object *ann = meta ? jsonutil_member(meta, "annotations") : NULL;
+        if (ann && json_object_is_type(ann, json_type_object)) {
+                json_object_object_foreach(ann, k, v) {
+                        (void)v;
+                        if (streq(k, "kubernetes.io/service-account.name") ||
+                            strncmp(k, "openshift.io/internal-registry-",
+                                    strlen("openshift.io/internal-registry-")) == 0)
+                                return true;
+                }
+        }
+        json_object *owners = meta ? jsonutil_member(meta, "ownerReferences") : NULL;
+        if (owners && json_object_is_type(owners, json_type_array)) {
+                size_t n = json_object_array_length(owners);
+                for (size_t i = 0; i < n; i++) {
+                        json_object *o = json_object_array_get_idx(owners, i);
+                        if (!json_object_is_type(o, json_type_object)) return true;
+                        if (streq_ptr(jsonutil_member_str(o, "kind"), "ServiceAccount"))
+                                return true;
+                }
+        }
+        return false;
+}
+
 static int secret_decode_common(json_object *obj, bool full, model_secret **ret) {
         if (!ret) return -EINVAL;
         model_secret *s = calloc(1, sizeof(*s));
@@ -760,6 +791,7 @@ static int secret_decode_common(json_object *obj, bool full, model_secret **ret)
         if (r == -ENOMEM) goto fail;
         s->merged_error = r < 0 ? r : 0;
         r = 0;
+        s->sa_owned = model_secret_json_belongs_to_sa(obj);
         const char *type = jsonutil_member_str(obj, "type");
         if (full) {
                 /* a Secret without type is Opaque, as the apiserver defaults it */

@@ -88,6 +88,7 @@
 
 #define MODEL_SECRET_TYPE_DOCKERCONFIGJSON "kubernetes.io/dockerconfigjson"
 #define MODEL_SECRET_TYPE_DOCKERCFG        "kubernetes.io/dockercfg"
+#define MODEL_SECRET_TYPE_SA_TOKEN         "kubernetes.io/service-account-token"
 
 /* ---- the link record -------------------------------------------------- */
 
@@ -210,7 +211,21 @@ typedef struct model_secret {
         uint64_t content_hash; /* keyed hash of type and every data key and value; 0 unless full */
         model_merged merged;   /* pullpolicy.io/merged (R6), parsed */
         int merged_error;      /* 0 or why that annotation was malformed */
+        /* model_secret_json_belongs_to_sa() of the object as decoded (the type counts
+         * only for a whole Secret: metadata has none) */
+        bool sa_owned;
 } model_secret;
+
+/*
+ * Whether a Secret (whole, or its metadata) belongs to a service account, by its
+ * own fields: an annotation kubernetes.io/service-account.name or any
+ * openshift.io/internal-registry-* annotation, an owner reference of kind
+ * ServiceAccount, or type kubernetes.io/service-account-token. Such a secret
+ * holds (or stands for) that account's API token: it is never a source (R3, R5,
+ * R6). The other sign, a service account's internal-registry-pull-secret-ref
+ * naming it, is the planner's to check. A malformed object counts as belonging.
+ */
+bool model_secret_json_belongs_to_sa(json_object *secret);
 
 /* A whole Secret: judges the payload as above. */
 int model_secret_decode(json_object *obj, model_secret **ret);

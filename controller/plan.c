@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "plan.h"
+#include "plan_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,8 +16,6 @@
 #include "util/timefmt.h"
 
 #define RBAC_GROUP          "rbac.authorization.k8s.io"
-#define DEFAULT_GLOBAL_NS   "openshift-config"
-#define DEFAULT_GLOBAL_NAME "pull-secret"
 #define PROBLEM_MESSAGE_MAX 1024
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -39,7 +38,7 @@ static int cmp_meta_name(const void *a, const void *b) {
         return c ? c : strcmp(x->name, y->name);
 }
 
-static void sort_by_name(void *arr, size_t n) {
+void sort_by_name(void *arr, size_t n) {
         if (n > 1) qsort(arr, n, sizeof(void *), cmp_meta_name);
 }
 
@@ -454,107 +453,6 @@ int plan_sa_desired_apply_json(json_object *sa, const plan_sa_desired *d) {
         return set_annotation(sa, NAMES_ANNOTATION_LINKS, d->links);
 }
 
-/* ---- global pull secret edits ------------------------------------------------------ */
-
-void plan_global_desired_done(plan_global_desired *d) {
-        if (!d) return;
-        for (size_t i = 0; i < d->n_ops; i++) {
-                free(d->ops[i].registry);
-                free(d->ops[i].source);
-        }
-        free(d->ops);
-        free(d->merged);
-        strv_free(d->conflicts, d->n_conflicts);
-        *d = (plan_global_desired){0};
-}
-
-static int gop_push(plan_global_desired *d, plan_global_op_kind k, const char *reg,
-                    const char *src) {
-        size_t cap = d->n_ops;
-        if (GROW(d->ops, cap, d->n_ops + 1) < 0) return -ENOMEM;
-        plan_global_op op = {k, strdup(reg), src ? strdup(src) : NULL};
-        if (!op.registry || (src && !op.source)) {
-                free(op.registry);
-                free(op.source);
-                return -ENOMEM;
-        }
-        d->ops[d->n_ops++] = op;
-        return 0;
-}
-
-static bool merged_equal_for(const model_merged *a, const model_merged *b, const char *key) {
-        size_t ia = 0, ib = 0;
-        for (;;) {
-                while (ia < a->n && !streq(a->items[ia].policy, key)) ia++;
-                while (ib < b->n && !streq(b->items[ib].policy, key)) ib++;
-                if (ia == a->n || ib == b->n) return ia == a->n && ib == b->n;
-                if (!streq(a->items[ia].registry, b->items[ib].registry)) return false;
-                ia++, ib++;
-        }
-}
-
-int plan_global_edit(const model_secret *current, const char *policy_key,
-                     const plan_global_want *want, size_t n_want, bool keep_unwanted,
-                     plan_global_desired *ret) {
-        if (!current || !policy_key || !ret || (n_want && !want)) return -EINVAL;
-        plan_global_desired d = {0};
-        const model_merged empty = {0};
-        const model_merged *cur = current->merged_error ? &empty : &current->merged;
-        model_merged m = {0};
-        size_t cap_conf = 0;
-        int r = model_merged_copy(cur, &m);
-        if (r < 0) return r;
-        for (size_t i = 0; i < n_want; i++) {
-                const plan_global_want *w = &want[i];
-                bool dup = false;
-                for (size_t j = 0; j < i; j++) dup = dup || streq(want[j].registry, w->registry);
-                if (dup) continue; /* the first source that has a registry wins */
-                const char *owner = model_merged_owner(cur, w->registry);
-                const model_registry *present = model_secret_registry(current, w->registry);
-                if ((owner && !streq(owner, policy_key)) || (present && !owner)) {
-                        r = strv_push(&d.conflicts, &d.n_conflicts, &cap_conf, w->registry);
-                } else if (!present) {
-                        r = gop_push(&d, PLAN_GLOBAL_ADD, w->registry, w->source);
-                        if (r >= 0) r = model_merged_set(&m, policy_key, w->registry, true);
-                } else if (present->hash != w->hash) {
-                        r = gop_push(&d, PLAN_GLOBAL_UPDATE, w->registry, w->source);
-                }
-                if (r < 0) goto fail;
-        }
-        if (!keep_unwanted) {
-                for (size_t i = 0; i < cur->n; i++) {
-                        const model_merged_entry *e = &cur->items[i];
-                        if (!streq(e->policy, policy_key)) continue;
-                        bool wanted = false;
-                        for (size_t j = 0; j < n_want; j++)
-                                wanted = wanted || streq(want[j].registry, e->registry);
-                        if (wanted) continue;
-                        if (model_secret_registry(current, e->registry)) {
-                                r = gop_push(&d, PLAN_GLOBAL_REMOVE, e->registry, NULL);
-                                if (r < 0) goto fail;
-                        }
-                        r = model_merged_set(&m, policy_key, e->registry, false);
-                        if (r < 0) goto fail;
-                }
-        }
-        const char *cur_text = kube_meta_annotation(&current->meta, NAMES_ANNOTATION_MERGED);
-        if (!merged_equal_for(cur, &m, policy_key) || (current->merged_error && d.n_ops)) {
-                r = model_merged_serialize(&m, &d.merged);
-                if (r < 0) goto fail;
-        } else if (cur_text && !(d.merged = strdup(cur_text))) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        d.changed = d.n_ops > 0 || !streq_ptr(d.merged, cur_text);
-        model_merged_done(&m);
-        *ret = d;
-        return 0;
-fail:
-        model_merged_done(&m);
-        plan_global_desired_done(&d);
-        return r;
-}
-
 /* ---- the plan: memory ------------------------------------------------------------ */
 
 static void problem_done(model_problem *p) {
@@ -628,28 +526,6 @@ const char *plan_write_kind_to_string(plan_write_kind k) {
 
 /* ---- the plan: context ------------------------------------------------------------ */
 
-typedef struct ctx {
-        const model_policy *p;
-        const policy_spec *spec;
-        const plan_snapshot *snap;
-        const plan_settings *set;
-        const char *home, *pname;
-        char *key;                             /* "home/name" */
-        char *mkey;                            /* names_marked_key(): what R8 labels say */
-        char label[NAMES_LABEL_VALUE_MAX + 1]; /* the pullpolicy.io/policy label value */
-        plan *out;
-        size_t cap_writes, cap_events;
-        model_problem *probs; /* all problems, before sorting and the cap */
-        size_t n_probs, cap_probs;
-        bool dist_allowed;
-        char **subjects; /* subject namespaces, sorted */
-        size_t n_subjects, cap_subjects;
-        int n_rb, linked, waiting;
-        char **waiting_names; /* "ns/sa" of the first waiting service accounts, in order */
-        size_t n_waiting_names, cap_waiting_names;
-        long long requeue;
-} ctx;
-
 static void ctx_done(ctx *c) {
         free(c->key);
         free(c->mkey);
@@ -657,10 +533,11 @@ static void ctx_done(ctx *c) {
         free(c->probs);
         strv_free(c->subjects, c->n_subjects);
         strv_free(c->waiting_names, c->n_waiting_names);
+        strv_free(c->refused, c->n_refused);
 }
 
-_printf_(5, 6) static int add_problem(ctx *c, const char *ns, const char *name, const char *reason,
-                                      const char *fmt, ...) {
+_printf_(5, 6) int add_problem(ctx *c, const char *ns, const char *name, const char *reason,
+                               const char *fmt, ...) {
         if (GROW(c->probs, c->cap_probs, c->n_probs + 1) < 0) return -ENOMEM;
         model_problem pr = {0};
         va_list ap;
@@ -700,8 +577,8 @@ _printf_(4, 5) static int add_event(ctx *c, bool warning, const char *reason, co
 }
 
 /* A new write with namespace, name, precondition and the policy's identity filled in. */
-static plan_write *add_write(ctx *c, plan_write_kind kind, const char *ns, const char *name,
-                             const char *rv, const char *uid) {
+plan_write *add_write(ctx *c, plan_write_kind kind, const char *ns, const char *name,
+                      const char *rv, const char *uid) {
         plan *o = c->out;
         if (GROW(o->writes, c->cap_writes, o->n_writes + 1) < 0) return NULL;
         plan_write *w = &o->writes[o->n_writes];
@@ -740,8 +617,8 @@ static bool distribution_allowed(const plan_settings *set, const char *home) {
 /* ---- R1: subjects ------------------------------------------------------------------ */
 
 /* The subject namespaces of spec (home as given), sorted, into *ret. */
-static int subject_namespaces(const policy_spec *spec, const char *home, const plan_snapshot *snap,
-                              char ***ret, size_t *ret_n, size_t *ret_cap) {
+int subject_namespaces(const policy_spec *spec, const char *home, const plan_snapshot *snap,
+                       char ***ret, size_t *ret_n, size_t *ret_cap) {
         const plan_snapshot_ops *ops = snap->ops;
         int r;
         if (!policy_spec_has_namespace_subjects(spec)) {
@@ -1018,172 +895,6 @@ out:
         return r;
 }
 
-/* ---- R3/R5: sources and copies ------------------------------------------------------ */
-
-typedef enum src_state {
-        SRC_OK,
-        SRC_MISSING,
-        SRC_INVALID,
-        SRC_UNKNOWN, /* only metadata known so far */
-} src_state;
-
-typedef struct src_info {
-        const policy_pull_secret *ps;
-        const model_secret *src;
-        src_state st;
-} src_info;
-
-static int judge_sources(ctx *c, src_info *srcs) {
-        int r = 0;
-        for (size_t i = 0; i < c->spec->n_pull_secrets && r >= 0; i++) {
-                src_info *s = &srcs[i];
-                s->ps = &c->spec->pull_secrets[i];
-                s->src = c->snap->ops->secret_get(c->snap->ud, c->home, s->ps->name);
-                if (!s->src) {
-                        s->st = SRC_MISSING;
-                        r = add_problem(c, c->home, s->ps->name, "SecretNotFound",
-                                        "secret %s/%s not found", c->home, s->ps->name);
-                } else if (!s->src->full || s->src->validity == MODEL_SECRET_UNKNOWN) {
-                        s->st = SRC_UNKNOWN;
-                        r = add_problem(c, c->home, s->ps->name, "Waiting",
-                                        "secret %s/%s has not been read yet", c->home, s->ps->name);
-                } else if (s->src->validity != MODEL_SECRET_VALID) {
-                        s->st = SRC_INVALID;
-                        r = add_problem(c, c->home, s->ps->name, "InvalidSecret",
-                                        "secret %s/%s cannot be used as a pull secret: %s", c->home,
-                                        s->ps->name,
-                                        model_secret_validity_to_string(s->src->validity));
-                } else {
-                        s->st = SRC_OK;
-                }
-        }
-        return r;
-}
-
-/* usable[i * n_ps + j]: secret j can be linked in subject namespace i. */
-static int plan_copies(ctx *c, const src_info *srcs, bool *usable) {
-        size_t n_ps = c->spec->n_pull_secrets;
-        for (size_t i = 0; i < c->n_subjects; i++) {
-                const char *ns = c->subjects[i];
-                bool home = streq(ns, c->home);
-                for (size_t j = 0; j < n_ps; j++) {
-                        const src_info *s = &srcs[j];
-                        if (home) {
-                                usable[i * n_ps + j] = s->st == SRC_OK;
-                                continue;
-                        }
-                        if (!c->dist_allowed || s->st != SRC_OK) continue;
-                        const model_secret *cur =
-                            c->snap->ops->secret_get(c->snap->ud, ns, s->ps->name);
-                        int r = 0;
-                        if (!cur) {
-                                plan_write *w =
-                                    add_write(c, PLAN_COPY_CREATE, ns, s->ps->name, NULL, NULL);
-                                if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
-                                    !(w->copy.source_name = strdup(s->ps->name)) ||
-                                    !(w->copy.policy_name = strdup(c->label)))
-                                        return -ENOMEM;
-                        } else if (!names_marked_by_home(&cur->meta, c->home)) {
-                                r = add_problem(c, ns, s->ps->name, "Conflict",
-                                                "secret %s/%s exists and was not made by the "
-                                                "controller; it is not overwritten",
-                                                ns, s->ps->name);
-                                if (r < 0) return r;
-                                continue;
-                        } else if (cur->full && (cur->content_hash != s->src->content_hash ||
-                                                 !streq_ptr(cur->type, s->src->type))) {
-                                /* a rotated source (R5); a copy of another policy of the home
-                                 * keeps its label */
-                                const char *owner =
-                                    kube_kvs_get(&cur->meta.labels, NAMES_LABEL_POLICY);
-                                plan_write *w = add_write(c, PLAN_COPY_UPDATE, ns, s->ps->name,
-                                                          cur->meta.resource_version, NULL);
-                                if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
-                                    !(w->copy.source_name = strdup(s->ps->name)) ||
-                                    !(w->copy.policy_name = strdup(owner ? owner : c->label)))
-                                        return -ENOMEM;
-                        }
-                        usable[i * n_ps + j] = true;
-                }
-        }
-        return 0;
-}
-
-/* Another live policy of the home that distributes secret to ns, to hand a copy to. */
-static int copy_taker(ctx *c, const char *ns, const char *secret, const model_policy **ret) {
-        *ret = NULL;
-        if (!c->snap->ops->policy_list) return 0;
-        const model_policy **pols = NULL;
-        size_t n = 0;
-        int r = c->snap->ops->policy_list(c->snap->ud, c->home, &pols, &n);
-        if (r < 0) return r;
-        sort_by_name(pols, n);
-        for (size_t i = 0; i < n && !*ret && r >= 0; i++) {
-                const model_policy *q = pols[i];
-                if (q == c->p || streq(q->meta.name, c->pname) || !q->spec || q->meta.deleting)
-                        continue;
-                bool names_it = false;
-                for (size_t j = 0; j < q->spec->n_pull_secrets; j++)
-                        names_it = names_it || streq(q->spec->pull_secrets[j].name, secret);
-                if (!names_it) continue;
-                char **subj = NULL;
-                size_t ns_n = 0, cap = 0;
-                r = subject_namespaces(q->spec, c->home, c->snap, &subj, &ns_n, &cap);
-                if (r >= 0 && strv_contains(subj, ns_n, ns)) *ret = q;
-                strv_free(subj, ns_n);
-        }
-        free(pols);
-        return r;
-}
-
-/* Copies of this policy that are no longer wanted: deleted, or handed over. */
-static int plan_copy_deletes(ctx *c, bool deleting) {
-        const model_secret **marked = NULL;
-        size_t n = 0;
-        int r = c->snap->ops->secret_list_marked(c->snap->ud, c->mkey, &marked, &n);
-        if (r < 0) return r;
-        sort_by_name(marked, n);
-        const char *gns = c->set->global_pull_secret_namespace
-                              ? c->set->global_pull_secret_namespace
-                              : DEFAULT_GLOBAL_NS;
-        const char *gname =
-            c->set->global_pull_secret_name ? c->set->global_pull_secret_name : DEFAULT_GLOBAL_NAME;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                const model_secret *s = marked[i];
-                const char *ns = s->meta.namespace;
-                /* never a source, never the global pull secret, whatever their labels say */
-                if (!ns || streq(ns, c->home) || (streq(ns, gns) && streq(s->meta.name, gname)))
-                        continue;
-                if (!deleting) {
-                        if (!c->dist_allowed) continue; /* nothing is written (R5) */
-                        bool wanted = false;
-                        for (size_t j = 0; j < c->spec->n_pull_secrets && !wanted; j++)
-                                wanted = streq(c->spec->pull_secrets[j].name, s->meta.name);
-                        if (wanted && strv_contains(c->subjects, c->n_subjects, ns)) continue;
-                }
-                const model_policy *q = NULL;
-                r = copy_taker(c, ns, s->meta.name, &q);
-                if (r < 0) break;
-                plan_write *w;
-                char qlabel[NAMES_LABEL_VALUE_MAX + 1];
-                if (q) names_policy_label(q->meta.name, qlabel);
-                if (q) {
-                        w = add_write(c, PLAN_COPY_UPDATE, ns, s->meta.name,
-                                      s->meta.resource_version, NULL);
-                        if (!w || !(w->copy.source_namespace = strdup(c->home)) ||
-                            !(w->copy.source_name = strdup(s->meta.name)) ||
-                            !(w->copy.policy_name = strdup(qlabel)))
-                                r = -ENOMEM;
-                } else {
-                        w = add_write(c, PLAN_COPY_DELETE, ns, s->meta.name,
-                                      s->meta.resource_version, s->meta.uid);
-                        if (!w) r = -ENOMEM;
-                }
-        }
-        free(marked);
-        return r;
-}
-
 /* ---- R3/R4: service accounts ------------------------------------------------------ */
 
 static void wants_free(plan_sa_want *w, size_t n) {
@@ -1303,6 +1014,8 @@ static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usabl
                         bool adds = false;
                         for (size_t j = 0; j < n_ps; j++) {
                                 const src_info *s = &srcs[j];
+                                /* not even held: links this policy made to it go (R7) */
+                                if (s->st == SRC_SA_OWNED) continue;
                                 plan_sa_want *w = &want[n_want];
                                 w->secret = strdup(s->ps->name);
                                 if (!w->secret) {
@@ -1403,111 +1116,12 @@ static int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool delet
         return r;
 }
 
-/* ---- R6: the global pull secret ---------------------------------------------------- */
-
-static int plan_global(ctx *c, const src_info *srcs, bool deleting) {
-        const char *gns = c->set->global_pull_secret_namespace
-                              ? c->set->global_pull_secret_namespace
-                              : DEFAULT_GLOBAL_NS;
-        const char *gname =
-            c->set->global_pull_secret_name ? c->set->global_pull_secret_name : DEFAULT_GLOBAL_NAME;
-        const model_secret *g = c->snap->ops->secret_get(c->snap->ud, gns, gname);
-        bool merge = !deleting && c->spec && c->spec->merge;
-        int r = 0;
-        if (merge && !c->dist_allowed) {
-                return add_problem(c, c->home, c->pname, "DistributionNotAllowed",
-                                   "namespace %s is not on the controller's distribution list: "
-                                   "the global pull secret is not changed",
-                                   c->home);
-        }
-        if (!g) {
-                if (!merge) return 0;
-                return add_problem(c, gns, gname, "SecretNotFound",
-                                   "the global pull secret %s/%s was not found", gns, gname);
-        }
-        if (!merge) {
-                /* nothing to add: only entries of ours need work */
-                bool ours = false;
-                for (size_t i = 0; !g->merged_error && i < g->merged.n && !ours; i++)
-                        ours = streq(g->merged.items[i].policy, c->key);
-                if (!ours) return 0;
-        }
-        if (!g->full || g->validity == MODEL_SECRET_UNKNOWN) {
-                return add_problem(c, gns, gname, "Waiting",
-                                   "the global pull secret %s/%s has not been read yet", gns,
-                                   gname);
-        }
-        if (g->validity != MODEL_SECRET_VALID ||
-            !streq_ptr(g->type, MODEL_SECRET_TYPE_DOCKERCONFIGJSON)) {
-                return add_problem(c, gns, gname, "InvalidSecret",
-                                   "the global pull secret %s/%s cannot be edited: %s", gns, gname,
-                                   g->validity == MODEL_SECRET_VALID
-                                       ? "its type is not kubernetes.io/dockerconfigjson"
-                                       : model_secret_validity_to_string(g->validity));
-        }
-        plan_global_want *want = NULL;
-        size_t n_want = 0, cap = 0;
-        bool keep_unwanted = false;
-        if (merge) {
-                for (size_t i = 0; i < c->spec->n_pull_secrets && r >= 0; i++) {
-                        const src_info *s = &srcs[i];
-                        if (s->st != SRC_OK) {
-                                keep_unwanted = true;
-                                continue;
-                        }
-                        for (size_t j = 0; j < s->src->n_registries; j++) {
-                                if (GROW(want, cap, n_want + 1) < 0) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                plan_global_want *w = &want[n_want];
-                                w->registry = strdup(s->src->registries[j].host);
-                                w->source = strdup(s->ps->name);
-                                w->hash = s->src->registries[j].hash;
-                                n_want++;
-                                if (!w->registry || !w->source) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                        }
-                }
-        }
-        plan_global_desired d = {0};
-        if (r >= 0) r = plan_global_edit(g, c->key, want, n_want, keep_unwanted, &d);
-        for (size_t i = 0; r >= 0 && i < d.n_conflicts; i++)
-                r = add_problem(c, gns, gname, "Conflict",
-                                "registry %s is already in the global pull secret %s/%s and was "
-                                "not added by this policy",
-                                d.conflicts[i], gns, gname);
-        if (r >= 0 && d.changed) {
-                plan_write *w =
-                    add_write(c, PLAN_GLOBAL_EDIT, gns, gname, g->meta.resource_version, NULL);
-                if (!w || !(w->global.source_namespace = strdup(c->home))) {
-                        r = -ENOMEM;
-                } else {
-                        w->global.want = TAKE_PTR(want);
-                        w->global.n_want = n_want;
-                        n_want = 0;
-                        w->global.keep_unwanted = keep_unwanted;
-                        w->global.desired = d;
-                        d = (plan_global_desired){0};
-                }
-        }
-        plan_global_desired_done(&d);
-        for (size_t i = 0; i < n_want; i++) {
-                free(want[i].registry);
-                free(want[i].source);
-        }
-        free(want);
-        return r;
-}
-
 /* ---- status ------------------------------------------------------------------------ */
 
 /* Ready reasons by precedence; problems with other reasons do not lower Ready. */
 static const char *const blocking[] = {
-    "InvalidSpec",    "RoleNotAllowed", "DistributionNotAllowed", "Conflict", "InvalidSecret",
-    "SecretNotFound", "Waiting",
+    "InvalidSpec", "RoleNotAllowed", "ServiceAccountSecret", "DistributionNotAllowed",
+    "Conflict",    "InvalidSecret",  "SecretNotFound",       "Waiting",
 };
 
 static int blocking_rank(const char *reason) {
@@ -1694,7 +1308,10 @@ static int plan_deleting(ctx *c) {
         if (r >= 0) r = plan_global(c, NULL, true);
         if (r >= 0) r = plan_copy_deletes(c, true);
         if (r < 0) return r;
-        if (c->out->n_writes == 0) {
+        if (c->orphan) {
+                /* no object, no finalizer: come back until the caches show nothing left */
+                if (c->out->n_writes > 0 || c->undo_pending) c->requeue = 1;
+        } else if (c->out->n_writes == 0 && !c->undo_pending) {
                 if (!add_write(c, PLAN_REMOVE_FINALIZER, c->home, c->pname,
                                c->p->meta.resource_version, NULL))
                         return -ENOMEM;
@@ -1796,6 +1413,42 @@ finish:
         free(usable);
         strv_free(done, n_done);
         if (r >= 0) {
+                c.out->requeue_after = c.requeue;
+                *ret = TAKE_PTR(c.out);
+        }
+        plan_free(c.out);
+        ctx_done(&c);
+        return r < 0 ? r : 0;
+}
+
+int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
+                const plan_settings *settings, plan **ret) {
+        if (!home || !name || !snapshot_ok(snap) || !settings || !ret) return -EINVAL;
+        /* all that is left of the policy is its identity: a deleting one without a spec */
+        model_policy ghost = {
+            .meta = {.namespace = (char *)home, .name = (char *)name, .deleting = true}};
+        ctx c = {.p = &ghost,
+                 .snap = snap,
+                 .set = settings,
+                 .home = home,
+                 .pname = name,
+                 .requeue = -1,
+                 .orphan = true};
+        int r = names_policy_key(home, name, &c.key);
+        if (r >= 0) r = names_marked_key(home, name, &c.mkey);
+        if (r >= 0 && !(c.out = calloc(1, sizeof(plan)))) r = -ENOMEM;
+        if (r >= 0) {
+                names_policy_label(name, c.label);
+                c.dist_allowed = distribution_allowed(settings, home);
+                r = plan_deleting(&c);
+        }
+        if (r >= 0) {
+                /* nothing to address events to: the writes are logged instead */
+                for (size_t i = 0; i < c.out->n_events; i++) {
+                        free(c.out->events[i].reason);
+                        free(c.out->events[i].message);
+                }
+                c.out->n_events = 0;
                 c.out->requeue_after = c.requeue;
                 *ret = TAKE_PTR(c.out);
         }

@@ -23,11 +23,16 @@
  *      data; R8 labels); re-copied when the data differs (keyed content hashes,
  *      model.h); a same-named secret without the marks of the home is a Conflict.
  *      A home not on the distribution list: DistributionNotAllowed, and nothing is
- *      written for the non-home namespaces (no copy, no link, no removal);
- *      RoleBindings and links in the home itself still apply.
+ *      written for the non-home namespaces (no copy, no link, no removal) nor merged
+ *      (R6); RoleBindings (all in the home) and links in the home itself still apply.
+ *      A source that belongs to a service account (model_secret.sa_owned, or named by
+ *      a home SA's internal-registry-pull-secret-ref) is never a source for R3, R5 or
+ *      R6: ServiceAccountSecret, and what the policy made of it is undone.
  *  R6  merge the registries of the pull secrets into the global pull secret, recorded
  *      in pullpolicy.io/merged (model.h); a present key not recorded for this policy is
  *      a Conflict. While a source secret is missing or invalid, nothing is removed.
+ *      A deleting policy whose entries are in the global pull secret keeps its
+ *      finalizer while only its metadata is known (the full secret not read yet).
  *  R7  entries of this policy's records that are no longer wanted are undone, and only
  *      those; a link is removed when its last claim goes. Deletion: the finalizer is
  *      added before anything else; a deleting policy gets a plan that undoes
@@ -42,8 +47,9 @@
  * Status and events. The status is that of the cluster AFTER the plan's writes;
  * status_changed says whether it differs from the stored one (ignoring
  * lastTransitionTime, which is kept unless Ready's status flips). Ready reasons,
- * by precedence: InvalidSpec, RoleNotAllowed, DistributionNotAllowed, Conflict,
- * InvalidSecret, SecretNotFound, Waiting, else Applied. Problems: at most
+ * by precedence: InvalidSpec, RoleNotAllowed, ServiceAccountSecret,
+ * DistributionNotAllowed, Conflict, InvalidSecret, SecretNotFound, Waiting, else
+ * Applied. Problems: at most
  * MODEL_PROBLEMS_MAX, sorted by (namespace, name, reason). Warning events for
  * problems are emitted only for problems the stored status did not list yet, so
  * a steady state does not repeat them. Nothing here ever carries secret data.
@@ -326,6 +332,17 @@ int plan_policy(const model_policy *p, const plan_snapshot *snap, const plan_set
                 plan **ret);
 plan *plan_free(plan *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plan *, plan_free);
+
+/*
+ * The plan for a policy home/name that no longer exists (its finalizer was removed
+ * by hand, or it went while the controller was away) but whose marks and records
+ * are still on objects: everything whose R8 marks, link claims or merged entries
+ * name it is undone exactly as the finalizer path would (plan_policy() of a
+ * deleting policy), with no finalizer write, no status and no events; requeue_after
+ * is 1 while writes were planned. 0, -EINVAL, -ENOMEM or a snapshot callback's error.
+ */
+int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
+                const plan_settings *settings, plan **ret);
 
 /*
  * The RoleBinding of a PLAN_RB_CREATE/UPDATE write as a JSON object (apiVersion,

@@ -29,6 +29,7 @@ typedef struct job {
         model_policy *policy; /* metadata copy: the cache may drop its own meanwhile */
         pp_apply *apply;
         bool forbidden_status; /* the status write after a refusal is running */
+        bool orphan;           /* the policy is gone; what its marks name is undone */
         char *planned_rv;      /* the cached policy's resourceVersion when planned */
         int failed;            /* the refused write's error, reported after that status */
         double started;
@@ -256,8 +257,48 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
         job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
 }
 
+/*
+ * A policy that no longer exists (its finalizer removed by hand, or deleted while no
+ * controller ran) left objects marked for it: they are undone as its finalizer would
+ * have (plan_orphan()), and looked at again until the caches show nothing left.
+ */
+static void sweep_orphan(job *j) {
+        pp_reconciler *r = j->r;
+        if (!pp_cache_orphaned(r->cache, j->key)) {
+                job_finish(j, 0); /* it came back, or nothing is left */
+                return;
+        }
+        plan_snapshot snap = pp_cache_snapshot(r->cache);
+        plan_settings st = r->settings;
+        st.now = (long long)time(NULL);
+        int k = plan_orphan(j->ns, j->name, &snap, &st, &j->plan);
+        if (k < 0) {
+                log_error(LOG_POLICY(j->ns, j->name),
+                          "planning the clean-up of a deleted policy "
+                          "failed",
+                          LOG_ERRNO(k));
+                job_finish(j, k);
+                return;
+        }
+        if (j->plan->n_writes == 0) {
+                job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
+                return;
+        }
+        log_info(LOG_POLICY(j->ns, j->name), "undoing what a policy that no longer exists left",
+                 LOG_UINT("writes", j->plan->n_writes));
+        k = pp_apply_plan(&r->apply_ctx, j->policy, j->plan, on_applied, j, &j->apply);
+        if (k < 0) {
+                log_error(LOG_POLICY(j->ns, j->name), "could not start the writes", LOG_ERRNO(k));
+                job_finish(j, k);
+        }
+}
+
 static void plan_and_apply(job *j) {
         pp_reconciler *r = j->r;
+        if (j->orphan) {
+                sweep_orphan(j);
+                return;
+        }
         const model_policy *p = pp_cache_policy(r->cache, j->key);
         if (!p) {
                 memo_forget(r, j->key);
@@ -325,12 +366,33 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
                 return kube_workqueue_done(q, key, 0);
         }
         const model_policy *p = pp_cache_policy(r->cache, key);
+        model_policy *ghost = NULL;
         if (!p) {
-                log_debug(LOG_COMPONENT("reconciler"), "policy gone", LOG_STR("policy", key));
-                return kube_workqueue_done(q, key, 0);
+                if (!pp_cache_orphaned(r->cache, key)) {
+                        log_debug(LOG_COMPONENT("reconciler"), "policy gone",
+                                  LOG_STR("policy", key));
+                        return kube_workqueue_done(q, key, 0);
+                }
+                /* gone, but its marks are still on objects: only its identity is needed */
+                const char *slash = strchr(key, '/');
+                ghost = calloc(1, sizeof(*ghost));
+                if (!ghost) return -ENOMEM;
+                ghost->meta.namespace = strndup(key, (size_t)(slash - key));
+                ghost->meta.name = strdup(slash + 1);
+                ghost->meta.deleting = true;
+                if (!ghost->meta.namespace || !ghost->meta.name) {
+                        model_policy_free(ghost);
+                        return -ENOMEM;
+                }
+                p = ghost;
         }
         job *j = calloc(1, sizeof(*j));
-        if (!j) return -ENOMEM;
+        if (!j) {
+                model_policy_free(ghost);
+                return -ENOMEM;
+        }
+        j->orphan = ghost != NULL;
+        j->policy = ghost;
         j->r = r;
         j->started = kube_now();
         j->key = strdup(key);
@@ -405,7 +467,9 @@ static void on_gauges(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void on_resync(struct ev_loop *loop, ev_timer *w, int revents) {
         pp_reconciler *r = w->data;
-        if (r->active) pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+        if (!r->active) return;
+        pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+        pp_cache_foreach_orphan(r->cache, pp_reconciler_enqueue, r);
 }
 
 /*
@@ -515,7 +579,9 @@ void pp_reconciler_set_active(pp_reconciler *r, bool active) {
         if (r->active == active) return;
         r->active = active;
         if (active) {
+                /* the caches have synced (main.c): marks of policies gone meanwhile are swept */
                 pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+                pp_cache_foreach_orphan(r->cache, pp_reconciler_enqueue, r);
                 return;
         }
         /* Lost leadership: nothing more may be written, not even the rest of a plan. */

@@ -11,7 +11,8 @@
  */
 #include "e2e.h"
 
-static const char *const homes[] = {"h-del", "h-two", "h-shrink", "h-long", "h-gone", "h-down"};
+static const char *const homes[] = {"h-del",  "h-two",  "h-shrink", "h-long",
+                                    "h-gone", "h-down", "h-force"};
 
 /* What a person does by hand: `kubectl patch` appending {name: secret} to .imagePullSecrets. */
 static void person_link(const char *ns, const char *sa, const char *secret) {
@@ -437,6 +438,88 @@ static void test_changes_while_down(void **state) {
         free(b);
 }
 
+/*
+ * Issue 7, item 7: someone removes the policy's finalizer by hand (JSON patch) while the
+ * controller is stopped, and deletes it. Its bindings, copies and links stay behind with
+ * marks naming a policy that does not exist; the controller sweeps them when it starts.
+ */
+static void test_finalizer_removed_by_hand(void **state) {
+        char *h = e2e_ns("h-force", NULL), *a = e2e_ns("force-a", NULL);
+        e2e_pull_secret(h, "creds", "registry.cleanup.example.com", "cl");
+        e2e_wait_out(E2E_WAIT_S, "default", "get sa default -n '%s' -o jsonpath='{.metadata.name}'",
+                     a);
+        person_link(a, "default", "personal");
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: forced\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaces: [%s, %s]\n  imagePuller: {}\n"
+                 "  pullSecrets:\n  - name: creds\n",
+                 h, h, a);
+        e2e_wait_applied(h, "forced", E2E_WAIT_S);
+        char *rbh = rb_name("forced", h), *rba = rb_name("forced", a);
+        e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rbh, h);
+        e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "rolebinding", rba, h);
+        e2e_wait_link(h, "default", "pull", "creds", 1, E2E_WAIT_S);
+        e2e_wait_link(a, "default", "pull", "creds", 1, E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "present", exists_cmd, "secret", "creds", a);
+
+        assert_int_equal(e2e_controller_stop(), 0);
+        assert_int_equal(kt_kubectl("delete ppol forced -n '%s' --wait=false >/dev/null", h), 0);
+        assert_int_equal(kt_kubectl("patch ppol forced -n '%s' --type=json -p "
+                                    "'[{\"op\":\"remove\",\"path\":\"/metadata/finalizers\"}]' "
+                                    ">/dev/null",
+                                    h),
+                         0);
+        e2e_wait_out(E2E_WAIT_S, "gone",
+                     "get ppol forced -n '%s' -o name 2>/dev/null | grep -q . && echo present "
+                     "|| echo gone",
+                     h);
+        /* the RoleBindings go with their owner (the garbage collector); the copy and the
+         * links stay, naming a policy that does not exist */
+        char *e = kt_kout(exists_cmd, "secret", "creds", a);
+        assert_string_equal(e, "present");
+        free(e);
+        assert_int_equal(e2e_sa_count(a, "default", "pull", "creds"), 1);
+        assert_int_equal(e2e_sa_count(h, "default", "pull", "creds"), 1);
+
+        assert_int_equal(e2e_controller_start(controller_flags), 0);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rbh, h);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "rolebinding", rba, h);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "creds", a);
+        e2e_wait_link(h, "default", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_link(a, "default", "pull", "creds", 0, E2E_WAIT_S);
+        e2e_wait_out(E2E_WAIT_S, "",
+                     "get sa default -n '%s' -o "
+                     "jsonpath='{.metadata.annotations.pullpolicy\\.io/links}'",
+                     a);
+        /* what others made stays: the person's link, the source, OpenShift's own link */
+        assert_int_equal(e2e_sa_count(a, "default", "pull", "personal"), 1);
+        e = kt_kout(exists_cmd, "secret", "creds", h);
+        assert_string_equal(e, "present");
+        free(e);
+        json_object *sa = e2e_sa(a, "default");
+        assert_non_null(e2e_find_prefix(sa, "imagePullSecrets", "default-dockercfg-"));
+        json_object_put(sa);
+        assert_true(tproc_log_count(&E2E.controller,
+                                    "undoing what a policy that no longer exists left", NULL) > 0);
+
+        /* while it runs: a leftover marked for a policy that does not exist (as a finalizer
+         * removed by hand leaves them; another name than above, so that no sweep of "forced"
+         * still pending can be what removes it) is seen by its watch and undone too */
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: leftover\n  namespace: %s\n"
+                 "  labels:\n    app.kubernetes.io/managed-by: pullpolicy-controller\n"
+                 "    pullpolicy.io/policy: vanished\n    pullpolicy.io/policy-namespace: %s\n"
+                 "type: Opaque\ndata: {x: eA==}\n",
+                 a, h);
+        e2e_wait_out(E2E_WAIT_S, "absent", exists_cmd, "secret", "leftover", a);
+
+        free(rbh);
+        free(rba);
+        e2e_ns_delete(h);
+        e2e_ns_delete(a);
+        free(h);
+        free(a);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "cleanup", "legacy") < 0) return -1;
         strcpy(dist_flag, "--distribution-namespaces=");
@@ -458,6 +541,7 @@ int main(void) {
             cmocka_unit_test(test_long_policy_names),
             cmocka_unit_test(test_namespaces_deleted),
             cmocka_unit_test(test_changes_while_down),
+            cmocka_unit_test(test_finalizer_removed_by_hand),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

@@ -368,11 +368,106 @@ static void test_global_two_policies_and_a_person(void **state) {
         free(g2);
 }
 
+/*
+ * Issue 7, item 1 (privilege escalation): a policy in a distribution namespace names the
+ * "<sa>-dockercfg-xxxxx" secret OpenShift (the simulation) made for its "default" account,
+ * which carries that account's token, and selects namespaces with merge: true. Nothing is
+ * copied, merged or linked to another account; Ready=False ServiceAccountSecret; the
+ * account's own link (OpenShift's) stays as it is.
+ */
+typedef struct dockercfg_cond {
+        const char *ns, *sa;
+        char *name;
+} dockercfg_cond;
+
+static int dockercfg_check(void *ud) {
+        dockercfg_cond *c = ud;
+        json_object *o = e2e_sa(c->ns, c->sa);
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "%s-dockercfg-", c->sa);
+        const char *n = o ? e2e_find_prefix(o, "imagePullSecrets", prefix) : NULL;
+        if (n && o && e2e_count_name(o, "secrets", n) == 1) c->name = strdup(n);
+        json_object_put(o);
+        return c->name != NULL;
+}
+
+static void test_sa_token_never_distributed(void **state) {
+        char *h = e2e_ns("sa-home", "sa-target: \"yes\"\n");
+        char *t1 = e2e_ns("sa-t1", "sa-target: \"yes\"\n"),
+             *t2 = e2e_ns("sa-t2", "sa-target: \"yes\"\n");
+        dockercfg_cond dc = {h, "default", NULL};
+        e2e_wait(dockercfg_check, &dc, E2E_WAIT_S, "the simulation's dockercfg secret of default");
+        const char *tok = dc.name;
+        fprintf(stderr, "service account secret: %s/%s\n", h, tok);
+        e2e_sa_create(h, "victim");
+        e2e_wait_out(E2E_WAIT_S, "default", "get sa default -n '%s' -o jsonpath='{.metadata.name}'",
+                     t1);
+        char *own_before = kt_kout("get sa default -n '%s' -o jsonpath='{.secrets[*].name} "
+                                   "{.imagePullSecrets[*].name}'",
+                                   h);
+        char *global_before = kt_kout("get secret pull-secret -n openshift-config "
+                                      "-o jsonpath='{.metadata.resourceVersion}'");
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: spread\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    namespaceSelector:\n      matchLabels:\n"
+                 "        sa-target: \"yes\"\n        %s: %s\n"
+                 "  pullSecrets:\n  - name: %s\n    for: [pull, mount]\n"
+                 "  globalPullSecret:\n    merge: true\n",
+                 h, E2E_LABEL_RUN, E2E.prefix, tok);
+        e2e_wait_ready(h, "spread", "False", "ServiceAccountSecret", E2E_WAIT_S);
+        char *msg =
+            kt_kout("get ppol spread -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".message}'", h);
+        fprintf(stderr, "ServiceAccountSecret: %s\n", msg);
+        assert_non_null(strstr(msg, tok));
+        free(msg);
+        assert_true(e2e_events(h, "spread", "ServiceAccountSecret") >= 1);
+
+        /* the status is written after the plan's writes: by now any copy would exist */
+        const char *tenants[] = {t1, t2};
+        for (size_t i = 0; i < ARRAY_SIZE(tenants); i++) {
+                char *e = kt_kout(exists_cmd, "secret", tok, tenants[i]);
+                assert_string_equal(e, "absent");
+                free(e);
+                assert_int_equal(e2e_sa_count(tenants[i], "default", "pull", tok), 0);
+        }
+        /* R3: not linked to another account of its own namespace */
+        assert_int_equal(e2e_sa_count(h, "victim", "pull", tok), 0);
+        assert_int_equal(e2e_sa_count(h, "victim", "mount", tok), 0);
+        /* its own account keeps OpenShift's link, untouched, and no record of ours */
+        json_object *own = e2e_sa(h, "default");
+        assert_int_equal(e2e_count_name(own, "imagePullSecrets", tok), 1);
+        assert_int_equal(e2e_count_name(own, "secrets", tok), 1);
+        assert_null(kt_annotation(own, "pullpolicy.io/links"));
+        json_object_put(own);
+        char *own_after = kt_kout("get sa default -n '%s' -o jsonpath='{.secrets[*].name} "
+                                  "{.imagePullSecrets[*].name}'",
+                                  h);
+        assert_string_equal(own_after, own_before);
+        /* R6: nothing merged into the global pull secret */
+        char *global_after = kt_kout("get secret pull-secret -n openshift-config "
+                                     "-o jsonpath='{.metadata.resourceVersion}'");
+        assert_string_equal(global_after, global_before);
+
+        e2e_policy_delete(h, "spread");
+        free(own_before);
+        free(own_after);
+        free(global_before);
+        free(global_after);
+        free(dc.name);
+        e2e_ns_delete(h);
+        e2e_ns_delete(t1);
+        e2e_ns_delete(t2);
+        free(h);
+        free(t1);
+        free(t2);
+}
+
 static int group_setup(void **state) {
         if (e2e_suite_setup(state, "distribution", "legacy") < 0) return -1;
         char dist[512];
-        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-allowed,%s-allowed2,%s-g1,%s-g2",
-                 E2E.prefix, E2E.prefix, E2E.prefix, E2E.prefix);
+        snprintf(dist, sizeof(dist),
+                 "--distribution-namespaces=%s-allowed,%s-allowed2,%s-g1,%s-g2,%s-sa-home",
+                 E2E.prefix, E2E.prefix, E2E.prefix, E2E.prefix, E2E.prefix);
         const char *flags[] = {dist, NULL};
         return e2e_controller_start(flags);
 }
@@ -383,6 +478,7 @@ int main(void) {
             cmocka_unit_test(test_refused_home),
             cmocka_unit_test(test_foreign_secret_conflict),
             cmocka_unit_test(test_global_two_policies_and_a_person),
+            cmocka_unit_test(test_sa_token_never_distributed),
         };
         return cmocka_run_group_tests(tests, group_setup, e2e_suite_teardown);
 }

@@ -1524,6 +1524,72 @@ static void test_plan_converges(void **state) {
         drop_namespace(home);
 }
 
+/*
+ * Issue 7, item 1: the apply step re-reads a source before it copies or merges it and
+ * judges what it reads, not what was planned: a source that has come to belong to a
+ * service account (or no longer parses) is neither copied nor merged.
+ */
+static void test_source_rechecked(void **state) {
+        char *home = new_namespace("ap-sa-home"), *subj = new_namespace("ap-sa-subj");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        char *g64 = b64(GLOBAL_PAYLOAD);
+        char *tok64 = b64("{\"auths\":{\"image-registry.openshift-image-registry.svc:5000\":"
+                          "{\"auth\":\"dG9rZW4=\"}}}");
+        /* planned as a plain pull secret; annotated as a service account's since */
+        kt_apply("apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: pull-secret, namespace: %s}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n"
+                 "---\n"
+                 "apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: default-dockercfg-abcde, namespace: %s, annotations: "
+                 "{kubernetes.io/service-account.name: default}}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n"
+                 "---\n"
+                 "apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: opaque, namespace: %s}\n"
+                 "type: Opaque\n"
+                 "data: {x: eA==}\n",
+                 home, g64, home, tok64, home);
+        static const char *const sources[] = {"default-dockercfg-abcde", "opaque"};
+        for (size_t i = 0; i < ARRAY_SIZE(sources); i++) {
+                plan *p = plan_new0();
+                plan_write *w = add_write(p, pol, PLAN_COPY_CREATE, subj, sources[i], NULL, NULL);
+                copy_fields(w, home, sources[i], "pol");
+                outcome o = run_plan(&ctx, pol, p);
+                assert_int_equal(o.result, -ESTALE);
+                outcome_done(&o);
+                plan_free(p);
+                json_object *c = kjson("get secret -n %s %s", subj, sources[i]);
+                assert_null(c);
+        }
+
+        char *rv = jsonpath("secret/pull-secret", home, ".metadata.resourceVersion");
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_GLOBAL_EDIT, home, "pull-secret", rv, NULL);
+        w->global.source_namespace = dup0(home);
+        w->global.want = calloc(1, sizeof(plan_global_want));
+        assert_non_null(w->global.want);
+        w->global.want[0].registry = dup0("image-registry.openshift-image-registry.svc:5000");
+        w->global.want[0].source = dup0("default-dockercfg-abcde");
+        w->global.n_want = 1;
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, -ESTALE);
+        outcome_done(&o);
+        plan_free(p);
+        char *rv2 = jsonpath("secret/pull-secret", home, ".metadata.resourceVersion");
+        assert_string_equal(rv, rv2); /* not written */
+        free(rv);
+        free(rv2);
+        free(g64);
+        free(tok64);
+        model_policy_free(pol);
+        drop_namespace(home);
+        drop_namespace(subj);
+}
+
 int main(void) {
         const struct CMUnitTest all[] = {
             cmocka_unit_test(test_role_binding),
@@ -1538,6 +1604,7 @@ int main(void) {
             cmocka_unit_test(test_cancel),
             cmocka_unit_test(test_gone_objects),
             cmocka_unit_test(test_plan_converges),
+            cmocka_unit_test(test_source_rechecked),
         };
         /* APPLY_TESTS=test_copies,test_cancel runs only those, in this file's order */
         struct CMUnitTest tests[ARRAY_SIZE(all)];

@@ -567,6 +567,56 @@ static void test_secret_metadata_only(void **state) {
         json_object_put(o);
 }
 
+/* Issue 7, item 1: the signs that a secret belongs to a service account. */
+static void test_secret_belongs_to_sa(void **state) {
+        static const struct {
+                const char *json;
+                bool owned;
+        } cases[] = {
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"type\":"
+             "\"kubernetes.io/dockerconfigjson\"}",
+             false},
+            /* someone else's annotations and owners do not count */
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\",\"annotations\":{\"a\":\"b\","
+             "\"openshift.io/internal-registry\":\"x\"},\"ownerReferences\":[{\"apiVersion\":"
+             "\"v1\",\"kind\":\"ConfigMap\",\"name\":\"c\",\"uid\":\"u\"}]}}",
+             false},
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\",\"annotations\":{"
+             "\"kubernetes.io/service-account.name\":\"default\"}}}",
+             true},
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\",\"annotations\":{"
+             "\"openshift.io/internal-registry-auth-token.service-account\":\"default\"}}}",
+             true},
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\",\"annotations\":{"
+             "\"openshift.io/internal-registry-auth-token.binding\":\"bound\"}}}",
+             true},
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\",\"ownerReferences\":[{"
+             "\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"name\":\"default\","
+             "\"uid\":\"u\"}]}}",
+             true},
+            {"{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"type\":"
+             "\"kubernetes.io/service-account-token\"}",
+             true},
+        };
+        (void)state;
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                json_object *o = parse(cases[i].json);
+                if (model_secret_json_belongs_to_sa(o) != cases[i].owned)
+                        fail_msg("case %zu: %s", i, cases[i].json);
+                model_secret *s = NULL;
+                /* the decoders keep the verdict (a PartialObjectMetadata has no type: only the full
+                 * form shows it) */
+                assert_int_equal(model_secret_decode_meta(o, &s), 0);
+                assert_int_equal(s->sa_owned, cases[i].owned);
+                model_secret_free(s);
+                json_object_put(o);
+        }
+        assert_true(model_secret_json_belongs_to_sa(NULL));
+        json_object *bad = parse("[1]");
+        assert_true(model_secret_json_belongs_to_sa(bad));
+        json_object_put(bad);
+}
+
 static void test_secret_payload_auths(void **state) {
         json_object *o = load("secret-dockerconfigjson.json"), *auths = NULL;
         model_secret_validity v;
@@ -823,6 +873,7 @@ int main(void) {
             cmocka_unit_test(test_secret_invalid_payloads),
             cmocka_unit_test(test_secret_metadata_only),
             cmocka_unit_test(test_secret_payload_auths),
+            cmocka_unit_test(test_secret_belongs_to_sa),
             cmocka_unit_test(test_secret_merged_annotation),
             cmocka_unit_test(test_role_binding),
             cmocka_unit_test(test_policy),

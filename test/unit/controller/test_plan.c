@@ -2001,6 +2001,385 @@ static void test_bad_arguments(void **state) {
         assert_string_equal(plan_write_kind_to_string(PLAN_SA_EDIT), "EditServiceAccount");
 }
 
+/* ---- a service account's own secret is never a source (issue 7, item 1) ------------------ */
+
+#define SA_SECRET         "default-dockercfg-abcde"
+#define INTERNAL_REGISTRY "image-registry.openshift-image-registry.svc:5000"
+
+/*
+ * The attack: a policy in a distribution namespace names OpenShift's dockercfg
+ * secret of its own "default" service account (which carries that account's token)
+ * and selects every namespace, with merge: true.
+ */
+static void sa_secret_world(world *w, const char *secret_meta, const char *sa_extra) {
+        ns_add(w, "pullpolicy-system", NULL);
+        ns_add(w, "tenant-a", NULL);
+        ns_add(w, "tenant-b", NULL);
+        /* OpenShift's own link of the secret to its service account */
+        sa_add(w, "pullpolicy-system", "default", NULL, "[\"" SA_SECRET "\"]",
+               "[\"" SA_SECRET "\"]", NOW - 100000, sa_extra);
+        sa_simple(w, "pullpolicy-system", "builder");
+        sa_simple(w, "tenant-a", "default");
+        sa_simple(w, "tenant-b", "default");
+        secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
+        secret_add(w, "pullpolicy-system", SA_SECRET,
+                   "{\"" INTERNAL_REGISTRY "\":{\"auth\":\"dG9rZW4=\"}}", secret_meta);
+        policy_add(w, "pullpolicy-system", "spread",
+                   "{\"subjects\":{\"namespaceSelector\":{}},"
+                   "\"pullSecrets\":[{\"name\":\"" SA_SECRET "\",\"for\":[\"pull\",\"mount\"]}],"
+                   "\"globalPullSecret\":{\"merge\":true}}",
+                   true);
+}
+
+/* Nothing copied, merged or linked; Ready=False ServiceAccountSecret; OpenShift's link kept. */
+static void assert_sa_secret_refused(world *w, bool first) {
+        plan *pl = world_plan(w, "pullpolicy-system", "spread");
+        assert_int_equal(count_writes(pl, PLAN_COPY_CREATE), 0);
+        assert_int_equal(count_writes(pl, PLAN_COPY_UPDATE), 0);
+        assert_int_equal(count_writes(pl, PLAN_SA_EDIT), 0);
+        assert_int_equal(count_writes(pl, PLAN_GLOBAL_EDIT), 0);
+        assert_string_equal(pl->status.ready_status, "False");
+        assert_string_equal(pl->status.ready_reason, "ServiceAccountSecret");
+        const model_problem *p = find_problem(pl, "ServiceAccountSecret");
+        assert_non_null(p);
+        assert_string_equal(p->namespace, "pullpolicy-system");
+        assert_string_equal(p->name, SA_SECRET);
+        assert_non_null(strstr(pl->status.ready_message, "pullpolicy-system/" SA_SECRET));
+        const plan_event *e = find_event(pl, "ServiceAccountSecret");
+        if (first) {
+                assert_non_null(e);
+                assert_true(e->warning);
+        } else {
+                assert_null(e); /* reported once, with the stored problem */
+        }
+        plan_free(pl);
+        converge(w, "pullpolicy-system", "spread");
+        assert_null(world_find(w, K_SECRET, "tenant-a", SA_SECRET));
+        assert_null(world_find(w, K_SECRET, "tenant-b", SA_SECRET));
+        assert_int_equal(PULLS(w, "tenant-a", "default", SA_SECRET), 0);
+        assert_int_equal(PULLS(w, "tenant-b", "default", SA_SECRET), 0);
+        /* R3: not linked to another service account of its own namespace either */
+        assert_int_equal(PULLS(w, "pullpolicy-system", "builder", SA_SECRET), 0);
+        assert_int_equal(MOUNTS(w, "pullpolicy-system", "builder", SA_SECRET), 0);
+        /* its own service account keeps OpenShift's link, untouched */
+        assert_int_equal(PULLS(w, "pullpolicy-system", "default", SA_SECRET), 1);
+        assert_int_equal(MOUNTS(w, "pullpolicy-system", "default", SA_SECRET), 1);
+        assert_null(kube_meta_annotation(&get_sa(w, "pullpolicy-system", "default")->meta,
+                                         NAMES_ANNOTATION_LINKS));
+        assert_null(entry_text(w, INTERNAL_REGISTRY));
+        assert_string_equal(pstatus(w, "pullpolicy-system", "spread")->ready_reason,
+                            "ServiceAccountSecret");
+}
+
+static void test_sa_secret_annotated_sa_name(void **state) {
+        world *w = *state;
+        sa_secret_world(w, "\"annotations\":{\"kubernetes.io/service-account.name\":\"default\"}",
+                        NULL);
+        assert_sa_secret_refused(w, true);
+}
+
+static void test_sa_secret_internal_registry_annotation(void **state) {
+        world *w = *state;
+        sa_secret_world(w,
+                        "\"annotations\":{\"openshift.io/"
+                        "internal-registry-auth-token.service-account\":\"default\"}",
+                        NULL);
+        assert_sa_secret_refused(w, true);
+}
+
+static void test_sa_secret_owned_by_sa(void **state) {
+        world *w = *state;
+        sa_secret_world(w,
+                        "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\","
+                        "\"name\":\"default\",\"uid\":\"sa-uid\"}]",
+                        NULL);
+        assert_sa_secret_refused(w, true);
+}
+
+static void test_sa_secret_named_by_pull_secret_ref(void **state) {
+        world *w = *state;
+        /* a plain secret; only the account's annotation says whose it is */
+        sa_secret_world(w, NULL,
+                        "{\"annotations\":{\"openshift.io/internal-registry-pull-secret-ref\":"
+                        "\"" SA_SECRET "\"}}");
+        assert_sa_secret_refused(w, true);
+}
+
+static void test_sa_secret_token_type(void **state) {
+        world *w = *state;
+        sa_secret_world(w, NULL, NULL);
+        /* the same name, now a legacy token secret */
+        world_put_str(w, K_SECRET,
+                      "{\"type\":\"kubernetes.io/service-account-token\",\"metadata\":{\"name\":"
+                      "\"" SA_SECRET "\",\"namespace\":\"pullpolicy-system\"},"
+                      "\"data\":{\"token\":\"dG9rZW4=\"}}");
+        assert_sa_secret_refused(w, true);
+}
+
+/* Copies and links a policy made before the secret was known as a service account's go. */
+static void test_sa_secret_spread_before_is_undone(void **state) {
+        world *w = *state;
+        sa_secret_world(w, NULL, NULL);
+        converge(w, "pullpolicy-system", "spread");
+        assert_non_null(world_find(w, K_SECRET, "tenant-a", SA_SECRET));
+        assert_int_equal(PULLS(w, "tenant-a", "default", SA_SECRET), 1);
+        assert_int_equal(PULLS(w, "pullpolicy-system", "builder", SA_SECRET), 1);
+        char *e = entry_text(w, INTERNAL_REGISTRY);
+        assert_non_null(e);
+        free(e);
+
+        secret_add(w, "pullpolicy-system", SA_SECRET,
+                   "{\"" INTERNAL_REGISTRY "\":{\"auth\":\"dG9rZW4=\"}}",
+                   "\"annotations\":{\"kubernetes.io/service-account.name\":\"default\"}");
+        plan *pl = world_plan(w, "pullpolicy-system", "spread");
+        assert_non_null(find_write(pl, PLAN_COPY_DELETE, "tenant-a", SA_SECRET));
+        assert_non_null(find_write(pl, PLAN_COPY_DELETE, "tenant-b", SA_SECRET));
+        assert_int_equal(count_writes(pl, PLAN_COPY_UPDATE), 0);
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "tenant-a", "default"));
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "pullpolicy-system", "builder"));
+        assert_null(find_write(pl, PLAN_SA_EDIT, "pullpolicy-system", "default"));
+        assert_non_null(find_write(pl, PLAN_GLOBAL_EDIT, "openshift-config", "pull-secret"));
+        world_apply(w, "pullpolicy-system", "spread", pl);
+        plan_free(pl);
+        assert_sa_secret_refused(w, false);
+}
+
+/* Copies of a service account's secret go even when the home has left the distribution list. */
+static void test_sa_secret_copies_go_without_distribution(void **state) {
+        world *w = *state;
+        sa_secret_world(w, NULL, NULL);
+        converge(w, "pullpolicy-system", "spread");
+        assert_non_null(world_find(w, K_SECRET, "tenant-a", SA_SECRET));
+        w->dist[0] = "somewhere-else";
+        secret_add(w, "pullpolicy-system", SA_SECRET,
+                   "{\"" INTERNAL_REGISTRY "\":{\"auth\":\"dG9rZW4=\"}}",
+                   "\"annotations\":{\"kubernetes.io/service-account.name\":\"default\"}");
+        plan *pl = world_plan(w, "pullpolicy-system", "spread");
+        assert_non_null(find_write(pl, PLAN_COPY_DELETE, "tenant-a", SA_SECRET));
+        assert_non_null(find_write(pl, PLAN_COPY_DELETE, "tenant-b", SA_SECRET));
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "tenant-a", "default"));
+        plan_free(pl);
+        converge(w, "pullpolicy-system", "spread");
+        assert_null(world_find(w, K_SECRET, "tenant-a", SA_SECRET));
+        assert_null(world_find(w, K_SECRET, "tenant-b", SA_SECRET));
+        assert_int_equal(PULLS(w, "tenant-a", "default", SA_SECRET), 0);
+        assert_int_equal(PULLS(w, "pullpolicy-system", "default", SA_SECRET), 1);
+}
+
+/* ---- deletion and the global pull secret (issue 7, item 2) --------------------------------- */
+
+/* The global pull secret as the metadata watch alone knows it (its full form not fetched). */
+static void secret_meta_only(world *w, const char *ns, const char *name) {
+        obj *o = world_find(w, K_SECRET, ns, name);
+        assert_non_null(o);
+        model_secret *m = NULL;
+        assert_int_equal(model_secret_decode_meta(o->json, &m), 0);
+        model_free(o->k, o->model);
+        o->model = m;
+}
+
+static void secret_full_again(world *w, const char *ns, const char *name) {
+        obj *o = world_find(w, K_SECRET, ns, name);
+        assert_non_null(o);
+        model_free(o->k, o->model);
+        o->model = model_decode(K_SECRET, o->json);
+}
+
+static void merged_then_deleted_unfetched(world *w, bool leave_distribution) {
+        ns_add(w, "pullpolicy-system", NULL);
+        secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
+        secret_add(w, "pullpolicy-system", "mine", "{\"mine.io\":{\"auth\":\"eA==\"}}", NULL);
+        policy_add(w, "pullpolicy-system", "g",
+                   "{\"pullSecrets\":[{\"name\":\"mine\"}],\"subjects\":{\"serviceAccounts\":[]},"
+                   "\"globalPullSecret\":{\"merge\":true}}",
+                   true);
+        converge(w, "pullpolicy-system", "g");
+        char *e = entry_text(w, "mine.io");
+        assert_non_null(e);
+        free(e);
+        if (leave_distribution) w->dist[0] = "somewhere-else";
+        policy_mark_deleting(w, "pullpolicy-system", "g");
+        secret_meta_only(w, "openshift-config", "pull-secret");
+        plan *pl = world_plan(w, "pullpolicy-system", "g");
+        /* the entries are still there: the finalizer stays, and the plan comes back */
+        assert_int_equal(count_writes(pl, PLAN_REMOVE_FINALIZER), 0);
+        assert_true(pl->requeue_after > 0);
+        plan_free(pl);
+        assert_non_null(world_find(w, K_POLICY, "pullpolicy-system", "g"));
+        /* once the full secret is there, the entries go, then the finalizer */
+        secret_full_again(w, "openshift-config", "pull-secret");
+        pl = world_plan(w, "pullpolicy-system", "g");
+        const plan_write *pw = find_write(pl, PLAN_GLOBAL_EDIT, "openshift-config", "pull-secret");
+        assert_non_null(pw);
+        assert_int_equal(pw->global.desired.n_ops, 1);
+        assert_int_equal(pw->global.desired.ops[0].kind, PLAN_GLOBAL_REMOVE);
+        assert_null(pw->global.desired.merged);
+        assert_int_equal(count_writes(pl, PLAN_REMOVE_FINALIZER), 0);
+        plan_free(pl);
+        converge(w, "pullpolicy-system", "g");
+        assert_null(world_find(w, K_POLICY, "pullpolicy-system", "g"));
+        assert_null(entry_text(w, "mine.io"));
+        const model_secret *g = world_model(w, K_SECRET, "openshift-config", "pull-secret");
+        assert_null(kube_meta_annotation(&g->meta, NAMES_ANNOTATION_MERGED));
+}
+
+static void test_delete_after_home_left_distribution(void **state) {
+        merged_then_deleted_unfetched(*state, true);
+}
+
+static void test_delete_global_not_fetched_yet(void **state) {
+        merged_then_deleted_unfetched(*state, false);
+}
+
+/* ---- DistributionNotAllowed: exactly what goes on (issue 7, item 8) ------------------------ */
+
+static void test_distribution_not_allowed_exactly(void **state) {
+        world *w = *state;
+        /* first on the distribution list: copies, links and merged entries exist */
+        w->dist[0] = "project-b";
+        ns_add(w, "project-b", NULL);
+        ns_add(w, "project-a", "{\"team\":\"a\"}");
+        sa_simple(w, "project-a", "default");
+        sa_simple(w, "project-b", "default");
+        secret_add(w, "project-b", "quay-creds", QUAY, NULL);
+        secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
+        policy_add(w, "project-b", "p",
+                   "{\"subjects\":{\"namespaces\":[\"project-b\"],\"namespaceSelector\":"
+                   "{\"matchLabels\":{\"team\":\"a\"}}},\"imagePuller\":{},"
+                   "\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"globalPullSecret\":{\"merge\":"
+                   "true}}",
+                   true);
+        converge(w, "project-b", "p");
+        assert_string_equal(pstatus(w, "project-b", "p")->ready_reason, "Applied");
+        const model_secret *copy = world_model(w, K_SECRET, "project-a", "quay-creds");
+        assert_non_null(copy);
+        char *copy_rv = strdup(copy->meta.resource_version);
+        char *global_rv = strdup(
+            ((const model_secret *)world_model(w, K_SECRET, "openshift-config", "pull-secret"))
+                ->meta.resource_version);
+
+        /* the home leaves the list; new subjects arrive in both namespaces */
+        w->dist[0] = "pullpolicy-system";
+        ns_add(w, "project-c", "{\"team\":\"a\"}");
+        sa_simple(w, "project-c", "default");
+        sa_simple(w, "project-a", "builder");
+        sa_simple(w, "project-b", "builder");
+        plan *pl = world_plan(w, "project-b", "p");
+        /* allowed: the RoleBinding (in the home) for the new namespace, the home's links */
+        const plan_write *rb = NULL;
+        for (size_t i = 0; !rb && i < pl->n_writes; i++)
+                if (pl->writes[i].kind == PLAN_RB_CREATE) rb = &pl->writes[i];
+        assert_non_null(rb);
+        assert_string_equal(rb->namespace, "project-b");
+        assert_string_equal(rb->rb.subject_namespace, "project-c");
+        assert_int_equal(count_writes(pl, PLAN_RB_CREATE) + count_writes(pl, PLAN_RB_UPDATE), 1);
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "project-b", "builder"));
+        /* refused: copies (R5), links to copies outside the home, the global merge (R6) */
+        assert_int_equal(count_writes(pl, PLAN_COPY_CREATE), 0);
+        assert_int_equal(count_writes(pl, PLAN_COPY_UPDATE), 0);
+        assert_int_equal(count_writes(pl, PLAN_GLOBAL_EDIT), 0);
+        /* and nothing made before is removed while the policy stands */
+        assert_int_equal(count_writes(pl, PLAN_COPY_DELETE), 0);
+        assert_int_equal(count_writes(pl, PLAN_RB_DELETE), 0);
+        for (size_t i = 0; i < pl->n_writes; i++)
+                if (pl->writes[i].kind == PLAN_SA_EDIT)
+                        assert_string_equal(pl->writes[i].namespace, "project-b");
+        assert_int_equal(pl->n_writes, 2);
+        assert_string_equal(pl->status.ready_status, "False");
+        assert_string_equal(pl->status.ready_reason, "DistributionNotAllowed");
+        plan_free(pl);
+        converge(w, "project-b", "p");
+        assert_string_equal(pstatus(w, "project-b", "p")->ready_reason, "DistributionNotAllowed");
+        assert_int_equal(PULLS(w, "project-b", "builder", "quay-creds"), 1);
+        assert_int_equal(PULLS(w, "project-a", "default", "quay-creds"), 1);
+        assert_int_equal(PULLS(w, "project-a", "builder", "quay-creds"), 0);
+        assert_null(world_find(w, K_SECRET, "project-c", "quay-creds"));
+        copy = world_model(w, K_SECRET, "project-a", "quay-creds");
+        assert_non_null(copy);
+        assert_string_equal(copy->meta.resource_version, copy_rv);
+        assert_string_equal(
+            ((const model_secret *)world_model(w, K_SECRET, "openshift-config", "pull-secret"))
+                ->meta.resource_version,
+            global_rv);
+        free(copy_rv);
+        free(global_rv);
+}
+
+/* ---- orphans of a force-removed finalizer (issue 7, item 7) ---------------------------- */
+
+static plan *world_plan_orphan(world *w, const char *ns, const char *name) {
+        plan_memsnap *m = NULL;
+        assert_int_equal(plan_memsnap_new(&m), 0);
+        for (size_t i = 0; i < w->n; i++) {
+                const obj *o = &w->objs[i];
+                int r = o->k == K_NS       ? plan_memsnap_add_namespace(m, o->model)
+                        : o->k == K_SA     ? plan_memsnap_add_sa(m, o->model)
+                        : o->k == K_SECRET ? plan_memsnap_add_secret(m, o->model)
+                        : o->k == K_RB     ? plan_memsnap_add_role_binding(m, o->model)
+                                           : plan_memsnap_add_policy(m, o->model);
+                assert_int_equal(r, 0);
+        }
+        plan_snapshot snap = plan_memsnap_snapshot(m);
+        plan *pl = NULL;
+        assert_int_equal(plan_orphan(ns, name, &snap, &w->set, &pl), 0);
+        plan_memsnap_free(m);
+        return pl;
+}
+
+static void test_orphan_undone(void **state) {
+        world *w = *state;
+        w->dist[0] = "project-b";
+        ns_add(w, "project-b", NULL);
+        ns_add(w, "project-a", NULL);
+        sa_simple(w, "project-a", "default");
+        sa_simple(w, "project-b", "default");
+        secret_add(w, "project-b", "quay-creds", QUAY, NULL);
+        secret_add(w, "openshift-config", "pull-secret", GLOBAL_AUTHS, NULL);
+        const char *spec =
+            "{\"subjects\":{\"namespaces\":[\"project-a\",\"project-b\"]},\"imagePuller\":{},"
+            "\"pullSecrets\":[{\"name\":\"quay-creds\",\"for\":[\"pull\",\"mount\"]}],"
+            "\"globalPullSecret\":{\"merge\":true}}";
+        policy_add(w, "project-b", "p", spec, true);
+        /* another policy of the home that stays: its own objects are not touched */
+        policy_add(w, "project-b", "keep",
+                   "{\"subjects\":{\"namespaces\":[\"project-a\"]},\"imagePuller\":{}}", true);
+        size_t before = w->n;
+        converge(w, "project-b", "p");
+        converge(w, "project-b", "keep");
+        assert_int_equal(w->n, before + 4); /* three bindings, one copy */
+        char *e = entry_text(w, "quay.io");
+        assert_non_null(e);
+        free(e);
+
+        /* its finalizer removed by hand: the policy is gone, its objects stay */
+        assert_true(world_del(w, K_POLICY, "project-b", "p"));
+        plan *pl = world_plan_orphan(w, "project-b", "p");
+        assert_int_equal(count_writes(pl, PLAN_RB_DELETE), 2);
+        assert_int_equal(count_writes(pl, PLAN_SA_EDIT), 2);
+        assert_int_equal(count_writes(pl, PLAN_GLOBAL_EDIT), 1);
+        assert_int_equal(count_writes(pl, PLAN_COPY_DELETE), 1);
+        assert_int_equal(count_writes(pl, PLAN_REMOVE_FINALIZER), 0);
+        assert_int_equal(pl->n_events, 0);
+        assert_false(pl->has_status);
+        assert_int_equal(pl->requeue_after, 1);
+        world_apply(w, "project-b", "p", pl);
+        plan_free(pl);
+        /* the next round finds nothing: no writes, no requeue */
+        pl = world_plan_orphan(w, "project-b", "p");
+        assert_int_equal(pl->n_writes, 0);
+        assert_true(pl->requeue_after < 0);
+        plan_free(pl);
+        assert_int_equal(w->n, before - 1 + 1); /* p gone; keep's binding stays */
+        assert_non_null(world_find(w, K_POLICY, "project-b", "keep"));
+        assert_int_equal(get_sa(w, "project-a", "default")->n_pull_secrets, 0);
+        assert_int_equal(get_sa(w, "project-b", "default")->n_secrets, 0);
+        assert_null(
+            kube_meta_annotation(&get_sa(w, "project-a", "default")->meta, NAMES_ANNOTATION_LINKS));
+        assert_null(world_find(w, K_SECRET, "project-a", "quay-creds"));
+        assert_null(entry_text(w, "quay.io"));
+        assert_int_equal(converge(w, "project-b", "keep"), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, world_setup, world_teardown)
 
 int main(void) {
@@ -2050,6 +2429,17 @@ int main(void) {
             T(test_sa_desired_apply_json_keeps_fields),
             T(test_global_edit_direct),
             T(test_bad_arguments),
+            T(test_sa_secret_annotated_sa_name),
+            T(test_sa_secret_internal_registry_annotation),
+            T(test_sa_secret_owned_by_sa),
+            T(test_sa_secret_named_by_pull_secret_ref),
+            T(test_sa_secret_token_type),
+            T(test_sa_secret_spread_before_is_undone),
+            T(test_sa_secret_copies_go_without_distribution),
+            T(test_delete_after_home_left_distribution),
+            T(test_delete_global_not_fetched_yet),
+            T(test_distribution_not_allowed_exactly),
+            T(test_orphan_undone),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal to the planner (plan.c and plan_distribute.c), not an API: the
+ * planning context of one policy, the verdicts on its sources, and the helpers
+ * both files use. plan.c plans subjects, RoleBindings, service accounts and the
+ * status; plan_distribute.c judges the sources and plans the copies (R5) and the
+ * global pull secret (R6).
+ */
+#ifndef PP_CONTROLLER_PLAN_INTERNAL_H
+#define PP_CONTROLLER_PLAN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "names.h"
+#include "plan.h"
+#include "util/macro.h"
+
+#define DEFAULT_GLOBAL_NS   "openshift-config"
+#define DEFAULT_GLOBAL_NAME "pull-secret"
+
+typedef struct ctx {
+        const model_policy *p;
+        const policy_spec *spec;
+        const plan_snapshot *snap;
+        const plan_settings *set;
+        const char *home, *pname;
+        char *key;                             /* "home/name" */
+        char *mkey;                            /* names_marked_key(): what R8 labels say */
+        char label[NAMES_LABEL_VALUE_MAX + 1]; /* the pullpolicy.io/policy label value */
+        plan *out;
+        size_t cap_writes, cap_events;
+        model_problem *probs; /* all problems, before sorting and the cap */
+        size_t n_probs, cap_probs;
+        bool dist_allowed;
+        char **subjects; /* subject namespaces, sorted */
+        size_t n_subjects, cap_subjects;
+        int n_rb, linked, waiting;
+        char **waiting_names; /* "ns/sa" of the first waiting service accounts, in order */
+        size_t n_waiting_names, cap_waiting_names;
+        char **refused; /* pull secrets of the spec that belong to a service account */
+        size_t n_refused, cap_refused;
+        bool undo_pending; /* something of ours is left that no write of this plan undoes */
+        bool orphan;       /* the policy no longer exists: plan_orphan() */
+        long long requeue;
+} ctx;
+
+typedef enum src_state {
+        SRC_OK,
+        SRC_MISSING,
+        SRC_INVALID,
+        SRC_UNKNOWN,  /* only metadata known so far */
+        SRC_SA_OWNED, /* a service account's own secret: never a source */
+} src_state;
+
+typedef struct src_info {
+        const policy_pull_secret *ps;
+        const model_secret *src;
+        src_state st;
+} src_info;
+
+/* plan.c */
+void sort_by_name(void *arr, size_t n);
+_printf_(5, 6) int add_problem(ctx *c, const char *ns, const char *name, const char *reason,
+                               const char *fmt, ...);
+/* A new write with namespace, name, precondition and the policy's identity filled in. */
+plan_write *add_write(ctx *c, plan_write_kind kind, const char *ns, const char *name,
+                      const char *rv, const char *uid);
+/* The subject namespaces of spec (home as given), sorted, into *ret. */
+int subject_namespaces(const policy_spec *spec, const char *home, const plan_snapshot *snap,
+                       char ***ret, size_t *ret_n, size_t *ret_cap);
+
+/* plan_distribute.c */
+int judge_sources(ctx *c, src_info *srcs);
+/* usable[i * n_ps + j]: secret j can be linked in subject namespace i. */
+int plan_copies(ctx *c, const src_info *srcs, bool *usable);
+/* Copies of this policy that are no longer wanted: deleted, or handed over. */
+int plan_copy_deletes(ctx *c, bool deleting);
+int plan_global(ctx *c, const src_info *srcs, bool deleting);
+
+#endif
