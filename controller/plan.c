@@ -799,8 +799,8 @@ static int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *re
 
 typedef struct rb_want {
         char *name;
-        char *legacy; /* names_role_binding_legacy(): kept until the binding under name is */
-        bool placed;  /* the binding under name is there, or written by this plan */
+        char *legacy;   /* names_role_binding_legacy(): kept until the binding under name is */
+        bool placed;    /* the binding under name is there, or written by this plan */
         const char *ns; /* borrowed from ctx.subjects */
         model_subject *subjects;
         size_t n_subjects;

@@ -146,7 +146,18 @@ typedef struct outcome {
         int result;
         size_t n_done;
         char *what;
+        /* the writes reported failed, in order: "<what>|<error>|<http>|<message>" */
+        char *failures[16];
+        size_t n_failures;
 } outcome;
+
+static void on_write_failed(void *ud, const pp_apply_failure *f) {
+        outcome *o = ud;
+        assert_false(o->called);
+        assert_true(o->n_failures < ARRAY_SIZE(o->failures));
+        assert_true(asprintf(&o->failures[o->n_failures++], "%s|%d|%ld|%s", f->what, f->error,
+                             f->http_status, f->message) > 0);
+}
 
 static bool in_start; /* set while pp_apply_plan/status runs: done must not come then */
 
@@ -208,6 +219,7 @@ static pp_apply_ctx make_ctx(const char *gns, hook_state *h) {
             .global_name = "pull-secret",
             .before_put = h ? before_put : NULL,
             .hook_ud = h,
+            .on_write_failed = on_write_failed,
         };
 }
 
@@ -239,6 +251,8 @@ static outcome run_plan(const pp_apply_ctx *ctx, const model_policy *pol, const 
 static void outcome_done(outcome *o) {
         free(o->what);
         o->what = NULL;
+        for (size_t i = 0; i < o->n_failures; i++) free(o->failures[i]);
+        o->n_failures = 0;
 }
 
 /* ---- building plans by hand ---------------------------------------------------------------- */
@@ -559,9 +573,9 @@ static void test_role_binding_update_keeps_foreign_metadata(void **state) {
         assert_true(ours);
         assert_true(theirs);
         json_object_put(rb);
-        char *subjects = kubectl_ok(
-            "get rolebinding -n %s %s -o jsonpath='{range .subjects[*]}{.name} {end}'", home,
-            rbname);
+        char *subjects =
+            kubectl_ok("get rolebinding -n %s %s -o jsonpath='{range .subjects[*]}{.name} {end}'",
+                       home, rbname);
         assert_string_equal(subjects, "builder deployer ");
         free(subjects);
 
@@ -830,8 +844,9 @@ static void test_sa_edit_gives_up(void **state) {
         plan *p = plan_new0();
         plan_write *w = add_write(p, pol, PLAN_SA_EDIT, home, "app", NULL, NULL);
         sa_want(w, "quay-creds", POLICY_FOR_PULL);
-        /* a second write that must not run after the failure */
-        add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
+        /* a second write that must not run after the failure: the finalizer stays while
+         * anything failed */
+        add_write(p, pol, PLAN_REMOVE_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
         outcome o = run_plan(&ctx, pol, p);
         assert_int_equal(o.result, -ESTALE);
         assert_int_equal(o.n_done, 0);
@@ -1306,6 +1321,24 @@ static void test_failed_write_does_not_stop_others(void **state) {
         outcome o = run_plan(&ctx, pol, p);
         assert_int_equal(o.result, -ESTALE); /* the first failure */
         assert_int_equal(o.n_done, 3);
+        char *what = NULL;
+        assert_true(asprintf(&what, "RoleBinding %s/rb-one", home) > 0);
+        assert_string_equal(o.what, what);
+        /* each failure reported with its object and the API's answer */
+        assert_int_equal(o.n_failures, 3);
+        char *f0 = NULL, *f1 = NULL, *f2 = NULL;
+        assert_true(asprintf(&f0, "RoleBinding %s/rb-one|%d|0|", home, -ESTALE) > 0);
+        assert_true(asprintf(&f1, "RoleBinding %s/rb-nowhere|%d|404|namespaces \"%s\" not found",
+                             nowhere, -ENOENT, nowhere) > 0);
+        /* the source is read first: its absence is what failed; no message for a Secret */
+        assert_true(asprintf(&f2, "Secret %s/missing|%d|404|", home, -ENOENT) > 0);
+        assert_string_equal(o.failures[0], f0);
+        assert_string_equal(o.failures[1], f1);
+        assert_string_equal(o.failures[2], f2);
+        free(f0);
+        free(f1);
+        free(f2);
+        free(what);
         outcome_done(&o);
         char *rbs = kubectl_ok("get rolebindings -n %s -o name", home);
         assert_string_equal(rbs, "rolebinding.rbac.authorization.k8s.io/rb-one\n"

@@ -1043,7 +1043,8 @@ static void test_long_names(void **state) {
 static size_t count_kind(world *w, kind k, const char *ns) {
         size_t n = 0;
         for (size_t i = 0; i < w->n; i++)
-                n += w->objs[i].k == k && streq_ptr(jstr(w->objs[i].json, "metadata", "namespace"), ns);
+                n += w->objs[i].k == k &&
+                     streq_ptr(jstr(w->objs[i].json, "metadata", "namespace"), ns);
         return n;
 }
 
@@ -1087,19 +1088,21 @@ static void test_role_binding_legacy_name_replaced(void **state) {
         const model_policy *p = world_model(w, K_POLICY, "project-b", "p");
         char *legacy = NULL, *j = NULL;
         assert_true(asprintf(&legacy, "ppol-%s-%s", "p", "project-b") > 0);
-        assert_true(asprintf(&j,
-                             "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"project-b\","
-                             "\"labels\":{\"" NAMES_LABEL_MANAGED_BY "\":\"" NAMES_MANAGED_BY_VALUE
-                             "\",\"" NAMES_LABEL_POLICY "\":\"p\",\"" NAMES_LABEL_POLICY_NAMESPACE
-                             "\":\"project-b\"},\"ownerReferences\":[{\"apiVersion\":\""
-                             NAMES_POLICY_API_VERSION "\",\"kind\":\"PullPolicy\",\"name\":\"p\","
-                             "\"uid\":\"%s\",\"controller\":true}]},"
-                             "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
-                             "\"kind\":\"ClusterRole\",\"name\":\"system:image-puller\"},"
-                             "\"subjects\":[{\"kind\":\"Group\",\"apiGroup\":"
-                             "\"rbac.authorization.k8s.io\",\"name\":"
-                             "\"system:serviceaccounts:project-b\"}]}",
-                             legacy, p->meta.uid) > 0);
+        assert_true(
+            asprintf(
+                &j,
+                "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"project-b\","
+                "\"labels\":{\"" NAMES_LABEL_MANAGED_BY "\":\"" NAMES_MANAGED_BY_VALUE
+                "\",\"" NAMES_LABEL_POLICY "\":\"p\",\"" NAMES_LABEL_POLICY_NAMESPACE
+                "\":\"project-b\"},\"ownerReferences\":[{\"apiVersion\":\"" NAMES_POLICY_API_VERSION
+                "\",\"kind\":\"PullPolicy\",\"name\":\"p\","
+                "\"uid\":\"%s\",\"controller\":true}]},"
+                "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+                "\"kind\":\"ClusterRole\",\"name\":\"system:image-puller\"},"
+                "\"subjects\":[{\"kind\":\"Group\",\"apiGroup\":"
+                "\"rbac.authorization.k8s.io\",\"name\":"
+                "\"system:serviceaccounts:project-b\"}]}",
+                legacy, p->meta.uid) > 0);
         world_put_str(w, K_RB, j);
         free(j);
         char *now = NULL;
