@@ -36,6 +36,7 @@ typedef struct job {
         size_t n_write_problems, n_write_failures;
         bool only_forbidden; /* every failure counted was a 403 */
         char *first_failure; /* "<Kind> <ns>/<name>: <why>" of the first, for Ready's message */
+        char *false_since;   /* the stored Ready's lastTransitionTime when it is False */
         double started;
         struct job *prev, *next;
 } job;
@@ -135,6 +136,7 @@ static void job_free(job *j) {
         }
         free(j->write_problems);
         free(j->first_failure);
+        free(j->false_since);
         model_policy_free(j->policy);
         free(j->planned_rv);
         free(j->key);
@@ -302,9 +304,9 @@ static bool report_forbidden(job *j, int error, const char *failed_what) {
         free(p->status.ready_reason);
         free(p->status.ready_message);
         /* kept as stored while Ready stays False: a retry that fails the same way writes the
-         * same status, which changes nothing (and triggers no watch event) */
+         * same status, which changes nothing (and triggers no watch event); NULL: now */
         free(p->status.ready_last_transition);
-        p->status.ready_last_transition = NULL;
+        p->status.ready_last_transition = TAKE_PTR(j->false_since);
         p->status.ready_status = "False";
         p->status.ready_reason = reason;
         p->status.ready_message = TAKE_PTR(msg);
@@ -370,6 +372,8 @@ static void plan_and_apply(job *j) {
                 return;
         }
         j->planned_rv = strdup_or_null(p->meta.resource_version);
+        if (p->status.has_ready && streq_ptr(p->status.ready_status, "False"))
+                j->false_since = strdup_or_null(p->status.ready_last_transition);
         if (j->plan->has_status && j->plan->status_changed &&
             memo_same(r, j->key, j->policy, &j->plan->status))
                 j->plan->status_changed = false;

@@ -80,9 +80,9 @@ static char *problems(const char *home, const char *name) {
 
 static void test_refused_write_does_not_block_others(void **state) {
         char *h = e2e_ns("home", NULL);
-        char *a = e2e_ns("a", "    e2e.pullpolicy.io/writes: team\n"),
-             *b = e2e_ns("b", "    e2e.pullpolicy.io/writes: team\n"),
-             *c = e2e_ns("c", "    e2e.pullpolicy.io/writes: team\n");
+        char *a = e2e_ns("a", "e2e.pullpolicy.io/writes: team\n"),
+             *b = e2e_ns("b", "e2e.pullpolicy.io/writes: team\n"),
+             *c = e2e_ns("c", "e2e.pullpolicy.io/writes: team\n");
         e2e_sa_create(a, "app");
         e2e_sa_create(b, DENIED_SA);
         e2e_sa_create(c, "app");
