@@ -209,6 +209,9 @@ static void on_forbidden_status(void *ud, int result, size_t n_done, const char 
         if (result < 0)
                 log_warn(LOG_POLICY(j->ns, j->name),
                          "could not write the status after failed writes", LOG_ERRNO(result));
+        else
+                memo_remember(j->r, j->key, j->planned_rv,
+                              status_hash(j->policy, &j->plan->status));
         job_finish(j, j->failed);
 }
 
@@ -312,7 +315,12 @@ static bool report_forbidden(job *j, int error, const char *failed_what) {
         p->status.ready_message = TAKE_PTR(msg);
         j->failed = error;
         j->forbidden_status = true;
-        memo_forget(j->r, j->key);
+        /* a retry that fails the same way, while the cache still shows that status: no write */
+        if (memo_same(j->r, j->key, j->policy, &p->status)) {
+                log_debug(LOG_POLICY(j->ns, j->name), "status after failed writes unchanged");
+                job_finish(j, error);
+                return true;
+        }
         int r = pp_apply_status(&j->r->apply_ctx, j->policy, &p->status, on_forbidden_status, j,
                                 &j->apply);
         return r >= 0;
