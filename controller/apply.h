@@ -51,9 +51,10 @@
  *                        the plan just applied; a newer generation is reconciled again).
  *                        A policy that is gone has no status to write.
  *
- * Results: 0, or the first failed write's error as a negative errno (errors.h): -ESTALE for a
- * failed precondition (409 Conflict), -EEXIST for AlreadyExists, -EPERM for
- * Forbidden, ... ; -ENOENT when a source secret or the object to update is gone.
+ * Results: 0, or the first failed write's error: an API answer (errors.h:
+ * kube_error_is_conflict() for a failed precondition, kube_error_is_not_found() when a
+ * source secret or the object to update is gone, kube_error_is_forbidden(), ...), or a
+ * negative errno: -ESTALE/-EEXIST when what was read no longer matches the plan.
  * failed_what names the failed write as "<Kind> <namespace>/<name>" (with
  * " status" for the status write): names only, never data (R11).
  *

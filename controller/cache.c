@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kube/reflector.h"
+#include "log.h"
 #include "names.h"
 #include "kube/types.h"
 #include "util/hashmap.h"
@@ -82,6 +83,7 @@ struct pp_cache {
         pp_cache_fetch *fetches;
         unsigned long secret_gets;
         double watch_timeout, idle_timeout;
+        controller_metrics *metrics;
 };
 
 /* ---- policy indexes ----------------------------------------------------------------- */
@@ -267,6 +269,35 @@ static int on_event(void *ud, kube_event_type type, json_object *obj) {
         return r < 0 ? r : 0;
 }
 
+/* The kind of a source's objects, for logs, and their resource, for the metric's label. */
+static const struct {
+        const char *kind, *resource;
+} source_names[_SRC_MAX] = {
+    [SRC_POLICIES] = {"policy", "pullpolicies"},
+    [SRC_NAMESPACES] = {"namespace", "namespaces"},
+    [SRC_SERVICEACCOUNTS] = {"serviceaccount", "serviceaccounts"},
+    [SRC_SECRETS] = {"secret", "secrets"},
+    [SRC_COPIES] = {"secret", "secrets"},
+    [SRC_ROLEBINDINGS] = {"rolebinding", "rolebindings"},
+    [SRC_GLOBAL] = {"secret", "secrets"},
+};
+
+/*
+ * An object the model refuses (over one of its limits) is skipped, by a relist
+ * and a watch event alike, and never makes the reflector relist: one tenant's
+ * object must not cost a list of the whole cluster's. It is as invisible to
+ * the controller as a deleted one (the store dropped any older version), so
+ * say so loudly. Only names and a fixed reason: never the object's content.
+ */
+static void on_invalid(void *ud, const char *ns, const char *name, int error, json_object *obj) {
+        source *s = ud;
+        const char *reason = model_refusal_reason(obj, error);
+        log_warn(LOG_OBJ(source_names[s->which].kind, ns, name),
+                 "skipped: the controller's model refuses this object, which is treated as absent",
+                 LOG_STR("reason", reason));
+        metrics_object_skipped(s->cache->metrics, source_names[s->which].resource, reason);
+}
+
 static void on_synced(void *ud) {
         source *s = ud;
         s->synced = true;
@@ -291,6 +322,7 @@ static int source_init_full(pp_cache *c, int which, const char *name, const kube
         int r = kube_store_new(kind, &s->store);
         if (r < 0) return r;
         kube_store_set_handler(s->store, on_store_change, s);
+        kube_store_set_invalid_handler(s->store, on_invalid, s);
         kube_reflector_opts o = {
             .resource = res,
             .namespace = namespace,
@@ -319,6 +351,7 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
         c->userdata = o->userdata;
         c->watch_timeout = o->watch_timeout;
         c->idle_timeout = o->idle_timeout;
+        c->metrics = o->metrics;
         c->namespace = strdup_or_null(o->namespace);
         c->global_ns = strdup(o->global_ns);
         c->global_name = strdup(o->global_name);

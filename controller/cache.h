@@ -27,6 +27,7 @@
 
 #include "kube/client.h"
 #include "kube/store.h"
+#include "metrics.h"
 #include "model.h"
 #include "plan.h"
 
@@ -44,6 +45,7 @@ typedef struct pp_cache_opts {
         double idle_timeout;
         pp_cache_enqueue_fn enqueue;
         void *userdata;
+        controller_metrics *metrics; /* NULL: none; pullpolicy_objects_skipped_total */
 } pp_cache_opts;
 
 int pp_cache_new(const pp_cache_opts *o, pp_cache **ret);

@@ -295,6 +295,10 @@ static int set_global_pull_secret(pp_settings *s, const char *v, char **why) {
         return 0;
 }
 
+static int set_allow_insecure_http_token(pp_settings *s, const char *v, char **why) {
+        return set_bool(&s->allow_insecure_http_token, v, why);
+}
+
 static int set_leader_elect(pp_settings *s, const char *v, char **why) {
         return set_bool(&s->leader_elect, v, why);
 }
@@ -416,6 +420,9 @@ static int set_help(pp_settings *s, const char *v, char **why) {
 static const flag_def flag_defs[] = {
     {"kubeconfig", "PATH", NULL,
      "kubeconfig file (also $KUBECONFIG); default: in-cluster configuration", set_kubeconfig},
+    {"allow-insecure-http-token", NULL, "false",
+     "send the bearer token to an http:// server in clear text (refused otherwise)",
+     set_allow_insecure_http_token},
     {"namespace", "NAME", NULL, "watch only this namespace; default: all namespaces",
      set_namespace},
     {"allowed-cluster-roles", "LIST", "system:image-puller",

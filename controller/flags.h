@@ -36,7 +36,9 @@
 
 typedef struct pp_settings {
         char *kubeconfig; /* NULL: in-cluster configuration */
-        char *namespace;  /* NULL: watch all namespaces */
+        /* Send the bearer token to an http:// server (clear text); default false. */
+        bool allow_insecure_http_token;
+        char *namespace; /* NULL: watch all namespaces */
 
         char **allowed_cluster_roles; /* never NULL after parsing; may be empty */
         size_t n_allowed_cluster_roles;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kube/errors.h"
 #include "util/macro.h"
 #include "util/str.h"
 
@@ -314,8 +315,10 @@ static void put_field(line *l, const log_field *f) {
         case LOG_FIELD_ERRNO: {
                 long long e = f->i < 0 ? -f->i : f->i;
                 char buf[128];
-                const char *s =
-                    e > INT32_MAX ? "Unknown error" : strerror_r((int)e, buf, sizeof(buf));
+                /* An API answer is no errno: "not found (HTTP 404)", not "Unknown error". */
+                const char *s = e > INT32_MAX                ? "Unknown error"
+                                : kube_error_is_api(-(int)e) ? kube_strerror(-(int)e)
+                                                             : strerror_r((int)e, buf, sizeof(buf));
                 put_string_value(l, s);
                 break;
         }

@@ -126,7 +126,8 @@ typedef struct log_field {
 #define LOG_UINT(k, v)  ((log_field){.key = (k), .type = LOG_FIELD_UINT, .u = (v)})
 #define LOG_FLOAT(k, v) ((log_field){.key = (k), .type = LOG_FIELD_FLOAT, .f = (v)})
 #define LOG_BOOL(k, v)  ((log_field){.key = (k), .type = LOG_FIELD_BOOL, .b = (v)})
-/* A negative errno as error="Connection refused" (positive values are accepted too). */
+/* A negative errno as error="Connection refused", an API answer (kube/errors.h) as
+ * error="not found (HTTP 404)" (positive values are accepted too). */
 #define LOG_ERRNO(r) ((log_field){.key = "error", .type = LOG_FIELD_ERRNO, .i = (r)})
 /* Another object than the line's subject: secret=project-b/quay-creds. */
 #define LOG_REF(k, ns, nm) ((log_field){.key = (k), .type = LOG_FIELD_REF, .ref = {(ns), (nm)}})

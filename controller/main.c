@@ -222,6 +222,20 @@ static int setup(app *a) {
                 log_warn(
                     LOG_COMPONENT("config"),
                     "TLS verification is turned off by the kubeconfig (insecure-skip-tls-verify)");
+        kube_config_set_allow_insecure_http_token(a->config, a->settings.allow_insecure_http_token);
+        if (kube_config_plain_http(a->config) && kube_config_has_token(a->config)) {
+                if (a->settings.allow_insecure_http_token)
+                        log_warn(LOG_COMPONENT("config"),
+                                 "the server is http://: the bearer token is sent in clear text "
+                                 "(--allow-insecure-http-token)",
+                                 LOG_STR("server", kube_config_server(a->config)));
+                else
+                        log_warn(LOG_COMPONENT("config"),
+                                 "the server is http://: the bearer token is NOT sent and "
+                                 "requests fail; use https, or --allow-insecure-http-token to "
+                                 "send it in clear text",
+                                 LOG_STR("server", kube_config_server(a->config)));
+        }
         if ((r = resolve_own_namespace(a)) < 0) return r;
 
         kube_client_opts co = {.qps = a->settings.qps, .burst = a->settings.burst};
@@ -258,7 +272,7 @@ static int setup(app *a) {
                          LOG_UINT("port", httpserver_port(a->health_server)));
         }
 
-        pp_events_opts eo = {.instance = getenv("POD_NAME")};
+        pp_events_opts eo = {.instance = getenv("POD_NAME"), .metrics = a->metrics};
         if ((r = pp_events_new(a->client, &eo, &a->events)) < 0) return r;
 
         pp_cache_opts cacheo = {
@@ -268,6 +282,7 @@ static int setup(app *a) {
             .global_name = a->settings.global_pull_secret_name,
             .enqueue = cache_enqueue,
             .userdata = a,
+            .metrics = a->metrics,
         };
         if ((r = pp_cache_new(&cacheo, &a->cache)) < 0) return r;
 

@@ -515,6 +515,11 @@ int controller_metrics_new(controller_metrics **ret) {
              "Service accounts with every pull secret of their policies linked", NULL, NULL, 0},
             {&m->waiting_service_accounts, METRICS_GAUGE, "pullpolicy_waiting_service_accounts",
              "Service accounts waiting for their OpenShift dockercfg secret", NULL, NULL, 0},
+            {&m->events_total, METRICS_COUNTER, "pullpolicy_events_total",
+             "Events by type and what became of them: sent, patched (an aggregated event's "
+             "count), combined (into an aggregated event), suppressed (rate limit, dedupe), "
+             "failed",
+             METRICS_LABELS("type", "result"), NULL, 0},
             {&m->api_requests_total, METRICS_COUNTER, "pullpolicy_api_requests_total",
              "Requests to the API server by verb and HTTP status code",
              METRICS_LABELS("verb", "code"), NULL, 0},
@@ -523,6 +528,9 @@ int controller_metrics_new(controller_metrics **ret) {
              METRICS_LABELS("resource", "verb"), NULL, 0},
             {&m->start_time_seconds, METRICS_GAUGE, "process_start_time_seconds",
              "Start time of the process since unix epoch in seconds.", NULL, NULL, 0},
+            {&m->objects_skipped_total, METRICS_COUNTER, "pullpolicy_objects_skipped_total",
+             "Objects the cache skipped because its model refuses them, by resource and reason",
+             METRICS_LABELS("resource", "reason"), NULL, 0},
         };
         for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
                 r = metrics_register(g, defs[i].type, defs[i].name, defs[i].help, defs[i].labels,
@@ -605,6 +613,11 @@ void metrics_set_service_accounts(controller_metrics *m, size_t linked, size_t w
         (void)metrics_set(m->waiting_service_accounts, NULL, (double)waiting);
 }
 
+void metrics_events(controller_metrics *m, const char *type, const char *result, unsigned long n) {
+        if (!m || !type || !result || n == 0) return;
+        (void)metrics_add(m->events_total, METRICS_LABELS(type, result), (double)n);
+}
+
 void metrics_api_request(controller_metrics *m, const char *verb, long http_status) {
         if (!m || !verb) return;
         char code[16];
@@ -618,4 +631,9 @@ void metrics_api_request(controller_metrics *m, const char *verb, long http_stat
 void metrics_write(controller_metrics *m, const char *resource, const char *verb) {
         if (!m || !resource || !verb) return;
         (void)metrics_inc(m->writes_total, METRICS_LABELS(resource, verb));
+}
+
+void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason) {
+        if (!m || !resource || !reason) return;
+        (void)metrics_inc(m->objects_skipped_total, METRICS_LABELS(resource, reason));
 }

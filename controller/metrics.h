@@ -121,9 +121,12 @@ typedef struct controller_metrics {
         metrics_family *policies;                  /* {reason} */
         metrics_family *linked_service_accounts;
         metrics_family *waiting_service_accounts;
+        metrics_family *events_total;       /* {type,result} */
         metrics_family *api_requests_total; /* {verb,code} */
         metrics_family *writes_total;       /* {resource,verb} */
         metrics_family *start_time_seconds; /* process_start_time_seconds */
+        /* pullpolicy_objects_skipped_total{resource,reason} */
+        metrics_family *objects_skipped_total;
 } controller_metrics;
 
 /*
@@ -142,6 +145,8 @@ typedef struct controller_metrics {
  *   pullpolicy_api_requests_total{verb,code}   code: HTTP status, or "error" without one
  *   pullpolicy_writes_total{resource,verb}     writes made (R10: zero when converged)
  *   process_start_time_seconds
+ *   pullpolicy_objects_skipped_total{resource,reason}  objects the cache's model refused
+ *                                      (model_refusal_reason()), skipped by LIST and WATCH
  *   pullpolicy_metrics_dropped_series_total    (the registry's own, see above)
  */
 int controller_metrics_new(controller_metrics **ret);
@@ -171,8 +176,12 @@ void metrics_set_leader(controller_metrics *m, const char *lease_name, bool lead
 void metrics_set_policies(controller_metrics *m, const char *const *reasons, const size_t *counts,
                           size_t n);
 void metrics_set_service_accounts(controller_metrics *m, size_t linked, size_t waiting);
+/* n events of type Normal/Warning: sent, patched, combined, suppressed or failed. */
+void metrics_events(controller_metrics *m, const char *type, const char *result, unsigned long n);
 /* verb: GET, LIST, WATCH, POST, PUT, PATCH, DELETE; http_status 0 = no response. */
 void metrics_api_request(controller_metrics *m, const char *verb, long http_status);
 void metrics_write(controller_metrics *m, const char *resource, const char *verb);
+/* An object of resource skipped by the cache, reason from model_refusal_reason(). */
+void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason);
 
 #endif

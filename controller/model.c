@@ -992,6 +992,30 @@ static const kube_meta *any_meta(const void *obj) {
         return (const kube_meta *)obj; /* every model type starts with its kube_meta */
 }
 
+static size_t member_count(json_object *obj, const char *key, json_type type) {
+        json_object *v = jsonutil_member(obj, key);
+        if (!json_object_is_type(v, type)) return 0;
+        return type == json_type_array ? json_object_array_length(v)
+                                       : (size_t)json_object_object_length(v);
+}
+
+const char *model_refusal_reason(json_object *obj, int error) {
+        if (error != -E2BIG) return "malformed";
+        json_object *md = jsonutil_member(obj, "metadata");
+        if (member_count(md, "finalizers", json_type_array) > KUBE_META_FINALIZERS_MAX)
+                return "too_many_finalizers";
+        if (member_count(md, "ownerReferences", json_type_array) > KUBE_META_OWNERS_MAX)
+                return "too_many_owner_references";
+        if (member_count(md, "labels", json_type_object) > KUBE_META_KVS_MAX)
+                return "too_many_labels";
+        if (member_count(md, "annotations", json_type_object) > KUBE_META_KVS_MAX)
+                return "too_many_annotations";
+        if (member_count(obj, "secrets", json_type_array) > MODEL_SA_LIST_MAX ||
+            member_count(obj, "imagePullSecrets", json_type_array) > MODEL_SA_LIST_MAX)
+                return "too_many_secret_references";
+        return "over_limit";
+}
+
 #define DEFINE_VTABLE_FUNCS(type, decode_fn, free_fn)                                              \
         static int type##_vdecode(json_object *obj, void **ret) {                                  \
                 type *x = NULL;                                                                    \

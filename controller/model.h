@@ -300,6 +300,17 @@ extern const kube_store_kind model_kind_role_binding;
 extern const kube_store_kind model_kind_policy;
 
 /*
+ * Why one of the kinds above refused obj, the server's JSON, with its decoder's
+ * error (-E2BIG: a limit; anything else: malformed): one of a fixed set of names,
+ * never data of the object, for a warning and the reason label of
+ * pullpolicy_objects_skipped_total: "too_many_finalizers",
+ * "too_many_owner_references", "too_many_labels", "too_many_annotations",
+ * "too_many_secret_references" (.secrets or .imagePullSecrets of a
+ * ServiceAccount), "over_limit" (another limit of the model) or "malformed".
+ */
+const char *model_refusal_reason(json_object *obj, int error);
+
+/*
  * Index functions (kube_store_index_fn) for the stores:
  *  - model_index_sa_linked_policies: the policy keys in a service account's link record
  *    (the SAs a policy must clean up, even outside its subjects);

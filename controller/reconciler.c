@@ -160,9 +160,11 @@ static void job_finish(job *j, int result) {
         } else if (result > 0)
                 mr = METRICS_RESULT_REQUEUE_AFTER;
         if (r->metrics) metrics_reconcile_done(r->metrics, CONTROLLER_NAME, mr, took);
-        _cleanup_free_ char *key = strdup(j->key);
+        /* The job's own key, taken rather than copied: nothing can fail between the
+         * end of a reconcile and done(), which a key left "processing" never gets. */
+        _cleanup_free_ char *key = TAKE_PTR(j->key);
         job_free(j);
-        if (key) kube_workqueue_done(r->queue, key, result);
+        kube_workqueue_done(r->queue, key, result);
 }
 
 static void emit_events(job *j) {
@@ -221,8 +223,9 @@ static void on_forbidden_status(void *ud, int result, size_t n_done, const char 
  * went away meanwhile. Everything else the API server answered is reported.
  */
 static bool failure_reported(int error) {
+        /* -ESTALE/-EEXIST: apply's own finding that the object changed since the plan */
         return !kube_error_is_conflict(error) && !kube_error_is_already_exists(error) &&
-               !kube_error_is_not_found(error);
+               !kube_error_is_not_found(error) && error != -ESTALE && error != -EEXIST;
 }
 
 /* ctx.on_write_failed: one write failed; the apply goes on with the others. */
@@ -332,8 +335,10 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
         j->apply = NULL;
         r->stats.writes += n_done;
         if (result < 0) {
-                bool conflict =
-                    kube_error_is_conflict(result) || kube_error_is_already_exists(result);
+                /* -ESTALE/-EEXIST: apply's own finding that the object changed since the plan */
+                bool conflict = kube_error_is_conflict(result) ||
+                                kube_error_is_already_exists(result) || result == -ESTALE ||
+                                result == -EEXIST;
                 if (conflict) r->stats.conflicts++;
                 /* A conflict is the normal outcome of a race with another writer: the
                  * queue retries it at once, after the watch caught up. */
@@ -590,9 +595,9 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
 static void cancel_jobs(pp_reconciler *r) {
         while (r->jobs) {
                 job *j = r->jobs;
-                _cleanup_free_ char *key = strdup(j->key);
+                _cleanup_free_ char *key = TAKE_PTR(j->key);
                 job_free(j);
-                if (key) kube_workqueue_done(r->queue, key, 0);
+                kube_workqueue_done(r->queue, key, 0);
         }
 }
 

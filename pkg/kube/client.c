@@ -17,6 +17,9 @@
 
 #include <curl/curl.h>
 #include <ev.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -55,6 +58,18 @@ struct kube_request {
         bool busy; /* inside on_data */
         bool in_multi;
         bool retried; /* once, after a dead pooled connection */
+        /*
+         * May go to the server twice: a GET, or a PUT whose resourceVersion
+         * precondition makes a second copy fail with 409. See prereq_cb().
+         */
+        bool replayable;
+        bool sent;           /* curl started sending this activation's request */
+        bool replay_refused; /* curl wanted to send it again: refused */
+        bool no_rate_limit;
+        unsigned retries_after; /* re-sent as a 429/5xx Retry-After asked */
+        ev_tstamp first_active; /* the first activation: the timeout covers the retries */
+        bool has_retry_after;   /* the answer had a Retry-After header (even "0") */
+        bool internal;          /* the client's own liveness probe: not observed */
 
         kube_method method;
         kube_patch_type patch_type;
@@ -90,6 +105,10 @@ struct kube_client {
         char *base_url;
         bool https;
         bool h2_capped;
+        bool h2_seen; /* an answer came over HTTP/2 (also a stream still running) */
+        ev_timer liveness;
+        kube_request *probe;
+        ev_tstamp probe_started;
         struct curl_slist *connect_to;
         char *user_agent;
         kube_token_bucket bucket;
@@ -244,9 +263,11 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
         if (r->cancelled) return 0;
         r->last_activity = ev_now(r->c->loop);
 
+        if (n > 7 && !strncmp(ptr, "HTTP/2 ", 7)) r->c->h2_seen = true;
         if (n > 5 && !strncmp(ptr, "HTTP/", 5)) {
                 /* A new status line (after a 1xx): forget the previous one's headers. */
                 r->retry_after = 0;
+                r->has_retry_after = false;
                 r->http_status = 0;
                 const char *sp = memchr(ptr, ' ', n);
                 if (sp && (size_t)(sp - ptr) + 4 <= n) r->http_status = strtol(sp + 1, NULL, 10);
@@ -271,7 +292,10 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
                         if (t != (time_t)-1) secs = difftime(t, time(NULL));
                         if (secs < 0 && t != (time_t)-1) secs = 0;
                 }
-                if (secs >= 0) r->retry_after = secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs;
+                if (secs >= 0) {
+                        r->retry_after = secs > MAX_RETRY_AFTER ? MAX_RETRY_AFTER : secs;
+                        r->has_retry_after = true;
+                }
         }
         return n;
 }
@@ -282,8 +306,14 @@ static int buf_append(kube_request *r, const char *p, size_t n, size_t limit) {
                 size_t ncap = r->cap ? r->cap : 16384;
                 while (ncap < r->len + n + 1) ncap *= 2;
                 if (ncap > limit + 1) ncap = limit + 1;
-                char *nb = realloc(r->buf, ncap);
+                /* Not realloc(): the old block may hold a Secret and must be wiped first. */
+                char *nb = malloc(ncap);
                 if (!nb) return -ENOMEM;
+                if (r->buf) {
+                        memcpy(nb, r->buf, r->len);
+                        explicit_bzero(r->buf, r->cap);
+                        free(r->buf);
+                }
                 r->buf = nb;
                 r->cap = ncap;
         }
@@ -322,6 +352,56 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
         return n;
 }
 
+/*
+ * curl calls this each time it is about to send the request on a connection,
+ * including when it re-sends it on its own: a reused connection that died
+ * before any answer (the server or a middlebox dropped it, possibly after
+ * reading the request), an HTTP/2 stream refused or sent back to HTTP/1.1.
+ * curl has no option to turn that off, so a second call for a request that is
+ * not safe to repeat aborts it: the caller gets a transport error and decides.
+ */
+static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+        kube_request *r = ud;
+        if (r->sent && !r->replayable) {
+                r->replay_refused = true;
+                return CURL_PREREQFUNC_ABORT;
+        }
+        r->sent = true;
+        return CURL_PREREQFUNC_OK;
+}
+
+/*
+ * What curl cannot set itself (it has no TCP_KEEPCNT option before 8.9):
+ * KUBE_CLIENT_KEEPALIVE_PROBES unanswered probes end the connection, and so
+ * does data left unacknowledged for KUBE_CLIENT_TCP_USER_TIMEOUT_MS (with
+ * keepalive on, Linux also uses the latter to end a connection whose probes
+ * go unanswered). A failure here is not fatal: the idle timers remain.
+ */
+static int sockopt_cb(void *ud, curl_socket_t fd, curlsocktype purpose) {
+        if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKOPT_OK;
+        int cnt = KUBE_CLIENT_KEEPALIVE_PROBES;
+        unsigned int uto = KUBE_CLIENT_TCP_USER_TIMEOUT_MS;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+        return CURL_SOCKOPT_OK;
+}
+
+/* A PUT carrying metadata.resourceVersion: a replay after the first applied is refused (409). */
+static bool has_resource_version(const char *body, size_t len) {
+        if (!body || len == 0 || len > INT32_MAX) return false;
+        struct json_tokener *tok = json_tokener_new_ex(8);
+        if (!tok) return false;
+        struct json_object *o = json_tokener_parse_ex(tok, body, (int)len), *meta, *rv;
+        bool ok = json_tokener_get_error(tok) == json_tokener_success &&
+                  json_object_object_get_ex(o, "metadata", &meta) &&
+                  json_object_object_get_ex(meta, "resourceVersion", &rv) &&
+                  json_object_is_type(rv, json_type_string) && json_object_get_string_len(rv) > 0;
+        json_object_put(o);
+        json_tokener_free(tok);
+        return ok;
+}
+
 /* Detaches r from curl and its timers; it stays in the client's list. */
 static void request_stop(kube_request *r) {
         kube_client *c = r->c;
@@ -332,6 +412,46 @@ static void request_stop(kube_request *r) {
                 r->in_multi = false;
                 if (c->stats.active > 0) c->stats.active--;
         }
+}
+
+/*
+ * The server refused the request without acting on it and said when to come
+ * back (429, or a 5xx with Retry-After): send it again after that delay, on a
+ * timer, as client-go does (at most KUBE_CLIENT_MAX_RETRIES times, each wait
+ * capped at KUBE_CLIENT_MAX_RETRY_WAIT_S, and never past the request's own
+ * timeout: then the caller gets the answer and decides). A 429 means the
+ * request was not processed, so this holds for every method. Returns true
+ * when r was re-armed.
+ */
+static bool retry_as_asked(kube_request *r, int err, double after, bool asked) {
+        kube_client *c = r->c;
+        if (r->cancelled || r->abort_error || !kube_error_is_api(err)) return false;
+        long code = r->http_status;
+        if (!(code == 429 || (code >= 500 && code < 600 && asked))) return false;
+        if (r->retries_after >= KUBE_CLIENT_MAX_RETRIES) return false;
+        double wait = asked ? after : 1.0;
+        if (wait < 0) wait = 0;
+        if (wait > KUBE_CLIENT_MAX_RETRY_WAIT_S) wait = KUBE_CLIENT_MAX_RETRY_WAIT_S;
+        long timeout = r->timeout_ms > 0 ? r->timeout_ms
+                       : r->on_data      ? 0
+                                         : KUBE_CLIENT_DEFAULT_TIMEOUT_MS;
+        ev_now_update(c->loop);
+        if (timeout > 0 && (ev_now(c->loop) + wait - r->first_active) * 1000.0 >= (double)timeout)
+                return false;
+        if (!r->no_rate_limit) {
+                double t = kube_token_bucket_reserve(&c->bucket, kube_now());
+                if (t > wait) wait = t;
+        }
+        r->retries_after++;
+        c->stats.retried_after++;
+        r->len = 0;
+        r->http_status = 0;
+        r->retry_after = 0;
+        r->has_retry_after = false;
+        r->state = RQ_WAITING;
+        ev_timer_set(&r->delay, wait, 0.);
+        ev_timer_start(c->loop, &r->delay);
+        return true;
 }
 
 /*
@@ -367,10 +487,12 @@ static void request_finish(kube_request *r, int transport_error) {
          * A pooled connection that the server closed while idle (an HTTP/2
          * GOAWAY after an apiserver restart, a keep-alive race) fails the
          * request before any answer. Try once more on a new connection;
-         * not for POST, which the server might have acted on.
+         * only when that is safe (see prereq_cb()): the server might have
+         * acted on it.
          */
+        if (r->replay_refused && !r->abort_error) transport_error = -ECONNRESET;
         if (transport_error == -ECONNRESET && !r->abort_error && r->http_status == 0 && reused &&
-            !r->retried && r->method != KUBE_POST) {
+            !r->retried && r->replayable) {
                 r->retried = true;
                 r->len = 0;
                 r->retry_after = 0;
@@ -402,11 +524,17 @@ static void request_finish(kube_request *r, int transport_error) {
         resp.retry_after = r->retry_after;
         if (resp.retry_after == 0 && st && st->details.retry_after_seconds > 0)
                 resp.retry_after = st->details.retry_after_seconds;
+        if (retry_as_asked(r, err, resp.retry_after,
+                           r->has_retry_after || (st && st->details.retry_after_seconds > 0))) {
+                kube_status_free(st);
+                return;
+        }
 
         c->stats.completed++;
         if (err) c->stats.failed++;
         r->state = RQ_DONE;
-        if (c->observer) c->observer(c->observer_ud, r->method, r->http_status, err);
+        if (c->observer && !r->internal)
+                c->observer(c->observer_ud, r->method, r->http_status, err);
         if (r->on_done) r->on_done(c, &resp, r->userdata);
         kube_status_free(st);
         request_release(r);
@@ -502,6 +630,61 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         leave(c);
 }
 
+/*
+ * HTTP/2 liveness, as client-go's ReadIdleTimeout/PingTimeout: curl's multi
+ * interface cannot send HTTP/2 PINGs (see setup_easy()), so a small request
+ * stands in for one. When a stream has heard nothing for KUBE_CLIENT_READ_IDLE_S
+ * and a connection has been as silent, GET /version goes out; curl multiplexes
+ * it onto the open connection. Any answer (even 401/403) shows it alive.
+ * No answer within KUBE_CLIENT_PING_TIMEOUT_S: the connections silent since
+ * before the probe are shut down, as idle_cb() does, so the streams on them
+ * end with a transport error and their owners reconnect. A quiet but healthy
+ * connection is not cut: the probe comes back on it. Over HTTP/1.1 a probe
+ * would take another connection and prove nothing: not done there.
+ */
+static void probe_done(kube_client *c, const kube_response *resp, void *ud) {
+        c->probe = NULL;
+        if (!kube_error_is_transport(resp->error)) return;
+        ev_tstamp now = ev_now(c->loop);
+        ev_tstamp silent = now - c->probe_started + KUBE_CLIENT_READ_IDLE_S - 0.001;
+        for (sock *s = c->socks; s; s = s->next)
+                if (now - s->last_read >= silent) {
+                        (void)shutdown(s->fd, SHUT_RDWR);
+                        c->stats.dead_connections++;
+                }
+}
+
+static void liveness_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+        kube_client *c = w->data;
+        if (!c->h2_seen || c->probe || c->free_pending) return;
+        ev_tstamp now = ev_now(loop);
+        /* Only for a stream that has heard nothing for as long: not for idle pooled connections. */
+        bool waiting = false;
+        for (kube_request *r = c->requests; r && !waiting; r = r->next)
+                waiting = r->on_data && r->state == RQ_ACTIVE && !r->cancelled &&
+                          now - r->last_activity >= KUBE_CLIENT_READ_IDLE_S;
+        if (!waiting) return;
+        bool silent = false;
+        for (sock *s = c->socks; s && !silent; s = s->next)
+                silent = now - s->last_read >= KUBE_CLIENT_READ_IDLE_S;
+        if (!silent) return;
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = "/version",
+                               .timeout_ms = (long)(KUBE_CLIENT_PING_TIMEOUT_S * 1000),
+                               .no_rate_limit = true,
+                               .on_done = probe_done,
+                               .userdata = c};
+        enter(c);
+        kube_request *p = NULL;
+        if (kube_client_request(c, &o, &p) == 0) {
+                p->internal = true;
+                c->probe = p;
+                c->probe_started = now;
+                c->stats.probes++;
+        }
+        leave(c);
+}
+
 static const char *patch_content_type(kube_patch_type t) {
         switch (t) {
         case KUBE_PATCH_JSON:
@@ -539,6 +722,8 @@ static int setup_easy(kube_request *r) {
 
         k = kube_config_token(c->cfg, &token);
         if (k < 0) return -EACCES;
+        /* Never a token in clear text unless the owner said so (config.h). */
+        if (token && !c->https && !kube_config_allow_insecure_http_token(cfg)) return -EACCES;
 
         curl_slist_free_all(r->headers);
         r->headers = NULL;
@@ -569,9 +754,19 @@ static int setup_easy(kube_request *r) {
          * headers, queueing everything behind a slow request.
          */
         if (c->https) SETOPT(e, CURLOPT_PIPEWAIT, 1L);
+        /*
+         * A dead peer (host gone, network cut, NAT entry dropped) is found within
+         * ~30 s, as client-go finds a dead HTTP/2 connection with its 30 s
+         * ReadIdleTimeout + 15 s PingTimeout. HTTP/2 PINGs are not an option with
+         * curl's multi interface: curl_easy_upkeep() only serves connections of
+         * curl_easy_perform() (checked in curl 7.88's easy.c), and curl would not
+         * wait for the PING's ACK anyway. A peer that keeps TCP alive but stops
+         * answering (a hung proxy) is found by liveness_cb()'s probe instead.
+         */
         SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
-        SETOPT(e, CURLOPT_TCP_KEEPIDLE, 30L);
-        SETOPT(e, CURLOPT_TCP_KEEPINTVL, 15L);
+        SETOPT(e, CURLOPT_TCP_KEEPIDLE, (long)KUBE_CLIENT_KEEPALIVE_IDLE_S);
+        SETOPT(e, CURLOPT_TCP_KEEPINTVL, (long)KUBE_CLIENT_KEEPALIVE_INTERVAL_S);
+        SETOPT(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
         SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, KUBE_CLIENT_CONNECT_TIMEOUT_MS);
         SETOPT(e, CURLOPT_USERAGENT, c->user_agent);
         SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
@@ -579,14 +774,21 @@ static int setup_easy(kube_request *r) {
         SETOPT(e, CURLOPT_WRITEDATA, r);
         SETOPT(e, CURLOPT_HEADERFUNCTION, header_cb);
         SETOPT(e, CURLOPT_HEADERDATA, r);
+        SETOPT(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+        SETOPT(e, CURLOPT_PREREQDATA, r);
         if (c->connect_to) SETOPT(e, CURLOPT_CONNECT_TO, c->connect_to);
         if (kube_config_proxy_url(cfg)) SETOPT(e, CURLOPT_PROXY, kube_config_proxy_url(cfg));
 
         if (r->on_data) {
                 if (r->timeout_ms > 0) SETOPT(e, CURLOPT_TIMEOUT_MS, r->timeout_ms);
         } else {
-                SETOPT(e, CURLOPT_TIMEOUT_MS,
-                       r->timeout_ms > 0 ? r->timeout_ms : KUBE_CLIENT_DEFAULT_TIMEOUT_MS);
+                long t = r->timeout_ms > 0 ? r->timeout_ms : KUBE_CLIENT_DEFAULT_TIMEOUT_MS;
+                if (r->retries_after > 0) {
+                        /* A retry gets what is left of the request's time (retry_as_asked()). */
+                        double left = (double)t - (ev_now(c->loop) - r->first_active) * 1000.0;
+                        t = left < 1 ? 1 : (long)left;
+                }
+                SETOPT(e, CURLOPT_TIMEOUT_MS, t);
                 SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
                 SETOPT(e, CURLOPT_ACCEPT_ENCODING, "gzip");
         }
@@ -657,6 +859,8 @@ static int request_activate(kube_request *r) {
         }
         int k = setup_easy(r);
         if (k < 0) return k;
+        r->sent = false;
+        r->replay_refused = false;
         if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) return -ENOMEM;
         r->in_multi = true;
         r->state = RQ_ACTIVE;
@@ -668,6 +872,7 @@ static int request_activate(kube_request *r) {
          */
         ev_now_update(c->loop);
         r->last_activity = ev_now(c->loop);
+        if (r->first_active == 0) r->first_active = r->last_activity;
         if (r->idle_timeout_ms > 0) {
                 r->idle.repeat = (double)r->idle_timeout_ms / 1000.0;
                 ev_timer_again(c->loop, &r->idle);
@@ -689,6 +894,8 @@ static void request_release(kube_request *r) {
         if (r->body) explicit_bzero(r->body, r->body_len);
         free(r->body);
         free(r->accept);
+        /* A response body may be a Secret (a GET of one, a list of them). */
+        if (r->buf) explicit_bzero(r->buf, r->cap);
         free(r->buf);
         free(r);
 }
@@ -745,6 +952,9 @@ int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request
                 r->body[o->body_len] = 0;
                 r->body_len = o->body_len;
         }
+        r->no_rate_limit = o->no_rate_limit;
+        r->replayable = o->method == KUBE_GET ||
+                        (o->method == KUBE_PUT && has_resource_version(r->body, r->body_len));
 
         double wait = o->no_rate_limit ? 0 : kube_token_bucket_reserve(&c->bucket, kube_now());
         if (wait > 0) {
@@ -844,6 +1054,9 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
         c->loop = loop;
         ev_init(&c->timer, timer_cb);
         c->timer.data = c;
+        ev_timer_init(&c->liveness, liveness_cb, KUBE_CLIENT_LIVENESS_TICK_S,
+                      KUBE_CLIENT_LIVENESS_TICK_S);
+        c->liveness.data = c;
         int k = kube_config_copy(cfg, &c->cfg);
         if (k < 0) goto fail;
         k = split_server(c);
@@ -877,6 +1090,9 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
          * The server's SETTINGS_MAX_CONCURRENT_STREAMS still applies.
          */
         curl_multi_setopt(c->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+        /* Does not keep the loop alive by itself (ev_unref). */
+        ev_timer_start(loop, &c->liveness);
+        ev_unref(loop);
         *ret = c;
         return 0;
 fail:
@@ -898,6 +1114,10 @@ static void client_destroy(kube_client *c) {
                 free(s);
         }
         ev_timer_stop(c->loop, &c->timer);
+        if (ev_is_active(&c->liveness)) {
+                ev_ref(c->loop);
+                ev_timer_stop(c->loop, &c->liveness);
+        }
         curl_slist_free_all(c->connect_to);
         kube_config_free(c->cfg);
         free(c->base_url);

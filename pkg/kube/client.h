@@ -59,7 +59,10 @@ typedef struct kube_response {
         /* The body of a non-streaming request; valid only during the callback. */
         const char *body;
         size_t body_len;
-        /* Seconds from a Retry-After header (429/503), 0 when absent. */
+        /*
+         * Seconds from a Retry-After header (429/503), 0 when absent. When
+         * on_done sees a 429 the client already retried as far as it would.
+         */
         double retry_after;
 } kube_response;
 
@@ -118,13 +121,16 @@ typedef struct kube_client_stats {
         unsigned long requests[KUBE_DELETE + 1];
         unsigned long throttled; /* requests delayed by the token bucket */
         /* Added by the client's owner; the fields above are the original contract. */
-        unsigned long completed;   /* on_done called */
-        unsigned long failed;      /* ... with a non-zero error */
-        unsigned long cancelled;   /* kube_request_cancel() before completion */
-        unsigned long active;      /* started and not yet completed or cancelled, now */
-        unsigned long connections; /* new connections opened by completed requests */
-        unsigned long http2;       /* completed requests answered over HTTP/2 */
-        unsigned long retries;     /* re-sent after a pooled connection turned out dead */
+        unsigned long completed;        /* on_done called */
+        unsigned long failed;           /* ... with a non-zero error */
+        unsigned long cancelled;        /* kube_request_cancel() before completion */
+        unsigned long active;           /* started and not yet completed or cancelled, now */
+        unsigned long connections;      /* new connections opened by completed requests */
+        unsigned long http2;            /* completed requests answered over HTTP/2 */
+        unsigned long retries;          /* re-sent after a pooled connection turned out dead */
+        unsigned long retried_after;    /* re-sent after a 429/5xx, as Retry-After asked */
+        unsigned long probes;           /* liveness probes of silent HTTP/2 connections */
+        unsigned long dead_connections; /* shut down: silent, and a probe got no answer */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 
@@ -157,14 +163,28 @@ int kube_url_escape(const char *s, char **ret);
  *   body (at most KUBE_CLIENT_MAX_ERROR_BODY bytes) is decoded as a Status
  *   and reported through on_done like any other error.
  * - Redirects are not followed (see -EREMCHG in errors.h).
- * - A request (not a POST) that fails with -ECONNRESET before any answer on
- *   a reused connection is sent once more on a new connection: the server
- *   closed that idle connection (e.g. HTTP/2 GOAWAY when it restarted).
- *   Counted in kube_client_stats.retries.
+ * - Only a request that is safe to repeat (a GET, or a PUT whose body has a
+ *   metadata.resourceVersion precondition) is ever sent twice after a
+ *   connection failure. Such a request that fails with -ECONNRESET before any
+ *   answer on a reused connection is sent once more on a new connection: the
+ *   server closed that idle connection (e.g. HTTP/2 GOAWAY when it
+ *   restarted); counted in kube_client_stats.retries. curl's own re-sending
+ *   on a fresh connection is allowed for these only. Any other request (POST,
+ *   PATCH, DELETE, PUT without precondition) that fails so is reported as
+ *   -ECONNRESET: the server may have acted on it.
  * - Requests may be started and cancelled, and kube_client_free() called,
  *   from inside on_data/on_done; nothing is called back afterwards.
  * - kube_response.retry_after falls back to the Status'
  *   details.retryAfterSeconds when the answer had no Retry-After header.
+ * - A 429, or a 5xx with Retry-After (header or details.retryAfterSeconds),
+ *   is sent again by the client after the delay asked (1 s for a 429 that
+ *   names none), on a timer of the loop, like client-go's Request: at most
+ *   KUBE_CLIENT_MAX_RETRIES times, each wait capped at
+ *   KUBE_CLIENT_MAX_RETRY_WAIT_S, and only while the request's timeout
+ *   (timeout_ms, covering all tries) leaves room for the wait; every method,
+ *   as the server did not act on it. The retry takes a token of the rate
+ *   limiter like any request. Counted in kube_client_stats.retried_after;
+ *   on_done and the observer see only the final answer.
  * - The bearer token is taken per request from kube_config_token() on the
  *   client's own copy of the config, so a rotated token file is picked up.
  *
@@ -194,6 +214,30 @@ int kube_url_escape(const char *s, char **ret);
  *     // in done(): kube_error_is_conflict(r->error) -> re-read and retry
  */
 #define KUBE_CLIENT_DEFAULT_TIMEOUT_MS 60000L
+/*
+ * TCP keepalive: probes after 15 s without traffic, 5 s apart, 3 unanswered end
+ * the connection; unacknowledged data ends it after 30 s. So a dead peer is
+ * noticed within ~30 s (client.c setup_easy()).
+ */
+#define KUBE_CLIENT_KEEPALIVE_IDLE_S     15
+#define KUBE_CLIENT_KEEPALIVE_INTERVAL_S 5
+#define KUBE_CLIENT_KEEPALIVE_PROBES     3
+#define KUBE_CLIENT_TCP_USER_TIMEOUT_MS  30000
+/*
+ * A peer that keeps TCP up but sends nothing (a hung proxy) is found on HTTP/2
+ * the way client-go finds it (ReadIdleTimeout, then a PING with PingTimeout;
+ * its defaults 30 s + 15 s), a little sooner: while a stream runs, a
+ * connection silent for KUBE_CLIENT_READ_IDLE_S gets a probe request, and
+ * without an answer in KUBE_CLIENT_PING_TIMEOUT_S the silent connections are
+ * shut down (their streams end with -ECONNRESET or -ETIMEDOUT): ~30 s in all.
+ * Checked every KUBE_CLIENT_LIVENESS_TICK_S.
+ */
+#define KUBE_CLIENT_READ_IDLE_S     20.0
+#define KUBE_CLIENT_PING_TIMEOUT_S  10.0
+#define KUBE_CLIENT_LIVENESS_TICK_S 1.0
+/* client-go: Request.maxRetries defaults to 10; it does not cap the wait, we do. */
+#define KUBE_CLIENT_MAX_RETRIES        10
+#define KUBE_CLIENT_MAX_RETRY_WAIT_S   60.0
 #define KUBE_CLIENT_CONNECT_TIMEOUT_MS 30000L
 #define KUBE_CLIENT_DEFAULT_MAX_BODY   (64u * 1024 * 1024)
 #define KUBE_CLIENT_MAX_ERROR_BODY     (1u * 1024 * 1024)

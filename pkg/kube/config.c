@@ -32,6 +32,7 @@ struct kube_config {
         char *tls_server_name;
         char *proxy_url;
         bool insecure;
+        bool allow_insecure_http_token;
         blob ca, cert, key;
 
         char *token;      /* a static token, or the last one read from token_file */
@@ -836,6 +837,7 @@ int kube_config_copy(const kube_config *src, kube_config **ret) {
         _cleanup_(kube_config_freep) kube_config *c = calloc(1, sizeof(*c));
         if (!c) return -ENOMEM;
         c->insecure = src->insecure;
+        c->allow_insecure_http_token = src->allow_insecure_http_token;
         c->token_stamp = src->token_stamp;
         if (str_dup_opt(src->source, &c->source) < 0 ||
             str_dup_opt(src->context, &c->context) < 0 ||
@@ -862,6 +864,18 @@ bool kube_config_namespace_explicit(const kube_config *c) {
 }
 bool kube_config_insecure(const kube_config *c) {
         return c->insecure;
+}
+bool kube_config_plain_http(const kube_config *c) {
+        return c->server && !strncasecmp(c->server, "http://", 7);
+}
+bool kube_config_has_token(const kube_config *c) {
+        return c->token || c->token_file;
+}
+void kube_config_set_allow_insecure_http_token(kube_config *c, bool allow) {
+        c->allow_insecure_http_token = allow;
+}
+bool kube_config_allow_insecure_http_token(const kube_config *c) {
+        return c->allow_insecure_http_token;
 }
 const char *kube_config_source(const kube_config *c) {
         return c->source;

@@ -99,6 +99,19 @@ const char *kube_config_namespace(const kube_config *c);
 bool kube_config_namespace_explicit(const kube_config *c);
 /* True only for an explicit insecure-skip-tls-verify: true. */
 bool kube_config_insecure(const kube_config *c);
+/*
+ * True when the server is http://: nothing is encrypted, so a bearer token
+ * would travel in clear text. The client then refuses to send one (requests
+ * fail with -EACCES) unless kube_config_set_allow_insecure_http_token() said
+ * otherwise; over http:// a client certificate is never used and basic auth
+ * is not supported at all.
+ */
+bool kube_config_plain_http(const kube_config *c);
+/* Whether requests would carry a bearer token (static or from a file). */
+bool kube_config_has_token(const kube_config *c);
+/* Off unless set; kube_config_copy() keeps it. */
+void kube_config_set_allow_insecure_http_token(kube_config *c, bool allow);
+bool kube_config_allow_insecure_http_token(const kube_config *c);
 /* The file(s) the config came from, or "in-cluster"; for messages. */
 const char *kube_config_source(const kube_config *c);
 /* The selected context's name; NULL in-cluster. */

@@ -2,6 +2,7 @@
 #include "kube/errors.h"
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <string.h>
 
 #include "util/macro.h"
@@ -79,8 +80,8 @@ static kube_status_reason reason_from_http(long code) {
         }
 }
 
-int kube_error_from_http(long code, kube_status_reason reason) {
-        if (code >= 200 && code < 300) return 0;
+/* The class of an API answer, named by the errno of the table in errors.h. */
+static int classify(long code, kube_status_reason reason) {
         if (reason == KUBE_REASON_EXPIRED || reason == KUBE_REASON_GONE) return -EIDRM;
         switch (code) {
         case 400:
@@ -123,51 +124,82 @@ int kube_error_from_http(long code, kube_status_reason reason) {
         return -EREMCHG;
 }
 
+int kube_error_from_http(long code, kube_status_reason reason) {
+        if (code >= 200 && code < 300) return 0;
+        /* A code no HTTP server sends is kept as 0: "unexpected status". */
+        if (code < 100 || code > KUBE_EAPI_MAX_CODE) code = 0;
+        if ((int)reason < 0 || reason >= _KUBE_REASON_MAX) reason = KUBE_REASON_UNKNOWN;
+        return -(KUBE_EAPI_BASE + (int)code * KUBE_EAPI_REASONS + (int)reason);
+}
+
 int kube_status_to_error(const kube_status *s) {
         if (!s) return -EIO;
         return kube_error_from_http(s->code, s->reason);
 }
 
+bool kube_error_is_api(int err) {
+        return err <= -KUBE_EAPI_BASE &&
+               err > -(KUBE_EAPI_BASE + (KUBE_EAPI_MAX_CODE + 1) * KUBE_EAPI_REASONS);
+}
+
+int kube_error_http_code(int err) {
+        if (!kube_error_is_api(err)) return 0;
+        return (-err - KUBE_EAPI_BASE) / KUBE_EAPI_REASONS;
+}
+
+kube_status_reason kube_error_reason(int err) {
+        if (!kube_error_is_api(err)) return KUBE_REASON_UNKNOWN;
+        return (kube_status_reason)((-err - KUBE_EAPI_BASE) % KUBE_EAPI_REASONS);
+}
+
+/* The class of err (errors.h) when it is an API answer, else 0. */
+static int api_class(int err) {
+        if (!kube_error_is_api(err)) return 0;
+        return classify(kube_error_http_code(err), kube_error_reason(err));
+}
+
 bool kube_error_is_not_found(int err) {
-        return err == -ENOENT;
+        return api_class(err) == -ENOENT;
 }
 bool kube_error_is_conflict(int err) {
-        return err == -ESTALE;
+        return api_class(err) == -ESTALE;
 }
 bool kube_error_is_already_exists(int err) {
-        return err == -EEXIST;
+        return api_class(err) == -EEXIST;
 }
 bool kube_error_is_gone(int err) {
-        return err == -EIDRM;
+        return api_class(err) == -EIDRM;
 }
 bool kube_error_is_invalid(int err) {
-        return err == -EINVAL;
+        return api_class(err) == -EINVAL;
 }
 bool kube_error_is_too_many_requests(int err) {
-        return err == -EAGAIN;
+        return api_class(err) == -EAGAIN;
 }
 bool kube_error_is_forbidden(int err) {
-        return err == -EPERM;
+        return api_class(err) == -EPERM;
 }
 bool kube_error_is_unauthorized(int err) {
-        return err == -EACCES;
+        return api_class(err) == -EACCES;
 }
 
 bool kube_error_is_server_error(int err) {
-        return err == -EREMOTEIO || err == -EBUSY || err == -ETIME;
+        int c = api_class(err);
+        return c == -EREMOTEIO || c == -EBUSY || c == -ETIME;
+}
+
+bool kube_error_is_transport(int err) {
+        return err == -ETIMEDOUT || err == -ECONNREFUSED || err == -ECONNRESET ||
+               err == -EHOSTUNREACH;
 }
 
 bool kube_error_is_retryable(int err) {
         return kube_error_is_too_many_requests(err) || kube_error_is_server_error(err) ||
-               err == -ETIMEDOUT || err == -ECONNREFUSED || err == -ECONNRESET ||
-               err == -EHOSTUNREACH;
+               kube_error_is_transport(err);
 }
 
-const char *kube_strerror(int err) {
-        if (err < 0) err = -err;
-        switch (err) {
-        case 0:
-                return "success";
+static const char *api_strerror(int cls) {
+        switch (-cls) {
         case EBADMSG:
                 return "bad request (HTTP 400)";
         case EACCES:
@@ -202,8 +234,21 @@ const char *kube_strerror(int err) {
                 return "service unavailable (HTTP 503)";
         case ETIME:
                 return "server timeout (HTTP 504 or 5xx ServerTimeout)";
-        case EREMCHG:
+        default:
                 return "unexpected HTTP status (1xx/3xx)";
+        }
+}
+
+const char *kube_strerror(int err) {
+        if (err == INT_MIN) return "unknown error";
+        if (kube_error_is_api(err)) return api_strerror(api_class(err));
+        if (kube_error_is_api(-err)) return api_strerror(api_class(-err));
+        if (err < 0) err = -err;
+        switch (err) {
+        case 0:
+                return "success";
+        case EREMCHG:
+                return "no HTTP status line";
         case ETIMEDOUT:
                 return "timed out";
         case ECONNREFUSED:

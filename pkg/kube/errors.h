@@ -2,42 +2,52 @@
 /*
  * API errors: the metav1.Status that kube-apiserver returns with a non-2xx
  * answer (and inside watch ERROR events), decoded into kube_status, and the
- * mapping of HTTP codes / Status reasons to negative errno values so that
- * callers can branch on one int.
+ * errors that callers branch on as one int.
  *
- * The mapping (http status, Status.reason) -> errno. Every predicate below is
- * true for exactly one errno, so the codes the controller branches on are
- * distinct:
+ * An API answer and a local condition never share a code. An API answer is
+ * a negative int beyond any errno that carries the HTTP code and the Status
+ * reason:
  *
- *     400 BadRequest                       -EBADMSG
- *     401 Unauthorized                     -EACCES      kube_error_is_unauthorized
- *     403 Forbidden                        -EPERM       kube_error_is_forbidden
- *     404 NotFound                         -ENOENT      kube_error_is_not_found
- *     405 MethodNotAllowed                 -EOPNOTSUPP
- *     406 NotAcceptable                    -ENOMSG
- *     409 reason AlreadyExists             -EEXIST      kube_error_is_already_exists
- *     409 any other reason (Conflict)      -ESTALE      kube_error_is_conflict
+ *     -(KUBE_EAPI_BASE + http_code * KUBE_EAPI_REASONS + reason)
+ *
+ * built by kube_error_from_http() / kube_status_to_error() and taken apart by
+ * kube_error_is_api(), kube_error_http_code() and kube_error_reason(). Never
+ * compare one with an errno: use the predicates. Local conditions (bad
+ * arguments, -EBUSY from a store changed inside its handler, -EAGAIN from a
+ * reflector not synced yet, ...) keep plain errnos and no predicate below is
+ * true for them, so an -EINVAL is a bad argument and never a 422.
+ *
+ * The classes of API answers (http status, Status.reason), with the errno that
+ * names the class in kube_strerror() and in this table only. Every predicate
+ * is true for exactly one class:
+ *
+ *     400 BadRequest                       EBADMSG
+ *     401 Unauthorized                     EACCES      kube_error_is_unauthorized
+ *     403 Forbidden                        EPERM       kube_error_is_forbidden
+ *     404 NotFound                         ENOENT      kube_error_is_not_found
+ *     405 MethodNotAllowed                 EOPNOTSUPP
+ *     406 NotAcceptable                    ENOMSG
+ *     409 reason AlreadyExists             EEXIST      kube_error_is_already_exists
+ *     409 any other reason (Conflict)      ESTALE      kube_error_is_conflict
  *     410 Gone, or any code with reason
- *         Expired or Gone                  -EIDRM       kube_error_is_gone
- *     413 RequestEntityTooLarge            -E2BIG
- *     415 UnsupportedMediaType             -EPROTONOSUPPORT
- *     422 Invalid                          -EINVAL      kube_error_is_invalid
- *     429 TooManyRequests                  -EAGAIN      kube_error_is_too_many_requests
- *     other 4xx                            -EBADR
- *     500 InternalError, other 5xx         -EREMOTEIO   kube_error_is_server_error
- *     503 ServiceUnavailable               -EBUSY       kube_error_is_server_error
+ *         Expired or Gone                  EIDRM       kube_error_is_gone
+ *     413 RequestEntityTooLarge            E2BIG
+ *     415 UnsupportedMediaType             EPROTONOSUPPORT
+ *     422 Invalid                          EINVAL      kube_error_is_invalid
+ *     429 TooManyRequests                  EAGAIN      kube_error_is_too_many_requests
+ *     other 4xx                            EBADR
+ *     500 InternalError, other 5xx         EREMOTEIO   kube_error_is_server_error
+ *     503 ServiceUnavailable               EBUSY       kube_error_is_server_error
  *     504 Timeout, or reason ServerTimeout
- *         / Timeout with a 5xx code        -ETIME       kube_error_is_server_error
- *     1xx/3xx (no redirects are followed)  -EREMCHG
+ *         / Timeout with a 5xx code        ETIME       kube_error_is_server_error
+ *     1xx/3xx (no redirects are followed)  EREMCHG
  *
- * Transport failures reported by the client (client.h) use other codes:
+ * Transport failures reported by the client (client.h) are plain errnos:
  * -ETIMEDOUT (our own deadline or idle timeout), -ECONNREFUSED, -ECONNRESET,
- * -EHOSTUNREACH (name resolution), -EPROTO (TLS), -EMSGSIZE (a body over the
- * client's limit), -ENOMEM, -EIO (anything else).
- *
- * -EINVAL is also what functions return for bad arguments; those are
- * returned synchronously and never passed to a response callback, so an
- * -EINVAL in a kube_response always means 422.
+ * -EHOSTUNREACH (name resolution) (kube_error_is_transport), -EPROTO (TLS),
+ * -EMSGSIZE (a body over the client's limit), -EACCES (a credential could not
+ * be read or may not be sent), -EREMCHG (no status line at all), -ENOMEM, -EIO
+ * (anything else).
  */
 #ifndef PP_KUBE_ERRORS_H
 #define PP_KUBE_ERRORS_H
@@ -127,14 +137,27 @@ int kube_status_from_json(struct json_object *obj, long http_code, kube_status *
 
 kube_status *kube_status_free(kube_status *s);
 
+/* API answers live in [-(KUBE_EAPI_BASE + (KUBE_EAPI_MAX_CODE + 1) * 64), -KUBE_EAPI_BASE]. */
+#define KUBE_EAPI_BASE     65536
+#define KUBE_EAPI_REASONS  64 /* > _KUBE_REASON_MAX */
+#define KUBE_EAPI_MAX_CODE 999
+
 /*
- * The errno for an HTTP code and a Status reason, following the table
- * above; 0 for 2xx.
+ * The API error for an HTTP code and a Status reason; 0 for 2xx. A code
+ * outside 100..999 is kept as 0, an unknown reason as KUBE_REASON_UNKNOWN.
  */
 int kube_error_from_http(long http_code, kube_status_reason reason);
 /* kube_error_from_http(s->code, s->reason); -EIO for NULL. */
 int kube_status_to_error(const kube_status *s);
 
+/* True when err is an API answer (kube_error_from_http), not an errno. */
+bool kube_error_is_api(int err);
+/* The HTTP status of an API answer (0 when unknown), 0 for anything else. */
+int kube_error_http_code(int err);
+/* The Status reason of an API answer as sent; KUBE_REASON_UNKNOWN for anything else. */
+kube_status_reason kube_error_reason(int err);
+
+/* The predicates below are true for API answers only (never for a local errno). */
 bool kube_error_is_not_found(int err);
 bool kube_error_is_conflict(int err);
 bool kube_error_is_already_exists(int err);
@@ -144,18 +167,20 @@ bool kube_error_is_too_many_requests(int err);
 bool kube_error_is_server_error(int err);
 bool kube_error_is_forbidden(int err);
 bool kube_error_is_unauthorized(int err);
+/* -ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH: no answer came. */
+bool kube_error_is_transport(int err);
 /*
- * True for failures where repeating the same request later may succeed:
- * 429, 5xx (incl. 503/504), and the transport failures (-ETIMEDOUT,
- * -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH).
+ * True for failures where repeating the same request later may succeed: API
+ * 429 and 5xx (incl. 503/504), and the transport failures. Never for a local
+ * condition such as -EBUSY or -EAGAIN.
  */
 bool kube_error_is_retryable(int err);
 
 /*
- * A short static description of err as the API meaning of the code, e.g.
- * "not found (HTTP 404)", "conflict (HTTP 409): the object was modified";
- * unknown codes fall back to the C library's description. Never NULL.
- * Accepts err with either sign.
+ * A short static description of err: for an API answer its class, e.g.
+ * "not found (HTTP 404)", "conflict (HTTP 409): the object was modified"; for
+ * the transport failures above the client's meaning; other errnos the C
+ * library's description. Never NULL. Accepts err with either sign.
  */
 const char *kube_strerror(int err);
 

@@ -15,6 +15,7 @@
 #include "kube/ratelimit.h"
 #include "kube/types.h"
 #include "util/dns.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/timefmt.h"
 
@@ -235,25 +236,30 @@ static int build_lease(kube_leaderelect *le, json_object *base, const char *hold
                         json_object_put(meta);
                         goto out;
                 }
-                json_object_object_add(o, "apiVersion",
-                                       json_object_new_string("coordination.k8s.io/v1"));
-                json_object_object_add(o, "kind", json_object_new_string("Lease"));
-                json_object_object_add(meta, "name", json_object_new_string(le->name));
-                json_object_object_add(meta, "namespace", json_object_new_string(le->namespace));
-                json_object_object_add(o, "metadata", meta);
+                /* Every json-c allocation is checked: a body with a null holderIdentity
+                 * or renewTime, or without one, would be a claim that reads as free. */
+                if (jsonutil_add(o, "apiVersion",
+                                 json_object_new_string("coordination.k8s.io/v1")) < 0 ||
+                    jsonutil_add(o, "kind", json_object_new_string("Lease")) < 0 ||
+                    jsonutil_add(meta, "name", json_object_new_string(le->name)) < 0 ||
+                    jsonutil_add(meta, "namespace", json_object_new_string(le->namespace)) < 0) {
+                        json_object_put(meta);
+                        goto out;
+                }
+                if (jsonutil_add(o, "metadata", meta) < 0) goto out;
         }
         json_object *spec;
         if (!json_object_object_get_ex(o, "spec", &spec) ||
             !json_object_is_type(spec, json_type_object)) {
                 spec = json_object_new_object();
-                if (!spec) goto out;
-                json_object_object_add(o, "spec", spec);
+                if (jsonutil_add(o, "spec", spec) < 0) goto out;
         }
-        json_object_object_add(spec, "holderIdentity", json_object_new_string(holder));
-        json_object_object_add(spec, "leaseDurationSeconds", json_object_new_int64(duration));
-        json_object_object_add(spec, "acquireTime", json_object_new_string(acquire));
-        json_object_object_add(spec, "renewTime", json_object_new_string(renew));
-        json_object_object_add(spec, "leaseTransitions", json_object_new_int64(transitions));
+        if (jsonutil_add(spec, "holderIdentity", json_object_new_string(holder)) < 0 ||
+            jsonutil_add(spec, "leaseDurationSeconds", json_object_new_int64(duration)) < 0 ||
+            jsonutil_add(spec, "acquireTime", json_object_new_string(acquire)) < 0 ||
+            jsonutil_add(spec, "renewTime", json_object_new_string(renew)) < 0 ||
+            jsonutil_add(spec, "leaseTransitions", json_object_new_int64(transitions)) < 0)
+                goto out;
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         if (!s) goto out;
         *ret = strdup(s);

@@ -79,6 +79,7 @@ struct kube_reflector {
         /* LIST in progress */
         json_object *items;
         char *continue_token;
+        bool full_list; /* the next LIST is one request without limit (a continue token expired) */
 
         /* WATCH in progress */
         double watch_started;
@@ -357,10 +358,13 @@ static void list_done(kube_client *c, const kube_response *resp, void *ud) {
         if (resp->error != 0 || resp->http_status < 200 || resp->http_status >= 300) {
                 bool gone = resp->http_status == 410 || kube_error_is_gone(resp->error);
                 if (gone && r->continue_token) {
-                        /* The snapshot behind the continue token was compacted away:
-                         * a new list from the top is the only way on. */
-                        reset_list_state(r);
-                        schedule(r, ACT_LIST, 0);
+                        /* The snapshot behind the continue token was compacted away
+                         * (the list took longer than etcd keeps history): paging again
+                         * could expire again, for ever and at once. Like client-go's
+                         * pager, fall back to one unpaginated list; after a backoff,
+                         * as the apiserver may be under pressure. */
+                        relist_after_failure(r, resp->retry_after);
+                        r->full_list = true;
                         return;
                 }
                 relist_after_failure(r, resp->retry_after);
@@ -405,11 +409,24 @@ static void start_list(kube_reflector *r) {
         _cleanup_free_ char *path = NULL;
         int k;
 
+        bool full = false;
         if (!r->continue_token) {
                 reset_list_state(r);
                 r->stats.lists++;
+                /* One attempt only: a failed or later list pages again. */
+                full = r->full_list;
+                r->full_list = false;
         }
-        k = asprintf(&path, "%s?limit=%u%s", r->path, r->page_size, r->selectors) < 0 ? -ENOMEM : 0;
+        if (full) {
+                r->stats.full_lists++;
+                k = asprintf(&path, "%s%s%s", r->path, *r->selectors ? "?" : "",
+                             *r->selectors ? r->selectors + 1 : "") < 0
+                        ? -ENOMEM
+                        : 0;
+        } else
+                k = asprintf(&path, "%s?limit=%u%s", r->path, r->page_size, r->selectors) < 0
+                        ? -ENOMEM
+                        : 0;
         if (k == 0 && r->continue_token) k = append_param(&path, "continue", r->continue_token);
         if (k == 0) {
                 kube_request_opts o = {
@@ -781,6 +798,7 @@ int kube_reflector_start(kube_reflector *r) {
         r->failures = 0;
         r->last_failure = 0;
         reset_list_state(r);
+        r->full_list = false;
         schedule(r, ACT_LIST, 0);
         return 0;
 }

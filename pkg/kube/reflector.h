@@ -28,7 +28,11 @@
  *      a proxy that drops connections, or a stall costs one watch request, not
  *      a full list.
  *   4. A failed LIST is retried (from its first page) after a backoff. A
- *      continue token that expired (410 mid-list) restarts the list at once.
+ *      continue token that expired (410 mid-list) is a failure too: after the
+ *      backoff comes one unpaginated LIST (no limit), as client-go's pager
+ *      falls back to a full list, since paging again could expire again; the
+ *      lists after it page again (so does its retry if it fails, e.g. over
+ *      max_page_body).
  *
  * Backoff: initial * 2^(failures-1) capped at max, with jitter (a delay is
  * drawn in [d*(1-jitter), d]); the failure count is forgotten when
@@ -135,6 +139,7 @@ typedef struct kube_reflector_stats {
         unsigned long lists_done;   /* LISTs completed (on_replace called) */
         unsigned long watches;      /* WATCH requests started */
         unsigned long relists_gone; /* LISTs caused by a 410 on a watch */
+        unsigned long full_lists;   /* unpaginated LISTs after a continue token expired */
         unsigned long events;       /* ADDED/MODIFIED/DELETED received */
         unsigned long bookmarks;
         unsigned long idle_timeouts;  /* watches given up for silence (ours or the client's) */

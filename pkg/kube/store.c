@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/hashmap.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/memsize.h"
 #include "util/strv.h"
@@ -44,6 +45,8 @@ struct kube_store {
         size_t n_indexes;
         kube_store_handler handler;
         void *handler_ud;
+        kube_store_invalid_fn invalid_fn;
+        void *invalid_ud;
         size_t max_objects;
         size_t entries_mem;
         bool busy; /* inside a handler */
@@ -345,22 +348,63 @@ typedef struct pending {
 } pending;
 
 /*
+ * The namespace and name of obj as the server sent them, read without the
+ * kind: an object the kind refuses (over a limit of its model) still has a
+ * usable key. 0, or -EINVAL when there is none (no name, a wrong type, a name
+ * longer than any Kubernetes name).
+ */
+static int object_names(json_object *obj, const char **ret_ns, const char **ret_name) {
+        json_object *md = jsonutil_member(obj, "metadata");
+        const char *name = jsonutil_member_str(md, "name");
+        json_object *nsv = jsonutil_member(md, "namespace");
+        const char *ns = jsonutil_member_str(md, "namespace");
+        if (!name || !*name || strlen(name) > KUBE_META_NAME_MAX) return -EINVAL;
+        if (nsv && (!ns || strlen(ns) > KUBE_META_NAME_MAX)) return -EINVAL;
+        *ret_ns = ns && *ns ? ns : NULL;
+        *ret_name = name;
+        return 0;
+}
+
+/* The store key of obj (see object_names()): 0, -EINVAL or -ENOMEM. */
+static int object_key(json_object *obj, char **ret) {
+        const char *ns, *name;
+        int r = object_names(obj, &ns, &name);
+        if (r < 0) return r;
+        kube_meta m = {.namespace = (char *)ns, .name = (char *)name};
+        char *key = kube_meta_key(&m);
+        if (!key) return -ENOMEM;
+        *ret = key;
+        return 0;
+}
+
+/* Counts an object the kind refused and reports it to the invalid handler. */
+static void refused(kube_store *s, json_object *obj, int error) {
+        const char *ns = NULL, *name = NULL;
+        s->stats.invalid++;
+        if (!s->invalid_fn) return;
+        (void)object_names(obj, &ns, &name);
+        s->busy = true;
+        s->invalid_fn(s->invalid_ud, ns, name, error, obj);
+        s->busy = false;
+}
+
+/*
  * Decodes obj with the kind and computes its key and index values. Returns 0,
  * -ENOMEM, an index function's error, or -EINVAL for an object the kind
- * refuses (counted).
+ * refuses or that has more index values than allowed (counted and reported).
  */
 static int decode_pending(kube_store *s, json_object *obj, pending *ret) {
         void *o = NULL;
         int r = s->kind->decode(obj, &o);
         if (r == -ENOMEM) return r;
         if (r < 0 || !o) {
-                s->stats.invalid++;
+                refused(s, obj, r < 0 ? r : -EINVAL);
                 return -EINVAL;
         }
         const kube_meta *m = s->kind->meta(o);
         if (!m || !m->name) {
                 s->kind->free(o);
-                s->stats.invalid++;
+                refused(s, obj, -EINVAL);
                 return -EINVAL;
         }
         char *key = kube_meta_key(m);
@@ -373,6 +417,11 @@ static int decode_pending(kube_store *s, json_object *obj, pending *ret) {
         if (r < 0) {
                 free(key);
                 s->kind->free(o);
+                /* Too many values is the object's doing, like any other limit of the model. */
+                if (r == -E2BIG) {
+                        refused(s, obj, r);
+                        return -EINVAL;
+                }
                 return r;
         }
         *ret = (pending){o, key, vals};
@@ -424,6 +473,12 @@ void kube_store_set_handler(kube_store *s, kube_store_handler fn, void *ud) {
         if (!s) return;
         s->handler = fn;
         s->handler_ud = ud;
+}
+
+void kube_store_set_invalid_handler(kube_store *s, kube_store_invalid_fn fn, void *ud) {
+        if (!s) return;
+        s->invalid_fn = fn;
+        s->invalid_ud = ud;
 }
 
 void kube_store_set_max_objects(kube_store *s, size_t max) {
@@ -507,28 +562,31 @@ int kube_store_apply(kube_store *s, kube_event_type type, json_object *obj) {
         case KUBE_EVENT_ADDED:
         case KUBE_EVENT_MODIFIED: {
                 pending p;
+                _cleanup_free_ char *key = NULL;
                 r = decode_pending(s, obj, &p);
+                if (r == -EINVAL) {
+                        int k = object_key(obj, &key);
+                        if (k == -ENOMEM) return k;
+                        /* Skipped, as a relist skips it. Its older version goes as if
+                         * deleted: kept, it would be acted on as the object's state,
+                         * while the object has changed in ways we cannot see. */
+                        if (k >= 0) return remove_key(s, key);
+                }
                 if (r < 0) return r;
                 r = upsert(s, p.obj, p.key, p.vals);
                 return r < 0 ? r : 1;
         }
         case KUBE_EVENT_DELETED: {
-                /* Only the key matters: decode no annotations, don't ask the kind. */
-                static const char *const none[] = {NULL};
-                kube_meta_decode_opts opts = {.annotation_keep = none};
-                kube_meta m;
-                r = kube_meta_decode_full(obj, &opts, &m);
+                /* Only the key matters: don't ask the kind, which may refuse the
+                 * object's last state (over a limit) that the event carries. */
+                _cleanup_free_ char *key = NULL;
+                r = object_key(obj, &key);
                 if (r == -ENOMEM) return r;
                 if (r < 0) {
                         s->stats.invalid++;
                         return -EINVAL;
                 }
-                char *key = kube_meta_key(&m);
-                kube_meta_done(&m);
-                if (!key) return -ENOMEM;
-                r = remove_key(s, key);
-                free(key);
-                return r;
+                return remove_key(s, key);
         }
         default:
                 return -EINVAL;

@@ -76,9 +76,22 @@ typedef void (*kube_store_handler)(void *ud, kube_event_type type, const void *o
  * Computes the index values of obj: a malloc()ed array of *ret_n malloc()ed
  * strings that the store takes over (the array may be NULL when *ret_n is 0).
  * Must be a pure function of obj. Duplicate values are folded. A negative
- * return fails the store operation that needed it, with that code.
+ * return fails the store operation that needed it, with that code; except
+ * more than KUBE_STORE_INDEX_VALUES_MAX values, which makes apply and replace
+ * treat the object as one the kind refuses.
  */
 typedef int (*kube_store_index_fn)(const void *obj, char ***ret_values, size_t *ret_n);
+
+/*
+ * Called for each object skipped because the kind refused it (by
+ * kube_store_apply() and kube_store_replace()): its namespace (NULL when
+ * cluster-scoped) and name as the server sent them, and the kind's error
+ * (-E2BIG: over one of the model's limits; -EINVAL: malformed). obj is the
+ * server's JSON, borrowed for the call. For a warning and a metric: the store
+ * must not be changed from inside it.
+ */
+typedef void (*kube_store_invalid_fn)(void *ud, const char *namespace, const char *name, int error,
+                                      json_object *obj);
 
 /* Visitor: return 0 to go on; anything else stops the iteration and is returned. */
 typedef int (*kube_store_visit_fn)(const void *obj, void *ud);
@@ -101,6 +114,8 @@ kube_store *kube_store_free(kube_store *s);
 
 void kube_store_set_handler(kube_store *s, kube_store_handler fn, void *ud);
 
+void kube_store_set_invalid_handler(kube_store *s, kube_store_invalid_fn fn, void *ud);
+
 /* 0 means KUBE_STORE_DEFAULT_MAX_OBJECTS. Lowering it below the count evicts nothing. */
 void kube_store_set_max_objects(kube_store *s, size_t max);
 
@@ -118,7 +133,9 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
  * a different resourceVersion MODIFIED; an identical (non-empty)
  * resourceVersion changes nothing. Deletions are reported first, in key
  * order, then additions and modifications in the order of items (a key given
- * twice: the later item wins). Invalid items are skipped and counted.
+ * twice: the later item wins). Items the kind refuses are skipped, counted and
+ * reported to the invalid handler (a stored version of one is removed, as it
+ * is absent from the valid items).
  *
  * Returns the number of changes, or -EINVAL (items not an array), -E2BIG
  * (more valid items than max_objects), -EBUSY, -ENOMEM or an index function's
@@ -132,9 +149,17 @@ int kube_store_replace(kube_store *s, json_object *items);
  * Applies one watch event: ADDED and MODIFIED insert or replace (whatever the
  * resourceVersions: they are opaque), DELETED removes (by the key of obj; an
  * unknown key is no change), BOOKMARK is ignored. Returns 1 when the store
- * changed, 0 when not, or -EINVAL (ERROR or unknown type, an object the kind
- * refuses), -E2BIG (a new key beyond max_objects, or too many index values),
- * -EBUSY, -ENOMEM or an index function's error; on failure nothing changed.
+ * changed, 0 when not, or -EINVAL (ERROR or unknown type, an object without a
+ * readable name), -E2BIG (a new key beyond max_objects), -EBUSY, -ENOMEM or an
+ * index function's error; on failure nothing changed.
+ *
+ * An ADDED or MODIFIED object the kind refuses (e.g. over a limit of its
+ * model) is skipped as kube_store_replace() skips it: counted in
+ * stats.invalid, reported to the invalid handler, and not an error, so that a
+ * reflector goes on instead of relisting the whole resource for one object.
+ * A version of it already stored is removed (reported DELETED): the store
+ * never serves an object's stale state as its current one. A DELETED event is
+ * applied by namespace and name alone, whatever the kind thinks of the rest.
  */
 int kube_store_apply(kube_store *s, kube_event_type type, json_object *obj);
 

@@ -17,25 +17,26 @@ openssl genrsa -traditional -out "$tmp/rsa.key" 1024 2>/dev/null ||
         openssl genrsa -out "$tmp/rsa.key" 1024 2>/dev/null
 { echo "some text"; cat "$tmp/ec.key"; echo "more text"; } >"$tmp/embedded.txt"
 
-cat >"$tmp/kubeconfig-token" <<'YAML'
-apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {server: "https://127.0.0.1:6443"}
-users:
-- name: u
-  user:
-    token: abcdef0123456789
+# Written with a "|" margin that sed strips, so this file is no kubeconfig itself.
+cat <<'YAML' | sed 's/^|//' >"$tmp/kubeconfig-token"
+|apiVersion: v1
+|kind: Config
+|clusters:
+|- name: c
+|  cluster: {server: "https://127.0.0.1:6443"}
+|users:
+|- name: u
+|  user:
+|    token: abcdef0123456789
 YAML
 sed 's/token: .*/client-key-data: LS0tLS1CRUdJTg==/' "$tmp/kubeconfig-token" >"$tmp/kubeconfig-keydata"
-cat >"$tmp/kubeconfig-exec" <<'YAML'
-apiVersion: v1
-kind: Config
-users:
-- name: u
-  user:
-    exec: {command: oc, apiVersion: client.authentication.k8s.io/v1}
+cat <<'YAML' | sed 's/^|//' >"$tmp/kubeconfig-exec"
+|apiVersion: v1
+|kind: Config
+|users:
+|- name: u
+|  user:
+|    exec: {command: oc, apiVersion: client.authentication.k8s.io/v1}
 YAML
 cat >"$tmp/doc.md" <<'TXT'
 Keys are written as "-----BEGIN PRIVATE KEY-----" blocks; see testenv.sh.

@@ -74,6 +74,7 @@ static void test_defaults(void **state) {
         assert_false(s.leader_elect);
         assert_null(s.leader_election_namespace);
         assert_string_equal(s.leader_election_id, "pullpolicy-controller");
+        assert_false(s.allow_insecure_http_token);
         assert_true(s.lease_duration == 15);
         assert_true(s.renew_deadline == 10);
         assert_true(s.retry_period == 2);
@@ -100,8 +101,9 @@ static void test_every_flag(void **state) {
                  "--lease-duration=30s", "--renew-deadline=20s", "--retry-period=500ms",
                  "--metrics-bind-address=127.0.0.1:9090", "--health-probe-bind-address=[::1]:9091",
                  "--qps=50.5", "--burst=100", "--log-format=json", "--log-level=debug",
-                 "--workers=8", "--resync-period=1h30m"),
+                 "--workers=8", "--resync-period=1h30m", "--allow-insecure-http-token"),
             NOENV);
+        assert_true(s.allow_insecure_http_token);
         assert_string_equal(s.kubeconfig, "/tmp/kc");
         assert_string_equal(s.namespace, "project-b");
         assert_int_equal(s.n_allowed_cluster_roles, 2);

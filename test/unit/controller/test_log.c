@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "kube/errors.h"
 #include "log.h"
 
 /* A fixed wall clock: 2026-11-29T03:00:00.123456789Z. */
@@ -90,6 +91,16 @@ static void test_text_all_types(void **state) {
                             "s=\"two words\" u=18446744073709551615 f=0.25 b=false "
                             "error=\"Connection refused\" secret=ns1/quay node=n1 nil=<nil> "
                             "empty=\"\" neg=-5\n");
+        cap_close(c);
+}
+
+/* An API answer is no errno: it is logged with its HTTP meaning (kube/errors.h). */
+static void test_errno_of_api_answer(void **state) {
+        capture *c = cap_open(LOG_FORMAT_TEXT, LOG_LEVEL_DEBUG, 0);
+        log_info(LOG_COMPONENT("x"), "m",
+                 LOG_ERRNO(kube_error_from_http(404, KUBE_REASON_NOT_FOUND)), LOG_ERRNO(-ENOENT));
+        assert_non_null(
+            strstr(c->buf, "error=\"not found (HTTP 404)\" error=\"No such file or directory\""));
         cap_close(c);
 }
 
@@ -307,6 +318,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_text_golden),
             cmocka_unit_test(test_text_all_types),
+            cmocka_unit_test(test_errno_of_api_answer),
             cmocka_unit_test(test_json_roundtrip),
             cmocka_unit_test(test_json_nonfinite_float),
             cmocka_unit_test(test_levels),

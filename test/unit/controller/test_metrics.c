@@ -543,12 +543,38 @@ static void test_controller_metrics(void **state) {
         assert_null(controller_metrics_free(NULL));
 }
 
+/* The cache's skipped objects (issue 7: an object its model refuses is skipped, not relisted). */
+static void test_objects_skipped(void **state) {
+        controller_metrics *m;
+        assert_int_equal(controller_metrics_new(&m), 0);
+        metrics_object_skipped(m, "serviceaccounts", "too_many_secret_references");
+        metrics_object_skipped(m, "serviceaccounts", "too_many_secret_references");
+        metrics_object_skipped(m, "namespaces", "too_many_labels");
+        metrics_object_skipped(NULL, "x", "y");
+        metrics_object_skipped(m, NULL, "y");
+
+        char *text = render(m->registry);
+        parsed p;
+        parse_exposition(text, &p);
+        double v;
+        assert_true(find(&p, &v, "pullpolicy_objects_skipped_total", "resource", "serviceaccounts",
+                         "reason", "too_many_secret_references", NULL));
+        assert_true(v == 2);
+        assert_true(find(&p, &v, "pullpolicy_objects_skipped_total", "resource", "namespaces",
+                         "reason", "too_many_labels", NULL));
+        assert_true(v == 1);
+        assert_non_null(strstr(text, "# TYPE pullpolicy_objects_skipped_total counter"));
+        free(p.samples);
+        free(text);
+        controller_metrics_free(m);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_register_validation), cmocka_unit_test(test_updates),
             cmocka_unit_test(test_render_golden),       cmocka_unit_test(test_label_escaping),
             cmocka_unit_test(test_cardinality_bound),   cmocka_unit_test(test_format_value),
-            cmocka_unit_test(test_controller_metrics),
+            cmocka_unit_test(test_controller_metrics),  cmocka_unit_test(test_objects_skipped),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

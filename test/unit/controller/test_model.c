@@ -750,6 +750,61 @@ static void test_indexes_with_store(void **state) {
         kube_store_free(s);
 }
 
+/* Builds {"metadata":{<field>: n entries}} or, for "secrets", a ServiceAccount's list. */
+static json_object *with_n(const char *field, int n) {
+        json_object *o = json_object_new_object(), *md = json_object_new_object();
+        json_object_object_add(md, "name", json_object_new_string("x"));
+        bool map = streq(field, "labels") || streq(field, "annotations");
+        json_object *v = map ? json_object_new_object() : json_object_new_array();
+        for (int i = 0; i < n; i++) {
+                char k[32];
+                snprintf(k, sizeof(k), "k%d", i);
+                if (map) {
+                        json_object_object_add(v, k, json_object_new_string("v"));
+                } else if (streq(field, "ownerReferences") || streq(field, "secrets")) {
+                        json_object *e = json_object_new_object();
+                        json_object_object_add(e, "name", json_object_new_string(k));
+                        json_object_array_add(v, e);
+                } else
+                        json_object_array_add(v, json_object_new_string(k));
+        }
+        json_object_object_add(streq(field, "secrets") ? o : md, field, v);
+        json_object_object_add(o, "metadata", md);
+        return o;
+}
+
+static void test_refusal_reason(void **state) {
+        static const struct {
+                const char *field;
+                int n;
+                const char *want;
+        } cases[] = {
+            {"finalizers", 65, "too_many_finalizers"},
+            {"ownerReferences", 65, "too_many_owner_references"},
+            {"labels", 1025, "too_many_labels"},
+            {"annotations", 1025, "too_many_annotations"},
+            {"secrets", 1025, "too_many_secret_references"},
+            {"finalizers", 64, "over_limit"}, /* none of those: another limit */
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                json_object *o = with_n(cases[i].field, cases[i].n);
+                assert_string_equal(model_refusal_reason(o, -E2BIG), cases[i].want);
+                assert_string_equal(model_refusal_reason(o, -EINVAL), "malformed");
+                json_object_put(o);
+        }
+        assert_string_equal(model_refusal_reason(NULL, -E2BIG), "over_limit");
+
+        /* The kinds refuse exactly these: the reasons name real refusals. */
+        model_sa *sa = NULL;
+        json_object *o = with_n("secrets", 1025);
+        assert_int_equal(model_sa_decode(o, &sa), -E2BIG);
+        json_object_put(o);
+        o = with_n("finalizers", 65);
+        assert_int_equal(model_sa_decode(o, &sa), -E2BIG);
+        json_object_put(o);
+        assert_null(sa);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_namespace),
@@ -773,6 +828,7 @@ int main(void) {
             cmocka_unit_test(test_policy),
             cmocka_unit_test(test_kinds),
             cmocka_unit_test(test_indexes_with_store),
+            cmocka_unit_test(test_refusal_reason),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

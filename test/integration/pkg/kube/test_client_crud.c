@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faultproxy.h"
 #include "kube/client.h"
 #include "testenv.h"
 #include "util/macro.h"
@@ -315,7 +316,7 @@ static void test_serviceaccount_crud(void **state) {
         resp_clear(&r);
         /* Apply without a field manager is refused by the server (400/422). */
         call(KUBE_PATCH, obj, apply, KUBE_PATCH_APPLY, &r);
-        assert_true(r.err == -EBADMSG || r.err == -EINVAL);
+        assert_true(kube_error_http_code(r.err) == 400 || kube_error_is_invalid(r.err));
         resp_clear(&r);
 
         /* Delete, then it is gone. */
@@ -354,7 +355,7 @@ static void test_invalid_with_causes(void **state) {
         /* Malformed JSON: 400. */
         call(KUBE_POST, coll, "{not json", 0, &r);
         assert_int_equal(r.http, 400);
-        assert_int_equal(r.err, -EBADMSG);
+        assert_int_equal(kube_error_http_code(r.err), 400);
         resp_clear(&r);
         delete_namespace(ns);
         free(ns);
@@ -416,7 +417,7 @@ static void test_list_paginated(void **state) {
         /* A bogus continue token: 400 or 410, never a silent restart. */
         _cleanup_free_ char *bad = path_fmt("%s?limit=3&continue=bm90LWEtdG9rZW4", coll);
         call(KUBE_GET, bad, NULL, 0, &r);
-        assert_true(r.err == -EBADMSG || kube_error_is_gone(r.err));
+        assert_true(kube_error_http_code(r.err) == 400 || kube_error_is_gone(r.err));
         resp_clear(&r);
 
         delete_namespace(ns);
@@ -728,6 +729,83 @@ static void test_apiserver_restart(void **state) {
         resp_clear(&r);
 }
 
+/*
+ * Issue 7 item 9: an HTTP/2 connection that goes silent (a peer that keeps TCP
+ * up but forwards nothing: the fault proxy's stall) is found within ~30 s, as
+ * client-go finds it with ReadIdleTimeout + PingTimeout (30 + 15 s), not by
+ * the stream's own idle timeout (the reflector's is 150 s).
+ */
+static void test_stalled_connection_found(void **state) {
+        faultproxy *p = NULL;
+        assert_int_equal(faultproxy_start_url(testenv_server(), &p), 0);
+        char kc[512];
+        snprintf(kc, sizeof(kc), "%s/kubeconfig-stall", tmpdir);
+        assert_int_equal(faultproxy_write_kubeconfig(p, testenv_kubeconfig(), testenv_server(), kc),
+                         0);
+        kube_config *pcfg = NULL;
+        char *err = NULL;
+        assert_int_equal(kube_config_load_kubeconfig(kc, NULL, &pcfg, &err), 0);
+        kube_client *pc = NULL;
+        assert_int_equal(kube_client_new(loop, pcfg, NULL, &pc), 0);
+
+        resp r;
+        call_with(pc, KUBE_GET, "/api/v1/namespaces/default/configmaps", NULL, 0, &r);
+        assert_int_equal(r.err, 0);
+        _cleanup_free_ char *rv = strdup(jstr(r.json, "metadata.resourceVersion"));
+        resp_clear(&r);
+
+        watch_state w = {.want_name = "-"};
+        _cleanup_free_ char *wp =
+            path_fmt("/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&"
+                     "resourceVersion=%s",
+                     rv);
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = wp,
+                               .on_data = watch_data,
+                               .on_done = watch_done,
+                               .userdata = &w,
+                               .no_rate_limit = true,
+                               .idle_timeout_ms = 150000};
+        assert_int_equal(kube_client_request(pc, &o, NULL), 0);
+        /* Let the watch reach the server, then stall every open connection. */
+        bool settled = false;
+        ev_timer t;
+        ev_timer_init(&t, failsafe_cb, 1., 0.);
+        t.data = &settled;
+        ev_timer_start(loop, &t);
+        run_until(&settled);
+        assert_true(faultproxy_stall(p, true) >= 1);
+
+        ev_now_update(loop);
+        ev_tstamp t0 = ev_now(loop);
+        bool expired = false;
+        ev_timer_init(&t, failsafe_cb, 100., 0.);
+        t.data = &expired;
+        ev_timer_start(loop, &t);
+        while (!w.done.done && !expired) ev_run(loop, EVRUN_ONCE);
+        ev_timer_stop(loop, &t);
+        ev_now_update(loop);
+        double took = ev_now(loop) - t0;
+        fprintf(stderr, "# stalled watch ended after %.1f s (error %d)\n", took, w.done.err);
+        assert_true(w.done.done);
+        assert_true(kube_error_is_transport(w.done.err));
+        /* KUBE_CLIENT_READ_IDLE_S + KUBE_CLIENT_PING_TIMEOUT_S, with room for a slow machine. */
+        assert_true(took < KUBE_CLIENT_READ_IDLE_S + KUBE_CLIENT_PING_TIMEOUT_S + 10);
+        kube_client_stats st;
+        kube_client_get_stats(pc, &st);
+        assert_true(st.probes >= 1);
+        assert_true(st.dead_connections >= 1);
+
+        /* A new connection gets through (the proxy stalls only those open before). */
+        call_with(pc, KUBE_GET, "/api/v1/namespaces/default", NULL, 0, &r);
+        assert_int_equal(r.err, 0);
+        resp_clear(&r);
+
+        kube_client_free(pc);
+        kube_config_free(pcfg);
+        faultproxy_stop(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_namespace_crud),
@@ -740,6 +818,7 @@ int main(void) {
             cmocka_unit_test(test_tls),
             cmocka_unit_test(test_auth_errors),
             cmocka_unit_test(test_apiserver_restart),
+            cmocka_unit_test(test_stalled_connection_found),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -694,6 +694,42 @@ static void test_token_rotation(void **state) {
         kube_config_free(c);
 }
 
+/*
+ * A token over http:// travels in clear text: the config says when the server
+ * is plain http and holds whether the owner allowed sending a token anyway
+ * (off unless set; kept by a copy, which is what the client uses).
+ */
+static void test_http_token_policy(void **state) {
+        fx *f = *state;
+        write_file(f, "kc",
+                   "current-context: x\n"
+                   "clusters:\n- name: c\n  cluster:\n    server: http://10.0.0.1:8080\n"
+                   "contexts:\n- name: x\n  context: {cluster: c, user: u}\n"
+                   "users:\n- name: u\n  user: {token: \"tok-123\"}\n");
+        kube_config *c = NULL, *copy = NULL;
+        char *err = NULL;
+        assert_int_equal(load(f, "kc", NULL, &c, &err), 0);
+        assert_true(kube_config_plain_http(c));
+        assert_true(kube_config_has_token(c));
+        assert_false(kube_config_allow_insecure_http_token(c));
+        kube_config_set_allow_insecure_http_token(c, true);
+        assert_true(kube_config_allow_insecure_http_token(c));
+        assert_int_equal(kube_config_copy(c, &copy), 0);
+        assert_true(kube_config_allow_insecure_http_token(copy));
+        kube_config_free(copy);
+        kube_config_free(c);
+
+        /* https (also when implied) is not plain http; no user, no token. */
+        write_file(f, "kc2",
+                   "current-context: x\n"
+                   "clusters:\n- name: c\n  cluster:\n    server: 127.0.0.1:6443\n"
+                   "contexts:\n- name: x\n  context: {cluster: c}\n");
+        assert_int_equal(load(f, "kc2", NULL, &c, &err), 0);
+        assert_false(kube_config_plain_http(c));
+        assert_false(kube_config_has_token(c));
+        kube_config_free(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_inline_data, setup, teardown),
@@ -706,6 +742,7 @@ int main(void) {
             cmocka_unit_test_setup_teardown(test_incluster, setup, teardown),
             cmocka_unit_test_setup_teardown(test_incluster_missing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_token_rotation, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_http_token_policy, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,7 +35,9 @@ static void test_not_found(void **state) {
         assert_string_equal(s->details.group, "");
         assert_int_equal(s->details.n_causes, 0);
         int err = kube_status_to_error(s);
-        assert_int_equal(err, -ENOENT);
+        assert_true(kube_error_is_api(err));
+        assert_int_equal(kube_error_http_code(err), 404);
+        assert_int_equal(kube_error_reason(err), KUBE_REASON_NOT_FOUND);
         assert_true(kube_error_is_not_found(err));
         assert_false(kube_error_is_conflict(err));
         assert_false(kube_error_is_retryable(err));
@@ -55,8 +58,10 @@ static void test_conflict_kinds(void **state) {
         int ea = kube_status_to_error(a), ec = kube_status_to_error(c);
         assert_int_equal(a->reason, KUBE_REASON_ALREADY_EXISTS);
         assert_int_equal(c->reason, KUBE_REASON_CONFLICT);
-        assert_int_equal(ea, -EEXIST);
-        assert_int_equal(ec, -ESTALE);
+        assert_int_equal(kube_error_http_code(ea), 409);
+        assert_int_equal(kube_error_reason(ea), KUBE_REASON_ALREADY_EXISTS);
+        assert_int_equal(kube_error_http_code(ec), 409);
+        assert_int_equal(kube_error_reason(ec), KUBE_REASON_CONFLICT);
         assert_true(kube_error_is_already_exists(ea));
         assert_false(kube_error_is_conflict(ea));
         assert_true(kube_error_is_conflict(ec));
@@ -66,7 +71,7 @@ static void test_conflict_kinds(void **state) {
 
         /* A 409 without a body is a conflict (the generic meaning). */
         kube_status *b = parse(NULL, 409);
-        assert_int_equal(kube_status_to_error(b), -ESTALE);
+        assert_true(kube_error_is_conflict(kube_status_to_error(b)));
         kube_status_free(b);
 }
 
@@ -87,13 +92,13 @@ static void test_gone(void **state) {
         assert_int_equal(kube_status_from_json(o, 0, &s), 0);
         assert_int_equal(s->code, 410);
         assert_int_equal(s->reason, KUBE_REASON_GONE);
-        assert_int_equal(kube_status_to_error(s), -EIDRM);
+        assert_true(kube_error_is_gone(kube_status_to_error(s)));
         kube_status_free(s);
         json_object_put(o);
 
         /* Expired is "gone" whatever the code. */
-        assert_int_equal(kube_error_from_http(500, KUBE_REASON_EXPIRED), -EIDRM);
-        assert_int_equal(kube_error_from_http(410, KUBE_REASON_UNKNOWN), -EIDRM);
+        assert_true(kube_error_is_gone(kube_error_from_http(500, KUBE_REASON_EXPIRED)));
+        assert_true(kube_error_is_gone(kube_error_from_http(410, KUBE_REASON_UNKNOWN)));
 
         /* Not an object. */
         o = json_object_new_string("x");
@@ -114,7 +119,7 @@ static void test_invalid_with_causes(void **state) {
             "\"not-an-object\"]},\"code\":422}",
             422);
         assert_int_equal(s->reason, KUBE_REASON_INVALID);
-        assert_int_equal(kube_status_to_error(s), -EINVAL);
+        assert_int_equal(kube_error_http_code(kube_status_to_error(s)), 422);
         assert_true(kube_error_is_invalid(kube_status_to_error(s)));
         assert_int_equal(s->details.n_causes, 2);
         assert_string_equal(s->details.causes[0].type, "FieldValueInvalid");
@@ -151,52 +156,64 @@ static void test_server_errors(void **state) {
                                "\"reason\":\"InternalError\",\"code\":500}",
                                500);
         int err = kube_status_to_error(s);
-        assert_int_equal(err, -EREMOTEIO);
+        assert_int_equal(kube_error_http_code(err), 500);
+        assert_int_equal(kube_error_reason(err), KUBE_REASON_INTERNAL_ERROR);
         assert_true(kube_error_is_server_error(err));
         assert_true(kube_error_is_retryable(err));
         kube_status_free(s);
 
         s = parse("{\"kind\":\"Status\",\"reason\":\"ServerTimeout\",\"code\":500}", 500);
-        assert_int_equal(kube_status_to_error(s), -ETIME);
+        assert_int_equal(kube_error_reason(kube_status_to_error(s)), KUBE_REASON_SERVER_TIMEOUT);
+        assert_non_null(strstr(kube_strerror(kube_status_to_error(s)), "ServerTimeout"));
         assert_true(kube_error_is_server_error(kube_status_to_error(s)));
         kube_status_free(s);
 
-        assert_int_equal(kube_error_from_http(503, KUBE_REASON_UNKNOWN), -EBUSY);
-        assert_true(kube_error_is_server_error(-EBUSY));
-        assert_int_equal(kube_error_from_http(504, KUBE_REASON_UNKNOWN), -ETIME);
-        assert_int_equal(kube_error_from_http(502, KUBE_REASON_UNKNOWN), -EREMOTEIO);
+        assert_true(kube_error_is_server_error(kube_error_from_http(503, KUBE_REASON_UNKNOWN)));
+        assert_true(kube_error_is_server_error(kube_error_from_http(504, KUBE_REASON_UNKNOWN)));
+        assert_true(kube_error_is_server_error(kube_error_from_http(502, KUBE_REASON_UNKNOWN)));
+        assert_string_equal(kube_strerror(kube_error_from_http(503, KUBE_REASON_UNKNOWN)),
+                            "service unavailable (HTTP 503)");
 }
 
 static void test_mapping_table(void **state) {
         static const struct {
                 long code;
                 kube_status_reason reason;
-                int err;
+                const char *desc; /* kube_strerror(); NULL for 2xx */
         } table[] = {
-            {200, KUBE_REASON_UNKNOWN, 0},
-            {201, KUBE_REASON_UNKNOWN, 0},
-            {400, KUBE_REASON_BAD_REQUEST, -EBADMSG},
-            {401, KUBE_REASON_UNAUTHORIZED, -EACCES},
-            {403, KUBE_REASON_FORBIDDEN, -EPERM},
-            {404, KUBE_REASON_NOT_FOUND, -ENOENT},
-            {405, KUBE_REASON_UNKNOWN, -EOPNOTSUPP},
-            {406, KUBE_REASON_UNKNOWN, -ENOMSG},
-            {409, KUBE_REASON_ALREADY_EXISTS, -EEXIST},
-            {409, KUBE_REASON_CONFLICT, -ESTALE},
-            {410, KUBE_REASON_GONE, -EIDRM},
-            {413, KUBE_REASON_UNKNOWN, -E2BIG},
-            {415, KUBE_REASON_UNKNOWN, -EPROTONOSUPPORT},
-            {418, KUBE_REASON_UNKNOWN, -EBADR},
-            {422, KUBE_REASON_INVALID, -EINVAL},
-            {429, KUBE_REASON_TOO_MANY_REQUESTS, -EAGAIN},
-            {500, KUBE_REASON_INTERNAL_ERROR, -EREMOTEIO},
-            {503, KUBE_REASON_SERVICE_UNAVAILABLE, -EBUSY},
-            {504, KUBE_REASON_TIMEOUT, -ETIME},
-            {302, KUBE_REASON_UNKNOWN, -EREMCHG},
+            {200, KUBE_REASON_UNKNOWN, NULL},
+            {201, KUBE_REASON_UNKNOWN, NULL},
+            {400, KUBE_REASON_BAD_REQUEST, "bad request (HTTP 400)"},
+            {401, KUBE_REASON_UNAUTHORIZED, "unauthorized (HTTP 401)"},
+            {403, KUBE_REASON_FORBIDDEN, "forbidden (HTTP 403)"},
+            {404, KUBE_REASON_NOT_FOUND, "not found (HTTP 404)"},
+            {405, KUBE_REASON_UNKNOWN, "method not allowed (HTTP 405)"},
+            {406, KUBE_REASON_UNKNOWN, "not acceptable (HTTP 406)"},
+            {409, KUBE_REASON_ALREADY_EXISTS, "already exists (HTTP 409)"},
+            {409, KUBE_REASON_CONFLICT, "conflict (HTTP 409)"},
+            {410, KUBE_REASON_GONE, "gone (HTTP 410)"},
+            {413, KUBE_REASON_UNKNOWN, "request entity too large (HTTP 413)"},
+            {415, KUBE_REASON_UNKNOWN, "unsupported media type (HTTP 415)"},
+            {418, KUBE_REASON_UNKNOWN, "client error (HTTP 4xx)"},
+            {422, KUBE_REASON_INVALID, "invalid (HTTP 422)"},
+            {429, KUBE_REASON_TOO_MANY_REQUESTS, "too many requests (HTTP 429)"},
+            {500, KUBE_REASON_INTERNAL_ERROR, "internal server error (HTTP 5xx)"},
+            {503, KUBE_REASON_SERVICE_UNAVAILABLE, "service unavailable (HTTP 503)"},
+            {504, KUBE_REASON_TIMEOUT, "server timeout (HTTP 504"},
+            {302, KUBE_REASON_UNKNOWN, "unexpected HTTP status (1xx/3xx)"},
         };
-        for (size_t i = 0; i < ARRAY_SIZE(table); i++)
-                assert_int_equal(kube_error_from_http(table[i].code, table[i].reason),
-                                 table[i].err);
+        for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+                int e = kube_error_from_http(table[i].code, table[i].reason);
+                if (!table[i].desc) {
+                        assert_int_equal(e, 0);
+                        continue;
+                }
+                assert_true(kube_error_is_api(e));
+                assert_int_equal(kube_error_http_code(e), table[i].code);
+                assert_int_equal(kube_error_reason(e), table[i].reason);
+                if (!strstr(kube_strerror(e), table[i].desc))
+                        fail_msg("%ld: \"%s\"", table[i].code, kube_strerror(e));
+        }
 
         assert_true(kube_error_is_forbidden(kube_error_from_http(403, KUBE_REASON_UNKNOWN)));
         assert_true(kube_error_is_unauthorized(kube_error_from_http(401, KUBE_REASON_UNKNOWN)));
@@ -210,7 +227,8 @@ static void test_mapping_table(void **state) {
                                 kube_error_is_forbidden,      kube_error_is_unauthorized};
         for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
                 int hits = 0;
-                for (size_t p = 0; p < ARRAY_SIZE(preds); p++) hits += preds[p](table[i].err);
+                int e = kube_error_from_http(table[i].code, table[i].reason);
+                for (size_t p = 0; p < ARRAY_SIZE(preds); p++) hits += preds[p](e);
                 int expect = table[i].code == 401 || table[i].code == 403 || table[i].code == 404 ||
                              table[i].code == 409 || table[i].code == 410 || table[i].code == 422 ||
                              table[i].code == 429;
@@ -238,7 +256,7 @@ static void test_garbage_bodies(void **state) {
         /* HTML from a proxy: typed by the HTTP code, message sanitised. */
         kube_status *s = parse("<html>\n<body>Bad\tGateway\x01</body></html>\n", 502);
         assert_int_equal(s->code, 502);
-        assert_int_equal(kube_status_to_error(s), -EREMOTEIO);
+        assert_true(kube_error_is_server_error(kube_status_to_error(s)));
         assert_string_equal(s->message, "<html> <body>Bad Gateway?</body></html>");
         assert_string_equal(s->reason_str, "");
         kube_status_free(s);
@@ -251,15 +269,15 @@ static void test_garbage_bodies(void **state) {
 
         /* Valid JSON, not a Status (kind missing or different). */
         s = parse("{\"kind\":\"Secret\",\"reason\":\"AlreadyExists\",\"code\":409}", 409);
-        assert_int_equal(kube_status_to_error(s), -ESTALE);
+        assert_true(kube_error_is_conflict(kube_status_to_error(s)));
         kube_status_free(s);
         s = parse("[1,2,3]", 403);
-        assert_int_equal(kube_status_to_error(s), -EPERM);
+        assert_true(kube_error_is_forbidden(kube_status_to_error(s)));
         kube_status_free(s);
 
         /* Trailing garbage after a Status object. */
         s = parse("{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409} xyz", 409);
-        assert_int_equal(kube_status_to_error(s), -ESTALE);
+        assert_true(kube_error_is_conflict(kube_status_to_error(s)));
         kube_status_free(s);
 
         /* Status fields of the wrong type are ignored, not trusted. */
@@ -335,22 +353,131 @@ static void test_message_bounds(void **state) {
         memset(big, '[', 5000);
         big[5000] = 0;
         s = parse(big, 400);
-        assert_int_equal(kube_status_to_error(s), -EBADMSG);
+        assert_int_equal(kube_error_http_code(kube_status_to_error(s)), 400);
         kube_status_free(s);
         free(big);
 }
 
 static void test_strerror(void **state) {
-        assert_string_equal(kube_strerror(-ENOENT), "not found (HTTP 404)");
-        assert_string_equal(kube_strerror(ENOENT), "not found (HTTP 404)");
-        assert_non_null(strstr(kube_strerror(-ESTALE), "409"));
-        assert_non_null(strstr(kube_strerror(-EEXIST), "already exists"));
-        assert_non_null(strstr(kube_strerror(-EIDRM), "410"));
+        int e404 = kube_error_from_http(404, KUBE_REASON_NOT_FOUND);
+        assert_string_equal(kube_strerror(e404), "not found (HTTP 404)");
+        assert_string_equal(kube_strerror(-e404), "not found (HTTP 404)");
+        assert_non_null(
+            strstr(kube_strerror(kube_error_from_http(409, KUBE_REASON_CONFLICT)), "409"));
+        assert_non_null(strstr(kube_strerror(kube_error_from_http(409, KUBE_REASON_ALREADY_EXISTS)),
+                               "already exists"));
+        assert_non_null(strstr(kube_strerror(kube_error_from_http(410, KUBE_REASON_GONE)), "410"));
         assert_non_null(strstr(kube_strerror(-EMSGSIZE), "limit"));
-        /* Codes outside the table fall back to the C library. */
+        /* A local errno means what the C library says, not an HTTP answer. */
+        assert_string_equal(kube_strerror(-ENOENT), strerror(ENOENT));
+        assert_string_equal(kube_strerror(-EBUSY), strerror(EBUSY));
         assert_string_equal(kube_strerror(-ENOSPC), strerror(ENOSPC));
         assert_non_null(kube_strerror(-100000));
+        assert_non_null(kube_strerror(INT_MIN));
         assert_null(kube_status_free(NULL));
+}
+
+/* The code and the reason travel with the error. */
+static void test_api_accessors(void **state) {
+        kube_status *s =
+            parse("{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}", 409);
+        int e = kube_status_to_error(s);
+        kube_status_free(s);
+        assert_true(kube_error_is_api(e));
+        assert_int_equal(kube_error_http_code(e), 409);
+        assert_int_equal(kube_error_reason(e), KUBE_REASON_ALREADY_EXISTS);
+
+        /* A reason that contradicts the code wins where the table says so. */
+        e = kube_error_from_http(500, KUBE_REASON_EXPIRED);
+        assert_int_equal(kube_error_http_code(e), 500);
+        assert_true(kube_error_is_gone(e));
+        assert_false(kube_error_is_server_error(e));
+
+        /* Out-of-range input stays an API answer with code 0. */
+        e = kube_error_from_http(1000000, _KUBE_REASON_MAX);
+        assert_true(kube_error_is_api(e));
+        assert_int_equal(kube_error_http_code(e), 0);
+        assert_int_equal(kube_error_reason(e), KUBE_REASON_UNKNOWN);
+        assert_false(kube_error_is_retryable(e));
+        e = kube_error_from_http(0, KUBE_REASON_UNKNOWN);
+        assert_true(kube_error_is_api(e));
+        assert_int_equal(kube_error_http_code(e), 0);
+
+        /* Plain errnos are not API answers. */
+        int local[] = {0, -1, -ENOENT, -EBUSY, -EAGAIN, -EINVAL, -4095, INT_MIN, 1, 70000};
+        for (size_t i = 0; i < ARRAY_SIZE(local); i++) {
+                assert_false(kube_error_is_api(local[i]));
+                assert_int_equal(kube_error_http_code(local[i]), 0);
+                assert_int_equal(kube_error_reason(local[i]), KUBE_REASON_UNKNOWN);
+        }
+
+        /* Distinct (code, reason) pairs give distinct errors. */
+        assert_int_not_equal(kube_error_from_http(409, KUBE_REASON_CONFLICT),
+                             kube_error_from_http(409, KUBE_REASON_ALREADY_EXISTS));
+        assert_int_not_equal(kube_error_from_http(503, KUBE_REASON_UNKNOWN),
+                             kube_error_from_http(502, KUBE_REASON_UNKNOWN));
+}
+
+/*
+ * Issue 7 item 11: an API answer and a local condition never share a code.
+ * Today -EBUSY is both HTTP 503 and "store changed from inside a handler",
+ * -EINVAL both 422 and a bad argument, -EAGAIN both 429 and "not synced yet",
+ * -EPROTONOSUPPORT both 415 and "server sent full objects".
+ */
+static void test_local_errno_is_not_api(void **state) {
+        int e503 = kube_error_from_http(503, KUBE_REASON_SERVICE_UNAVAILABLE);
+        int e422 = kube_error_from_http(422, KUBE_REASON_INVALID);
+        int e429 = kube_error_from_http(429, KUBE_REASON_TOO_MANY_REQUESTS);
+        int e415 = kube_error_from_http(415, KUBE_REASON_UNSUPPORTED_MEDIA_TYPE);
+
+        /* A local -EBUSY is a programming error: never retried. An API 503 is. */
+        assert_false(kube_error_is_retryable(-EBUSY));
+        assert_false(kube_error_is_server_error(-EBUSY));
+        assert_true(kube_error_is_retryable(e503));
+        assert_true(kube_error_is_server_error(e503));
+        assert_int_not_equal(e503, -EBUSY);
+
+        /* A bad argument is not an object the API refused. */
+        assert_false(kube_error_is_invalid(-EINVAL));
+        assert_true(kube_error_is_invalid(e422));
+        assert_int_not_equal(e422, -EINVAL);
+
+        /* "Not synced yet" is not throttling. */
+        assert_false(kube_error_is_too_many_requests(-EAGAIN));
+        assert_false(kube_error_is_retryable(-EAGAIN));
+        assert_true(kube_error_is_too_many_requests(e429));
+        assert_true(kube_error_is_retryable(e429));
+        assert_int_not_equal(e429, -EAGAIN);
+
+        assert_int_not_equal(e415, -EPROTONOSUPPORT);
+
+        /* Local errnos that look like API answers are not API answers. */
+        assert_false(kube_error_is_not_found(-ENOENT));
+        assert_false(kube_error_is_conflict(-ESTALE));
+        assert_false(kube_error_is_already_exists(-EEXIST));
+        assert_false(kube_error_is_gone(-EIDRM));
+        assert_false(kube_error_is_forbidden(-EPERM));
+        assert_false(kube_error_is_unauthorized(-EACCES));
+        assert_false(kube_error_is_server_error(-EREMOTEIO));
+        assert_false(kube_error_is_server_error(-ETIME));
+
+        /* Transport failures stay plain errnos and stay retryable. */
+        assert_true(kube_error_is_retryable(-ETIMEDOUT));
+        assert_true(kube_error_is_retryable(-ECONNREFUSED));
+        assert_true(kube_error_is_retryable(-ECONNRESET));
+        assert_true(kube_error_is_retryable(-EHOSTUNREACH));
+        assert_false(kube_error_is_retryable(-EPROTO));
+        assert_false(kube_error_is_retryable(-ENOMEM));
+
+        /* Every API answer is beyond any errno. */
+        for (long code = 100; code < 600; code++)
+                for (int r = 0; r < _KUBE_REASON_MAX; r++) {
+                        int e = kube_error_from_http(code, (kube_status_reason)r);
+                        if (code >= 200 && code < 300)
+                                assert_int_equal(e, 0);
+                        else
+                                assert_true(e <= -4096);
+                }
 }
 
 int main(void) {
@@ -366,6 +493,8 @@ int main(void) {
             cmocka_unit_test(test_garbage_bodies),
             cmocka_unit_test(test_message_bounds),
             cmocka_unit_test(test_strerror),
+            cmocka_unit_test(test_local_errno_is_not_api),
+            cmocka_unit_test(test_api_accessors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

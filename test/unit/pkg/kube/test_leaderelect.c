@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dlfcn.h>
 
 /* Valgrind slows everything (TLS above all) several times: widen the timing slack there. */
 #if __has_include(<valgrind/valgrind.h>)
@@ -43,6 +44,50 @@
 #define OBJ_PATH  "/apis/coordination.k8s.io/v1/namespaces/le-ns/leases/my-lease"
 #define COLL_PATH "/apis/coordination.k8s.io/v1/namespaces/le-ns/leases"
 
+/*
+ * Allocation failures on demand, for the json-c calls that build a Lease body:
+ * this binary's definitions take the place of json-c's for every caller linked
+ * into it (the library is static) and fall through to json-c otherwise. Armed
+ * per test: a string value, a key to add, or a number of int64 creations fail.
+ */
+static struct {
+        const char *string;  /* json_object_new_string(string) returns NULL */
+        const char *add_key; /* json_object_object_add(o, add_key, v) fails (v not taken) */
+        bool int64;          /* json_object_new_int64() returns NULL */
+        int count;           /* how many failures are left */
+        int injected;        /* how many happened */
+} fault;
+
+static bool fault_take(void) {
+        if (fault.count <= 0) return false;
+        fault.count--;
+        fault.injected++;
+        return true;
+}
+
+json_object *json_object_new_string(const char *str) {
+        static json_object *(*real)(const char *);
+        if (!real) real = (json_object * (*)(const char *)) dlsym(RTLD_NEXT, __func__);
+        if (fault.string && str && strcmp(str, fault.string) == 0 && fault_take()) return NULL;
+        return real(str);
+}
+
+json_object *json_object_new_int64(int64_t i) {
+        static json_object *(*real)(int64_t);
+        if (!real) real = (json_object * (*)(int64_t)) dlsym(RTLD_NEXT, __func__);
+        if (fault.int64 && fault_take()) return NULL;
+        return real(i);
+}
+
+int json_object_object_add(json_object *obj, const char *key, json_object *val) {
+        static int (*real)(json_object *, const char *, json_object *);
+        if (!real)
+                real =
+                    (int (*)(json_object *, const char *, json_object *))dlsym(RTLD_NEXT, __func__);
+        if (fault.add_key && key && strcmp(key, fault.add_key) == 0 && fault_take()) return -1;
+        return real(obj, key, val);
+}
+
 /* ---- the fake apiserver ---- */
 
 typedef struct fake_server {
@@ -51,6 +96,8 @@ typedef struct fake_server {
         long long rv;
         int gets, posts, puts;
         int conflict_next_puts; /* answer this many PUTs with 409 whatever they say */
+        bool check_bodies;      /* answer 422 to a Lease body without every field we write */
+        int bad_bodies;
 } fake_server;
 
 typedef enum tmode {
@@ -118,6 +165,27 @@ static void answer(kube_request *r, long status, int error, json_object *body) {
         cb(NULL, &resp, ud);
 }
 
+static bool member_is(json_object *o, const char *k, json_type t) {
+        json_object *v;
+        return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, t);
+}
+
+/* Whether a written Lease has every field the elector writes, with its type. */
+static bool lease_complete(json_object *o) {
+        json_object *md, *spec;
+        return member_is(o, "apiVersion", json_type_string) &&
+               member_is(o, "kind", json_type_string) &&
+               json_object_object_get_ex(o, "metadata", &md) &&
+               member_is(md, "name", json_type_string) &&
+               member_is(md, "namespace", json_type_string) &&
+               json_object_object_get_ex(o, "spec", &spec) &&
+               member_is(spec, "holderIdentity", json_type_string) &&
+               member_is(spec, "leaseDurationSeconds", json_type_int) &&
+               member_is(spec, "acquireTime", json_type_string) &&
+               member_is(spec, "renewTime", json_type_string) &&
+               member_is(spec, "leaseTransitions", json_type_int);
+}
+
 static void serve(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_request *r = w->data;
         fake_server *s = r->ft->srv;
@@ -136,6 +204,12 @@ static void serve(struct ev_loop *loop, ev_timer *w, int revents) {
         }
         json_object *in = r->body ? json_tokener_parse(r->body) : NULL;
         assert_non_null(in);
+        if (s->check_bodies && !lease_complete(in)) {
+                s->bad_bodies++;
+                json_object_put(in);
+                answer(r, 422, -EINVAL, NULL);
+                return;
+        }
         if (r->method == KUBE_POST && streq(r->path, COLL_PATH)) {
                 s->posts++;
                 if (s->lease) {
@@ -508,6 +582,80 @@ static void test_acquire_renew_release(void **state) {
         server_free(s);
 }
 
+typedef struct puts_wait {
+        fake_server *s;
+        int n;
+} puts_wait;
+
+static bool puts_reached(void *ud) {
+        puts_wait *p = ud;
+        return p->s->puts >= p->n;
+}
+
+/*
+ * A json-c allocation that fails while the Lease body is built fails the
+ * attempt (retried) instead of sending a body with a null or missing field:
+ * a claim without holderIdentity or renewTime would read as a free lease.
+ */
+static void test_lease_body_allocation_failures(void **state) {
+        static const struct {
+                const char *string, *add_key;
+                bool int64;
+                bool renewal; /* fail while renewing rather than creating */
+        } cases[] = {
+            {.string = "alpha"},
+            {.string = "coordination.k8s.io/v1"},
+            {.string = "Lease"},
+            {.string = LEASE},
+            {.string = NS},
+            {.int64 = true},
+            {.add_key = "renewTime"},
+            {.add_key = "metadata"},
+            {.add_key = "holderIdentity"},
+            {.string = "alpha", .renewal = true},
+            {.int64 = true, .renewal = true},
+            {.add_key = "leaseTransitions", .renewal = true},
+        };
+        int bad = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+                fake_server *s = server_new();
+                s->check_bodies = true;
+                cand a;
+                cand *all[] = {&a, NULL};
+                cand_init(&a, "alpha", s, all);
+                fault = (typeof(fault)){.string = cases[i].string,
+                                        .add_key = cases[i].add_key,
+                                        .int64 = cases[i].int64,
+                                        .count = cases[i].renewal ? 0 : 1};
+                assert_int_equal(kube_leaderelect_start(a.le), 0);
+                if (cases[i].renewal) {
+                        assert_true(run_until(s->loop, is_leader, &a, 1.0 * TIME_SCALE));
+                        fault.count = 1;
+                        /* The failed renewal is retried after the retry period. */
+                        puts_wait pw = {s, s->puts + 2};
+                        assert_true(run_until(s->loop, puts_reached, &pw, 1.0 * TIME_SCALE));
+                        assert_true(kube_leaderelect_is_leader(a.le));
+                } else
+                        assert_true(run_until(s->loop, is_leader, &a, 1.0 * TIME_SCALE));
+                if (fault.injected != 1) fail_msg("case %zu: no failure injected", i);
+                if (s->bad_bodies != 0) {
+                        print_message("case %zu (%s%s%s): %d incomplete Lease bodies sent\n", i,
+                                      cases[i].string ? cases[i].string : "",
+                                      cases[i].add_key ? cases[i].add_key : "",
+                                      cases[i].int64 ? "int64" : "", s->bad_bodies);
+                        bad++;
+                }
+                assert_string_equal(lease_holder(s), "alpha");
+                kube_leaderelect_stats st;
+                kube_leaderelect_get_stats(a.le, &st);
+                assert_true(st.failures >= 1);
+                fault = (typeof(fault)){};
+                cand_done(&a);
+                server_free(s);
+        }
+        assert_int_equal(bad, 0);
+}
+
 static void test_two_candidates_handover(void **state) {
         fake_server *s = server_new();
         cand a, b;
@@ -848,6 +996,7 @@ int main(void) {
             cmocka_unit_test(test_stop_candidate_and_restart),
             cmocka_unit_test(test_stop_from_callback),
             cmocka_unit_test(test_default_identity),
+            cmocka_unit_test(test_lease_body_allocation_failures),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

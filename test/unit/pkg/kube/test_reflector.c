@@ -18,6 +18,7 @@
 #include "kube/errors.h"
 #include "kube/ratelimit.h"
 #include "kube/reflector.h"
+#include "kube/store.h"
 #include "util/macro.h"
 
 #define MAX_REQS 256
@@ -51,6 +52,11 @@ typedef struct fixture {
         bool free_in_event;
         bool stop_in_replace;
         bool free_in_synced;
+        /* When set, the handlers feed this store as the controller's cache does. */
+        kube_store *store;
+        unsigned skipped;      /* the store's invalid handler calls */
+        char skipped_key[128]; /* the last one's "namespace/name" */
+        int skipped_error;
 } fixture;
 
 static int fake_request(void *ctx, const kube_request_opts *o, kube_request **ret) {
@@ -92,6 +98,10 @@ static int h_replace(void *ud, json_object *items, const char *rv) {
                 snprintf(f->items_names[i], 32, "%s", json_object_get_string(n));
         }
         if (f->stop_in_replace) kube_reflector_stop(f->r);
+        if (f->store) {
+                int r = kube_store_replace(f->store, items);
+                return r < 0 ? r : 0;
+        }
         return f->replace_result;
 }
 
@@ -106,6 +116,11 @@ static int h_event(void *ud, kube_event_type t, json_object *obj) {
         if (f->free_in_event) {
                 assert_null(kube_reflector_free(f->r));
                 f->r = NULL;
+        }
+        if (f->store) {
+                /* What controller/cache.c's on_event does. */
+                int r = kube_store_apply(f->store, t, obj);
+                return r < 0 ? r : 0;
         }
         return f->event_result;
 }
@@ -146,6 +161,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         fixture *f = *state;
         kube_reflector_free(f->r);
+        kube_store_free(f->store);
         for (size_t i = 0; i < f->n; i++) {
                 free(f->reqs[i].path);
                 free(f->reqs[i].accept);
@@ -423,11 +439,19 @@ static void test_paginated_list(void **state) {
         assert_int_equal(s.list_pages, 3);
 }
 
-static void test_continue_expired_restarts_list(void **state) {
+/*
+ * A continue token that expired (410 mid-list): like client-go's pager, one
+ * unpaginated LIST (no limit, no continue) after the reflector's backoff;
+ * then pages again for the lists that follow.
+ */
+static void test_continue_expired_full_list_after_backoff(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
         kube_reflector_opts o = base_opts(f, &tr);
         o.page_size = 1;
+        o.label_selector = "a=b";
+        o.backoff_initial = 0.2;
+        o.backoff_max = 0.4;
         start_with(f, &o);
 
         char *b = list_body("10", "c1", "ServiceAccountList", 0, 1);
@@ -435,20 +459,33 @@ static void test_continue_expired_restarts_list(void **state) {
         free(b);
         fake_req *p2 = wait_req(f, 1);
         assert_non_null(strstr(p2->path, "continue=c1"));
+        double t410 = kube_now();
         reply_error(p2, 410, 0);
 
-        /* From the top: no continue token, a new list, nothing replaced yet. */
+        /* From the top, unpaginated, after a backoff; nothing replaced yet. */
         fake_req *p3 = wait_req(f, 2);
-        assert_string_equal(p3->path, "/api/v1/namespaces/ns1/serviceaccounts?limit=1");
+        assert_true(p3->at - t410 >= 0.19);
+        assert_string_equal(p3->path, "/api/v1/namespaces/ns1/serviceaccounts?labelSelector=a%3Db");
         assert_int_equal(f->replaces, 0);
-        reply_list(p3, "20", 1);
+        reply_list(p3, "20", 3);
         assert_int_equal(f->replaces, 1);
-        assert_int_equal(f->last_items, 1); /* the first attempt's page is not kept */
+        assert_int_equal(f->last_items, 3); /* the first attempt's page is not kept */
         kube_reflector_stats s = stats(f);
         assert_int_equal(s.lists, 2);
         assert_int_equal(s.list_pages, 3);
         assert_int_equal(s.relists_gone, 0);
-        assert_int_equal(s.failures, 0); /* an expired token is no failure */
+        assert_int_equal(s.full_lists, 1);
+        assert_int_equal(s.failures, 1);
+        assert_true(s.last_delay >= 0.19);
+
+        /* The next list (after a 410 on the watch) pages again. */
+        fake_req *w = wait_req(f, 3);
+        assert_true(is_watch(w));
+        reply_error(w, 410, 0);
+        fake_req *l = wait_req(f, 4);
+        assert_string_equal(l->path,
+                            "/api/v1/namespaces/ns1/serviceaccounts?limit=1&labelSelector=a%3Db");
+        assert_int_equal(stats(f).full_lists, 1);
 }
 
 static void test_watch_gone_event_relists(void **state) {
@@ -840,6 +877,122 @@ static void test_event_too_big(void **state) {
         assert_false(is_watch(wait_req(f, 2)));
 }
 
+/* A slim object of metadata only: the model refuses what kube_meta refuses. */
+typedef struct meta_obj {
+        kube_meta meta;
+} meta_obj;
+
+static int meta_obj_decode(json_object *obj, void **ret) {
+        meta_obj *m = calloc(1, sizeof(*m));
+        if (!m) return -ENOMEM;
+        int r = kube_meta_decode(obj, &m->meta);
+        if (r < 0) {
+                free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+static void meta_obj_free(void *p) {
+        meta_obj *m = p;
+        if (!m) return;
+        kube_meta_done(&m->meta);
+        free(m);
+}
+
+static const kube_meta *meta_obj_meta(const void *p) {
+        return &((const meta_obj *)p)->meta;
+}
+
+static const kube_store_kind meta_obj_kind = {
+    .name = "serviceaccounts",
+    .decode = meta_obj_decode,
+    .free = meta_obj_free,
+    .meta = meta_obj_meta,
+};
+
+static void on_skipped(void *ud, const char *ns, const char *name, int error, json_object *obj) {
+        fixture *f = ud;
+        f->skipped++;
+        snprintf(f->skipped_key, sizeof(f->skipped_key), "%s/%s", ns ? ns : "-", name ? name : "-");
+        f->skipped_error = error;
+}
+
+/* An event whose object carries n finalizers (the model takes at most 64). */
+static char *event_finalizers(const char *type, const char *name, const char *rv, int n) {
+        char *s = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&s, &len);
+        fprintf(m,
+                "{\"type\":\"%s\",\"object\":{\"kind\":\"ServiceAccount\",\"metadata\":{"
+                "\"name\":\"%s\",\"resourceVersion\":\"%s\","
+                "\"finalizers\":[",
+                type, name, rv);
+        for (int i = 0; i < n; i++) fprintf(m, "%s\"example.com/f%d\"", i ? "," : "", i);
+        fprintf(m, "]}}}\n");
+        fclose(m);
+        return s;
+}
+
+/*
+ * One tenant's object that the store's model refuses (here: 65 finalizers)
+ * must not make the reflector relist the whole resource: the store skips it
+ * (counted, reported) as a relist does, a cached older version of it is
+ * dropped, and the events around it are applied. No LIST follows.
+ */
+static void test_refused_object_skipped_without_relist(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        assert_int_equal(kube_store_new(&meta_obj_kind, &f->store), 0);
+        kube_store_set_invalid_handler(f->store, on_skipped, f);
+        fake_req *w = sync_to_watch(f, &o, "100", 2); /* sa0, sa1 */
+        assert_int_equal(kube_store_count(f->store), 2);
+        assert_int_equal(f->n, 2);
+
+        _cleanup_free_ char *mod = event_finalizers("MODIFIED", "sa0", "102", 65);
+        _cleanup_free_ char *add = event_finalizers("ADDED", "big", "104", 65);
+        _cleanup_free_ char *del = event_finalizers("DELETED", "big", "105", 65);
+        _cleanup_free_ char *ok64 = event_finalizers("ADDED", "ok64", "106", 64);
+        assert_int_equal(stream(w, event("ADDED", "a", "101")), 0);
+        int k = stream(w, mod);
+        /* Give a relist (backoff 10 ms) every chance to happen: no LIST may follow. */
+        run_for(f, 0.1);
+        assert_int_equal(f->n, 2);
+        assert_int_equal(stats(f).lists, 1);
+        assert_int_equal(k, 0);
+        assert_int_equal(stream(w, event("ADDED", "b", "103")), 0);
+        assert_int_equal(stream(w, add), 0);
+        assert_int_equal(stream(w, del), 0);
+        assert_int_equal(stream(w, ok64), 0);
+        assert_false(w->done);
+        run_for(f, 0.1);
+        assert_int_equal(f->n, 2);
+        kube_reflector_stats s = stats(f);
+        assert_int_equal(s.lists, 1);
+        assert_int_equal(s.list_pages, 1);
+        assert_int_equal(s.watches, 1);
+        assert_int_equal(s.failures_total, 0);
+        assert_string_equal(s.resource_version, "106");
+
+        /* The others applied; sa0's refused version replaced its cached one by nothing. */
+        assert_non_null(kube_store_get(f->store, NULL, "a"));
+        assert_non_null(kube_store_get(f->store, NULL, "b"));
+        assert_non_null(kube_store_get(f->store, NULL, "sa1"));
+        assert_non_null(kube_store_get(f->store, NULL, "ok64"));
+        assert_null(kube_store_get(f->store, NULL, "sa0"));
+        assert_null(kube_store_get(f->store, NULL, "big"));
+        assert_int_equal(kube_store_count(f->store), 4);
+
+        kube_store_stats st;
+        kube_store_get_stats(f->store, &st);
+        assert_int_equal(st.invalid, 2);
+        assert_int_equal(f->skipped, 2);
+        assert_string_equal(f->skipped_key, "-/big");
+        assert_int_equal(f->skipped_error, -E2BIG);
+}
+
 static void test_free_inside_event_handler(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
@@ -947,7 +1100,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             T(test_list_then_watch),
             T(test_paginated_list),
-            T(test_continue_expired_restarts_list),
+            T(test_continue_expired_full_list_after_backoff),
             T(test_watch_gone_event_relists),
             T(test_watch_http_410_relists),
             T(test_server_end_rewatches_without_relist),
@@ -959,6 +1112,7 @@ int main(void) {
             T(test_idle_timeout),
             T(test_other_errors_relist),
             T(test_handler_failure_relists),
+            T(test_refused_object_skipped_without_relist),
             T(test_metadata_only),
             T(test_event_too_big),
             T(test_free_inside_event_handler),

@@ -277,9 +277,10 @@ static void test_add_update_delete(void **state) {
         assert_int_equal(apply(s, KUBE_EVENT_ERROR, mk_sa("ns1", "x", "1", NULL, NULL)), -EINVAL);
         assert_int_equal(apply(s, KUBE_EVENT_ADDED, json_tokener_parse("{\"metadata\":{}}")),
                          -EINVAL);
+        /* one the kind refuses but with a name: skipped, no error (see test_refused_objects) */
         assert_int_equal(apply(s, KUBE_EVENT_ADDED,
                                json_tokener_parse("{\"metadata\":{\"name\":\"x\"},\"secrets\":5}")),
-                         -EINVAL);
+                         0);
         assert_int_equal(apply(s, KUBE_EVENT_DELETED, json_tokener_parse("{}")), -EINVAL);
         assert_int_equal(kube_store_apply(s, KUBE_EVENT_ADDED, NULL), -EINVAL);
         ASSERT_LOG_EMPTY(&log);
@@ -599,6 +600,94 @@ static void test_reentrancy(void **state) {
         assert_int_equal(log.reentry_result, -EBUSY);
 }
 
+/* mk_sa() with n finalizers (kube_meta takes at most KUBE_META_FINALIZERS_MAX). */
+static json_object *mk_sa_finalizers(const char *ns, const char *name, const char *rv, int n) {
+        json_object *o = mk_sa(ns, name, rv, NULL, NULL), *md, *a = json_object_new_array();
+        assert_true(json_object_object_get_ex(o, "metadata", &md));
+        for (int i = 0; i < n; i++) {
+                char f[32];
+                snprintf(f, sizeof(f), "example.com/f%d", i);
+                json_object_array_add(a, json_object_new_string(f));
+        }
+        json_object_object_add(md, "finalizers", a);
+        return o;
+}
+
+typedef struct skip_log {
+        char lines[8][128];
+        size_t n;
+        kube_store *store;
+        int reentry_result;
+} skip_log;
+
+static void record_skip(void *ud, const char *ns, const char *name, int error, json_object *obj) {
+        skip_log *l = ud;
+        assert_true(l->n < ARRAY_SIZE(l->lines));
+        assert_non_null(obj);
+        snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s/%s %d", ns ? ns : "-",
+                 name ? name : "-", error);
+        if (l->store) l->reentry_result = kube_store_apply(l->store, KUBE_EVENT_ADDED, NULL);
+}
+
+/*
+ * Objects the kind refuses are skipped by watch events as by relists, and a
+ * stored older version of one is removed, never kept as its current state.
+ */
+static void test_refused_objects(void **state) {
+        ev_log log = {};
+        skip_log skips = {};
+        kube_store_stats st;
+        _cleanup_store_ kube_store *s = new_store(&log);
+        kube_store_set_invalid_handler(s, record_skip, &skips);
+        skips.store = s;
+
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("n", "a", "1", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa_finalizers("n", "b", "1", 64)), 1);
+        ASSERT_LOG(&log, "ADDED n/a -->1", "ADDED n/b -->1");
+
+        /* a's new version is refused: a is gone, as if deleted */
+        assert_int_equal(apply(s, KUBE_EVENT_MODIFIED, mk_sa_finalizers("n", "a", "2", 65)), 1);
+        ASSERT_LOG(&log, "DELETED n/a 1->-");
+        assert_null(kube_store_get(s, "n", "a"));
+        assert_int_equal(skips.n, 1);
+        assert_string_equal(skips.lines[0], "n/a -7"); /* -E2BIG */
+        assert_int_equal(skips.reentry_result, -EBUSY);
+        /* refused again, nothing left to drop */
+        assert_int_equal(apply(s, KUBE_EVENT_MODIFIED, mk_sa_finalizers("n", "a", "3", 65)), 0);
+        ASSERT_LOG_EMPTY(&log);
+        /* a new key refused: nothing stored */
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa_finalizers("n", "c", "1", 100)), 0);
+        assert_null(kube_store_get(s, "n", "c"));
+        /* a cluster-scoped one, malformed rather than too big */
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED,
+                               json_tokener_parse("{\"metadata\":{\"name\":\"x\"},"
+                                                  "\"secrets\":5}")),
+                         0);
+        assert_int_equal(skips.n, 4);
+        assert_string_equal(skips.lines[3], "-/x -22");
+        ASSERT_LOG_EMPTY(&log);
+
+        /* b's deletion carries a state the kind refuses: still deleted, by its key */
+        assert_int_equal(apply(s, KUBE_EVENT_DELETED, mk_sa_finalizers("n", "b", "2", 65)), 1);
+        ASSERT_LOG(&log, "DELETED n/b 1->-");
+        assert_int_equal(kube_store_count(s), 0);
+
+        /* a relist skips them the same way, and reports them */
+        skips.n = 0;
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, mk_sa("n", "d", "5", NULL, NULL));
+        json_object_array_add(items, mk_sa_finalizers("n", "e", "5", 65));
+        assert_int_equal(kube_store_replace(s, items), 1);
+        json_object_put(items);
+        ASSERT_LOG(&log, "ADDED n/d -->5");
+        assert_int_equal(skips.n, 1);
+        assert_string_equal(skips.lines[0], "n/e -7");
+
+        kube_store_get_stats(s, &st);
+        assert_int_equal(st.invalid, 5);
+        assert_int_equal(st.objects, 1);
+}
+
 static void test_max_objects(void **state) {
         ev_log log = {};
         _cleanup_store_ kube_store *s = new_store(&log);
@@ -720,6 +809,7 @@ int main(void) {
             cmocka_unit_test(test_add_index_later_and_failures),
             cmocka_unit_test(test_reentrancy),
             cmocka_unit_test(test_max_objects),
+            cmocka_unit_test(test_refused_objects),
             cmocka_unit_test(test_partial_object_metadata),
             cmocka_unit_test(test_10k_round_trip),
         };
