@@ -342,9 +342,10 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
                 if (conflict) r->stats.conflicts++;
                 /* A conflict is the normal outcome of a race with another writer: the
                  * queue retries it at once, after the watch caught up. */
-                log_at(conflict ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, LOG_POLICY(j->ns, j->name),
-                       "writes failed", LOG_STR("first", failed_what), LOG_ERRNO(result),
-                       LOG_UINT("done", n_done), LOG_UINT("failed", j->n_write_failures));
+                log_at(conflict && !j->n_write_failures ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+                       LOG_POLICY(j->ns, j->name), "writes failed", LOG_STR("first", failed_what),
+                       LOG_ERRNO(result), LOG_UINT("done", n_done),
+                       LOG_UINT("failed", j->n_write_failures));
                 /* the queue takes it back rate-limited: a backoff per policy */
                 if (report_forbidden(j, result, failed_what)) return;
                 job_finish(j, result);
