@@ -25,6 +25,7 @@
 /* Nesting accepted in objects read back (managedFields nest a few levels per field). */
 #define BODY_JSON_DEPTH 64
 #define JSON_FLAGS      (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define RBAC_GROUP      "rbac.authorization.k8s.io"
 
 /* ---- small JSON helpers ------------------------------------------------------------------ */
 
@@ -348,6 +349,135 @@ fail:
         return r;
 }
 
+/* An owner reference the controller put there for a policy (of this name, or its controller). */
+static bool owner_ref_is_policy(json_object *o, const char *policy_name) {
+        const char *api = jsonutil_member_str(o, "apiVersion");
+        if (!streq_ptr(jsonutil_member_str(o, "kind"), NAMES_POLICY_KIND) || !api ||
+            strncmp(api, "pullpolicy.io/", strlen("pullpolicy.io/")) != 0)
+                return false;
+        json_object *ctl = jsonutil_member(o, "controller");
+        return streq_ptr(jsonutil_member_str(o, "name"), policy_name) ||
+               (ctl && json_object_is_type(ctl, json_type_boolean) && json_object_get_boolean(ctl));
+}
+
+int pp_apply_rb_update_json(json_object *current, const plan_write *w, json_object **ret) {
+        if (!current || !w || !ret || w->kind != PLAN_RB_UPDATE || !w->rb.role_name ||
+            !json_object_is_type(current, json_type_object))
+                return -EINVAL;
+        json_object *cm = jsonutil_member(current, "metadata");
+        if (!streq_ptr(jsonutil_member_str(cm, "name"), w->name) ||
+            !streq_ptr(jsonutil_member_str(cm, "namespace"), w->namespace))
+                return -EINVAL;
+        /* roleRef is immutable: a binding to another role is not the one planned */
+        json_object *ref = jsonutil_member(current, "roleRef");
+        if (!streq_ptr(jsonutil_member_str(ref, "kind"), "ClusterRole") ||
+            !streq_ptr(jsonutil_member_str(ref, "name"), w->rb.role_name) ||
+            !streq_ptr(jsonutil_member_str(ref, "apiGroup"), RBAC_GROUP))
+                return -ESTALE;
+
+        json_object *want = NULL, *c = NULL;
+        int r = plan_role_binding_json(w, &want);
+        if (r < 0) return r;
+        if (json_object_deep_copy(current, &c, NULL) < 0) {
+                json_object_put(want);
+                return -ENOMEM;
+        }
+        json_object *wm = jsonutil_member(want, "metadata");
+        json_object *md = member_obj(c, "metadata", &r);
+        json_object *labels = md ? member_obj(md, "labels", &r) : NULL;
+        if (!labels) goto fail;
+        /* our labels set, everyone else's kept */
+        json_object_object_foreach(jsonutil_member(wm, "labels"), k, v) {
+                r = jsonutil_add(labels, k, json_object_get(v));
+                if (r < 0) goto fail;
+        }
+        /* owner references: others' kept, ours (or a stale one of ours) replaced */
+        json_object *owners = json_object_new_array(),
+                    *old = jsonutil_member(md, "ownerReferences");
+        if (!owners) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        size_t n_old =
+            old && json_object_is_type(old, json_type_array) ? json_object_array_length(old) : 0;
+        for (size_t i = 0; r >= 0 && i < n_old; i++) {
+                json_object *o = json_object_array_get_idx(old, i);
+                if (owner_ref_is_policy(o, w->policy_name)) continue;
+                if (json_object_array_add(owners, json_object_get(o)) < 0) r = -ENOMEM;
+        }
+        json_object *mine = jsonutil_member(wm, "ownerReferences");
+        for (size_t i = 0; r >= 0 && mine && i < json_object_array_length(mine); i++)
+                if (json_object_array_add(owners,
+                                          json_object_get(json_object_array_get_idx(mine, i))) < 0)
+                        r = -ENOMEM;
+        if (r < 0) {
+                json_object_put(owners);
+                goto fail;
+        }
+        if (json_object_array_length(owners) > 0)
+                r = jsonutil_add(md, "ownerReferences", owners);
+        else {
+                json_object_put(owners);
+                json_object_object_del(md, "ownerReferences");
+        }
+        if (r >= 0)
+                r = jsonutil_add(c, "subjects", json_object_get(jsonutil_member(want, "subjects")));
+        if (r < 0) goto fail;
+        json_object_put(want);
+        *ret = c;
+        return 0;
+fail:
+        json_object_put(want);
+        json_object_put(c);
+        return r;
+}
+
+static bool want_links(const plan_sa_write *sa, const char *secret) {
+        for (size_t i = 0; i < sa->n_want; i++)
+                if (!sa->want[i].hold && streq_ptr(sa->want[i].secret, secret)) return true;
+        return false;
+}
+
+static bool change_names(const plan_sa_change *v, size_t n, const char *secret) {
+        for (size_t i = 0; i < n; i++)
+                if (streq_ptr(v[i].secret, secret)) return true;
+        return false;
+}
+
+bool pp_apply_write_depends(const plan_write *later, const plan_write *failed) {
+        if (!later || !failed) return false;
+        /* nothing may be written before the finalizer is there (R7), and it is removed only
+         * once everything else is undone */
+        if (failed->kind == PLAN_ADD_FINALIZER || later->kind == PLAN_REMOVE_FINALIZER) return true;
+        switch (failed->kind) {
+        case PLAN_COPY_CREATE:
+        case PLAN_COPY_UPDATE:
+                /* a link to a copy that is not there (or not as planned) in that namespace */
+                return later->kind == PLAN_SA_EDIT &&
+                       streq_ptr(later->namespace, failed->namespace) &&
+                       want_links(&later->sa, failed->name);
+        case PLAN_SA_EDIT:
+                /* a copy still linked from that service account stays until it is unlinked */
+                return later->kind == PLAN_COPY_DELETE &&
+                       streq_ptr(later->namespace, failed->namespace) &&
+                       change_names(failed->sa.desired.removed, failed->sa.desired.n_removed,
+                                    later->name);
+        case PLAN_RB_DELETE:
+                /* a replaced binding (roleRef is immutable) is created once the old one is gone */
+                return later->kind == PLAN_RB_CREATE &&
+                       streq_ptr(later->namespace, failed->namespace) &&
+                       streq_ptr(later->name, failed->name);
+        case PLAN_RB_CREATE:
+                /* the binding it replaces (an earlier name) stays: no moment without one */
+                return later->kind == PLAN_RB_DELETE &&
+                       streq_ptr(later->namespace, failed->namespace) &&
+                       failed->rb.subject_namespace &&
+                       streq_ptr(later->rb.subject_namespace, failed->rb.subject_namespace);
+        default:
+                return false;
+        }
+}
+
 static const pp_apply_source *find_source(const pp_apply_source *src, size_t n, const char *name) {
         for (size_t i = 0; i < n; i++)
                 if (src[i].name && streq(src[i].name, name)) return &src[i];
@@ -472,6 +602,16 @@ struct pp_apply {
         /* what the current request addresses, for failed_what */
         const char *what_kind, *what_ns, *what_name, *what_suffix;
 
+        /* the API's answer to the last request that failed (for the failure report) */
+        int last_error;
+        long last_http;
+        char *last_reason, *last_message;
+        /* writes that failed (indices into plan->writes), the first failure and its object */
+        size_t *failed;
+        size_t n_failed;
+        int first_error;
+        char *first_what;
+
         /* scratch of the current write */
         json_object *src; /* a source secret as read */
         json_object *obj; /* the object being edited, as read */
@@ -504,11 +644,22 @@ static void scratch_done(pp_apply *a) {
         a->n_sources = a->src_idx = 0;
 }
 
+static void last_answer_clear(pp_apply *a) {
+        a->last_error = 0;
+        a->last_http = 0;
+        free(a->last_reason);
+        free(a->last_message);
+        a->last_reason = a->last_message = NULL;
+}
+
 static void apply_free(pp_apply *a) {
         if (!a) return;
         kube_request_cancel(a->req);
         ev_timer_stop(a->loop, &a->timer);
         scratch_done(a);
+        last_answer_clear(a);
+        free(a->failed);
+        free(a->first_what);
         free(a->policy_key);
         free(a);
 }
@@ -528,14 +679,34 @@ static void set_what(pp_apply *a, const char *kind, const char *ns, const char *
         a->what_suffix = "";
 }
 
-/* Ends the apply: frees it, then reports (the handle is gone when done runs). */
-static void finish(pp_apply *a, int result) {
+static char *format_what(const pp_apply *a) {
         char *what = NULL;
-        if (result < 0 &&
-            asprintf(&what, "%s %s%s%s%s", a->what_kind ? a->what_kind : "object",
+        if (asprintf(&what, "%s %s%s%s%s", a->what_kind ? a->what_kind : "object",
                      a->what_ns ? a->what_ns : "", a->what_ns ? "/" : "",
                      a->what_name ? a->what_name : "", a->what_suffix ? a->what_suffix : "") < 0)
-                what = NULL;
+                return NULL;
+        return what;
+}
+
+static void write_failed(pp_apply *a, int result);
+
+/*
+ * Ends the apply: frees it, then reports (the handle is gone when done runs). A failure of
+ * one of the plan's writes ends only that write (write_failed()): the others go on, and the
+ * first failure is what is reported at the end.
+ */
+static void finish(pp_apply *a, int result) {
+        if (result < 0 && a->plan && !a->in_status && a->idx < a->plan->n_writes) {
+                write_failed(a, result);
+                return;
+        }
+        char *what = NULL;
+        if (result < 0)
+                what = format_what(a);
+        else if (a->first_error < 0) {
+                result = a->first_error;
+                what = TAKE_PTR(a->first_what);
+        }
         pp_apply_done_fn done = a->done;
         void *ud = a->ud;
         size_t n_done = a->n_done;
@@ -554,9 +725,65 @@ static void write_succeeded(pp_apply *a) {
         step(a);
 }
 
+/* The API's message on a failed write, as the status may show it; "" when there is none. */
+static const char *failure_message(const pp_apply *a, int result) {
+        if (result != a->last_error || !a->last_message) return "";
+        /* an admission webhook's message may quote the object it refused: for a Secret, that
+         * is its data (R11), so only the status code and reason are told */
+        if (streq_ptr(a->what_kind, "Secret")) return "";
+        return a->last_message;
+}
+
+static void write_failed(pp_apply *a, int result) {
+        char *what = format_what(a);
+        bool answered = result == a->last_error;
+        pp_apply_failure f = {
+            .kind = a->what_kind ? a->what_kind : "object",
+            .namespace = a->what_ns,
+            .name = a->what_name,
+            .what = what ? what : "object",
+            .error = result,
+            .http_status = answered ? a->last_http : 0,
+            .api_reason = answered && a->last_reason ? a->last_reason : "",
+            .message = failure_message(a, result),
+        };
+        if (a->ctx.on_write_failed) a->ctx.on_write_failed(a->ud, &f);
+        if (a->first_error == 0) {
+                a->first_error = result;
+                a->first_what = TAKE_PTR(what);
+        }
+        free(what);
+        if (a->failed) a->failed[a->n_failed++] = a->idx;
+        scratch_done(a);
+        last_answer_clear(a);
+        a->idx++;
+        a->attempt = 0;
+        step(a);
+}
+
+/* Whether the write at idx depends on one that failed (then it is skipped). */
+static bool depends_on_failure(const pp_apply *a, size_t idx) {
+        for (size_t i = 0; i < a->n_failed; i++)
+                if (pp_apply_write_depends(&a->plan->writes[idx], &a->plan->writes[a->failed[i]]))
+                        return true;
+        return false;
+}
+
 static void on_response(kube_client *c, const kube_response *resp, void *ud) {
         pp_apply *a = ud;
         a->req = NULL;
+        last_answer_clear(a);
+        if (resp->error < 0) {
+                a->last_error = resp->error;
+                a->last_http = resp->http_status;
+                if (resp->status) {
+                        const kube_status *st = resp->status;
+                        const char *m = st->message ? st->message : "";
+                        a->last_reason = strdup_or_null(st->reason_str);
+                        a->last_message =
+                            strndup(m, str_utf8_cut(m, strlen(m), PP_APPLY_PROBLEM_MESSAGE_MAX));
+                }
+        }
         next_fn next = a->next;
         a->next = NULL;
         next(a, resp);
@@ -744,9 +971,41 @@ static void rb_done(pp_apply *a, const kube_response *resp) {
         write_answered(a, resp, cur(a)->kind == PLAN_RB_DELETE);
 }
 
+static void rb_update_got(pp_apply *a, const kube_response *resp) {
+        const plan_write *w = cur(a);
+        if (!read_object(a, resp, &a->obj)) return;
+        kube_meta meta = {0};
+        int r = kube_meta_decode(a->obj, &meta);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        /* the plan was made for the version it saw, and only for a binding of this policy */
+        if (w->resource_version && !streq_ptr(meta.resource_version, w->resource_version))
+                r = -ESTALE;
+        else if (!names_marked_by(&meta, w->policy_namespace, w->policy_name))
+                r = -EEXIST;
+        kube_meta_done(&meta);
+        json_object *rb = NULL;
+        if (r >= 0) r = pp_apply_rb_update_json(a->obj, w, &rb);
+        if (r < 0) {
+                finish(a, r);
+                return;
+        }
+        _cleanup_free_ char *path =
+            path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace, w->name, NULL);
+        if (path) send_json(a, KUBE_PUT, path, rb, 0, "rolebindings", "update", rb_done);
+        json_object_put(rb);
+}
+
 static void start_rb(pp_apply *a) {
         const plan_write *w = cur(a);
         set_what(a, "RoleBinding", w->namespace, w->name);
+        if (w->kind == PLAN_RB_UPDATE) {
+                /* read-modify-write: others' labels, annotations and owners stay */
+                send_get(a, &KUBE_RES_ROLEBINDINGS, w->namespace, w->name, rb_update_got);
+                return;
+        }
         if (w->kind == PLAN_RB_DELETE) {
                 send_delete(a, &KUBE_RES_ROLEBINDINGS, w->namespace, w->name, w->uid,
                             w->resource_version, "rolebindings", rb_done);
@@ -758,12 +1017,9 @@ static void start_rb(pp_apply *a) {
                 finish(a, r);
                 return;
         }
-        bool create = w->kind == PLAN_RB_CREATE;
         _cleanup_free_ char *path =
-            path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace, create ? NULL : w->name, NULL);
-        if (path)
-                send_json(a, create ? KUBE_POST : KUBE_PUT, path, rb, 0, "rolebindings",
-                          create ? "create" : "update", rb_done);
+            path_or_finish(a, &KUBE_RES_ROLEBINDINGS, w->namespace, NULL, NULL);
+        if (path) send_json(a, KUBE_POST, path, rb, 0, "rolebindings", "create", rb_done);
         json_object_put(rb);
 }
 
@@ -1143,6 +1399,7 @@ static void start_status(pp_apply *a) {
 /* ---- driver ------------------------------------------------------------------------------- */
 
 static void step(pp_apply *a) {
+        while (a->plan && a->idx < a->plan->n_writes && depends_on_failure(a, a->idx)) a->idx++;
         if (a->plan && a->idx < a->plan->n_writes) {
                 switch (cur(a)->kind) {
                 case PLAN_ADD_FINALIZER:
@@ -1173,7 +1430,8 @@ static void step(pp_apply *a) {
                 finish(a, -EINVAL);
                 return;
         }
-        if (a->status && !a->in_status) {
+        /* the planned status describes the plan done; after a failure the caller says more */
+        if (a->status && !a->in_status && a->first_error == 0) {
                 a->in_status = true;
                 start_status(a);
                 return;
@@ -1216,6 +1474,10 @@ int pp_apply_plan(const pp_apply_ctx *ctx, const model_policy *policy, const pla
         if (r < 0) return r;
         a->plan = p;
         if (p->has_status && p->status_changed) a->status = &p->status;
+        if (p->n_writes && !(a->failed = calloc(p->n_writes, sizeof(size_t)))) {
+                apply_free(a);
+                return -ENOMEM;
+        }
         /* done is never called from in here: even an empty plan reports from the loop */
         schedule(a, 0., start);
         if (ret) *ret = a;

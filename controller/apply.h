@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The apply step: executes a plan's writes (plan.h) against kube-apiserver,
- * asynchronously on the client's loop, one request at a time, IN ORDER, and
- * stops at the first failure. When every write succeeded and the plan has a
- * changed status, the status is written last.
+ * asynchronously on the client's loop, one request at a time, IN ORDER. A write
+ * that fails does not stop the others: it is reported (ctx.on_write_failed) and
+ * the apply goes on with the next write, skipping only the writes that depend on
+ * a failed one (pp_apply_write_depends(): a link to a copy that could not be made
+ * in that namespace, the delete of a binding whose replacement could not be
+ * created, everything after a failed ADD_FINALIZER, a REMOVE_FINALIZER after any
+ * failure). When every write succeeded and the plan has a changed status, the
+ * status is written last; after a failure it is not (the caller reports).
  *
  * What each write does (all writes name fieldManager=<ctx.field_manager>):
  *
@@ -11,7 +16,11 @@
  *                        list, others' finalizers kept) with metadata.resourceVersion
  *                        as precondition. A removal on a policy that is gone is done.
  *  RB_CREATE             POST plan_role_binding_json(); AlreadyExists → -EEXIST.
- *  RB_UPDATE             PUT of the same with the resourceVersion precondition.
+ *  RB_UPDATE             GET the binding; it must still be the one planned
+ *                        (resourceVersion, else -ESTALE) and carry the policy's marks (else
+ *                        -EEXIST). PUT it with only what the controller owns changed
+ *                        (pp_apply_rb_update_json(): subjects, R8 labels, its owner
+ *                        reference); others' labels, annotations and owner references stay.
  *  RB_DELETE             DELETE with preconditions {uid, resourceVersion} when known,
  *                        propagationPolicy Background; NotFound counts as done.
  *  COPY_CREATE (R5)      GET the source, POST a Secret with the same name, type and
@@ -42,10 +51,10 @@
  *                        the plan just applied; a newer generation is reconciled again).
  *                        A policy that is gone has no status to write.
  *
- * Results: 0, or the first failure: an API answer (errors.h: kube_error_is_conflict()
- * for a failed precondition, kube_error_is_not_found() when a source secret or the
- * object to update is gone, kube_error_is_forbidden(), ...), or a negative errno:
- * -ESTALE/-EEXIST when what was read no longer matches the plan.
+ * Results: 0, or the first failed write's error: an API answer (errors.h:
+ * kube_error_is_conflict() for a failed precondition, kube_error_is_not_found() when a
+ * source secret or the object to update is gone, kube_error_is_forbidden(), ...), or a
+ * negative errno: -ESTALE/-EEXIST when what was read no longer matches the plan.
  * failed_what names the failed write as "<Kind> <namespace>/<name>" (with
  * " status" for the status write): names only, never data (R11).
  *
@@ -89,6 +98,24 @@
 #define PP_APPLY_PROBLEM_NAMESPACE_MAX 63
 #define PP_APPLY_PROBLEM_NAME_MAX      253
 
+/*
+ * One failed write, as ctx.on_write_failed is told of it. Strings are valid during the
+ * call only. The object is the one the failed request addressed (for a copy whose source
+ * could not be read: the source). message is the API's Status message, cut to
+ * PP_APPLY_PROBLEM_MESSAGE_MAX bytes, "" when the failure was no API answer or the object
+ * is a Secret (an admission webhook's message may quote the data it refused).
+ */
+typedef struct pp_apply_failure {
+        const char *kind;       /* "ServiceAccount", "RoleBinding", "Secret", "PullPolicy" */
+        const char *namespace;  /* may be NULL */
+        const char *name;       /* may be NULL */
+        const char *what;       /* "<Kind> <namespace>/<name>" */
+        int error;              /* negative errno (errors.h) */
+        long http_status;       /* 0: no HTTP answer */
+        const char *api_reason; /* Status.reason as sent, "" when none */
+        const char *message;
+} pp_apply_failure;
+
 typedef struct pp_apply_ctx {
         kube_client *client;
         const char *field_manager;   /* "pullpolicy-controller"; NULL: none sent */
@@ -105,13 +132,19 @@ typedef struct pp_apply_ctx {
         void (*before_put)(void *ud, const char *kind, const char *ns, const char *name,
                            unsigned attempt);
         void *hook_ud;
+        /*
+         * Called synchronously for each write that failed, with the ud of the apply (the
+         * one done gets), before the apply goes on. May be NULL. Must not cancel the apply.
+         */
+        void (*on_write_failed)(void *ud, const pp_apply_failure *f);
 } pp_apply_ctx;
 
 typedef struct pp_apply pp_apply;
 
 /*
  * result: 0 or the first failure (see above). n_done: writes that succeeded, not
- * counting the status. failed_what: NULL on success; valid during the call only.
+ * counting the status. failed_what: what the first failure addressed; NULL on success;
+ * valid during the call only.
  */
 typedef void (*pp_apply_done_fn)(void *ud, int result, size_t n_done, const char *failed_what);
 
@@ -164,6 +197,19 @@ int pp_apply_finalizer_patch(const kube_meta *meta, const char *rv, bool add, js
  */
 int pp_apply_copy_json(json_object *source, const plan_write *w, json_object *base,
                        json_object **ret);
+
+/*
+ * The RoleBinding to PUT for a PLAN_RB_UPDATE write w, from the binding as read (current,
+ * not modified): a copy with w's subjects, the R8 labels set (other labels kept), the
+ * policy's controller owner reference in place of any earlier owner reference to a
+ * PullPolicy of that name (or to a controlling PullPolicy), everything else (annotations,
+ * others' owner references, resourceVersion) as read. 0, -ESTALE (roleRef is not w's
+ * ClusterRole: immutable, so not the binding planned), -EINVAL or -ENOMEM.
+ */
+int pp_apply_rb_update_json(json_object *current, const plan_write *w, json_object **ret);
+
+/* Whether write later (after failed in the plan) must be skipped because failed failed. */
+bool pp_apply_write_depends(const plan_write *later, const plan_write *failed);
 
 /* A DeleteOptions body: propagationPolicy Background and the preconditions given
  * (either may be NULL). 0 or -ENOMEM. */

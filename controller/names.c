@@ -14,26 +14,47 @@ uint64_t names_fnv1a64(const void *data, size_t len) {
         return hash_fnv1a64(HASH_FNV1A64_INIT, data, len);
 }
 
+/* Cuts full (of length len) to fit NAMES_OBJECT_MAX with "-" and hex digits of h at its end,
+ * or appends them when add_always. */
+static int end_with_hash(char *full, size_t len, uint64_t h, bool add_always, char **ret) {
+        if (!add_always && len <= NAMES_OBJECT_MAX) {
+                *ret = full;
+                return 0;
+        }
+        size_t keep = MIN(len, (size_t)NAMES_OBJECT_MAX - 1 - NAMES_HASH_DIGITS);
+        /* "x.-hash" or "x--hash" would be ugly and "x.-" is no valid DNS name */
+        while (keep > 0 && (full[keep - 1] == '-' || full[keep - 1] == '.')) keep--;
+        char *s = realloc(full, keep + 1 + NAMES_HASH_DIGITS + 1);
+        if (!s) {
+                free(full);
+                return -ENOMEM;
+        }
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
+        s[keep] = '-';
+        memcpy(s + keep + 1, hex, NAMES_HASH_DIGITS);
+        s[keep + 1 + NAMES_HASH_DIGITS] = 0;
+        *ret = s;
+        return 0;
+}
+
 int names_role_binding(const char *policy, const char *ns, char **ret) {
         if (!policy || !*policy || !ns || !*ns || !ret) return -EINVAL;
         char *full = NULL;
         if (asprintf(&full, "ppol-%s-%s", policy, ns) < 0) return -ENOMEM;
+        /* '/' occurs in neither a policy nor a namespace name: the pair hashes unambiguously */
+        uint64_t h = names_fnv1a64(policy, strlen(policy));
+        h = hash_fnv1a64(h, "/", 1);
+        h = hash_fnv1a64(h, ns, strlen(ns));
+        return end_with_hash(full, strlen(full), h, true, ret);
+}
+
+int names_role_binding_legacy(const char *policy, const char *ns, char **ret) {
+        if (!policy || !*policy || !ns || !*ns || !ret) return -EINVAL;
+        char *full = NULL;
+        if (asprintf(&full, "ppol-%s-%s", policy, ns) < 0) return -ENOMEM;
         size_t len = strlen(full);
-        if (len <= NAMES_OBJECT_MAX) {
-                *ret = full;
-                return 0;
-        }
-        uint64_t h = names_fnv1a64(full, len);
-        size_t keep = NAMES_OBJECT_MAX - 1 - NAMES_HASH_DIGITS;
-        /* "x.-hash" or "x--hash" would be ugly and "x.-" is no valid DNS name */
-        while (keep > 0 && (full[keep - 1] == '-' || full[keep - 1] == '.')) keep--;
-        char hex[17];
-        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
-        full[keep] = '-';
-        memcpy(full + keep + 1, hex, NAMES_HASH_DIGITS);
-        full[keep + 1 + NAMES_HASH_DIGITS] = 0;
-        *ret = full;
-        return 0;
+        return end_with_hash(full, len, names_fnv1a64(full, len), false, ret);
 }
 
 void names_policy_label(const char *name, char ret[NAMES_LABEL_VALUE_MAX + 1]) {

@@ -44,13 +44,22 @@
 uint64_t names_fnv1a64(const void *data, size_t len);
 
 /*
- * R2: the RoleBinding of policy for subject namespace ns: "ppol-<policy>-<ns>". When
- * that is longer than NAMES_OBJECT_MAX, it is cut and "-" plus NAMES_HASH_DIGITS hex
- * digits of the FNV-1a hash of the full name end it instead (dots and dashes before the
- * cut are trimmed), so the result is stable, unique with overwhelming likelihood, and
- * still valid. Returns 0 and a new string, -EINVAL (empty input) or -ENOMEM.
+ * R2: the RoleBinding of policy for subject namespace ns: "ppol-<policy>-<ns>-<hash>",
+ * hash being NAMES_HASH_DIGITS hex digits of the FNV-1a hash of "<policy>/<ns>". The
+ * hash keeps names apart that the dashes alone would not (policy a + namespace b-c and
+ * policy a-b + namespace c). When the name is longer than NAMES_OBJECT_MAX, the part
+ * before the hash is cut (dots and dashes before the cut trimmed), so the result is
+ * stable, unique with overwhelming likelihood, and still valid. Returns 0 and a new
+ * string, -EINVAL (empty input) or -ENOMEM.
  */
 int names_role_binding(const char *policy, const char *ns, char **ret);
+
+/*
+ * The name names_role_binding() gave before it always carried a hash: "ppol-<policy>-<ns>",
+ * cut and ended by a hash of that string when too long. Only to find bindings made by
+ * earlier versions, which are replaced by ones under the new name. 0, -EINVAL or -ENOMEM.
+ */
+int names_role_binding_legacy(const char *policy, const char *ns, char **ret);
 
 /*
  * The value of the pullpolicy.io/policy label for policy name: the name itself when it

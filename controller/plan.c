@@ -676,6 +676,8 @@ static int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *re
 
 typedef struct rb_want {
         char *name;
+        char *legacy;   /* names_role_binding_legacy(): kept until the binding under name is */
+        bool placed;    /* the binding under name is there, or written by this plan */
         const char *ns; /* borrowed from ctx.subjects */
         model_subject *subjects;
         size_t n_subjects;
@@ -683,6 +685,7 @@ typedef struct rb_want {
 
 static void rb_want_done(rb_want *w) {
         free(w->name);
+        free(w->legacy);
         for (size_t i = 0; i < w->n_subjects; i++) {
                 free(w->subjects[i].kind);
                 free(w->subjects[i].api_group);
@@ -840,6 +843,7 @@ static int plan_role_bindings(ctx *c) {
                         rb_want *w = &wants[n_wants++];
                         w->ns = c->subjects[i];
                         r = names_role_binding(c->pname, w->ns, &w->name);
+                        if (r >= 0) r = names_role_binding_legacy(c->pname, w->ns, &w->legacy);
                         if (r >= 0) r = rb_subjects(c, w->ns, w);
                         if (r < 0) goto out;
                 }
@@ -870,6 +874,7 @@ static int plan_role_bindings(ctx *c) {
                         r = pw ? fill_rb_write(pw, w, role) : -ENOMEM;
                 }
                 if (r < 0) goto out;
+                w->placed = true;
                 c->n_rb++;
         }
         r = ops->role_binding_list_marked(c->snap->ud, c->mkey, &marked, &n_marked);
@@ -878,12 +883,24 @@ static int plan_role_bindings(ctx *c) {
         for (size_t i = 0; i < n_marked; i++) {
                 const model_role_binding *rb = marked[i];
                 bool keep = false;
-                for (size_t j = 0; j < n_wants && !keep; j++)
-                        keep = wants[j].n_subjects && streq(wants[j].name, rb->meta.name) &&
-                               streq_ptr(rb->meta.namespace, c->home);
+                const char *subject_ns =
+                    kube_kvs_get(&rb->meta.labels, NAMES_LABEL_SUBJECT_NAMESPACE);
+                for (size_t j = 0; j < n_wants && !keep; j++) {
+                        const rb_want *w = &wants[j];
+                        if (!w->n_subjects || !streq_ptr(rb->meta.namespace, c->home)) continue;
+                        keep = streq(w->name, rb->meta.name);
+                        if (streq(w->legacy, rb->meta.name)) {
+                                /* an earlier version's name: replaced by the binding under
+                                 * the new name, which must be there first (no gap) */
+                                keep = !w->placed;
+                                subject_ns = w->ns;
+                        }
+                }
                 if (keep) continue;
-                if (!add_write(c, PLAN_RB_DELETE, rb->meta.namespace, rb->meta.name,
-                               rb->meta.resource_version, rb->meta.uid)) {
+                plan_write *dw = add_write(c, PLAN_RB_DELETE, rb->meta.namespace, rb->meta.name,
+                                           rb->meta.resource_version, rb->meta.uid);
+                /* the apply skips the delete when the write for that namespace failed */
+                if (!dw || (subject_ns && !(dw->rb.subject_namespace = strdup(subject_ns)))) {
                         r = -ENOMEM;
                         goto out;
                 }

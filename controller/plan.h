@@ -4,7 +4,10 @@
  * the caches, without any I/O (ARCHITECTURE.md: "Planning is pure"). The
  * output is a list of writes, the status to report, events and a requeue
  * time. Applying the writes is someone else's job (the apply step); it runs
- * them IN ORDER and stops at the first failure.
+ * them IN ORDER, and a failed write holds back only the later writes that
+ * depend on it (apply.h), so the order of the writes here is what makes a
+ * dependency: a copy before the links to it, a new RoleBinding before the
+ * delete of the one it replaces, unlinks before the delete of a copy.
  *
  * Rules (docs/API.md):
  *  R1  subject namespaces: spec names ∪ selector matches, minus terminating ones,

@@ -32,6 +32,12 @@ typedef struct job {
         bool orphan;           /* the policy is gone; what its marks name is undone */
         char *planned_rv;      /* the cached policy's resourceVersion when planned */
         int failed;            /* the refused write's error, reported after that status */
+        /* writes the API server refused, for the status (at most MODEL_PROBLEMS_MAX kept) */
+        model_problem *write_problems;
+        size_t n_write_problems, n_write_failures;
+        bool only_forbidden; /* every failure counted was a 403 */
+        char *first_failure; /* "<Kind> <ns>/<name>: <why>" of the first, for Ready's message */
+        char *false_since;   /* the stored Ready's lastTransitionTime when it is False */
         double started;
         struct job *prev, *next;
 } job;
@@ -125,6 +131,13 @@ static void job_free(job *j) {
         pp_cache_fetch_cancel(j->fetch);
         pp_apply_cancel(j->apply);
         plan_free(j->plan);
+        for (size_t i = 0; i < j->n_write_problems; i++) {
+                model_problem *pr = &j->write_problems[i];
+                free(pr->namespace), free(pr->name), free(pr->reason), free(pr->message);
+        }
+        free(j->write_problems);
+        free(j->first_failure);
+        free(j->false_since);
         model_policy_free(j->policy);
         free(j->planned_rv);
         free(j->key);
@@ -197,31 +210,121 @@ static void on_forbidden_status(void *ud, int result, size_t n_done, const char 
         job *j = ud;
         j->apply = NULL;
         if (result < 0)
-                log_warn(LOG_POLICY(j->ns, j->name), "could not write the Forbidden status",
-                         LOG_ERRNO(result));
+                log_warn(LOG_POLICY(j->ns, j->name),
+                         "could not write the status after failed writes", LOG_ERRNO(result));
+        else
+                memo_remember(j->r, j->key, j->planned_rv,
+                              status_hash(j->policy, &j->plan->status));
         job_finish(j, j->failed);
 }
 
 /*
- * A write was refused (RBAC): say so in the policy's status, reason
- * Forbidden, so that an admin sees it without reading the controller's log.
+ * Races that the next reconcile resolves by itself are no problem of the policy's: a
+ * conflict (someone wrote the object since it was planned), an object that appeared or
+ * went away meanwhile. Everything else the API server answered is reported.
+ */
+static bool failure_reported(int error) {
+        /* -ESTALE/-EEXIST: apply's own finding that the object changed since the plan */
+        return !kube_error_is_conflict(error) && !kube_error_is_already_exists(error) &&
+               !kube_error_is_not_found(error) && error != -ESTALE && error != -EEXIST;
+}
+
+/* ctx.on_write_failed: one write failed; the apply goes on with the others. */
+static void on_write_failed(void *ud, const pp_apply_failure *f) {
+        job *j = ud;
+        bool reported = failure_reported(f->error);
+        log_at(reported ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, LOG_POLICY(j->ns, j->name),
+               "write failed", LOG_STR("write", f->what), LOG_ERRNO(f->error),
+               LOG_INT("status", f->http_status), LOG_STR("message", f->message));
+        if (!reported) return;
+        bool forbidden = kube_error_is_forbidden(f->error);
+        j->only_forbidden = (j->n_write_failures == 0 || j->only_forbidden) && forbidden;
+        j->n_write_failures++;
+        if (j->n_write_problems >= MODEL_PROBLEMS_MAX) return;
+        model_problem *v = realloc(j->write_problems, (j->n_write_problems + 1) * sizeof(*v));
+        if (!v) return;
+        j->write_problems = v;
+        model_problem pr = {0};
+        char *detail = NULL;
+        int k;
+        if (*f->message)
+                k = asprintf(&detail, "%s: %s", f->what, f->message);
+        else if (f->http_status)
+                k = asprintf(&detail, "%s: HTTP %ld%s%s", f->what, f->http_status,
+                             *f->api_reason ? " " : "", f->api_reason);
+        else
+                k = asprintf(&detail, "%s: %s", f->what, kube_strerror(f->error));
+        if (k < 0) return;
+        if (asprintf(&pr.message, "could not write %s", detail) < 0) pr.message = NULL;
+        if (!j->first_failure)
+                j->first_failure = detail;
+        else
+                free(detail);
+        pr.namespace = strdup_or_null(f->namespace);
+        pr.name = strdup_or_null(f->name);
+        pr.reason = strdup(forbidden ? "Forbidden" : "WriteFailed");
+        if (!pr.message || !pr.reason || (f->namespace && !pr.namespace) || (f->name && !pr.name)) {
+                free(pr.namespace), free(pr.name), free(pr.reason), free(pr.message);
+                return;
+        }
+        j->write_problems[j->n_write_problems++] = pr;
+}
+
+/*
+ * Writes were refused: say so in the policy's status, Ready=False with reason Forbidden
+ * (every refusal a 403: RBAC, usually) or WriteFailed, a message that counts them and
+ * names the first, and a problem per object (before the planned ones), so that an admin
+ * sees it without reading the controller's log.
  */
 static bool report_forbidden(job *j, int error, const char *failed_what) {
         plan *p = j->plan;
-        if (!p->has_status) return false;
+        if (!p->has_status || j->n_write_problems == 0) return false;
+        size_t n = j->n_write_failures;
         _cleanup_free_ char *msg = NULL;
-        if (asprintf(&msg, "the controller is not allowed to write %s (%s)",
-                     failed_what ? failed_what : "write", kube_strerror(error)) < 0)
+        if (asprintf(&msg, "%zu object%s could not be written: %s%s", n, n == 1 ? "" : "s",
+                     j->first_failure ? j->first_failure : "?",
+                     n > 1 ? " (and others, see problems)" : "") < 0)
                 return false;
-        char *reason = strdup("Forbidden");
-        if (!reason) return false;
+        char *reason = strdup(j->only_forbidden ? "Forbidden" : "WriteFailed");
+        size_t total = MIN(j->n_write_problems + p->status.n_problems, (size_t)MODEL_PROBLEMS_MAX);
+        model_problem *probs = calloc(total, sizeof(*probs));
+        if (!reason || !probs) {
+                free(reason);
+                free(probs);
+                return false;
+        }
+        /* the write failures first, then as many planned problems as fit; the rest dropped */
+        size_t k = 0;
+        for (size_t i = 0; i < j->n_write_problems && k < total; i++)
+                probs[k++] = j->write_problems[i];
+        j->n_write_problems = 0;
+        for (size_t i = 0; i < p->status.n_problems; i++) {
+                model_problem *pr = &p->status.problems[i];
+                if (k < total)
+                        probs[k++] = *pr;
+                else
+                        free(pr->namespace), free(pr->name), free(pr->reason), free(pr->message);
+        }
+        free(p->status.problems);
+        p->status.problems = probs;
+        p->status.n_problems = k;
         free(p->status.ready_reason);
         free(p->status.ready_message);
+        /* kept as stored while Ready stays False: a retry that fails the same way writes the
+         * same status, which changes nothing (and triggers no watch event); NULL: now */
+        free(p->status.ready_last_transition);
+        p->status.ready_last_transition = TAKE_PTR(j->false_since);
         p->status.ready_status = "False";
         p->status.ready_reason = reason;
         p->status.ready_message = TAKE_PTR(msg);
         j->failed = error;
         j->forbidden_status = true;
+        /* a retry that fails the same way, while the cache still shows that status: no write */
+        if (memo_same(j->r, j->key, j->policy, &p->status)) {
+                log_debug(LOG_POLICY(j->ns, j->name), "status after failed writes unchanged");
+                job_finish(j, error);
+                return true;
+        }
         int r = pp_apply_status(&j->r->apply_ctx, j->policy, &p->status, on_forbidden_status, j,
                                 &j->apply);
         return r >= 0;
@@ -240,11 +343,12 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
                 if (conflict) r->stats.conflicts++;
                 /* A conflict is the normal outcome of a race with another writer: the
                  * queue retries it at once, after the watch caught up. */
-                log_at(conflict ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, LOG_POLICY(j->ns, j->name),
-                       "write failed", LOG_STR("write", failed_what), LOG_ERRNO(result),
-                       LOG_UINT("done", n_done));
-                if (kube_error_is_forbidden(result) && report_forbidden(j, result, failed_what))
-                        return;
+                log_at(conflict && !j->n_write_failures ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+                       LOG_POLICY(j->ns, j->name), "writes failed", LOG_STR("first", failed_what),
+                       LOG_ERRNO(result), LOG_UINT("done", n_done),
+                       LOG_UINT("failed", j->n_write_failures));
+                /* the queue takes it back rate-limited: a backoff per policy */
+                if (report_forbidden(j, result, failed_what)) return;
                 job_finish(j, result);
                 return;
         }
@@ -323,6 +427,8 @@ static void plan_and_apply(job *j) {
                 return;
         }
         j->planned_rv = strdup_or_null(p->meta.resource_version);
+        if (p->status.has_ready && streq_ptr(p->status.ready_status, "False"))
+                j->false_since = strdup_or_null(p->status.ready_last_transition);
         if (j->plan->has_status && j->plan->status_changed &&
             memo_same(r, j->key, j->policy, &j->plan->status))
                 j->plan->status_changed = false;
@@ -516,6 +622,7 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
             .metrics = o->metrics,
             .global_ns = o->settings.global_pull_secret_namespace,
             .global_name = o->settings.global_pull_secret_name,
+            .on_write_failed = on_write_failed,
         };
         kube_workqueue_opts qo = {
             .max_in_flight = o->workers ? o->workers : 4,

@@ -60,7 +60,7 @@ local cases = {
 -- Every other reason of API.md is Degraded, and says why.
 for _, reason in ipairs({ "SecretNotFound", "InvalidSecret", "RoleNotAllowed",
                           "ServiceAccountSecret", "DistributionNotAllowed", "Conflict",
-                          "Forbidden", "InvalidSpec" }) do
+                          "Forbidden", "WriteFailed", "InvalidSpec" }) do
   table.insert(cases, { name = "reason_" .. reason .. "_is_degraded", want = "Degraded",
     want_message = reason,
     obj = policy(1, { observedGeneration = 1,

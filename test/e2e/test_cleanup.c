@@ -10,6 +10,7 @@
  * a legacy provisioner without delay serves the program's namespaces.
  */
 #include "e2e.h"
+#include "names.h"
 
 static const char *const homes[] = {"h-del",  "h-two",  "h-shrink", "h-long",
                                     "h-gone", "h-down", "h-force"};
@@ -45,7 +46,7 @@ static const char *controller_flags[] = {dist_flag, NULL};
 
 static char *rb_name(const char *policy, const char *ns) {
         char *s = NULL;
-        assert_true(asprintf(&s, "ppol-%s-%s", policy, ns) > 0);
+        assert_int_equal(names_role_binding(policy, ns, &s), 0);
         return s;
 }
 
@@ -253,7 +254,7 @@ static void test_shrink_subjects(void **state) {
 }
 
 /*
- * Names at the limits: policy names of 236 characters make "ppol-<policy>-<ns>" too long
+ * Names at the limits: policy names of 236 characters make "ppol-<policy>-<ns>-<hash>" too long
  * for an object name and the policy label too long for a label value, so both are cut and
  * hashed (R2, R8). Two such policies differing only in their last character keep apart,
  * and deleting one removes exactly its own binding, copy and links.

@@ -17,6 +17,7 @@
  * waits for it, as on OpenShift).
  */
 #include "e2e.h"
+#include "names.h"
 
 static const char *const ready_cols[] = {"NAME",   "READY",   "REASON", "NAMESPACES",
                                          "LINKED", "WAITING", "AGE"};
@@ -93,10 +94,21 @@ static void assert_owned_by_policy(json_object *obj, const char *home, const cha
         json_object_put(p);
 }
 
+/* The RoleBinding name of policy for namespace ns (names.h), into buf. */
+static void rb_name_into(char *buf, size_t size, const char *policy, const char *ns) {
+        char *n = NULL;
+        assert_int_equal(names_role_binding(policy, ns, &n), 0);
+        assert_true(strlen(n) < size);
+        snprintf(buf, size, "%s", n);
+        free(n);
+}
+
 static json_object *role_binding(const char *home, const char *policy, const char *ns) {
-        char name[512];
-        snprintf(name, sizeof(name), "ppol-%s-%s", policy, ns);
-        return e2e_get("rolebinding", home, name);
+        char *name = NULL;
+        assert_int_equal(names_role_binding(policy, ns, &name), 0);
+        json_object *o = e2e_get("rolebinding", home, name);
+        free(name);
+        return o;
 }
 
 /* `oc policy add-role-to-user system:image-puller system:serviceaccount:A:default -n B` */
@@ -146,7 +158,7 @@ static void test_add_role_to_user(void **state) {
 
         /* someone edits the binding, then deletes it: it is put back each time */
         char rbn[256];
-        snprintf(rbn, sizeof(rbn), "ppol-a-default-%s", a);
+        rb_name_into(rbn, sizeof(rbn), "a-default", a);
         assert_int_equal(kt_kubectl("patch rolebinding '%s' -n '%s' --type=json -p "
                                     "'[{\"op\":\"replace\",\"path\":\"/subjects/0/name\","
                                     "\"value\":\"builder\"}]' >/dev/null",
@@ -213,7 +225,7 @@ static void test_add_role_to_group(void **state) {
                           b);
         assert_non_null(n);
         char want[256];
-        snprintf(want, sizeof(want), "ppol-a-all-%s", a);
+        rb_name_into(want, sizeof(want), "a-all", a);
         assert_string_equal(n, want);
         free(n);
         assert_columns(b, "a-all", "True", "Applied", "1", "0", "0");
@@ -576,7 +588,7 @@ static void test_cluster_roles(void **state) {
         kt_apply(pol, "switch", b, a, "system:image-puller");
         e2e_wait_applied(b, "switch", E2E_WAIT_S);
         char rb[256];
-        snprintf(rb, sizeof(rb), "ppol-switch-%s", a);
+        rb_name_into(rb, sizeof(rb), "switch", a);
         e2e_wait_out(E2E_WAIT_S, "system:image-puller",
                      "get rolebinding '%s' -n '%s' -o jsonpath='{.roleRef.name}'", rb, b);
         kt_apply(pol, "switch", b, a, "view");

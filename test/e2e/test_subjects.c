@@ -10,6 +10,7 @@
  * provisioner without delay serves the program's namespaces.
  */
 #include "e2e.h"
+#include "names.h"
 
 #define LATENCY_BOUND_S 15.0
 
@@ -17,7 +18,7 @@ static const char *const homes[] = {"h-label", "h-newsa", "h-sel", "h-term", "h-
 
 static char *rb_name(const char *policy, const char *ns) {
         char *s = NULL;
-        assert_true(asprintf(&s, "ppol-%s-%s", policy, ns) > 0);
+        assert_int_equal(names_role_binding(policy, ns, &s), 0);
         return s;
 }
 

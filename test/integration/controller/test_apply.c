@@ -146,7 +146,21 @@ typedef struct outcome {
         int result;
         size_t n_done;
         char *what;
+        /* the writes reported failed, in order: "<what>|<error>|<http>|<message>" */
+        char *failures[16];
+        size_t n_failures;
 } outcome;
+
+static void on_write_failed(void *ud, const pp_apply_failure *f) {
+        outcome *o = ud;
+        assert_false(o->called);
+        assert_true(o->n_failures < ARRAY_SIZE(o->failures));
+        const char *class = kube_error_is_not_found(f->error) ? "NotFound"
+                            : f->error == -ESTALE             ? "stale"
+                                                              : "other";
+        assert_true(asprintf(&o->failures[o->n_failures++], "%s|%s|%ld|%s", f->what, class,
+                             f->http_status, f->message) > 0);
+}
 
 static bool in_start; /* set while pp_apply_plan/status runs: done must not come then */
 
@@ -208,6 +222,7 @@ static pp_apply_ctx make_ctx(const char *gns, hook_state *h) {
             .global_name = "pull-secret",
             .before_put = h ? before_put : NULL,
             .hook_ud = h,
+            .on_write_failed = on_write_failed,
         };
 }
 
@@ -239,6 +254,8 @@ static outcome run_plan(const pp_apply_ctx *ctx, const model_policy *pol, const 
 static void outcome_done(outcome *o) {
         free(o->what);
         o->what = NULL;
+        for (size_t i = 0; i < o->n_failures; i++) free(o->failures[i]);
+        o->n_failures = 0;
 }
 
 /* ---- building plans by hand ---------------------------------------------------------------- */
@@ -441,9 +458,10 @@ static void test_role_binding(void **state) {
         free(subjects);
         free(expect);
 
-        /* the same update again: its resourceVersion is stale now → conflict */
+        /* the same update again: its resourceVersion is stale now; the binding read is not
+         * the version planned (apply's own finding, before any PUT) */
         o = run_plan(&ctx, pol, p);
-        assert_true(kube_error_is_conflict(o.result));
+        assert_int_equal(o.result, -ESTALE);
         outcome_done(&o);
         plan_free(p);
 
@@ -481,6 +499,94 @@ static void test_role_binding(void **state) {
         free(rbname);
         model_policy_free(pol);
         drop_namespace(subj);
+        drop_namespace(home);
+}
+
+/*
+ * Issue 7 item 5: an update of a RoleBinding changes only what the controller owns (its
+ * subjects, its R8 labels, its owner reference): annotations, labels and owner references
+ * that others put there (Argo CD's tracking annotation, people) survive it.
+ */
+static void test_role_binding_update_keeps_foreign_metadata(void **state) {
+        char *home = new_namespace("ap-rbmeta");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        char *rbname = NULL;
+        assert_int_equal(names_role_binding("pol", home, &rbname), 0);
+
+        plan *p = plan_new0();
+        plan_write *w = add_write(p, pol, PLAN_RB_CREATE, home, rbname, NULL, NULL);
+        w->rb.subject_namespace = dup0(home);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "default", home);
+        outcome o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        outcome_done(&o);
+        plan_free(p);
+
+        /* others' metadata, and an owner reference of another object */
+        free(kubectl_ok("annotate rolebinding -n %s %s "
+                        "argocd.argoproj.io/tracking-id=app:rbac.authorization.k8s.io/"
+                        "RoleBinding:x/y note=kept",
+                        home, rbname));
+        free(kubectl_ok("label rolebinding -n %s %s team=blue", home, rbname));
+        free(kubectl_ok("create configmap -n %s holder", home));
+        char *cm_uid = kubectl_ok("get configmap -n %s holder -o jsonpath='{.metadata.uid}'", home);
+        free(kubectl_ok("patch rolebinding -n %s %s --type=json -p "
+                        "'[{\"op\":\"add\",\"path\":\"/metadata/ownerReferences/-\","
+                        "\"value\":{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\","
+                        "\"name\":\"holder\",\"uid\":\"%s\"}}]'",
+                        home, rbname, cm_uid));
+
+        /* the policy's subjects changed: the binding must be updated */
+        char *rv = kubectl_ok("get rolebinding -n %s %s -o jsonpath='{.metadata.resourceVersion}'",
+                              home, rbname);
+        p = plan_new0();
+        w = add_write(p, pol, PLAN_RB_UPDATE, home, rbname, rv, NULL);
+        w->rb.subject_namespace = dup0(home);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "builder", home);
+        rb_subject(w, "ServiceAccount", "deployer", home);
+        o = run_plan(&ctx, pol, p);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 1);
+        outcome_done(&o);
+        plan_free(p);
+
+        json_object *rb = kjson("get rolebinding -n %s %s", home, rbname);
+        assert_non_null(rb);
+        json_object *md = get(rb, "metadata");
+        json_object *ann = get(md, "annotations");
+        assert_non_null(ann); /* dropped by a PUT of a freshly built object */
+        assert_string_equal(get_str(ann, "argocd.argoproj.io/tracking-id"),
+                            "app:rbac.authorization.k8s.io/RoleBinding:x/y");
+        assert_string_equal(get_str(ann, "note"), "kept");
+        json_object *labels = get(md, "labels");
+        assert_non_null(get_str(labels, "team"));
+        assert_string_equal(get_str(labels, "team"), "blue");
+        assert_string_equal(get_str(labels, NAMES_LABEL_POLICY), "pol");
+        assert_string_equal(get_str(labels, NAMES_LABEL_SUBJECT_NAMESPACE), home);
+        json_object *owners = get(md, "ownerReferences");
+        assert_int_equal(json_object_array_length(owners), 2);
+        bool ours = false, theirs = false;
+        for (size_t i = 0; i < json_object_array_length(owners); i++) {
+                json_object *ow = json_object_array_get_idx(owners, i);
+                ours = ours || streq_ptr(get_str(ow, "uid"), pol->meta.uid);
+                theirs = theirs || streq_ptr(get_str(ow, "uid"), cm_uid);
+        }
+        assert_true(ours);
+        assert_true(theirs);
+        json_object_put(rb);
+        char *subjects =
+            kubectl_ok("get rolebinding -n %s %s -o jsonpath='{range .subjects[*]}{.name} {end}'",
+                       home, rbname);
+        assert_string_equal(subjects, "builder deployer ");
+        free(subjects);
+
+        free(rv);
+        free(cm_uid);
+        free(rbname);
+        model_policy_free(pol);
         drop_namespace(home);
 }
 
@@ -742,8 +848,9 @@ static void test_sa_edit_gives_up(void **state) {
         plan *p = plan_new0();
         plan_write *w = add_write(p, pol, PLAN_SA_EDIT, home, "app", NULL, NULL);
         sa_want(w, "quay-creds", POLICY_FOR_PULL);
-        /* a second write that must not run after the failure */
-        add_write(p, pol, PLAN_ADD_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
+        /* a second write that must not run after the failure: the finalizer stays while
+         * anything failed */
+        add_write(p, pol, PLAN_REMOVE_FINALIZER, home, "pol", pol->meta.resource_version, NULL);
         outcome o = run_plan(&ctx, pol, p);
         assert_true(kube_error_is_conflict(o.result));
         assert_int_equal(o.n_done, 0);
@@ -1168,9 +1275,20 @@ static void test_status(void **state) {
         drop_namespace(home);
 }
 
-/* Writes run in order and stop at the first failure; the status is then not written. */
-static void test_stops_at_first_failure(void **state) {
-        char *home = new_namespace("ap-order");
+/*
+ * Issue 7 item 3: one failing write no longer stops the others. Writes run in order; a
+ * failure is reported and the writes that do not depend on it still run; a write that
+ * depends on a failed one (a link to a copy that could not be made, in that namespace) is
+ * skipped. The planned status is not written when anything failed.
+ */
+static void test_failed_write_does_not_stop_others(void **state) {
+        char *home = new_namespace("ap-order"), *subj = new_namespace("ap-order-subj"),
+             *other = new_namespace("ap-order-other");
+        char *nowhere = testenv_unique_name("ap-nowhere");
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, namespace: %s}\n",
+                 subj);
+        kt_apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, namespace: %s}\n",
+                 other);
         model_policy *pol = create_policy(home);
         pp_apply_ctx ctx = make_ctx(home, NULL);
         plan *p = plan_new0();
@@ -1178,11 +1296,24 @@ static void test_stops_at_first_failure(void **state) {
         w->rb.subject_namespace = dup0(home);
         w->rb.role_name = dup0("system:image-puller");
         rb_subject(w, "ServiceAccount", "default", home);
-        /* the middle write fails: an update of rb-one with a stale resourceVersion */
+        /* fails: an update of rb-one with a stale resourceVersion */
         w = add_write(p, pol, PLAN_RB_UPDATE, home, "rb-one", "1", NULL);
         w->rb.subject_namespace = dup0(home);
         w->rb.role_name = dup0("system:image-puller");
         rb_subject(w, "ServiceAccount", "other", home);
+        /* fails with the API's message: the namespace does not exist */
+        w = add_write(p, pol, PLAN_RB_CREATE, nowhere, "rb-nowhere", NULL, NULL);
+        w->rb.subject_namespace = dup0(nowhere);
+        w->rb.role_name = dup0("system:image-puller");
+        rb_subject(w, "ServiceAccount", "default", nowhere);
+        /* fails: the source of the copy is missing; the link to it in subj is skipped */
+        w = add_write(p, pol, PLAN_COPY_CREATE, subj, "missing", NULL, NULL);
+        copy_fields(w, home, "missing", "pol");
+        w = add_write(p, pol, PLAN_SA_EDIT, subj, "app", NULL, NULL);
+        sa_want(w, "missing", POLICY_FOR_PULL);
+        /* independent: done */
+        w = add_write(p, pol, PLAN_SA_EDIT, other, "app", NULL, NULL);
+        sa_want(w, "elsewhere", POLICY_FOR_PULL);
         w = add_write(p, pol, PLAN_RB_CREATE, home, "rb-two", NULL, NULL);
         w->rb.subject_namespace = dup0(home);
         w->rb.role_name = dup0("system:image-puller");
@@ -1192,12 +1323,39 @@ static void test_stops_at_first_failure(void **state) {
         p->status = (plan_status){
             .observed_generation = 1, .ready_status = "True", .ready_reason = dup0("Applied")};
         outcome o = run_plan(&ctx, pol, p);
-        assert_true(kube_error_is_conflict(o.result));
-        assert_int_equal(o.n_done, 1);
+        assert_int_equal(o.result, -ESTALE); /* the first failure (apply's own) */
+        assert_int_equal(o.n_done, 3);
+        char *what = NULL;
+        assert_true(asprintf(&what, "RoleBinding %s/rb-one", home) > 0);
+        assert_string_equal(o.what, what);
+        /* each failure reported with its object and the API's answer */
+        assert_int_equal(o.n_failures, 3);
+        char *f0 = NULL, *f1 = NULL, *f2 = NULL;
+        /* the read binding is not the version planned: apply's own finding, no API answer */
+        assert_true(asprintf(&f0, "RoleBinding %s/rb-one|stale|0|", home) > 0);
+        assert_true(asprintf(&f1,
+                             "RoleBinding %s/rb-nowhere|NotFound|404|namespaces \"%s\" not found",
+                             nowhere, nowhere) > 0);
+        /* the source is read first: its absence is what failed; no message for a Secret */
+        assert_true(asprintf(&f2, "Secret %s/missing|NotFound|404|", home) > 0);
+        assert_string_equal(o.failures[0], f0);
+        assert_string_equal(o.failures[1], f1);
+        assert_string_equal(o.failures[2], f2);
+        free(f0);
+        free(f1);
+        free(f2);
+        free(what);
         outcome_done(&o);
         char *rbs = kubectl_ok("get rolebindings -n %s -o name", home);
-        assert_string_equal(rbs, "rolebinding.rbac.authorization.k8s.io/rb-one");
+        assert_string_equal(rbs, "rolebinding.rbac.authorization.k8s.io/rb-one\n"
+                                 "rolebinding.rbac.authorization.k8s.io/rb-two");
         free(rbs);
+        char *linked = jsonpath("sa/app", other, ".imagePullSecrets[*].name");
+        assert_string_equal(linked, "elsewhere");
+        free(linked);
+        linked = jsonpath("sa/app", subj, ".imagePullSecrets");
+        assert_string_equal(linked, "");
+        free(linked);
         char *status = kubectl_ok("get ppol -n %s pol -o jsonpath='{.status}'", home);
         assert_string_equal(status, "");
         free(status);
@@ -1211,6 +1369,9 @@ static void test_stops_at_first_failure(void **state) {
         outcome_done(&o);
         plan_free(p);
         model_policy_free(pol);
+        free(nowhere);
+        drop_namespace(other);
+        drop_namespace(subj);
         drop_namespace(home);
 }
 
@@ -1593,6 +1754,7 @@ static void test_source_rechecked(void **state) {
 int main(void) {
         const struct CMUnitTest all[] = {
             cmocka_unit_test(test_role_binding),
+            cmocka_unit_test(test_role_binding_update_keeps_foreign_metadata),
             cmocka_unit_test(test_finalizers),
             cmocka_unit_test(test_sa_edit_concurrent_writer),
             cmocka_unit_test(test_sa_patch),
@@ -1600,7 +1762,7 @@ int main(void) {
             cmocka_unit_test(test_copies),
             cmocka_unit_test(test_global_edit),
             cmocka_unit_test(test_status),
-            cmocka_unit_test(test_stops_at_first_failure),
+            cmocka_unit_test(test_failed_write_does_not_stop_others),
             cmocka_unit_test(test_cancel),
             cmocka_unit_test(test_gone_objects),
             cmocka_unit_test(test_plan_converges),

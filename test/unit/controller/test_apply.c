@@ -472,6 +472,128 @@ static void test_copy_json_update(void **state) {
  * keys. Three foreign entries, one entry of ours (recorded in the merged annotation)
  * and one registry that this policy also wants but did not add (a conflict).
  */
+/* ---- RoleBinding updates (issue 7 item 5) ---------------------------------------------- */
+
+static const char *const RB_READ =
+    "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"RoleBinding\","
+    "\"metadata\":{\"name\":\"rb\",\"namespace\":\"home\",\"resourceVersion\":\"7\","
+    "\"annotations\":{\"argocd.argoproj.io/tracking-id\":\"app:x\"},"
+    "\"labels\":{\"team\":\"blue\",\"pullpolicy.io/policy\":\"p\"},"
+    "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":\"cm\","
+    "\"uid\":\"cm-uid\"},{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
+    "\"name\":\"p\",\"uid\":\"old-uid\",\"controller\":true}]},"
+    "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\","
+    "\"name\":\"system:image-puller\"},"
+    "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"old\",\"namespace\":\"home\"}]}";
+
+static void test_rb_update_keeps_foreign_metadata(void **state) {
+        model_subject subj = {.kind = "ServiceAccount", .name = "new", .namespace = "home"};
+        plan_write w = {
+            .kind = PLAN_RB_UPDATE,
+            .namespace = "home",
+            .name = "rb",
+            .resource_version = "7",
+            .policy_namespace = "home",
+            .policy_name = "p",
+            .policy_uid = "new-uid",
+            .rb = {.subject_namespace = "home",
+                   .role_name = "system:image-puller",
+                   .subjects = &subj,
+                   .n_subjects = 1},
+        };
+        json_object *cur = parse(RB_READ), *out = NULL;
+        char *before = strdup(json_object_to_json_string(cur));
+        assert_int_equal(pp_apply_rb_update_json(cur, &w, &out), 0);
+        assert_string_equal(json_object_to_json_string(cur), before); /* not modified */
+        json_object *md = get(out, "metadata");
+        assert_string_equal(get_str(md, "resourceVersion"), "7");
+        assert_string_equal(get_str(get(md, "annotations"), "argocd.argoproj.io/tracking-id"),
+                            "app:x");
+        json_object *labels = get(md, "labels");
+        assert_string_equal(get_str(labels, "team"), "blue");
+        assert_string_equal(get_str(labels, NAMES_LABEL_MANAGED_BY), NAMES_MANAGED_BY_VALUE);
+        assert_string_equal(get_str(labels, NAMES_LABEL_SUBJECT_NAMESPACE), "home");
+        json_object *owners = get(md, "ownerReferences");
+        assert_int_equal(json_object_array_length(owners), 2);
+        assert_string_equal(get_str(json_object_array_get_idx(owners, 0), "uid"), "cm-uid");
+        assert_string_equal(get_str(json_object_array_get_idx(owners, 1), "uid"), "new-uid");
+        json_object *subjects = get(out, "subjects");
+        assert_int_equal(json_object_array_length(subjects), 1);
+        assert_string_equal(get_str(json_object_array_get_idx(subjects, 0), "name"), "new");
+        json_object_put(out);
+
+        /* another role: roleRef is immutable, so this is not the binding planned */
+        w.rb.role_name = "view";
+        assert_int_equal(pp_apply_rb_update_json(cur, &w, &out), -ESTALE);
+        w.rb.role_name = "system:image-puller";
+        w.name = "other";
+        assert_int_equal(pp_apply_rb_update_json(cur, &w, &out), -EINVAL);
+        free(before);
+        json_object_put(cur);
+}
+
+/* ---- what a failed write holds back (issue 7 items 3 and 4) ------------------------------ */
+
+static void test_write_depends(void **state) {
+        plan_sa_want want[] = {{.secret = "creds", .mask = 1}, {.secret = "held", .hold = true}};
+        plan_sa_change removed = {.secret = "old", .list = 1};
+        plan_write add_fin = {.kind = PLAN_ADD_FINALIZER}, rm_fin = {.kind = PLAN_REMOVE_FINALIZER},
+                   copy = {.kind = PLAN_COPY_CREATE, .namespace = "a", .name = "creds"},
+                   copy_held = {.kind = PLAN_COPY_UPDATE, .namespace = "a", .name = "held"},
+                   sa_a = {.kind = PLAN_SA_EDIT,
+                           .namespace = "a",
+                           .name = "app",
+                           .sa = {.want = want,
+                                  .n_want = 2,
+                                  .desired = {.removed = &removed, .n_removed = 1}}},
+                   sa_b = {.kind = PLAN_SA_EDIT,
+                           .namespace = "b",
+                           .name = "app",
+                           .sa = {.want = want, .n_want = 2}},
+                   del_old = {.kind = PLAN_COPY_DELETE, .namespace = "a", .name = "old"},
+                   del_other = {.kind = PLAN_COPY_DELETE, .namespace = "a", .name = "other"},
+                   rb_new = {.kind = PLAN_RB_CREATE,
+                             .namespace = "h",
+                             .name = "ppol-p-a-0123",
+                             .rb = {.subject_namespace = "a"}},
+                   rb_legacy = {.kind = PLAN_RB_DELETE,
+                                .namespace = "h",
+                                .name = "ppol-p-a",
+                                .rb = {.subject_namespace = "a"}},
+                   rb_gone = {.kind = PLAN_RB_DELETE,
+                              .namespace = "h",
+                              .name = "ppol-p-b",
+                              .rb = {.subject_namespace = "b"}},
+                   rb_recreate = {.kind = PLAN_RB_CREATE,
+                                  .namespace = "h",
+                                  .name = "ppol-p-b",
+                                  .rb = {.subject_namespace = "b"}},
+                   global = {.kind = PLAN_GLOBAL_EDIT, .namespace = "g", .name = "pull-secret"};
+
+        /* a failed copy holds back the links to it in its namespace only */
+        assert_true(pp_apply_write_depends(&sa_a, &copy));
+        assert_false(pp_apply_write_depends(&sa_b, &copy));
+        assert_false(pp_apply_write_depends(&global, &copy));
+        /* a held want adds no link: nothing depends on its copy */
+        assert_false(pp_apply_write_depends(&sa_a, &copy_held));
+        /* a failed unlink keeps the copy it unlinks, and only that one */
+        assert_true(pp_apply_write_depends(&del_old, &sa_a));
+        assert_false(pp_apply_write_depends(&del_other, &sa_a));
+        /* a binding under the old name goes only once the new one is there */
+        assert_true(pp_apply_write_depends(&rb_legacy, &rb_new));
+        assert_false(pp_apply_write_depends(&rb_gone, &rb_new));
+        /* a replaced binding (roleRef) is created only once the old one is gone */
+        assert_true(pp_apply_write_depends(&rb_recreate, &rb_gone));
+        assert_false(pp_apply_write_depends(&rb_new, &rb_gone));
+        /* the finalizer: nothing without it; never removed after a failure */
+        assert_true(pp_apply_write_depends(&sa_b, &add_fin));
+        assert_true(pp_apply_write_depends(&rm_fin, &global));
+        /* independent writes */
+        assert_false(pp_apply_write_depends(&sa_b, &sa_a));
+        assert_false(pp_apply_write_depends(&global, &rb_new));
+        assert_false(pp_apply_write_depends(NULL, &rb_new));
+}
+
 static const char *const GLOBAL_PAYLOAD =
     "{ \"auths\": {\n"
     "  \"registry.example.com\" : { \"auth\" : \"Zm9vOmJhcg==\", \"email\": "
@@ -700,6 +822,8 @@ int main(void) {
             cmocka_unit_test(test_copy_json_update),
             cmocka_unit_test(test_global_merge_and_remove),
             cmocka_unit_test(test_global_stale_and_invalid),
+            cmocka_unit_test(test_rb_update_keeps_foreign_metadata),
+            cmocka_unit_test(test_write_depends),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

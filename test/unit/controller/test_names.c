@@ -23,11 +23,46 @@ static void test_fnv1a_known_values(void **state) {
 static void test_role_binding_short(void **state) {
         char *n = NULL;
         assert_int_equal(names_role_binding("team-a-pulls", "project-a", &n), 0);
+        /* the hash of "team-a-pulls/project-a" ends it */
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx",
+                 (unsigned long long)names_fnv1a64("team-a-pulls/project-a", 22));
+        char *want = NULL;
+        assert_true(asprintf(&want, "ppol-team-a-pulls-project-a-%.*s", NAMES_HASH_DIGITS, hex) >
+                    0);
+        assert_string_equal(n, want);
+        assert_true(names_is_dns1123_subdomain(n));
+        free(want);
+        free(n);
+        /* the name of earlier versions, still recognised for the upgrade */
+        assert_int_equal(names_role_binding_legacy("team-a-pulls", "project-a", &n), 0);
         assert_string_equal(n, "ppol-team-a-pulls-project-a");
         free(n);
+        assert_int_equal(names_role_binding_legacy("", "a", &n), -EINVAL);
         assert_int_equal(names_role_binding("", "a", &n), -EINVAL);
         assert_int_equal(names_role_binding("a", "", &n), -EINVAL);
         assert_int_equal(names_role_binding(NULL, "a", &n), -EINVAL);
+}
+
+/*
+ * Issue 7 item 4: "ppol-<policy>-<ns>" gave policy a + namespace b-c and policy a-b +
+ * namespace c the same RoleBinding; every name now ends in a hash of the pair.
+ */
+static void test_role_binding_collision(void **state) {
+        char *x = NULL, *y = NULL;
+        assert_int_equal(names_role_binding("a", "b-c", &x), 0);
+        assert_int_equal(names_role_binding("a-b", "c", &y), 0);
+        assert_string_not_equal(x, y);
+        assert_true(names_is_dns1123_subdomain(x));
+        assert_true(names_is_dns1123_subdomain(y));
+        free(x);
+        free(y);
+        /* the same with dots, which subdomain names may hold */
+        assert_int_equal(names_role_binding("a.b", "c", &x), 0);
+        assert_int_equal(names_role_binding("a", "b.c", &y), 0);
+        assert_string_not_equal(x, y);
+        free(x);
+        free(y);
 }
 
 static char *repeat(char c, size_t n) {
@@ -44,12 +79,12 @@ static bool is_hex(const char *s, size_t n) {
         return true;
 }
 
-static void test_role_binding_exactly_253(void **state) {
+static void test_role_binding_legacy_exactly_253(void **state) {
         /* "ppol-" + p + "-" + ns = 253 stays as is */
         char *ns = repeat('n', 63);
         char *p = repeat('p', 253 - 5 - 1 - 63);
         char *n = NULL;
-        assert_int_equal(names_role_binding(p, ns, &n), 0);
+        assert_int_equal(names_role_binding_legacy(p, ns, &n), 0);
         assert_int_equal(strlen(n), 253);
         assert_true(strncmp(n, "ppol-", 5) == 0);
         assert_string_equal(n + 253 - 63, ns);
@@ -58,22 +93,22 @@ static void test_role_binding_exactly_253(void **state) {
         free(ns);
 }
 
-static void test_role_binding_too_long(void **state) {
+static void test_role_binding_legacy_too_long(void **state) {
         char *ns = repeat('n', 63);
         char *p = repeat('p', 253);
         char *n1 = NULL, *n2 = NULL, *n3 = NULL;
-        assert_int_equal(names_role_binding(p, ns, &n1), 0);
+        assert_int_equal(names_role_binding_legacy(p, ns, &n1), 0);
         assert_int_equal(strlen(n1), 253);
         assert_true(strncmp(n1, "ppol-ppp", 8) == 0);
         assert_int_equal(n1[253 - NAMES_HASH_DIGITS - 1], '-');
         assert_true(is_hex(n1 + 253 - NAMES_HASH_DIGITS, NAMES_HASH_DIGITS));
         assert_true(names_is_dns1123_subdomain(n1));
         /* stable */
-        assert_int_equal(names_role_binding(p, ns, &n2), 0);
+        assert_int_equal(names_role_binding_legacy(p, ns, &n2), 0);
         assert_string_equal(n1, n2);
         /* a different namespace with the same long prefix gets a different name */
         ns[62] = 'm';
-        assert_int_equal(names_role_binding(p, ns, &n3), 0);
+        assert_int_equal(names_role_binding_legacy(p, ns, &n3), 0);
         assert_int_equal(strlen(n3), 253);
         assert_string_not_equal(n1, n3);
         /* the hash is that of the full name */
@@ -91,7 +126,7 @@ static void test_role_binding_too_long(void **state) {
         free(ns);
 }
 
-static void test_role_binding_trims_before_hash(void **state) {
+static void test_role_binding_legacy_trims_before_hash(void **state) {
         /* the cut falls right after a '.' and '-': they are trimmed */
         char p[254];
         memset(p, 'p', 253);
@@ -100,12 +135,50 @@ static void test_role_binding_trims_before_hash(void **state) {
         p[cut - 5 - 1] = '.';
         p[cut - 5 - 2] = '-';
         char *n = NULL;
-        assert_int_equal(names_role_binding(p, "ns", &n), 0);
+        assert_int_equal(names_role_binding_legacy(p, "ns", &n), 0);
         assert_true(strlen(n) < 253);
         assert_true(names_is_dns1123_subdomain(n));
         assert_null(strstr(n, ".-"));
         assert_null(strstr(n, "--"));
         free(n);
+}
+
+/* Names at the limits: always at most 253, valid, ending in the hash of the pair. */
+static void test_role_binding_long(void **state) {
+        char *ns = repeat('n', 63);
+        char *p = repeat('p', 253);
+        char *n1 = NULL, *n2 = NULL;
+        assert_int_equal(names_role_binding(p, ns, &n1), 0);
+        assert_int_equal(strlen(n1), 253);
+        assert_true(strncmp(n1, "ppol-ppp", 8) == 0);
+        assert_int_equal(n1[253 - NAMES_HASH_DIGITS - 1], '-');
+        assert_true(is_hex(n1 + 253 - NAMES_HASH_DIGITS, NAMES_HASH_DIGITS));
+        assert_true(names_is_dns1123_subdomain(n1));
+        ns[62] = 'm';
+        assert_int_equal(names_role_binding(p, ns, &n2), 0);
+        assert_string_not_equal(n1, n2);
+        free(n1);
+        free(n2);
+        /* one short of the limit with the hash: kept whole; one more: cut */
+        free(p);
+        p = repeat('p', 253 - 5 - 1 - 63 - 1 - NAMES_HASH_DIGITS);
+        assert_int_equal(names_role_binding(p, ns, &n1), 0);
+        assert_int_equal(strlen(n1), 253);
+        assert_memory_equal(n1 + 5 + strlen(p) + 1, ns, 63);
+        free(n1);
+        /* a cut right after "-" and "." trims them */
+        free(p);
+        p = repeat('p', 253);
+        size_t cut = 253 - 1 - NAMES_HASH_DIGITS;
+        p[cut - 5 - 1] = '.';
+        p[cut - 5 - 2] = '-';
+        assert_int_equal(names_role_binding(p, "ns", &n1), 0);
+        assert_true(strlen(n1) < 253);
+        assert_true(names_is_dns1123_subdomain(n1));
+        assert_null(strstr(n1, ".-"));
+        free(n1);
+        free(p);
+        free(ns);
 }
 
 static void test_policy_key(void **state) {
@@ -214,9 +287,11 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_fnv1a_known_values),
             cmocka_unit_test(test_role_binding_short),
-            cmocka_unit_test(test_role_binding_exactly_253),
-            cmocka_unit_test(test_role_binding_too_long),
-            cmocka_unit_test(test_role_binding_trims_before_hash),
+            cmocka_unit_test(test_role_binding_collision),
+            cmocka_unit_test(test_role_binding_legacy_exactly_253),
+            cmocka_unit_test(test_role_binding_legacy_too_long),
+            cmocka_unit_test(test_role_binding_legacy_trims_before_hash),
+            cmocka_unit_test(test_role_binding_long),
             cmocka_unit_test(test_policy_key),
             cmocka_unit_test(test_marked_by),
             cmocka_unit_test(test_policy_label),

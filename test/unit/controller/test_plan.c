@@ -658,6 +658,18 @@ static int count_in(char *const *v, size_t n, const char *s) {
         count_in(get_sa(w, ns, sa)->pull_secrets, get_sa(w, ns, sa)->n_pull_secrets, s)
 #define MOUNTS(w, ns, sa, s) count_in(get_sa(w, ns, sa)->secrets, get_sa(w, ns, sa)->n_secrets, s)
 
+/* names_role_binding(policy, ns), valid until eight more calls. */
+static const char *rbn(const char *policy, const char *ns) {
+        static char ring[8][NAMES_OBJECT_MAX + 1];
+        static unsigned next;
+        char *n = NULL;
+        assert_int_equal(names_role_binding(policy, ns, &n), 0);
+        char *slot = ring[next++ % ARRAY_SIZE(ring)];
+        snprintf(slot, NAMES_OBJECT_MAX + 1, "%s", n);
+        free(n);
+        return slot;
+}
+
 static const char *QUAY = "{\"quay.io\":{\"auth\":\"cXVheTpvbmU=\"}}";
 
 /* ---- finalizer, invalid spec --------------------------------------------------------- */
@@ -675,7 +687,7 @@ static void test_finalizer_added_first(void **state) {
         assert_int_equal(converge(w, "project-b", "p"), 3);
         const model_policy *p = world_model(w, K_POLICY, "project-b", "p");
         assert_true(kube_meta_has_finalizer(&p->meta, NAMES_FINALIZER));
-        assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-b"));
+        assert_non_null(world_find(w, K_RB, "project-b", rbn("p", "project-b")));
 }
 
 static void test_invalid_spec(void **state) {
@@ -707,7 +719,7 @@ static void test_invalid_spec_keeps_existing_objects(void **state) {
         ns_add(w, "project-b", NULL);
         policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
         converge(w, "project-b", "p");
-        assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-b"));
+        assert_non_null(world_find(w, K_RB, "project-b", rbn("p", "project-b")));
         /* a stored object that predates the schema */
         policy_set_spec(w, "project-b", "p", "{\"imagePuller\":{\"clusterRole\":\"a/b\"}}");
         plan *pl = world_plan(w, "project-b", "p");
@@ -725,7 +737,7 @@ static void test_home_group_binding(void **state) {
         policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 1);
-        const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-b");
+        const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-b"));
         assert_non_null(pw);
         assert_string_equal(pw->rb.role_name, "system:image-puller");
         assert_int_equal(pw->rb.n_subjects, 1);
@@ -777,7 +789,7 @@ static void test_seed_add_role_to_user(void **state) {
             "\"imagePuller\":{}}",
             true);
         plan *pl = world_plan(w, "project-b", "p");
-        const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a");
+        const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-a"));
         assert_non_null(pw);
         /* the listed account counts even before it exists; builder is not listed */
         assert_int_equal(pw->rb.n_subjects, 1);
@@ -807,12 +819,12 @@ static void test_subjects_names_and_selector_union(void **state) {
                    true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(count_writes(pl, PLAN_RB_CREATE), 3); /* a, c, d; not the home */
-        const plan_write *a = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a");
+        const plan_write *a = find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-a"));
         assert_non_null(a);
         assert_int_equal(a->rb.n_subjects, 2);
         assert_string_equal(a->rb.subjects[0].name, "puller"); /* sorted */
         assert_string_equal(a->rb.subjects[1].name, "zz-listed");
-        const plan_write *d = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-d");
+        const plan_write *d = find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-d"));
         assert_int_equal(d->rb.n_subjects, 1);
         assert_string_equal(d->rb.subjects[0].name, "zz-listed");
         assert_int_equal(pl->status.namespaces, 3);
@@ -823,7 +835,7 @@ static void test_subjects_names_and_selector_union(void **state) {
         set_labels(w, K_SA, "project-a", "other", "{\"pulls\":\"true\"}");
         pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 1);
-        const plan_write *u = find_write(pl, PLAN_RB_UPDATE, "project-b", "ppol-p-project-a");
+        const plan_write *u = find_write(pl, PLAN_RB_UPDATE, "project-b", rbn("p", "project-a"));
         assert_non_null(u);
         assert_int_equal(u->rb.n_subjects, 3);
         assert_non_null(u->resource_version);
@@ -846,7 +858,7 @@ static void test_empty_selector_means_group(void **state) {
                    "\"serviceAccounts\":[\"x\"]},\"imagePuller\":{}}",
                    true);
         plan *pl = world_plan(w, "project-b", "p");
-        const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a");
+        const plan_write *pw = find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-a"));
         assert_int_equal(pw->rb.n_subjects, 1);
         assert_string_equal(pw->rb.subjects[0].kind, "Group");
         plan_free(pl);
@@ -858,7 +870,7 @@ static void test_empty_selector_means_group(void **state) {
             "{\"subjects\":{\"namespaces\":[\"project-a\"],\"serviceAccounts\":[\"x\"]},"
             "\"imagePuller\":{}}");
         pl = world_plan(w, "project-b", "p");
-        pw = find_write(pl, PLAN_RB_UPDATE, "project-b", "ppol-p-project-a");
+        pw = find_write(pl, PLAN_RB_UPDATE, "project-b", rbn("p", "project-a"));
         assert_non_null(pw);
         assert_string_equal(pw->rb.subjects[0].kind, "ServiceAccount");
         plan_free(pl);
@@ -880,7 +892,7 @@ static void test_namespace_leaving_selector(void **state) {
                    "\"dockercfg\":{\"wait\":\"Never\"}}",
                    true);
         converge(w, "project-b", "p");
-        assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-c"));
+        assert_non_null(world_find(w, K_RB, "project-b", rbn("p", "project-c")));
         assert_non_null(world_find(w, K_SECRET, "project-c", "quay-creds"));
         assert_int_equal(PULLS(w, "project-c", "default", "quay-creds"), 1);
         assert_int_equal(pstatus(w, "project-b", "p")->namespaces, 2);
@@ -889,7 +901,7 @@ static void test_namespace_leaving_selector(void **state) {
         set_labels(w, K_NS, NULL, "project-c", "{\"team\":\"c\"}");
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 3);
-        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-b", "ppol-p-project-c"));
+        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-b", rbn("p", "project-c")));
         /* the link goes before the copy it points to */
         assert_int_equal(pl->writes[1].kind, PLAN_SA_EDIT);
         assert_string_equal(pl->writes[1].namespace, "project-c");
@@ -898,12 +910,12 @@ static void test_namespace_leaving_selector(void **state) {
         assert_non_null(find_event(pl, "Unlinked"));
         plan_free(pl);
         converge(w, "project-b", "p");
-        assert_null(world_find(w, K_RB, "project-b", "ppol-p-project-c"));
+        assert_null(world_find(w, K_RB, "project-b", rbn("p", "project-c")));
         assert_null(world_find(w, K_SECRET, "project-c", "quay-creds"));
         assert_int_equal(PULLS(w, "project-c", "default", "quay-creds"), 0);
         assert_null(
             kube_meta_annotation(&get_sa(w, "project-c", "default")->meta, NAMES_ANNOTATION_LINKS));
-        assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-a"));
+        assert_non_null(world_find(w, K_RB, "project-b", rbn("p", "project-a")));
         assert_int_equal(pstatus(w, "project-b", "p")->namespaces, 1);
 }
 
@@ -921,7 +933,7 @@ static void test_terminating_namespace_excluded(void **state) {
                    true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 1);
-        assert_non_null(find_write(pl, PLAN_RB_CREATE, "project-b", "ppol-p-project-a"));
+        assert_non_null(find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-a")));
         assert_int_equal(pl->status.namespaces, 1);
         plan_free(pl);
         converge(w, "project-b", "p");
@@ -933,7 +945,7 @@ static void test_terminating_namespace_excluded(void **state) {
         world_put(w, K_NS, j);
         pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 1);
-        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-b", "ppol-p-project-a"));
+        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-b", rbn("p", "project-a")));
         plan_free(pl);
 }
 
@@ -942,13 +954,13 @@ static void test_role_not_allowed(void **state) {
         ns_add(w, "project-b", NULL);
         policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
         converge(w, "project-b", "p");
-        assert_non_null(world_find(w, K_RB, "project-b", "ppol-p-project-b"));
+        assert_non_null(world_find(w, K_RB, "project-b", rbn("p", "project-b")));
 
         policy_set_spec(w, "project-b", "p", "{\"imagePuller\":{\"clusterRole\":\"admin\"}}");
         plan *pl = world_plan(w, "project-b", "p");
         /* no binding to a role off the list; the old one is revoked */
         assert_int_equal(count_writes(pl, PLAN_RB_CREATE), 0);
-        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-b", "ppol-p-project-b"));
+        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-b", rbn("p", "project-b")));
         assert_string_equal(pl->status.ready_status, "False");
         assert_string_equal(pl->status.ready_reason, "RoleNotAllowed");
         assert_string_equal(pl->status.ready_message,
@@ -983,10 +995,15 @@ static void test_role_change_replaces_binding(void **state) {
 static void test_foreign_role_binding_conflict(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
-        world_put_str(w, K_RB,
-                      "{\"metadata\":{\"name\":\"ppol-p-project-b\",\"namespace\":"
-                      "\"project-b\"},\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
-                      "\"kind\":\"ClusterRole\",\"name\":\"admin\"}}");
+        char *j = NULL;
+        assert_true(asprintf(&j,
+                             "{\"metadata\":{\"name\":\"%s\",\"namespace\":"
+                             "\"project-b\"},\"roleRef\":{\"apiGroup\":"
+                             "\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":"
+                             "\"admin\"}}",
+                             rbn("p", "project-b")) > 0);
+        world_put_str(w, K_RB, j);
+        free(j);
         policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
         plan *pl = world_plan(w, "project-b", "p");
         assert_int_equal(pl->n_writes, 0);
@@ -996,7 +1013,7 @@ static void test_foreign_role_binding_conflict(void **state) {
         converge(w, "project-b", "p");
         /* never touched */
         assert_string_equal(
-            ((model_role_binding *)world_model(w, K_RB, "project-b", "ppol-p-project-b"))
+            ((model_role_binding *)world_model(w, K_RB, "project-b", rbn("p", "project-b")))
                 ->role_name,
             "admin");
 }
@@ -1021,6 +1038,114 @@ static void test_long_names(void **state) {
         free(want);
         plan_free(pl);
         assert_int_equal(converge(w, nsname, pname), 2);
+}
+
+static size_t count_kind(world *w, kind k, const char *ns) {
+        size_t n = 0;
+        for (size_t i = 0; i < w->n; i++)
+                n += w->objs[i].k == k &&
+                     streq_ptr(jstr(w->objs[i].json, "metadata", "namespace"), ns);
+        return n;
+}
+
+/*
+ * Issue 7 item 4: policy a for namespace b-c and policy a-b for namespace c once shared the
+ * RoleBinding name ppol-a-b-c, so the second policy got a Conflict and no binding.
+ */
+static void test_role_binding_names_do_not_collide(void **state) {
+        world *w = *state;
+        ns_add(w, "h", NULL);
+        ns_add(w, "b-c", NULL);
+        ns_add(w, "c", NULL);
+        policy_add(w, "h", "a", "{\"imagePuller\":{},\"subjects\":{\"namespaces\":[\"b-c\"]}}",
+                   true);
+        policy_add(w, "h", "a-b", "{\"imagePuller\":{},\"subjects\":{\"namespaces\":[\"c\"]}}",
+                   true);
+        converge(w, "h", "a");
+        converge(w, "h", "a-b");
+        assert_string_equal(pstatus(w, "h", "a")->ready_reason, "Applied");
+        assert_string_equal(pstatus(w, "h", "a-b")->ready_reason, "Applied");
+        assert_int_equal(count_kind(w, K_RB, "h"), 2);
+        for (size_t i = 0; i < w->n; i++) {
+                if (w->objs[i].k != K_RB) continue;
+                const model_role_binding *rb = w->objs[i].model;
+                const char *sns = kube_kvs_get(&rb->meta.labels, NAMES_LABEL_SUBJECT_NAMESPACE);
+                const char *pol = kube_kvs_get(&rb->meta.labels, NAMES_LABEL_POLICY);
+                assert_non_null(sns);
+                assert_string_equal(pol, streq(sns, "b-c") ? "a" : "a-b");
+        }
+}
+
+/*
+ * Issue 7 item 4, the upgrade: a binding an earlier version made under "ppol-<policy>-<ns>"
+ * is replaced by one under the new name, created first (no moment without a binding), and
+ * the old one deleted; exactly one binding is left.
+ */
+static void test_role_binding_legacy_name_replaced(void **state) {
+        world *w = *state;
+        ns_add(w, "project-b", NULL);
+        policy_add(w, "project-b", "p", "{\"imagePuller\":{}}", true);
+        const model_policy *p = world_model(w, K_POLICY, "project-b", "p");
+        char *legacy = NULL, *j = NULL;
+        assert_true(asprintf(&legacy, "ppol-%s-%s", "p", "project-b") > 0);
+        assert_true(
+            asprintf(
+                &j,
+                "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"project-b\","
+                "\"labels\":{\"" NAMES_LABEL_MANAGED_BY "\":\"" NAMES_MANAGED_BY_VALUE
+                "\",\"" NAMES_LABEL_POLICY "\":\"p\",\"" NAMES_LABEL_POLICY_NAMESPACE
+                "\":\"project-b\"},\"ownerReferences\":[{\"apiVersion\":\"" NAMES_POLICY_API_VERSION
+                "\",\"kind\":\"PullPolicy\",\"name\":\"p\","
+                "\"uid\":\"%s\",\"controller\":true}]},"
+                "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+                "\"kind\":\"ClusterRole\",\"name\":\"system:image-puller\"},"
+                "\"subjects\":[{\"kind\":\"Group\",\"apiGroup\":"
+                "\"rbac.authorization.k8s.io\",\"name\":"
+                "\"system:serviceaccounts:project-b\"}]}",
+                legacy, p->meta.uid) > 0);
+        world_put_str(w, K_RB, j);
+        free(j);
+        char *now = NULL;
+        assert_int_equal(names_role_binding("p", "project-b", &now), 0);
+        plan *pl = world_plan(w, "project-b", "p");
+        assert_int_equal(pl->n_writes, 2);
+        assert_int_equal(pl->writes[0].kind, PLAN_RB_CREATE);
+        assert_string_equal(pl->writes[0].name, now);
+        assert_int_equal(pl->writes[1].kind, PLAN_RB_DELETE);
+        assert_string_equal(pl->writes[1].name, legacy);
+        /* the apply skips this delete when the create for the namespace failed */
+        assert_string_equal(pl->writes[1].rb.subject_namespace, "project-b");
+        assert_int_equal(pl->status.role_bindings, 1);
+        plan_free(pl);
+        converge(w, "project-b", "p");
+        assert_int_equal(count_kind(w, K_RB, "project-b"), 1);
+        assert_non_null(world_find(w, K_RB, "project-b", now));
+
+        /* while the new name is held by someone else, the old binding stays */
+        assert_true(world_del(w, K_RB, "project-b", now));
+        assert_true(asprintf(&j,
+                             "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"project-b\"},"
+                             "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+                             "\"kind\":\"ClusterRole\",\"name\":\"admin\"}}",
+                             now) > 0);
+        world_put_str(w, K_RB, j);
+        free(j);
+        assert_true(asprintf(&j,
+                             "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"project-b\","
+                             "\"labels\":{\"" NAMES_LABEL_MANAGED_BY "\":\"" NAMES_MANAGED_BY_VALUE
+                             "\",\"" NAMES_LABEL_POLICY "\":\"p\",\"" NAMES_LABEL_POLICY_NAMESPACE
+                             "\":\"project-b\"}},"
+                             "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\","
+                             "\"kind\":\"ClusterRole\",\"name\":\"system:image-puller\"}}",
+                             legacy) > 0);
+        world_put_str(w, K_RB, j);
+        free(j);
+        pl = world_plan(w, "project-b", "p");
+        assert_null(find_write(pl, PLAN_RB_DELETE, "project-b", legacy));
+        assert_string_equal(pl->status.ready_reason, "Conflict");
+        plan_free(pl);
+        free(now);
+        free(legacy);
 }
 
 /* ---- R3: links ------------------------------------------------------------------------ */
@@ -2398,6 +2523,8 @@ int main(void) {
             T(test_role_change_replaces_binding),
             T(test_foreign_role_binding_conflict),
             T(test_long_names),
+            T(test_role_binding_names_do_not_collide),
+            T(test_role_binding_legacy_name_replaced),
             T(test_link_basic_and_converged),
             T(test_link_not_patchable),
             T(test_link_for_mount_and_pull),
