@@ -121,6 +121,15 @@ int kt_try_apply(char **out, const char *fmt, ...) {
         return r;
 }
 
+int kt_install_crds(void) {
+        if (kt_kubectl("apply --server-side --force-conflicts -k '%s/crds/' >/dev/null",
+                       kt_root()) != 0 ||
+            kt_kubectl("wait --for condition=established --timeout=60s "
+                       "crd/pullpolicies.pullpolicy.io >/dev/null") != 0)
+                return -1;
+        return 0;
+}
+
 json_object *kt_jget(json_object *o, const char *key) {
         json_object *v = NULL;
         if (!o || !json_object_is_type(o, json_type_object)) return NULL;

@@ -48,6 +48,9 @@ void kt_apply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* `kubectl apply -f -` of formatted YAML: exit status, kubectl's stdout+stderr in *out. */
 int kt_try_apply(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The CRDs of kt_root()/crds/ applied server-side and the PullPolicy CRD established: 0 or -1. */
+int kt_install_crds(void);
+
 /* ---- JSON (borrowed pointers into o; NULL, -1 or 0 when absent or of another type) ---------- */
 
 /* o[key] when o is an object. */

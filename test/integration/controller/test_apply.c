@@ -34,6 +34,7 @@
 #include "model.h"
 #include "names.h"
 #include "plan.h"
+#include "kubeclient.h"
 #include "kubetest.h"
 #include "testenv.h"
 #include "util/base64.h"
@@ -346,31 +347,15 @@ static char *jsonpath(const char *what, const char *ns, const char *path) {
 
 static int setup(void **state) {
         if (testenv_group_setup(state) < 0) return -1;
-        const char *root = getenv("PULLPOLICY_ROOT");
-        if (testenv_kubectl(NULL, "apply --server-side --force-conflicts -k %s/crds/ >/dev/null",
-                            root && *root ? root : ".") != 0)
-                return -1;
-        if (testenv_kubectl(NULL, "wait --for condition=established --timeout=60s "
-                                  "crd/pullpolicies.pullpolicy.io >/dev/null") != 0)
-                return -1;
-        char *err = NULL;
-        if (kube_config_load_kubeconfig(testenv_kubeconfig(), NULL, &cfg, &err) < 0) {
-                fprintf(stderr, "kubeconfig: %s\n", err ? err : "?");
-                free(err);
-                return -1;
-        }
-        loop = ev_loop_new(EVFLAG_AUTO);
-        if (!loop || kube_client_new(loop, cfg, NULL, &client) < 0) return -1;
+        if (kt_install_crds() < 0) return -1;
+        if (kubeclient_open(&loop, &cfg, &client) < 0) return -1;
         if (controller_metrics_new(&metrics) < 0) return -1;
         return 0;
 }
 
 static int teardown(void **state) {
-        client = kube_client_free(client);
-        cfg = kube_config_free(cfg);
+        kubeclient_close(&loop, &cfg, &client);
         metrics = controller_metrics_free(metrics);
-        if (loop) ev_loop_destroy(loop);
-        loop = NULL;
         return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/ratelimit.h"
+#include "kubeclient.h"
 #include "kubetest.h"
 #include "testenv.h"
 #include "util/macro.h"
@@ -37,22 +38,12 @@ static kube_client *client;
 
 static int setup(void **state) {
         if (testenv_group_setup(state) < 0) return -1;
-        char *err = NULL;
-        if (kube_config_load_kubeconfig(testenv_kubeconfig(), NULL, &cfg, &err) < 0) {
-                fprintf(stderr, "kubeconfig: %s\n", err ? err : "?");
-                free(err);
-                return -1;
-        }
-        loop = ev_loop_new(EVFLAG_AUTO);
-        if (!loop || kube_client_new(loop, cfg, NULL, &client) < 0) return -1;
+        if (kubeclient_open(&loop, &cfg, &client) < 0) return -1;
         return 0;
 }
 
 static int teardown(void **state) {
-        client = kube_client_free(client);
-        cfg = kube_config_free(cfg);
-        if (loop) ev_loop_destroy(loop);
-        loop = NULL;
+        kubeclient_close(&loop, &cfg, &client);
         return 0;
 }
 

@@ -30,6 +30,7 @@
 #include "kube/config.h"
 #include "kube/ratelimit.h"
 #include "kube/workqueue.h"
+#include "kubeclient.h"
 #include "kubetest.h"
 #include "log.h"
 #include "metrics.h"
@@ -148,34 +149,41 @@ static bool queue_idle(void *ud) {
         return in_flight(ud) == 0;
 }
 
+/* A namespace of the test's own, named after prefix (the caller frees the name). */
+static char *make_namespace(const char *prefix) {
+        char *ns = testenv_unique_name(prefix);
+        assert_non_null(ns);
+        assert_int_equal(kt_kubectl("create namespace %s", ns), 0);
+        return ns;
+}
+
+/* The controller's log, at level, through log_write() until log_capture_end(). */
+static FILE *log_capture(log_level level) {
+        cookie_io_functions_t io = {.write = log_write};
+        FILE *f = fopencookie(NULL, "w", io);
+        assert_non_null(f);
+        setvbuf(f, NULL, _IONBF, 0);
+        log_configure(&(log_config){.out = f, .level = level});
+        return f;
+}
+
+static void log_capture_end(FILE *f) {
+        log_configure(NULL);
+        fclose(f);
+}
+
 /* ---- fixtures -----------------------------------------------------------------------------------
  */
 
 static int setup(void **state) {
         if (testenv_group_setup(state) < 0) return -1;
-        const char *root = getenv("PULLPOLICY_ROOT");
-        if (testenv_kubectl(NULL, "apply --server-side --force-conflicts -k %s/crds/ >/dev/null",
-                            root && *root ? root : ".") != 0)
-                return -1;
-        if (testenv_kubectl(NULL, "wait --for condition=established --timeout=60s "
-                                  "crd/pullpolicies.pullpolicy.io >/dev/null") != 0)
-                return -1;
-        char *err = NULL;
-        if (kube_config_load_kubeconfig(testenv_kubeconfig(), NULL, &cfg, &err) < 0) {
-                fprintf(stderr, "kubeconfig: %s\n", err ? err : "?");
-                free(err);
-                return -1;
-        }
-        loop = ev_loop_new(EVFLAG_AUTO);
-        if (!loop || kube_client_new(loop, cfg, NULL, &client) < 0) return -1;
+        if (kt_install_crds() < 0) return -1;
+        if (kubeclient_open(&loop, &cfg, &client) < 0) return -1;
         return 0;
 }
 
 static int teardown(void **state) {
-        client = kube_client_free(client);
-        cfg = kube_config_free(cfg);
-        if (loop) ev_loop_destroy(loop);
-        loop = NULL;
+        kubeclient_close(&loop, &cfg, &client);
         return 0;
 }
 
@@ -195,15 +203,8 @@ static void cache_enqueue(void *ud, const char *key) {
 }
 
 static void test_key_done_despite_allocation_failure(void **state) {
-        char *home = testenv_unique_name("rc-oom");
-        assert_non_null(home);
-        assert_int_equal(kt_kubectl("create namespace %s", home), 0);
-
-        cookie_io_functions_t io = {.write = log_write};
-        FILE *logf = fopencookie(NULL, "w", io);
-        assert_non_null(logf);
-        setvbuf(logf, NULL, _IONBF, 0);
-        log_configure(&(log_config){.out = logf, .level = LOG_LEVEL_DEBUG});
+        char *home = make_namespace("rc-oom");
+        FILE *logf = log_capture(LOG_LEVEL_DEBUG);
 
         pp_cache *cache = NULL;
         pp_reconciler *rec = NULL;
@@ -255,8 +256,7 @@ static void test_key_done_despite_allocation_failure(void **state) {
         the_reconciler = NULL;
         pp_reconciler_free(rec);
         pp_cache_free(cache);
-        log_configure(NULL);
-        fclose(logf);
+        log_capture_end(logf);
         kt_kubectl("delete namespace %s --wait=false", home);
         free(home);
 }
@@ -292,15 +292,8 @@ static unsigned long cache_lists(pp_cache *c) {
  * warning and a metric, the events after it are followed, and no LIST is made.
  */
 static void test_refused_object_no_relist(void **state) {
-        char *ns = testenv_unique_name("rc-big");
-        assert_non_null(ns);
-        assert_int_equal(kt_kubectl("create namespace %s", ns), 0);
-
-        cookie_io_functions_t io = {.write = log_write};
-        FILE *logf = fopencookie(NULL, "w", io);
-        assert_non_null(logf);
-        setvbuf(logf, NULL, _IONBF, 0);
-        log_configure(&(log_config){.out = logf, .level = LOG_LEVEL_INFO});
+        char *ns = make_namespace("rc-big");
+        FILE *logf = log_capture(LOG_LEVEL_INFO);
         skipped_warnings = 0;
 
         controller_metrics *metrics = NULL;
@@ -354,8 +347,7 @@ static void test_refused_object_no_relist(void **state) {
 
         pp_cache_free(cache);
         controller_metrics_free(metrics);
-        log_configure(NULL);
-        fclose(logf);
+        log_capture_end(logf);
         kt_kubectl("delete namespace %s --wait=false", ns);
         free(ns);
 }
