@@ -454,27 +454,38 @@ static void watch_done(kube_client *c, const kube_response *r, void *ud) {
         w->done.http = r->http_status;
 }
 
-static void test_watch_stream(void **state) {
-        char *ns = create_namespace();
-        _cleanup_free_ char *coll = path_fmt("/api/v1/namespaces/%s/serviceaccounts", ns);
+/*
+ * Starts, on c, a watch of the collection coll from its current resourceVersion (so that
+ * only what happens from now on is reported), with bookmarks, into w.
+ */
+static kube_request *watch_from_now(kube_client *c, const char *coll, watch_state *w,
+                                    long idle_timeout_ms) {
         resp r;
-        call(KUBE_GET, coll, NULL, 0, &r);
+        call_with(c, KUBE_GET, coll, NULL, 0, &r);
         assert_int_equal(r.err, 0);
         _cleanup_free_ char *rv = strdup(jstr(r.json, "metadata.resourceVersion"));
         resp_clear(&r);
 
-        watch_state w = {.want_name = "watched"};
         _cleanup_free_ char *wp =
             path_fmt("%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s", coll, rv);
         kube_request_opts o = {.method = KUBE_GET,
                                .path = wp,
                                .on_data = watch_data,
                                .on_done = watch_done,
-                               .userdata = &w,
+                               .userdata = w,
                                .no_rate_limit = true,
-                               .idle_timeout_ms = 120000};
+                               .idle_timeout_ms = idle_timeout_ms};
         kube_request *req = NULL;
-        assert_int_equal(kube_client_request(client, &o, &req), 0);
+        assert_int_equal(kube_client_request(c, &o, &req), 0);
+        return req;
+}
+
+static void test_watch_stream(void **state) {
+        char *ns = create_namespace();
+        _cleanup_free_ char *coll = path_fmt("/api/v1/namespaces/%s/serviceaccounts", ns);
+        resp r;
+        watch_state w = {.want_name = "watched"};
+        kube_request *req = watch_from_now(client, coll, &w, 120000);
 
         /* Create the object the watch should report. */
         call(KUBE_POST, coll, "{\"metadata\":{\"name\":\"watched\"}}", 0, &r);
@@ -749,24 +760,8 @@ static void test_stalled_connection_found(void **state) {
         assert_int_equal(kube_client_new(loop, pcfg, NULL, &pc), 0);
 
         resp r;
-        call_with(pc, KUBE_GET, "/api/v1/namespaces/default/configmaps", NULL, 0, &r);
-        assert_int_equal(r.err, 0);
-        _cleanup_free_ char *rv = strdup(jstr(r.json, "metadata.resourceVersion"));
-        resp_clear(&r);
-
         watch_state w = {.want_name = "-"};
-        _cleanup_free_ char *wp =
-            path_fmt("/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&"
-                     "resourceVersion=%s",
-                     rv);
-        kube_request_opts o = {.method = KUBE_GET,
-                               .path = wp,
-                               .on_data = watch_data,
-                               .on_done = watch_done,
-                               .userdata = &w,
-                               .no_rate_limit = true,
-                               .idle_timeout_ms = 150000};
-        assert_int_equal(kube_client_request(pc, &o, NULL), 0);
+        watch_from_now(pc, "/api/v1/namespaces/default/configmaps", &w, 150000);
         /* Let the watch reach the server, then stall every open connection. */
         bool settled = false;
         ev_timer t;
