@@ -39,11 +39,11 @@ typedef struct job {
         size_t n_write_problems, n_write_failures;
         bool only_forbidden; /* every failure counted was a 403 */
         char *first_failure; /* "<Kind> <ns>/<name>: <why>" of the first, for Ready's message */
-        /* per plan write: WRITE_FAILED (any failure), WRITE_SKIPPED (held back by one) */
-        unsigned char *write_undone;
-        char *false_since; /* the stored Ready's lastTransitionTime when it is False */
+        char *false_since;   /* the stored Ready's lastTransitionTime when it is False */
         double started;
         struct job *prev, *next;
+        /* per plan write: WRITE_FAILED (any failure), WRITE_SKIPPED (held back by one) */
+        unsigned char *write_undone;
 } job;
 
 struct pp_reconciler {
@@ -278,12 +278,6 @@ static void on_write_failed(void *ud, const pp_apply_failure *f) {
 }
 
 /*
- * Writes were refused: say so in the policy's status, Ready=False with reason Forbidden
- * (every refusal a 403: RBAC, usually) or WriteFailed, a message that counts them and
- * names the first, and a problem per object (before the planned ones), so that an admin
- * sees it without reading the controller's log.
- */
-/*
  * The status counts what is there: a write that failed, or that the apply skipped after a
  * failure it depends on (pp_apply_write_depends(), as the apply decides), made nothing.
  */
@@ -304,6 +298,12 @@ static void uncount_undone(job *j) {
         }
 }
 
+/*
+ * Writes were refused: say so in the policy's status, Ready=False with reason Forbidden
+ * (every refusal a 403: RBAC, usually) or WriteFailed, a message that counts them and
+ * names the first, and a problem per object (before the planned ones), so that an admin
+ * sees it without reading the controller's log.
+ */
 static bool report_forbidden(job *j, int error, const char *failed_what) {
         plan *p = j->plan;
         if (!p->has_status || j->n_write_problems == 0) return false;
