@@ -746,6 +746,7 @@ static void write_failed(pp_apply *a, int result) {
             .http_status = answered ? a->last_http : 0,
             .api_reason = answered && a->last_reason ? a->last_reason : "",
             .message = failure_message(a, result),
+            .write_index = a->idx,
         };
         if (a->ctx.on_write_failed) a->ctx.on_write_failed(a->ud, &f);
         if (a->first_error == 0) {

@@ -114,6 +114,7 @@ typedef struct pp_apply_failure {
         long http_status;       /* 0: no HTTP answer */
         const char *api_reason; /* Status.reason as sent, "" when none */
         const char *message;
+        size_t write_index; /* the write of the plan that failed */
 } pp_apply_failure;
 
 typedef struct pp_apply_ctx {

@@ -813,6 +813,7 @@ static int fill_rb_write(plan_write *w, const rb_want *want, const char *role) {
 static int plan_rb_create(ctx *c, const rb_want *want, const char *role) {
         plan_write *w = add_write(c, PLAN_RB_CREATE, c->home, want->name, NULL, NULL);
         if (!w || fill_rb_write(w, want, role) < 0) return -ENOMEM;
+        w->counted = true;
         return add_event(c, false, "RoleBindingCreated",
                          "created RoleBinding %s/%s granting ClusterRole %s to %s of namespace %s",
                          c->home, want->name, role,
@@ -1004,6 +1005,19 @@ static bool fully_linked(const policy_spec *spec, const plan_sa_desired *d) {
         return true;
 }
 
+/* Whether sa, as it is, lists every secret of the spec in the lists it is wanted in. */
+static bool sa_fully_linked(const policy_spec *spec, const model_sa *sa) {
+        if (spec->n_pull_secrets == 0) return false;
+        for (size_t i = 0; i < spec->n_pull_secrets; i++) {
+                const policy_pull_secret *ps = &spec->pull_secrets[i];
+                if ((ps->for_mask & POLICY_FOR_PULL) && !model_sa_has_pull_secret(sa, ps->name))
+                        return false;
+                if ((ps->for_mask & POLICY_FOR_MOUNT) && !model_sa_has_secret(sa, ps->name))
+                        return false;
+        }
+        return true;
+}
+
 static bool waits_for_dockercfg(ctx *c) {
         return c->spec->wait == POLICY_WAIT_ALWAYS ||
                (c->spec->wait == POLICY_WAIT_AUTO && c->set->image_api_served);
@@ -1076,8 +1090,14 @@ static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usabl
                                 }
                         }
                         plan_sa_desired d = {0};
+                        size_t n_writes = c->out->n_writes;
                         if (r >= 0) r = emit_sa_edit(c, sa, want, n_want, after_timeout, &d);
-                        if (r >= 0 && fully_linked(c->spec, &d)) c->linked++;
+                        if (r >= 0 && fully_linked(c->spec, &d)) {
+                                c->linked++;
+                                /* linked only once its edit is done */
+                                if (c->out->n_writes > n_writes && !sa_fully_linked(c->spec, sa))
+                                        c->out->writes[c->out->n_writes - 1].counted = true;
+                        }
                         bool timed_out = sa->created == 0 ||
                                          c->set->now >= sa->created + c->spec->timeout_seconds;
                         if (r >= 0 && waits_for_dockercfg(c) && !model_sa_provisioned(sa) &&
@@ -1215,6 +1235,22 @@ static int ready_message(ctx *c, const char *reason, char **ret) {
                      more == 1 ? "" : "s") < 0)
                 return -ENOMEM;
         return 0;
+}
+
+void plan_status_write_undone(plan *p, size_t idx) {
+        if (!p || idx >= p->n_writes || !p->has_status || !p->writes[idx].counted) return;
+        int *n = NULL;
+        switch (p->writes[idx].kind) {
+        case PLAN_RB_CREATE:
+                n = &p->status.role_bindings;
+                break;
+        case PLAN_SA_EDIT:
+                n = &p->status.linked;
+                break;
+        default:
+                return;
+        }
+        if (*n > 0) (*n)--;
 }
 
 static int build_status(ctx *c, const char *invalid_message) {

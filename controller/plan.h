@@ -296,6 +296,9 @@ typedef struct plan_write {
         plan_copy copy;
         plan_sa_write sa;
         plan_global_write global;
+        /* the status counts its object (roleBindings, linkedServiceAccounts) only because
+         * this write is planned: the binding is not there yet, the account not fully linked */
+        bool counted;
 } plan_write;
 
 typedef struct plan_event {
@@ -346,6 +349,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(plan *, plan_free);
  */
 int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
                 const plan_settings *settings, plan **ret);
+
+/*
+ * The write at index idx of p was not done (it failed, or was skipped after a failure):
+ * the object it would have made count (plan_write.counted) leaves p's status counts, so
+ * that they say what is there. Call once per write; nothing for a write not counted.
+ */
+void plan_status_write_undone(plan *p, size_t idx);
 
 /*
  * The RoleBinding of a PLAN_RB_CREATE/UPDATE write as a JSON object (apiVersion,

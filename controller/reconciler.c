@@ -19,6 +19,8 @@
 #define FIELD_MANAGER   "pullpolicy-controller"
 #define GAUGE_INTERVAL  5.0
 
+enum { WRITE_FAILED = 1, WRITE_SKIPPED = 2 };
+
 /* One reconcile in flight; a state machine: fetching → applying → done. */
 typedef struct job {
         pp_reconciler *r;
@@ -40,6 +42,8 @@ typedef struct job {
         char *false_since;   /* the stored Ready's lastTransitionTime when it is False */
         double started;
         struct job *prev, *next;
+        /* per plan write: WRITE_FAILED (any failure), WRITE_SKIPPED (held back by one) */
+        unsigned char *write_undone;
 } job;
 
 struct pp_reconciler {
@@ -136,6 +140,7 @@ static void job_free(job *j) {
                 free(pr->namespace), free(pr->name), free(pr->reason), free(pr->message);
         }
         free(j->write_problems);
+        free(j->write_undone);
         free(j->first_failure);
         free(j->false_since);
         model_policy_free(j->policy);
@@ -236,6 +241,8 @@ static void on_write_failed(void *ud, const pp_apply_failure *f) {
         log_at(reported ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, LOG_POLICY(j->ns, j->name),
                "write failed", LOG_STR("write", f->what), LOG_ERRNO(f->error),
                LOG_INT("status", f->http_status), LOG_STR("message", f->message));
+        if (j->write_undone && f->write_index < j->plan->n_writes)
+                j->write_undone[f->write_index] = WRITE_FAILED;
         if (!reported) return;
         bool forbidden = kube_error_is_forbidden(f->error);
         j->only_forbidden = (j->n_write_failures == 0 || j->only_forbidden) && forbidden;
@@ -271,6 +278,27 @@ static void on_write_failed(void *ud, const pp_apply_failure *f) {
 }
 
 /*
+ * The status counts what is there: a write that failed, or that the apply skipped after a
+ * failure it depends on (pp_apply_write_depends(), as the apply decides), made nothing.
+ */
+static void uncount_undone(job *j) {
+        plan *p = j->plan;
+        if (!j->write_undone) return;
+        for (size_t k = 0; k < p->n_writes; k++) {
+                if (j->write_undone[k] != WRITE_FAILED) continue;
+                plan_status_write_undone(p, k);
+                /* the apply skips a later write that depends on a failed one (not on a
+                 * skipped one); each is uncounted once, however many failures hold it */
+                for (size_t i = k + 1; i < p->n_writes; i++)
+                        if (!j->write_undone[i] &&
+                            pp_apply_write_depends(&p->writes[i], &p->writes[k])) {
+                                plan_status_write_undone(p, i);
+                                j->write_undone[i] = WRITE_SKIPPED;
+                        }
+        }
+}
+
+/*
  * Writes were refused: say so in the policy's status, Ready=False with reason Forbidden
  * (every refusal a 403: RBAC, usually) or WriteFailed, a message that counts them and
  * names the first, and a problem per object (before the planned ones), so that an admin
@@ -279,6 +307,7 @@ static void on_write_failed(void *ud, const pp_apply_failure *f) {
 static bool report_forbidden(job *j, int error, const char *failed_what) {
         plan *p = j->plan;
         if (!p->has_status || j->n_write_problems == 0) return false;
+        uncount_undone(j);
         size_t n = j->n_write_failures;
         _cleanup_free_ char *msg = NULL;
         if (asprintf(&msg, "%zu object%s could not be written: %s%s", n, n == 1 ? "" : "s",
@@ -438,6 +467,13 @@ static void plan_and_apply(job *j) {
                 log_outcome(j, "in sync");
                 job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
                 return;
+        }
+        if (j->plan->n_writes > 0) {
+                j->write_undone = calloc(j->plan->n_writes, 1);
+                if (!j->write_undone) {
+                        job_finish(j, -ENOMEM);
+                        return;
+                }
         }
         k = pp_apply_plan(&r->apply_ctx, j->policy, j->plan, on_applied, j, &j->apply);
         if (k < 0) {

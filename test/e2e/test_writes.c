@@ -78,6 +78,35 @@ static char *problems(const char *home, const char *name) {
                        name, home);
 }
 
+typedef struct linked_metric_cond {
+        double want;
+        double last;
+} linked_metric_cond;
+
+/* The controller's pullpolicy_linked_service_accounts (its gauges follow the stored
+ * statuses, refreshed every few seconds) equals want. */
+static int linked_metric_check(void *ud) {
+        linked_metric_cond *c = ud;
+        long code = 0;
+        char *body = NULL;
+        c->last = -1;
+        if (tproc_http_get(E2E.controller.metrics_port, "/metrics", &code, &body) == 0 &&
+            code == 200 && body &&
+            testenv_metric_sum(body, "pullpolicy_linked_service_accounts", NULL, &c->last) < 0)
+                c->last = -1;
+        free(body);
+        return c->last == c->want;
+}
+
+/* The policy's status.linkedServiceAccounts and the controller's gauge become want. */
+static void wait_linked(const char *home, const char *name, const char *want) {
+        e2e_wait_out(E2E_WAIT_S, want,
+                     "get ppol '%s' -n '%s' -o jsonpath='{.status.linkedServiceAccounts}'", name,
+                     home);
+        linked_metric_cond mc = {.want = strtod(want, NULL)};
+        e2e_wait(linked_metric_check, &mc, E2E_WAIT_S, "pullpolicy_linked_service_accounts");
+}
+
 static void test_refused_write_does_not_block_others(void **state) {
         char *h = e2e_ns("home", NULL);
         char *a = e2e_ns("a", "e2e.pullpolicy.io/writes: team\n"),
@@ -125,6 +154,8 @@ static void test_refused_write_does_not_block_others(void **state) {
                 fail_msg("problems \"%s\" should hold \"%s...%s\"", probs, want, DENIED_MSG);
         free(want);
         free(probs);
+        /* the counts say what is linked, not what was planned: a/app and c/app, not b */
+        wait_linked(h, "team", "2");
         /* the copies for the refused namespace were made (the refusal holds back nothing else) */
         e2e_wait_out(E2E_WAIT_S, "present",
                      "get secret team-creds -n '%s' -o name 2>/dev/null | grep -q . "
@@ -136,6 +167,7 @@ static void test_refused_write_does_not_block_others(void **state) {
                          0);
         e2e_wait_link(b, DENIED_SA, "pull", "team-creds", 1, E2E_READY_S);
         e2e_wait_applied(h, "team", E2E_READY_S);
+        wait_linked(h, "team", "3");
         probs = problems(h, "team");
         assert_string_equal(probs, "");
         free(probs);

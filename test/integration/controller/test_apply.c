@@ -149,6 +149,7 @@ typedef struct outcome {
         char *what;
         /* the writes reported failed, in order: "<what>|<error>|<http>|<message>" */
         char *failures[16];
+        size_t failed_index[16]; /* write_index of each */
         size_t n_failures;
 } outcome;
 
@@ -159,6 +160,7 @@ static void on_write_failed(void *ud, const pp_apply_failure *f) {
         const char *class = kube_error_is_not_found(f->error) ? "NotFound"
                             : f->error == -ESTALE             ? "stale"
                                                               : "other";
+        o->failed_index[o->n_failures] = f->write_index;
         assert_true(asprintf(&o->failures[o->n_failures++], "%s|%s|%ld|%s", f->what, class,
                              f->http_status, f->message) > 0);
 }
@@ -1326,6 +1328,10 @@ static void test_failed_write_does_not_stop_others(void **state) {
         assert_string_equal(o.failures[0], f0);
         assert_string_equal(o.failures[1], f1);
         assert_string_equal(o.failures[2], f2);
+        /* the writes of the plan that failed, for the status counts */
+        assert_int_equal(o.failed_index[0], 1);
+        assert_int_equal(o.failed_index[1], 2);
+        assert_int_equal(o.failed_index[2], 3);
         free(f0);
         free(f1);
         free(f2);

@@ -1195,6 +1195,56 @@ static void test_link_basic_and_converged(void **state) {
         plan_free(pl);
 }
 
+/* A write that did not happen leaves the status counts; objects already there stay counted. */
+static void test_counts_without_undone_writes(void **state) {
+        world *w = *state;
+        ns_add(w, "project-b", NULL);
+        sa_simple(w, "project-b", "default");
+        /* linked already (by a person): counted whatever the writes do */
+        sa_add(w, "project-b", "other", NULL, "[]", "[\"my-secret\"]", NOW, NULL);
+        secret_add(w, "project-b", "my-secret", QUAY, NULL);
+        policy_add(w, "project-b", "p",
+                   "{\"imagePuller\":{},\"pullSecrets\":[{\"name\":\"my-secret\"}]}", true);
+        plan *pl = world_plan(w, "project-b", "p");
+        assert_int_equal(pl->status.role_bindings, 1);
+        assert_int_equal(pl->status.linked, 2);
+        assert_int_equal(pl->n_writes, 2);
+        const plan_write *rb = find_write(pl, PLAN_RB_CREATE, "project-b", rbn("p", "project-b"));
+        const plan_write *sa = find_write(pl, PLAN_SA_EDIT, "project-b", "default");
+        assert_non_null(rb);
+        assert_non_null(sa);
+        assert_true(rb->counted);
+        assert_true(sa->counted);
+        plan_status_write_undone(pl, (size_t)(sa - pl->writes));
+        assert_int_equal(pl->status.linked, 1);
+        assert_int_equal(pl->status.role_bindings, 1);
+        plan_status_write_undone(pl, (size_t)(rb - pl->writes));
+        assert_int_equal(pl->status.role_bindings, 0);
+        assert_int_equal(pl->status.linked, 1);
+        plan_status_write_undone(pl, pl->n_writes); /* out of range: nothing */
+        plan_status_write_undone(NULL, 0);
+        assert_int_equal(pl->status.linked, 1);
+        plan_free(pl);
+
+        /* an edit of an account that stays linked (a secret it no longer needs goes) is
+         * no link: it counts whether or not the edit is done */
+        secret_add(w, "project-b", "second", QUAY, NULL);
+        policy_set_spec(w, "project-b", "p",
+                        "{\"pullSecrets\":[{\"name\":\"my-secret\"},{\"name\":\"second\"}]}");
+        converge(w, "project-b", "p");
+        assert_int_equal(PULLS(w, "project-b", "default", "second"), 1);
+        policy_set_spec(w, "project-b", "p", "{\"pullSecrets\":[{\"name\":\"my-secret\"}]}");
+        pl = world_plan(w, "project-b", "p");
+        assert_int_equal(pl->status.linked, 2);
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "project-b", "default"));
+        for (size_t i = 0; i < pl->n_writes; i++) {
+                assert_false(pl->writes[i].kind == PLAN_SA_EDIT && pl->writes[i].counted);
+                plan_status_write_undone(pl, i);
+        }
+        assert_int_equal(pl->status.linked, 2);
+        plan_free(pl);
+}
+
 static void test_link_for_mount_and_pull(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
@@ -2526,6 +2576,7 @@ int main(void) {
             T(test_role_binding_names_do_not_collide),
             T(test_role_binding_legacy_name_replaced),
             T(test_link_basic_and_converged),
+            T(test_counts_without_undone_writes),
             T(test_link_not_patchable),
             T(test_link_for_mount_and_pull),
             T(test_secret_not_found),
