@@ -46,8 +46,8 @@ policies_ready() {
 
 # R1/R2: the cross-project grants of the samples, as RoleBindings to system:image-puller.
 role_bindings_listed() {
-        strip "$out1" | grep -E '^project-b +ppol-project-a-default-project-a +system:image-puller +default$' &&
-                strip "$out1" | grep -E '^project-b +ppol-team-a-project-a +system:image-puller +system:serviceaccounts:project-a$'
+        strip "$out1" | grep -E '^project-b +ppol-project-a-default-project-a-[0-9a-f]{10} +system:image-puller +default$' &&
+                strip "$out1" | grep -E '^project-b +ppol-team-a-project-a-[0-9a-f]{10} +system:image-puller +system:serviceaccounts:project-a$'
 }
 
 # R3: a Pod created after the links carries them through the ServiceAccount admission plugin.
