@@ -915,6 +915,26 @@ static bool read_object(pp_apply *a, const kube_response *resp, json_object **re
         return true;
 }
 
+/*
+ * A read before an update: into a->obj and *meta, or the write ends. Then the check that the
+ * plan was made for the version it saw (-ESTALE) and for an object of ours (-EEXIST).
+ */
+static bool read_object_meta(pp_apply *a, const kube_response *resp, kube_meta *meta) {
+        if (!read_object(a, resp, &a->obj)) return false;
+        int r = kube_meta_decode(a->obj, meta);
+        if (r < 0) {
+                finish(a, r);
+                return false;
+        }
+        return true;
+}
+
+static int planned_and_ours(const plan_write *w, const kube_meta *meta, bool ours) {
+        if (w->resource_version && !streq_ptr(meta->resource_version, w->resource_version))
+                return -ESTALE;
+        return ours ? 0 : -EEXIST;
+}
+
 /* The answer to a write: the next write, or a 404 taken as done when gone_ok, or the end. */
 static void write_answered(pp_apply *a, const kube_response *resp, bool gone_ok) {
         if (resp->error == 0 || (gone_ok && kube_error_is_not_found(resp->error)))
@@ -974,18 +994,11 @@ static void rb_done(pp_apply *a, const kube_response *resp) {
 
 static void rb_update_got(pp_apply *a, const kube_response *resp) {
         const plan_write *w = cur(a);
-        if (!read_object(a, resp, &a->obj)) return;
         kube_meta meta = {0};
-        int r = kube_meta_decode(a->obj, &meta);
-        if (r < 0) {
-                finish(a, r);
-                return;
-        }
-        /* the plan was made for the version it saw, and only for a binding of this policy */
-        if (w->resource_version && !streq_ptr(meta.resource_version, w->resource_version))
-                r = -ESTALE;
-        else if (!names_marked_by(&meta, w->policy_namespace, w->policy_name))
-                r = -EEXIST;
+        if (!read_object_meta(a, resp, &meta)) return;
+        /* only a binding of this policy */
+        int r =
+            planned_and_ours(w, &meta, names_marked_by(&meta, w->policy_namespace, w->policy_name));
         kube_meta_done(&meta);
         json_object *rb = NULL;
         if (r >= 0) r = pp_apply_rb_update_json(a->obj, w, &rb);
@@ -1077,18 +1090,10 @@ static void copy_deleted_for_recreate(pp_apply *a, const kube_response *resp) {
 
 static void copy_current_read(pp_apply *a, const kube_response *resp) {
         const plan_write *w = cur(a);
-        if (!read_object(a, resp, &a->obj)) return;
         kube_meta meta = {0};
-        int r = kube_meta_decode(a->obj, &meta);
-        if (r < 0) {
-                finish(a, r);
-                return;
-        }
-        /* the plan was made for the version it saw, and only for a copy of the home's */
-        if (w->resource_version && !streq_ptr(meta.resource_version, w->resource_version))
-                r = -ESTALE;
-        else if (!names_marked_by_home(&meta, w->copy.source_namespace))
-                r = -EEXIST;
+        if (!read_object_meta(a, resp, &meta)) return;
+        /* only a copy of the home's */
+        int r = planned_and_ours(w, &meta, names_marked_by_home(&meta, w->copy.source_namespace));
         /* only then the source: a foreign target stays a conflict, whatever the source is */
         if (r >= 0) r = source_check(a->src);
         if (r < 0) {
