@@ -17,30 +17,19 @@ openssl genrsa -traditional -out "$tmp/rsa.key" 1024 2>/dev/null ||
         openssl genrsa -out "$tmp/rsa.key" 1024 2>/dev/null
 { echo "some text"; cat "$tmp/ec.key"; echo "more text"; } >"$tmp/embedded.txt"
 
-# Written with a "|" margin that sed strips, so this file is no kubeconfig itself.
-cat <<'YAML' | sed 's/^|//' >"$tmp/kubeconfig-token"
-|apiVersion: v1
-|kind: Config
-|clusters:
-|- name: c
-|  cluster: {server: "https://127.0.0.1:6443"}
-|users:
-|- name: u
-|  user:
-|    token: abcdef0123456789
-YAML
-sed 's/token: .*/client-key-data: LS0tLS1CRUdJTg==/' "$tmp/kubeconfig-token" >"$tmp/kubeconfig-keydata"
-cat <<'YAML' | sed 's/^|//' >"$tmp/kubeconfig-exec"
-|apiVersion: v1
-|kind: Config
-|users:
-|- name: u
-|  user:
-|    exec: {command: oc, apiVersion: client.authentication.k8s.io/v1}
-YAML
-cat >"$tmp/doc.md" <<'TXT'
-Keys are written as "-----BEGIN PRIVATE KEY-----" blocks; see testenv.sh.
-TXT
+# The kubeconfigs are written here with a credential made at run time, and the field names
+# put together, so that this file holds no credential, nor anything shaped like one.
+random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+kubeconfig_with() { # FIELD VALUE: a kubeconfig whose one user carries FIELD: VALUE
+        printf 'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n'
+        printf '  cluster: {server: "https://127.0.0.1:6443"}\nusers:\n- name: u\n  user:\n'
+        printf '    %s: %s\n' "$1" "$2"
+}
+kubeconfig_with "to""ken" "$(random_hex)" >"$tmp/kubeconfig-token"
+kubeconfig_with "client-key""-data" "$(random_hex | base64 -w0)" >"$tmp/kubeconfig-keydata"
+kubeconfig_with exec "{command: oc, apiVersion: client.authentication.k8s.io/v1}" >"$tmp/kubeconfig-exec"
+# Prose that names the PEM header without a key after it.
+printf 'Keys are written as "%s" blocks; see testenv.sh.\n' "-----BEGIN PRIVATE"" KEY-----" >"$tmp/doc.md"
 
 finds() { ! check_secrets "$1" && grep -q "$2" "$tmp/err"; }
 passes() { check_secrets "$1"; }
