@@ -183,20 +183,30 @@ static void enqueue_home(pp_cache *c, const char *ns) {
         kube_store_foreach_in_namespace(c->src[SRC_POLICIES].store, ns, visit_enqueue, c);
 }
 
-/* Our objects name their policy by labels, which hold a shortened name past 63 bytes. */
-static void enqueue_marked(pp_cache *c, const kube_meta *m) {
-        const char *pn = kube_meta_label(m, NAMES_LABEL_POLICY_NAMESPACE);
-        const char *plabel = kube_meta_label(m, NAMES_LABEL_POLICY);
-        if (!pn || !plabel) return;
-        _cleanup_free_ char *key = NULL;
-        if (asprintf(&key, "%s/%s", pn, plabel) < 0) return;
-        enqueue_indexed(c, IDX_MARKED, key);
-        /* marks of a policy that is gone: its key itself, for the orphan sweep */
+static bool indexed(pp_cache *c, int which, const char *index, const char *value) {
         const void **v = NULL;
         size_t n = 0;
-        if (kube_store_list(c->src[SRC_POLICIES].store, IDX_MARKED, key, &v, &n) >= 0 && n == 0)
-                enqueue_key(c, key);
+        /* unsure (ENOMEM) counts as present: a needless sweep finds nothing to do */
+        if (kube_store_list(c->src[which].store, index, value, &v, &n) < 0) return true;
         free(v);
+        return n > 0;
+}
+
+/* Our objects name their policy by labels, which hold a shortened name past 63 bytes. */
+static char *marked_key(const kube_meta *m) {
+        const char *pn = kube_meta_label(m, NAMES_LABEL_POLICY_NAMESPACE);
+        const char *plabel = kube_meta_label(m, NAMES_LABEL_POLICY);
+        char *key = NULL;
+        if (!pn || !plabel || asprintf(&key, "%s/%s", pn, plabel) < 0) return NULL;
+        return key;
+}
+
+static void enqueue_marked(pp_cache *c, const kube_meta *m) {
+        _cleanup_free_ char *key = marked_key(m);
+        if (!key) return;
+        enqueue_indexed(c, IDX_MARKED, key);
+        /* marks of a policy that is gone: its key itself, for the orphan sweep */
+        if (!indexed(c, SRC_POLICIES, IDX_MARKED, key)) enqueue_key(c, key);
 }
 
 /* Entries of the global pull secret's merge record whose policy is gone, for the sweep. */
@@ -731,25 +741,11 @@ static bool in_scope(const pp_cache *c, const char *key) {
         return strncmp(key, c->namespace, n) == 0 && key[n] == '/';
 }
 
-static bool indexed(pp_cache *c, int which, const char *index, const char *value) {
-        const void **v = NULL;
-        size_t n = 0;
-        /* unsure (ENOMEM) counts as present: a needless sweep finds nothing to do */
-        if (kube_store_list(c->src[which].store, index, value, &v, &n) < 0) return true;
-        free(v);
-        return n > 0;
-}
-
 bool pp_cache_orphaned(pp_cache *c, const char *key) {
         const char *slash = key ? strchr(key, '/') : NULL;
         if (!slash || slash == key || !slash[1] || !in_scope(c, key)) return false;
         /* a policy answers to its key, and a long-named one also to its marks' shortened key */
-        if (pp_cache_policy(c, key)) return false;
-        const void **v = NULL;
-        size_t n = 0;
-        if (kube_store_list(c->src[SRC_POLICIES].store, IDX_MARKED, key, &v, &n) < 0) return false;
-        free(v);
-        if (n > 0) return false;
+        if (pp_cache_policy(c, key) || indexed(c, SRC_POLICIES, IDX_MARKED, key)) return false;
         _cleanup_free_ char *home = strndup(key, (size_t)(slash - key)), *mkey = NULL;
         if (!home || names_marked_key(home, slash + 1, &mkey) < 0) return false;
         return indexed(c, SRC_SERVICEACCOUNTS, MODEL_INDEX_LINKED_POLICIES, key) ||
@@ -776,11 +772,9 @@ static int visit_sa_orphans(const void *obj, void *ud) {
 }
 
 static int visit_marked_orphans(const void *obj, void *ud) {
-        const kube_meta *m = obj; /* every model type embeds kube_meta first */
-        const char *pn = kube_meta_label(m, NAMES_LABEL_POLICY_NAMESPACE);
-        const char *plabel = kube_meta_label(m, NAMES_LABEL_POLICY);
-        _cleanup_free_ char *key = NULL;
-        if (pn && plabel && asprintf(&key, "%s/%s", pn, plabel) >= 0) orphan_offer(ud, key);
+        /* every model type embeds kube_meta first */
+        _cleanup_free_ char *key = marked_key(obj);
+        orphan_offer(ud, key);
         return 0;
 }
 
