@@ -228,10 +228,14 @@ static void on_forbidden_status(void *ud, int result, size_t n_done, const char 
  * conflict (someone wrote the object since it was planned), an object that appeared or
  * went away meanwhile. Everything else the API server answered is reported.
  */
-static bool failure_reported(int error) {
+static bool write_raced(int error) {
         /* -ESTALE/-EEXIST: apply's own finding that the object changed since the plan */
-        return !kube_error_is_conflict(error) && !kube_error_is_already_exists(error) &&
-               !kube_error_is_not_found(error) && error != -ESTALE && error != -EEXIST;
+        return kube_error_is_conflict(error) || kube_error_is_already_exists(error) ||
+               error == -ESTALE || error == -EEXIST;
+}
+
+static bool failure_reported(int error) {
+        return !write_raced(error) && !kube_error_is_not_found(error);
 }
 
 /* ctx.on_write_failed: one write failed; the apply goes on with the others. */
@@ -365,10 +369,7 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
         j->apply = NULL;
         r->stats.writes += n_done;
         if (result < 0) {
-                /* -ESTALE/-EEXIST: apply's own finding that the object changed since the plan */
-                bool conflict = kube_error_is_conflict(result) ||
-                                kube_error_is_already_exists(result) || result == -ESTALE ||
-                                result == -EEXIST;
+                bool conflict = write_raced(result);
                 if (conflict) r->stats.conflicts++;
                 /* A conflict is the normal outcome of a race with another writer: the
                  * queue retries it at once, after the watch caught up. */
