@@ -534,12 +534,12 @@ bool model_sa_provisioned(const model_sa *sa) {
         if (!sa || !sa->meta.name) return false;
         const char *ref = model_sa_internal_registry_ref(sa);
         if (ref && *ref && model_sa_has_pull_secret(sa, ref)) return true;
-        size_t n = strlen(sa->meta.name);
+        char prefix[NAMES_DOCKERCFG_PREFIX_MAX + 1];
+        names_dockercfg_prefix(sa->meta.name, prefix);
+        size_t n = strlen(prefix);
         for (size_t i = 0; i < sa->n_secrets; i++) {
                 const char *s = sa->secrets[i];
-                if (strncmp(s, sa->meta.name, n) == 0 && strncmp(s + n, "-dockercfg-", 11) == 0 &&
-                    model_sa_has_pull_secret(sa, s))
-                        return true;
+                if (strncmp(s, prefix, n) == 0 && model_sa_has_pull_secret(sa, s)) return true;
         }
         return false;
 }

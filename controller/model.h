@@ -174,7 +174,8 @@ bool model_sa_has_secret(const model_sa *sa, const char *name);      /* in .secr
 bool model_sa_has_pull_secret(const model_sa *sa, const char *name); /* in .imagePullSecrets */
 /*
  * R4: OpenShift has put the service account's own pull secret in place: a
- * "<sa>-dockercfg-" secret named in both .secrets and .imagePullSecrets (before 4.16),
+ * secret named in both .secrets and .imagePullSecrets whose name starts with
+ * names_dockercfg_prefix() (before 4.16; "<sa>-dockercfg-" or the hashed form of long names),
  * or the internal-registry annotation names a secret that is in .imagePullSecrets.
  */
 bool model_sa_provisioned(const model_sa *sa);

@@ -38,6 +38,25 @@ static int end_with_hash(char *full, size_t len, uint64_t h, bool add_always, ch
         return 0;
 }
 
+void names_dockercfg_prefix(const char *sa, char ret[NAMES_DOCKERCFG_PREFIX_MAX + 1]) {
+        static const char suffix[] = "dockercfg-";
+        size_t n = strlen(sa);
+        if (n + 1 + (sizeof(suffix) - 1) <= NAMES_DOCKERCFG_PREFIX_MAX) {
+                snprintf(ret, NAMES_DOCKERCFG_PREFIX_MAX + 1, "%s-%s", sa, suffix);
+                return;
+        }
+        /* 32-bit FNV-1a, as Go's hash/fnv New32a: the name depends on these exact bits */
+        uint32_t h = 2166136261u;
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char)sa[i];
+                h *= 16777619u;
+        }
+        /* "-" + 8 hex digits + "-" = 10 characters besides the kept part and the suffix */
+        int keep = NAMES_DOCKERCFG_PREFIX_MAX - 10 - (int)(sizeof(suffix) - 1);
+        snprintf(ret, NAMES_DOCKERCFG_PREFIX_MAX + 1, "%.*s-%08x-%s", keep, sa, (unsigned)h,
+                 suffix);
+}
+
 int names_role_binding(const char *policy, const char *ns, char **ret) {
         if (!policy || !*policy || !ns || !*ns || !ret) return -EINVAL;
         char *full = NULL;

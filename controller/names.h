@@ -88,6 +88,16 @@ bool names_marked_by(const kube_meta *meta, const char *policy_ns, const char *p
 /* Whether meta carries the managed-by mark and policy-namespace == policy_ns (any policy). */
 bool names_marked_by_home(const kube_meta *meta, const char *policy_ns);
 
+/*
+ * R4: the name prefix OpenShift gives a service account's own dockercfg secret (then 5
+ * random characters follow): "<sa>-dockercfg-" while that has at most 58 characters
+ * (names of up to 47), else "<first 38 of sa>-<8 hex of FNV-1a 32 of sa>-dockercfg-":
+ * library-go's naming.GetName(sa, "dockercfg-", 58), used by the legacy controllers and
+ * by openshift-controller-manager's internal-registry controllers since 4.16.
+ */
+#define NAMES_DOCKERCFG_PREFIX_MAX 58
+void names_dockercfg_prefix(const char *sa, char ret[NAMES_DOCKERCFG_PREFIX_MAX + 1]);
+
 /* Whether s is a DNS-1123 label (namespaces) / subdomain (most object names). */
 bool names_is_dns1123_label(const char *s);
 bool names_is_dns1123_subdomain(const char *s);

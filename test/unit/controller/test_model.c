@@ -235,6 +235,89 @@ static void test_sa_provisioning_forms(void **state) {
         model_sa_free(sa);
 }
 
+/*
+ * R4, before 4.16: for a name of 48 characters or more OpenShift names the secret
+ * "<first 38>-<FNV-1a 32 hex of the whole name>-dockercfg-<5>" (library-go's
+ * naming.GetName(sa, "dockercfg-", 58)); the hashes below were computed apart from the code.
+ */
+static void test_sa_provisioned_long_name(void **state) {
+        /* 57 characters */
+        model_sa *sa = sa_from(
+            "{\"metadata\":{\"name\":\"pipeline-service-account-for-the-nightly-image-builds-xyz\"}"
+            ","
+            "\"secrets\":[{\"name\":\"pipeline-service-account-for-the-night-401f3065-dockercfg-"
+            "x7k2p\"}],"
+            "\"imagePullSecrets\":[{\"name\":\"pipeline-service-account-for-the-night-401f3065-"
+            "dockercfg-x7k2p\"}]}");
+        assert_true(model_sa_provisioned(sa));
+        model_sa_free(sa);
+        /* the same shape with another account's hash: not this account's secret */
+        sa = sa_from(
+            "{\"metadata\":{\"name\":\"pipeline-service-account-for-the-nightly-image-builds-xyz\"}"
+            ","
+            "\"secrets\":[{\"name\":\"pipeline-service-account-for-the-night-401f3066-dockercfg-"
+            "x7k2p\"}],"
+            "\"imagePullSecrets\":[{\"name\":\"pipeline-service-account-for-the-night-401f3066-"
+            "dockercfg-x7k2p\"}]}");
+        assert_false(model_sa_provisioned(sa));
+        model_sa_free(sa);
+        /* 48 characters: the first length that is hashed */
+        sa =
+            sa_from("{\"metadata\":{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv\"},"
+                    "\"secrets\":[{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijkl-d580457d-"
+                    "dockercfg-b2c4d\"}],"
+                    "\"imagePullSecrets\":[{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijkl-"
+                    "d580457d-dockercfg-b2c4d\"}]}");
+        assert_true(model_sa_provisioned(sa));
+        model_sa_free(sa);
+        /* 47 characters: still the plain form, and the hashed one is not it */
+        sa = sa_from(
+            "{\"metadata\":{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu\"},"
+            "\"secrets\":[{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu-"
+            "dockercfg-b2c4d\"}],"
+            "\"imagePullSecrets\":[{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu-"
+            "dockercfg-b2c4d\"}]}");
+        assert_true(model_sa_provisioned(sa));
+        model_sa_free(sa);
+        sa = sa_from("{\"metadata\":{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu\"},"
+                     "\"secrets\":[{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijkl-904b46d9-"
+                     "dockercfg-b2c4d\"}],"
+                     "\"imagePullSecrets\":[{\"name\":\"abcdefghijklmnopqrstuvwxyzabcdefghijkl-"
+                     "904b46d9-dockercfg-b2c4d\"}]}");
+        assert_false(model_sa_provisioned(sa));
+        model_sa_free(sa);
+}
+
+/*
+ * R4, current 4.16+: OpenShift annotates the account and lists the name in .secrets and
+ * .imagePullSecrets in one write BEFORE the secret exists; the secret comes later, first
+ * with ".dockercfg": {} and then filled. The account counts as provisioned from that first
+ * write on: the secret's state is not the planner's to judge (it only reads the account).
+ */
+static void test_sa_provisioned_current_416_sequence(void **state) {
+        /* created: nothing yet */
+        model_sa *sa = sa_from("{\"metadata\":{\"name\":\"deployer\"}}");
+        assert_false(model_sa_provisioned(sa));
+        model_sa_free(sa);
+        /* one write: annotation + both lists, the secret does not exist yet */
+        sa = sa_from(
+            "{\"metadata\":{\"name\":\"deployer\",\"annotations\":{"
+            "\"openshift.io/internal-registry-pull-secret-ref\":\"deployer-dockercfg-h8w2n\"}},"
+            "\"secrets\":[{\"name\":\"deployer-dockercfg-h8w2n\"}],"
+            "\"imagePullSecrets\":[{\"name\":\"deployer-dockercfg-h8w2n\"}]}");
+        assert_true(model_sa_provisioned(sa));
+        model_sa_free(sa);
+        /* a long name in the current form: the annotation decides, whatever the name */
+        sa = sa_from(
+            "{\"metadata\":{\"name\":\"pipeline-service-account-for-the-nightly-image-builds-xyz\","
+            "\"annotations\":{\"openshift.io/internal-registry-pull-secret-ref\":"
+            "\"pipeline-service-account-for-the-night-401f3065-dockercfg-m4q9z\"}},"
+            "\"imagePullSecrets\":[{\"name\":\"pipeline-service-account-for-the-night-401f3065-"
+            "dockercfg-m4q9z\"}]}");
+        assert_true(model_sa_provisioned(sa));
+        model_sa_free(sa);
+}
+
 static void test_sa_malformed_links(void **state) {
         static const char *const bad[] = {
             "not json",
@@ -862,6 +945,8 @@ int main(void) {
             cmocka_unit_test(test_sa_openshift_pre416),
             cmocka_unit_test(test_sa_refs_plain),
             cmocka_unit_test(test_sa_provisioning_forms),
+            cmocka_unit_test(test_sa_provisioned_long_name),
+            cmocka_unit_test(test_sa_provisioned_current_416_sequence),
             cmocka_unit_test(test_sa_malformed_links),
             cmocka_unit_test(test_links_record),
             cmocka_unit_test(test_links_record_parse_lenient_parts),

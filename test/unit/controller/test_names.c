@@ -181,6 +181,25 @@ static void test_role_binding_long(void **state) {
         free(ns);
 }
 
+/* Values computed apart from the code (FNV-1a 32 of the name, as Go's hash/fnv). */
+static void test_dockercfg_prefix(void **state) {
+        char p[NAMES_DOCKERCFG_PREFIX_MAX + 1];
+        names_dockercfg_prefix("builder", p);
+        assert_string_equal(p, "builder-dockercfg-");
+        names_dockercfg_prefix("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu", p); /* 47 */
+        assert_string_equal(p, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu-dockercfg-");
+        names_dockercfg_prefix("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv", p); /* 48 */
+        assert_string_equal(p, "abcdefghijklmnopqrstuvwxyzabcdefghijkl-d580457d-dockercfg-");
+        names_dockercfg_prefix("pipeline-service-account-for-the-nightly-image-builds-xyz", p);
+        assert_string_equal(p, "pipeline-service-account-for-the-night-401f3065-dockercfg-");
+        /* the longest name Kubernetes allows still fits */
+        char longest[NAMES_OBJECT_MAX + 1];
+        memset(longest, 'a', NAMES_OBJECT_MAX);
+        longest[NAMES_OBJECT_MAX] = 0;
+        names_dockercfg_prefix(longest, p);
+        assert_int_equal(strlen(p), NAMES_DOCKERCFG_PREFIX_MAX);
+}
+
 static void test_policy_key(void **state) {
         char *k = NULL;
         assert_int_equal(names_policy_key("project-b", "team-a", &k), 0);
@@ -292,6 +311,7 @@ int main(void) {
             cmocka_unit_test(test_role_binding_legacy_too_long),
             cmocka_unit_test(test_role_binding_legacy_trims_before_hash),
             cmocka_unit_test(test_role_binding_long),
+            cmocka_unit_test(test_dockercfg_prefix),
             cmocka_unit_test(test_policy_key),
             cmocka_unit_test(test_marked_by),
             cmocka_unit_test(test_policy_label),
