@@ -24,6 +24,7 @@
 #include "kube/leaderelect.h"
 #include "log.h"
 #include "metrics.h"
+#include "openshift.h"
 #include "reconciler.h"
 #include "util/macro.h"
 
@@ -44,6 +45,8 @@ typedef struct app {
         pp_cache *cache;
         pp_reconciler *reconciler;
         kube_leaderelect *elector;
+        pp_openshift_watch
+            *openshift; /* R4 Auto: registry state, while image.openshift.io is served */
         char *own_namespace;
         const char **distribution; /* settings' list, or the own namespace */
         size_t n_distribution;
@@ -110,6 +113,13 @@ static void on_discovery(kube_client *c, const kube_response *r, void *ud) {
         a->discovery = NULL;
         if (r->error == 0 || kube_error_is_not_found(r->error)) {
                 pp_reconciler_set_image_api(a->reconciler, r->error == 0);
+                if (r->error == 0) {
+                        int e = pp_openshift_watch_start(a->openshift);
+                        if (e < 0)
+                                log_warn(LOG_COMPONENT("discovery"),
+                                         "cannot follow OpenShift's registry state", LOG_ERRNO(e));
+                } else
+                        pp_openshift_watch_stop(a->openshift);
                 if (!a->discovered) {
                         a->discovered = true;
                         update_active(a);
@@ -138,6 +148,11 @@ static void discover(struct ev_loop *loop, ev_timer *w, int revents) {
         };
         int r = kube_client_request(a->client, &o, &a->discovery);
         if (r < 0) log_warn(LOG_COMPONENT("discovery"), "request failed", LOG_ERRNO(r));
+}
+
+static void on_registry_changed(void *ud, bool removed) {
+        app *a = ud;
+        if (a->reconciler) pp_reconciler_set_registry_removed(a->reconciler, removed);
 }
 
 /* ---- leader election ------------------------------------------------------------------- */
@@ -305,6 +320,8 @@ static int setup(app *a) {
                 },
         };
         if ((r = pp_reconciler_new(&ro, &a->reconciler)) < 0) return r;
+        if ((r = pp_openshift_watch_new(a->client, on_registry_changed, a, &a->openshift)) < 0)
+                return r;
 
         if (a->settings.leader_elect) {
                 _cleanup_free_ char *identity = NULL;
@@ -336,6 +353,7 @@ static int setup(app *a) {
 static void teardown(app *a) {
         if (a->discovery) kube_request_cancel(a->discovery);
         a->elector = kube_leaderelect_free(a->elector);
+        a->openshift = pp_openshift_watch_free(a->openshift);
         a->reconciler = pp_reconciler_free(a->reconciler);
         a->cache = pp_cache_free(a->cache);
         a->metrics_server = httpserver_free(a->metrics_server);

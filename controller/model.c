@@ -917,6 +917,7 @@ static void status_done(model_policy_status *st) {
         free(st->ready_reason);
         free(st->ready_message);
         free(st->ready_last_transition);
+        free(st->dockercfg_form);
         for (size_t i = 0; i < st->n_problems; i++) problem_done(&st->problems[i]);
         free(st->problems);
 }
@@ -950,6 +951,7 @@ static int decode_status(json_object *st, model_policy_status *ret) {
         ret->role_bindings = member_int(st, "roleBindings");
         ret->linked = member_int(st, "linkedServiceAccounts");
         ret->waiting = member_int(st, "waitingServiceAccounts");
+        if (!dup_member(st, "dockercfgForm", &ret->dockercfg_form)) return -ENOMEM;
         json_object *conds = jsonutil_member(st, "conditions");
         if (conds && json_object_is_type(conds, json_type_array)) {
                 size_t n = json_object_array_length(conds);
@@ -1136,7 +1138,8 @@ static size_t policy_mem(const void *obj) {
         }
         const model_policy_status *st = &p->status;
         m += memsize_str(st->ready_status) + memsize_str(st->ready_reason) +
-             memsize_str(st->ready_message) + memsize_str(st->ready_last_transition);
+             memsize_str(st->ready_message) + memsize_str(st->ready_last_transition) +
+             memsize_str(st->dockercfg_form);
         for (size_t i = 0; i < st->n_problems; i++)
                 m += sizeof(model_problem) + memsize_str(st->problems[i].namespace) +
                      memsize_str(st->problems[i].name) + memsize_str(st->problems[i].reason) +

@@ -290,6 +290,7 @@ typedef struct model_policy_status {
         long long ready_observed_generation;                  /* -1 when absent */
         char *ready_last_transition;                          /* as the server wrote it */
         long long namespaces, role_bindings, linked, waiting; /* -1 when absent */
+        char *dockercfg_form;                                 /* NULL when absent */
         model_problem *problems;
         size_t n_problems;
         bool problems_truncated; /* more than MODEL_PROBLEMS_MAX were stored */

@@ -1018,9 +1018,15 @@ static bool sa_fully_linked(const policy_spec *spec, const model_sa *sa) {
         return true;
 }
 
+const char *plan_dockercfg_form(const plan_settings *settings) {
+        if (!settings->image_api_served) return "NotOpenShift";
+        return settings->registry_removed ? "RegistryRemoved" : "InternalRegistry";
+}
+
 static bool waits_for_dockercfg(ctx *c) {
         return c->spec->wait == POLICY_WAIT_ALWAYS ||
-               (c->spec->wait == POLICY_WAIT_AUTO && c->set->image_api_served);
+               (c->spec->wait == POLICY_WAIT_AUTO && c->set->image_api_served &&
+                !c->set->registry_removed);
 }
 
 static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usable, char ***done,
@@ -1264,6 +1270,7 @@ static int build_status(ctx *c, const char *invalid_message) {
         st->role_bindings = c->n_rb;
         st->linked = c->linked;
         st->waiting = c->waiting;
+        st->dockercfg_form = plan_dockercfg_form(c->set);
 
         if (c->n_probs > 1) qsort(c->probs, c->n_probs, sizeof(model_problem), problem_cmp);
         const char *reason = NULL;
@@ -1302,8 +1309,8 @@ static int build_status(ctx *c, const char *invalid_message) {
                     cur->ready_observed_generation == st->observed_generation &&
                     cur->namespaces == st->namespaces && cur->role_bindings == st->role_bindings &&
                     cur->linked == st->linked && cur->waiting == st->waiting &&
-                    !cur->problems_truncated && cur->n_problems == st->n_problems &&
-                    cur->ready_last_transition;
+                    opt_eq(cur->dockercfg_form, st->dockercfg_form) && !cur->problems_truncated &&
+                    cur->n_problems == st->n_problems && cur->ready_last_transition;
         for (size_t i = 0; same && i < st->n_problems; i++)
                 same = problem_eq(&cur->problems[i], &st->problems[i]);
         o->status_changed = !same;

@@ -140,7 +140,10 @@ typedef struct plan_settings {
         const char *global_pull_secret_namespace; /* NULL: "openshift-config" */
         const char *global_pull_secret_name;      /* NULL: "pull-secret" */
         bool image_api_served;                    /* image.openshift.io is served (R4 Auto) */
-        long long now;                            /* wall clock, Unix seconds */
+        /* R4 Auto: OpenShift provisions no dockercfg secrets (the ImageRegistry capability is
+         * disabled or the image-registry ClusterOperator says Removed): Auto does not wait */
+        bool registry_removed;
+        long long now; /* wall clock, Unix seconds */
 } plan_settings;
 
 /* ---- service account edits (R3, R7, R9) ----------------------------------------- */
@@ -314,7 +317,8 @@ typedef struct plan_status {
         char *ready_message;
         char *ready_last_transition; /* RFC 3339 */
         int namespaces, role_bindings, linked, waiting;
-        model_problem *problems; /* at most MODEL_PROBLEMS_MAX */
+        const char *dockercfg_form; /* plan_dockercfg_form() of the settings (static) */
+        model_problem *problems;    /* at most MODEL_PROBLEMS_MAX */
         size_t n_problems;
 } plan_status;
 
@@ -328,6 +332,14 @@ typedef struct plan {
         size_t n_events;
         long long requeue_after; /* seconds; -1: none needed */
 } plan;
+
+/*
+ * R4: the form of OpenShift's per-account pull secrets the settings say the cluster has,
+ * for status.dockercfgForm: "NotOpenShift" (image.openshift.io is not served),
+ * "RegistryRemoved" (served, but the registry is Removed or its capability disabled) or
+ * "InternalRegistry". A static string.
+ */
+const char *plan_dockercfg_form(const plan_settings *settings);
 
 /*
  * Plans policy p against snap. Returns 0 and a new plan, or -EINVAL (bad

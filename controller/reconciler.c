@@ -740,7 +740,17 @@ void pp_reconciler_set_image_api(pp_reconciler *r, bool served) {
         if (r->settings.image_api_served == served) return;
         r->settings.image_api_served = served;
         log_info(LOG_COMPONENT("reconciler"), "image.openshift.io availability changed",
-                 LOG_BOOL("served", served));
+                 LOG_BOOL("served", served),
+                 LOG_STR("dockercfgForm", plan_dockercfg_form(&r->settings)));
+        if (r->active) pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
+}
+
+void pp_reconciler_set_registry_removed(pp_reconciler *r, bool removed) {
+        if (r->settings.registry_removed == removed) return;
+        r->settings.registry_removed = removed;
+        log_info(LOG_COMPONENT("reconciler"), "OpenShift's internal registry state changed",
+                 LOG_BOOL("registryRemoved", removed),
+                 LOG_STR("dockercfgForm", plan_dockercfg_form(&r->settings)));
         if (r->active) pp_cache_foreach_policy(r->cache, pp_reconciler_enqueue, r);
 }
 

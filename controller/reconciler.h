@@ -61,6 +61,9 @@ bool pp_reconciler_is_active(const pp_reconciler *r);
 
 /* R4 Auto: whether image.openshift.io is served; a change requeues every policy. */
 void pp_reconciler_set_image_api(pp_reconciler *r, bool served);
+/* R4 Auto: OpenShift's registry is Removed or its capability disabled (openshift.h); a
+ * change requeues every policy. */
+void pp_reconciler_set_registry_removed(pp_reconciler *r, bool removed);
 
 void pp_reconciler_get_stats(const pp_reconciler *r, pp_reconciler_stats *ret);
 kube_workqueue *pp_reconciler_queue(pp_reconciler *r);

@@ -522,6 +522,9 @@ static void apply_status(world *w, const char *ns, const char *name, const plan 
         json_object_object_add(st, "roleBindings", json_object_new_int(s->role_bindings));
         json_object_object_add(st, "linkedServiceAccounts", json_object_new_int(s->linked));
         json_object_object_add(st, "waitingServiceAccounts", json_object_new_int(s->waiting));
+        if (s->dockercfg_form)
+                json_object_object_add(st, "dockercfgForm",
+                                       json_object_new_string(s->dockercfg_form));
         for (size_t i = 0; i < s->n_problems; i++) {
                 const model_problem *p = &s->problems[i];
                 json_object *o = json_object_new_object();
@@ -1570,6 +1573,70 @@ static void test_wait_auto_without_openshift(void **state) {
         plan_free(pl);
 }
 
+/*
+ * R4 Auto where OpenShift will never provision (the ImageRegistry capability disabled or
+ * the registry Removed): link at once, no waiting and no timeout; status says which form.
+ * A change of that state changes the plan and the status (no restart).
+ */
+static void test_wait_auto_registry_removed(void **state) {
+        world *w = *state;
+        w->set.image_api_served = true;
+        w->set.registry_removed = true;
+        ns_add(w, "project-b", NULL);
+        sa_add(w, "project-b", "default", NULL, NULL, NULL, NOW - 1, NULL);
+        secret_add(w, "project-b", "quay-creds", QUAY, NULL);
+        policy_add(w, "project-b", "p", "{\"pullSecrets\":[{\"name\":\"quay-creds\"}]}", true);
+        plan *pl = world_plan(w, "project-b", "p");
+        assert_int_equal(pl->n_writes, 1);
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "project-b", "default"));
+        assert_int_equal(pl->status.waiting, 0);
+        assert_int_equal(pl->requeue_after, -1);
+        assert_null(find_event(pl, "DockercfgTimeout"));
+        assert_string_equal(pl->status.dockercfg_form, "RegistryRemoved");
+        plan_free(pl);
+        /* the registry comes back: a new account waits again */
+        w->set.registry_removed = false;
+        pl = world_plan(w, "project-b", "p");
+        assert_int_equal(pl->n_writes, 0);
+        assert_int_equal(pl->status.waiting, 1);
+        assert_string_equal(pl->status.dockercfg_form, "InternalRegistry");
+        plan_free(pl);
+        /* Always still waits: it is the explicit choice to wait whatever the cluster says */
+        w->set.registry_removed = true;
+        policy_set_spec(w, "project-b", "p",
+                        "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":"
+                        "\"Always\"}}");
+        pl = world_plan(w, "project-b", "p");
+        assert_int_equal(pl->n_writes, 0);
+        assert_int_equal(pl->status.waiting, 1);
+        plan_free(pl);
+        w->set.image_api_served = false;
+        pl = world_plan(w, "project-b", "p");
+        assert_string_equal(pl->status.dockercfg_form, "NotOpenShift");
+        plan_free(pl);
+}
+
+/* The form is part of the status: a stored status with another form is rewritten. */
+static void test_status_dockercfg_form_change(void **state) {
+        world *w = *state;
+        ns_add(w, "project-b", NULL);
+        policy_add(
+            w, "project-b", "p",
+            "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],\"dockercfg\":{\"wait\":\"Never\"}}",
+            true);
+        converge(w, "project-b", "p");
+        plan *pl = world_plan(w, "project-b", "p");
+        assert_false(pl->status_changed);
+        assert_string_equal(pl->status.dockercfg_form, "NotOpenShift");
+        plan_free(pl);
+        w->set.image_api_served = true;
+        w->set.registry_removed = true;
+        pl = world_plan(w, "project-b", "p");
+        assert_true(pl->status_changed);
+        assert_string_equal(pl->status.dockercfg_form, "RegistryRemoved");
+        plan_free(pl);
+}
+
 static void test_wait_timeout(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
@@ -2589,6 +2656,8 @@ int main(void) {
             T(test_wait_pre416),
             T(test_wait_416),
             T(test_wait_auto_without_openshift),
+            T(test_wait_auto_registry_removed),
+            T(test_status_dockercfg_form_change),
             T(test_wait_timeout),
             T(test_wait_keeps_existing_links),
             T(test_distribution_copies),
