@@ -77,6 +77,7 @@ struct pp_cache {
         char *namespace;
         char *global_ns, *global_name;
         pp_cache_enqueue_fn enqueue;
+        void (*sa_changed)(void *ud, const model_sa *sa);
         void *userdata;
         source src[_SRC_MAX];
         hashmap *full; /* "ns/name" → full_secret */
@@ -248,6 +249,7 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 enqueue_for_namespace(c, m->namespace);
                 enqueue_sa_links(c, old_obj);
                 enqueue_sa_links(c, new_obj);
+                if (new_obj && c->sa_changed) c->sa_changed(c->userdata, new_obj);
                 break;
         case SRC_SECRETS:
         case SRC_GLOBAL:
@@ -373,6 +375,7 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
         if (!c) return -ENOMEM;
         c->client = o->client;
         c->enqueue = o->enqueue;
+        c->sa_changed = o->sa_changed;
         c->userdata = o->userdata;
         c->watch_timeout = o->watch_timeout;
         c->idle_timeout = o->idle_timeout;

@@ -45,6 +45,9 @@ typedef struct pp_cache_opts {
         double idle_timeout;
         pp_cache_enqueue_fn enqueue;
         void *userdata;
+        /* NULL: none. Each service account as a watch event or relist leaves it (not on
+         * deletion), after its policies were enqueued; with userdata. */
+        void (*sa_changed)(void *ud, const model_sa *sa);
         controller_metrics *metrics; /* NULL: none; pullpolicy_objects_skipped_total */
 } pp_cache_opts;
 

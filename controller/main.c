@@ -83,6 +83,11 @@ static void cache_enqueue(void *ud, const char *key) {
         if (a->reconciler) pp_reconciler_enqueue(a->reconciler, key);
 }
 
+static void cache_sa_changed(void *ud, const model_sa *sa) {
+        app *a = ud;
+        if (a->reconciler) pp_reconciler_sa_changed(a->reconciler, sa);
+}
+
 static void on_sync_check(struct ev_loop *loop, ev_timer *w, int revents) {
         app *a = w->data;
         if (!pp_cache_synced(a->cache)) return;
@@ -296,6 +301,7 @@ static int setup(app *a) {
             .global_ns = a->settings.global_pull_secret_namespace,
             .global_name = a->settings.global_pull_secret_name,
             .enqueue = cache_enqueue,
+            .sa_changed = cache_sa_changed,
             .userdata = a,
             .metrics = a->metrics,
         };

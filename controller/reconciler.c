@@ -10,8 +10,11 @@
 #include "apply.h"
 #include "kube/errors.h"
 #include "kube/ratelimit.h"
+#include "kube/types.h"
 #include "log.h"
+#include "removals.h"
 #include "util/hashmap.h"
+#include "util/jsonutil.h"
 #include "util/macro.h"
 
 #define CONTROLLER_NAME "pullpolicy"
@@ -61,9 +64,20 @@ struct pp_reconciler {
         ev_timer gauges;
         ev_timer resync;
         double resync_period;
-        hashmap *written; /* policy key → status_memo */
+        hashmap *written;           /* policy key → status_memo */
+        pp_removals *removals;      /* links removed recently, to undo a resurrection */
+        struct undo_req *undo_reqs; /* the merge patches of those undos in flight */
         pp_reconciler_stats stats;
 };
+
+/* One undo in flight (pp_reconciler_sa_changed()). */
+typedef struct undo_req {
+        pp_reconciler *r;
+        kube_request *req;
+        char *ns, *name;
+        size_t n_undone;
+        struct undo_req *prev, *next;
+} undo_req;
 
 /* ---- statuses written but not yet seen by the watch ----------------------------------------
  *
@@ -392,6 +406,30 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
 }
 
 /*
+ * Remembers the links the plan's service-account edits remove (and forgets those it
+ * adds), before the writes go out: a writer's resurrection can arrive on the watch
+ * before the whole plan is done. A removal that then fails is harmless to remember: the
+ * record still claims the link, and a claimed link is never undone.
+ */
+static void note_sa_edits(pp_reconciler *r, const plan *pl) {
+        double now = kube_now();
+        for (size_t i = 0; i < pl->n_writes; i++) {
+                const plan_write *w = &pl->writes[i];
+                if (w->kind != PLAN_SA_EDIT) continue;
+                const plan_sa_desired *d = &w->sa.desired;
+                for (size_t k = 0; k < d->n_added; k++)
+                        pp_removals_note_added(r->removals, w->namespace, w->name,
+                                               d->added[k].secret, d->added[k].list);
+                for (size_t k = 0; k < d->n_removed; k++)
+                        if (pp_removals_note_removed(r->removals, w->namespace, w->name,
+                                                     d->removed[k].secret, d->removed[k].list,
+                                                     now) < 0)
+                                log_warn(LOG_OBJ("serviceaccount", w->namespace, w->name),
+                                         "cannot remember a removed link", LOG_ERRNO(-ENOMEM));
+        }
+}
+
+/*
  * A policy that no longer exists (its finalizer removed by hand, or deleted while no
  * controller ran) left objects marked for it: they are undone as its finalizer would
  * have (plan_orphan()), and looked at again until the caches show nothing left.
@@ -420,6 +458,7 @@ static void sweep_orphan(job *j) {
         }
         log_info(LOG_POLICY(j->ns, j->name), "undoing what a policy that no longer exists left",
                  LOG_UINT("writes", j->plan->n_writes));
+        note_sa_edits(r, j->plan);
         k = pp_apply_plan(&r->apply_ctx, j->policy, j->plan, on_applied, j, &j->apply);
         if (k < 0) {
                 log_error(LOG_POLICY(j->ns, j->name), "could not start the writes", LOG_ERRNO(k));
@@ -476,6 +515,7 @@ static void plan_and_apply(job *j) {
                         return;
                 }
         }
+        note_sa_edits(r, j->plan);
         k = pp_apply_plan(&r->apply_ctx, j->policy, j->plan, on_applied, j, &j->apply);
         if (k < 0) {
                 log_error(LOG_POLICY(j->ns, j->name), "could not start the writes", LOG_ERRNO(k));
@@ -635,6 +675,138 @@ static void metrics_zero(controller_metrics *m) {
 
 /* ---- public ----------------------------------------------------------------------------- */
 
+/* ---- undoing resurrected links (removals.h) ------------------------------------------------ */
+
+static void undo_req_free(undo_req *u) {
+        if (!u) return;
+        pp_reconciler *r = u->r;
+        if (u->prev)
+                u->prev->next = u->next;
+        else if (r->undo_reqs == u)
+                r->undo_reqs = u->next;
+        if (u->next) u->next->prev = u->prev;
+        free(u->ns);
+        free(u->name);
+        free(u);
+}
+
+static void cancel_undos(pp_reconciler *r) {
+        while (r->undo_reqs) {
+                undo_req *u = r->undo_reqs;
+                kube_request_cancel(u->req);
+                undo_req_free(u);
+        }
+}
+
+static void on_undo_done(kube_client *c, const kube_response *resp, void *ud) {
+        undo_req *u = ud;
+        pp_reconciler *r = u->r;
+        if (resp->error == 0) {
+                r->stats.writes++;
+                r->stats.relinks_undone += u->n_undone;
+        } else if (write_raced(resp->error)) {
+                /* the account changed meanwhile: its next watch event looks again */
+                r->stats.conflicts++;
+                log_debug(LOG_OBJ("serviceaccount", u->ns, u->name),
+                          "removing a resurrected link raced another write",
+                          LOG_ERRNO(resp->error));
+        } else
+                log_warn(LOG_OBJ("serviceaccount", u->ns, u->name),
+                         "could not remove a resurrected link", LOG_ERRNO(resp->error));
+        undo_req_free(u);
+}
+
+static json_object *names_array(char *const *names, size_t n) {
+        json_object *a = json_object_new_array();
+        for (size_t i = 0; a && i < n; i++) {
+                json_object *e = json_object_new_object();
+                if (!e || jsonutil_add(e, "name", json_object_new_string(names[i])) < 0 ||
+                    json_object_array_add(a, e) < 0) {
+                        json_object_put(e);
+                        json_object_put(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+/* The merge patch: the changed lists, guarded by the resourceVersion they were read at. */
+static int undo_body(const model_sa *sa, const pp_removals_undo *u, char **ret) {
+        json_object *p = json_object_new_object(), *meta = json_object_new_object();
+        int k = p && meta ? 0 : -ENOMEM;
+        if (k >= 0)
+                k = jsonutil_add(meta, "resourceVersion",
+                                 json_object_new_string(sa->meta.resource_version));
+        if (k >= 0) {
+                k = jsonutil_add(p, "metadata", meta);
+                meta = NULL;
+        }
+        if (k >= 0 && u->n_secrets != sa->n_secrets)
+                k = jsonutil_add(p, "secrets", names_array(u->secrets, u->n_secrets));
+        if (k >= 0 && u->n_pull_secrets != sa->n_pull_secrets)
+                k = jsonutil_add(p, "imagePullSecrets",
+                                 names_array(u->pull_secrets, u->n_pull_secrets));
+        if (k >= 0) {
+                const char *s = json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN);
+                *ret = s ? strdup(s) : NULL;
+                if (!*ret) k = -ENOMEM;
+        }
+        json_object_put(meta);
+        json_object_put(p);
+        return k;
+}
+
+void pp_reconciler_sa_changed(pp_reconciler *r, const model_sa *sa) {
+        if (!r || !r->active || !sa || !sa->meta.resource_version) return;
+        pp_removals_undo u = {0};
+        int k = pp_removals_check(r->removals, sa, kube_now(), &u);
+        if (k <= 0) return;
+        _cleanup_free_ char *path = NULL, *body = NULL;
+        undo_req *q = NULL;
+        k = kube_resource_path(&KUBE_RES_SERVICEACCOUNTS, sa->meta.namespace, sa->meta.name, NULL,
+                               &path);
+        if (k >= 0) k = undo_body(sa, &u, &body);
+        if (k >= 0 && !(q = calloc(1, sizeof(*q)))) k = -ENOMEM;
+        if (k >= 0) {
+                q->r = r;
+                q->ns = strdup(sa->meta.namespace);
+                q->name = strdup(sa->meta.name);
+                q->n_undone = u.n_undone;
+                if (!q->ns || !q->name) k = -ENOMEM;
+        }
+        if (k >= 0) {
+                q->next = r->undo_reqs;
+                if (r->undo_reqs) r->undo_reqs->prev = q;
+                r->undo_reqs = q;
+                log_info(LOG_OBJ("serviceaccount", sa->meta.namespace, sa->meta.name),
+                         "removing again a link that another writer put back",
+                         LOG_STR("secret", u.undone[0]), LOG_UINT("links", u.n_undone));
+                kube_request_opts o = {
+                    .method = KUBE_PATCH,
+                    .patch_type = KUBE_PATCH_MERGE,
+                    .path = path,
+                    .body = body,
+                    .body_len = strlen(body),
+                    .timeout_ms = 30000,
+                    .on_done = on_undo_done,
+                    .userdata = q,
+                };
+                k = kube_client_request(r->client, &o, &q->req);
+                if (k < 0) {
+                        undo_req_free(q);
+                        q = NULL;
+                }
+        } else if (q) {
+                free(q->ns);
+                free(q->name);
+                free(q);
+        }
+        if (k < 0)
+                log_warn(LOG_OBJ("serviceaccount", sa->meta.namespace, sa->meta.name),
+                         "could not remove a resurrected link", LOG_ERRNO(k));
+        pp_removals_undo_done(&u);
+}
+
 void pp_reconciler_enqueue(void *ud, const char *policy_key) {
         pp_reconciler *r = ud;
         if (!r->active) return;
@@ -674,8 +846,15 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
                 free(r);
                 return k;
         }
+        k = pp_removals_new(NULL, &r->removals);
+        if (k < 0) {
+                hashmap_free(r->written);
+                free(r);
+                return k;
+        }
         k = kube_workqueue_new(o->loop, &qo, &r->queue);
         if (k < 0) {
+                pp_removals_free(r->removals);
                 hashmap_free(r->written);
                 free(r);
                 return k;
@@ -710,6 +889,8 @@ pp_reconciler *pp_reconciler_free(pp_reconciler *r) {
         r->active = false;
         kube_workqueue_shutdown(r->queue);
         cancel_jobs(r);
+        cancel_undos(r);
+        pp_removals_free(r->removals);
         kube_workqueue_free(r->queue);
         size_t it = 0;
         void *v;
@@ -730,6 +911,7 @@ void pp_reconciler_set_active(pp_reconciler *r, bool active) {
         }
         /* Lost leadership: nothing more may be written, not even the rest of a plan. */
         cancel_jobs(r);
+        cancel_undos(r);
 }
 
 bool pp_reconciler_is_active(const pp_reconciler *r) {

@@ -43,6 +43,7 @@ typedef struct pp_reconciler_opts {
 
 typedef struct pp_reconciler_stats {
         unsigned long reconciles, errors, writes, status_writes, conflicts;
+        unsigned long relinks_undone; /* resurrected links removed again (removals.h) */
 } pp_reconciler_stats;
 
 int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret);
@@ -64,6 +65,13 @@ void pp_reconciler_set_image_api(pp_reconciler *r, bool served);
 /* R4 Auto: OpenShift's registry is Removed or its capability disabled (openshift.h); a
  * change requeues every policy. */
 void pp_reconciler_set_registry_removed(pp_reconciler *r, bool removed);
+
+/*
+ * A service account as the cache now shows it: a link this controller removed a moment
+ * ago and that another writer put back (removals.h) is removed again, at once, by a
+ * merge patch guarded by the account's resourceVersion.
+ */
+void pp_reconciler_sa_changed(pp_reconciler *r, const model_sa *sa);
 
 void pp_reconciler_get_stats(const pp_reconciler *r, pp_reconciler_stats *ret);
 kube_workqueue *pp_reconciler_queue(pp_reconciler *r);
