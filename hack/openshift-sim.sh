@@ -3,14 +3,30 @@
 #
 #   openshift-sim.sh install DIR               apply test/fixtures/openshift (system:image-puller,
 #                                              the image.openshift.io CRD, openshift-config and its
-#                                              pull-secret); waits until the CRD is Established
-#                                              and /apis/image.openshift.io/v1 is discoverable
+#                                              pull-secret, the registry objects of `registry`);
+#                                              waits until the CRDs are Established and
+#                                              /apis/image.openshift.io/v1 is discoverable; sets
+#                                              the registry state to managed
+#   openshift-sim.sh registry DIR STATE        the cluster objects OpenShift's controllers read to
+#                                              decide whether dockercfg secrets are provisioned:
+#                                              managed: ClusterVersion "version" lists ImageRegistry
+#                                                in status.capabilities.enabledCapabilities, the
+#                                                "image-registry" ClusterOperator is Available/Ready,
+#                                                configs.imageregistry.operator.openshift.io/cluster
+#                                                has spec.managementState Managed
+#                                              removed: managementState Removed and the
+#                                                ClusterOperator's conditions have reason Removed
+#                                              capability-disabled: ImageRegistry only in
+#                                                knownCapabilities; the ClusterOperator and the
+#                                                Config instance do not exist
+#                                              (the provisioner does not read them: start it with
+#                                              --mode=removed to match removed/capability-disabled)
 #   openshift-sim.sh install-image-api DIR     apply only the image.openshift.io CRD
 #   openshift-sim.sh uninstall-image-api DIR   delete it (plain Kubernetes for R4 Auto); waits
 #                                              until discovery no longer serves the group
 #   openshift-sim.sh start DIR [FLAGS...]      start build/pullpolicy-sim (the dockercfg
 #                                              provisioner) in the background; FLAGS go to it
-#                                              (--mode=legacy|ocp416|off, --delay=S, ...).
+#                                              (--mode=current|early416|legacy|removed, --delay=S...).
 #                                              Waits until it has listed the cluster.
 #                                              pid: DIR/openshift-sim.pid, log: DIR/logs/openshift-sim.log
 #   openshift-sim.sh stop DIR                  stop it (SIGTERM, then SIGKILL after 10 s)
@@ -31,7 +47,7 @@ die() {
         exit 1
 }
 usage() {
-        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 find_kubeconfig() {
@@ -101,12 +117,76 @@ install_image_api() {
         wait_image_api present
 }
 
+# The ImageRegistry capability is one of ClusterVersion's known capabilities (4.14+ list).
+known_caps='"Build","CSISnapshot","CloudControllerManager","CloudCredential","Console","DeploymentConfig","ImageRegistry","Ingress","Insights","MachineAPI","NodeTuning","OperatorLifecycleManager","Storage","baremetal","marketplace","openshift-samples"'
+
+now_rfc3339() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+
+set_status() { # KIND NAME JSON
+        kc patch "$1" "$2" --subresource=status --type=merge -p "$3" >/dev/null
+}
+
+# Conditions as the image-registry operator reports them (Available first: OpenShift's clean-up
+# controller looks at conditions[0].reason).
+registry_conditions() { # managed|removed
+        local t reason avail prog
+        t=$(now_rfc3339)
+        if [ "$1" = removed ]; then
+                reason=Removed
+                avail='Available: The registry is removed'
+                prog='Progressing: All registry resources are removed'
+        else
+                reason=Ready
+                avail='Available: The registry is ready'
+                prog='Progressing: The registry is ready'
+        fi
+        printf '{"status":{"conditions":[%s,%s,%s]}}' \
+                "{\"type\":\"Available\",\"status\":\"True\",\"reason\":\"$reason\",\"message\":\"$avail\",\"lastTransitionTime\":\"$t\"}" \
+                "{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":\"$reason\",\"message\":\"$prog\",\"lastTransitionTime\":\"$t\"}" \
+                "{\"type\":\"Degraded\",\"status\":\"False\",\"reason\":\"$reason\",\"lastTransitionTime\":\"$t\"}"
+}
+
+cmd_registry() {
+        local state=${1:-}
+        local enabled
+        case $state in
+        managed | removed) enabled="${known_caps}" ;;
+        capability-disabled) enabled=${known_caps/,\"ImageRegistry\"/} ;;
+        *) die "registry: state must be managed, removed or capability-disabled" ;;
+        esac
+        # Created when missing, never re-applied: a watcher must not see a Managed flash
+        # while the state is set to removed.
+        kc create -f "$fixtures/registry-objects.yaml" >/dev/null 2>&1 || true
+        set_status clusterversion version \
+                "{\"status\":{\"capabilities\":{\"enabledCapabilities\":[$enabled],\"knownCapabilities\":[$known_caps]},\"desired\":{\"version\":\"4.18.0\"}}}"
+        if [ "$state" = capability-disabled ]; then
+                # Without the capability the image-registry operator is not installed at all.
+                kc delete --ignore-not-found --wait=true clusteroperator image-registry >/dev/null
+                kc delete --ignore-not-found --wait=true configs.imageregistry.operator.openshift.io cluster >/dev/null
+                log "registry: capability-disabled (ImageRegistry not enabled; no image-registry ClusterOperator)"
+                return
+        fi
+        local ms=Managed
+        [ "$state" = removed ] && ms=Removed
+        kc patch configs.imageregistry.operator.openshift.io cluster --type=merge \
+                -p "{\"spec\":{\"managementState\":\"$ms\"}}" >/dev/null
+        set_status configs.imageregistry.operator.openshift.io cluster \
+                "{\"status\":{\"observedGeneration\":1,\"readyReplicas\":$([ "$ms" = Managed ] && echo 1 || echo 0)}}"
+        set_status clusteroperator image-registry "$(registry_conditions "$state")"
+        log "registry: $state (managementState $ms)"
+}
+
 cmd_install() {
         kc apply --server-side --force-conflicts --field-manager=openshift-sim \
                 -f "$fixtures/image-puller-clusterrole.yaml" \
-                -f "$fixtures/openshift-config.yaml" >&2
+                -f "$fixtures/openshift-config.yaml" \
+                -f "$fixtures/registry-crds.yaml" >&2
+        kc wait --for=condition=Established --timeout=60s \
+                crd/clusterversions.config.openshift.io crd/clusteroperators.config.openshift.io \
+                crd/configs.imageregistry.operator.openshift.io >&2
         install_image_api
-        log "installed (system:image-puller, image.openshift.io, openshift-config/pull-secret)"
+        cmd_registry managed
+        log "installed (system:image-puller, image.openshift.io, openshift-config/pull-secret, registry objects: managed)"
 }
 
 cmd_uninstall_image_api() {
@@ -210,6 +290,7 @@ case $cmd in
 install) cmd_install ;;
 install-image-api) install_image_api ;;
 uninstall-image-api) cmd_uninstall_image_api ;;
+registry) cmd_registry "$@" ;;
 start) cmd_start "$@" ;;
 *)
         usage >&2

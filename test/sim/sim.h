@@ -20,10 +20,16 @@ typedef struct kube_client kube_client;
 typedef struct hashmap hashmap;
 
 typedef enum sim_mode {
-        SIM_MODE_LEGACY, /* OpenShift before 4.16 */
-        SIM_MODE_OCP416, /* OpenShift 4.16 and later */
-        SIM_MODE_OFF,    /* image registry disabled: nothing is provisioned */
+        SIM_MODE_CURRENT,  /* 4.16.z late, 4.17.z late, 4.18 and later */
+        SIM_MODE_EARLY416, /* 4.16.0 / 4.17.0: unguarded apply of the whole list */
+        SIM_MODE_LEGACY,   /* before 4.16: token secret, then dockercfg, then Update */
+        SIM_MODE_REMOVED,  /* registry Removed / capability disabled: clean-up only */
 } sim_mode;
+
+/* The name of a mode as --mode spells it. */
+const char *sim_mode_name(sim_mode m);
+/* Parses --mode (the old names ocp416 and off are aliases); 0 or -EINVAL. */
+int sim_mode_parse(const char *s, sim_mode *ret);
 
 /* Limits: flags that collect names. */
 #define SIM_MAX_PREFIXES 32
@@ -36,15 +42,24 @@ typedef enum sim_mode {
 #define SIM_ANN_PULL_REF     "openshift.io/internal-registry-pull-secret-ref"
 #define SIM_ANN_AUTH_SA      "openshift.io/internal-registry-auth-token.service-account"
 #define SIM_ANN_AUTH_BINDING "openshift.io/internal-registry-auth-token.binding"
-#define SIM_SECRET_TYPE      "kubernetes.io/dockercfg"
-#define SIM_DOCKERCFG_KEY    ".dockercfg"
-#define SIM_LABEL_SIM        "pullpolicy.io/openshift-sim"
+#define SIM_ANN_PENDING      "openshift.io/create-dockercfg-secrets.pending-token"
+#define SIM_ANN_CREATED_BY   "kubernetes.io/created-by"
+#define SIM_CREATED_BY       "openshift.io/create-dockercfg-secrets"
+#define SIM_TOKEN_TYPE       "kubernetes.io/service-account-token"
+/* The field managers of openshift-controller-manager's pkg/internalregistry controllers. */
+#define SIM_FM_SA         "openshift.io/image-registry-pull-secrets_service-account-controller"
+#define SIM_FM_FILLER     "openshift.io/image-registry-pull-secrets_image-pull-secret-controller"
+#define SIM_SECRET_TYPE   "kubernetes.io/dockercfg"
+#define SIM_DOCKERCFG_KEY ".dockercfg"
+#define SIM_LABEL_SIM     "pullpolicy.io/openshift-sim"
 
 typedef struct sim_opts {
         sim_mode mode;
-        double delay; /* seconds, >= 0 */
-        /* ocp416: also name the secret in .secrets, as OpenShift 4.16-4.1x did */
-        bool ocp416_mountable;
+        double delay;           /* seconds, >= 0 */
+        double token_refresh;   /* current/early416: seconds between token refreshes */
+        double resync;          /* early416: informer resync period, seconds (0: none) */
+        double cache_lag;       /* early416 test hook: resyncs apply the SA as seen this long ago */
+        double cleanup_min_age; /* removed: secrets younger than this are left alone */
         const char *include_prefixes[SIM_MAX_PREFIXES]; /* empty: every namespace */
         size_t n_include;
         const char *skip_prefixes[SIM_MAX_PREFIXES];
@@ -55,12 +70,15 @@ typedef struct sim_opts {
 } sim_opts;
 
 typedef struct sim_sa sim_sa;
+typedef struct sim_cached sim_cached;
 
 typedef struct sim {
         struct ev_loop *loop;
         kube_client *client;
         sim_opts opts;
         hashmap *pending; /* "ns/name" -> sim_sa: service accounts being provisioned */
+        hashmap *cache;   /* early416: "ns/name" -> sim_cached, the watch's view (informer) */
+        struct ev_timer *resync_timer;
         unsigned long n_provisioned;
         bool stopping;
 } sim;
@@ -78,6 +96,8 @@ void sim_debug(const sim *s, const char *fmt, ...) __attribute__((format(printf,
  * Returns a new string or NULL (ENOMEM).
  */
 char *sim_dockercfg_prefix(const char *sa_name);
+/* The same rule for the legacy token secret: "<sa>-token-" or the hashed form. */
+char *sim_token_prefix(const char *sa_name);
 
 /* prefix + 5 characters from Kubernetes' generateName alphabet; NULL on ENOMEM. */
 char *sim_generate_name(const char *prefix);
@@ -112,11 +132,14 @@ const char *sim_meta_str(json_object *obj, const char *key);
 const char *sim_annotation(json_object *obj, const char *key);
 /* Sets obj.metadata.annotations.<key> = value, creating the map. 0 or -ENOMEM. */
 int sim_set_annotation(json_object *obj, const char *key, const char *value);
+/* Removes every {name} entry of obj.<field>; 1 when one went, else 0. */
+int sim_list_remove(json_object *obj, const char *field, const char *name);
 /* Whether obj.<field> (an array of {name}) names name. */
 bool sim_list_has(json_object *obj, const char *field, const char *name);
 /* The first name in obj.<field> that starts with prefix, or NULL. */
 const char *sim_list_find_prefix(json_object *obj, const char *field, const char *prefix);
-/* Appends {name} to obj.<field>, creating the array. 0 or -ENOMEM. */
+/* Appends {name} to obj.<field>, creating the array (field NULL: obj is the array). 0 or -ENOMEM.
+ */
 int sim_list_append(json_object *obj, const char *field, const char *name);
 
 /* --- provision.c --- */

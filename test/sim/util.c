@@ -57,8 +57,8 @@ static uint32_t fnv1a32(const char *s) {
 
 #define PREFIX_MAX 58 /* 63 minus the 5 random characters */
 
-char *sim_dockercfg_prefix(const char *sa_name) {
-        static const char suffix[] = "dockercfg-";
+/* library-go's naming.GetName(base, suffix, 58): "<base>-<suffix>" or the hashed form. */
+static char *name_prefix(const char *sa_name, const char *suffix) {
         char *ret = NULL;
         size_t n = strlen(sa_name);
 
@@ -66,11 +66,19 @@ char *sim_dockercfg_prefix(const char *sa_name) {
                 if (asprintf(&ret, "%s-%s", sa_name, suffix) < 0) return NULL;
                 return ret;
         }
-        /* base truncated to 58 - len("-xxxxxxxx-") - len(suffix) = 38 characters */
+        /* base truncated to 58 - len("-xxxxxxxx-") - len(suffix) characters */
         int keep = PREFIX_MAX - 10 - (int)strlen(suffix);
         if (asprintf(&ret, "%.*s-%08x-%s", keep, sa_name, fnv1a32(sa_name), suffix) < 0)
                 return NULL;
         return ret;
+}
+
+char *sim_dockercfg_prefix(const char *sa_name) {
+        return name_prefix(sa_name, "dockercfg-");
+}
+
+char *sim_token_prefix(const char *sa_name) {
+        return name_prefix(sa_name, "token-");
 }
 
 char *sim_generate_name(const char *prefix) {
@@ -196,11 +204,39 @@ static bool has_prefix(const char *s, const char *p) {
         return strncmp(s, p, strlen(p)) == 0;
 }
 
-bool sim_namespace_wanted(const sim_opts *o, const char *ns) {
-        static const char *const never[] = {"kube-system", "kube-public", "kube-node-lease"};
+const char *sim_mode_name(sim_mode m) {
+        switch (m) {
+        case SIM_MODE_CURRENT:
+                return "current";
+        case SIM_MODE_EARLY416:
+                return "early416";
+        case SIM_MODE_LEGACY:
+                return "legacy";
+        case SIM_MODE_REMOVED:
+                return "removed";
+        }
+        return "?";
+}
 
-        for (size_t i = 0; i < ARRAY_SIZE(never); i++)
-                if (streq(ns, never[i])) return false;
+int sim_mode_parse(const char *s, sim_mode *ret) {
+        static const struct {
+                const char *name;
+                sim_mode mode;
+        } modes[] = {
+            {"current", SIM_MODE_CURRENT}, {"early416", SIM_MODE_EARLY416},
+            {"legacy", SIM_MODE_LEGACY},   {"removed", SIM_MODE_REMOVED},
+            {"ocp416", SIM_MODE_CURRENT},  {"off", SIM_MODE_REMOVED},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
+                if (streq(s, modes[i].name)) {
+                        *ret = modes[i].mode;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* OpenShift serves every namespace, kube-* included; only the test filters apply. */
+bool sim_namespace_wanted(const sim_opts *o, const char *ns) {
         for (size_t i = 0; i < o->n_skip; i++)
                 if (has_prefix(ns, o->skip_prefixes[i])) return false;
         if (o->n_include == 0) return true;
@@ -275,8 +311,22 @@ const char *sim_list_find_prefix(json_object *obj, const char *field, const char
         return NULL;
 }
 
+int sim_list_remove(json_object *obj, const char *field, const char *name) {
+        json_object *l = list_of(obj, field);
+        int changed = 0;
+        for (size_t i = l ? json_object_array_length(l) : 0; i-- > 0;) {
+                const char *v = str_child(json_object_array_get_idx(l, i), "name");
+                if (v && streq(v, name)) {
+                        json_object_array_del_idx(l, i, 1);
+                        changed = 1;
+                }
+        }
+        return changed;
+}
+
 int sim_list_append(json_object *obj, const char *field, const char *name) {
-        json_object *l = list_of(obj, field), *e;
+        json_object *l = field ? list_of(obj, field) : obj, *e;
+        if (!field && !json_object_is_type(obj, json_type_array)) return -EINVAL;
         if (!l) {
                 l = json_object_new_array();
                 if (!l) return -ENOMEM;

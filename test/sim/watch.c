@@ -90,10 +90,7 @@ static int set_token(char **dst, const char *v) {
 static void announce(sim_watch *sw) {
         if (sw->announced || !sw->sas.synced || !sw->secrets.synced) return;
         sw->announced = true;
-        sim_log("synced (mode %s, delay %.3f s)",
-                sw->sim->opts.mode == SIM_MODE_LEGACY   ? "legacy"
-                : sw->sim->opts.mode == SIM_MODE_OCP416 ? "ocp416"
-                                                        : "off",
+        sim_log("synced (mode %s, delay %.3f s)", sim_mode_name(sw->sim->opts.mode),
                 sw->sim->opts.delay);
 }
 
