@@ -795,7 +795,8 @@ void pp_reconciler_sa_changed(pp_reconciler *r, const model_sa *sa) {
                 if (k < 0) {
                         undo_req_free(q);
                         q = NULL;
-                }
+                } else if (r->metrics)
+                        metrics_write(r->metrics, "serviceaccounts", "patch");
         } else if (q) {
                 free(q->ns);
                 free(q->name);
