@@ -212,6 +212,8 @@ void plan_sa_desired_done(plan_sa_desired *d) {
         free(d->added);
         for (size_t i = 0; i < d->n_removed; i++) free(d->removed[i].secret);
         free(d->removed);
+        for (size_t i = 0; i < d->n_released; i++) free(d->released[i].secret);
+        free(d->released);
         *d = (plan_sa_desired){0};
 }
 
@@ -275,7 +277,9 @@ static int edit_one(plan_sa_desired *d, size_t *cap_sec, size_t *cap_pull, const
                                 strv_remove_last(*v, n, secret);
                                 if (change_push(&d->removed, &d->n_removed, secret, L) < 0)
                                         return -ENOMEM;
-                        }
+                        } else if (!present && !(others & L) &&
+                                   change_push(&d->released, &d->n_released, secret, L) < 0)
+                                return -ENOMEM;
                 }
         }
         return model_links_set(links, key, secret, claim);

@@ -170,6 +170,11 @@ typedef struct plan_sa_desired {
         bool changed; /* lists or the record differ from the current SA */
         plan_sa_change *added, *removed; /* for events */
         size_t n_added, n_removed;
+        /* this policy's claims dropped on links already gone from their list (another
+         * writer took them out first): the controller remembers them as removals too,
+         * since that writer may put them back (removals.h) */
+        plan_sa_change *released;
+        size_t n_released;
 } plan_sa_desired;
 
 /*

@@ -420,12 +420,14 @@ static void note_sa_edits(pp_reconciler *r, const plan *pl) {
                 for (size_t k = 0; k < d->n_added; k++)
                         pp_removals_note_added(r->removals, w->namespace, w->name,
                                                d->added[k].secret, d->added[k].list);
-                for (size_t k = 0; k < d->n_removed; k++)
-                        if (pp_removals_note_removed(r->removals, w->namespace, w->name,
-                                                     d->removed[k].secret, d->removed[k].list,
-                                                     now) < 0)
+                for (size_t k = 0; k < d->n_removed + d->n_released; k++) {
+                        const plan_sa_change *c =
+                            k < d->n_removed ? &d->removed[k] : &d->released[k - d->n_removed];
+                        if (pp_removals_note_removed(r->removals, w->namespace, w->name, c->secret,
+                                                     c->list, now) < 0)
                                 log_warn(LOG_OBJ("serviceaccount", w->namespace, w->name),
                                          "cannot remember a removed link", LOG_ERRNO(-ENOMEM));
+                }
         }
 }
 

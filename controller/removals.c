@@ -50,7 +50,7 @@ int pp_removals_new(const pp_removals_opts *o, pp_removals **ret) {
         if (!m) return -ENOMEM;
         m->max_accounts = o && o->max_accounts ? o->max_accounts : 4096;
         m->ttl = o && o->ttl > 0 ? o->ttl : 120;
-        m->max_undos = o && o->max_undos ? o->max_undos : 3;
+        m->max_undos = o && o->max_undos ? o->max_undos : 5;
         if (hashmap_new(&m->accounts) < 0) {
                 free(m);
                 return -ENOMEM;

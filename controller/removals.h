@@ -35,7 +35,7 @@ typedef struct pp_removals pp_removals;
 typedef struct pp_removals_opts {
         size_t max_accounts; /* 0: 4096 */
         double ttl;          /* seconds; 0: 120 */
-        unsigned max_undos;  /* per removal; 0: 3 */
+        unsigned max_undos;  /* per removal; 0: 5 */
 } pp_removals_opts;
 
 int pp_removals_new(const pp_removals_opts *o, pp_removals **ret);

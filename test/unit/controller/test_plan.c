@@ -2107,6 +2107,28 @@ static void test_sa_edit_rerun_after_conflict(void **state) {
         model_sa_free(v2);
 }
 
+/*
+ * A claim dropped on a link that another writer already took out of the list: no removal
+ * to write, but the controller must remember it as one, in case that writer puts it back.
+ */
+static void test_sa_edit_released_claim(void **state) {
+        model_sa *sa = sa_json(
+            "{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"annotations\":{"
+            "\"pullpolicy.io/links\":\"{\\\"v\\\":1,\\\"links\\\":[{\\\"policy\\\":\\\"n/p\\\","
+            "\\\"secret\\\":\\\"x\\\",\\\"for\\\":[\\\"pull\\\"]}]}\"}},"
+            "\"imagePullSecrets\":[{\"name\":\"y\"}]}");
+        assert_int_equal(sa->links.n, 1);
+        plan_sa_desired d = {0};
+        assert_int_equal(plan_sa_edit(sa, "n/p", NULL, 0, &d), 0);
+        assert_true(d.changed); /* the record loses the claim */
+        assert_int_equal(d.n_removed, 0);
+        assert_int_equal(d.n_released, 1);
+        assert_string_equal(d.released[0].secret, "x");
+        assert_int_equal(d.released[0].list, POLICY_FOR_PULL);
+        plan_sa_desired_done(&d);
+        model_sa_free(sa);
+}
+
 static void test_sa_edit_duplicates_and_order(void **state) {
         /* someone else's duplicate stays; ours (the last) goes */
         model_sa *sa = sa_json(
@@ -2672,6 +2694,7 @@ int main(void) {
             T(test_problems_capped),
             T(test_status_transition_time),
             T(test_sa_edit_rerun_after_conflict),
+            T(test_sa_edit_released_claim),
             T(test_sa_edit_duplicates_and_order),
             T(test_sa_desired_apply_json_keeps_fields),
             T(test_global_edit_direct),
