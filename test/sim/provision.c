@@ -871,8 +871,8 @@ static void on_cur_applied(kube_client *c, const kube_response *r, void *ud) {
                         sa_retry_later(sa, "applying the service account", r->error);
                         return;
                 }
-                sim_log("current %s: apply conflicted (409, stale resourceVersion), re-reading",
-                        sa->key);
+                sim_log("current %s: apply conflicted (409), re-reading (conflict %u)", sa->key,
+                        sa->conflicts);
                 sync_start(sa);
                 return;
         }
@@ -901,18 +901,13 @@ static void on_cur_applied(kube_client *c, const kube_response *r, void *ud) {
         reg_read_secret(sa);
 }
 
-static void current_sync(sim_sa *sa) {
-        int e = reg_choose_name(sa);
-        if (e < 0) {
-                sa_retry_later(sa, "sync", e);
-                return;
-        }
-        const char *ref = sim_annotation(sa->obj, SIM_ANN_PULL_REF);
+/*
+ * The one write of the account: annotation, .secrets entry and .imagePullSecrets, from the
+ * account as read (after a --link-pause, as read before it: the resourceVersion precondition
+ * then fails and the account is read again).
+ */
+static void current_apply(sim_sa *sa) {
         bool in_ips = sim_list_has(sa->obj, "imagePullSecrets", sa->secret);
-        if (ref && in_ips && sim_list_has(sa->obj, "secrets", sa->secret)) {
-                reg_read_secret(sa);
-                return;
-        }
         /*
          * .imagePullSecrets is atomic: the whole list goes into the apply, guarded by the
          * resourceVersion read. When the name is listed already the list is sent only if
@@ -939,11 +934,26 @@ static void current_sync(sim_sa *sa) {
         }
         const char *rv = ips ? sim_meta_str(sa->obj, "resourceVersion") : NULL;
         _cleanup_free_ char *body = sa_apply_body(sa, sa->uid, rv, true, ips);
-        e = sa_apply(sa, &KUBE_RES_SERVICEACCOUNTS, sa->name, SIM_FM_SA, body, on_cur_applied);
+        int e = sa_apply(sa, &KUBE_RES_SERVICEACCOUNTS, sa->name, SIM_FM_SA, body, on_cur_applied);
         if (e < 0) {
                 sa->req = NULL;
                 sa_retry_later(sa, "applying the service account", e);
         }
+}
+
+static void current_sync(sim_sa *sa) {
+        int e = reg_choose_name(sa);
+        if (e < 0) {
+                sa_retry_later(sa, "sync", e);
+                return;
+        }
+        const char *ref = sim_annotation(sa->obj, SIM_ANN_PULL_REF);
+        if (ref && sim_list_has(sa->obj, "imagePullSecrets", sa->secret) &&
+            sim_list_has(sa->obj, "secrets", sa->secret)) {
+                reg_read_secret(sa);
+                return;
+        }
+        sa_pause_then(sa, current_apply);
 }
 
 /* --- early416 (4.16.0 / 4.17.0) --- */
