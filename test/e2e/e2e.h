@@ -507,11 +507,12 @@ static inline const char *e2e_assert_dockercfg(json_object *obj, const char *lis
 
 /*
  * Starts build/pullpolicy-sim serving namespaces that start with "<ns_prefix>-", in mode
- * (current, early416, legacy, removed) after delay_s; waits until it has listed the cluster.
+ * (current, early416, legacy, removed) after delay_s, with extra flags (NULL-terminated, e.g.
+ * "--resync=2", "--cache-lag=2"; NULL for none); waits until it has listed the cluster.
  * Returns 0 or -1 (with a message), so that it can be used from group setups.
  */
-static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_prefix,
-                                const char *mode, double delay_s) {
+static inline int e2e_sim_start_flags(tproc *p, const char *logname, const char *ns_prefix,
+                                      const char *mode, double delay_s, const char *const *extra) {
         char bin[4096], log[4096], kc[4096], pfx[512], md[64], dl[64];
         snprintf(bin, sizeof(bin), "%s/pullpolicy-sim", kt_build());
         snprintf(log, sizeof(log), "%s/test-logs", kt_build());
@@ -522,7 +523,11 @@ static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_pr
         snprintf(md, sizeof(md), "--mode=%s", mode);
         snprintf(dl, sizeof(dl), "--delay=%g", delay_s);
         unlink(log);
-        char *argv[] = {bin, kc, pfx, md, dl, NULL};
+        char *argv[32] = {bin, kc, pfx, md, dl};
+        size_t n = 5;
+        for (size_t i = 0; extra && extra[i] && n < ARRAY_SIZE(argv) - 1; i++)
+                argv[n++] = (char *)extra[i];
+        argv[n] = NULL;
         if (tproc_spawn(p, log, argv) < 0) {
                 fprintf(stderr, "cannot start %s\n", bin);
                 return -1;
@@ -537,6 +542,11 @@ static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_pr
                 kt_sleep(0.05);
         }
         return 0;
+}
+
+static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_prefix,
+                                const char *mode, double delay_s) {
+        return e2e_sim_start_flags(p, logname, ns_prefix, mode, delay_s, NULL);
 }
 
 /* Stops a provisioner; 0 when it exited cleanly. */
