@@ -69,6 +69,10 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 INTEG_BINS := $(INTEG_SRCS:%.c=$(BUILD)/%)
 E2E_BINS := $(E2E_SRCS:%.c=$(BUILD)/%)
 LEAK_BINS := $(LEAK_SRCS:%.c=$(BUILD)/%)
+# e2e suites that involve OpenShift's dockercfg secrets run once more per other simulation mode
+# (plain runs use the default, current): hack/run-tests.sh runs BIN@MODE with PULLPOLICY_SIM_MODE.
+SIM_MODE_SUITES := test_seed
+E2E_MODE_RUNS := $(foreach s,$(SIM_MODE_SUITES),$(foreach m,early416 legacy removed,$(BUILD)/test/e2e/$(s)@$(m)))
 LIB := $(BUILD)/libpullpolicy.a
 CTRL_LIB := $(BUILD)/libcontroller.a
 CONTROLLER := $(BUILD)/pullpolicy-controller
@@ -136,12 +140,12 @@ controlplane: $(DEPS_STAMP)
 
 integration: build controlplane $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(RUN_TESTS) $(LEAK_BINS)
+	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(LEAK_BINS)
 
 # The whole suite: unit tests, then everything that needs the control plane.
 test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS) controlplane
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(RUN_TESTS) $(LEAK_BINS)
+	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(LEAK_BINS)
 
 run: build controlplane
 	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh

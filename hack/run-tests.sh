@@ -5,6 +5,10 @@
 #   run-tests.sh integration BIN...          starts the control plane, runs, stops
 #   run-tests.sh all UNIT_BIN... -- INTEG_BIN...
 #
+# An integration argument BIN@MODE runs BIN with PULLPOLICY_SIM_MODE=MODE (the OpenShift
+# simulation mode of an e2e suite's provisioner: current, early416, legacy, removed; see
+# test/sim/main.c) and logs to <name>@MODE.log; plain BIN uses the e2e default (current).
+#
 # Each binary's output goes to $BUILD/test-logs/<name>.log and is echoed.
 # A binary that exits non-zero without a failed test (a crash, a sanitizer
 # report, a valgrind error) counts as one failure. The last line is the
@@ -41,8 +45,12 @@ passed=0 failed=0 skipped=0
 failed_names=()
 
 run_one() {
-        local bin=$1 name log rc p f s total
-        name=${bin#"$BUILD"/test/}
+        local bin=$1 name log rc p f s total sim_mode=
+        if [[ "$bin" == *@* ]]; then
+                sim_mode=${bin##*@}
+                bin=${bin%@*}
+        fi
+        name=${bin#"$BUILD"/test/}${sim_mode:+@$sim_mode}
         log="$logdir/${name//\//_}.log"
         local -a cmd=("$bin")
         if [[ "$bin" == *.lua || "$bin" == *.sh ]]; then
@@ -56,7 +64,11 @@ run_one() {
                         --suppressions="$root/hack/valgrind.supp" "$bin")
         fi
         echo "=== $name"
-        "${cmd[@]}" >"$log" 2>&1
+        if [ -n "$sim_mode" ]; then
+                PULLPOLICY_SIM_MODE=$sim_mode "${cmd[@]}" >"$log" 2>&1
+        else
+                "${cmd[@]}" >"$log" 2>&1
+        fi
         rc=$?
         sed 's/^/    /' "$log"
         total=$(sed -n 's/^\[==========\] \([0-9]*\) test(s) run\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')

@@ -18,11 +18,29 @@ export KUBECONFIG="$RUN_DIR/kubeconfig"
 bindir=$(bash hack/build-control-plane.sh --print-bindir)
 kubectl() { "$bindir/kubectl" "$@"; }
 
-say "simulating OpenShift: image.openshift.io, system:image-puller, the global pull secret, the dockercfg provisioner"
+# The OpenShift release the dockercfg provisioner behaves like (test/sim/main.c): current (4.16.z
+# late, 4.17.z late, 4.18+), early416 (4.16.0/4.17.0), legacy (before 4.16) or removed (image
+# registry Removed / capability disabled).
+SIM_MODE=${PULLPOLICY_SIM_MODE:-current}
+case $SIM_MODE in
+current | early416 | legacy | removed) ;;
+*)
+        echo "PULLPOLICY_SIM_MODE=$SIM_MODE: not one of current, early416, legacy, removed" >&2
+        exit 2
+        ;;
+esac
+say "simulating OpenShift (mode $SIM_MODE; PULLPOLICY_SIM_MODE chooses): image.openshift.io, system:image-puller, the global pull secret, the registry objects, the dockercfg provisioner"
 bash hack/openshift-sim.sh install "$RUN_DIR"
-# A second `make run` reuses what the first started.
-bash hack/openshift-sim.sh status "$RUN_DIR" >/dev/null 2>&1 ||
-        bash hack/openshift-sim.sh start "$RUN_DIR" --mode=legacy --delay=2
+if [ "$SIM_MODE" = removed ]; then
+        bash hack/openshift-sim.sh registry "$RUN_DIR" removed
+fi
+# A second `make run` reuses what the first started (its mode is in the provisioner's log).
+if bash hack/openshift-sim.sh status "$RUN_DIR" >/dev/null 2>&1; then
+        echo "the dockercfg provisioner already runs: $(grep -m1 -o 'mode [a-z0-9]*' "$RUN_DIR/logs/openshift-sim.log" 2>/dev/null || echo 'mode unknown') (make stop to change it)"
+else
+        bash hack/openshift-sim.sh start "$RUN_DIR" --mode="$SIM_MODE" --delay=2
+        echo "dockercfg provisioner: mode $SIM_MODE (log $RUN_DIR/logs/openshift-sim.log)"
+fi
 
 say "installing the PullPolicy CRD"
 kubectl apply --server-side -k crds/ >/dev/null

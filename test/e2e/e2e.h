@@ -58,6 +58,8 @@ typedef struct e2e_state {
         char *controller_log;
         tproc sim;
         bool sim_running;
+        const char *sim_mode;  /* the suite provisioner's mode (e2e_sim_mode()), or NULL */
+        bool registry_removed; /* the suite set the registry objects to removed */
         /*
          * The last e2e_wait*(): when the poll that saw the condition and the poll before it
          * started, relative to the wait's start. The change happened after wait_lo (less the
@@ -463,12 +465,54 @@ __attribute__((format(printf, 1, 2))) static inline int e2e_sim_script(const cha
 }
 
 /*
+ * The simulation mode of the suite's provisioner: $PULLPOLICY_SIM_MODE (current, early416,
+ * legacy, removed; hack/run-tests.sh sets it for a run "BIN@MODE"), else "current", today's
+ * OpenShift. An unknown value ends the program (status 2).
+ */
+static inline const char *e2e_sim_mode(void) {
+        static const char *const modes[] = {"current", "early416", "legacy", "removed"};
+        const char *m = getenv("PULLPOLICY_SIM_MODE");
+        if (!m || !*m) return "current";
+        for (size_t i = 0; i < ARRAY_SIZE(modes); i++)
+                if (strcmp(m, modes[i]) == 0) return modes[i];
+        fprintf(stderr, "PULLPOLICY_SIM_MODE=%s: not one of current, early416, legacy, removed\n",
+                m);
+        exit(2);
+}
+
+/*
+ * Whether the suite's provisioner makes OpenShift's dockercfg secrets: every mode but
+ * "removed" (the image registry Removed or its capability disabled: OpenShift makes none).
+ */
+static inline bool e2e_sim_provisions(void) {
+        return E2E.sim_mode && strcmp(E2E.sim_mode, "removed") != 0;
+}
+
+/*
+ * OpenShift's dockercfg secret of service account `sa` in obj's list ("imagePullSecrets" or
+ * "secrets"), asserted as the suite's mode makes it: listed in every provisioning mode (current
+ * lists it in both before the secret exists, early416 and legacy once it is made: the suite's
+ * provisioner has no delay), and not listed when the registry is removed. Returns the name
+ * (borrowed from obj) or NULL.
+ */
+static inline const char *e2e_assert_dockercfg(json_object *obj, const char *list, const char *sa) {
+        char pfx[300];
+        snprintf(pfx, sizeof(pfx), "%s-dockercfg-", sa);
+        const char *n = e2e_find_prefix(obj, list, pfx);
+        if (e2e_sim_provisions() != (n != NULL))
+                fail_msg("mode %s: %s's dockercfg secret %s in .%s (found %s)", E2E.sim_mode, sa,
+                         e2e_sim_provisions() ? "expected" : "not expected", list, n ? n : "none");
+        return n;
+}
+
+/*
  * Starts build/pullpolicy-sim serving namespaces that start with "<ns_prefix>-", in mode
- * ("legacy", "ocp416", "off") after delay_s; waits until it has listed the cluster.
+ * (current, early416, legacy, removed) after delay_s, with extra flags (NULL-terminated, e.g.
+ * "--resync=2", "--cache-lag=2"; NULL for none); waits until it has listed the cluster.
  * Returns 0 or -1 (with a message), so that it can be used from group setups.
  */
-static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_prefix,
-                                const char *mode, double delay_s) {
+static inline int e2e_sim_start_flags(tproc *p, const char *logname, const char *ns_prefix,
+                                      const char *mode, double delay_s, const char *const *extra) {
         char bin[4096], log[4096], kc[4096], pfx[512], md[64], dl[64];
         snprintf(bin, sizeof(bin), "%s/pullpolicy-sim", kt_build());
         snprintf(log, sizeof(log), "%s/test-logs", kt_build());
@@ -479,7 +523,11 @@ static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_pr
         snprintf(md, sizeof(md), "--mode=%s", mode);
         snprintf(dl, sizeof(dl), "--delay=%g", delay_s);
         unlink(log);
-        char *argv[] = {bin, kc, pfx, md, dl, NULL};
+        char *argv[32] = {bin, kc, pfx, md, dl};
+        size_t n = 5;
+        for (size_t i = 0; extra && extra[i] && n < ARRAY_SIZE(argv) - 1; i++)
+                argv[n++] = (char *)extra[i];
+        argv[n] = NULL;
         if (tproc_spawn(p, log, argv) < 0) {
                 fprintf(stderr, "cannot start %s\n", bin);
                 return -1;
@@ -494,6 +542,11 @@ static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_pr
                 kt_sleep(0.05);
         }
         return 0;
+}
+
+static inline int e2e_sim_start(tproc *p, const char *logname, const char *ns_prefix,
+                                const char *mode, double delay_s) {
+        return e2e_sim_start_flags(p, logname, ns_prefix, mode, delay_s, NULL);
 }
 
 /* Stops a provisioner; 0 when it exited cleanly. */
@@ -571,8 +624,10 @@ static inline void e2e_clean_leftovers(void) {
  * The common part of a group setup: the control plane answers, the OpenShift simulation
  * (system:image-puller, image.openshift.io, openshift-config/pull-secret) and the CRD are
  * installed, a unique prefix is chosen, leftovers of earlier runs are removed and, when
- * sim_mode is not NULL, a provisioner serves "<prefix>-*" namespaces. The caller then
- * starts the controller with the flags it needs.
+ * sim_mode is not NULL (pass e2e_sim_mode()), a provisioner serves "<prefix>-*" namespaces in
+ * that mode. For "removed" the registry objects say so too (hack/openshift-sim.sh registry
+ * DIR removed; the teardown sets them back to managed: the control plane is shared). The
+ * caller then starts the controller with the flags it needs.
  */
 static inline int e2e_suite_setup(void **state, const char *suite, const char *sim_mode) {
         if (testenv_group_setup(state) < 0) return -1;
@@ -595,7 +650,16 @@ static inline int e2e_suite_setup(void **state, const char *suite, const char *s
                 return -1;
         }
         e2e_clean_leftovers();
+        E2E.sim_mode = sim_mode;
+        if (sim_mode && strcmp(sim_mode, "removed") == 0) {
+                E2E.registry_removed = true;
+                if (e2e_sim_script("registry '%s' removed >/dev/null 2>&1", testenv_dir()) != 0) {
+                        fprintf(stderr, "hack/openshift-sim.sh registry removed failed\n");
+                        return -1;
+                }
+        }
         if (sim_mode) {
+                fprintf(stderr, "suite %s: OpenShift simulation mode %s\n", suite, sim_mode);
                 char log[128];
                 snprintf(log, sizeof(log), "e2e-%s-sim", suite);
                 if (e2e_sim_start(&E2E.sim, log, E2E.prefix, sim_mode, 0) < 0) return -1;
@@ -656,6 +720,13 @@ static inline int e2e_suite_teardown(void **state) {
         if (E2E.sim_running) {
                 E2E.sim_running = false;
                 if (e2e_sim_stop(&E2E.sim) < 0) ret = -1;
+        }
+        if (E2E.registry_removed) {
+                E2E.registry_removed = false;
+                if (e2e_sim_script("registry '%s' managed >/dev/null 2>&1", testenv_dir()) != 0) {
+                        fprintf(stderr, "hack/openshift-sim.sh registry managed failed\n");
+                        ret = -1;
+                }
         }
         if (left > 0) e2e_clean_leftovers();
         free(E2E.prefix);

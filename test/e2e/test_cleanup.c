@@ -522,7 +522,7 @@ static void test_finalizer_removed_by_hand(void **state) {
 }
 
 static int group_setup(void **state) {
-        if (e2e_suite_setup(state, "cleanup", "legacy") < 0) return -1;
+        if (e2e_suite_setup(state, "cleanup", e2e_sim_mode()) < 0) return -1;
         strcpy(dist_flag, "--distribution-namespaces=");
         for (size_t i = 0; i < ARRAY_SIZE(homes); i++) {
                 if (i) strcat(dist_flag, ",");

@@ -391,7 +391,7 @@ static void test_concurrent_writer_mount_and_delete(void **state) {
 }
 
 static int group_setup(void **state) {
-        if (e2e_suite_setup(state, "concurrency", "legacy") < 0) return -1;
+        if (e2e_suite_setup(state, "concurrency", e2e_sim_mode()) < 0) return -1;
         return e2e_controller_start(NULL);
 }
 

@@ -463,7 +463,7 @@ static void test_sa_token_never_distributed(void **state) {
 }
 
 static int group_setup(void **state) {
-        if (e2e_suite_setup(state, "distribution", "legacy") < 0) return -1;
+        if (e2e_suite_setup(state, "distribution", e2e_sim_mode()) < 0) return -1;
         char dist[512];
         snprintf(dist, sizeof(dist),
                  "--distribution-namespaces=%s-allowed,%s-allowed2,%s-g1,%s-g2,%s-sa-home",

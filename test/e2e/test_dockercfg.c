@@ -5,12 +5,19 @@
  * image.openshift.io is served (the simulation's CRD), so `wait: Auto` waits. Each test
  * starts its own provisioner (build/pullpolicy-sim) on its own namespace prefix, in the
  * mode it needs:
- *  - legacy and ocp416 with --delay: while an account is unprovisioned the policy reports
- *    it waiting (status.waitingServiceAccounts > 0, reason Waiting) and the account carries
- *    no link; once provisioned it is linked. Throughout, a poller checks the invariant that
- *    a link never appears on an unprovisioned account.
- *  - off (OpenShift's registry disabled) with timeoutSeconds 3: the account is linked after
- *    the timeout, with a Warning event DockercfgTimeout and a DockercfgTimeout problem.
+ *  - legacy, early416 and current with --delay: while an account is unprovisioned the
+ *    policy reports it waiting (status.waitingServiceAccounts > 0, reason Waiting) and the
+ *    account carries no link; once provisioned it is linked. Throughout, a poller checks the
+ *    invariant that a link never appears on an unprovisioned account. legacy and early416
+ *    list the secret only once it is made and filled (after the delay), so the policy is seen
+ *    waiting; current lists it (annotation, .secrets, .imagePullSecrets) before the secret
+ *    exists, so the account counts as provisioned at once and is linked while its secret
+ *    still holds "{}". A deleted secret: legacy unlinks it and makes a new one (the account is
+ *    unprovisioned meanwhile); early416 and current make it again under the same name, the
+ *    account staying provisioned.
+ *  - removed (nothing is provisioned, while the registry objects still say Managed: an
+ *    OpenShift whose provisioning is stuck) with timeoutSeconds 3: the account is linked
+ *    after the timeout, with a Warning event DockercfgTimeout and a DockercfgTimeout problem.
  *  - wait: Never: linked at once, no provisioner needed.
  *  - without image.openshift.io (removed, controller restarted): Auto links at once, Always
  *    waits until its timeout.
@@ -141,8 +148,18 @@ static void apply_policy(const char *ns, const char *name, const char *dockercfg
                  name, ns, dockercfg ? dockercfg : "");
 }
 
-/* The provisioner delays; the controller waits, then links. */
+/* The decoded .dockercfg of ns/name, a new string, or NULL. */
+static char *dockercfg_text(const char *ns, const char *name) {
+        json_object *sec = e2e_get("secret", ns, name);
+        char *t = sec ? e2e_secret_text(sec, ".dockercfg") : NULL;
+        json_object_put(sec);
+        return t;
+}
+
+/* The provisioner delays; the controller waits (unless current lists it at once), then links. */
 static void run_delayed(const char *mode) {
+        bool listed_first = strcmp(mode, "current") == 0;
+        bool same_name = strcmp(mode, "legacy") != 0;
         char sim_prefix[128], log[128];
         snprintf(sim_prefix, sizeof(sim_prefix), "%s-%s", E2E.prefix, mode);
         snprintf(log, sizeof(log), "e2e-dockercfg-sim-%s", mode);
@@ -155,17 +172,32 @@ static void run_delayed(const char *mode) {
         e2e_pull_secret(ns, "creds", "registry.dockercfg.example.com", "dc");
         apply_policy(ns, "wait-auto", NULL);
         bool seen = false;
+        double t0 = kt_now();
         /* the namespace's default account: made by kube-controller-manager just now */
         watch_until_linked(ns, "wait-auto", "default", DELAY_S + E2E_WAIT_S, &seen);
-        assert_true(seen);
+        if (listed_first) {
+                /* linked while OpenShift's secret is still empty: it counts as provisioned */
+                json_object *sa = e2e_sa(ns, "default");
+                const char *ref =
+                    kt_annotation(sa, "openshift.io/internal-registry-pull-secret-ref");
+                assert_non_null(ref);
+                char *cfg = dockercfg_text(ns, ref);
+                fprintf(stderr, "current: linked after %.1f s; %s holds %s\n", kt_now() - t0, ref,
+                        cfg ? (strcmp(cfg, "{}") == 0 ? "{}" : "a token") : "(no secret)");
+                if (kt_now() - t0 < DELAY_S - 1) assert_true(!cfg || strcmp(cfg, "{}") == 0);
+                free(cfg);
+                json_object_put(sa);
+        } else {
+                assert_true(seen);
+        }
         e2e_wait_applied(ns, "wait-auto", E2E_WAIT_S);
-        assert_true(e2e_events(ns, "wait-auto", "WaitingForDockercfg") >= 1);
+        if (!listed_first) assert_true(e2e_events(ns, "wait-auto", "WaitingForDockercfg") >= 1);
         assert_true(e2e_events(ns, "wait-auto", "Linked") >= 1);
 
         /* an account made later waits in turn */
         e2e_sa_create(ns, "later");
         watch_until_linked(ns, "wait-auto", "later", DELAY_S + E2E_WAIT_S, &seen);
-        assert_true(seen);
+        if (!listed_first) assert_true(seen);
         e2e_wait_applied(ns, "wait-auto", E2E_WAIT_S);
         e2e_wait_out(E2E_WAIT_S, "2/0",
                      "get ppol wait-auto -n '%s' -o jsonpath='{.status.linkedServiceAccounts}/"
@@ -185,14 +217,18 @@ static void run_delayed(const char *mode) {
         assert_int_equal(e2e_events(ns, "wait-auto", "DockercfgTimeout"), 0);
 
         /*
-         * OpenShift's secret is deleted: the provisioner takes the account back to unprovisioned
-         * and provisions it again after the delay. The link stays all along, once.
+         * OpenShift's secret is deleted. legacy takes the account back to unprovisioned and
+         * provisions it again (a new name) after the delay; early416 and current make the
+         * secret again under the same name and keep the account's entry. The link stays all
+         * along, once.
          */
         sa = e2e_sa(ns, "later");
         char *old_dcfg = strdup(e2e_find_prefix(sa, "imagePullSecrets", "later-dockercfg-"));
         json_object_put(sa);
+        char *old_uid =
+            kt_kout("get secret '%s' -n '%s' -o jsonpath='{.metadata.uid}'", old_dcfg, ns);
         assert_int_equal(kt_kubectl("delete secret '%s' -n '%s' >/dev/null", old_dcfg, ns), 0);
-        double t0 = kt_now();
+        t0 = kt_now();
         bool was_unprovisioned = false;
         for (;;) {
                 sa_state st2;
@@ -200,7 +236,20 @@ static void run_delayed(const char *mode) {
                 if (!st2.linked) fail_msg("the link went while re-provisioning: %s", st2.desc);
                 assert_int_equal(e2e_sa_count(ns, "later", "pull", "creds"), 1);
                 if (!st2.provisioned) was_unprovisioned = true;
-                if (st2.provisioned && was_unprovisioned) {
+                if (same_name) {
+                        if (!st2.provisioned) fail_msg("unprovisioned: %s", st2.desc);
+                        assert_int_equal(e2e_sa_count(ns, "later", "pull", old_dcfg), 1);
+                        char *uid = kt_kout("get secret '%s' -n '%s' -o jsonpath='{.metadata.uid}' "
+                                            "2>/dev/null",
+                                            old_dcfg, ns);
+                        bool again = uid && *uid && old_uid && strcmp(uid, old_uid) != 0;
+                        free(uid);
+                        if (again) {
+                                fprintf(stderr, "%s made again under its name after %.1f s: %s\n",
+                                        old_dcfg, kt_now() - t0, st2.desc);
+                                break;
+                        }
+                } else if (st2.provisioned && was_unprovisioned) {
                         fprintf(stderr, "re-provisioned after %.1f s, still linked: %s\n",
                                 kt_now() - t0, st2.desc);
                         break;
@@ -209,6 +258,7 @@ static void run_delayed(const char *mode) {
                         fail_msg("not re-provisioned: %s", st2.desc);
                 kt_sleep(0.2);
         }
+        free(old_uid);
         free(old_dcfg);
         e2e_wait_applied(ns, "wait-auto", E2E_WAIT_S);
 
@@ -223,8 +273,12 @@ static void test_legacy_delay(void **state) {
         run_delayed("legacy");
 }
 
-static void test_ocp416_delay(void **state) {
-        run_delayed("ocp416");
+static void test_early416_delay(void **state) {
+        run_delayed("early416");
+}
+
+static void test_current_delay(void **state) {
+        run_delayed("current");
 }
 
 /* Whether status.problems has {namespace, name, reason}. */
@@ -242,14 +296,17 @@ static bool has_problem(const char *ns, const char *policy, const char *sa, cons
         return found;
 }
 
-/* The registry is disabled (nothing is provisioned): linked after timeoutSeconds. */
-static void test_off_timeout(void **state) {
+/*
+ * Nothing is provisioned (mode removed) while the registry objects still say Managed: linked
+ * after timeoutSeconds.
+ */
+static void test_removed_timeout(void **state) {
         char sim_prefix[128];
-        snprintf(sim_prefix, sizeof(sim_prefix), "%s-off", E2E.prefix);
-        assert_int_equal(e2e_sim_start(&test_sim, "e2e-dockercfg-sim-off", sim_prefix, "off", 0),
-                         0);
+        snprintf(sim_prefix, sizeof(sim_prefix), "%s-removed", E2E.prefix);
+        assert_int_equal(
+            e2e_sim_start(&test_sim, "e2e-dockercfg-sim-removed", sim_prefix, "removed", 0), 0);
         test_sim_running = true;
-        char *ns = e2e_ns("off-n", NULL);
+        char *ns = e2e_ns("removed-n", NULL);
         e2e_pull_secret(ns, "creds", "registry.dockercfg.example.com", "dc");
         apply_policy(ns, "timeout", "  dockercfg:\n    wait: Auto\n    timeoutSeconds: 3\n");
         e2e_wait_link(ns, "default", "pull", "creds", 1, E2E_WAIT_S);
@@ -402,9 +459,10 @@ static int group_setup(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test_teardown(test_current_delay, sim_teardown),
+            cmocka_unit_test_teardown(test_early416_delay, sim_teardown),
             cmocka_unit_test_teardown(test_legacy_delay, sim_teardown),
-            cmocka_unit_test_teardown(test_ocp416_delay, sim_teardown),
-            cmocka_unit_test_teardown(test_off_timeout, sim_teardown),
+            cmocka_unit_test_teardown(test_removed_timeout, sim_teardown),
             cmocka_unit_test(test_wait_never),
             /* last: it restarts the controller */
             cmocka_unit_test_teardown(test_without_image_api, image_api_teardown),

@@ -361,7 +361,7 @@ static void test_problems_capped(void **state) {
 }
 
 static int group_setup(void **state) {
-        if (e2e_suite_setup(state, "invalid", "legacy") < 0) return -1;
+        if (e2e_suite_setup(state, "invalid", e2e_sim_mode()) < 0) return -1;
         return e2e_controller_start(NULL);
 }
 

@@ -265,7 +265,7 @@ static void test_apiserver_restart_makes_no_writes(void **state) {
 }
 
 static int group_setup(void **state) {
-        if (e2e_suite_setup(state, "restart", "legacy") < 0) return -1;
+        if (e2e_suite_setup(state, "restart", e2e_sim_mode()) < 0) return -1;
         snprintf(dist_flag, sizeof(dist_flag), "--distribution-namespaces=%s-home", E2E.prefix);
         restart_flags[0] = dist_flag;
         restart_flags[1] = "--resync-period=10s";

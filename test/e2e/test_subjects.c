@@ -425,7 +425,7 @@ static void test_named_namespace_created_later(void **state) {
 }
 
 static int group_setup(void **state) {
-        if (e2e_suite_setup(state, "subjects", "legacy") < 0) return -1;
+        if (e2e_suite_setup(state, "subjects", e2e_sim_mode()) < 0) return -1;
         char dist[1024] = "--distribution-namespaces=";
         for (size_t i = 0; i < ARRAY_SIZE(homes); i++) {
                 if (i) strcat(dist, ",");

@@ -1,86 +1,33 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * pullpolicy-sim: OpenShift's service-account pull-secret controller, simulated
- * on a plain Kubernetes control plane so that the operator's rule R4 (wait for
- * the dockercfg secret) can be tested without OpenShift.
+ * pullpolicy-sim: OpenShift's service-account dockercfg provisioning, simulated on a plain
+ * Kubernetes control plane so that the operator's rule R4 (wait for the dockercfg secret) is
+ * tested against each form OpenShift has had.
  *
- *   pullpolicy-sim [--kubeconfig=PATH] [--context=NAME] --mode=legacy|ocp416|off
- *                  [--delay=SECONDS] [--namespace-prefix=P]... [--skip-namespace-prefix=P]...
- *                  [--ocp416-mountable] [--link-pause=SECONDS] [--qps=N] [--burst=N]
- *                  [--verbose]
+ *   pullpolicy-sim [--kubeconfig=PATH] [--context=NAME] --mode=current|early416|legacy|removed
+ *                  [--delay=SECONDS] [--token-refresh=SECONDS] [--resync=SECONDS]
+ *                  [--cache-lag=SECONDS] [--cleanup-min-age=SECONDS] [--link-pause=SECONDS]
+ *                  [--namespace-prefix=P]... [--skip-namespace-prefix=P]... [--qps=N]
+ *                  [--burst=N] [--verbose]
  *
- * Every namespace is served except kube-system, kube-public and
- * kube-node-lease; --namespace-prefix restricts it to namespaces starting with
- * one of the prefixes (tests running side by side each start their own
- * provisioner on their own namespaces), --skip-namespace-prefix excludes some.
- * Logs go to stderr, one line per action, never any secret data; "synced" is
- * logged once the first list is done (hack/openshift-sim.sh waits for it).
- * SIGTERM/SIGINT end it cleanly.
- *
- * --mode=legacy: OpenShift before 4.16 (openshift-controller-manager's
- * DockercfgController). A service account needs a secret unless a name with
- * its prefix "<sa>-dockercfg-" is in both .secrets and .imagePullSecrets.
- * After --delay seconds it creates Secret <sa>-dockercfg-xxxxx (5 characters
- * of Kubernetes' generateName alphabet; over-long names are cut and hashed
- * with FNV-1a as OpenShift does) of type kubernetes.io/dockercfg, whose
- * .dockercfg names the internal registry (service, FQDN and a cluster IP,
- * username "serviceaccount", a made-up token) and which carries the
- * annotations kubernetes.io/service-account.name/.uid and
- * openshift.io/token-secret.name/.value. Then it appends the name to .secrets
- * and .imagePullSecrets with a full PUT of the object it read
- * (resourceVersion precondition); on 409 it re-reads and appends again, so
- * entries others added meanwhile survive; if it finds the account
- * provisioned by someone else, or deleted, it deletes its secret. When only
- * one list names a dockercfg secret it adds it to the other. When a dockercfg
- * secret it made is deleted, its references are removed from the account
- * (read-modify-write) and a new secret is made, as OpenShift does.
- *
- * --mode=ocp416: OpenShift 4.16 and later (the image-registry pull-secret
- * service-account controller and image-pull-secret controller of
- * openshift-controller-manager, pkg/internalregistry). At once it chooses
- * the name <sa>-dockercfg-xxxxx, annotates the account with
- * openshift.io/internal-registry-pull-secret-ref: <name> (PUT) and creates
- * the secret, type kubernetes.io/dockercfg, with annotation
- * openshift.io/internal-registry-auth-token.service-account: <sa>, an owner
- * reference to the account and .dockercfg = "{}" (no credentials). After
- * --delay seconds it fills the secret (merge patch: {url: {auth:
- * base64("<token>:" token)}} for each registry URL, annotation
- * openshift.io/internal-registry-auth-token.binding: bound) and only then adds
- * the name to .imagePullSecrets (full PUT, retry on 409), not to .secrets
- * (unless --ocp416-mountable). A secret that is not filled is kept out of
- * .imagePullSecrets (removed if present). A deleted managed secret is created
- * again under the same name, empty, and filled after the delay.
- *
- * --mode=off: OpenShift with its image registry disabled: nothing is made,
- * no annotation is set.
- *
- * --link-pause=SECONDS is a test hook, not OpenShift behaviour: it waits that
- * long between making (legacy) or filling (ocp416) the secret and the PUT
- * that links it, still using the service account read before, so that a test
- * can write to the account in between and see the 409 / re-read / re-apply
- * path keep its entries (R9).
- *
- * Differences from OpenShift, on purpose or for simplicity:
- *  - OpenShift writes with server-side apply (4.16+) or Update through an
- *    informer cache; this uses GET + full PUT (or a merge patch for the
- *    secret's data), always with the resourceVersion just read.
- *  - Legacy OpenShift first creates a kubernetes.io/service-account-token
- *    secret <sa>-token-xxxxx, waits for kube-controller-manager to fill it
- *    and owns the dockercfg secret by it; here the token-secret annotations
- *    name a token secret that is not created, the token is made up and the
- *    dockercfg secret is owned by the service account.
- *  - The real 4.16+ token is a bound service-account token (TokenRequest)
- *    refreshed before it expires; here it is a made-up string, never
- *    refreshed. The registry URLs are fixed rather than observed.
- *  - OpenShift 4.16.0 itself set the annotation, .secrets and
- *    .imagePullSecrets in one apply before the secret had data; later 4.16+
- *    releases (simulated here) annotate first and link only a filled secret.
- *    Those releases also added the name to .secrets ("until API-1798"):
- *    --ocp416-mountable does that too.
- *  - In 4.16+ the name is recovered, when the annotation was removed, from a
- *    managed secret of the account or a legacy one; here a fresh name is made.
- *  - The list+watch is simple (test/sim/watch.c); deletions during a relist
- *    gap are missed (only the re-creation of a deleted secret depends on them).
+ * The modes, the upstream files each follows, the test hooks (--cache-lag, --link-pause) and
+ * the differences from OpenShift are described in test/sim/README.md:
+ *  - current: 4.16.z late, 4.17.z late, 4.18+ (openshift-controller-manager
+ *    pkg/internalregistry/controllers/service_account_controller.go and
+ *    image_pull_secret_controller.go): annotation + .secrets + .imagePullSecrets in one
+ *    guarded server-side apply before the secret exists; the secret made empty, filled after
+ *    --delay, refreshed every --token-refresh; re-made under the same name when deleted.
+ *  - early416: 4.16.0 / 4.17.0 (service_account_controller.go as of 2024-05): the whole cached
+ *    .imagePullSecrets applied with force and no resourceVersion at every event and --resync.
+ *  - legacy: before 4.16 (pkg/serviceaccounts/controllers/create_dockercfg_secrets.go,
+ *    deleted_dockercfg_secrets.go): pending-token annotation, token secret filled by
+ *    kube-controller-manager, dockercfg secret owned by it, Update of both lists (4 tries).
+ *  - removed: the registry Removed or its capability disabled (cluster-openshift-controller-
+ *    manager-operator pkg/operator/internalimageregistry/cleanup_controller.go): nothing is
+ *    provisioned; managed secrets and their references are cleaned up, the annotation stays.
+ * Every namespace is served, kube-* included; --namespace-prefix restricts it (tests).
+ * Logs go to stderr, one line per action, never any secret data; "synced" is logged once the
+ * first list is done (hack/openshift-sim.sh waits for it). SIGTERM/SIGINT end it cleanly.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -4,15 +4,14 @@
  * asynchronous requests on the loop (see main.c for the behaviour and how it
  * differs from OpenShift's controllers).
  *
- * Each service account that needs a secret has a sim_sa in sim->pending,
- * keyed "ns/name". A sync always starts from a fresh GET, never from the
- * watch's copy, so a stale event can at most cost a read. At most one request
- * of a service account is in flight; events arriving meanwhile set `dirty`
- * and the sync runs again when the chain ends. Every write of a service
- * account is a full PUT of the object just read (its resourceVersion is the
- * precondition); a 409 re-reads and re-applies the edit (sa_rmw), so entries
- * added by others are never dropped. A service account that is provisioned
- * and idle is dropped from the table.
+ * Each service account that needs work has a sim_sa in sim->pending, keyed "ns/name". A
+ * sync starts from a fresh GET (early416 takes its list from the watch cache, sim->cache, on
+ * purpose). At most one request of a service account is in flight; events arriving meanwhile
+ * set `dirty` and the sync runs again when the chain ends. Legacy writes are full PUTs of the
+ * object just read (resourceVersion precondition, sa_rmw); current and early416 write with
+ * server-side apply under OpenShift's field managers, current with resourceVersion and uid
+ * preconditions, early416 without. A service account that is done is dropped from the table,
+ * unless a timer (fill, token refresh) keeps it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -849,13 +848,21 @@ static void reg_read_secret(sim_sa *sa) {
         }
 }
 
-/* The secret name of the annotation, or the one chosen before, or a new one. */
+/*
+ * The secret name of the annotation, or the one chosen before, or the legacy secret the
+ * account already lists (4.16+ adopts it: upgrades keep their pre-4.16 secrets; OpenShift
+ * also checks the secret's legacy annotations, here its name prefix in .imagePullSecrets
+ * suffices), or a new one.
+ */
 static int reg_choose_name(sim_sa *sa) {
         const char *ref = sim_annotation(sa->obj, SIM_ANN_PULL_REF);
         if (ref) return set_str(&sa->secret, ref);
         if (sa->secret) return 0;
         _cleanup_free_ char *prefix = sim_dockercfg_prefix(sa->name);
-        sa->secret = prefix ? sim_generate_name(prefix) : NULL;
+        if (!prefix) return -ENOMEM;
+        const char *legacy = sim_list_find_prefix(sa->obj, "imagePullSecrets", prefix);
+        if (legacy) return set_str(&sa->secret, legacy);
+        sa->secret = sim_generate_name(prefix);
         return sa->secret ? 0 : -ENOMEM;
 }
 
@@ -871,8 +878,8 @@ static void on_cur_applied(kube_client *c, const kube_response *r, void *ud) {
                         sa_retry_later(sa, "applying the service account", r->error);
                         return;
                 }
-                sim_log("current %s: apply conflicted (409, stale resourceVersion), re-reading",
-                        sa->key);
+                sim_log("current %s: apply conflicted (409), re-reading (conflict %u)", sa->key,
+                        sa->conflicts);
                 sync_start(sa);
                 return;
         }
@@ -901,18 +908,13 @@ static void on_cur_applied(kube_client *c, const kube_response *r, void *ud) {
         reg_read_secret(sa);
 }
 
-static void current_sync(sim_sa *sa) {
-        int e = reg_choose_name(sa);
-        if (e < 0) {
-                sa_retry_later(sa, "sync", e);
-                return;
-        }
-        const char *ref = sim_annotation(sa->obj, SIM_ANN_PULL_REF);
+/*
+ * The one write of the account: annotation, .secrets entry and .imagePullSecrets, from the
+ * account as read (after a --link-pause, as read before it: the resourceVersion precondition
+ * then fails and the account is read again).
+ */
+static void current_apply(sim_sa *sa) {
         bool in_ips = sim_list_has(sa->obj, "imagePullSecrets", sa->secret);
-        if (ref && in_ips && sim_list_has(sa->obj, "secrets", sa->secret)) {
-                reg_read_secret(sa);
-                return;
-        }
         /*
          * .imagePullSecrets is atomic: the whole list goes into the apply, guarded by the
          * resourceVersion read. When the name is listed already the list is sent only if
@@ -939,11 +941,26 @@ static void current_sync(sim_sa *sa) {
         }
         const char *rv = ips ? sim_meta_str(sa->obj, "resourceVersion") : NULL;
         _cleanup_free_ char *body = sa_apply_body(sa, sa->uid, rv, true, ips);
-        e = sa_apply(sa, &KUBE_RES_SERVICEACCOUNTS, sa->name, SIM_FM_SA, body, on_cur_applied);
+        int e = sa_apply(sa, &KUBE_RES_SERVICEACCOUNTS, sa->name, SIM_FM_SA, body, on_cur_applied);
         if (e < 0) {
                 sa->req = NULL;
                 sa_retry_later(sa, "applying the service account", e);
         }
+}
+
+static void current_sync(sim_sa *sa) {
+        int e = reg_choose_name(sa);
+        if (e < 0) {
+                sa_retry_later(sa, "sync", e);
+                return;
+        }
+        const char *ref = sim_annotation(sa->obj, SIM_ANN_PULL_REF);
+        if (ref && sim_list_has(sa->obj, "imagePullSecrets", sa->secret) &&
+            sim_list_has(sa->obj, "secrets", sa->secret)) {
+                reg_read_secret(sa);
+                return;
+        }
+        sa_pause_then(sa, current_apply);
 }
 
 /* --- early416 (4.16.0 / 4.17.0) --- */
@@ -976,8 +993,8 @@ static void on_e416_linked(kube_client *c, const kube_response *r, void *ud) {
 static void e416_link(sim_sa *sa) {
         double age = 0;
         bool resync = sa->resync;
-        sa->resync = false;
         json_object *view = sa_view(sa, &age);
+        sa->resync = false;
         json_object *ips = names_of(view, "imagePullSecrets", sa->filled ? NULL : sa->secret);
         if (ips && sa->filled && !sim_list_has(view, "imagePullSecrets", sa->secret) &&
             sim_list_append(ips, NULL, sa->secret) < 0) {
