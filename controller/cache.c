@@ -294,17 +294,18 @@ static int on_event(void *ud, kube_event_type type, json_object *obj) {
         return r < 0 ? r : 0;
 }
 
-/* The kind of a source's objects, for logs, and their resource, for the metric's label. */
+/* The kind of a source's objects, for logs, their resource, for the metric's label, and
+ * the source's label in pullpolicy_cache_objects. */
 static const struct {
-        const char *kind, *resource;
+        const char *kind, *resource, *metric;
 } source_names[_SRC_MAX] = {
-    [SRC_POLICIES] = {"policy", "pullpolicies"},
-    [SRC_NAMESPACES] = {"namespace", "namespaces"},
-    [SRC_SERVICEACCOUNTS] = {"serviceaccount", "serviceaccounts"},
-    [SRC_SECRETS] = {"secret", "secrets"},
-    [SRC_COPIES] = {"secret", "secrets"},
-    [SRC_ROLEBINDINGS] = {"rolebinding", "rolebindings"},
-    [SRC_GLOBAL] = {"secret", "secrets"},
+    [SRC_POLICIES] = {"policy", "pullpolicies", "pullpolicies"},
+    [SRC_NAMESPACES] = {"namespace", "namespaces", "namespaces"},
+    [SRC_SERVICEACCOUNTS] = {"serviceaccount", "serviceaccounts", "serviceaccounts"},
+    [SRC_SECRETS] = {"secret", "secrets", "secrets"},
+    [SRC_COPIES] = {"secret", "secrets", "secrets-copies"},
+    [SRC_ROLEBINDINGS] = {"rolebinding", "rolebindings", "rolebindings"},
+    [SRC_GLOBAL] = {"secret", "secrets", "secrets-global"},
 };
 
 /*
@@ -526,6 +527,39 @@ void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret) {
         st.objects += hashmap_size(c->full);
         st.mem += hashmap_mem(c->full);
         *ret = st;
+}
+
+static size_t full_mem(const pp_cache *c) {
+        size_t mem = hashmap_mem(c->full);
+        size_t st = 0;
+        const char *k;
+        void *v;
+        while (hashmap_iterate(c->full, &st, &k, &v)) {
+                const full_secret *f = v;
+                mem += sizeof(*f) + strlen(f->key) + 1 +
+                       (model_kind_secret.mem ? model_kind_secret.mem(f->secret)
+                                              : kube_meta_mem(&f->secret->meta));
+        }
+        return mem;
+}
+
+void pp_cache_publish_metrics(const pp_cache *c) {
+        if (!c->metrics) return;
+        static const char *const kinds[] = {"policy", "namespace", "serviceaccount", "secret",
+                                            "rolebinding"};
+        size_t bytes[ARRAY_SIZE(kinds)] = {0};
+        for (int i = 0; i < _SRC_MAX; i++) {
+                if (!c->src[i].store) continue;
+                metrics_set_cache_objects(c->metrics, source_names[i].metric,
+                                          kube_store_count(c->src[i].store));
+                for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+                        if (streq(kinds[k], source_names[i].kind))
+                                bytes[k] += kube_store_mem(c->src[i].store);
+        }
+        metrics_set_cache_objects(c->metrics, "secrets-read", hashmap_size(c->full));
+        bytes[3] += full_mem(c);
+        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+                metrics_set_cache_bytes(c->metrics, kinds[k], bytes[k]);
 }
 
 /* ---- the planner's snapshot ------------------------------------------------------------- */

@@ -96,6 +96,8 @@ typedef struct pp_cache_stats {
         unsigned long secret_gets;                  /* full reads of named secrets */
 } pp_cache_stats;
 void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret);
+/* Sets pullpolicy_cache_objects{source} and pullpolicy_cache_bytes{kind} (metrics.h). */
+void pp_cache_publish_metrics(const pp_cache *c);
 
 /* Counts for the pullpolicy gauges: policies by Ready reason. */
 typedef void (*pp_cache_policy_visit)(const model_policy *p, void *ud);

@@ -606,6 +606,7 @@ static void on_gauges(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_workqueue_stats qs;
         kube_workqueue_get_stats(r->queue, &qs);
         metrics_workqueue_set_depth(r->metrics, QUEUE_NAME, qs.depth);
+        pp_cache_publish_metrics(r->cache);
 }
 
 static void on_resync(struct ev_loop *loop, ev_timer *w, int revents) {
