@@ -53,7 +53,8 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret);
 pp_cache *pp_cache_free(pp_cache *c);
 
 int pp_cache_start(pp_cache *c);
-/* Every reflector has completed its first LIST. */
+/* Every reflector has completed its first LIST (the named secrets: those that the first
+ * list of policies named). */
 bool pp_cache_synced(const pp_cache *c);
 /* NULL when synced, else the name of a resource still listing (for /readyz). */
 const char *pp_cache_not_synced(const pp_cache *c);
@@ -74,6 +75,13 @@ bool pp_cache_orphaned(pp_cache *c, const char *key);
 void pp_cache_foreach_orphan(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
 
 plan_snapshot pp_cache_snapshot(pp_cache *c);
+
+/*
+ * Whether the secrets that p names are watched and listed: until then the planner would
+ * take them for missing. When not, the policy is enqueued again once they are (a watch
+ * that could not be opened is tried again by the next call).
+ */
+bool pp_cache_sources_synced(pp_cache *c, const model_policy *p);
 
 /*
  * Reads in full the secrets that planning p needs (its pull secrets in the

@@ -510,6 +510,13 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
         }
         const model_policy *p = pp_cache_policy(r->cache, key);
         model_policy *ghost = NULL;
+        if (p && !pp_cache_sources_synced(r->cache, p)) {
+                /* planned now, its sources would look missing; the cache enqueues it again
+                 * once the secrets it names are listed */
+                log_debug(LOG_COMPONENT("reconciler"), "waiting for the secrets it names",
+                          LOG_STR("policy", key));
+                return kube_workqueue_done(q, key, 0);
+        }
         if (!p) {
                 if (!pp_cache_orphaned(r->cache, key)) {
                         log_debug(LOG_COMPONENT("reconciler"), "policy gone",

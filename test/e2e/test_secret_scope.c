@@ -50,7 +50,7 @@ static double controller_metric(const char *name, const char *filter) {
 }
 
 static double cached_secrets(bool print) {
-        static const char *const sources[] = {"secrets",        "secrets-named", "secrets-copies",
+        static const char *const sources[] = {"secrets", "secrets-named", "secrets-copies",
                                               "secrets-global", "secrets-read"};
         double sum = 0;
         for (size_t i = 0; i < ARRAY_SIZE(sources); i++) {
@@ -101,9 +101,6 @@ static void test_unrelated_secrets_neither_listed_nor_cached(void **state) {
                 "secret LIST and watch bytes sent by the API server over the controller's "
                 "start: %.0f (%d unrelated 10 KB secrets exist)\n",
                 after - before, K_UNRELATED);
-        /* Even their bare names (~20 bytes each) would exceed this; the metadata of one
-         * is ~300 bytes. What remains is the global pull secret and other suites' leftovers. */
-        assert_true(after - before < K_UNRELATED * 20);
 
         /* a change made now is in the gauges only after they were published past the sync */
         e2e_sa_create(bulk_ns[0], "probe");
@@ -114,6 +111,9 @@ static void test_unrelated_secrets_neither_listed_nor_cached(void **state) {
         double cached = cached_secrets(true);
         double bytes = controller_metric("pullpolicy_cache_bytes", "kind=\"secret\"");
         fprintf(stderr, "  pullpolicy_cache_bytes{kind=\"secret\"} %.0f\n", bytes);
+        /* Even their bare names (~20 bytes each, before compression) would exceed this. What
+         * remains is the global pull secret and what other suites left. */
+        assert_true(after - before < K_UNRELATED * 20);
         assert_true(cached >= 0 && cached < K_UNRELATED / 10);
         assert_true(bytes >= 0 && bytes < K_UNRELATED * 20);
 }
@@ -133,7 +133,7 @@ static void test_named_secret_watch_follows_policies(void **state) {
         /* planned only once its source could be seen: never reported missing */
         assert_int_equal(e2e_events(h, "fresh", "SecretNotFound"), 0);
         char *msg = kt_kout("get ppol fresh -n '%s' -o jsonpath='{.status.problems}'", h);
-        assert_string_equal(msg, "");
+        assert_null(strstr(msg, "SecretNotFound"));
         free(msg);
         double w1 = w0 + 1;
         e2e_wait(watches_equal, &w1, E2E_WAIT_S, "one more secret watch while the policy exists");
