@@ -488,13 +488,14 @@ static void check_named_synced(pp_cache *c) {
         c->named_synced = true;
 }
 
-bool pp_cache_sources_synced(pp_cache *c, const model_policy *p) {
-        bool synced = true;
+int pp_cache_sources_synced(pp_cache *c, const model_policy *p) {
+        int synced = 1;
         for (size_t i = 0; p && p->spec && i < p->spec->n_pull_secrets; i++) {
                 const char *name = p->spec->pull_secrets[i].name;
+                int r = named_open(c, name);
+                if (r < 0) return r;
                 const source *s = hashmap_get(c->named, name);
-                if (!s && named_open(c, name) >= 0) s = hashmap_get(c->named, name);
-                if (!s || !s->synced) synced = false;
+                if (!s->synced) synced = 0;
         }
         return synced;
 }

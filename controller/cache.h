@@ -78,10 +78,10 @@ plan_snapshot pp_cache_snapshot(pp_cache *c);
 
 /*
  * Whether the secrets that p names are watched and listed: until then the planner would
- * take them for missing. When not, the policy is enqueued again once they are (a watch
- * that could not be opened is tried again by the next call).
+ * take them for missing. 1 when they are; 0 when not yet, and the policy is enqueued once
+ * they are; a negative errno when a watch could not be opened (try again later).
  */
-bool pp_cache_sources_synced(pp_cache *c, const model_policy *p);
+int pp_cache_sources_synced(pp_cache *c, const model_policy *p);
 
 /*
  * Reads in full the secrets that planning p needs (its pull secrets in the

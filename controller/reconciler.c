@@ -510,7 +510,9 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
         }
         const model_policy *p = pp_cache_policy(r->cache, key);
         model_policy *ghost = NULL;
-        if (p && !pp_cache_sources_synced(r->cache, p)) {
+        int synced = p ? pp_cache_sources_synced(r->cache, p) : 1;
+        if (synced < 0) return synced;
+        if (synced == 0) {
                 /* planned now, its sources would look missing; the cache enqueues it again
                  * once the secrets it names are listed */
                 log_debug(LOG_COMPONENT("reconciler"), "waiting for the secrets it names",
