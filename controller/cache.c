@@ -34,7 +34,7 @@ enum {
         SRC_NAMED = _SRC_MAX,
 };
 
-/* A named source's name in /readyz while the first sources of the policies list. */
+/* What /readyz names until the watches of the names in the first policy list have listed. */
 #define NAMED_SOURCES "secrets (named by policies)"
 
 typedef struct source {
@@ -95,7 +95,7 @@ struct pp_cache {
         controller_metrics *metrics;
 };
 
-static void named_follow(pp_cache *c, const model_policy *old, const model_policy *new);
+static void named_follow(pp_cache *c, const model_policy *before, const model_policy *after);
 static void check_named_synced(pp_cache *c);
 static void named_free(source *s);
 
@@ -411,10 +411,9 @@ static void named_free(source *s) {
 
 static void drop_full_named(pp_cache *c, const char *name) {
         size_t st = 0;
-        const char *k;
         void *v;
         /* a removal restarts the walk: the map's order changes */
-        while (hashmap_iterate(c->full, &st, &k, &v)) {
+        while (hashmap_iterate(c->full, &st, NULL, &v)) {
                 full_secret *f = v;
                 const char *slash = strchr(f->key, '/');
                 if (!slash || !streq(slash + 1, name)) continue;
@@ -461,17 +460,17 @@ static void named_close(pp_cache *c, const char *name) {
 }
 
 /* A policy changed: watch the names it now names, stop those that no policy names any more. */
-static void named_follow(pp_cache *c, const model_policy *old, const model_policy *new) {
-        for (size_t i = 0; new &&new->spec &&i < new->spec->n_pull_secrets; i++) {
-                const char *name = new->spec->pull_secrets[i].name;
+static void named_follow(pp_cache *c, const model_policy *before, const model_policy *after) {
+        for (size_t i = 0; after && after->spec && i < after->spec->n_pull_secrets; i++) {
+                const char *name = after->spec->pull_secrets[i].name;
                 int r = named_open(c, name);
                 /* its policies wait; pp_cache_sources_synced() tries again */
                 if (r < 0)
                         log_error(LOG_COMPONENT("cache"), "cannot watch the secrets of a name",
                                   LOG_STR("name", name), LOG_ERRNO(r));
         }
-        for (size_t i = 0; old && old->spec && i < old->spec->n_pull_secrets; i++) {
-                const char *name = old->spec->pull_secrets[i].name;
+        for (size_t i = 0; before && before->spec && i < before->spec->n_pull_secrets; i++) {
+                const char *name = before->spec->pull_secrets[i].name;
                 if (kube_store_count_indexed(c->src[SRC_POLICIES].store, IDX_SECRET_NAME, name) ==
                     0)
                         named_close(c, name);
@@ -686,9 +685,8 @@ void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret) {
 static size_t full_mem(const pp_cache *c) {
         size_t mem = hashmap_mem(c->full);
         size_t st = 0;
-        const char *k;
         void *v;
-        while (hashmap_iterate(c->full, &st, &k, &v)) {
+        while (hashmap_iterate(c->full, &st, NULL, &v)) {
                 const full_secret *f = v;
                 mem += sizeof(*f) + strlen(f->key) + 1 +
                        (model_kind_secret.mem ? model_kind_secret.mem(f->secret)

@@ -6,8 +6,11 @@
  *   pullpolicies             full (slim model_policy)
  *   namespaces               full (slim model_namespace)
  *   serviceaccounts          full (slim model_sa: names of its two lists, our annotations)
- *   secrets                  METADATA ONLY (PartialObjectMetadata): no secret data is
- *                            ever listed or watched (R11)
+ *   secrets of a used name   METADATA ONLY (PartialObjectMetadata), one reflector per name
+ *                            that some policy's spec.pullSecrets names, selecting that
+ *                            name in every namespace; opened and closed with the policies.
+ *                            No other secret is listed or watched, and no secret data (R11)
+ *   the global pull secret   METADATA ONLY, selected by name in its namespace
  *   secrets we made (R5)     full, selected by app.kubernetes.io/managed-by
  *   rolebindings we made     selected by app.kubernetes.io/managed-by
  *
