@@ -7,6 +7,7 @@
 #   make unit         unit tests only (no control plane)
 #   make lint         clang-format check and cppcheck
 #   make bench        convergence benchmark (CSV in build/bench/)
+#   make bench-secrets  memory beside K unrelated secrets (build/bench/secrets.csv)
 #   make fuzz         libFuzzer harnesses for every parser
 #   SANITIZE=1        ASan+UBSan build in build-asan/
 #   VALGRIND=1        run tests under valgrind memcheck
@@ -161,6 +162,11 @@ format:
 
 bench: build controlplane
 	@BUILD=$(BUILD) bash hack/bench.sh
+
+# Memory beside K unrelated secrets (BENCH_K, BENCH_BINS: see the script).
+.PHONY: bench-secrets
+bench-secrets: build controlplane
+	@BUILD=$(BUILD) bash hack/bench-secrets.sh
 
 fuzz: $(DEPS_STAMP)
 	@bash hack/fuzz.sh

@@ -25,17 +25,23 @@ enum {
         SRC_POLICIES,
         SRC_NAMESPACES,
         SRC_SERVICEACCOUNTS,
-        SRC_SECRETS,      /* metadata only */
         SRC_COPIES,       /* full, label-selected */
         SRC_ROLEBINDINGS, /* label-selected */
-        SRC_GLOBAL,       /* the global pull secret alone (metadata), when --namespace hides it */
+        SRC_GLOBAL,       /* the global pull secret alone (metadata), field-selected */
         _SRC_MAX,
+        /* Not in src[]: the secrets of one name that some policy names (metadata), one source
+         * per name in pp_cache.named, opened and closed as policies come and go. */
+        SRC_NAMED = _SRC_MAX,
 };
+
+/* What /readyz names until the watches of the names in the first policy list have listed. */
+#define NAMED_SOURCES "secrets (named by policies)"
 
 typedef struct source {
         pp_cache *cache;
         int which;
         const char *name;
+        char *secret_name; /* SRC_NAMED: the name its field selector selects; the map key */
         kube_store *store;
         kube_reflector *reflector;
         bool synced;
@@ -80,12 +86,19 @@ struct pp_cache {
         void (*sa_changed)(void *ud, const model_sa *sa);
         void *userdata;
         source src[_SRC_MAX];
-        hashmap *full; /* "ns/name" → full_secret */
+        hashmap *named;    /* secret name → source (SRC_NAMED) */
+        bool started;      /* pp_cache_start() was called: new named sources start at once */
+        bool named_synced; /* the named sources of the first policy list have synced */
+        hashmap *full;     /* "ns/name" → full_secret */
         pp_cache_fetch *fetches;
         unsigned long secret_gets;
         double watch_timeout, idle_timeout;
         controller_metrics *metrics;
 };
+
+static void named_follow(pp_cache *c, const model_policy *before, const model_policy *after);
+static void check_named_synced(pp_cache *c);
+static void named_free(source *s);
 
 /* ---- policy indexes ----------------------------------------------------------------- */
 
@@ -241,6 +254,7 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
         switch (s->which) {
         case SRC_POLICIES:
                 enqueue_policy_obj(c, any);
+                named_follow(c, old_obj, new_obj);
                 break;
         case SRC_NAMESPACES:
                 enqueue_for_namespace(c, m->name);
@@ -251,7 +265,7 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 enqueue_sa_links(c, new_obj);
                 if (new_obj && c->sa_changed) c->sa_changed(c->userdata, new_obj);
                 break;
-        case SRC_SECRETS:
+        case SRC_NAMED:
         case SRC_GLOBAL:
         case SRC_COPIES: {
                 /* Sources by name (a home's or a foreign same-named secret), our copies by
@@ -296,17 +310,18 @@ static int on_event(void *ud, kube_event_type type, json_object *obj) {
         return r < 0 ? r : 0;
 }
 
-/* The kind of a source's objects, for logs, and their resource, for the metric's label. */
+/* The kind of a source's objects, for logs, their resource, for the metric's label, and
+ * the source's label in pullpolicy_cache_objects. */
 static const struct {
-        const char *kind, *resource;
-} source_names[_SRC_MAX] = {
-    [SRC_POLICIES] = {"policy", "pullpolicies"},
-    [SRC_NAMESPACES] = {"namespace", "namespaces"},
-    [SRC_SERVICEACCOUNTS] = {"serviceaccount", "serviceaccounts"},
-    [SRC_SECRETS] = {"secret", "secrets"},
-    [SRC_COPIES] = {"secret", "secrets"},
-    [SRC_ROLEBINDINGS] = {"rolebinding", "rolebindings"},
-    [SRC_GLOBAL] = {"secret", "secrets"},
+        const char *kind, *resource, *metric;
+} source_names[_SRC_MAX + 1] = {
+    [SRC_POLICIES] = {"policy", "pullpolicies", "pullpolicies"},
+    [SRC_NAMESPACES] = {"namespace", "namespaces", "namespaces"},
+    [SRC_SERVICEACCOUNTS] = {"serviceaccount", "serviceaccounts", "serviceaccounts"},
+    [SRC_COPIES] = {"secret", "secrets", "secrets-copies"},
+    [SRC_ROLEBINDINGS] = {"rolebinding", "rolebindings", "rolebindings"},
+    [SRC_GLOBAL] = {"secret", "secrets", "secrets-global"},
+    [SRC_NAMED] = {"secret", "secrets", "secrets-named"},
 };
 
 /*
@@ -328,6 +343,9 @@ static void on_invalid(void *ud, const char *ns, const char *name, int error, js
 static void on_synced(void *ud) {
         source *s = ud;
         s->synced = true;
+        /* policies naming it were put off until now (pp_cache_sources_synced()) */
+        if (s->which == SRC_NAMED) enqueue_indexed(s->cache, IDX_SECRET_NAME, s->secret_name);
+        if (s->which == SRC_NAMED || s->which == SRC_POLICIES) check_named_synced(s->cache);
 }
 
 static const kube_reflector_handlers reflector_handlers = {
@@ -338,11 +356,10 @@ static const kube_reflector_handlers reflector_handlers = {
 
 /* ---- construction -------------------------------------------------------------------- */
 
-static int source_init_full(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
-                            const kube_resource *res, const char *namespace,
-                            const char *label_selector, const char *field_selector,
-                            bool metadata_only) {
-        source *s = &c->src[which];
+static int source_setup(pp_cache *c, source *s, int which, const char *name,
+                        const kube_store_kind *kind, const kube_resource *res,
+                        const char *namespace, const char *label_selector,
+                        const char *field_selector, bool metadata_only) {
         s->cache = c;
         s->which = which;
         s->name = name;
@@ -362,11 +379,126 @@ static int source_init_full(pp_cache *c, int which, const char *name, const kube
         return kube_reflector_new(c->client, &o, &reflector_handlers, s, &s->reflector);
 }
 
+static int source_init_full(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
+                            const kube_resource *res, const char *namespace,
+                            const char *label_selector, const char *field_selector,
+                            bool metadata_only) {
+        return source_setup(c, &c->src[which], which, name, kind, res, namespace, label_selector,
+                            field_selector, metadata_only);
+}
+
 static int source_init(pp_cache *c, int which, const char *name, const kube_store_kind *kind,
                        const kube_resource *res, bool namespaced_watch, const char *label_selector,
                        bool metadata_only) {
         return source_init_full(c, which, name, kind, res, namespaced_watch ? c->namespace : NULL,
                                 label_selector, NULL, metadata_only);
+}
+
+/* ---- the secrets of the names that policies name ------------------------------------------ */
+
+/*
+ * Not every secret of the cluster: one metadata watch per name in some policy's
+ * spec.pullSecrets, selecting that name in every namespace (metadata.name=<name>). It holds
+ * the sources in the homes, a same-named secret in a subject namespace (our copy, or
+ * someone's: R5's Conflict, and its deletion, are seen without a write), and nothing else.
+ */
+
+static void named_free(source *s) {
+        if (!s) return;
+        kube_reflector_free(s->reflector);
+        kube_store_free(s->store);
+        free(s->secret_name);
+        free(s);
+}
+
+static void drop_full_named(pp_cache *c, const char *name) {
+        size_t st = 0;
+        void *v;
+        /* a removal restarts the walk: the map's order changes */
+        while (hashmap_iterate(c->full, &st, NULL, &v)) {
+                full_secret *f = v;
+                const char *slash = strchr(f->key, '/');
+                if (!slash || !streq(slash + 1, name)) continue;
+                hashmap_remove(c->full, f->key);
+                model_secret_free(f->secret);
+                free(f->key);
+                free(f);
+                st = 0;
+        }
+}
+
+static int named_open(pp_cache *c, const char *name) {
+        if (hashmap_get(c->named, name)) return 0;
+        _cleanup_free_ char *field = NULL;
+        if (asprintf(&field, "metadata.name=%s", name) < 0) return -ENOMEM;
+        source *s = calloc(1, sizeof(*s));
+        if (!s) return -ENOMEM;
+        s->secret_name = strdup(name);
+        int r = s->secret_name ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = source_setup(c, s, SRC_NAMED, NAMED_SOURCES, &model_kind_secret_meta,
+                                 &KUBE_RES_SECRETS, c->namespace, NULL, field, true);
+        if (r >= 0) r = hashmap_put(c->named, s->secret_name, s, NULL);
+        if (r < 0) {
+                named_free(s);
+                return r;
+        }
+        if (c->started && (r = kube_reflector_start(s->reflector)) < 0) {
+                hashmap_remove(c->named, s->secret_name);
+                named_free(s);
+                return r;
+        }
+        log_debug(LOG_COMPONENT("cache"), "watching the secrets of a name", LOG_STR("name", name));
+        return 0;
+}
+
+static void named_close(pp_cache *c, const char *name) {
+        source *s = hashmap_remove(c->named, name);
+        if (!s) return;
+        drop_full_named(c, name);
+        log_debug(LOG_COMPONENT("cache"), "no longer watching the secrets of a name",
+                  LOG_STR("name", name));
+        named_free(s);
+}
+
+/* A policy changed: watch the names it now names, stop those that no policy names any more. */
+static void named_follow(pp_cache *c, const model_policy *before, const model_policy *after) {
+        for (size_t i = 0; after && after->spec && i < after->spec->n_pull_secrets; i++) {
+                const char *name = after->spec->pull_secrets[i].name;
+                int r = named_open(c, name);
+                /* its policies wait; pp_cache_sources_synced() tries again */
+                if (r < 0)
+                        log_error(LOG_COMPONENT("cache"), "cannot watch the secrets of a name",
+                                  LOG_STR("name", name), LOG_ERRNO(r));
+        }
+        for (size_t i = 0; before && before->spec && i < before->spec->n_pull_secrets; i++) {
+                const char *name = before->spec->pull_secrets[i].name;
+                if (kube_store_count_indexed(c->src[SRC_POLICIES].store, IDX_SECRET_NAME, name) ==
+                    0)
+                        named_close(c, name);
+        }
+}
+
+/* Readiness waits once, for the names of the first policy list; never again afterwards. */
+static void check_named_synced(pp_cache *c) {
+        if (c->named_synced || !c->src[SRC_POLICIES].synced) return;
+        size_t st = 0;
+        void *v;
+        while (hashmap_iterate(c->named, &st, NULL, &v))
+                if (!((source *)v)->synced) return;
+        c->named_synced = true;
+}
+
+int pp_cache_sources_synced(pp_cache *c, const model_policy *p) {
+        int synced = 1;
+        for (size_t i = 0; p && p->spec && i < p->spec->n_pull_secrets; i++) {
+                const char *name = p->spec->pull_secrets[i].name;
+                int r = named_open(c, name);
+                if (r < 0) return r;
+                const source *s = hashmap_get(c->named, name);
+                if (!s->synced) synced = 0;
+        }
+        return synced;
 }
 
 int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
@@ -387,6 +519,8 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
         if ((o->namespace && !c->namespace) || !c->global_ns || !c->global_name) goto fail;
         r = hashmap_new(&c->full);
         if (r < 0) goto fail;
+        r = hashmap_new(&c->named);
+        if (r < 0) goto fail;
 
         const char *managed = NAMES_LABEL_MANAGED_BY "=" NAMES_MANAGED_BY_VALUE;
         if ((r = source_init(c, SRC_POLICIES, "pullpolicies", &model_kind_policy,
@@ -395,15 +529,14 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
                              &KUBE_RES_NAMESPACES, false, NULL, false)) < 0 ||
             (r = source_init(c, SRC_SERVICEACCOUNTS, "serviceaccounts", &model_kind_service_account,
                              &KUBE_RES_SERVICEACCOUNTS, true, NULL, false)) < 0 ||
-            (r = source_init(c, SRC_SECRETS, "secrets (metadata)", &model_kind_secret_meta,
-                             &KUBE_RES_SECRETS, true, NULL, true)) < 0 ||
             (r = source_init(c, SRC_COPIES, "secrets (copies)", &model_kind_secret,
                              &KUBE_RES_SECRETS, true, managed, false)) < 0 ||
             (r = source_init(c, SRC_ROLEBINDINGS, "rolebindings", &model_kind_role_binding,
                              &KUBE_RES_ROLEBINDINGS, true, managed, false)) < 0)
                 goto fail;
-        /* Watching one namespace must not hide the global pull secret (R6) elsewhere. */
-        if (c->namespace && !streq(c->namespace, c->global_ns)) {
+        /* The global pull secret (R6) by itself: no other secret of its namespace is read,
+         * and watching one namespace must not hide it. */
+        {
                 _cleanup_free_ char *field = NULL;
                 if (asprintf(&field, "metadata.name=%s", c->global_name) < 0) {
                         r = -ENOMEM;
@@ -444,6 +577,12 @@ pp_cache *pp_cache_free(pp_cache *c) {
                 kube_reflector_free(c->src[i].reflector);
                 kube_store_free(c->src[i].store);
         }
+        if (c->named) {
+                size_t st = 0;
+                void *v;
+                while (hashmap_iterate(c->named, &st, NULL, &v)) named_free(v);
+                hashmap_free(c->named);
+        }
         if (c->full) {
                 size_t st = 0;
                 void *v;
@@ -463,6 +602,7 @@ pp_cache *pp_cache_free(pp_cache *c) {
 }
 
 int pp_cache_start(pp_cache *c) {
+        c->started = true;
         for (int i = 0; i < _SRC_MAX; i++) {
                 if (!c->src[i].reflector) continue;
                 int r = kube_reflector_start(c->src[i].reflector);
@@ -474,7 +614,9 @@ int pp_cache_start(pp_cache *c) {
 const char *pp_cache_not_synced(const pp_cache *c) {
         for (int i = 0; i < _SRC_MAX; i++)
                 if (c->src[i].reflector && !c->src[i].synced) return c->src[i].name;
-        return NULL;
+        /* Later names do not make the process unready: only the policies naming them wait
+         * (pp_cache_sources_synced()). */
+        return c->named_synced ? NULL : NAMED_SOURCES;
 }
 
 bool pp_cache_synced(const pp_cache *c) {
@@ -526,9 +668,61 @@ void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret) {
                 st.watches += rs.watches;
                 st.relists_gone += rs.relists_gone;
         }
+        size_t it = 0;
+        void *v;
+        while (hashmap_iterate(c->named, &it, NULL, &v)) {
+                const source *s = v;
+                st.objects += kube_store_count(s->store);
+                st.mem += kube_store_mem(s->store);
+                kube_reflector_stats rs;
+                kube_reflector_get_stats(s->reflector, &rs);
+                st.lists += rs.lists;
+                st.watches += rs.watches;
+                st.relists_gone += rs.relists_gone;
+        }
         st.objects += hashmap_size(c->full);
         st.mem += hashmap_mem(c->full);
         *ret = st;
+}
+
+static size_t full_mem(const pp_cache *c) {
+        size_t mem = hashmap_mem(c->full);
+        size_t st = 0;
+        void *v;
+        while (hashmap_iterate(c->full, &st, NULL, &v)) {
+                const full_secret *f = v;
+                mem += sizeof(*f) + strlen(f->key) + 1 +
+                       (model_kind_secret.mem ? model_kind_secret.mem(f->secret)
+                                              : kube_meta_mem(&f->secret->meta));
+        }
+        return mem;
+}
+
+void pp_cache_publish_metrics(const pp_cache *c) {
+        if (!c->metrics) return;
+        static const char *const kinds[] = {"policy", "namespace", "serviceaccount", "secret",
+                                            "rolebinding"};
+        size_t bytes[ARRAY_SIZE(kinds)] = {0};
+        for (int i = 0; i < _SRC_MAX; i++) {
+                if (!c->src[i].store) continue;
+                metrics_set_cache_objects(c->metrics, source_names[i].metric,
+                                          kube_store_count(c->src[i].store));
+                for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+                        if (streq(kinds[k], source_names[i].kind))
+                                bytes[k] += kube_store_mem(c->src[i].store);
+        }
+        size_t named = 0, it = 0;
+        void *v;
+        while (hashmap_iterate(c->named, &it, NULL, &v)) {
+                const source *s = v;
+                named += kube_store_count(s->store);
+                bytes[3] += kube_store_mem(s->store);
+        }
+        metrics_set_cache_objects(c->metrics, source_names[SRC_NAMED].metric, named);
+        metrics_set_cache_objects(c->metrics, "secrets-read", hashmap_size(c->full));
+        bytes[3] += full_mem(c);
+        for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
+                metrics_set_cache_bytes(c->metrics, kinds[k], bytes[k]);
 }
 
 /* ---- the planner's snapshot ------------------------------------------------------------- */
@@ -562,9 +756,11 @@ static int snap_sa_list_linked(void *ud, const char *key, const model_sa ***ret,
  */
 static const model_secret *snap_secret_get(void *ud, const char *ns, const char *name) {
         pp_cache *c = ud;
-        const model_secret *meta = kube_store_get(c->src[SRC_SECRETS].store, ns, name);
-        if (!meta && c->src[SRC_GLOBAL].store)
-                meta = kube_store_get(c->src[SRC_GLOBAL].store, ns, name);
+        const model_secret *meta = kube_store_get(c->src[SRC_GLOBAL].store, ns, name);
+        if (!meta) {
+                const source *s = hashmap_get(c->named, name);
+                if (s) meta = kube_store_get(s->store, ns, name);
+        }
         const model_secret *copy = kube_store_get(c->src[SRC_COPIES].store, ns, name);
         if (copy && (!meta || streq_ptr(copy->meta.resource_version, meta->meta.resource_version)))
                 return copy;
@@ -646,6 +842,9 @@ static void fetch_free(pp_cache_fetch *f) {
 }
 
 static void store_full(pp_cache *c, const char *ns, const char *name, const kube_response *r) {
+        /* its name is no longer wanted (the policies naming it went meanwhile): no data kept */
+        if (!kube_store_get(c->src[SRC_GLOBAL].store, ns, name) && !hashmap_get(c->named, name))
+                return;
         json_object *obj = json_tokener_parse(r->body ? r->body : "");
         if (!obj) return;
         model_secret *s = NULL;

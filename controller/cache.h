@@ -6,8 +6,11 @@
  *   pullpolicies             full (slim model_policy)
  *   namespaces               full (slim model_namespace)
  *   serviceaccounts          full (slim model_sa: names of its two lists, our annotations)
- *   secrets                  METADATA ONLY (PartialObjectMetadata): no secret data is
- *                            ever listed or watched (R11)
+ *   secrets of a used name   METADATA ONLY (PartialObjectMetadata), one reflector per name
+ *                            that some policy's spec.pullSecrets names, selecting that
+ *                            name in every namespace; opened and closed with the policies.
+ *                            No other secret is listed or watched, and no secret data (R11)
+ *   the global pull secret   METADATA ONLY, selected by name in its namespace
  *   secrets we made (R5)     full, selected by app.kubernetes.io/managed-by
  *   rolebindings we made     selected by app.kubernetes.io/managed-by
  *
@@ -56,7 +59,8 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret);
 pp_cache *pp_cache_free(pp_cache *c);
 
 int pp_cache_start(pp_cache *c);
-/* Every reflector has completed its first LIST. */
+/* Every reflector has completed its first LIST (the named secrets: those that the first
+ * list of policies named). */
 bool pp_cache_synced(const pp_cache *c);
 /* NULL when synced, else the name of a resource still listing (for /readyz). */
 const char *pp_cache_not_synced(const pp_cache *c);
@@ -79,6 +83,13 @@ void pp_cache_foreach_orphan(pp_cache *c, pp_cache_enqueue_fn fn, void *ud);
 plan_snapshot pp_cache_snapshot(pp_cache *c);
 
 /*
+ * Whether the secrets that p names are watched and listed: until then the planner would
+ * take them for missing. 1 when they are; 0 when not yet, and the policy is enqueued once
+ * they are; a negative errno when a watch could not be opened (try again later).
+ */
+int pp_cache_sources_synced(pp_cache *c, const model_policy *p);
+
+/*
  * Reads in full the secrets that planning p needs (its pull secrets in the
  * home, except those whose metadata shows they belong to a service account,
  * and the global pull secret when it may be merged into or its merge record
@@ -99,6 +110,8 @@ typedef struct pp_cache_stats {
         unsigned long secret_gets;                  /* full reads of named secrets */
 } pp_cache_stats;
 void pp_cache_get_stats(const pp_cache *c, pp_cache_stats *ret);
+/* Sets pullpolicy_cache_objects{source} and pullpolicy_cache_bytes{kind} (metrics.h). */
+void pp_cache_publish_metrics(const pp_cache *c);
 
 /* Counts for the pullpolicy gauges: policies by Ready reason. */
 typedef void (*pp_cache_policy_visit)(const model_policy *p, void *ud);

@@ -531,6 +531,12 @@ int controller_metrics_new(controller_metrics **ret) {
             {&m->objects_skipped_total, METRICS_COUNTER, "pullpolicy_objects_skipped_total",
              "Objects the cache skipped because its model refuses them, by resource and reason",
              METRICS_LABELS("resource", "reason"), NULL, 0},
+            {&m->cache_objects, METRICS_GAUGE, "pullpolicy_cache_objects",
+             "Objects held by each source of the controller's cache", METRICS_LABELS("source"),
+             NULL, 0},
+            {&m->cache_bytes, METRICS_GAUGE, "pullpolicy_cache_bytes",
+             "Tracked heap bytes of the cached objects of a kind (keys and indexes included)",
+             METRICS_LABELS("kind"), NULL, 0},
         };
         for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
                 r = metrics_register(g, defs[i].type, defs[i].name, defs[i].help, defs[i].labels,
@@ -636,4 +642,14 @@ void metrics_write(controller_metrics *m, const char *resource, const char *verb
 void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason) {
         if (!m || !resource || !reason) return;
         (void)metrics_inc(m->objects_skipped_total, METRICS_LABELS(resource, reason));
+}
+
+void metrics_set_cache_objects(controller_metrics *m, const char *source, size_t n) {
+        if (!m || !source) return;
+        (void)metrics_set(m->cache_objects, METRICS_LABELS(source), (double)n);
+}
+
+void metrics_set_cache_bytes(controller_metrics *m, const char *kind, size_t bytes) {
+        if (!m || !kind) return;
+        (void)metrics_set(m->cache_bytes, METRICS_LABELS(kind), (double)bytes);
 }

@@ -127,6 +127,8 @@ typedef struct controller_metrics {
         metrics_family *start_time_seconds; /* process_start_time_seconds */
         /* pullpolicy_objects_skipped_total{resource,reason} */
         metrics_family *objects_skipped_total;
+        metrics_family *cache_objects; /* pullpolicy_cache_objects{source} */
+        metrics_family *cache_bytes;   /* pullpolicy_cache_bytes{kind} */
 } controller_metrics;
 
 /*
@@ -147,6 +149,8 @@ typedef struct controller_metrics {
  *   process_start_time_seconds
  *   pullpolicy_objects_skipped_total{resource,reason}  objects the cache's model refused
  *                                      (model_refusal_reason()), skipped by LIST and WATCH
+ *   pullpolicy_cache_objects{source}   objects held by each of the cache's sources
+ *   pullpolicy_cache_bytes{kind}       tracked heap bytes of the cached objects of a kind
  *   pullpolicy_metrics_dropped_series_total    (the registry's own, see above)
  */
 int controller_metrics_new(controller_metrics **ret);
@@ -183,5 +187,8 @@ void metrics_api_request(controller_metrics *m, const char *verb, long http_stat
 void metrics_write(controller_metrics *m, const char *resource, const char *verb);
 /* An object of resource skipped by the cache, reason from model_refusal_reason(). */
 void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason);
+/* Gauges of the cache: objects held by a source, bytes held for a kind. */
+void metrics_set_cache_objects(controller_metrics *m, const char *source, size_t n);
+void metrics_set_cache_bytes(controller_metrics *m, const char *kind, size_t bytes);
 
 #endif

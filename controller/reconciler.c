@@ -552,6 +552,15 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
         }
         const model_policy *p = pp_cache_policy(r->cache, key);
         model_policy *ghost = NULL;
+        int synced = p ? pp_cache_sources_synced(r->cache, p) : 1;
+        if (synced < 0) return synced;
+        if (synced == 0) {
+                /* planned now, its sources would look missing; the cache enqueues it again
+                 * once the secrets it names are listed */
+                log_debug(LOG_COMPONENT("reconciler"), "waiting for the secrets it names",
+                          LOG_STR("policy", key));
+                return kube_workqueue_done(q, key, 0);
+        }
         if (!p) {
                 if (!pp_cache_orphaned(r->cache, key)) {
                         log_debug(LOG_COMPONENT("reconciler"), "policy gone",
@@ -648,6 +657,7 @@ static void on_gauges(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_workqueue_stats qs;
         kube_workqueue_get_stats(r->queue, &qs);
         metrics_workqueue_set_depth(r->metrics, QUEUE_NAME, qs.depth);
+        pp_cache_publish_metrics(r->cache);
 }
 
 static void on_resync(struct ev_loop *loop, ev_timer *w, int revents) {
