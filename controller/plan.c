@@ -265,8 +265,9 @@ static int edit_one(plan_sa_desired *d, size_t *cap_sec, size_t *cap_pull, const
                                 if (change_push(&d->added, &d->n_added, secret, L) < 0)
                                         return -ENOMEM;
                                 claim |= L;
-                        } else if ((claimed & L) || (others & L)) {
-                                /* made by the controller (for us or another policy): share */
+                        } else if ((claimed & L) || (others & L) || (w->adopt & L)) {
+                                /* made by the controller (for us or another policy, or put
+                                 * back by a stale writer after we removed it): share */
                                 claim |= L;
                         }
                         /* else: someone else's link; it serves us, but is not ours */
@@ -1066,6 +1067,10 @@ static int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usabl
                                 n_want++;
                                 w->mask = s->ps->for_mask;
                                 w->hold = !usable[i * n_ps + j];
+                                if (c->set->recently_removed)
+                                        w->adopt =
+                                            c->set->recently_removed(c->set->recently_removed_ud,
+                                                                     ns, sa->meta.name, w->secret);
                                 if (!w->hold && (((w->mask & POLICY_FOR_PULL) &&
                                                   !model_sa_has_pull_secret(sa, w->secret)) ||
                                                  ((w->mask & POLICY_FOR_MOUNT) &&

@@ -143,6 +143,10 @@ typedef struct plan_settings {
         /* R4 Auto: OpenShift provisions no dockercfg secrets (the ImageRegistry capability is
          * disabled or the image-registry ClusterOperator says Removed): Auto does not wait */
         bool registry_removed;
+        /* NULL: none. The lists (POLICY_FOR_*) of ns/sa from which the controller removed
+         * secret recently (removals.h): such a link, if present and unclaimed, is adopted */
+        unsigned (*recently_removed)(void *ud, const char *ns, const char *sa, const char *secret);
+        void *recently_removed_ud;
         long long now; /* wall clock, Unix seconds */
 } plan_settings;
 
@@ -154,6 +158,9 @@ typedef struct plan_sa_want {
         /* true: keep this policy's existing claims on it but add nothing (waiting,
          * secret missing or invalid, distribution not allowed) */
         bool hold;
+        /* lists in which a present, unclaimed link is the controller's all the same: it
+         * removed it there a moment ago and another writer put it back (removals.h) */
+        unsigned adopt;
 } plan_sa_want;
 
 typedef struct plan_sa_change {

@@ -689,6 +689,10 @@ static void metrics_zero(controller_metrics *m) {
 
 /* ---- undoing resurrected links (removals.h) ------------------------------------------------ */
 
+static unsigned recently_removed(void *ud, const char *ns, const char *sa, const char *secret) {
+        return pp_removals_lists(ud, ns, sa, secret, kube_now());
+}
+
 static void undo_req_free(undo_req *u) {
         if (!u) return;
         pp_reconciler *r = u->r;
@@ -865,6 +869,8 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
                 free(r);
                 return k;
         }
+        r->settings.recently_removed = recently_removed;
+        r->settings.recently_removed_ud = r->removals;
         k = kube_workqueue_new(o->loop, &qo, &r->queue);
         if (k < 0) {
                 pp_removals_free(r->removals);

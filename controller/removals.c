@@ -227,6 +227,17 @@ void pp_removals_undo_done(pp_removals_undo *u) {
         *u = (pp_removals_undo){0};
 }
 
+unsigned pp_removals_lists(const pp_removals *m, const char *ns, const char *sa, const char *secret,
+                           double now) {
+        if (!m || !ns || !sa || !secret) return 0;
+        _cleanup_free_ char *key = account_key(ns, sa);
+        const account *a = key ? hashmap_get(m->accounts, key) : NULL;
+        for (size_t i = 0; a && i < a->n; i++)
+                if (streq(a->r[i].secret, secret) && now - a->r[i].at <= m->ttl)
+                        return a->r[i].lists;
+        return 0;
+}
+
 size_t pp_removals_accounts(const pp_removals *m) {
         return m ? hashmap_size(m->accounts) : 0;
 }

@@ -67,6 +67,10 @@ typedef struct pp_removals_undo {
 int pp_removals_check(pp_removals *m, const model_sa *sa, double now, pp_removals_undo *ret);
 void pp_removals_undo_done(pp_removals_undo *u);
 
+/* The lists (POLICY_FOR_*) of ns/sa from which secret was removed less than ttl ago. */
+unsigned pp_removals_lists(const pp_removals *m, const char *ns, const char *sa, const char *secret,
+                           double now);
+
 /* Accounts currently remembered (for tests and a gauge). */
 size_t pp_removals_accounts(const pp_removals *m);
 

@@ -2084,7 +2084,7 @@ static void test_sa_edit_rerun_after_conflict(void **state) {
         model_sa *v1 =
             sa_json("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\",\"resourceVersion\":"
                     "\"1\"},\"imagePullSecrets\":[{\"name\":\"a\"}]}");
-        plan_sa_want want[] = {{(char *)"mine", POLICY_FOR_PULL, false}};
+        plan_sa_want want[] = {{(char *)"mine", POLICY_FOR_PULL, false, 0}};
         plan_sa_desired d1 = {0};
         assert_int_equal(plan_sa_edit(v1, "n/p", want, 1, &d1), 0);
         assert_true(d1.changed);
@@ -2129,6 +2129,31 @@ static void test_sa_edit_released_claim(void **state) {
         model_sa_free(sa);
 }
 
+/*
+ * A link the controller removed a moment ago, put back by a stale writer just as a policy
+ * wants it again: adopted (claimed), so that the policy's next removal removes it. Without
+ * adopt it would stay someone else's for ever (R7).
+ */
+static void test_sa_edit_adopts_resurrected(void **state) {
+        model_sa *sa = sa_json("{\"metadata\":{\"name\":\"d\",\"namespace\":\"n\"},"
+                               "\"imagePullSecrets\":[{\"name\":\"x\"}]}");
+        plan_sa_want plain[] = {{(char *)"x", POLICY_FOR_PULL, false, 0}};
+        plan_sa_desired d = {0};
+        assert_int_equal(plan_sa_edit(sa, "n/p", plain, 1, &d), 0);
+        assert_false(d.changed); /* someone else's: serves the policy, not claimed */
+        assert_null(d.links);
+        plan_sa_desired_done(&d);
+        plan_sa_want adopt[] = {{(char *)"x", POLICY_FOR_PULL, false, POLICY_FOR_PULL}};
+        assert_int_equal(plan_sa_edit(sa, "n/p", adopt, 1, &d), 0);
+        assert_true(d.changed);
+        assert_int_equal(d.n_pull_secrets, 1);
+        assert_int_equal(d.n_added, 0);
+        assert_non_null(d.links);
+        assert_non_null(strstr(d.links, "\"policy\":\"n/p\",\"secret\":\"x\""));
+        plan_sa_desired_done(&d);
+        model_sa_free(sa);
+}
+
 static void test_sa_edit_duplicates_and_order(void **state) {
         /* someone else's duplicate stays; ours (the last) goes */
         model_sa *sa = sa_json(
@@ -2151,9 +2176,9 @@ static void test_sa_edit_duplicates_and_order(void **state) {
         assert_string_equal(d.links, kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS));
         plan_sa_desired_done(&d);
         /* duplicate wants count once; hold keeps a claim without adding */
-        plan_sa_want want[] = {{(char *)"x", POLICY_FOR_PULL, true},
-                               {(char *)"x", POLICY_FOR_PULL | POLICY_FOR_MOUNT, false},
-                               {(char *)"z", POLICY_FOR_PULL, true}};
+        plan_sa_want want[] = {{(char *)"x", POLICY_FOR_PULL, true, 0},
+                               {(char *)"x", POLICY_FOR_PULL | POLICY_FOR_MOUNT, false, 0},
+                               {(char *)"z", POLICY_FOR_PULL, true, 0}};
         assert_int_equal(plan_sa_edit(sa, "n/p", want, 3, &d), 0);
         assert_false(d.changed);
         assert_int_equal(d.n_pull_secrets, 3);
@@ -2170,7 +2195,7 @@ static void test_sa_desired_apply_json_keeps_fields(void **state) {
             "\"imagePullSecrets\":[{\"name\":\"a\"}],\"automountServiceAccountToken\":false}");
         model_sa *sa = NULL;
         assert_int_equal(model_sa_decode(j, &sa), 0);
-        plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL | POLICY_FOR_MOUNT, false}};
+        plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL | POLICY_FOR_MOUNT, false, 0}};
         plan_sa_desired d = {0};
         assert_int_equal(plan_sa_edit(sa, "n/p", want, 1, &d), 0);
         assert_int_equal(plan_sa_desired_apply_json(j, &d), 0);
@@ -2197,7 +2222,7 @@ static void test_sa_desired_apply_json_keeps_unnamed(void **state) {
                                "\"imagePullSecrets\":[{},{\"name\":\"a\"},{\"name\":7}]}");
         model_sa *sa = NULL;
         assert_int_equal(model_sa_decode(j, &sa), 0);
-        plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL, false}};
+        plan_sa_want want[] = {{(char *)"new", POLICY_FOR_PULL, false, 0}};
         plan_sa_desired d = {0};
         assert_int_equal(plan_sa_edit(sa, "n/p", want, 1, &d), 0);
         assert_int_equal(plan_sa_desired_apply_json(j, &d), 0);
@@ -2695,6 +2720,7 @@ int main(void) {
             T(test_status_transition_time),
             T(test_sa_edit_rerun_after_conflict),
             T(test_sa_edit_released_claim),
+            T(test_sa_edit_adopts_resurrected),
             T(test_sa_edit_duplicates_and_order),
             T(test_sa_desired_apply_json_keeps_fields),
             T(test_global_edit_direct),

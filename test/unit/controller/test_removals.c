@@ -162,6 +162,19 @@ static void test_ttl_and_bounds(void **state) {
 }
 
 /* Lists that hold more than names cannot be rebuilt from names: left alone. */
+static void test_lists_for_adoption(void **state) {
+        pp_removals *m = NULL;
+        pp_removals_opts o = {.ttl = 10};
+        assert_int_equal(pp_removals_new(&o, &m), 0);
+        assert_int_equal(pp_removals_lists(m, "n", "d", "x", 0.0), 0);
+        assert_int_equal(pp_removals_note_removed(m, "n", "d", "x", POLICY_FOR_PULL, 0.0), 0);
+        assert_int_equal(pp_removals_lists(m, "n", "d", "x", 5.0), POLICY_FOR_PULL);
+        assert_int_equal(pp_removals_lists(m, "n", "d", "y", 5.0), 0);
+        assert_int_equal(pp_removals_lists(m, "n", "e", "x", 5.0), 0);
+        assert_int_equal(pp_removals_lists(m, "n", "d", "x", 10.5), 0); /* expired */
+        pp_removals_free(m);
+}
+
 static void test_not_plain_left_alone(void **state) {
         pp_removals *m = NULL;
         assert_int_equal(pp_removals_new(NULL, &m), 0);
@@ -182,6 +195,7 @@ int main(void) {
             cmocka_unit_test(test_no_loop),
             cmocka_unit_test(test_claimed_or_relinked_is_left_alone),
             cmocka_unit_test(test_ttl_and_bounds),
+            cmocka_unit_test(test_lists_for_adoption),
             cmocka_unit_test(test_not_plain_left_alone),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
