@@ -47,7 +47,7 @@ die() {
         exit 1
 }
 usage() {
-        sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 find_kubeconfig() {

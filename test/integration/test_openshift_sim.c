@@ -1243,6 +1243,44 @@ static void test_removed_cleans_up(void **state) {
         free(new_ref);
 }
 
+/* --- namespaces --- */
+
+/*
+ * OpenShift provisions the accounts of every namespace, kube-* included. kube-public's
+ * "default" account is used by no test: provisioned here, then cleaned up by the removed
+ * mode and its annotation dropped, so the shared control plane is left as it was.
+ */
+static void test_kube_namespaces_served(void **state) {
+        fixture *f = *state;
+        static const char *const current[] = {"--mode=current", "--namespace-prefix=kube-public",
+                                              NULL};
+        start_sim(f, "kube-public", current);
+        sa_cond d = {.ns = "kube-public", .name = "default"};
+        assert_int_equal(testenv_wait_until(cond_listed_both, &d, WAIT_S), 0);
+        json_object *sa = get_sa("kube-public", "default");
+        char *ref = strdup(annotation(sa, ANN_REF));
+        json_object_put(sa);
+        assert_int_equal(tproc_stop(&f->sim, 15.0), 0);
+        f->sim_running = false;
+
+        static const char *const removed[] = {"--mode=removed", "--namespace-prefix=kube-public",
+                                              NULL};
+        start_sim(f, "kube-public-cleanup", removed);
+        has_cond gone = {.ns = "kube-public", .name = "default", .entry = ref, .want = false};
+        assert_int_equal(testenv_wait_until(cond_has_entry, &gone, WAIT_S), 0);
+        sa_cond s = {.ns = "kube-public", .secret = ref};
+        double deadline = mono() + WAIT_S;
+        while (cond_secret_exists(&s)) {
+                if (mono() > deadline) fail_msg("kube-public/%s was not deleted", ref);
+                sleep_s(0.1);
+        }
+        assert_int_equal(patch_sa("kube-public", "default", "json",
+                                  "[{\"op\":\"remove\",\"path\":\"/metadata/annotations/"
+                                  "openshift.io~1internal-registry-pull-secret-ref\"}]"),
+                         200);
+        free(ref);
+}
+
 /* --- hack/openshift-sim.sh start/stop --- */
 
 static void test_script_start_stop(void **state) {
@@ -1300,7 +1338,11 @@ int main(void) {
             T(test_early416_unguarded_resync),
             T(test_removed_provisions_nothing),
             T(test_removed_cleans_up),
+            T(test_kube_namespaces_served),
             T(test_script_start_stop),
         };
+        /* PULLPOLICY_TEST_FILTER=test_current_* runs only the matching tests. */
+        const char *filter = getenv("PULLPOLICY_TEST_FILTER");
+        if (filter && *filter) cmocka_set_test_filter(filter);
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }
