@@ -692,6 +692,100 @@ static void test_metadata_only_secrets(void **state) {
         free(m.e);
 }
 
+/*
+ * Issue 9: a paged LIST sharing its HTTP/2 connection with watches stalled now
+ * and then between two pages until something unrelated woke curl up (~30 s).
+ * The page's last bytes were already inside curl (libcurl 7.88's HTTP/2 layer
+ * paused on its stream: DATA larger than the transfer's 16 KiB receive buffer,
+ * read while another transfer was reading the connection), and no timer or
+ * socket event was left to finish it. Here a fresh client lists ~5,000 objects
+ * as metadata in pages of ~260 KB (gzip'd by the apiserver) next to four
+ * cluster-wide reflectors, 30 times; a LIST timeout of 8 s turns a stalled
+ * page into a failure. Before the fix 4 of 30 LISTs had one (client.h,
+ * KUBE_CLIENT_RECV_BUFFER).
+ */
+#define STALL_OBJECTS 5000
+#define STALL_ROUNDS  30
+
+static void test_paged_list_never_waits_for_a_wakeup(void **state) {
+        env *e = *state;
+        writer w = {.e = e};
+        char path[256];
+
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", e->ns);
+        for (int i = 0; i < STALL_OBJECTS; i++) {
+                char *body = NULL;
+                /* Names and labels make each item's metadata ~400 bytes: pages of ~200 KB. */
+                assert_true(asprintf(&body,
+                                     "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{"
+                                     "\"name\":\"stall-%d-padding-padding-padding-padding\","
+                                     "\"labels\":{\"" LABEL_KEY "\":\"refl\","
+                                     "\"pad\":\"padding-padding-padding-padding-%d\"}},"
+                                     "\"type\":\"Opaque\",\"data\":{\"k\":\"dg==\"}}",
+                                     i, i) > 0);
+                writer_submit(&w, KUBE_POST, path, body);
+        }
+        writer_drain(&w);
+
+        unsigned long pages = 0, failures = 0, http2 = 0, nudges = 0;
+        for (int round = 0; round < STALL_ROUNDS; round++) {
+                /* A new client each round, as at the controller's start: its first connection. */
+                kube_client *c = new_client(e, testenv_kubeconfig());
+                map watched[4] = {{0}}, m = {0};
+                kube_reflector *bg[4];
+                /* What the controller starts with it: cluster-wide lists and watches. */
+                const kube_resource *res[4] = {&KUBE_RES_NAMESPACES, &KUBE_RES_SERVICEACCOUNTS,
+                                               &KUBE_RES_SECRETS, &RES_CONFIGMAPS};
+                for (int i = 0; i < 4; i++) {
+                        kube_reflector_opts o = cm_opts(e);
+                        o.resource = res[i];
+                        o.namespace = NULL;
+                        o.label_selector = i >= 2 ? LABEL_KEY "=none" : NULL;
+                        assert_int_equal(
+                            kube_reflector_new(c, &o, &map_handlers, &watched[i], &bg[i]), 0);
+                        assert_int_equal(kube_reflector_start(bg[i]), 0);
+                }
+                kube_reflector_opts o = cm_opts(e);
+                o.resource = &KUBE_RES_SECRETS;
+                o.metadata_only = true;
+                o.label_selector = NULL; /* no filtering: the apiserver sends each page at once */
+                o.page_size = 500;
+                o.list_timeout = 8;
+                o.backoff_initial = 0.1;
+                o.backoff_max = 0.1;
+                kube_reflector *r = NULL;
+                assert_int_equal(kube_reflector_new(c, &o, &map_handlers, &m, &r), 0);
+                assert_int_equal(kube_reflector_start(r), 0);
+                double end = kube_now() + 60;
+                for (int i = 0; i < 5; i++)
+                        while (!get_stats(i < 4 ? bg[i] : r).synced) {
+                                assert_true(kube_now() < end);
+                                run_for(e, 0.01);
+                        }
+                kube_reflector_stats s = get_stats(r);
+                pages += s.list_pages;
+                failures += s.failures_total;
+                if (s.failures_total > 0) print_stats("a page waited past the LIST timeout", r);
+                assert_int_equal(m.n, STALL_OBJECTS);
+                kube_client_stats cs;
+                kube_client_get_stats(c, &cs);
+                http2 += cs.http2;
+                nudges += cs.nudges;
+                kube_reflector_free(r);
+                for (int i = 0; i < 4; i++) {
+                        kube_reflector_free(bg[i]);
+                        free(watched[i].e);
+                }
+                free(m.e);
+                kube_client_free(c);
+        }
+        fprintf(stderr, "# %d LISTs, %lu pages, %lu failed; http2 answers %lu, nudges %lu\n",
+                STALL_ROUNDS, pages, failures, http2, nudges);
+        assert_true(http2 >= pages); /* the pages shared the watches' HTTP/2 connection */
+        assert_true(pages >= (unsigned long)STALL_ROUNDS * 10);
+        assert_int_equal(failures, 0);
+}
+
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
@@ -701,6 +795,7 @@ int main(void) {
             T(test_expired_resource_version),
             T(test_stalled_connection),
             T(test_metadata_only_secrets),
+            T(test_paged_list_never_waits_for_a_wakeup),
             /* Last: it restarts the apiserver. */
             T(test_apiserver_restart),
         };
