@@ -56,6 +56,7 @@ struct kube_reflector {
         struct ev_loop *loop;
         kube_reflector_transport tr;
         kube_reflector_handlers h;
+        kube_reflector_list_handlers lh;
         void *ud;
 
         char *path;      /* collection path */
@@ -77,7 +78,9 @@ struct kube_reflector {
         bool req_is_watch;
 
         /* LIST in progress */
-        json_object *items;
+        json_object *items; /* the pages so far, without on_list_page */
+        size_t listed;      /* items of the pages so far */
+        bool list_open;     /* on_list_begin called, on_list_end or on_list_abort not yet */
         char *continue_token;
         bool full_list; /* the next LIST is one request without limit (a continue token expired) */
 
@@ -163,6 +166,8 @@ static void set_rv(kube_reflector *r, const char *rv) {
 static void reset_list_state(kube_reflector *r) {
         json_object_put(r->items);
         r->items = NULL;
+        r->listed = 0;
+        r->list_open = false;
         free(r->continue_token);
         r->continue_token = NULL;
 }
@@ -222,6 +227,11 @@ static void schedule_failure(kube_reflector *r, action what, double retry_after)
 }
 
 static void relist_after_failure(kube_reflector *r, double retry_after) {
+        if (r->list_open && r->lh.on_list_abort) {
+                r->in_handler++;
+                r->lh.on_list_abort(r->ud);
+                r->in_handler--;
+        }
         reset_list_state(r);
         schedule_failure(r, ACT_LIST, retry_after);
 }
@@ -289,7 +299,7 @@ static int absorb_page(kube_reflector *r, const char *body, size_t len, char **r
         }
 
         size_t n = items ? json_object_array_length(items) : 0;
-        size_t have = r->items ? json_object_array_length(r->items) : 0;
+        size_t have = r->listed;
         if (n > r->max_items || have + n > r->max_items) {
                 k = -E2BIG;
                 goto out;
@@ -310,14 +320,27 @@ static int absorb_page(kube_reflector *r, const char *body, size_t len, char **r
                 rv = json_object_get_string(v);
         if (!cont && !rv_ok(rv)) goto out; /* the last page must say where to watch from */
 
-        if (!r->items) {
+        if (r->lh.on_list_page) {
+                /* Handed over now and freed below: the list is never held whole. */
+                k = 0;
+                r->in_handler++;
+                if (!r->list_open) {
+                        r->list_open = true;
+                        if (r->lh.on_list_begin) k = r->lh.on_list_begin(r->ud);
+                }
+                if (k >= 0 && n > 0 && r->running && !r->free_pending)
+                        k = r->lh.on_list_page(r->ud, items);
+                r->in_handler--;
+                if (k < 0) goto out;
+                r->listed += n;
+        } else if (!r->items) {
                 r->items = json_object_new_array_ext((int)MIN(n, (size_t)INT_MAX));
                 if (!r->items) {
                         k = -ENOMEM;
                         goto out;
                 }
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; !r->lh.on_list_page && i < n; i++) {
                 json_object *it = json_object_array_get_idx(items, i);
                 if (json_object_array_add(r->items, json_object_get(it)) < 0) {
                         json_object_put(it);
@@ -372,6 +395,7 @@ static void list_done(kube_client *c, const kube_response *resp, void *ud) {
         }
 
         k = absorb_page(r, resp->body, resp->body_len, &rv);
+        if (handler_ended_us(r)) return;
         if (k < 0) {
                 relist_after_failure(r, 0);
                 return;
@@ -384,14 +408,24 @@ static void list_done(kube_client *c, const kube_response *resp, void *ud) {
         /* Complete. */
         set_rv(r, rv);
         r->stats.lists_done++;
-        json_object *items = r->items ? r->items : json_object_new_array();
-        r->items = NULL;
-        if (!items) {
-                relist_after_failure(r, 0);
-                return;
+        if (r->lh.on_list_page) {
+                r->list_open = false;
+                k = 0;
+                if (r->lh.on_list_end) {
+                        r->in_handler++;
+                        k = r->lh.on_list_end(r->ud, r->rv);
+                        r->in_handler--;
+                }
+        } else {
+                json_object *items = r->items ? r->items : json_object_new_array();
+                r->items = NULL;
+                if (!items) {
+                        relist_after_failure(r, 0);
+                        return;
+                }
+                k = call_replace(r, items, r->rv);
+                json_object_put(items);
         }
-        k = call_replace(r, items, r->rv);
-        json_object_put(items);
         if (handler_ended_us(r)) return;
         if (k < 0) {
                 relist_after_failure(r, 0);
@@ -785,6 +819,16 @@ int kube_reflector_new(kube_client *client, const kube_reflector_opts *opts,
 fail:
         really_free(r);
         return k;
+}
+
+int kube_reflector_set_list_handlers(kube_reflector *r, const kube_reflector_list_handlers *h) {
+        if (!r) return -EINVAL;
+        /* Not while a LIST is under way: its pages would be taken two ways. */
+        if (r->in_handler > 0 || r->items || r->list_open || r->continue_token ||
+            (r->req && !r->req_is_watch))
+                return -EBUSY;
+        r->lh = h && h->on_list_page ? *h : (kube_reflector_list_handlers){};
+        return 0;
 }
 
 int kube_reflector_start(kube_reflector *r) {

@@ -4,7 +4,9 @@
  * collection on the apiserver, like client-go's Reflector.
  *
  *   1. LIST, paginated (limit + continue), read from etcd (no resourceVersion),
- *      every page accumulated; then on_replace(items, rv) with the whole list.
+ *      every page accumulated; then on_replace(items, rv) with the whole list;
+ *      or, with on_list_page, each page handed over and freed as it arrives
+ *      (on_list_begin, on_list_page..., on_list_end(rv)).
  *   2. WATCH from the list's resourceVersion with allowWatchBookmarks=true and
  *      timeoutSeconds drawn from [watch_timeout, 2*watch_timeout).
  *      ADDED/MODIFIED/DELETED go to on_event; every event's (and bookmark's)
@@ -97,6 +99,26 @@ typedef struct kube_reflector_handlers {
 } kube_reflector_handlers;
 
 /*
+ * A LIST taken page by page (kube_reflector_set_list_handlers()): on_replace
+ * is then not called and no page is kept once its handler returned.
+ * on_list_begin before the first page of each LIST; on_list_page with each
+ * page's "items" (not called for an empty page); on_list_end with the list's
+ * resourceVersion after the last page: what no page held is gone (e.g.
+ * kube_store_replace_begin/add/commit). Errors as for the other handlers (the
+ * reflector relists after a backoff). on_list_abort when a LIST that began
+ * ends without its last page (a failed page, a continue token that expired, a
+ * handler's error); it must not call the reflector. A stopped or freed
+ * reflector does not call it: the next on_list_begin starts afresh.
+ * on_list_begin, on_list_end and on_list_abort may be NULL.
+ */
+typedef struct kube_reflector_list_handlers {
+        int (*on_list_begin)(void *ud);
+        int (*on_list_page)(void *ud, json_object *items);
+        int (*on_list_end)(void *ud, const char *resource_version);
+        void (*on_list_abort)(void *ud);
+} kube_reflector_list_handlers;
+
+/*
  * The transport, injectable for tests: functions with the meaning of
  * kube_client_request() and kube_request_cancel(). Callbacks are made with
  * the client argument set to whatever the transport likes (the reflector
@@ -160,6 +182,13 @@ typedef struct kube_reflector_stats {
  */
 int kube_reflector_new(kube_client *client, const kube_reflector_opts *opts,
                        const kube_reflector_handlers *handlers, void *ud, kube_reflector **ret);
+
+/*
+ * Takes LISTs page by page with h (copied; NULL or no on_list_page: back to
+ * on_replace) from the next LIST on. Usually called before the start; -EBUSY
+ * from inside a handler or while a LIST is under way.
+ */
+int kube_reflector_set_list_handlers(kube_reflector *r, const kube_reflector_list_handlers *h);
 
 /*
  * Starts listing (returns at once; everything happens on the loop).
