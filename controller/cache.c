@@ -375,6 +375,8 @@ static int source_init_full(pp_cache *c, int which, const char *name, const kube
             .label_selector = label_selector,
             .field_selector = field_selector,
             .metadata_only = metadata_only,
+            /* Streamed initial lists where the apiserver has them (issue 9), else paged. */
+            .watch_list = true,
             .watch_timeout = c->watch_timeout,
             .idle_timeout = c->idle_timeout,
         };

@@ -136,6 +136,19 @@ typedef struct kube_reflector_opts {
         const char *label_selector;    /* NULL or "": none */
         const char *field_selector;    /* NULL or "": none */
         bool metadata_only;            /* PartialObjectMetadata(List) */
+        /*
+         * With kube_reflector_set_list_handlers(): each LIST is a watch with
+         * sendInitialEvents=true and resourceVersionMatch=NotOlderThan whose
+         * ADDED events are handed over one at a time until the bookmark annotated
+         * k8s.io/initial-events-end (its resourceVersion is the list's); the same
+         * stream then goes on as the watch. A server that refuses it (HTTP 400 or
+         * 422: the WatchList feature off, Kubernetes < 1.34 by default) or ignores
+         * it (a bookmark without that annotation) makes the reflector page its
+         * LISTs from then on (stats.watch_list_fallbacks). A 410 during the
+         * initial events lists again at once; any other end before them, after a
+         * backoff.
+         */
+        bool watch_list;
 
         unsigned page_size;     /* LIST limit; 0: 500 */
         unsigned max_items;     /* 0: 1,048,576 */
@@ -156,13 +169,15 @@ typedef struct kube_reflector_opts {
 } kube_reflector_opts;
 
 typedef struct kube_reflector_stats {
-        unsigned long lists;        /* LISTs started (a paginated list counts once) */
-        unsigned long list_pages;   /* LIST requests made, all pages */
-        unsigned long lists_done;   /* LISTs completed (on_replace called) */
-        unsigned long watches;      /* WATCH requests started */
-        unsigned long relists_gone; /* LISTs caused by a 410 on a watch */
-        unsigned long full_lists;   /* unpaginated LISTs after a continue token expired */
-        unsigned long events;       /* ADDED/MODIFIED/DELETED received */
+        unsigned long lists;                /* LISTs started (a paginated list counts once) */
+        unsigned long list_pages;           /* LIST requests made, all pages */
+        unsigned long lists_done;           /* LISTs completed (on_replace called) */
+        unsigned long watches;              /* WATCH requests started */
+        unsigned long relists_gone;         /* LISTs caused by a 410 on a watch */
+        unsigned long full_lists;           /* unpaginated LISTs after a continue token expired */
+        unsigned long streamed_lists;       /* LISTs made as watches with initial events */
+        unsigned long watch_list_fallbacks; /* the server refused them: paged from then on */
+        unsigned long events;               /* ADDED/MODIFIED/DELETED received */
         unsigned long bookmarks;
         unsigned long idle_timeouts;  /* watches given up for silence (ours or the client's) */
         unsigned long failures_total; /* failed LISTs and watches (each backoff) */

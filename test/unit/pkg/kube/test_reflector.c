@@ -1167,6 +1167,157 @@ static void test_paged_list_handler_error(void **state) {
         assert_int_equal(stats(f).failures_total, 1);
 }
 
+/* ---- LISTs streamed as a watch with initial events (issue 9) ---------------- */
+
+static const char *end_bookmark(const char *rv) {
+        static char buf[256];
+        snprintf(buf, sizeof(buf),
+                 "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ServiceAccount\",\"metadata\":{"
+                 "\"resourceVersion\":\"%s\",\"annotations\":{"
+                 "\"k8s.io/initial-events-end\":\"true\"}}}}\n",
+                 rv);
+        return buf;
+}
+
+static bool is_stream_list(const fake_req *q) {
+        return is_watch(q) && strstr(q->path, "&sendInitialEvents=true") &&
+               strstr(q->path, "&resourceVersionMatch=NotOlderThan") &&
+               !strstr(q->path, "resourceVersion=");
+}
+
+/*
+ * The initial events are the list: each handed over as it arrives (split
+ * across chunks too), nothing committed before the end bookmark, whose
+ * resourceVersion is the list's; the same stream then goes on as the watch.
+ */
+static void test_streamed_list(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_true(is_stream_list(w));
+        assert_non_null(strstr(w->path, "allowWatchBookmarks=true"));
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        const char *e = event("ADDED", "b", "6");
+        char half[128];
+        snprintf(half, sizeof(half), "%.*s", 20, e);
+        assert_int_equal(stream(w, half), 0);
+        assert_int_equal(f->list_pages, 1);
+        assert_int_equal(stream(w, e + 20), 0);
+        assert_int_equal(stream(w, event("ADDED", "c", "7")), 0);
+        assert_int_equal(f->list_pages, 3);
+        assert_int_equal(staged(f), 3);
+        assert_int_equal(kube_store_count(f->store), 0);
+        assert_int_equal(f->synced, 0);
+        assert_int_equal(stream(w, end_bookmark("50")), 0);
+        assert_int_equal(f->list_ends, 1);
+        assert_string_equal(f->last_replace_rv, "50");
+        assert_int_equal(kube_store_count(f->store), 3);
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(f->replaces, 0);
+        assert_int_equal(f->n_events, 0); /* the initial events are not watch events */
+
+        /* The same stream goes on as the watch. */
+        assert_int_equal(stream(w, event("MODIFIED", "a", "51")), 0);
+        assert_int_equal(stream(w, event("DELETED", "c", "52")), 0);
+        assert_int_equal(f->n_events, 2);
+        assert_int_equal(kube_store_count(f->store), 2);
+        kube_reflector_stats s = stats(f);
+        assert_string_equal(s.resource_version, "52");
+        assert_int_equal(s.lists, 1);
+        assert_int_equal(s.streamed_lists, 1);
+        assert_int_equal(s.lists_done, 1);
+        assert_int_equal(s.list_pages, 0);
+        assert_int_equal(f->n, 1);
+
+        /* Its end re-watches from the last resourceVersion, as any watch. */
+        run_for(f, 1.1); /* not a "very short" watch */
+        end_stream(w);
+        fake_req *w2 = wait_req(f, 1);
+        assert_true(is_watch(w2));
+        assert_null(strstr(w2->path, "sendInitialEvents"));
+        assert_non_null(strstr(w2->path, "resourceVersion=52"));
+}
+
+/* A 410 during the initial events drops what was taken and streams the list again at once. */
+static void test_streamed_list_gone(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        o.backoff_initial = 5; /* a backoff would fail wait_req() */
+        o.backoff_max = 5;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        assert_int_equal(staged(f), 1);
+        assert_true(stream(w, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+                              "\"reason\":\"Expired\"}}\n") < 0);
+        assert_int_equal(f->list_aborts, 1);
+        assert_int_equal(staged(f), 0);
+        fake_req *w2 = wait_req(f, 1);
+        assert_true(is_stream_list(w2));
+        assert_int_equal(stream(w2, event("ADDED", "b", "8")), 0);
+        assert_int_equal(stream(w2, end_bookmark("60")), 0);
+        assert_int_equal(kube_store_count(f->store), 1);
+        assert_non_null(kube_store_get(f->store, NULL, "b"));
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(stats(f).lists, 2);
+        assert_int_equal(stats(f).failures_total, 0);
+}
+
+/*
+ * A server without streamed lists: 422 for sendInitialEvents (the WatchList
+ * feature off), or plain bookmarks and no end (one that ignores the
+ * parameter). Paged LISTs from then on, at once, without a failure.
+ */
+static void test_streamed_list_fallback(void **state) {
+        for (int way = 0; way < 2; way++) {
+                fixture *f = *state;
+                kube_reflector_transport tr = transport(f);
+                kube_reflector_opts o = base_opts(f, &tr);
+                o.watch_list = true;
+                o.page_size = 2;
+                start_paged(f, &o);
+                fake_req *w = wait_req(f, 0);
+                assert_true(is_stream_list(w));
+                if (way == 0) {
+                        const char *st = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
+                                         "\"Failure\",\"reason\":\"Invalid\",\"code\":422}";
+                        kube_response resp = {.http_status = 422,
+                                              .error =
+                                                  kube_error_from_http(422, KUBE_REASON_INVALID),
+                                              .body = st,
+                                              .body_len = strlen(st)};
+                        finish(w, &resp);
+                } else {
+                        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+                        assert_true(stream(w, bookmark("9")) < 0);
+                }
+                fake_req *l = wait_req(f, 1);
+                assert_false(is_watch(l));
+                assert_non_null(strstr(l->path, "limit=2"));
+                assert_int_equal(f->list_aborts, 1);
+                reply_page(l, "70", NULL, 0, 2);
+                assert_int_equal(kube_store_count(f->store), 2);
+                assert_int_equal(f->synced, 1);
+                kube_reflector_stats s = stats(f);
+                assert_int_equal(s.watch_list_fallbacks, 1);
+                assert_int_equal(s.failures_total, 0);
+                /* The relist after a 410 pages too. */
+                fake_req *w2 = wait_req(f, 2);
+                assert_true(is_watch(w2));
+                reply_error(w2, 410, 0);
+                assert_false(is_watch(wait_req(f, 3)));
+                teardown(state);
+                setup(state);
+        }
+}
+
 static void test_free_inside_event_handler(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
@@ -1297,6 +1448,9 @@ int main(void) {
             T(test_paged_list_hands_over_each_page),
             T(test_paged_list_gone_mid_list),
             T(test_paged_list_handler_error),
+            T(test_streamed_list),
+            T(test_streamed_list_gone),
+            T(test_streamed_list_fallback),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
