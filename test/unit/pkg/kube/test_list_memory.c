@@ -11,6 +11,8 @@
  *          kube_store_replace() building the new objects beside the old ones
  *   paged  kube_reflector_set_list_handlers(): each page decoded into the store's
  *          slim objects and freed before the next is asked for
+ *   streamed  opts.watch_list: the LIST as a watch with initial events, each
+ *          decoded as it arrives
  *
  * The figures are printed (they are also in the notes of issue 9); the test
  * asserts that the paged way peaks within its own store plus a few pages, and
@@ -128,6 +130,46 @@ static void serve(fake *f, kube_reflector *r, unsigned long lists) {
         }
 }
 
+/* Feeds one line of the watch stream; false when the reflector refused it (and ended it). */
+static bool feed(fake *f, const char *line, size_t len) {
+        int k = f->o.on_data(NULL, line, len, f->o.userdata);
+        if (k >= 0) return true;
+        f->waiting = false;
+        kube_response resp = {.http_status = 200, .error = k};
+        f->o.on_done(NULL, &resp, f->o.userdata);
+        return false;
+}
+
+/* Serves streamed LISTs (watches with initial events) until `lists` are done; 410 in between. */
+static void serve_stream(fake *f, kube_reflector *r, unsigned long lists) {
+        for (;;) {
+                while (!f->waiting) ev_run(f->loop, EVRUN_ONCE);
+                assert_non_null(strstr(f->path, "sendInitialEvents=true"));
+                for (int i = 0; i < N_OBJECTS; i++) {
+                        char *s = NULL;
+                        size_t len = 0;
+                        FILE *m = open_memstream(&s, &len);
+                        fprintf(m, "{\"type\":\"ADDED\",\"object\":");
+                        item(m, i);
+                        fprintf(m, "}\n");
+                        fclose(m);
+                        assert_true(feed(f, s, len));
+                        free(s);
+                }
+                static const char end[] =
+                    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"PartialObjectMetadata\","
+                    "\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{\"resourceVersion\":\"99999\","
+                    "\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}}}}\n";
+                assert_true(feed(f, end, sizeof(end) - 1));
+                kube_reflector_stats s;
+                kube_reflector_get_stats(r, &s);
+                if (s.lists_done >= lists) return;
+                static const char gone[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+                                           "\"code\":410,\"reason\":\"Expired\"}}\n";
+                assert_false(feed(f, gone, sizeof(gone) - 1));
+        }
+}
+
 static int on_replace(void *ud, json_object *items, const char *rv) {
         int r = kube_store_replace(ud, items);
         return r < 0 ? r : 0;
@@ -170,7 +212,9 @@ typedef struct figures {
         unsigned objects; /* in the store */
 } figures;
 
-static void measure(bool paged, figures *out) {
+typedef enum way { WHOLE, PAGED, STREAMED } way;
+
+static void measure(way how, figures *out) {
         fake f = {.loop = ev_loop_new(EVFLAG_AUTO)};
         kube_store *store = NULL;
         kube_reflector *r = NULL;
@@ -180,6 +224,7 @@ static void measure(bool paged, figures *out) {
             .metadata_only = true,
             .page_size = PAGE,
             .idle_timeout = -1,
+            .watch_list = how == STREAMED,
             .loop = f.loop,
             .transport = &tr,
         };
@@ -189,15 +234,21 @@ static void measure(bool paged, figures *out) {
 
         assert_int_equal(kube_store_new(&model_kind_secret_meta, &store), 0);
         assert_int_equal(kube_reflector_new(NULL, &o, &h, store, &r), 0);
-        if (paged) assert_int_equal(kube_reflector_set_list_handlers(r, &lh), 0);
+        if (how != WHOLE) assert_int_equal(kube_reflector_set_list_handlers(r, &lh), 0);
         out->base_kb = status_kb("VmHWM");
         assert_int_equal(kube_reflector_start(r), 0);
-        serve(&f, r, 1);
+        if (how == STREAMED)
+                serve_stream(&f, r, 1);
+        else
+                serve(&f, r, 1);
         out->list_kb = status_kb("VmHWM");
         struct mallinfo2 m1 = mallinfo2();
         out->heap_kb = (long)(m1.uordblks - m0.uordblks) / 1024;
         out->store_kb = (long)(kube_store_mem(store) / 1024);
-        serve(&f, r, 2);
+        if (how == STREAMED)
+                serve_stream(&f, r, 2);
+        else
+                serve(&f, r, 2);
         out->relist_kb = status_kb("VmHWM");
         out->objects = (unsigned)kube_store_count(store);
         kube_reflector_free(r);
@@ -207,7 +258,7 @@ static void measure(bool paged, figures *out) {
 }
 
 /* Runs measure() in a child: each way starts from the same heap. */
-static figures measure_in_child(bool paged) {
+static figures measure_in_child(way how) {
         int p[2];
         figures fig = {0};
         assert_int_equal(pipe(p), 0);
@@ -215,7 +266,7 @@ static figures measure_in_child(bool paged) {
         assert_true(pid >= 0);
         if (pid == 0) {
                 close(p[0]);
-                measure(paged, &fig);
+                measure(how, &fig);
                 _exit(write(p[1], &fig, sizeof(fig)) == (ssize_t)sizeof(fig) ? 0 : 1);
         }
         close(p[1]);
@@ -227,25 +278,30 @@ static figures measure_in_child(bool paged) {
         return fig;
 }
 
-static void print(const char *way, const figures *g) {
+static void print(const char *name, const figures *g) {
         fprintf(stderr,
-                "# %-5s %u objects: peak +%ld KB over the LIST, +%ld KB over the relist; "
+                "# %-8s %u objects: peak +%ld KB over the LIST, +%ld KB over the relist; "
                 "synced heap +%ld KB (store %ld KB)\n",
-                way, g->objects, g->list_kb - g->base_kb, g->relist_kb - g->base_kb, g->heap_kb,
+                name, g->objects, g->list_kb - g->base_kb, g->relist_kb - g->base_kb, g->heap_kb,
                 g->store_kb);
 }
 
 static void test_list_memory(void **state) {
-        figures whole = measure_in_child(false);
-        figures paged = measure_in_child(true);
+        figures whole = measure_in_child(WHOLE);
+        figures paged = measure_in_child(PAGED);
+        figures streamed = measure_in_child(STREAMED);
         print("whole", &whole);
         print("paged", &paged);
+        print("streamed", &streamed);
         fprintf(stderr, "# peak ratio whole/paged: LIST %.1f, relist %.1f\n",
                 (double)(whole.list_kb - whole.base_kb) / (double)(paged.list_kb - paged.base_kb),
                 (double)(whole.relist_kb - whole.base_kb) /
                     (double)(paged.relist_kb - paged.base_kb));
         assert_int_equal(whole.objects, N_OBJECTS);
         assert_int_equal(paged.objects, N_OBJECTS);
+        assert_int_equal(streamed.objects, N_OBJECTS);
+        /* One event at a time: the store and its staged objects, no page. */
+        assert_true(streamed.relist_kb - streamed.base_kb <= 2 * streamed.heap_kb + 8 * 1024);
         /* A page of json-c trees is ~8 MB here (500 items of ~17 KB each while parsed). */
         long allowance = 3 * 8 * 1024;
         assert_true(paged.relist_kb - paged.base_kb <= 2 * paged.heap_kb + allowance);
