@@ -1318,6 +1318,53 @@ static void test_streamed_list_fallback(void **state) {
         }
 }
 
+/*
+ * Hostile streams during the initial events: an event over max_event or
+ * nested deeper than the framer's limit drops what was taken and lists again
+ * after a backoff; duplicate keys are json-c's (the last one wins).
+ */
+static void test_streamed_list_hostile(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        o.max_event = 1024;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        char big[2048];
+        snprintf(big, sizeof(big),
+                 "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"big\","
+                 "\"annotations\":{\"x\":\"%01500d\"}}}}\n",
+                 0);
+        assert_int_equal(stream(w, big), -EMSGSIZE);
+        assert_int_equal(f->list_aborts, 1);
+        assert_int_equal(staged(f), 0);
+
+        w = wait_req(f, 1);
+        assert_true(is_stream_list(w));
+        char deep[1024] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"d\",\"x\":";
+        for (int i = 0; i < 80; i++) strcat(deep, "[");
+        for (int i = 0; i < 80; i++) strcat(deep, "]");
+        strcat(deep, "}}}\n");
+        assert_true(stream(w, deep) < 0);
+        assert_int_equal(f->list_aborts, 2);
+
+        w = wait_req(f, 2);
+        assert_true(is_stream_list(w));
+        assert_int_equal(
+            stream(w, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\","
+                      "\"resourceVersion\":\"1\"}},\"object\":{\"metadata\":{\"name\":\"y\","
+                      "\"name\":\"z\",\"resourceVersion\":\"2\"}}}\n"),
+            0);
+        assert_int_equal(stream(w, end_bookmark("20")), 0);
+        assert_int_equal(kube_store_count(f->store), 1);
+        assert_non_null(kube_store_get(f->store, NULL, "z"));
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(stats(f).failures_total, 2);
+}
+
 static void test_free_inside_event_handler(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
@@ -1451,6 +1498,7 @@ int main(void) {
             T(test_streamed_list),
             T(test_streamed_list_gone),
             T(test_streamed_list_fallback),
+            T(test_streamed_list_hostile),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
