@@ -304,6 +304,27 @@ static int on_replace(void *ud, json_object *items, const char *rv) {
         return r < 0 ? r : 0;
 }
 
+/* LISTs page by page: each page decoded into the store's objects and freed (issue 9). */
+static int on_list_begin(void *ud) {
+        return kube_store_replace_begin(((source *)ud)->store);
+}
+
+static int on_list_page(void *ud, json_object *items) {
+        return kube_store_replace_add(((source *)ud)->store, items);
+}
+
+static int on_list_end(void *ud, const char *rv) {
+        int r = kube_store_replace_commit(((source *)ud)->store);
+        return r < 0 ? r : 0;
+}
+
+static void on_list_abort(void *ud) {
+        kube_store_replace_abort(((source *)ud)->store);
+}
+
+static const kube_reflector_list_handlers list_handlers = {on_list_begin, on_list_page, on_list_end,
+                                                           on_list_abort};
+
 static int on_event(void *ud, kube_event_type type, json_object *obj) {
         source *s = ud;
         int r = kube_store_apply(s->store, type, obj);
@@ -373,10 +394,14 @@ static int source_setup(pp_cache *c, source *s, int which, const char *name,
             .label_selector = label_selector,
             .field_selector = field_selector,
             .metadata_only = metadata_only,
+            /* Streamed initial lists where the apiserver has them (issue 9), else paged. */
+            .watch_list = true,
             .watch_timeout = c->watch_timeout,
             .idle_timeout = c->idle_timeout,
         };
-        return kube_reflector_new(c->client, &o, &reflector_handlers, s, &s->reflector);
+        r = kube_reflector_new(c->client, &o, &reflector_handlers, s, &s->reflector);
+        if (r < 0) return r;
+        return kube_reflector_set_list_handlers(s->reflector, &list_handlers);
 }
 
 static int source_init_full(pp_cache *c, int which, const char *name, const kube_store_kind *kind,

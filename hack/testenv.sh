@@ -27,7 +27,9 @@
 #                     to logs.prev/ by the next fresh `start`)
 #
 # Environment: PULLPOLICY_BINDIR uses binaries from that directory instead of
-# hack/build-control-plane.sh; TESTENV_TIMEOUT (seconds, default 180) bounds the waits.
+# hack/build-control-plane.sh; TESTENV_TIMEOUT (seconds, default 180) bounds the waits;
+# TESTENV_APISERVER_FLAGS (default none) adds flags to the apiserver started by start,
+# start-apiserver and restart-apiserver (e.g. --feature-gates=WatchList=false).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -310,7 +312,8 @@ start_apiserver_proc() {
         --shutdown-send-retry-after=true \
         --enable-admission-plugins=NamespaceLifecycle,ServiceAccount \
         --profiling=false \
-        --v=1
+        --v=1 \
+        ${TESTENV_APISERVER_FLAGS:-}
 }
 
 start_kcm() {
@@ -329,7 +332,8 @@ start_kcm() {
         --leader-elect=false \
         --controllers='*' \
         --profiling=false \
-        --v=1
+        --v=1 \
+        ${TESTENV_APISERVER_FLAGS:-}
 }
 
 # --- readiness -------------------------------------------------------------------------------

@@ -69,6 +69,7 @@ struct kube_request {
         unsigned retries_after; /* re-sent as a 429/5xx Retry-After asked */
         ev_tstamp first_active; /* the first activation: the timeout covers the retries */
         bool has_retry_after;   /* the answer had a Retry-After header (even "0") */
+        ev_tstamp nudged;       /* when a silent answer last got a nudge: see liveness_cb() */
         bool internal;          /* the client's own liveness probe: not observed */
 
         kube_method method;
@@ -654,20 +655,42 @@ static void probe_done(kube_client *c, const kube_response *resp, void *ud) {
                 }
 }
 
+/*
+ * A request (not a stream) that has heard nothing for KUBE_CLIENT_STALL_S may
+ * be finished inside curl with nothing left to wake it: libcurl 7.88's HTTP/2
+ * layer can pause on a stream whose DATA did not fit its receive buffer while
+ * another transfer read the connection, and then waits for a socket event that
+ * never comes, since the bytes are already read (issue 9: a LIST page waited
+ * ~30 s for an unrelated request). KUBE_CLIENT_RECV_BUFFER makes that rare; a
+ * probe on the connection (once per silent spell of each request) ends what is
+ * left: its answer makes the socket readable and every transfer on it reads.
+ */
+static bool stalled_answers(kube_client *c, ev_tstamp now) {
+        bool any = false;
+        for (kube_request *r = c->requests; r; r = r->next) {
+                if (r->on_data || r->internal || r->state != RQ_ACTIVE || r->cancelled) continue;
+                if (now - r->last_activity < KUBE_CLIENT_STALL_S || r->nudged > r->last_activity)
+                        continue;
+                r->nudged = now;
+                any = true;
+        }
+        return any;
+}
+
 static void liveness_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_client *c = w->data;
         if (!c->h2_seen || c->probe || c->free_pending) return;
         ev_tstamp now = ev_now(loop);
+        bool nudge = stalled_answers(c, now);
         /* Only for a stream that has heard nothing for as long: not for idle pooled connections. */
         bool waiting = false;
         for (kube_request *r = c->requests; r && !waiting; r = r->next)
                 waiting = r->on_data && r->state == RQ_ACTIVE && !r->cancelled &&
                           now - r->last_activity >= KUBE_CLIENT_READ_IDLE_S;
-        if (!waiting) return;
         bool silent = false;
         for (sock *s = c->socks; s && !silent; s = s->next)
                 silent = now - s->last_read >= KUBE_CLIENT_READ_IDLE_S;
-        if (!silent) return;
+        if (!nudge && !(waiting && silent)) return;
         kube_request_opts o = {.method = KUBE_GET,
                                .path = "/version",
                                .timeout_ms = (long)(KUBE_CLIENT_PING_TIMEOUT_S * 1000),
@@ -681,6 +704,7 @@ static void liveness_cb(struct ev_loop *loop, ev_timer *w, int revents) {
                 c->probe = p;
                 c->probe_started = now;
                 c->stats.probes++;
+                if (nudge) c->stats.nudges++;
         }
         leave(c);
 }
@@ -768,6 +792,7 @@ static int setup_easy(kube_request *r) {
         SETOPT(e, CURLOPT_TCP_KEEPINTVL, (long)KUBE_CLIENT_KEEPALIVE_INTERVAL_S);
         SETOPT(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
         SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS, KUBE_CLIENT_CONNECT_TIMEOUT_MS);
+        SETOPT(e, CURLOPT_BUFFERSIZE, (long)KUBE_CLIENT_RECV_BUFFER);
         SETOPT(e, CURLOPT_USERAGENT, c->user_agent);
         SETOPT(e, CURLOPT_HTTPHEADER, r->headers);
         SETOPT(e, CURLOPT_WRITEFUNCTION, write_cb);

@@ -131,6 +131,7 @@ typedef struct kube_client_stats {
         unsigned long retried_after;    /* re-sent after a 429/5xx, as Retry-After asked */
         unsigned long probes;           /* liveness probes of silent HTTP/2 connections */
         unsigned long dead_connections; /* shut down: silent, and a probe got no answer */
+        unsigned long nudges; /* probes sent for an answer silent KUBE_CLIENT_STALL_S (client.c) */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 
@@ -235,6 +236,16 @@ int kube_url_escape(const char *s, char **ret);
 #define KUBE_CLIENT_READ_IDLE_S     20.0
 #define KUBE_CLIENT_PING_TIMEOUT_S  10.0
 #define KUBE_CLIENT_LIVENESS_TICK_S 1.0
+/*
+ * Receive buffer of each transfer (curl's default is 16 KiB). libcurl 7.88's
+ * HTTP/2 layer stalls a stream whose DATA does not fit it while another
+ * transfer reads the shared connection (32 KiB at a time): issue 9's LIST
+ * pages that waited ~30 s. A request (not a stream) silent for
+ * KUBE_CLIENT_STALL_S on HTTP/2 gets one liveness probe per silent spell,
+ * which wakes what is left of that (counted in kube_client_stats.nudges).
+ */
+#define KUBE_CLIENT_RECV_BUFFER (64 * 1024)
+#define KUBE_CLIENT_STALL_S     2.0
 /* client-go: Request.maxRetries defaults to 10; it does not cap the wait, we do. */
 #define KUBE_CLIENT_MAX_RETRIES        10
 #define KUBE_CLIENT_MAX_RETRY_WAIT_S   60.0

@@ -45,10 +45,11 @@ typedef enum action {
 /* Why we aborted a watch from inside its data callback. */
 typedef enum abort_reason {
         ABORT_NONE,
-        ABORT_GONE,    /* ERROR event, 410 */
-        ABORT_RETRY,   /* ERROR event with a 429/5xx code: watch again */
-        ABORT_RELIST,  /* other ERROR event, garbled stream, failed handler */
-        ABORT_STOPPED, /* a handler stopped or freed the reflector */
+        ABORT_GONE,     /* ERROR event, 410 */
+        ABORT_RETRY,    /* ERROR event with a 429/5xx code: watch again */
+        ABORT_RELIST,   /* other ERROR event, garbled stream, failed handler */
+        ABORT_STOPPED,  /* a handler stopped or freed the reflector */
+        ABORT_FALLBACK, /* a streamed LIST the server does not do: page from now on */
 } abort_reason;
 
 struct kube_reflector {
@@ -56,6 +57,7 @@ struct kube_reflector {
         struct ev_loop *loop;
         kube_reflector_transport tr;
         kube_reflector_handlers h;
+        kube_reflector_list_handlers lh;
         void *ud;
 
         char *path;      /* collection path */
@@ -77,9 +79,16 @@ struct kube_reflector {
         bool req_is_watch;
 
         /* LIST in progress */
-        json_object *items;
+        json_object *items; /* the pages so far, without on_list_page */
+        size_t listed;      /* items of the pages so far */
+        bool list_open;     /* on_list_begin called, on_list_end or on_list_abort not yet */
         char *continue_token;
         bool full_list; /* the next LIST is one request without limit (a continue token expired) */
+
+        /* streamed LISTs (opts.watch_list) */
+        bool watch_list;
+        bool watch_list_off; /* the server refused one: paged LISTs from now on */
+        bool initial;        /* the watch is a streamed LIST before its initial-events-end */
 
         /* WATCH in progress */
         double watch_started;
@@ -163,6 +172,8 @@ static void set_rv(kube_reflector *r, const char *rv) {
 static void reset_list_state(kube_reflector *r) {
         json_object_put(r->items);
         r->items = NULL;
+        r->listed = 0;
+        r->list_open = false;
         free(r->continue_token);
         r->continue_token = NULL;
 }
@@ -221,8 +232,19 @@ static void schedule_failure(kube_reflector *r, action what, double retry_after)
         schedule(r, what, d);
 }
 
-static void relist_after_failure(kube_reflector *r, double retry_after) {
+/* Ends a LIST that began without its last page: the consumer drops what it took. */
+static void abandon_list(kube_reflector *r) {
+        if (r->list_open && r->lh.on_list_abort) {
+                r->in_handler++;
+                r->lh.on_list_abort(r->ud);
+                r->in_handler--;
+        }
+        r->initial = false;
         reset_list_state(r);
+}
+
+static void relist_after_failure(kube_reflector *r, double retry_after) {
+        abandon_list(r);
         schedule_failure(r, ACT_LIST, retry_after);
 }
 
@@ -289,7 +311,7 @@ static int absorb_page(kube_reflector *r, const char *body, size_t len, char **r
         }
 
         size_t n = items ? json_object_array_length(items) : 0;
-        size_t have = r->items ? json_object_array_length(r->items) : 0;
+        size_t have = r->listed;
         if (n > r->max_items || have + n > r->max_items) {
                 k = -E2BIG;
                 goto out;
@@ -310,14 +332,27 @@ static int absorb_page(kube_reflector *r, const char *body, size_t len, char **r
                 rv = json_object_get_string(v);
         if (!cont && !rv_ok(rv)) goto out; /* the last page must say where to watch from */
 
-        if (!r->items) {
+        if (r->lh.on_list_page) {
+                /* Handed over now and freed below: the list is never held whole. */
+                k = 0;
+                r->in_handler++;
+                if (!r->list_open) {
+                        r->list_open = true;
+                        if (r->lh.on_list_begin) k = r->lh.on_list_begin(r->ud);
+                }
+                if (k >= 0 && n > 0 && r->running && !r->free_pending)
+                        k = r->lh.on_list_page(r->ud, items);
+                r->in_handler--;
+                if (k < 0) goto out;
+                r->listed += n;
+        } else if (!r->items) {
                 r->items = json_object_new_array_ext((int)MIN(n, (size_t)INT_MAX));
                 if (!r->items) {
                         k = -ENOMEM;
                         goto out;
                 }
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; !r->lh.on_list_page && i < n; i++) {
                 json_object *it = json_object_array_get_idx(items, i);
                 if (json_object_array_add(r->items, json_object_get(it)) < 0) {
                         json_object_put(it);
@@ -372,6 +407,7 @@ static void list_done(kube_client *c, const kube_response *resp, void *ud) {
         }
 
         k = absorb_page(r, resp->body, resp->body_len, &rv);
+        if (handler_ended_us(r)) return;
         if (k < 0) {
                 relist_after_failure(r, 0);
                 return;
@@ -384,14 +420,24 @@ static void list_done(kube_client *c, const kube_response *resp, void *ud) {
         /* Complete. */
         set_rv(r, rv);
         r->stats.lists_done++;
-        json_object *items = r->items ? r->items : json_object_new_array();
-        r->items = NULL;
-        if (!items) {
-                relist_after_failure(r, 0);
-                return;
+        if (r->lh.on_list_page) {
+                r->list_open = false;
+                k = 0;
+                if (r->lh.on_list_end) {
+                        r->in_handler++;
+                        k = r->lh.on_list_end(r->ud, r->rv);
+                        r->in_handler--;
+                }
+        } else {
+                json_object *items = r->items ? r->items : json_object_new_array();
+                r->items = NULL;
+                if (!items) {
+                        relist_after_failure(r, 0);
+                        return;
+                }
+                k = call_replace(r, items, r->rv);
+                json_object_put(items);
         }
-        k = call_replace(r, items, r->rv);
-        json_object_put(items);
         if (handler_ended_us(r)) return;
         if (k < 0) {
                 relist_after_failure(r, 0);
@@ -405,9 +451,17 @@ static void list_done(kube_client *c, const kube_response *resp, void *ud) {
         schedule(r, ACT_WATCH, 0);
 }
 
+static void start_stream_list(kube_reflector *r);
+
 static void start_list(kube_reflector *r) {
         _cleanup_free_ char *path = NULL;
         int k;
+
+        if (r->watch_list && !r->watch_list_off && r->lh.on_list_page && !r->continue_token &&
+            !r->full_list) {
+                start_stream_list(r);
+                return;
+        }
 
         bool full = false;
         if (!r->continue_token) {
@@ -450,10 +504,14 @@ static void start_list(kube_reflector *r) {
 
 /* ---- WATCH -------------------------------------------------------------- */
 
+static int on_initial_event(kube_reflector *r, const kube_watch_event *ev);
+
 static int on_watch_event(const kube_watch_event *ev, void *ud) {
         kube_reflector *r = ud;
         const char *rv;
         int k = 0;
+
+        if (r->initial) return on_initial_event(r, ev);
 
         switch (ev->type) {
         case KUBE_EVENT_ADDED:
@@ -526,6 +584,114 @@ static int on_watch_event(const kube_watch_event *ev, void *ud) {
         }
 }
 
+static bool initial_events_end(json_object *obj) {
+        json_object *meta, *ann, *v;
+        return json_object_object_get_ex(obj, "metadata", &meta) &&
+               json_object_object_get_ex(meta, "annotations", &ann) &&
+               json_object_object_get_ex(ann, "k8s.io/initial-events-end", &v) &&
+               json_object_is_type(v, json_type_string) && streq(json_object_get_string(v), "true");
+}
+
+/*
+ * A streamed LIST (watch with sendInitialEvents=true): ADDED events are the
+ * items, each handed over as a page of one as it arrives, until the bookmark
+ * annotated k8s.io/initial-events-end, which carries the list's
+ * resourceVersion; the same stream then goes on as the watch.
+ */
+static int on_initial_event(kube_reflector *r, const kube_watch_event *ev) {
+        const char *rv;
+        int k = 0;
+
+        switch (ev->type) {
+        case KUBE_EVENT_ADDED: {
+                if (r->metadata_only) {
+                        json_object *kind;
+                        if (!json_object_object_get_ex(ev->object, "kind", &kind) ||
+                            !streq_ptr(json_object_get_string(kind), "PartialObjectMetadata")) {
+                                r->abort = ABORT_RELIST;
+                                return -EPROTONOSUPPORT;
+                        }
+                }
+                if (r->listed >= r->max_items) {
+                        r->abort = ABORT_RELIST;
+                        return -E2BIG;
+                }
+                json_object *one = json_object_new_array_ext(1);
+                if (!one || json_object_array_add(one, json_object_get(ev->object)) < 0) {
+                        json_object_put(one);
+                        r->abort = ABORT_RELIST;
+                        return -ENOMEM;
+                }
+                r->watch_events++;
+                r->in_handler++;
+                k = r->lh.on_list_page(r->ud, one);
+                r->in_handler--;
+                json_object_put(one);
+                if (!r->running || r->free_pending) {
+                        r->abort = ABORT_STOPPED;
+                        return -ECANCELED;
+                }
+                if (k < 0) {
+                        r->abort = ABORT_RELIST;
+                        return k;
+                }
+                r->listed++;
+                return 0;
+        }
+        case KUBE_EVENT_BOOKMARK:
+                if (!initial_events_end(ev->object)) {
+                        /* A server that ignores sendInitialEvents (before the WatchList
+                         * feature) sends plain bookmarks and never the end. */
+                        r->abort = ABORT_FALLBACK;
+                        return -EPROTONOSUPPORT;
+                }
+                rv = kube_watch_object_resource_version(ev->object);
+                if (!rv_ok(rv)) {
+                        r->abort = ABORT_RELIST;
+                        return -EBADMSG;
+                }
+                r->watch_events++;
+                r->initial = false;
+                r->list_open = false;
+                set_rv(r, rv);
+                r->stats.lists_done++;
+                if (r->lh.on_list_end) {
+                        r->in_handler++;
+                        k = r->lh.on_list_end(r->ud, r->rv);
+                        r->in_handler--;
+                }
+                if (!r->running || r->free_pending) {
+                        r->abort = ABORT_STOPPED;
+                        return -ECANCELED;
+                }
+                if (k < 0) {
+                        r->abort = ABORT_RELIST;
+                        return k;
+                }
+                reset_list_state(r);
+                if (!r->stats.synced) {
+                        r->stats.synced = true;
+                        call_synced(r);
+                        if (!r->running || r->free_pending) {
+                                r->abort = ABORT_STOPPED;
+                                return -ECANCELED;
+                        }
+                }
+                return 0;
+        case KUBE_EVENT_ERROR:
+                if (kube_watch_event_is_gone(ev)) {
+                        r->abort = ABORT_GONE;
+                        return -EIDRM;
+                }
+                r->abort = ABORT_RELIST;
+                return -EPROTO;
+        default:
+                /* MODIFIED or DELETED before the initial events ended: not a list. */
+                r->abort = ABORT_RELIST;
+                return -EBADMSG;
+        }
+}
+
 static void watch_data_begin(kube_reflector *r) {
         r->in_handler++;
         r->in_data = true;
@@ -557,9 +723,39 @@ static int watch_data(kube_client *c, const char *data, size_t len, void *ud) {
         return 0;
 }
 
+/* Decides what follows the end of a streamed LIST before its initial events ended. */
+static void stream_list_ended(kube_reflector *r, const kube_response *resp) {
+        long http = resp->http_status;
+        if (r->abort == ABORT_STOPPED) return;
+        if (r->abort == ABORT_FALLBACK ||
+            (r->abort == ABORT_NONE && (http == 400 || http == 422))) {
+                /* The server does not stream lists (WatchList off, or before Kubernetes
+                 * 1.27: 422 "sendInitialEvents is forbidden ..."): page from now on. */
+                abandon_list(r);
+                r->watch_list_off = true;
+                r->stats.watch_list_fallbacks++;
+                schedule(r, ACT_LIST, 0);
+                return;
+        }
+        bool gone = r->abort == ABORT_GONE ||
+                    (r->abort == ABORT_NONE && (http == 410 || kube_error_is_gone(resp->error)));
+        if (gone && !(kube_now() - r->watch_started < SHORT_WATCH && r->watch_events == 0)) {
+                abandon_list(r);
+                schedule(r, ACT_LIST, 0);
+                return;
+        }
+        /* Anything else, a clean end included, leaves the list unfinished. */
+        relist_after_failure(r, resp->retry_after);
+}
+
 /* Decides what follows the end of a watch. */
 static void watch_ended(kube_reflector *r, const kube_response *resp) {
         bool very_short = kube_now() - r->watch_started < SHORT_WATCH && r->watch_events == 0;
+
+        if (r->initial) {
+                stream_list_ended(r, resp);
+                return;
+        }
 
         switch (r->abort) {
         case ABORT_GONE:
@@ -578,6 +774,7 @@ static void watch_ended(kube_reflector *r, const kube_response *resp) {
                 return;
         case ABORT_STOPPED:
                 return;
+        case ABORT_FALLBACK: /* only during the initial events */
         case ABORT_NONE:
                 break;
         }
@@ -659,20 +856,51 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         }
         r->stats.idle_timeouts++;
         cancel_req(r);
-        schedule_failure(r, ACT_WATCH, 0);
+        if (r->initial)
+                relist_after_failure(r, 0);
+        else
+                schedule_failure(r, ACT_WATCH, 0);
 }
 
+static void start_watch_ex(kube_reflector *r, bool initial);
+
 static void start_watch(kube_reflector *r) {
+        start_watch_ex(r, false);
+}
+
+/* A LIST as a watch that sends the current objects first (sendInitialEvents). */
+static void start_stream_list(kube_reflector *r) {
+        reset_list_state(r);
+        r->stats.lists++;
+        r->stats.streamed_lists++;
+        r->list_open = true;
+        int k = 0;
+        if (r->lh.on_list_begin) {
+                r->in_handler++;
+                k = r->lh.on_list_begin(r->ud);
+                r->in_handler--;
+                if (handler_ended_us(r)) return;
+        }
+        if (k < 0) {
+                relist_after_failure(r, 0);
+                return;
+        }
+        start_watch_ex(r, true);
+}
+
+static void start_watch_ex(kube_reflector *r, bool initial) {
         _cleanup_free_ char *path = NULL;
         long timeout_s = (long)(r->watch_timeout * (1.0 + kube_random()));
         int k;
 
         if (timeout_s < 1) timeout_s = 1;
-        k = asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld%s", r->path,
-                     timeout_s, r->selectors) < 0
+        k = asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld%s%s", r->path,
+                     timeout_s,
+                     initial ? "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan" : "",
+                     r->selectors) < 0
                 ? -ENOMEM
                 : 0;
-        if (k == 0) k = append_param(&path, "resourceVersion", r->rv);
+        if (k == 0 && !initial) k = append_param(&path, "resourceVersion", r->rv);
         if (k == 0) {
                 kube_request_opts o = {
                     .method = KUBE_GET,
@@ -685,6 +913,7 @@ static void start_watch(kube_reflector *r) {
                     .userdata = r,
                 };
                 kube_watch_framer_reset(r->framer);
+                r->initial = initial;
                 r->abort = ABORT_NONE;
                 r->abort_retry_after = 0;
                 r->watch_events = 0;
@@ -695,7 +924,10 @@ static void start_watch(kube_reflector *r) {
         }
         if (k < 0) {
                 r->req = NULL;
-                schedule_failure(r, ACT_WATCH, 0);
+                if (initial)
+                        relist_after_failure(r, 0);
+                else
+                        schedule_failure(r, ACT_WATCH, 0);
                 return;
         }
         r->stats.watching = true;
@@ -745,6 +977,7 @@ int kube_reflector_new(kube_client *client, const kube_reflector_opts *opts,
         if (handlers) r->h = *handlers;
         r->ud = ud;
         r->metadata_only = opts->metadata_only;
+        r->watch_list = opts->watch_list;
         r->page_size = opts->page_size ? opts->page_size : DEFAULT_PAGE_SIZE;
         r->max_items = opts->max_items ? opts->max_items : DEFAULT_MAX_ITEMS;
         r->max_page_body = opts->max_page_body;
@@ -787,6 +1020,16 @@ fail:
         return k;
 }
 
+int kube_reflector_set_list_handlers(kube_reflector *r, const kube_reflector_list_handlers *h) {
+        if (!r) return -EINVAL;
+        /* Not while a LIST is under way: its pages would be taken two ways. */
+        if (r->in_handler > 0 || r->items || r->list_open || r->continue_token ||
+            (r->req && !r->req_is_watch))
+                return -EBUSY;
+        r->lh = h && h->on_list_page ? *h : (kube_reflector_list_handlers){};
+        return 0;
+}
+
 int kube_reflector_start(kube_reflector *r) {
         if (!r) return -EINVAL;
         if (r->in_handler > 0 || r->free_pending) return -EBUSY;
@@ -814,7 +1057,10 @@ void kube_reflector_stop(kube_reflector *r) {
          * callback returns an error and the client then ends the request. */
         if (!r->in_data) cancel_req(r);
         r->stats.watching = false;
-        if (r->in_handler == 0) reset_list_state(r);
+        if (r->in_handler == 0) {
+                r->initial = false;
+                reset_list_state(r);
+        }
 }
 
 kube_reflector *kube_reflector_free(kube_reflector *r) {
@@ -834,7 +1080,8 @@ int kube_reflector_rewatch(kube_reflector *r, const char *rv) {
         if (r->in_handler > 0) return -EBUSY;
         if (!r->running) return -ENOTCONN;
         if (rv && !rv_ok(rv)) return -EINVAL;
-        if (!r->stats.synced || (r->req && !r->req_is_watch) || (!r->req && r->next != ACT_WATCH))
+        if (!r->stats.synced || r->initial || (r->req && !r->req_is_watch) ||
+            (!r->req && r->next != ACT_WATCH))
                 return -EAGAIN;
         if (r->req) {
                 cancel_req(r);

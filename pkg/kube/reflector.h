@@ -4,7 +4,9 @@
  * collection on the apiserver, like client-go's Reflector.
  *
  *   1. LIST, paginated (limit + continue), read from etcd (no resourceVersion),
- *      every page accumulated; then on_replace(items, rv) with the whole list.
+ *      every page accumulated; then on_replace(items, rv) with the whole list;
+ *      or, with on_list_page, each page handed over and freed as it arrives
+ *      (on_list_begin, on_list_page..., on_list_end(rv)).
  *   2. WATCH from the list's resourceVersion with allowWatchBookmarks=true and
  *      timeoutSeconds drawn from [watch_timeout, 2*watch_timeout).
  *      ADDED/MODIFIED/DELETED go to on_event; every event's (and bookmark's)
@@ -97,6 +99,26 @@ typedef struct kube_reflector_handlers {
 } kube_reflector_handlers;
 
 /*
+ * A LIST taken page by page (kube_reflector_set_list_handlers()): on_replace
+ * is then not called and no page is kept once its handler returned.
+ * on_list_begin before the first page of each LIST; on_list_page with each
+ * page's "items" (not called for an empty page); on_list_end with the list's
+ * resourceVersion after the last page: what no page held is gone (e.g.
+ * kube_store_replace_begin/add/commit). Errors as for the other handlers (the
+ * reflector relists after a backoff). on_list_abort when a LIST that began
+ * ends without its last page (a failed page, a continue token that expired, a
+ * handler's error); it must not call the reflector. A stopped or freed
+ * reflector does not call it: the next on_list_begin starts afresh.
+ * on_list_begin, on_list_end and on_list_abort may be NULL.
+ */
+typedef struct kube_reflector_list_handlers {
+        int (*on_list_begin)(void *ud);
+        int (*on_list_page)(void *ud, json_object *items);
+        int (*on_list_end)(void *ud, const char *resource_version);
+        void (*on_list_abort)(void *ud);
+} kube_reflector_list_handlers;
+
+/*
  * The transport, injectable for tests: functions with the meaning of
  * kube_client_request() and kube_request_cancel(). Callbacks are made with
  * the client argument set to whatever the transport likes (the reflector
@@ -114,6 +136,19 @@ typedef struct kube_reflector_opts {
         const char *label_selector;    /* NULL or "": none */
         const char *field_selector;    /* NULL or "": none */
         bool metadata_only;            /* PartialObjectMetadata(List) */
+        /*
+         * With kube_reflector_set_list_handlers(): each LIST is a watch with
+         * sendInitialEvents=true and resourceVersionMatch=NotOlderThan whose
+         * ADDED events are handed over one at a time until the bookmark annotated
+         * k8s.io/initial-events-end (its resourceVersion is the list's); the same
+         * stream then goes on as the watch. A server that refuses it (HTTP 400 or
+         * 422: the WatchList feature off, Kubernetes < 1.34 by default) or ignores
+         * it (a bookmark without that annotation) makes the reflector page its
+         * LISTs from then on (stats.watch_list_fallbacks). A 410 during the
+         * initial events lists again at once; any other end before them, after a
+         * backoff.
+         */
+        bool watch_list;
 
         unsigned page_size;     /* LIST limit; 0: 500 */
         unsigned max_items;     /* 0: 1,048,576 */
@@ -134,13 +169,15 @@ typedef struct kube_reflector_opts {
 } kube_reflector_opts;
 
 typedef struct kube_reflector_stats {
-        unsigned long lists;        /* LISTs started (a paginated list counts once) */
-        unsigned long list_pages;   /* LIST requests made, all pages */
-        unsigned long lists_done;   /* LISTs completed (on_replace called) */
-        unsigned long watches;      /* WATCH requests started */
-        unsigned long relists_gone; /* LISTs caused by a 410 on a watch */
-        unsigned long full_lists;   /* unpaginated LISTs after a continue token expired */
-        unsigned long events;       /* ADDED/MODIFIED/DELETED received */
+        unsigned long lists;                /* LISTs started (a paginated list counts once) */
+        unsigned long list_pages;           /* LIST requests made, all pages */
+        unsigned long lists_done;           /* LISTs completed (on_replace called) */
+        unsigned long watches;              /* WATCH requests started */
+        unsigned long relists_gone;         /* LISTs caused by a 410 on a watch */
+        unsigned long full_lists;           /* unpaginated LISTs after a continue token expired */
+        unsigned long streamed_lists;       /* LISTs made as watches with initial events */
+        unsigned long watch_list_fallbacks; /* the server refused them: paged from then on */
+        unsigned long events;               /* ADDED/MODIFIED/DELETED received */
         unsigned long bookmarks;
         unsigned long idle_timeouts;  /* watches given up for silence (ours or the client's) */
         unsigned long failures_total; /* failed LISTs and watches (each backoff) */
@@ -160,6 +197,13 @@ typedef struct kube_reflector_stats {
  */
 int kube_reflector_new(kube_client *client, const kube_reflector_opts *opts,
                        const kube_reflector_handlers *handlers, void *ud, kube_reflector **ret);
+
+/*
+ * Takes LISTs page by page with h (copied; NULL or no on_list_page: back to
+ * on_replace) from the next LIST on. Usually called before the start; -EBUSY
+ * from inside a handler or while a LIST is under way.
+ */
+int kube_reflector_set_list_handlers(kube_reflector *r, const kube_reflector_list_handlers *h);
 
 /*
  * Starts listing (returns at once; everything happens on the loop).

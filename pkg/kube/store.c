@@ -24,6 +24,7 @@ typedef struct entry {
         size_t mem;     /* tracked bytes of this entry */
         idx_vals *vals; /* [cap_vals], the first s->n_indexes used */
         size_t cap_vals;
+        uint64_t seen; /* the staged relist (staging.gen) that listed it */
 } entry;
 
 /* The objects filed under one index value. */
@@ -37,6 +38,24 @@ typedef struct store_index {
         kube_store_index_fn fn;
         hashmap *map; /* value → vset */
 } store_index;
+
+typedef struct pending pending;
+
+/*
+ * A relist fed page by page (kube_store_replace_begin()): only what it
+ * changes is held until the commit. An item whose resourceVersion matches the
+ * stored object's just marks that entry as listed (entry.seen = gen) and is
+ * freed at once, so a relist of an unchanged collection holds no second copy.
+ */
+typedef struct staging {
+        bool active;
+        uint64_t gen;
+        pending *ps; /* new or changed objects, in item order (obj NULL: overridden) */
+        size_t n_ps, cap_ps;
+        hashmap *by_key;      /* key → index + 1 in ps */
+        size_t listed_stored; /* stored entries marked as listed */
+        size_t held;          /* entries of ps still holding an object */
+} staging;
 
 struct kube_store {
         const kube_store_kind *kind;
@@ -52,6 +71,7 @@ struct kube_store {
         bool busy; /* inside a handler */
         bool synced;
         kube_store_stats stats;
+        staging st;
 };
 
 /* ---- index values ---------------------------------------------------------------- */
@@ -341,11 +361,11 @@ static int remove_key(kube_store *s, const char *key) {
 
 /* ---- decoding --------------------------------------------------------------------- */
 
-typedef struct pending {
+struct pending {
         void *obj;
         char *key;
         idx_vals *vals;
-} pending;
+};
 
 /*
  * The namespace and name of obj as the server sent them, read without the
@@ -456,8 +476,11 @@ int kube_store_new(const kube_store_kind *kind, kube_store **ret) {
         return 0;
 }
 
+static void staging_drop(kube_store *s);
+
 kube_store *kube_store_free(kube_store *s) {
         if (!s) return NULL;
+        staging_drop(s);
         if (s->objects) {
                 size_t st = 0;
                 void *e;
@@ -603,54 +626,125 @@ static bool same_version(const kube_store *s, const void *a, const void *b) {
         return ra && rb && *ra && streq(ra, rb);
 }
 
-int kube_store_replace(kube_store *s, json_object *items) {
+static void staging_drop(kube_store *s) {
+        staging *st = &s->st;
+        for (size_t i = 0; i < st->n_ps; i++) pending_done(s, &st->ps[i]);
+        free(st->ps);
+        hashmap_free(st->by_key);
+        uint64_t gen = st->gen;
+        *st = (staging){.gen = gen};
+}
+
+int kube_store_replace_begin(kube_store *s) {
+        if (!s) return -EINVAL;
+        if (s->busy) return -EBUSY;
+        staging_drop(s);
+        int r = hashmap_new(&s->st.by_key);
+        if (r < 0) return r;
+        s->st.active = true;
+        s->st.gen++;
+        return 0;
+}
+
+void kube_store_replace_abort(kube_store *s) {
+        if (!s || s->busy) return;
+        staging_drop(s);
+}
+
+/* Stages one valid decoded item (taking it over): see struct staging. */
+static int stage(kube_store *s, pending *p) {
+        staging *st = &s->st;
+        uintptr_t earlier = (uintptr_t)hashmap_get(st->by_key, p->key);
+        entry *e = hashmap_get(s->objects, p->key);
+
+        if (e && same_version(s, e->obj, p->obj)) {
+                if (earlier) { /* the later item wins: nothing changes for this key */
+                        hashmap_remove(st->by_key, p->key);
+                        pending_done(s, &st->ps[earlier - 1]);
+                        st->held--;
+                }
+                if (e->seen != st->gen) {
+                        e->seen = st->gen;
+                        st->listed_stored++;
+                }
+                pending_done(s, p);
+                return 0;
+        }
+        if (st->n_ps >= st->cap_ps) {
+                size_t ncap = st->cap_ps ? st->cap_ps * 2 : 64;
+                pending *n = reallocarray(st->ps, ncap, sizeof(pending));
+                if (!n) goto nomem;
+                st->ps = n;
+                st->cap_ps = ncap;
+        }
+        if (hashmap_put(st->by_key, p->key, (void *)(uintptr_t)(st->n_ps + 1), NULL) < 0)
+                goto nomem;
+        if (earlier) {
+                pending_done(s, &st->ps[earlier - 1]); /* its key is no longer in by_key */
+                st->held--;
+        }
+        if (e && e->seen != st->gen) {
+                e->seen = st->gen;
+                st->listed_stored++;
+        }
+        st->ps[st->n_ps++] = *p;
+        st->held++;
+        return 0;
+nomem:
+        pending_done(s, p);
+        return -ENOMEM;
+}
+
+int kube_store_replace_add(kube_store *s, json_object *items) {
         if (!s || !items || !json_object_is_type(items, json_type_array)) return -EINVAL;
         if (s->busy) return -EBUSY;
-
-        size_t n = json_object_array_length(items), np = 0, n_gone = 0;
-        pending *ps = NULL;
-        hashmap *seen = NULL;
-        char **gone = NULL;
-        int r, changes = 0;
-
-        if (n > 0 && !(ps = calloc(n, sizeof(pending)))) return -ENOMEM;
-        r = hashmap_new(&seen);
-        if (r < 0) goto out;
-
+        if (!s->st.active) return -EINVAL;
+        size_t n = json_object_array_length(items);
         for (size_t i = 0; i < n; i++) {
                 pending p;
-                r = decode_pending(s, json_object_array_get_idx(items, i), &p);
+                int r = decode_pending(s, json_object_array_get_idx(items, i), &p);
                 if (r == -EINVAL) continue;
-                if (r < 0) goto out;
-                ps[np++] = p;
-                void *earlier = NULL;
-                r = hashmap_put(seen, p.key, &ps[np - 1], &earlier);
-                if (r < 0) goto out;
-                if (earlier) pending_done(s, earlier); /* the later item wins */
+                if (r == 0) r = stage(s, &p);
+                if (r < 0) {
+                        staging_drop(s);
+                        return r;
+                }
         }
-        if (hashmap_size(seen) > s->max_objects) {
+        return 0;
+}
+
+int kube_store_replace_commit(kube_store *s) {
+        if (!s) return -EINVAL;
+        if (s->busy) return -EBUSY;
+        staging *st = &s->st;
+        if (!st->active) return -EINVAL;
+
+        size_t fresh = 0, n_gone = 0;
+        for (size_t i = 0; i < st->n_ps; i++)
+                if (st->ps[i].obj && !hashmap_contains(s->objects, st->ps[i].key)) fresh++;
+        char **gone = NULL;
+        int r, changes = 0;
+        if (st->listed_stored + fresh > s->max_objects) {
                 r = -E2BIG;
                 goto out;
         }
-
-        size_t st = 0;
+        size_t it = 0;
         const char *key;
-        if (hashmap_size(s->objects) > 0 &&
-            !(gone = malloc(hashmap_size(s->objects) * sizeof(char *)))) {
+        void *v;
+        if (hashmap_size(s->objects) > st->listed_stored &&
+            !(gone = malloc((hashmap_size(s->objects) - st->listed_stored) * sizeof(char *)))) {
                 r = -ENOMEM;
                 goto out;
         }
-        while (hashmap_iterate(s->objects, &st, &key, NULL))
-                if (!hashmap_contains(seen, key)) gone[n_gone++] = (char *)key;
-        seen = hashmap_free(seen); /* its keys belong to the pendings, which go on below */
+        while (hashmap_iterate(s->objects, &it, &key, &v))
+                if (((entry *)v)->seen != st->gen) gone[n_gone++] = (char *)key;
         if (n_gone > 1) qsort(gone, n_gone, sizeof(char *), key_cmp);
 
         /* From here on the store changes. */
         for (size_t i = 0; i < n_gone; i++) changes += remove_key(s, gone[i]);
-
-        for (size_t i = 0; i < np; i++) {
-                pending *p = &ps[i];
-                if (!p->obj) continue; /* overridden by a later duplicate */
+        for (size_t i = 0; i < st->n_ps; i++) {
+                pending *p = &st->ps[i];
+                if (!p->obj) continue;
                 const entry *e = hashmap_get(s->objects, p->key);
                 if (e && same_version(s, e->obj, p->obj)) {
                         pending_done(s, p);
@@ -669,11 +763,19 @@ int kube_store_replace(kube_store *s, json_object *items) {
         s->stats.replaces++;
         r = changes;
 out:
-        hashmap_free(seen);
         free(gone);
-        for (size_t i = 0; i < np; i++) pending_done(s, &ps[i]);
-        free(ps);
+        staging_drop(s);
         return r;
+}
+
+int kube_store_replace(kube_store *s, json_object *items) {
+        if (!s || !items || !json_object_is_type(items, json_type_array)) return -EINVAL;
+        if (s->busy) return -EBUSY;
+        int r = kube_store_replace_begin(s);
+        if (r < 0) return r;
+        r = kube_store_replace_add(s, items);
+        if (r < 0) return r; /* staging already dropped */
+        return kube_store_replace_commit(s);
 }
 
 const void *kube_store_get_by_key(const kube_store *s, const char *key) {
@@ -721,6 +823,7 @@ void kube_store_get_stats(const kube_store *s, kube_store_stats *ret) {
         *ret = s->stats;
         ret->objects = kube_store_count(s);
         ret->mem = kube_store_mem(s);
+        ret->staged = s->st.held;
 }
 
 bool kube_store_has_synced(const kube_store *s) {

@@ -103,7 +103,8 @@ typedef struct kube_store_stats {
         uint64_t added;   /* changes reported to the handler, by type */
         uint64_t modified;
         uint64_t deleted;
-        uint64_t replaces; /* successful kube_store_replace() calls */
+        uint64_t replaces; /* successful kube_store_replace() and ..._commit() calls */
+        size_t staged;     /* new or changed objects held by a relist fed page by page */
 } kube_store_stats;
 
 /* A new empty store for kind (which must outlive it). 0, -EINVAL or -ENOMEM. */
@@ -144,6 +145,31 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
  * but only partly updated, and the caller should relist.
  */
 int kube_store_replace(kube_store *s, json_object *items);
+
+/*
+ * The same relist fed page by page, so that a LIST is never held whole:
+ * kube_store_replace_begin(), then kube_store_replace_add() with each page's
+ * "items" as it arrives (the caller frees the page afterwards), then
+ * kube_store_replace_commit(), which has kube_store_replace()'s result,
+ * semantics and order of changes (items of all pages in order). Each item is
+ * decoded at once; one whose resourceVersion equals the stored object's is
+ * freed at once and only marks that object as listed, so beyond the store
+ * itself only the new and changed objects are held (stats.staged) and never
+ * two copies of an unchanged collection. Nothing in the store changes before
+ * the commit; lookups keep answering from the previous state.
+ *
+ * begin drops an unfinished earlier relist; add fails with -EINVAL without a
+ * begin (and after any failure of add, which drops what was staged);
+ * kube_store_replace_abort() drops it (NULL and no relist are fine); so does
+ * the commit, whatever its result, and kube_store_free(). The store should not
+ * be changed by kube_store_apply() between begin and commit: the commit would
+ * still leave it consistent, with the listed state. -EBUSY from inside a
+ * handler, as every mutation.
+ */
+int kube_store_replace_begin(kube_store *s);
+int kube_store_replace_add(kube_store *s, json_object *items);
+int kube_store_replace_commit(kube_store *s);
+void kube_store_replace_abort(kube_store *s);
 
 /*
  * Applies one watch event: ADDED and MODIFIED insert or replace (whatever the

@@ -32,6 +32,7 @@
 #include "../../fuzz/fuzz_model.c"
 #include "../../fuzz/fuzz_policy_spec.c"
 #include "../../fuzz/fuzz_status.c"
+#include "../../fuzz/fuzz_stream_list.c"
 #include "../../fuzz/fuzz_timefmt.c"
 #include "../../fuzz/fuzz_yaml_json.c"
 /* last: it defines LLVMFuzzerTestOneInput whatever FUZZ_MAIN says */
@@ -51,6 +52,7 @@ static const harness harnesses[] = {
     {"model", fuzz_model_one},
     {"policy_spec", fuzz_policy_spec_one},
     {"status", fuzz_status_one},
+    {"stream_list", fuzz_stream_list_one},
     {"timefmt", fuzz_timefmt_one},
     {"yaml_json", fuzz_yaml_json_one},
     {"watch", fuzz_watch_one},

@@ -692,6 +692,207 @@ static void test_metadata_only_secrets(void **state) {
         free(m.e);
 }
 
+/*
+ * Issue 9: a paged LIST sharing its HTTP/2 connection with watches stalled now
+ * and then between two pages until something unrelated woke curl up (~30 s).
+ * The page's last bytes were already inside curl (libcurl 7.88's HTTP/2 layer
+ * paused on its stream: DATA larger than the transfer's 16 KiB receive buffer,
+ * read while another transfer was reading the connection), and no timer or
+ * socket event was left to finish it. Here a fresh client lists ~5,000 objects
+ * as metadata in pages of ~260 KB (gzip'd by the apiserver) next to four
+ * cluster-wide reflectors, 30 times; a LIST timeout of 8 s turns a stalled
+ * page into a failure. Before the fix 4 of 30 LISTs had one (client.h,
+ * KUBE_CLIENT_RECV_BUFFER).
+ */
+#define STALL_OBJECTS 5000
+#define STALL_ROUNDS  30
+
+static void test_paged_list_never_waits_for_a_wakeup(void **state) {
+        env *e = *state;
+        writer w = {.e = e};
+        char path[256];
+
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", e->ns);
+        for (int i = 0; i < STALL_OBJECTS; i++) {
+                char *body = NULL;
+                /* Names and labels make each item's metadata ~400 bytes: pages of ~200 KB. */
+                assert_true(asprintf(&body,
+                                     "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{"
+                                     "\"name\":\"stall-%d-padding-padding-padding-padding\","
+                                     "\"labels\":{\"" LABEL_KEY "\":\"refl\","
+                                     "\"pad\":\"padding-padding-padding-padding-%d\"}},"
+                                     "\"type\":\"Opaque\",\"data\":{\"k\":\"dg==\"}}",
+                                     i, i) > 0);
+                writer_submit(&w, KUBE_POST, path, body);
+        }
+        writer_drain(&w);
+
+        unsigned long pages = 0, failures = 0, http2 = 0, nudges = 0;
+        for (int round = 0; round < STALL_ROUNDS; round++) {
+                /* A new client each round, as at the controller's start: its first connection. */
+                kube_client *c = new_client(e, testenv_kubeconfig());
+                map watched[4] = {{0}}, m = {0};
+                kube_reflector *bg[4];
+                /* What the controller starts with it: cluster-wide lists and watches. */
+                const kube_resource *res[4] = {&KUBE_RES_NAMESPACES, &KUBE_RES_SERVICEACCOUNTS,
+                                               &KUBE_RES_SECRETS, &RES_CONFIGMAPS};
+                for (int i = 0; i < 4; i++) {
+                        kube_reflector_opts o = cm_opts(e);
+                        o.resource = res[i];
+                        o.namespace = NULL;
+                        o.label_selector = i >= 2 ? LABEL_KEY "=none" : NULL;
+                        assert_int_equal(
+                            kube_reflector_new(c, &o, &map_handlers, &watched[i], &bg[i]), 0);
+                        assert_int_equal(kube_reflector_start(bg[i]), 0);
+                }
+                kube_reflector_opts o = cm_opts(e);
+                o.resource = &KUBE_RES_SECRETS;
+                o.metadata_only = true;
+                o.label_selector = NULL; /* no filtering: the apiserver sends each page at once */
+                o.page_size = 500;
+                o.list_timeout = 8;
+                o.backoff_initial = 0.1;
+                o.backoff_max = 0.1;
+                kube_reflector *r = NULL;
+                assert_int_equal(kube_reflector_new(c, &o, &map_handlers, &m, &r), 0);
+                assert_int_equal(kube_reflector_start(r), 0);
+                double end = kube_now() + 60;
+                for (int i = 0; i < 5; i++)
+                        while (!get_stats(i < 4 ? bg[i] : r).synced) {
+                                assert_true(kube_now() < end);
+                                run_for(e, 0.01);
+                        }
+                kube_reflector_stats s = get_stats(r);
+                pages += s.list_pages;
+                failures += s.failures_total;
+                if (s.failures_total > 0) print_stats("a page waited past the LIST timeout", r);
+                assert_int_equal(m.n, STALL_OBJECTS);
+                kube_client_stats cs;
+                kube_client_get_stats(c, &cs);
+                http2 += cs.http2;
+                nudges += cs.nudges;
+                kube_reflector_free(r);
+                for (int i = 0; i < 4; i++) {
+                        kube_reflector_free(bg[i]);
+                        free(watched[i].e);
+                }
+                free(m.e);
+                kube_client_free(c);
+        }
+        fprintf(stderr, "# %d LISTs, %lu pages, %lu failed; http2 answers %lu, nudges %lu\n",
+                STALL_ROUNDS, pages, failures, http2, nudges);
+        assert_true(http2 >= pages); /* the pages shared the watches' HTTP/2 connection */
+        assert_true(pages >= (unsigned long)STALL_ROUNDS * 10);
+        assert_int_equal(failures, 0);
+}
+
+/* ---- LISTs streamed as a watch (issue 9) ------------------------------------ */
+
+static int sl_begin(void *ud) {
+        map *m = ud;
+        m->n = 0;
+        m->replaces++;
+        return 0;
+}
+
+static int sl_page(void *ud, json_object *items) {
+        map *m = ud;
+        for (size_t i = 0; i < json_object_array_length(items); i++) {
+                int k = map_upsert(m, json_object_array_get_idx(items, i));
+                if (k < 0) return k;
+        }
+        return 0;
+}
+
+static const kube_reflector_list_handlers stream_handlers = {sl_begin, sl_page, NULL, NULL};
+
+static kube_reflector *start_streamed(env *e, kube_reflector_opts *o, map *m) {
+        kube_reflector *r = NULL;
+        o->watch_list = true;
+        assert_int_equal(kube_reflector_new(e->client, o, &map_handlers, m, &r), 0);
+        assert_int_equal(kube_reflector_set_list_handlers(r, &stream_handlers), 0);
+        assert_int_equal(kube_reflector_start(r), 0);
+        double end = kube_now() + 30;
+        while (!get_stats(r).synced) {
+                assert_true(kube_now() < end);
+                run_for(e, 0.02);
+        }
+        e->debug_reflector = r;
+        return r;
+}
+
+/*
+ * The apiserver (WatchList on by default since Kubernetes 1.34) streams the
+ * list: no LIST request at all, the initial events end at the annotated
+ * bookmark, and the same watch goes on with the changes.
+ */
+static void test_streamed_list(void **state) {
+        env *e = *state;
+        writer w = {.e = e};
+        map m = {0};
+        create_paced(&w, e->ns, 0, 120, 0);
+        kube_reflector_opts o = cm_opts(e);
+        kube_reflector *r = start_streamed(e, &o, &m);
+        assert_int_equal(m.n, 120);
+        create_paced(&w, e->ns, 120, 150, 0);
+        for (int i = 0; i < 20; i++) cm_delete(&w, e->ns, i);
+        writer_drain(&w);
+        assert_int_equal(converge(e, &m, "configmaps"), 130);
+        print_stats("streamed list", r);
+        kube_reflector_stats s = get_stats(r);
+        assert_int_equal(s.streamed_lists, 1);
+        assert_int_equal(s.list_pages, 0);
+        assert_int_equal(s.watch_list_fallbacks, 0);
+        assert_int_equal(s.lists_done, 1);
+        assert_int_equal(s.events, 50);
+        assert_int_equal(m.replaces, 1);
+        kube_reflector_free(r);
+        free(m.e);
+}
+
+/*
+ * With the WatchList feature gate off, what the apiserver answers to
+ * sendInitialEvents (422 Invalid, the cause naming the field), and the
+ * reflector's fall-back to paged LISTs. Restarts the apiserver twice.
+ */
+static void test_streamed_list_refused(void **state) {
+        env *e = *state;
+        writer w = {.e = e};
+        map m = {0};
+        call x;
+        char path[512];
+
+        create_paced(&w, e->ns, 0, 5, 0);
+        setenv("TESTENV_APISERVER_FLAGS", "--feature-gates=WatchList=false", 1);
+        int k = testenv_restart_apiserver();
+        unsetenv("TESTENV_APISERVER_FLAGS");
+        assert_int_equal(k, 0);
+
+        snprintf(path, sizeof(path),
+                 "/api/v1/namespaces/%s/configmaps?watch=1&sendInitialEvents=true"
+                 "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1",
+                 e->ns);
+        do_req(e, e->client, KUBE_GET, path, NULL, &x);
+        fprintf(stderr, "# WatchList=false: http %ld, %s\n", x.http, x.body);
+        bool as_expected = x.http == 422 && strstr(x.body, "\"field\":\"sendInitialEvents\"");
+        free(x.body);
+
+        kube_reflector_opts o = cm_opts(e);
+        o.page_size = 2;
+        kube_reflector *r = start_streamed(e, &o, &m);
+        assert_int_equal(converge(e, &m, "configmaps"), 5);
+        print_stats("streamed list refused", r);
+        kube_reflector_stats s = get_stats(r);
+        kube_reflector_free(r);
+        free(m.e);
+        assert_int_equal(testenv_restart_apiserver(), 0); /* back to the default flags */
+        assert_true(as_expected);
+        assert_int_equal(s.watch_list_fallbacks, 1);
+        assert_int_equal(s.failures_total, 0);
+        assert_int_equal(s.list_pages, 3);
+        assert_int_equal(s.lists_done, 1);
+}
+
 int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         const struct CMUnitTest tests[] = {
@@ -701,7 +902,10 @@ int main(void) {
             T(test_expired_resource_version),
             T(test_stalled_connection),
             T(test_metadata_only_secrets),
-            /* Last: it restarts the apiserver. */
+            T(test_paged_list_never_waits_for_a_wakeup),
+            T(test_streamed_list),
+            /* Last: they restart the apiserver. */
+            T(test_streamed_list_refused),
             T(test_apiserver_restart),
         };
         /* REFLECTOR_TEST=<glob> runs only the matching tests (when debugging one). */

@@ -54,6 +54,10 @@ typedef struct fixture {
         bool free_in_synced;
         /* When set, the handlers feed this store as the controller's cache does. */
         kube_store *store;
+        /* LISTs page by page (kube_reflector_set_list_handlers()) */
+        unsigned list_begins, list_pages, list_ends, list_aborts;
+        size_t page_reqs[8]; /* requests made when each page's handler ran */
+        size_t page_items[8];
         unsigned skipped;      /* the store's invalid handler calls */
         char skipped_key[128]; /* the last one's "namespace/name" */
         int skipped_error;
@@ -993,6 +997,374 @@ static void test_refused_object_skipped_without_relist(void **state) {
         assert_int_equal(f->skipped_error, -E2BIG);
 }
 
+/* ---- LISTs taken page by page (issue 9) ------------------------------------ */
+
+static int h_list_begin(void *ud) {
+        fixture *f = ud;
+        f->list_begins++;
+        return f->store ? kube_store_replace_begin(f->store) : 0;
+}
+
+static int h_list_page(void *ud, json_object *items) {
+        fixture *f = ud;
+        if (f->list_pages < ARRAY_SIZE(f->page_reqs)) {
+                f->page_reqs[f->list_pages] = f->n;
+                f->page_items[f->list_pages] = json_object_array_length(items);
+        }
+        f->list_pages++;
+        return f->store ? kube_store_replace_add(f->store, items) : 0;
+}
+
+static int h_list_end(void *ud, const char *rv) {
+        fixture *f = ud;
+        f->list_ends++;
+        snprintf(f->last_replace_rv, sizeof(f->last_replace_rv), "%s", rv);
+        if (!f->store) return 0;
+        int r = kube_store_replace_commit(f->store);
+        return r < 0 ? r : 0;
+}
+
+static void h_list_abort(void *ud) {
+        fixture *f = ud;
+        f->list_aborts++;
+        kube_store_replace_abort(f->store);
+}
+
+static const kube_reflector_list_handlers list_handlers = {h_list_begin, h_list_page, h_list_end,
+                                                           h_list_abort};
+
+static size_t staged(fixture *f) {
+        kube_store_stats st;
+        kube_store_get_stats(f->store, &st);
+        return st.staged;
+}
+
+static void start_paged(fixture *f, kube_reflector_opts *o) {
+        assert_int_equal(kube_store_new(&meta_obj_kind, &f->store), 0);
+        assert_int_equal(kube_reflector_new(NULL, o, &handlers, f, &f->r), 0);
+        assert_int_equal(kube_reflector_set_list_handlers(f->r, &list_handlers), 0);
+        assert_int_equal(kube_reflector_start(f->r), 0);
+}
+
+static void reply_page(fake_req *q, const char *rv, const char *cont, int first, int n) {
+        char *b = list_body(rv, cont, "ServiceAccountList", first, n);
+        reply_body(q, b);
+        free(b);
+}
+
+/*
+ * Each page goes to the consumer as it arrives, before the next page is asked
+ * for, and is not kept: on_replace never sees the list. A relist that changes
+ * nothing holds nothing beyond the store.
+ */
+static void test_paged_list_hands_over_each_page(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.page_size = 2;
+        start_paged(f, &o);
+
+        reply_page(wait_req(f, 0), "77", "c1", 0, 2);
+        assert_int_equal(f->list_begins, 1);
+        assert_int_equal(f->list_pages, 1);
+        assert_int_equal(f->page_reqs[0], 1); /* before the second page was asked for */
+        assert_int_equal(staged(f), 2);
+        assert_int_equal(kube_store_count(f->store), 0); /* nothing committed yet */
+        reply_page(wait_req(f, 1), "77", "c2", 2, 2);
+        assert_int_equal(f->page_reqs[1], 2);
+        reply_page(wait_req(f, 2), "77", NULL, 4, 1);
+        assert_int_equal(f->list_pages, 3);
+        assert_int_equal(f->page_items[2], 1);
+        assert_int_equal(f->list_ends, 1);
+        assert_string_equal(f->last_replace_rv, "77");
+        assert_int_equal(f->replaces, 0);
+        assert_int_equal(kube_store_count(f->store), 5);
+        assert_int_equal(staged(f), 0);
+        assert_int_equal(f->synced, 1);
+        fake_req *w = wait_req(f, 3);
+        assert_true(is_watch(w));
+        assert_non_null(strstr(w->path, "resourceVersion=77"));
+
+        /* 410 on the watch: the relist is unchanged but for sa4, gone. */
+        reply_error(w, 410, 0);
+        reply_page(wait_req(f, 4), "90", "c1", 0, 2);
+        assert_int_equal(f->list_begins, 2);
+        assert_int_equal(staged(f), 0); /* same resourceVersions: nothing held */
+        reply_page(wait_req(f, 5), "90", NULL, 2, 2);
+        assert_int_equal(f->list_ends, 2);
+        assert_int_equal(kube_store_count(f->store), 4);
+        assert_non_null(kube_store_get(f->store, NULL, "sa3"));
+        assert_null(kube_store_get(f->store, NULL, "sa4"));
+        kube_store_stats st;
+        kube_store_get_stats(f->store, &st);
+        assert_int_equal(st.added, 5);
+        assert_int_equal(st.deleted, 1);
+        assert_int_equal(st.modified, 0);
+        assert_int_equal(f->list_aborts, 0);
+        assert_int_equal(f->replaces, 0);
+        assert_true(is_watch(wait_req(f, 6)));
+        kube_reflector_stats s = stats(f);
+        assert_int_equal(s.lists, 2);
+        assert_int_equal(s.lists_done, 2);
+        assert_int_equal(s.relists_gone, 1);
+        assert_string_equal(s.resource_version, "90");
+}
+
+/*
+ * A continue token that expires mid-list (410): the pages taken are dropped
+ * (on_list_abort), the store is untouched, and the unpaginated LIST that
+ * follows is handed over the same way.
+ */
+static void test_paged_list_gone_mid_list(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.page_size = 2;
+        start_paged(f, &o);
+
+        reply_page(wait_req(f, 0), "10", "c1", 0, 2);
+        assert_int_equal(staged(f), 2);
+        fake_req *p2 = wait_req(f, 1);
+        assert_int_equal(kube_reflector_set_list_handlers(f->r, NULL), -EBUSY);
+        reply_error(p2, 410, 0);
+        assert_int_equal(f->list_aborts, 1);
+        assert_int_equal(staged(f), 0);
+        assert_int_equal(kube_store_count(f->store), 0);
+        assert_int_equal(f->synced, 0);
+
+        fake_req *p3 = wait_req(f, 2);
+        assert_null(strstr(p3->path, "limit="));
+        reply_page(p3, "20", NULL, 0, 3);
+        assert_int_equal(f->list_begins, 2);
+        assert_int_equal(f->list_ends, 1);
+        assert_int_equal(kube_store_count(f->store), 3);
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(f->replaces, 0);
+        kube_reflector_stats s = stats(f);
+        assert_int_equal(s.full_lists, 1);
+        assert_int_equal(s.lists_done, 1);
+}
+
+/* A page the consumer cannot take ends the LIST (aborted) and relists after a backoff. */
+static void test_paged_list_handler_error(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.page_size = 2;
+        o.max_items = 3;
+        start_paged(f, &o);
+
+        reply_page(wait_req(f, 0), "10", "c1", 0, 2);
+        reply_page(wait_req(f, 1), "10", NULL, 2, 2); /* 4 items > max_items */
+        assert_int_equal(f->list_aborts, 1);
+        assert_int_equal(f->list_ends, 0);
+        assert_int_equal(kube_store_count(f->store), 0);
+        fake_req *p3 = wait_req(f, 2);
+        assert_false(is_watch(p3));
+        reply_page(p3, "11", NULL, 0, 3);
+        assert_int_equal(f->list_ends, 1);
+        assert_int_equal(kube_store_count(f->store), 3);
+        assert_int_equal(stats(f).failures_total, 1);
+}
+
+/* ---- LISTs streamed as a watch with initial events (issue 9) ---------------- */
+
+static const char *end_bookmark(const char *rv) {
+        static char buf[256];
+        snprintf(buf, sizeof(buf),
+                 "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ServiceAccount\",\"metadata\":{"
+                 "\"resourceVersion\":\"%s\",\"annotations\":{"
+                 "\"k8s.io/initial-events-end\":\"true\"}}}}\n",
+                 rv);
+        return buf;
+}
+
+static bool is_stream_list(const fake_req *q) {
+        return is_watch(q) && strstr(q->path, "&sendInitialEvents=true") &&
+               strstr(q->path, "&resourceVersionMatch=NotOlderThan") &&
+               !strstr(q->path, "resourceVersion=");
+}
+
+/*
+ * The initial events are the list: each handed over as it arrives (split
+ * across chunks too), nothing committed before the end bookmark, whose
+ * resourceVersion is the list's; the same stream then goes on as the watch.
+ */
+static void test_streamed_list(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_true(is_stream_list(w));
+        assert_non_null(strstr(w->path, "allowWatchBookmarks=true"));
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        const char *e = event("ADDED", "b", "6");
+        char half[128];
+        snprintf(half, sizeof(half), "%.*s", 20, e);
+        assert_int_equal(stream(w, half), 0);
+        assert_int_equal(f->list_pages, 1);
+        assert_int_equal(stream(w, e + 20), 0);
+        assert_int_equal(stream(w, event("ADDED", "c", "7")), 0);
+        assert_int_equal(f->list_pages, 3);
+        assert_int_equal(staged(f), 3);
+        assert_int_equal(kube_store_count(f->store), 0);
+        assert_int_equal(f->synced, 0);
+        assert_int_equal(stream(w, end_bookmark("50")), 0);
+        assert_int_equal(f->list_ends, 1);
+        assert_string_equal(f->last_replace_rv, "50");
+        assert_int_equal(kube_store_count(f->store), 3);
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(f->replaces, 0);
+        assert_int_equal(f->n_events, 0); /* the initial events are not watch events */
+
+        /* The same stream goes on as the watch. */
+        assert_int_equal(stream(w, event("MODIFIED", "a", "51")), 0);
+        assert_int_equal(stream(w, event("DELETED", "c", "52")), 0);
+        assert_int_equal(f->n_events, 2);
+        assert_int_equal(kube_store_count(f->store), 2);
+        kube_reflector_stats s = stats(f);
+        assert_string_equal(s.resource_version, "52");
+        assert_int_equal(s.lists, 1);
+        assert_int_equal(s.streamed_lists, 1);
+        assert_int_equal(s.lists_done, 1);
+        assert_int_equal(s.list_pages, 0);
+        assert_int_equal(f->n, 1);
+
+        /* Its end re-watches from the last resourceVersion, as any watch. */
+        run_for(f, 1.1); /* not a "very short" watch */
+        end_stream(w);
+        fake_req *w2 = wait_req(f, 1);
+        assert_true(is_watch(w2));
+        assert_null(strstr(w2->path, "sendInitialEvents"));
+        assert_non_null(strstr(w2->path, "resourceVersion=52"));
+}
+
+/* A 410 during the initial events drops what was taken and streams the list again at once. */
+static void test_streamed_list_gone(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        o.backoff_initial = 5; /* a backoff would fail wait_req() */
+        o.backoff_max = 5;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        assert_int_equal(staged(f), 1);
+        assert_true(stream(w, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+                              "\"reason\":\"Expired\"}}\n") < 0);
+        assert_int_equal(f->list_aborts, 1);
+        assert_int_equal(staged(f), 0);
+        fake_req *w2 = wait_req(f, 1);
+        assert_true(is_stream_list(w2));
+        assert_int_equal(stream(w2, event("ADDED", "b", "8")), 0);
+        assert_int_equal(stream(w2, end_bookmark("60")), 0);
+        assert_int_equal(kube_store_count(f->store), 1);
+        assert_non_null(kube_store_get(f->store, NULL, "b"));
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(stats(f).lists, 2);
+        assert_int_equal(stats(f).failures_total, 0);
+}
+
+/*
+ * A server without streamed lists: 422 for sendInitialEvents (the WatchList
+ * feature off), or plain bookmarks and no end (one that ignores the
+ * parameter). Paged LISTs from then on, at once, without a failure.
+ */
+static void test_streamed_list_fallback(void **state) {
+        for (int way = 0; way < 2; way++) {
+                fixture *f = *state;
+                kube_reflector_transport tr = transport(f);
+                kube_reflector_opts o = base_opts(f, &tr);
+                o.watch_list = true;
+                o.page_size = 2;
+                start_paged(f, &o);
+                fake_req *w = wait_req(f, 0);
+                assert_true(is_stream_list(w));
+                if (way == 0) {
+                        const char *st = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
+                                         "\"Failure\",\"reason\":\"Invalid\",\"code\":422}";
+                        kube_response resp = {.http_status = 422,
+                                              .error =
+                                                  kube_error_from_http(422, KUBE_REASON_INVALID),
+                                              .body = st,
+                                              .body_len = strlen(st)};
+                        finish(w, &resp);
+                } else {
+                        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+                        assert_true(stream(w, bookmark("9")) < 0);
+                }
+                fake_req *l = wait_req(f, 1);
+                assert_false(is_watch(l));
+                assert_non_null(strstr(l->path, "limit=2"));
+                assert_int_equal(f->list_aborts, 1);
+                reply_page(l, "70", NULL, 0, 2);
+                assert_int_equal(kube_store_count(f->store), 2);
+                assert_int_equal(f->synced, 1);
+                kube_reflector_stats s = stats(f);
+                assert_int_equal(s.watch_list_fallbacks, 1);
+                assert_int_equal(s.failures_total, 0);
+                /* The relist after a 410 pages too. */
+                fake_req *w2 = wait_req(f, 2);
+                assert_true(is_watch(w2));
+                reply_error(w2, 410, 0);
+                assert_false(is_watch(wait_req(f, 3)));
+                teardown(state);
+                setup(state);
+        }
+}
+
+/*
+ * Hostile streams during the initial events: an event over max_event or
+ * nested deeper than the framer's limit drops what was taken and lists again
+ * after a backoff; duplicate keys are json-c's (the last one wins).
+ */
+static void test_streamed_list_hostile(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        o.max_event = 1024;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        char big[2048];
+        snprintf(big, sizeof(big),
+                 "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"big\","
+                 "\"annotations\":{\"x\":\"%01500d\"}}}}\n",
+                 0);
+        assert_int_equal(stream(w, big), -EMSGSIZE);
+        assert_int_equal(f->list_aborts, 1);
+        assert_int_equal(staged(f), 0);
+
+        w = wait_req(f, 1);
+        assert_true(is_stream_list(w));
+        char deep[1024] = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"d\",\"x\":";
+        for (int i = 0; i < 80; i++) strcat(deep, "[");
+        for (int i = 0; i < 80; i++) strcat(deep, "]");
+        strcat(deep, "}}}\n");
+        assert_true(stream(w, deep) < 0);
+        assert_int_equal(f->list_aborts, 2);
+
+        w = wait_req(f, 2);
+        assert_true(is_stream_list(w));
+        assert_int_equal(
+            stream(w, "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"x\","
+                      "\"resourceVersion\":\"1\"}},\"object\":{\"metadata\":{\"name\":\"y\","
+                      "\"name\":\"z\",\"resourceVersion\":\"2\"}}}\n"),
+            0);
+        assert_int_equal(stream(w, end_bookmark("20")), 0);
+        assert_int_equal(kube_store_count(f->store), 1);
+        assert_non_null(kube_store_get(f->store, NULL, "z"));
+        assert_int_equal(f->synced, 1);
+        assert_int_equal(stats(f).failures_total, 2);
+}
+
 static void test_free_inside_event_handler(void **state) {
         fixture *f = *state;
         kube_reflector_transport tr = transport(f);
@@ -1120,6 +1492,13 @@ int main(void) {
             T(test_free_inside_synced),
             T(test_rewatch_hook),
             T(test_new_invalid),
+            T(test_paged_list_hands_over_each_page),
+            T(test_paged_list_gone_mid_list),
+            T(test_paged_list_handler_error),
+            T(test_streamed_list),
+            T(test_streamed_list_gone),
+            T(test_streamed_list_fallback),
+            T(test_streamed_list_hostile),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -798,10 +798,123 @@ static void test_10k_round_trip(void **state) {
         assert_true(kube_store_mem(s) < empty_mem + 1024);
 }
 
+/* Feeds items to a relist one page of n at a time; each page is freed after its add. */
+static void add_pages(kube_store *s, json_object *items, size_t n, size_t *max_staged) {
+        size_t len = json_object_array_length(items);
+        for (size_t i = 0; i < len; i += n) {
+                json_object *page = json_object_new_array();
+                for (size_t j = i; j < len && j < i + n; j++)
+                        json_object_array_add(page,
+                                              json_object_get(json_object_array_get_idx(items, j)));
+                assert_int_equal(kube_store_replace_add(s, page), 0);
+                json_object_put(page);
+                kube_store_stats st;
+                kube_store_get_stats(s, &st);
+                if (max_staged && st.staged > *max_staged) *max_staged = st.staged;
+        }
+}
+
+/*
+ * Issue 9: a relist fed page by page has kube_store_replace()'s result and
+ * order of changes, changes nothing before the commit, and holds only what it
+ * changes: an unchanged collection is never held twice.
+ */
+static void test_replace_paged(void **state) {
+        ev_log log = {};
+        _cleanup_store_ kube_store *s = new_store(&log);
+        kube_store_stats st;
+        size_t staged = 0;
+
+        assert_int_equal(kube_store_replace_add(s, json_object_new_array()), -EINVAL);
+        assert_int_equal(kube_store_replace_commit(s), -EINVAL);
+        kube_store_replace_abort(s);
+        kube_store_replace_abort(NULL);
+
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("ns", "c", "1", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("ns", "a", "1", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("ns", "b", "1", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("ns", "e", "1", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("ns", "n", NULL, NULL, NULL)), 1);
+        log.n = 0;
+
+        /* test_replace_diff's list, in pages of 2 */
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, mk_sa("ns", "d", "1", NULL, NULL)); /* new */
+        json_object_array_add(items, mk_sa("ns", "c", "2", NULL, NULL)); /* changed */
+        json_object_array_add(items, mk_sa("ns", "b", "1", NULL, NULL)); /* same */
+        json_object_array_add(items, json_tokener_parse("{\"metadata\":{\"name\":5}}"));
+        json_object_array_add(items, mk_sa("ns", "f", "1", NULL, NULL)); /* new, then again */
+        json_object_array_add(items, mk_sa("ns", "f", "2", NULL, NULL));
+        json_object_array_add(items, mk_sa("ns", "n", NULL, NULL, NULL)); /* no rv: changed */
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        add_pages(s, items, 2, &staged);
+        json_object_put(items);
+        ASSERT_LOG_EMPTY(&log); /* nothing changed before the commit */
+        assert_non_null(kube_store_get(s, "ns", "a"));
+        kube_store_get_stats(s, &st);
+        assert_int_equal(st.staged, 4); /* d, c, f (later item), n: not b */
+        assert_int_equal(kube_store_replace_commit(s), 6);
+        ASSERT_LOG(&log, "DELETED ns/a 1->-", "DELETED ns/e 1->-", "ADDED ns/d -->1",
+                   "MODIFIED ns/c 1->2", "ADDED ns/f -->2", "MODIFIED ns/n -->-");
+        assert_keys(s, NULL, NULL, "ns/b ns/c ns/d ns/f ns/n");
+        kube_store_get_stats(s, &st);
+        assert_int_equal(st.staged, 0);
+
+        /* An unchanged relist of many objects, a page at a time: nothing is held. */
+        json_object *many = json_object_new_array();
+        for (int i = 0; i < 1000; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "m%04d", i);
+                json_object_array_add(many, mk_sa("ns", name, "7", NULL, NULL));
+        }
+        kube_store_set_handler(s, NULL, NULL); /* 1,005 changes: more than the log holds */
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        staged = 0;
+        add_pages(s, many, 100, &staged);
+        assert_int_equal(staged, 1000); /* all new: held once, until the commit */
+        assert_int_equal(kube_store_replace_commit(s), 1005);
+        kube_store_set_handler(s, record, &log);
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        staged = 0;
+        add_pages(s, many, 100, &staged);
+        assert_int_equal(staged, 0);
+        assert_int_equal(kube_store_replace_commit(s), 0);
+        ASSERT_LOG_EMPTY(&log);
+        assert_int_equal(kube_store_count(s), 1000);
+
+        /* An abandoned relist changes nothing; a begin drops an unfinished one. */
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        json_object *page = json_object_new_array();
+        json_object_array_add(page, mk_sa("ns", "m0001", "8", NULL, NULL));
+        assert_int_equal(kube_store_replace_add(s, page), 0);
+        kube_store_replace_abort(s);
+        assert_int_equal(kube_store_replace_add(s, page), -EINVAL);
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        assert_int_equal(kube_store_replace_add(s, page), 0);
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        kube_store_get_stats(s, &st);
+        assert_int_equal(st.staged, 0);
+        json_object_put(page);
+        add_pages(s, many, 1000, NULL);
+        assert_int_equal(kube_store_replace_commit(s), 0);
+        ASSERT_LOG_EMPTY(&log);
+
+        /* Over max_objects: -E2BIG at the commit, nothing changed. */
+        kube_store_set_max_objects(s, 999);
+        assert_int_equal(kube_store_replace_begin(s), 0);
+        add_pages(s, many, 300, NULL);
+        assert_int_equal(kube_store_replace_commit(s), -E2BIG);
+        ASSERT_LOG_EMPTY(&log);
+        assert_int_equal(kube_store_count(s), 1000);
+        kube_store_set_max_objects(s, 0);
+        json_object_put(many);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_add_update_delete),
             cmocka_unit_test(test_replace_diff),
+            cmocka_unit_test(test_replace_paged),
             cmocka_unit_test(test_indexes),
             cmocka_unit_test(test_indexes_random),
             cmocka_unit_test(test_namespace_index),
