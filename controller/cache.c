@@ -484,6 +484,9 @@ static void named_close(pp_cache *c, const char *name) {
         log_debug(LOG_COMPONENT("cache"), "no longer watching the secrets of a name",
                   LOG_STR("name", name));
         named_free(s);
+        /* The closed watch may be the last one readiness waited for (a policy of the first
+         * list deleted before its names listed): nothing else would look again. */
+        check_named_synced(c);
 }
 
 /* A policy changed: watch the names it now names, stop those that no policy names any more. */
