@@ -721,6 +721,7 @@ void pp_cache_publish_metrics(const pp_cache *c) {
         metrics_set_cache_objects(c->metrics, source_names[SRC_NAMED].metric, named);
         metrics_set_cache_objects(c->metrics, "secrets-read", hashmap_size(c->full));
         bytes[3] += full_mem(c);
+        bytes[1] += model_intern_mem(); /* the namespace names that cached objects share */
         for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
                 metrics_set_cache_bytes(c->metrics, kinds[k], bytes[k]);
 }

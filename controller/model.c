@@ -10,6 +10,7 @@
 #include "names.h"
 #include "util/base64.h"
 #include "util/hash.h"
+#include "util/hashmap.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/memsize.h"
@@ -404,12 +405,119 @@ int model_merged_copy(const model_merged *src, model_merged *ret) {
         return 0;
 }
 
+/* ---- interned namespace names ------------------------------------------------
+ *
+ * One copy of each namespace's name, shared by the Namespace object and every
+ * cached object in that namespace: with thousands of namespaces of a few
+ * service accounts each, a name per object is a large part of the cache. The
+ * controller's caches live on one thread (the event loop); so does this table.
+ */
+
+typedef struct interned {
+        size_t refs;
+        char s[];
+} interned;
+
+static hashmap *intern_table; /* name → interned; NULL when empty */
+
+static interned *intern_block(const char *s) {
+        return (interned *)(void *)((char *)s - offsetof(interned, s));
+}
+
+/* A reference to the shared copy of s (made on first use); NULL on ENOMEM. */
+static const char *intern_get(const char *s) {
+        if (!intern_table && hashmap_new(&intern_table) < 0) return NULL;
+        interned *b = hashmap_get(intern_table, s);
+        if (b) {
+                b->refs++;
+                return b->s;
+        }
+        size_t n = strlen(s);
+        b = malloc(sizeof(*b) + n + 1);
+        if (!b) return NULL;
+        b->refs = 1;
+        memcpy(b->s, s, n + 1);
+        if (hashmap_put(intern_table, b->s, b, NULL) < 0) {
+                free(b);
+                return NULL;
+        }
+        return b->s;
+}
+
+/* Whether s is the table's copy (not merely an equal string someone else owns). */
+static bool intern_owns(const char *s) {
+        interned *b = s && intern_table ? hashmap_get(intern_table, s) : NULL;
+        return b && b->s == s;
+}
+
+/* Drops one reference taken by intern_get(); a string the table does not own is freed. */
+static void intern_put(const char *s) {
+        if (!s) return;
+        if (!intern_owns(s)) {
+                free((char *)s);
+                return;
+        }
+        interned *b = intern_block(s);
+        if (--b->refs > 0) return;
+        hashmap_remove(intern_table, b->s);
+        free(b);
+        if (hashmap_size(intern_table) == 0) intern_table = hashmap_free(intern_table);
+}
+
+/* Replaces the owned string *field with a shared reference: 0 or -ENOMEM (then unchanged). */
+static int intern_field(char **field) {
+        if (!*field) return 0;
+        const char *shared = intern_get(*field);
+        if (!shared) return -ENOMEM;
+        free(*field);
+        *field = (char *)shared;
+        return 0;
+}
+
+size_t model_intern_count(void) {
+        return intern_table ? hashmap_size(intern_table) : 0;
+}
+
+size_t model_intern_mem(void) {
+        size_t m = memsize_block(intern_table) + hashmap_mem(intern_table);
+        size_t st = 0;
+        void *v;
+        while (intern_table && hashmap_iterate(intern_table, &st, NULL, &v)) m += memsize_block(v);
+        return m;
+}
+
+/* Drops what no rule reads of a namespace's or service account's metadata. */
+static void meta_slim(kube_meta *m) {
+        kube_meta full = *m;
+        *m = (kube_meta){
+            .namespace = full.namespace,
+            .name = full.name,
+            .resource_version = full.resource_version,
+            .deleting = full.deleting,
+            .labels = full.labels,
+            .annotations = full.annotations,
+        };
+        full.namespace = full.name = full.resource_version = NULL;
+        full.labels = full.annotations = (kube_kvs){};
+        kube_meta_done(&full);
+}
+
+/* kube_meta_mem() of m without its interned string (counted once, by the table). */
+static size_t meta_mem_except(const kube_meta *m, const char *shared) {
+        kube_meta c = *m;
+        if (c.namespace == shared) c.namespace = NULL;
+        if (c.name == shared) c.name = NULL;
+        return kube_meta_mem(&c);
+}
+
 /* ---- Namespace -------------------------------------------------------------- */
 
 static const char *const keep_none[] = {NULL};
 
 void model_namespace_free(model_namespace *ns) {
         if (!ns) return;
+        intern_put(ns->meta.name);
+        ns->meta.name = NULL;
         kube_meta_done(&ns->meta);
         free(ns);
 }
@@ -426,6 +534,14 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
         }
         const char *phase = jsonutil_member_str(jsonutil_member(obj, "status"), "phase");
         ns->terminating = ns->meta.deleting || streq_ptr(phase, "Terminating");
+        /* a namespace's resourceVersion is never written back: only its name, labels, phase */
+        meta_slim(&ns->meta);
+        free(ns->meta.resource_version);
+        ns->meta.resource_version = NULL;
+        if (intern_field(&ns->meta.name) < 0) {
+                model_namespace_free(ns);
+                return -ENOMEM;
+        }
         *ret = ns;
         return 0;
 }
@@ -437,16 +553,20 @@ static const char *const keep_sa[] = {NAMES_ANNOTATION_LINKS, NAMES_ANNOTATION_I
 
 void model_sa_free(model_sa *sa) {
         if (!sa) return;
+        intern_put(sa->meta.namespace);
+        sa->meta.namespace = NULL;
         kube_meta_done(&sa->meta);
-        strv_free(sa->secrets, sa->n_secrets);
-        strv_free(sa->pull_secrets, sa->n_pull_secrets);
+        free(sa->secrets); /* one block with its strings, see decode_refs() */
+        free(sa->pull_secrets);
+        free(sa->internal_registry_ref);
         model_links_done(&sa->links);
         free(sa);
 }
 
 /*
- * [{name: x}, ...] → names; entries without a string name are skipped. *plain is cleared
- * when an entry is more than {"name": "<non-empty>"}: then the names cannot rebuild the list.
+ * [{name: x}, ...] → names, the array and its strings in ONE block (freed by free());
+ * entries without a string name are skipped. *plain is cleared when an entry is more than
+ * {"name": "<non-empty>"}: then the names cannot rebuild the list.
  */
 static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain) {
         *ret = NULL;
@@ -456,28 +576,49 @@ static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain
         size_t n = json_object_array_length(arr);
         if (n > MODEL_SA_LIST_MAX) return -E2BIG;
         if (n == 0) return 0;
-        char **v = calloc(n, sizeof(char *));
-        if (!v) return -ENOMEM;
-        size_t got = 0;
+        size_t got = 0, text = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(arr, i);
                 const char *name = jsonutil_member_str(e, "name");
                 if (!name || !*name || json_object_object_length(e) != 1) *plain = false;
                 if (!name || !*name) continue;
-                if (strlen(name) > KUBE_META_NAME_MAX) {
-                        strv_free(v, got);
-                        return -E2BIG;
-                }
-                v[got] = strdup(name);
-                if (!v[got]) {
-                        strv_free(v, got);
-                        return -ENOMEM;
-                }
+                size_t l = strlen(name);
+                if (l > KUBE_META_NAME_MAX) return -E2BIG;
+                text += l + 1;
                 got++;
+        }
+        if (got == 0) return 0;
+        char **v = malloc(got * sizeof(char *) + text);
+        if (!v) return -ENOMEM;
+        char *p = (char *)(v + got);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *name = jsonutil_member_str(json_object_array_get_idx(arr, i), "name");
+                if (!name || !*name) continue;
+                size_t l = strlen(name) + 1;
+                memcpy(p, name, l);
+                v[k++] = p;
+                p += l;
         }
         *ret = v;
         *ret_n = got;
         return 0;
+}
+
+/* Takes the value of annotation key out of kvs into *ret (NULL when absent). */
+static void kvs_take(kube_kvs *kvs, const char *key, char **ret) {
+        *ret = NULL;
+        for (size_t i = 0; i < kvs->n; i++) {
+                if (!streq(kvs->items[i].key, key)) continue;
+                *ret = kvs->items[i].value;
+                free(kvs->items[i].key);
+                memmove(&kvs->items[i], &kvs->items[i + 1], (kvs->n - i - 1) * sizeof(kube_kv));
+                if (--kvs->n == 0) {
+                        free(kvs->items);
+                        kvs->items = NULL;
+                }
+                return;
+        }
 }
 
 static long long decode_created(json_object *obj) {
@@ -508,6 +649,13 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
                 return r;
         }
         sa->created = decode_created(obj);
+        meta_slim(&sa->meta);
+        kvs_take(&sa->meta.annotations, NAMES_ANNOTATION_INTERNAL_REGISTRY,
+                 &sa->internal_registry_ref);
+        if (intern_field(&sa->meta.namespace) < 0) {
+                model_sa_free(sa);
+                return -ENOMEM;
+        }
         r = model_links_parse(kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS), &sa->links);
         if (r == -ENOMEM) {
                 model_sa_free(sa);
@@ -519,7 +667,7 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
 }
 
 const char *model_sa_internal_registry_ref(const model_sa *sa) {
-        return sa ? kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_INTERNAL_REGISTRY) : NULL;
+        return sa ? sa->internal_registry_ref : NULL;
 }
 
 bool model_sa_has_secret(const model_sa *sa, const char *name) {
@@ -1076,9 +1224,10 @@ static int secret_meta_vdecode(json_object *obj, void **ret) {
         return 0;
 }
 
+/* The interned name is the table's (model_intern_mem()), not the object's. */
 static size_t namespace_mem(const void *obj) {
         const model_namespace *ns = obj;
-        return sizeof(*ns) + MEMSIZE_OVERHEAD + kube_meta_mem(&ns->meta);
+        return memsize_block(ns) + meta_mem_except(&ns->meta, ns->meta.name);
 }
 
 static size_t links_mem(const model_links *l) {
@@ -1090,9 +1239,9 @@ static size_t links_mem(const model_links *l) {
 
 static size_t sa_mem(const void *obj) {
         const model_sa *sa = obj;
-        return sizeof(*sa) + MEMSIZE_OVERHEAD + kube_meta_mem(&sa->meta) +
-               memsize_strv(sa->secrets, sa->n_secrets) +
-               memsize_strv(sa->pull_secrets, sa->n_pull_secrets) + links_mem(&sa->links);
+        return memsize_block(sa) + meta_mem_except(&sa->meta, sa->meta.namespace) +
+               memsize_block(sa->secrets) + memsize_block(sa->pull_secrets) +
+               memsize_str(sa->internal_registry_ref) + links_mem(&sa->links);
 }
 
 static size_t secret_mem(const void *obj) {
