@@ -502,19 +502,56 @@ static void meta_slim(kube_meta *m) {
         kube_meta_done(&full);
 }
 
-/* kube_meta_mem() of m without its interned string (counted once, by the table). */
-static size_t meta_mem_except(const kube_meta *m, const char *shared) {
-        kube_meta c = *m;
-        if (c.namespace == shared) c.namespace = NULL;
-        if (c.name == shared) c.name = NULL;
-        return kube_meta_mem(&c);
-}
-
 /* ---- Namespace -------------------------------------------------------------- */
 
 static const char *const keep_none[] = {NULL};
 
+/* A packed namespace (ns_pack()): its labels live in its block, its name in the table. */
 void model_namespace_free(model_namespace *ns) {
+        if (!ns) return;
+        intern_put(ns->meta.name);
+        free(ns);
+}
+
+/*
+ * One allocation per namespace: the struct, the label items, then their strings (a value
+ * equal to the name, as kubernetes.io/metadata.name's always is, points at the interned
+ * name). loose holds nothing but its interned name and labels (meta_slim() and the
+ * resourceVersion dropped); it is consumed on success. 0 or -ENOMEM.
+ */
+static int ns_pack(model_namespace *loose, model_namespace **ret) {
+        const kube_kvs *l = &loose->meta.labels;
+        size_t text = 0;
+        for (size_t i = 0; i < l->n; i++) {
+                text += strlen(l->items[i].key) + 1;
+                if (!streq(l->items[i].value, loose->meta.name))
+                        text += strlen(l->items[i].value) + 1;
+        }
+        model_namespace *ns = malloc(sizeof(*ns) + l->n * sizeof(kube_kv) + text);
+        if (!ns) return -ENOMEM;
+        *ns = *loose;
+        kube_kv *items = (kube_kv *)(void *)(ns + 1);
+        char *p = (char *)(items + l->n);
+        for (size_t i = 0; i < l->n; i++) {
+                size_t kl = strlen(l->items[i].key) + 1;
+                items[i].key = memcpy(p, l->items[i].key, kl);
+                p += kl;
+                if (streq(l->items[i].value, loose->meta.name))
+                        items[i].value = loose->meta.name;
+                else {
+                        size_t vl = strlen(l->items[i].value) + 1;
+                        items[i].value = memcpy(p, l->items[i].value, vl);
+                        p += vl;
+                }
+        }
+        ns->meta.labels = (kube_kvs){.items = l->n ? items : NULL, .n = l->n};
+        kube_kvs_done(&loose->meta.labels);
+        free(loose);
+        *ret = ns;
+        return 0;
+}
+
+static void ns_loose_free(model_namespace *ns) {
         if (!ns) return;
         intern_put(ns->meta.name);
         ns->meta.name = NULL;
@@ -536,14 +573,16 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
         ns->terminating = ns->meta.deleting || streq_ptr(phase, "Terminating");
         /* a namespace's resourceVersion is never written back: only its name, labels, phase */
         meta_slim(&ns->meta);
+        kube_kvs_done(&ns->meta.annotations);
         free(ns->meta.resource_version);
         ns->meta.resource_version = NULL;
         if (intern_field(&ns->meta.name) < 0) {
-                model_namespace_free(ns);
+                ns_loose_free(ns);
                 return -ENOMEM;
         }
-        *ret = ns;
-        return 0;
+        r = ns_pack(ns, ret);
+        if (r < 0) ns_loose_free(ns);
+        return r;
 }
 
 /* ---- ServiceAccount ---------------------------------------------------------- */
@@ -551,7 +590,8 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
 static const char *const keep_sa[] = {NAMES_ANNOTATION_LINKS, NAMES_ANNOTATION_INTERNAL_REGISTRY,
                                       NULL};
 
-void model_sa_free(model_sa *sa) {
+/* An account as decode_refs() and kube_meta decode it, before sa_pack(): every part its own. */
+static void sa_loose_free(model_sa *sa) {
         if (!sa) return;
         intern_put(sa->meta.namespace);
         sa->meta.namespace = NULL;
@@ -561,6 +601,80 @@ void model_sa_free(model_sa *sa) {
         free(sa->internal_registry_ref);
         model_links_done(&sa->links);
         free(sa);
+}
+
+/* A packed account (sa_pack()): name, resourceVersion, ref and both lists live in its block. */
+void model_sa_free(model_sa *sa) {
+        if (!sa) return;
+        intern_put(sa->meta.namespace);
+        sa->meta.namespace = sa->meta.name = sa->meta.resource_version = NULL;
+        kube_meta_done(&sa->meta); /* the labels and annotations: their own blocks */
+        model_links_done(&sa->links);
+        free(sa);
+}
+
+/* Lists up to this long share equal names (OpenShift's dockercfg secret is in both lists). */
+#define PACK_DEDUP_MAX 16
+
+typedef struct packer {
+        char *p; /* next free byte of the string area */
+        const char *done[2 * PACK_DEDUP_MAX + 3];
+        size_t n_done;
+} packer;
+
+static size_t pack_need(const char *s) {
+        return s ? strlen(s) + 1 : 0;
+}
+
+/* Copies s into the string area, or finds an equal string copied before. */
+static char *pack_str(packer *k, const char *s, bool dedup) {
+        if (!s) return NULL;
+        if (dedup)
+                for (size_t i = 0; i < k->n_done; i++)
+                        if (streq(k->done[i], s)) return (char *)k->done[i];
+        size_t l = strlen(s) + 1;
+        char *d = memcpy(k->p, s, l);
+        k->p += l;
+        if (dedup && k->n_done < ARRAY_SIZE(k->done)) k->done[k->n_done++] = d;
+        return d;
+}
+
+/*
+ * One allocation per account: the struct, then both name arrays, then the strings (name,
+ * resourceVersion, the internal-registry ref and the listed names, equal ones once). Takes
+ * loose apart on success; 0 or -ENOMEM (loose untouched).
+ */
+static int sa_pack(model_sa *loose, model_sa **ret) {
+        bool dedup = loose->n_secrets <= PACK_DEDUP_MAX && loose->n_pull_secrets <= PACK_DEDUP_MAX;
+        size_t text = pack_need(loose->meta.name) + pack_need(loose->meta.resource_version) +
+                      pack_need(loose->internal_registry_ref);
+        for (size_t i = 0; i < loose->n_secrets; i++) text += pack_need(loose->secrets[i]);
+        for (size_t i = 0; i < loose->n_pull_secrets; i++)
+                text += pack_need(loose->pull_secrets[i]);
+        size_t arrays = (loose->n_secrets + loose->n_pull_secrets) * sizeof(char *);
+        model_sa *sa = malloc(sizeof(*sa) + arrays + text);
+        if (!sa) return -ENOMEM;
+        *sa = *loose;
+        char **v = (char **)(void *)(sa + 1);
+        packer k = {.p = (char *)(v + loose->n_secrets + loose->n_pull_secrets)};
+        sa->meta.name = pack_str(&k, loose->meta.name, false);
+        sa->meta.resource_version = pack_str(&k, loose->meta.resource_version, false);
+        sa->internal_registry_ref = pack_str(&k, loose->internal_registry_ref, dedup);
+        sa->secrets = loose->n_secrets ? v : NULL;
+        for (size_t i = 0; i < loose->n_secrets; i++) v[i] = pack_str(&k, loose->secrets[i], dedup);
+        v += loose->n_secrets;
+        sa->pull_secrets = loose->n_pull_secrets ? v : NULL;
+        for (size_t i = 0; i < loose->n_pull_secrets; i++)
+                v[i] = pack_str(&k, loose->pull_secrets[i], dedup);
+        /* the labels, annotations, links and the interned namespace moved to sa */
+        free(loose->meta.name);
+        free(loose->meta.resource_version);
+        free(loose->internal_registry_ref);
+        free(loose->secrets);
+        free(loose->pull_secrets);
+        free(loose);
+        *ret = sa;
+        return 0;
 }
 
 /*
@@ -645,7 +759,7 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
                 r = decode_refs(jsonutil_member(obj, "imagePullSecrets"), &sa->pull_secrets,
                                 &sa->n_pull_secrets, &sa->refs_plain);
         if (r < 0) {
-                model_sa_free(sa);
+                sa_loose_free(sa);
                 return r;
         }
         sa->created = decode_created(obj);
@@ -653,17 +767,18 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
         kvs_take(&sa->meta.annotations, NAMES_ANNOTATION_INTERNAL_REGISTRY,
                  &sa->internal_registry_ref);
         if (intern_field(&sa->meta.namespace) < 0) {
-                model_sa_free(sa);
+                sa_loose_free(sa);
                 return -ENOMEM;
         }
         r = model_links_parse(kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS), &sa->links);
         if (r == -ENOMEM) {
-                model_sa_free(sa);
+                sa_loose_free(sa);
                 return r;
         }
         sa->links_error = r < 0 ? r : 0;
-        *ret = sa;
-        return 0;
+        r = sa_pack(sa, ret);
+        if (r < 0) sa_loose_free(sa);
+        return r;
 }
 
 const char *model_sa_internal_registry_ref(const model_sa *sa) {
@@ -1226,8 +1341,7 @@ static int secret_meta_vdecode(json_object *obj, void **ret) {
 
 /* The interned name is the table's (model_intern_mem()), not the object's. */
 static size_t namespace_mem(const void *obj) {
-        const model_namespace *ns = obj;
-        return memsize_block(ns) + meta_mem_except(&ns->meta, ns->meta.name);
+        return memsize_block(obj); /* packed: labels inside, the name in the table */
 }
 
 static size_t links_mem(const model_links *l) {
@@ -1237,11 +1351,11 @@ static size_t links_mem(const model_links *l) {
         return m;
 }
 
+/* A packed account: its block, plus the labels, annotations and links it points to. */
 static size_t sa_mem(const void *obj) {
         const model_sa *sa = obj;
-        return memsize_block(sa) + meta_mem_except(&sa->meta, sa->meta.namespace) +
-               memsize_block(sa->secrets) + memsize_block(sa->pull_secrets) +
-               memsize_str(sa->internal_registry_ref) + links_mem(&sa->links);
+        kube_meta m = {.labels = sa->meta.labels, .annotations = sa->meta.annotations};
+        return memsize_block(sa) + kube_meta_mem(&m) + links_mem(&sa->links);
 }
 
 static size_t secret_mem(const void *obj) {

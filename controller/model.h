@@ -151,8 +151,11 @@ int model_merged_set(model_merged *m, const char *policy, const char *registry, 
  * (meta.namespace), refcounted and freed with the last object that holds it. Such a
  * field belongs to the table, never to the object: do not free or replace it (the
  * *_free() functions release it; one that is not the table's copy is simply freed).
- * A service account's .secrets and .imagePullSecrets are each one block (array and
- * strings): free() it, never strv_free().
+ * A decoded Namespace is one allocation (struct, label items and strings). A decoded
+ * ServiceAccount is one allocation: its struct, name, resourceVersion,
+ * internal-registry ref and both name lists (equal names stored once) in one block; only
+ * its labels, annotations and links are blocks of their own. Never free or replace a
+ * field of it: model_sa_free() only.
  */
 size_t model_intern_count(void); /* distinct interned names alive */
 size_t model_intern_mem(void);   /* heap bytes of the table and its names */

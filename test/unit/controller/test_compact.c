@@ -23,14 +23,17 @@
 #define N_NS      250
 #define SA_PER_NS 4
 /*
- * Ceilings reached by the compaction (before it: 903 bytes per cached ServiceAccount, 599
- * per Namespace). Issue 9's target is 300 for both: not reached yet; what remains is the
- * store's own cost per entry (entry, key, a copy of the namespace for the namespace index,
- * hash slots: ~290 bytes, pkg/kube/store.c) and kube_meta's fixed 128 bytes.
+ * Before the compaction: 903 bytes per cached ServiceAccount, 599 per cached Namespace
+ * (392/398 for the decoded objects alone). Issue 9's target is 300 per object: the decoded
+ * ServiceAccount meets it; the Namespace's bound has room for the intern table's hash slots
+ * (~50 bytes per name at this table size). What the store adds per entry (entry, key, a
+ * copy of the namespace for its namespace index, hash slots: ~300 bytes, pkg/kube/store.c)
+ * is not compacted yet: the cached bounds are the figures reached, with a little room.
  */
-#define MODEL_BOUND     420 /* a decoded object alone */
-#define CACHED_SA_BOUND 760 /* in a store, as the cache holds it */
-#define CACHED_NS_BOUND 540
+#define MODEL_SA_BOUND  300 /* a decoded object alone */
+#define MODEL_NS_BOUND  320
+#define CACHED_SA_BOUND 650 /* in a store, as the cache holds it */
+#define CACHED_NS_BOUND 460
 #define MEM_TOLERANT    0.15
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -191,13 +194,13 @@ static void test_bytes_per_model_object(void **state) {
                 }
         size_t h2 = heap_used();
         size_t per_ns = (h1 - h0) / N_NS, per_sa = (h2 - h1) / (N_NS * SA_PER_NS);
-        printf("    model bytes per Namespace: %zu, per ServiceAccount: %zu (bound %d)\n", per_ns,
-               per_sa, MODEL_BOUND);
+        printf("    model bytes per Namespace: %zu, per ServiceAccount: %zu (bounds %d, %d)\n",
+               per_ns, per_sa, MODEL_NS_BOUND, MODEL_SA_BOUND);
         for (size_t i = 0; i < N_NS * SA_PER_NS; i++) model_sa_free(sas[i]);
         for (size_t i = 0; i < N_NS; i++) model_namespace_free(nss[i]);
         assert_int_equal(model_intern_count(), 0);
-        assert_true(per_ns <= MODEL_BOUND);
-        assert_true(per_sa <= MODEL_BOUND);
+        assert_true(per_ns <= MODEL_NS_BOUND);
+        assert_true(per_sa <= MODEL_SA_BOUND);
 }
 
 /* What a compact object keeps, what it drops, and the shared namespace name. */
