@@ -13,8 +13,9 @@
 #   hwm_kb        VmHWM (peak) at the same moment
 #   ns_B, sa_B    pullpolicy_cache_bytes over pullpolicy_cache_objects, per cached
 #                 Namespace and per ServiceAccount
-#   rss_B_obj     (hwm_kb - hwm_kb of row (0, 0)) over the Namespaces and ServiceAccounts
-#                 cached: what one object costs the process beyond the empty one
+#   steady_B_obj  (rss_kb - rss_kb of row (0, 0)) over the Namespaces and ServiceAccounts
+#                 cached beyond that row: what one object costs the process beyond the
+#                 empty one; peak_B_obj the same with hwm_kb
 #
 #   BENCH_N="1000 5000"   BENCH_K="0 10000 30000"   (ascending; smaller for a quick run)
 #   BENCH_BINS="new=build/pullpolicy-controller"    name=path pairs, e.g. old=/tmp/old/ctrl
@@ -102,8 +103,8 @@ maxn=$n
 for kk in $k_sizes; do [ "$kk" -gt 0 ] && rows="$rows $maxn:$kk"; done
 
 csv="$out/scale.csv"
-echo "binary,n,k,ready_s,api_requests,rss_kb,hwm_kb,ns_B,sa_B,namespaces,serviceaccounts,rss_B_obj" >"$csv"
-declare -A base_hwm base_objs
+echo "binary,n,k,ready_s,api_requests,rss_kb,hwm_kb,ns_B,sa_B,namespaces,serviceaccounts,steady_B_obj,peak_B_obj" >"$csv"
+declare -A base_rss base_hwm base_objs
 for row in $rows; do
         n=${row%%:*} kk=${row#*:}
         add_namespaces "$n"
@@ -111,10 +112,16 @@ for row in $rows; do
         for pair in $bins; do
                 name=${pair%%=*} bin=${pair#*=}
                 line=$(measure "$name" "$bin" "$n" "$kk")
-                IFS=, read -r _ _ _ _ _ _ hwm _ _ nso sao <<<"$line"
-                if [ -z "${base_hwm[$name]:-}" ]; then base_hwm[$name]=$hwm base_objs[$name]=$((nso + sao)); fi
+                IFS=, read -r _ _ _ _ _ rss hwm _ _ nso sao <<<"$line"
+                if [ -z "${base_hwm[$name]:-}" ]; then
+                        base_rss[$name]=$rss base_hwm[$name]=$hwm base_objs[$name]=$((nso + sao))
+                fi
                 objs=$((nso + sao - base_objs[$name]))
-                per=$([ "$objs" -gt 0 ] && echo $(((hwm - base_hwm[$name]) * 1024 / objs)) || echo -)
+                if [ "$objs" -gt 0 ]; then
+                        per="$(((rss - base_rss[$name]) * 1024 / objs)),$(((hwm - base_hwm[$name]) * 1024 / objs))"
+                else
+                        per="-,-"
+                fi
                 echo "$line,$per" | tee -a "$csv"
         done
 done
