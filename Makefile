@@ -8,6 +8,7 @@
 #   make lint         clang-format check and cppcheck
 #   make bench        convergence benchmark (CSV in build/bench/)
 #   make bench-secrets  memory beside K unrelated secrets (build/bench/secrets.csv)
+#   make bench-scale    memory and start-up for N namespaces x 4 SAs and K secrets (build/bench/scale.csv)
 #   make fuzz         libFuzzer harnesses for every parser
 #   SANITIZE=1        ASan+UBSan build in build-asan/
 #   VALGRIND=1        run tests under valgrind memcheck
@@ -167,6 +168,10 @@ bench: build controlplane
 .PHONY: bench-secrets
 bench-secrets: build controlplane
 	@BUILD=$(BUILD) bash hack/bench-secrets.sh
+
+.PHONY: bench-scale
+bench-scale: build controlplane
+	@BUILD=$(BUILD) bash hack/bench-scale.sh
 
 fuzz: $(DEPS_STAMP)
 	@bash hack/fuzz.sh

@@ -10,6 +10,7 @@
 #include "names.h"
 #include "util/base64.h"
 #include "util/hash.h"
+#include "util/hashmap.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/memsize.h"
@@ -404,12 +405,156 @@ int model_merged_copy(const model_merged *src, model_merged *ret) {
         return 0;
 }
 
+/* ---- interned namespace names ------------------------------------------------
+ *
+ * One copy of each namespace's name, shared by the Namespace object and every
+ * cached object in that namespace: with thousands of namespaces of a few
+ * service accounts each, a name per object is a large part of the cache. The
+ * controller's caches live on one thread (the event loop); so does this table.
+ */
+
+typedef struct interned {
+        size_t refs;
+        char s[];
+} interned;
+
+static hashmap *intern_table; /* name → interned; NULL when empty */
+
+static interned *intern_block(const char *s) {
+        return (interned *)(void *)((char *)s - offsetof(interned, s));
+}
+
+/* A reference to the shared copy of s (made on first use); NULL on ENOMEM. */
+static const char *intern_get(const char *s) {
+        if (!intern_table && hashmap_new(&intern_table) < 0) return NULL;
+        interned *b = hashmap_get(intern_table, s);
+        if (b) {
+                b->refs++;
+                return b->s;
+        }
+        size_t n = strlen(s);
+        b = malloc(sizeof(*b) + n + 1);
+        if (!b) return NULL;
+        b->refs = 1;
+        memcpy(b->s, s, n + 1);
+        if (hashmap_put(intern_table, b->s, b, NULL) < 0) {
+                free(b);
+                return NULL;
+        }
+        return b->s;
+}
+
+/* Whether s is the table's copy (not merely an equal string someone else owns). */
+static bool intern_owns(const char *s) {
+        interned *b = s && intern_table ? hashmap_get(intern_table, s) : NULL;
+        return b && b->s == s;
+}
+
+/* Drops one reference taken by intern_get(); a string the table does not own is freed. */
+static void intern_put(const char *s) {
+        if (!s) return;
+        if (!intern_owns(s)) {
+                free((char *)s);
+                return;
+        }
+        interned *b = intern_block(s);
+        if (--b->refs > 0) return;
+        hashmap_remove(intern_table, b->s);
+        free(b);
+        if (hashmap_size(intern_table) == 0) intern_table = hashmap_free(intern_table);
+}
+
+/* Replaces the owned string *field with a shared reference: 0 or -ENOMEM (then unchanged). */
+static int intern_field(char **field) {
+        if (!*field) return 0;
+        const char *shared = intern_get(*field);
+        if (!shared) return -ENOMEM;
+        free(*field);
+        *field = (char *)shared;
+        return 0;
+}
+
+size_t model_intern_count(void) {
+        return intern_table ? hashmap_size(intern_table) : 0;
+}
+
+size_t model_intern_mem(void) {
+        size_t m = memsize_block(intern_table) + hashmap_mem(intern_table);
+        size_t st = 0;
+        void *v;
+        while (intern_table && hashmap_iterate(intern_table, &st, NULL, &v)) m += memsize_block(v);
+        return m;
+}
+
+/* Drops what no rule reads of a namespace's or service account's metadata. */
+static void meta_slim(kube_meta *m) {
+        kube_meta full = *m;
+        *m = (kube_meta){
+            .namespace = full.namespace,
+            .name = full.name,
+            .resource_version = full.resource_version,
+            .deleting = full.deleting,
+            .labels = full.labels,
+            .annotations = full.annotations,
+        };
+        full.namespace = full.name = full.resource_version = NULL;
+        full.labels = full.annotations = (kube_kvs){};
+        kube_meta_done(&full);
+}
+
 /* ---- Namespace -------------------------------------------------------------- */
 
 static const char *const keep_none[] = {NULL};
 
+/* A packed namespace (ns_pack()): its labels live in its block, its name in the table. */
 void model_namespace_free(model_namespace *ns) {
         if (!ns) return;
+        intern_put(ns->meta.name);
+        free(ns);
+}
+
+/*
+ * One allocation per namespace: the struct, the label items, then their strings (a value
+ * equal to the name, as kubernetes.io/metadata.name's always is, points at the interned
+ * name). loose holds nothing but its interned name and labels (meta_slim() and the
+ * resourceVersion dropped); it is consumed on success. 0 or -ENOMEM.
+ */
+static int ns_pack(model_namespace *loose, model_namespace **ret) {
+        const kube_kvs *l = &loose->meta.labels;
+        size_t text = 0;
+        for (size_t i = 0; i < l->n; i++) {
+                text += strlen(l->items[i].key) + 1;
+                if (!streq(l->items[i].value, loose->meta.name))
+                        text += strlen(l->items[i].value) + 1;
+        }
+        model_namespace *ns = malloc(sizeof(*ns) + l->n * sizeof(kube_kv) + text);
+        if (!ns) return -ENOMEM;
+        *ns = *loose;
+        kube_kv *items = (kube_kv *)(void *)(ns + 1);
+        char *p = (char *)(items + l->n);
+        for (size_t i = 0; i < l->n; i++) {
+                size_t kl = strlen(l->items[i].key) + 1;
+                items[i].key = memcpy(p, l->items[i].key, kl);
+                p += kl;
+                if (streq(l->items[i].value, loose->meta.name))
+                        items[i].value = loose->meta.name;
+                else {
+                        size_t vl = strlen(l->items[i].value) + 1;
+                        items[i].value = memcpy(p, l->items[i].value, vl);
+                        p += vl;
+                }
+        }
+        ns->meta.labels = (kube_kvs){.items = l->n ? items : NULL, .n = l->n};
+        kube_kvs_done(&loose->meta.labels);
+        free(loose);
+        *ret = ns;
+        return 0;
+}
+
+static void ns_loose_free(model_namespace *ns) {
+        if (!ns) return;
+        intern_put(ns->meta.name);
+        ns->meta.name = NULL;
         kube_meta_done(&ns->meta);
         free(ns);
 }
@@ -426,8 +571,18 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
         }
         const char *phase = jsonutil_member_str(jsonutil_member(obj, "status"), "phase");
         ns->terminating = ns->meta.deleting || streq_ptr(phase, "Terminating");
-        *ret = ns;
-        return 0;
+        /* a namespace's resourceVersion is never written back: only its name, labels, phase */
+        meta_slim(&ns->meta);
+        kube_kvs_done(&ns->meta.annotations);
+        free(ns->meta.resource_version);
+        ns->meta.resource_version = NULL;
+        if (intern_field(&ns->meta.name) < 0) {
+                ns_loose_free(ns);
+                return -ENOMEM;
+        }
+        r = ns_pack(ns, ret);
+        if (r < 0) ns_loose_free(ns);
+        return r;
 }
 
 /* ---- ServiceAccount ---------------------------------------------------------- */
@@ -435,18 +590,97 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
 static const char *const keep_sa[] = {NAMES_ANNOTATION_LINKS, NAMES_ANNOTATION_INTERNAL_REGISTRY,
                                       NULL};
 
-void model_sa_free(model_sa *sa) {
+/* An account as decode_refs() and kube_meta decode it, before sa_pack(): every part its own. */
+static void sa_loose_free(model_sa *sa) {
         if (!sa) return;
+        intern_put(sa->meta.namespace);
+        sa->meta.namespace = NULL;
         kube_meta_done(&sa->meta);
-        strv_free(sa->secrets, sa->n_secrets);
-        strv_free(sa->pull_secrets, sa->n_pull_secrets);
+        free(sa->secrets); /* one block with its strings, see decode_refs() */
+        free(sa->pull_secrets);
+        free(sa->internal_registry_ref);
         model_links_done(&sa->links);
         free(sa);
 }
 
+/* A packed account (sa_pack()): name, resourceVersion, ref and both lists live in its block. */
+void model_sa_free(model_sa *sa) {
+        if (!sa) return;
+        intern_put(sa->meta.namespace);
+        sa->meta.namespace = sa->meta.name = sa->meta.resource_version = NULL;
+        kube_meta_done(&sa->meta); /* the labels and annotations: their own blocks */
+        model_links_done(&sa->links);
+        free(sa);
+}
+
+/* Lists up to this long share equal names (OpenShift's dockercfg secret is in both lists). */
+#define PACK_DEDUP_MAX 16
+
+typedef struct packer {
+        char *p; /* next free byte of the string area */
+        const char *done[2 * PACK_DEDUP_MAX + 3];
+        size_t n_done;
+} packer;
+
+static size_t pack_need(const char *s) {
+        return s ? strlen(s) + 1 : 0;
+}
+
+/* Copies s into the string area, or finds an equal string copied before. */
+static char *pack_str(packer *k, const char *s, bool dedup) {
+        if (!s) return NULL;
+        if (dedup)
+                for (size_t i = 0; i < k->n_done; i++)
+                        if (streq(k->done[i], s)) return (char *)k->done[i];
+        size_t l = strlen(s) + 1;
+        char *d = memcpy(k->p, s, l);
+        k->p += l;
+        if (dedup && k->n_done < ARRAY_SIZE(k->done)) k->done[k->n_done++] = d;
+        return d;
+}
+
 /*
- * [{name: x}, ...] → names; entries without a string name are skipped. *plain is cleared
- * when an entry is more than {"name": "<non-empty>"}: then the names cannot rebuild the list.
+ * One allocation per account: the struct, then both name arrays, then the strings (name,
+ * resourceVersion, the internal-registry ref and the listed names, equal ones once). Takes
+ * loose apart on success; 0 or -ENOMEM (loose untouched).
+ */
+static int sa_pack(model_sa *loose, model_sa **ret) {
+        bool dedup = loose->n_secrets <= PACK_DEDUP_MAX && loose->n_pull_secrets <= PACK_DEDUP_MAX;
+        size_t text = pack_need(loose->meta.name) + pack_need(loose->meta.resource_version) +
+                      pack_need(loose->internal_registry_ref);
+        for (size_t i = 0; i < loose->n_secrets; i++) text += pack_need(loose->secrets[i]);
+        for (size_t i = 0; i < loose->n_pull_secrets; i++)
+                text += pack_need(loose->pull_secrets[i]);
+        size_t arrays = (loose->n_secrets + loose->n_pull_secrets) * sizeof(char *);
+        model_sa *sa = malloc(sizeof(*sa) + arrays + text);
+        if (!sa) return -ENOMEM;
+        *sa = *loose;
+        char **v = (char **)(void *)(sa + 1);
+        packer k = {.p = (char *)(v + loose->n_secrets + loose->n_pull_secrets)};
+        sa->meta.name = pack_str(&k, loose->meta.name, false);
+        sa->meta.resource_version = pack_str(&k, loose->meta.resource_version, false);
+        sa->internal_registry_ref = pack_str(&k, loose->internal_registry_ref, dedup);
+        sa->secrets = loose->n_secrets ? v : NULL;
+        for (size_t i = 0; i < loose->n_secrets; i++) v[i] = pack_str(&k, loose->secrets[i], dedup);
+        v += loose->n_secrets;
+        sa->pull_secrets = loose->n_pull_secrets ? v : NULL;
+        for (size_t i = 0; i < loose->n_pull_secrets; i++)
+                v[i] = pack_str(&k, loose->pull_secrets[i], dedup);
+        /* the labels, annotations, links and the interned namespace moved to sa */
+        free(loose->meta.name);
+        free(loose->meta.resource_version);
+        free(loose->internal_registry_ref);
+        free(loose->secrets);
+        free(loose->pull_secrets);
+        free(loose);
+        *ret = sa;
+        return 0;
+}
+
+/*
+ * [{name: x}, ...] → names, the array and its strings in ONE block (freed by free());
+ * entries without a string name are skipped. *plain is cleared when an entry is more than
+ * {"name": "<non-empty>"}: then the names cannot rebuild the list.
  */
 static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain) {
         *ret = NULL;
@@ -456,28 +690,49 @@ static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain
         size_t n = json_object_array_length(arr);
         if (n > MODEL_SA_LIST_MAX) return -E2BIG;
         if (n == 0) return 0;
-        char **v = calloc(n, sizeof(char *));
-        if (!v) return -ENOMEM;
-        size_t got = 0;
+        size_t got = 0, text = 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(arr, i);
                 const char *name = jsonutil_member_str(e, "name");
                 if (!name || !*name || json_object_object_length(e) != 1) *plain = false;
                 if (!name || !*name) continue;
-                if (strlen(name) > KUBE_META_NAME_MAX) {
-                        strv_free(v, got);
-                        return -E2BIG;
-                }
-                v[got] = strdup(name);
-                if (!v[got]) {
-                        strv_free(v, got);
-                        return -ENOMEM;
-                }
+                size_t l = strlen(name);
+                if (l > KUBE_META_NAME_MAX) return -E2BIG;
+                text += l + 1;
                 got++;
+        }
+        if (got == 0) return 0;
+        char **v = malloc(got * sizeof(char *) + text);
+        if (!v) return -ENOMEM;
+        char *p = (char *)(v + got);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                const char *name = jsonutil_member_str(json_object_array_get_idx(arr, i), "name");
+                if (!name || !*name) continue;
+                size_t l = strlen(name) + 1;
+                memcpy(p, name, l);
+                v[k++] = p;
+                p += l;
         }
         *ret = v;
         *ret_n = got;
         return 0;
+}
+
+/* Takes the value of annotation key out of kvs into *ret (NULL when absent). */
+static void kvs_take(kube_kvs *kvs, const char *key, char **ret) {
+        *ret = NULL;
+        for (size_t i = 0; i < kvs->n; i++) {
+                if (!streq(kvs->items[i].key, key)) continue;
+                *ret = kvs->items[i].value;
+                free(kvs->items[i].key);
+                memmove(&kvs->items[i], &kvs->items[i + 1], (kvs->n - i - 1) * sizeof(kube_kv));
+                if (--kvs->n == 0) {
+                        free(kvs->items);
+                        kvs->items = NULL;
+                }
+                return;
+        }
 }
 
 static long long decode_created(json_object *obj) {
@@ -504,22 +759,30 @@ int model_sa_decode(json_object *obj, model_sa **ret) {
                 r = decode_refs(jsonutil_member(obj, "imagePullSecrets"), &sa->pull_secrets,
                                 &sa->n_pull_secrets, &sa->refs_plain);
         if (r < 0) {
-                model_sa_free(sa);
+                sa_loose_free(sa);
                 return r;
         }
         sa->created = decode_created(obj);
+        meta_slim(&sa->meta);
+        kvs_take(&sa->meta.annotations, NAMES_ANNOTATION_INTERNAL_REGISTRY,
+                 &sa->internal_registry_ref);
+        if (intern_field(&sa->meta.namespace) < 0) {
+                sa_loose_free(sa);
+                return -ENOMEM;
+        }
         r = model_links_parse(kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS), &sa->links);
         if (r == -ENOMEM) {
-                model_sa_free(sa);
+                sa_loose_free(sa);
                 return r;
         }
         sa->links_error = r < 0 ? r : 0;
-        *ret = sa;
-        return 0;
+        r = sa_pack(sa, ret);
+        if (r < 0) sa_loose_free(sa);
+        return r;
 }
 
 const char *model_sa_internal_registry_ref(const model_sa *sa) {
-        return sa ? kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_INTERNAL_REGISTRY) : NULL;
+        return sa ? sa->internal_registry_ref : NULL;
 }
 
 bool model_sa_has_secret(const model_sa *sa, const char *name) {
@@ -1076,9 +1339,9 @@ static int secret_meta_vdecode(json_object *obj, void **ret) {
         return 0;
 }
 
+/* The interned name is the table's (model_intern_mem()), not the object's. */
 static size_t namespace_mem(const void *obj) {
-        const model_namespace *ns = obj;
-        return sizeof(*ns) + MEMSIZE_OVERHEAD + kube_meta_mem(&ns->meta);
+        return memsize_block(obj); /* packed: labels inside, the name in the table */
 }
 
 static size_t links_mem(const model_links *l) {
@@ -1088,11 +1351,11 @@ static size_t links_mem(const model_links *l) {
         return m;
 }
 
+/* A packed account: its block, plus the labels, annotations and links it points to. */
 static size_t sa_mem(const void *obj) {
         const model_sa *sa = obj;
-        return sizeof(*sa) + MEMSIZE_OVERHEAD + kube_meta_mem(&sa->meta) +
-               memsize_strv(sa->secrets, sa->n_secrets) +
-               memsize_strv(sa->pull_secrets, sa->n_pull_secrets) + links_mem(&sa->links);
+        kube_meta m = {.labels = sa->meta.labels, .annotations = sa->meta.annotations};
+        return memsize_block(sa) + kube_meta_mem(&m) + links_mem(&sa->links);
 }
 
 static size_t secret_mem(const void *obj) {

@@ -143,6 +143,23 @@ int model_merged_set(model_merged *m, const char *policy, const char *registry, 
 
 /* ---- Namespace -------------------------------------------------------- */
 
+/*
+ * Compact objects (issue 9): a cached Namespace or ServiceAccount keeps only what rules
+ * read. Both drop uid, owner references, finalizers and generation; a Namespace also its
+ * resourceVersion and annotations. The namespace's name is interned: one copy per
+ * namespace, shared by the Namespace (meta.name) and every ServiceAccount in it
+ * (meta.namespace), refcounted and freed with the last object that holds it. Such a
+ * field belongs to the table, never to the object: do not free or replace it (the
+ * *_free() functions release it; one that is not the table's copy is simply freed).
+ * A decoded Namespace is one allocation (struct, label items and strings). A decoded
+ * ServiceAccount is one allocation: its struct, name, resourceVersion,
+ * internal-registry ref and both name lists (equal names stored once) in one block; only
+ * its labels, annotations and links are blocks of their own. Never free or replace a
+ * field of it: model_sa_free() only.
+ */
+size_t model_intern_count(void); /* distinct interned names alive */
+size_t model_intern_mem(void);   /* heap bytes of the table and its names */
+
 typedef struct model_namespace {
         kube_meta meta;   /* no annotations kept */
         bool terminating; /* status.phase Terminating or deletionTimestamp set */
@@ -164,6 +181,7 @@ typedef struct model_sa {
         bool refs_plain;
         model_links links; /* parsed pullpolicy.io/links; empty when absent or malformed */
         int links_error;   /* 0, or why the annotation was malformed (-EINVAL, -E2BIG) */
+        char *internal_registry_ref; /* that annotation's value, out of meta.annotations */
 } model_sa;
 
 int model_sa_decode(json_object *obj, model_sa **ret);

@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "util/memsize.h"
 
+#include <malloc.h>
 #include <string.h>
+
+/* glibc's chunk header beside the usable bytes (the size word). */
+#define CHUNK_HEADER sizeof(size_t)
+
+size_t memsize_block(const void *p) {
+        return p ? malloc_usable_size((void *)p) + CHUNK_HEADER : 0;
+}
 
 size_t memsize_str(const char *s) {
         return s ? strlen(s) + 1 + MEMSIZE_OVERHEAD : 0;

@@ -128,8 +128,8 @@ static void test_sa_openshift_416(void **state) {
         assert_int_equal(sa->n_secrets, 1);
         assert_string_equal(sa->secrets[0], "my-pull-secret");
         assert_string_equal(model_sa_internal_registry_ref(sa), "default-dockercfg-123456");
-        /* only the annotations the controller reads are kept */
-        assert_int_equal(sa->meta.annotations.n, 1);
+        /* only the annotations the controller reads are kept (the ref as a field of its own) */
+        assert_int_equal(sa->meta.annotations.n, 0);
         assert_null(
             kube_meta_annotation(&sa->meta, "kubectl.kubernetes.io/last-applied-configuration"));
         assert_true(model_sa_provisioned(sa));
