@@ -576,6 +576,9 @@ int model_namespace_decode(json_object *obj, model_namespace **ret) {
         kube_kvs_done(&ns->meta.annotations);
         free(ns->meta.resource_version);
         ns->meta.resource_version = NULL;
+        /* Namespaces are cluster-scoped: a metadata.namespace (hostile input) means nothing. */
+        free(ns->meta.namespace);
+        ns->meta.namespace = NULL;
         if (intern_field(&ns->meta.name) < 0) {
                 ns_loose_free(ns);
                 return -ENOMEM;

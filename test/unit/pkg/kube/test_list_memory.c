@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,15 @@ static void print(const char *name, const figures *g) {
                 g->store_kb);
 }
 
+/* Whether mallinfo2() sees this process's heap (not under ASan's or valgrind's allocator). */
+static bool heap_measurable(void) {
+        size_t a = mallinfo2().uordblks;
+        void *volatile p = malloc(1 << 16);
+        size_t b = mallinfo2().uordblks;
+        free(p);
+        return b >= a + (1 << 16);
+}
+
 static void test_list_memory(void **state) {
         figures whole = measure_in_child(WHOLE);
         figures paged = measure_in_child(PAGED);
@@ -300,6 +310,13 @@ static void test_list_memory(void **state) {
         assert_int_equal(whole.objects, N_OBJECTS);
         assert_int_equal(paged.objects, N_OBJECTS);
         assert_int_equal(streamed.objects, N_OBJECTS);
+        if (!heap_measurable()) {
+                /* The three ways still ran (for leaks and the object counts); their sizes mean
+                 * nothing when another allocator (ASan, valgrind) owns the heap. */
+                print_message("skipped the memory bounds: mallinfo2() does not see this heap "
+                              "(ASan or valgrind)\n");
+                skip();
+        }
         /* One event at a time: the store and its staged objects, no page. */
         assert_true(streamed.relist_kb - streamed.base_kb <= 2 * streamed.heap_kb + 8 * 1024);
         /* A page of json-c trees is ~8 MB here (500 items of ~17 KB each while parsed). */

@@ -825,7 +825,9 @@ static void test_replace_paged(void **state) {
         kube_store_stats st;
         size_t staged = 0;
 
-        assert_int_equal(kube_store_replace_add(s, json_object_new_array()), -EINVAL);
+        json_object *none = json_object_new_array(); /* borrowed by replace_add */
+        assert_int_equal(kube_store_replace_add(s, none), -EINVAL);
+        json_object_put(none);
         assert_int_equal(kube_store_replace_commit(s), -EINVAL);
         kube_store_replace_abort(s);
         kube_store_replace_abort(NULL);
