@@ -2,6 +2,7 @@
 #include "kube/store.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,10 @@ static const char *iv_at(const idx_vals *iv, size_t i) {
 typedef struct entry {
         void *obj;
         idx_vals *vals; /* [cap_vals], the first s->n_indexes used */
-        uint64_t seen;  /* the staged relist (staging.gen) that listed it */
+        uint32_t seen;  /* the staged relist (staging.gen) that listed it */
         uint32_t mem;   /* tracked bytes of this entry */
-        uint32_t cap_vals;
-        char key[];
+        uint16_t cap_vals;
+        char key[]; /* at offsetof(entry, key): no padding after the header */
 } entry;
 
 /* The objects filed under one index value. */
@@ -66,8 +67,8 @@ typedef struct pending pending;
  */
 typedef struct staging {
         bool active;
-        uint64_t gen;
-        pending *ps; /* new or changed objects, in item order (obj NULL: overridden) */
+        uint32_t gen; /* never 0 (an entry's seen before any relist lists it) */
+        pending *ps;  /* new or changed objects, in item order (obj NULL: overridden) */
         size_t n_ps, cap_ps;
         hashmap *by_key;      /* key → index + 1 in ps */
         size_t listed_stored; /* stored entries marked as listed */
@@ -248,8 +249,8 @@ static size_t obj_mem(const kube_store *s, const void *obj) {
 }
 
 static size_t entry_mem(const kube_store *s, const entry *e) {
-        size_t sz = sizeof(entry) + strlen(e->key) + 1 + MEMSIZE_OVERHEAD + obj_mem(s, e->obj) +
-                    e->cap_vals * sizeof(idx_vals) + MEMSIZE_OVERHEAD;
+        size_t sz = offsetof(entry, key) + strlen(e->key) + 1 + MEMSIZE_OVERHEAD +
+                    obj_mem(s, e->obj) + e->cap_vals * sizeof(idx_vals) + MEMSIZE_OVERHEAD;
         for (size_t i = 0; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i]);
         return sz;
 }
@@ -302,7 +303,7 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
                         goto fail;
                 }
                 size_t kl = strlen(key) + 1;
-                fresh = malloc(sizeof(entry) + kl);
+                fresh = malloc(MAX(sizeof(entry), offsetof(entry, key) + kl));
                 if (fresh) {
                         *fresh = (entry){};
                         memcpy(fresh->key, key, kl);
@@ -325,7 +326,7 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
                 free(key);
                 fresh->obj = obj;
                 fresh->vals = vals;
-                fresh->cap_vals = s->n_indexes;
+                fresh->cap_vals = (uint16_t)s->n_indexes;
                 (void)hashmap_put(s->objects, fresh->key, fresh, NULL);
                 for (size_t i = 0; i < s->n_indexes; i++)
                         add_membership(&s->indexes[i], &vals[i], fresh);
@@ -346,7 +347,7 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
         sweep_all(s, old_vals);
         e->obj = obj;
         e->vals = vals;
-        e->cap_vals = s->n_indexes;
+        e->cap_vals = (uint16_t)s->n_indexes;
         s->entries_mem -= e->mem;
         e->mem = (uint32_t)entry_mem(s, e);
         s->entries_mem += e->mem;
@@ -557,7 +558,7 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
                         idx_vals *n = realloc(e->vals, (k + 1) * sizeof(idx_vals));
                         if (!n) goto fail;
                         e->vals = n;
-                        e->cap_vals = k + 1;
+                        e->cap_vals = (uint16_t)(k + 1);
                 }
                 e->vals[k] = (idx_vals){};
         }
@@ -648,7 +649,7 @@ static void staging_drop(kube_store *s) {
         for (size_t i = 0; i < st->n_ps; i++) pending_done(s, &st->ps[i]);
         free(st->ps);
         hashmap_free(st->by_key);
-        uint64_t gen = st->gen;
+        uint32_t gen = st->gen;
         *st = (staging){.gen = gen};
 }
 
@@ -659,7 +660,7 @@ int kube_store_replace_begin(kube_store *s) {
         int r = hashmap_new(&s->st.by_key);
         if (r < 0) return r;
         s->st.active = true;
-        s->st.gen++;
+        if (++s->st.gen == 0) s->st.gen = 1;
         return 0;
 }
 
