@@ -2,6 +2,7 @@
 #include "kube/store.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +13,36 @@
 #include "util/memsize.h"
 #include "util/strv.h"
 
+/*
+ * An object's values for one index. Most objects have one value per index
+ * (their namespace, the policy that links them): that one is held inline, not
+ * in an array of its own, and the namespace index's borrows the object's own
+ * namespace string (which lives as long as the object) instead of a copy.
+ */
 typedef struct idx_vals {
-        char **v; /* sorted, unique */
-        size_t n;
+        union {
+                char **v;  /* n > 1: sorted, unique */
+                char *one; /* n == 1 */
+        };
+        uint32_t n;
+        bool borrowed; /* one belongs to the object */
 } idx_vals;
 
-/* One cached object. Its key string is also the key in every table that refers to it. */
+static const char *iv_at(const idx_vals *iv, size_t i) {
+        return iv->n == 1 ? iv->one : iv->v[i];
+}
+
+/*
+ * One cached object, its key in the same allocation. The key string is also
+ * the key in every table that refers to the entry.
+ */
 typedef struct entry {
-        char *key;
         void *obj;
-        size_t mem;     /* tracked bytes of this entry */
         idx_vals *vals; /* [cap_vals], the first s->n_indexes used */
-        size_t cap_vals;
-        uint64_t seen; /* the staged relist (staging.gen) that listed it */
+        uint32_t seen;  /* the staged relist (staging.gen) that listed it */
+        uint32_t mem;   /* tracked bytes of this entry */
+        uint16_t cap_vals;
+        char key[]; /* at offsetof(entry, key): no padding after the header */
 } entry;
 
 /* The objects filed under one index value. */
@@ -49,8 +67,8 @@ typedef struct pending pending;
  */
 typedef struct staging {
         bool active;
-        uint64_t gen;
-        pending *ps; /* new or changed objects, in item order (obj NULL: overridden) */
+        uint32_t gen; /* never 0 (an entry's seen before any relist lists it) */
+        pending *ps;  /* new or changed objects, in item order (obj NULL: overridden) */
         size_t n_ps, cap_ps;
         hashmap *by_key;      /* key → index + 1 in ps */
         size_t listed_stored; /* stored entries marked as listed */
@@ -77,7 +95,10 @@ struct kube_store {
 /* ---- index values ---------------------------------------------------------------- */
 
 static void idx_vals_done(idx_vals *iv) {
-        strv_free(iv->v, iv->n);
+        if (iv->n == 1) {
+                if (!iv->borrowed) free(iv->one);
+        } else
+                strv_free(iv->v, iv->n);
         *iv = (idx_vals){};
 }
 
@@ -88,6 +109,7 @@ static void vals_free(idx_vals *vals, size_t n) {
 }
 
 static size_t idx_vals_mem(const idx_vals *iv) {
+        if (iv->n == 1) return iv->borrowed ? 0 : memsize_str(iv->one);
         return memsize_strv(iv->v, iv->n);
 }
 
@@ -97,21 +119,21 @@ static int compute_vals(kube_store_index_fn fn, const void *obj, idx_vals *ret) 
         size_t n = 0;
         int r = fn(obj, &v, &n);
         if (r < 0) return r;
-        idx_vals iv = {v, n};
         if (n > 0 && !v) return -EINVAL;
         for (size_t i = 0; i < n; i++)
                 if (!v[i]) {
-                        idx_vals_done(&iv);
+                        strv_free(v, n);
                         return -EINVAL;
                 }
         if (n > KUBE_STORE_INDEX_VALUES_MAX) {
-                idx_vals_done(&iv);
+                strv_free(v, n);
                 return -E2BIG;
         }
-        iv.n = strv_sort_uniq(v, n);
-        if (iv.n == 0) {
-                free(iv.v);
-                iv.v = NULL;
+        n = strv_sort_uniq(v, n);
+        idx_vals iv = {.v = v, .n = (uint32_t)n};
+        if (n <= 1) {
+                iv.one = n == 1 ? v[0] : NULL;
+                free(v);
         }
         *ret = iv;
         return 0;
@@ -124,15 +146,7 @@ static int namespace_vals(const kube_store *s, const void *obj, idx_vals *ret) {
                 *ret = (idx_vals){};
                 return 0;
         }
-        char **v = malloc(sizeof(char *));
-        if (!v) return -ENOMEM;
-        v[0] = strdup(m->namespace);
-        if (!v[0]) {
-                free(v);
-                return -ENOMEM;
-        }
-        ret->v = v;
-        ret->n = 1;
+        *ret = (idx_vals){.one = m->namespace, .n = 1, .borrowed = true};
         return 0;
 }
 
@@ -170,11 +184,11 @@ static void sweep_empty(store_index *idx, const idx_vals *iv);
  */
 static int prepare_membership(store_index *idx, const idx_vals *iv) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
                 if (!vs) {
                         vs = calloc(1, sizeof(vset));
                         if (!vs) goto fail;
-                        vs->value = strdup(iv->v[i]);
+                        vs->value = strdup(iv_at(iv, i));
                         if (!vs->value || hashmap_new(&vs->members) < 0 ||
                             hashmap_put(idx->map, vs->value, vs, NULL) < 0) {
                                 vset_free(vs);
@@ -191,7 +205,7 @@ fail:
 
 static void add_membership(store_index *idx, const idx_vals *iv, entry *e) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
                 /* prepare_membership() made the set and the room */
                 int r = hashmap_put(vs->members, e->key, e, NULL);
                 (void)r;
@@ -200,7 +214,7 @@ static void add_membership(store_index *idx, const idx_vals *iv, entry *e) {
 
 static void remove_membership(store_index *idx, const idx_vals *iv, const entry *e) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
                 if (vs) hashmap_remove(vs->members, e->key);
         }
 }
@@ -208,9 +222,9 @@ static void remove_membership(store_index *idx, const idx_vals *iv, const entry 
 /* Drops the sets of iv's values that have no members left. */
 static void sweep_empty(store_index *idx, const idx_vals *iv) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv->v[i]);
+                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
                 if (vs && hashmap_size(vs->members) == 0) {
-                        hashmap_remove(idx->map, iv->v[i]);
+                        hashmap_remove(idx->map, iv_at(iv, i));
                         vset_free(vs);
                 }
         }
@@ -235,8 +249,8 @@ static size_t obj_mem(const kube_store *s, const void *obj) {
 }
 
 static size_t entry_mem(const kube_store *s, const entry *e) {
-        size_t sz = sizeof(entry) + MEMSIZE_OVERHEAD + memsize_str(e->key) + obj_mem(s, e->obj) +
-                    e->cap_vals * sizeof(idx_vals) + MEMSIZE_OVERHEAD;
+        size_t sz = offsetof(entry, key) + strlen(e->key) + 1 + MEMSIZE_OVERHEAD +
+                    obj_mem(s, e->obj) + e->cap_vals * sizeof(idx_vals) + MEMSIZE_OVERHEAD;
         for (size_t i = 0; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i]);
         return sz;
 }
@@ -245,7 +259,6 @@ static void entry_free(const kube_store *s, entry *e) {
         if (!e) return;
         if (e->obj) s->kind->free(e->obj);
         vals_free(e->vals, s->n_indexes);
-        free(e->key);
         free(e);
 }
 
@@ -289,7 +302,12 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
                         r = -E2BIG;
                         goto fail;
                 }
-                fresh = calloc(1, sizeof(entry));
+                size_t kl = strlen(key) + 1;
+                fresh = malloc(MAX(sizeof(entry), offsetof(entry, key) + kl));
+                if (fresh) {
+                        *fresh = (entry){};
+                        memcpy(fresh->key, key, kl);
+                }
                 if (!fresh || hashmap_reserve(s->objects, 1) < 0) {
                         r = -ENOMEM;
                         goto fail;
@@ -305,14 +323,14 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
 
         /* Nothing below can fail. */
         if (fresh) {
-                fresh->key = key;
+                free(key);
                 fresh->obj = obj;
                 fresh->vals = vals;
-                fresh->cap_vals = s->n_indexes;
+                fresh->cap_vals = (uint16_t)s->n_indexes;
                 (void)hashmap_put(s->objects, fresh->key, fresh, NULL);
                 for (size_t i = 0; i < s->n_indexes; i++)
                         add_membership(&s->indexes[i], &vals[i], fresh);
-                fresh->mem = entry_mem(s, fresh);
+                fresh->mem = (uint32_t)entry_mem(s, fresh);
                 s->entries_mem += fresh->mem;
                 notify(s, KUBE_EVENT_ADDED, NULL, obj);
                 return KUBE_EVENT_ADDED;
@@ -329,9 +347,9 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
         sweep_all(s, old_vals);
         e->obj = obj;
         e->vals = vals;
-        e->cap_vals = s->n_indexes;
+        e->cap_vals = (uint16_t)s->n_indexes;
         s->entries_mem -= e->mem;
-        e->mem = entry_mem(s, e);
+        e->mem = (uint32_t)entry_mem(s, e);
         s->entries_mem += e->mem;
         notify(s, KUBE_EVENT_MODIFIED, old_obj, obj);
         s->kind->free(old_obj);
@@ -540,7 +558,7 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
                         idx_vals *n = realloc(e->vals, (k + 1) * sizeof(idx_vals));
                         if (!n) goto fail;
                         e->vals = n;
-                        e->cap_vals = k + 1;
+                        e->cap_vals = (uint16_t)(k + 1);
                 }
                 e->vals[k] = (idx_vals){};
         }
@@ -561,7 +579,7 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
         while (hashmap_iterate(s->objects, &st, NULL, &v)) {
                 entry *e = v;
                 s->entries_mem -= e->mem;
-                e->mem = entry_mem(s, e);
+                e->mem = (uint32_t)entry_mem(s, e);
                 s->entries_mem += e->mem;
         }
         return 0;
@@ -631,7 +649,7 @@ static void staging_drop(kube_store *s) {
         for (size_t i = 0; i < st->n_ps; i++) pending_done(s, &st->ps[i]);
         free(st->ps);
         hashmap_free(st->by_key);
-        uint64_t gen = st->gen;
+        uint32_t gen = st->gen;
         *st = (staging){.gen = gen};
 }
 
@@ -642,7 +660,7 @@ int kube_store_replace_begin(kube_store *s) {
         int r = hashmap_new(&s->st.by_key);
         if (r < 0) return r;
         s->st.active = true;
-        s->st.gen++;
+        if (++s->st.gen == 0) s->st.gen = 1;
         return 0;
 }
 

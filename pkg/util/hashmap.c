@@ -10,10 +10,14 @@
 
 #define MIN_CAPACITY 8
 
+/*
+ * Two pointers, no stored hash: the store keeps one slot per cached object in
+ * several tables, and hashing a key again when the table grows or a deletion
+ * shifts it is cheaper than 8 more bytes per slot for the whole process's life.
+ */
 typedef struct slot {
         const char *key; /* NULL: empty */
         void *value;
-        uint64_t hash;
 } slot;
 
 struct hashmap {
@@ -51,7 +55,7 @@ static void insert_slot(slot *slots, size_t cap, const char *key, void *value, u
         size_t mask = cap - 1;
         for (size_t i = hash & mask;; i = (i + 1) & mask)
                 if (!slots[i].key) {
-                        slots[i] = (slot){key, value, hash};
+                        slots[i] = (slot){key, value};
                         return;
                 }
 }
@@ -61,7 +65,8 @@ static int rehash(hashmap *h, size_t ncap) {
         if (!n) return -ENOMEM;
         for (size_t i = 0; i < h->cap; i++)
                 if (h->slots[i].key)
-                        insert_slot(n, ncap, h->slots[i].key, h->slots[i].value, h->slots[i].hash);
+                        insert_slot(n, ncap, h->slots[i].key, h->slots[i].value,
+                                    hash_str(h->slots[i].key));
         free(h->slots);
         h->slots = n;
         h->cap = ncap;
@@ -89,7 +94,7 @@ static slot *find(const hashmap *h, const char *key, uint64_t hash) {
         for (size_t i = hash & mask;; i = (i + 1) & mask) {
                 slot *s = &h->slots[i];
                 if (!s->key) return NULL;
-                if (s->hash == hash && streq(s->key, key)) return s;
+                if (streq(s->key, key)) return s;
         }
 }
 
@@ -133,7 +138,7 @@ void *hashmap_remove(hashmap *h, const char *key) {
         /* Backward shift: pull later members of the probe run into the hole as
          * long as that does not move them before their home slot. */
         for (size_t j = (hole + 1) & mask; h->slots[j].key; j = (j + 1) & mask) {
-                size_t home = h->slots[j].hash & mask;
+                size_t home = hash_str(h->slots[j].key) & mask;
                 /* Is home cyclically outside (hole, j]? Then j may move to hole. */
                 bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
                 if (movable) {
