@@ -90,3 +90,28 @@ bench_stop_controller() {
         wait "$bench_ctrl" 2>/dev/null || true
         bench_ctrl=
 }
+
+# One policy (home bench-home, secret bench-creds, wait Never), so that a named-secret watch
+# exists as in any real cluster, and N namespaces bench-unrelated-1..N without policies.
+bench_sample_policy() {
+        k apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench-home}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-creds, namespace: bench-home}
+type: kubernetes.io/dockerconfigjson
+stringData: {.dockerconfigjson: '{"auths":{"registry.bench.example.com":{"auth":"YmVuY2g6YmVuY2g="}}}'}
+---
+apiVersion: pullpolicy.io/v1alpha1
+kind: PullPolicy
+metadata: {name: bench, namespace: bench-home}
+spec:
+  subjects: {serviceAccounts: [default]}
+  pullSecrets: [{name: bench-creds}]
+  dockercfg: {wait: Never}
+YAML
+        for i in $(seq 1 "$1"); do printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench-unrelated-%d}\n---\n' "$i"; done | k apply -f - >/dev/null
+}

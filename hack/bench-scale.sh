@@ -36,26 +36,7 @@ nns=10
 . hack/bench-lib.sh
 bench_cluster "$dir"
 
-k apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Namespace
-metadata: {name: bench-home}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-creds, namespace: bench-home}
-type: kubernetes.io/dockerconfigjson
-stringData: {.dockerconfigjson: '{"auths":{"registry.bench.example.com":{"auth":"YmVuY2g6YmVuY2g="}}}'}
----
-apiVersion: pullpolicy.io/v1alpha1
-kind: PullPolicy
-metadata: {name: bench, namespace: bench-home}
-spec:
-  subjects: {serviceAccounts: [default]}
-  pullSecrets: [{name: bench-creds}]
-  dockercfg: {wait: Never}
-YAML
-for i in $(seq 1 $nns); do printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench-unrelated-%d}\n---\n' "$i"; done | k apply -f - >/dev/null
+bench_sample_policy "$nns"
 
 gen_ns() {
         printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench-scale-%05d, labels: {team: t%d}}\n---\n' "$1" $(($1 % 50))

@@ -506,6 +506,22 @@ static void start_list(kube_reflector *r) {
 
 static int on_initial_event(kube_reflector *r, const kube_watch_event *ev);
 
+/*
+ * After a handler the stream called: -ECANCELED when the handler stopped or freed the
+ * reflector, the handler's own error (the list starts over), else 0.
+ */
+static int after_handler(kube_reflector *r, int k) {
+        if (!r->running || r->free_pending) {
+                r->abort = ABORT_STOPPED;
+                return -ECANCELED;
+        }
+        if (k < 0) {
+                r->abort = ABORT_RELIST;
+                return k;
+        }
+        return 0;
+}
+
 static int on_watch_event(const kube_watch_event *ev, void *ud) {
         kube_reflector *r = ud;
         const char *rv;
@@ -537,14 +553,7 @@ static int on_watch_event(const kube_watch_event *ev, void *ud) {
                         k = r->h.on_event(r->ud, ev->type, ev->object);
                         r->in_handler--;
                 }
-                if (!r->running || r->free_pending) {
-                        r->abort = ABORT_STOPPED;
-                        return -ECANCELED;
-                }
-                if (k < 0) {
-                        r->abort = ABORT_RELIST;
-                        return k;
-                }
+                if ((k = after_handler(r, k)) < 0) return k;
                 /* client-go moves its resourceVersion on only once the event is stored. */
                 if (rv && *rv) set_rv(r, rv);
                 return 0;
@@ -627,14 +636,7 @@ static int on_initial_event(kube_reflector *r, const kube_watch_event *ev) {
                 k = r->lh.on_list_page(r->ud, one);
                 r->in_handler--;
                 json_object_put(one);
-                if (!r->running || r->free_pending) {
-                        r->abort = ABORT_STOPPED;
-                        return -ECANCELED;
-                }
-                if (k < 0) {
-                        r->abort = ABORT_RELIST;
-                        return k;
-                }
+                if ((k = after_handler(r, k)) < 0) return k;
                 r->listed++;
                 return 0;
         }
@@ -660,14 +662,7 @@ static int on_initial_event(kube_reflector *r, const kube_watch_event *ev) {
                         k = r->lh.on_list_end(r->ud, r->rv);
                         r->in_handler--;
                 }
-                if (!r->running || r->free_pending) {
-                        r->abort = ABORT_STOPPED;
-                        return -ECANCELED;
-                }
-                if (k < 0) {
-                        r->abort = ABORT_RELIST;
-                        return k;
-                }
+                if ((k = after_handler(r, k)) < 0) return k;
                 reset_list_state(r);
                 if (!r->stats.synced) {
                         r->stats.synced = true;

@@ -282,6 +282,33 @@ static json_object *parse_body(const kube_response *r) {
         return obj;
 }
 
+/* The account as the server answered a write of it, if the answer holds one. */
+static void sa_keep_answer(sim_sa *sa, const kube_response *r) {
+        json_object *obj = parse_body(r);
+        if (obj) {
+                json_object_put(sa->obj);
+                sa->obj = obj;
+        }
+}
+
+/*
+ * The answer to a request on the service account itself: true when it ends this sync,
+ * the account gone (404) or the request failed (retried later); false when it is usable.
+ */
+static bool sa_answer_failed(sim_sa *sa, const kube_response *r, const char *what) {
+        sa->req = NULL;
+        if (kube_error_is_not_found(r->error)) {
+                sa->gone = true;
+                sa_done(sa, true);
+                return true;
+        }
+        if (r->error < 0) {
+                sa_retry_later(sa, what, r->error);
+                return true;
+        }
+        return false;
+}
+
 static bool deleting(json_object *obj) {
         return sim_meta_str(obj, "deletionTimestamp") != NULL;
 }
@@ -896,11 +923,7 @@ static void on_cur_applied(kube_client *c, const kube_response *r, void *ud) {
                 return;
         }
         sa->conflicts = 0;
-        json_object *obj = parse_body(r);
-        if (obj) {
-                json_object_put(sa->obj);
-                sa->obj = obj;
-        }
+        sa_keep_answer(sa, r);
         sim_log("current %s: applied %s=%s, .secrets and .imagePullSecrets += %s in one write "
                 "(resourceVersion and uid preconditions)",
                 sa->key, SIM_ANN_PULL_REF, sa->secret, sa->secret);
@@ -967,21 +990,8 @@ static void current_sync(sim_sa *sa) {
 
 static void on_e416_linked(kube_client *c, const kube_response *r, void *ud) {
         sim_sa *sa = ud;
-        sa->req = NULL;
-        if (kube_error_is_not_found(r->error)) {
-                sa->gone = true;
-                sa_done(sa, true);
-                return;
-        }
-        if (r->error < 0) {
-                sa_retry_later(sa, "applying the lists", r->error);
-                return;
-        }
-        json_object *obj = parse_body(r);
-        if (obj) {
-                json_object_put(sa->obj);
-                sa->obj = obj;
-        }
+        if (sa_answer_failed(sa, r, "applying the lists")) return;
+        sa_keep_answer(sa, r);
         reg_after_secret(sa); /* filled: waits for the refresh, or is done */
 }
 
@@ -1025,21 +1035,8 @@ static void e416_link(sim_sa *sa) {
 
 static void on_e416_annotated(kube_client *c, const kube_response *r, void *ud) {
         sim_sa *sa = ud;
-        sa->req = NULL;
-        if (kube_error_is_not_found(r->error)) {
-                sa->gone = true;
-                sa_done(sa, true);
-                return;
-        }
-        if (r->error < 0) {
-                sa_retry_later(sa, "annotating", r->error);
-                return;
-        }
-        json_object *obj = parse_body(r);
-        if (obj) {
-                json_object_put(sa->obj);
-                sa->obj = obj;
-        }
+        if (sa_answer_failed(sa, r, "annotating")) return;
+        sa_keep_answer(sa, r);
         sim_log("early416 %s: applied %s=%s (force, no resourceVersion)", sa->key, SIM_ANN_PULL_REF,
                 sa->secret);
         sa->sim->n_provisioned++;
@@ -1586,16 +1583,7 @@ static void removed_sync(sim_sa *sa) {
 
 static void on_sa_read(kube_client *c, const kube_response *r, void *ud) {
         sim_sa *sa = ud;
-        sa->req = NULL;
-        if (kube_error_is_not_found(r->error)) {
-                sa->gone = true;
-                sa_done(sa, true);
-                return;
-        }
-        if (r->error < 0) {
-                sa_retry_later(sa, "reading the service account", r->error);
-                return;
-        }
+        if (sa_answer_failed(sa, r, "reading the service account")) return;
         json_object *obj = parse_body(r);
         const char *uid = obj ? sim_meta_str(obj, "uid") : NULL;
         if (!uid) {
