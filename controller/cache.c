@@ -744,8 +744,12 @@ void pp_cache_publish_metrics(const pp_cache *c) {
         static const char *const kinds[] = {"policy", "namespace", "serviceaccount", "secret",
                                             "rolebinding"};
         size_t bytes[ARRAY_SIZE(kinds)] = {0};
+        unsigned long gone = 0;
         for (int i = 0; i < _SRC_MAX; i++) {
                 if (!c->src[i].store) continue;
+                kube_reflector_stats rs;
+                kube_reflector_get_stats(c->src[i].reflector, &rs);
+                gone += rs.relists_gone;
                 metrics_set_cache_objects(c->metrics, source_names[i].metric,
                                           kube_store_count(c->src[i].store));
                 for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
@@ -765,6 +769,8 @@ void pp_cache_publish_metrics(const pp_cache *c) {
         bytes[1] += model_intern_mem(); /* the namespace names that cached objects share */
         for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
                 metrics_set_cache_bytes(c->metrics, kinds[k], bytes[k]);
+        /* the named sources come and go with policies: their counts would not add up */
+        metrics_set_cache_relists(c->metrics, "gone", gone);
 }
 
 /* ---- the planner's snapshot ------------------------------------------------------------- */

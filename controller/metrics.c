@@ -537,6 +537,10 @@ int controller_metrics_new(controller_metrics **ret) {
             {&m->cache_bytes, METRICS_GAUGE, "pullpolicy_cache_bytes",
              "Tracked heap bytes of the cached objects of a kind (keys and indexes included)",
              METRICS_LABELS("kind"), NULL, 0},
+            {&m->cache_relists, METRICS_GAUGE, "pullpolicy_cache_relists",
+             "Full relists since start by the cache's standing reflectors, by reason (gone: "
+             "after an expired resourceVersion)",
+             METRICS_LABELS("reason"), NULL, 0},
         };
         for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
                 r = metrics_register(g, defs[i].type, defs[i].name, defs[i].help, defs[i].labels,
@@ -647,6 +651,11 @@ void metrics_object_skipped(controller_metrics *m, const char *resource, const c
 void metrics_set_cache_objects(controller_metrics *m, const char *source, size_t n) {
         if (!m || !source) return;
         (void)metrics_set(m->cache_objects, METRICS_LABELS(source), (double)n);
+}
+
+void metrics_set_cache_relists(controller_metrics *m, const char *reason, unsigned long n) {
+        if (!m || !reason) return;
+        (void)metrics_set(m->cache_relists, METRICS_LABELS(reason), (double)n);
 }
 
 void metrics_set_cache_bytes(controller_metrics *m, const char *kind, size_t bytes) {

@@ -129,6 +129,7 @@ typedef struct controller_metrics {
         metrics_family *objects_skipped_total;
         metrics_family *cache_objects; /* pullpolicy_cache_objects{source} */
         metrics_family *cache_bytes;   /* pullpolicy_cache_bytes{kind} */
+        metrics_family *cache_relists; /* pullpolicy_cache_relists{reason} */
 } controller_metrics;
 
 /*
@@ -151,6 +152,8 @@ typedef struct controller_metrics {
  *                                      (model_refusal_reason()), skipped by LIST and WATCH
  *   pullpolicy_cache_objects{source}   objects held by each of the cache's sources
  *   pullpolicy_cache_bytes{kind}       tracked heap bytes of the cached objects of a kind
+ *   pullpolicy_cache_relists{reason}   full relists since start by the cache's standing
+ *                                      reflectors; "gone": after an expired resourceVersion (410)
  *   pullpolicy_metrics_dropped_series_total    (the registry's own, see above)
  */
 int controller_metrics_new(controller_metrics **ret);
@@ -190,5 +193,6 @@ void metrics_object_skipped(controller_metrics *m, const char *resource, const c
 /* Gauges of the cache: objects held by a source, bytes held for a kind. */
 void metrics_set_cache_objects(controller_metrics *m, const char *source, size_t n);
 void metrics_set_cache_bytes(controller_metrics *m, const char *kind, size_t bytes);
+void metrics_set_cache_relists(controller_metrics *m, const char *reason, unsigned long n);
 
 #endif

@@ -1,16 +1,43 @@
 # shellcheck shell=bash
-# Pieces shared by the memory benchmarks (hack/bench-secrets.sh, hack/bench-scale.sh): a
-# control plane of their own, bulk objects, and one controller run measured from start to
-# /readyz and after it settles. Sourced; the caller has `set -euo pipefail` and root=.
+# Pieces shared by the memory benchmarks (hack/bench-secrets.sh, hack/bench-scale.sh): their
+# common settings, a control plane of their own, bulk objects, one controller run measured from
+# start to /readyz and after it settles, and etcd's JSON API (revision, compaction) for relist
+# storms. Sourced; the caller has `set -euo pipefail`.
+
+# bench_init NAME: the settings every bench reads: root (cd'ed to), BUILD, dir (the control
+# plane's, $BENCH_DIR or .bench-NAME), out (results), bins (BENCH_BINS), settle
+# (BENCH_SETTLE_S), nns (namespaces of the unrelated secrets).
+bench_init() {
+        root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+        cd "$root"
+        BUILD=${BUILD:-build}
+        dir=${BENCH_DIR:-$root/.bench-$1}
+        out="$root/$BUILD/bench"
+        mkdir -p "$out"
+        bins=${BENCH_BINS:-"new=$BUILD/pullpolicy-controller"}
+        settle=${BENCH_SETTLE_S:-20}
+        nns=10
+}
 
 # bench_cluster DIR: (re)starts a control plane in DIR, exports KUBECONFIG, defines k()
 # (kubectl) and installs the CRDs; the control plane and any controller left running stop on exit.
+# BENCH_KEEP=1 keeps the control plane running after the bench and reuses a running one (with the
+# objects an earlier run made: see bench_state), so that a second run skips the bulk creation.
 bench_cluster() {
         local dir=$1
-        bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true
-        bash hack/testenv.sh start "$dir" >/dev/null
         bench_dir=$dir
-        trap '[ -n "${bench_ctrl:-}" ] && kill "$bench_ctrl" 2>/dev/null; bash hack/testenv.sh stop "$bench_dir" >/dev/null 2>&1 || true' EXIT
+        if [ "${BENCH_KEEP:-0}" = 1 ] && bash hack/testenv.sh status "$dir" >/dev/null 2>&1; then
+                trap '[ -n "${bench_ctrl:-}" ] && kill "$bench_ctrl" 2>/dev/null' EXIT
+        else
+                bash hack/testenv.sh stop "$dir" >/dev/null 2>&1 || true
+                rm -f "$dir/bench-state"
+                bash hack/testenv.sh start "$dir" >/dev/null
+                if [ "${BENCH_KEEP:-0}" = 1 ]; then
+                        trap '[ -n "${bench_ctrl:-}" ] && kill "$bench_ctrl" 2>/dev/null' EXIT
+                else
+                        trap '[ -n "${bench_ctrl:-}" ] && kill "$bench_ctrl" 2>/dev/null; bash hack/testenv.sh stop "$bench_dir" >/dev/null 2>&1 || true' EXIT
+                fi
+        fi
         export KUBECONFIG="$dir/kubeconfig"
         bench_bindir=$(bash hack/build-control-plane.sh --print-bindir)
         k apply --server-side -k crds/ >/dev/null
@@ -33,9 +60,21 @@ bench_apply_chunks() {
         rm -f "$f"
 }
 
+# bench_state NAME [VALUE]: a count the bench keeps beside its control plane (how many objects
+# of a kind it made), so that a kept control plane (BENCH_KEEP=1) is not filled twice. Prints
+# the count (0 when unknown); with VALUE, records it.
+bench_state() {
+        local f=$bench_dir/bench-state
+        if [ $# -gt 1 ]; then
+                { grep -v "^$1=" "$f" 2>/dev/null || true; echo "$1=$2"; } >"$f.tmp"
+                mv "$f.tmp" "$f"
+        else
+                awk -F= -v n="$1" '$1 == n {v = $2} END {print v + 0}' "$f" 2>/dev/null || echo 0
+        fi
+}
+
 # bench_add_secrets WANT NNS: Opaque secrets of 10 KB in namespaces bench-unrelated-1..NNS
 # (which must exist), up to WANT in all (cumulative over calls).
-bench_secrets_have=0
 bench_blob=
 bench_gen_secret() {
         printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: unrelated-%d, namespace: bench-unrelated-%d}\ntype: Opaque\ndata: {blob: %s}\n---\n' \
@@ -44,9 +83,11 @@ bench_gen_secret() {
 bench_add_secrets() {
         bench_nns=$2
         [ -n "$bench_blob" ] || bench_blob=$(head -c 7680 /dev/urandom | base64 -w0) # 10 KB encoded
-        [ "$bench_secrets_have" -lt "$1" ] || return 0
-        bench_apply_chunks bench_gen_secret "$bench_secrets_have" "$1"
-        bench_secrets_have=$1
+        local have
+        have=$(bench_state secrets)
+        [ "$have" -lt "$1" ] || return 0
+        bench_apply_chunks bench_gen_secret "$have" "$1"
+        bench_state secrets "$1"
 }
 
 # bench_run_controller BIN LOG: starts the controller on free ports and waits for /readyz;
@@ -85,6 +126,10 @@ bench_status() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$bench_ctrl/status";
 # bench_metrics: the running controller's metrics text.
 bench_metrics() { curl -s "http://127.0.0.1:$bench_mport/metrics"; }
 
+# bench_reset_peak: restarts the running controller's VmHWM at its current RSS (clear_refs 5),
+# so that the next bench_status VmHWM is the peak of what happens from now on.
+bench_reset_peak() { echo 5 >"/proc/$bench_ctrl/clear_refs"; }
+
 bench_stop_controller() {
         kill "$bench_ctrl"
         wait "$bench_ctrl" 2>/dev/null || true
@@ -114,4 +159,44 @@ spec:
   dockercfg: {wait: Never}
 YAML
         for i in $(seq 1 "$1"); do printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench-unrelated-%d}\n---\n' "$i"; done | k apply -f - >/dev/null
+}
+
+# etcd's gRPC gateway (JSON over plain HTTP on the test control plane's loopback port).
+# bench_etcd PATH JSON: POSTs JSON to /v3/PATH and prints the answer.
+bench_etcd() {
+        local port
+        port=$(. "$bench_dir/ports" && echo "$ETCD_PORT")
+        curl -sf --max-time 60 -X POST "http://127.0.0.1:$port/v3/$1" -d "$2"
+}
+
+# bench_etcd_revision: etcd's current revision (header.revision of a range request).
+bench_etcd_revision() {
+        bench_etcd kv/range '{"key":"AA==","limit":1,"keys_only":true}' |
+                python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'
+}
+
+# bench_etcd_put KEY VALUE: writes a key of etcd's own (outside /registry), which moves the
+# revision on.
+bench_etcd_put() {
+        bench_etcd kv/put "{\"key\":\"$(printf %s "$1" | base64 -w0)\",\"value\":\"$(printf %s "$2" | base64 -w0)\"}" >/dev/null
+}
+
+# bench_etcd_compact REV: compacts etcd's history up to REV (physical: returns once done), so
+# that every watch or list from an older resourceVersion answers 410 Gone.
+bench_etcd_compact() {
+        bench_etcd kv/compaction "{\"revision\":\"$1\",\"physical\":true}" >/dev/null
+}
+
+# bench_relist_storm: every reflector of the controller gets a 410 at once. The API server goes
+# down (every watch is cut), etcd's revision moves on and its history is compacted up to there,
+# then the API server comes back: each reflector resumes from its resourceVersion, now expired,
+# and relists. Prints the revision compacted to.
+bench_relist_storm() {
+        local rev
+        bash hack/testenv.sh stop-apiserver "$bench_dir" >/dev/null 2>&1
+        bench_etcd_put /bench/relist-storm "$(date +%s.%N)"
+        rev=$(bench_etcd_revision)
+        bench_etcd_compact "$rev"
+        bash hack/testenv.sh start-apiserver "$bench_dir" >/dev/null 2>&1
+        echo "$rev"
 }

@@ -15,18 +15,9 @@
 #   BENCH_BINS="new=build/pullpolicy-controller" name=path pairs, e.g. old=/tmp/old/controller
 # Results: $BUILD/bench/secrets.csv
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-BUILD=${BUILD:-build}
-dir=${BENCH_DIR:-$root/.bench-secrets}
-out="$root/$BUILD/bench"
-mkdir -p "$out"
+. "$(dirname "$0")/bench-lib.sh"
+bench_init secrets
 sizes=${BENCH_K:-"0 5000 15000"}
-bins=${BENCH_BINS:-"new=$BUILD/pullpolicy-controller"}
-settle=${BENCH_SETTLE_S:-20}
-nns=10
-
-. hack/bench-lib.sh
 bench_cluster "$dir"
 
 bench_sample_policy "$nns"
