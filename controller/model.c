@@ -11,6 +11,7 @@
 #include "util/base64.h"
 #include "util/hash.h"
 #include "util/hashmap.h"
+#include "util/keytab.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/memsize.h"
@@ -414,11 +415,11 @@ int model_merged_copy(const model_merged *src, model_merged *ret) {
  */
 
 typedef struct interned {
-        size_t refs;
+        uint32_t refs;
         char s[];
 } interned;
 
-static hashmap *intern_table; /* name → interned; NULL when empty */
+static keytab *intern_table; /* interned blocks by their string; NULL when empty */
 
 static interned *intern_block(const char *s) {
         return (interned *)(void *)((char *)s - offsetof(interned, s));
@@ -426,8 +427,8 @@ static interned *intern_block(const char *s) {
 
 /* A reference to the shared copy of s (made on first use); NULL on ENOMEM. */
 static const char *intern_get(const char *s) {
-        if (!intern_table && hashmap_new(&intern_table) < 0) return NULL;
-        interned *b = hashmap_get(intern_table, s);
+        if (!intern_table && keytab_new(offsetof(interned, s), &intern_table) < 0) return NULL;
+        interned *b = keytab_get(intern_table, s);
         if (b) {
                 b->refs++;
                 return b->s;
@@ -437,7 +438,7 @@ static const char *intern_get(const char *s) {
         if (!b) return NULL;
         b->refs = 1;
         memcpy(b->s, s, n + 1);
-        if (hashmap_put(intern_table, b->s, b, NULL) < 0) {
+        if (keytab_put(intern_table, b, NULL) < 0) {
                 free(b);
                 return NULL;
         }
@@ -446,7 +447,7 @@ static const char *intern_get(const char *s) {
 
 /* Whether s is the table's copy (not merely an equal string someone else owns). */
 static bool intern_owns(const char *s) {
-        interned *b = s && intern_table ? hashmap_get(intern_table, s) : NULL;
+        interned *b = s && intern_table ? keytab_get(intern_table, s) : NULL;
         return b && b->s == s;
 }
 
@@ -459,9 +460,9 @@ static void intern_put(const char *s) {
         }
         interned *b = intern_block(s);
         if (--b->refs > 0) return;
-        hashmap_remove(intern_table, b->s);
+        keytab_remove(intern_table, b->s);
         free(b);
-        if (hashmap_size(intern_table) == 0) intern_table = hashmap_free(intern_table);
+        if (keytab_size(intern_table) == 0) intern_table = keytab_free(intern_table);
 }
 
 /* Replaces the owned string *field with a shared reference: 0 or -ENOMEM (then unchanged). */
@@ -475,14 +476,14 @@ static int intern_field(char **field) {
 }
 
 size_t model_intern_count(void) {
-        return intern_table ? hashmap_size(intern_table) : 0;
+        return keytab_size(intern_table);
 }
 
 size_t model_intern_mem(void) {
-        size_t m = memsize_block(intern_table) + hashmap_mem(intern_table);
+        size_t m = memsize_block(intern_table) + keytab_mem(intern_table);
         size_t st = 0;
         void *v;
-        while (intern_table && hashmap_iterate(intern_table, &st, NULL, &v)) m += memsize_block(v);
+        while (keytab_iterate(intern_table, &st, &v)) m += memsize_block(v);
         return m;
 }
 
@@ -685,7 +686,7 @@ static int sa_pack(model_sa *loose, model_sa **ret) {
  * entries without a string name are skipped. *plain is cleared when an entry is more than
  * {"name": "<non-empty>"}: then the names cannot rebuild the list.
  */
-static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain) {
+static int decode_refs(json_object *arr, char ***ret, uint32_t *ret_n, bool *plain) {
         *ret = NULL;
         *ret_n = 0;
         if (!arr) return 0;
@@ -718,7 +719,7 @@ static int decode_refs(json_object *arr, char ***ret, size_t *ret_n, bool *plain
                 p += l;
         }
         *ret = v;
-        *ret_n = got;
+        *ret_n = (uint32_t)got; /* got <= n <= MODEL_SA_LIST_MAX */
         return 0;
 }
 

@@ -170,18 +170,19 @@ void model_namespace_free(model_namespace *ns);
 
 /* ---- ServiceAccount --------------------------------------------------- */
 
+/* The small fields last and 32-bit counts: one is cached per account (issue 9). */
 typedef struct model_sa {
-        kube_meta meta; /* annotations: only the two below are kept */
-        char **secrets; /* .secrets[].name, in order (entries without a name skipped) */
-        size_t n_secrets;
+        kube_meta meta;      /* annotations: only the two below are kept */
+        char **secrets;      /* .secrets[].name, in order (entries without a name skipped) */
         char **pull_secrets; /* .imagePullSecrets[].name, in order */
-        size_t n_pull_secrets;
-        long long created; /* .metadata.creationTimestamp, Unix seconds; 0 when absent */
+        char *internal_registry_ref; /* that annotation's value, out of meta.annotations */
+        long long created;           /* .metadata.creationTimestamp, Unix seconds; 0 when absent */
+        model_links links;  /* parsed pullpolicy.io/links; empty when absent or malformed */
+        uint32_t n_secrets; /* at most MODEL_SA_LIST_MAX each */
+        uint32_t n_pull_secrets;
+        int links_error; /* 0, or why the annotation was malformed (-EINVAL, -E2BIG) */
         /* every entry of both lists is just {name: ...}: the names rebuild them exactly */
         bool refs_plain;
-        model_links links; /* parsed pullpolicy.io/links; empty when absent or malformed */
-        int links_error;   /* 0, or why the annotation was malformed (-EINVAL, -E2BIG) */
-        char *internal_registry_ref; /* that annotation's value, out of meta.annotations */
 } model_sa;
 
 int model_sa_decode(json_object *obj, model_sa **ret);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/hashmap.h"
+#include "util/keytab.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/memsize.h"
@@ -33,28 +34,50 @@ static const char *iv_at(const idx_vals *iv, size_t i) {
 }
 
 /*
- * One cached object, its key in the same allocation. The key string is also
- * the key in every table that refers to the entry.
+ * One cached object, its key and its index values in the same allocation
+ * (header, key, padding to the values' alignment, values). The key string is
+ * also the key in every table that refers to the entry. The values of the
+ * namespace index (index 0) are not kept: they are the object's namespace,
+ * read from the object when needed (entry_vals()), so vals[i - 1] holds index
+ * i's. An index added while the store holds objects moves the values of those
+ * entries to an array of their own (vals_apart).
  */
 typedef struct entry {
         void *obj;
-        idx_vals *vals; /* [cap_vals], the first s->n_indexes used */
+        idx_vals *vals; /* [cap_vals], the first s->n_indexes - 1 used */
         uint32_t seen;  /* the staged relist (staging.gen) that listed it */
         uint32_t mem;   /* tracked bytes of this entry */
         uint16_t cap_vals;
-        char key[]; /* at offsetof(entry, key): no padding after the header */
+        bool vals_apart; /* vals is an allocation of its own, not the tail of this one */
+        char key[];      /* at offsetof(entry, key): no padding after the header */
 } entry;
 
-/* The objects filed under one index value. */
+/* Where an entry with a key of kl bytes (NUL included) keeps its values. */
+static size_t entry_vals_offset(size_t kl) {
+        size_t o = offsetof(entry, key) + kl, a = _Alignof(idx_vals);
+        return (o + a - 1) / a * a;
+}
+
+/*
+ * The objects filed under one index value: a small unordered array while
+ * there are at most VSET_SMALL members (most namespaces hold a few service
+ * accounts: a hash table each would cost more than the accounts' entries),
+ * a table keyed by the entries' keys beyond (so that removing one of many
+ * stays O(1)). The value string is in the same allocation.
+ */
+#define VSET_SMALL 16
+
 typedef struct vset {
-        char *value;
-        hashmap *members; /* entry key → entry */
+        entry **small; /* [cap], n used, while big is NULL */
+        keytab *big;   /* entries by key, once more than VSET_SMALL joined */
+        uint32_t n, cap;
+        char value[];
 } vset;
 
 typedef struct store_index {
         char *name;
         kube_store_index_fn fn;
-        hashmap *map; /* value → vset */
+        keytab *map; /* vsets by their value */
 } store_index;
 
 typedef struct pending pending;
@@ -77,7 +100,7 @@ typedef struct staging {
 
 struct kube_store {
         const kube_store_kind *kind;
-        hashmap *objects; /* key → entry */
+        keytab *objects; /* entries by their key */
         store_index indexes[KUBE_STORE_MAX_INDEXES];
         size_t n_indexes;
         kube_store_handler handler;
@@ -166,14 +189,96 @@ static int compute_all_vals(kube_store *s, const void *obj, idx_vals **ret) {
         return 0;
 }
 
+/* The values of entry e for index i (tmp: room for the namespace index's). */
+static const idx_vals *entry_vals(const kube_store *s, const entry *e, size_t i, idx_vals *tmp) {
+        if (i > 0) return &e->vals[i - 1];
+        (void)namespace_vals(s, e->obj, tmp);
+        return tmp;
+}
+
 /* ---- index membership ------------------------------------------------------------- */
 
 static vset *vset_free(vset *vs) {
         if (!vs) return NULL;
-        hashmap_free(vs->members);
-        free(vs->value);
+        keytab_free(vs->big);
+        free(vs->small);
         free(vs);
         return NULL;
+}
+
+static vset *vset_new(const char *value) {
+        size_t l = strlen(value) + 1;
+        vset *vs = malloc(offsetof(vset, value) + l);
+        if (!vs) return NULL;
+        *vs = (vset){};
+        memcpy(vs->value, value, l);
+        return vs;
+}
+
+/* Makes room for one more member, so that vset_add() cannot fail. 0 or -ENOMEM. */
+static int vset_reserve(vset *vs) {
+        if (vs->big) return keytab_reserve(vs->big, 1);
+        if (vs->n < vs->cap) return 0;
+        if (vs->n < VSET_SMALL) {
+                uint32_t ncap = vs->cap ? MIN(vs->cap * 2, (uint32_t)VSET_SMALL) : 2;
+                entry **n = reallocarray(vs->small, ncap, sizeof(entry *));
+                if (!n) return -ENOMEM;
+                vs->small = n;
+                vs->cap = ncap;
+                return 0;
+        }
+        keytab *h;
+        if (keytab_new(offsetof(entry, key), &h) < 0) return -ENOMEM;
+        if (keytab_reserve(h, vs->n + 1) < 0) {
+                keytab_free(h);
+                return -ENOMEM;
+        }
+        for (uint32_t i = 0; i < vs->n; i++) (void)keytab_put(h, vs->small[i], NULL);
+        free(vs->small);
+        vs->small = NULL;
+        vs->cap = 0;
+        vs->big = h;
+        return 0;
+}
+
+static void vset_add(vset *vs, entry *e) {
+        if (vs->big) {
+                if (keytab_put(vs->big, e, NULL) == 1) vs->n++;
+                return;
+        }
+        for (uint32_t i = 0; i < vs->n; i++)
+                if (vs->small[i] == e) return;
+        vs->small[vs->n++] = e; /* vset_reserve() made the room */
+}
+
+static void vset_remove(vset *vs, const entry *e) {
+        if (vs->big) {
+                if (keytab_remove(vs->big, e->key)) vs->n--;
+                return;
+        }
+        for (uint32_t i = 0; i < vs->n; i++)
+                if (vs->small[i] == e) {
+                        vs->small[i] = vs->small[--vs->n];
+                        return;
+                }
+}
+
+/* Iterates the members: start with *state = 0. */
+static bool vset_iterate(const vset *vs, size_t *state, entry **ret) {
+        if (vs->big) {
+                void *v;
+                if (!keytab_iterate(vs->big, state, &v)) return false;
+                *ret = v;
+                return true;
+        }
+        if (*state >= vs->n) return false;
+        *ret = vs->small[(*state)++];
+        return true;
+}
+
+static size_t vset_mem(const vset *vs) {
+        return offsetof(vset, value) + strlen(vs->value) + 1 + MEMSIZE_OVERHEAD +
+               (vs->small ? vs->cap * sizeof(entry *) + MEMSIZE_OVERHEAD : 0) + keytab_mem(vs->big);
 }
 
 static void sweep_empty(store_index *idx, const idx_vals *iv);
@@ -184,18 +289,16 @@ static void sweep_empty(store_index *idx, const idx_vals *iv);
  */
 static int prepare_membership(store_index *idx, const idx_vals *iv) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
+                vset *vs = keytab_get(idx->map, iv_at(iv, i));
                 if (!vs) {
-                        vs = calloc(1, sizeof(vset));
+                        vs = vset_new(iv_at(iv, i));
                         if (!vs) goto fail;
-                        vs->value = strdup(iv_at(iv, i));
-                        if (!vs->value || hashmap_new(&vs->members) < 0 ||
-                            hashmap_put(idx->map, vs->value, vs, NULL) < 0) {
+                        if (keytab_put(idx->map, vs, NULL) < 0) {
                                 vset_free(vs);
                                 goto fail;
                         }
                 }
-                if (hashmap_reserve(vs->members, 1) < 0) goto fail;
+                if (vset_reserve(vs) < 0) goto fail;
         }
         return 0;
 fail:
@@ -205,26 +308,24 @@ fail:
 
 static void add_membership(store_index *idx, const idx_vals *iv, entry *e) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
                 /* prepare_membership() made the set and the room */
-                int r = hashmap_put(vs->members, e->key, e, NULL);
-                (void)r;
+                vset_add(keytab_get(idx->map, iv_at(iv, i)), e);
         }
 }
 
 static void remove_membership(store_index *idx, const idx_vals *iv, const entry *e) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
-                if (vs) hashmap_remove(vs->members, e->key);
+                vset *vs = keytab_get(idx->map, iv_at(iv, i));
+                if (vs) vset_remove(vs, e);
         }
 }
 
 /* Drops the sets of iv's values that have no members left. */
 static void sweep_empty(store_index *idx, const idx_vals *iv) {
         for (size_t i = 0; i < iv->n; i++) {
-                vset *vs = hashmap_get(idx->map, iv_at(iv, i));
-                if (vs && hashmap_size(vs->members) == 0) {
-                        hashmap_remove(idx->map, iv_at(iv, i));
+                vset *vs = keytab_get(idx->map, iv_at(iv, i));
+                if (vs && vs->n == 0) {
+                        keytab_remove(idx->map, iv_at(iv, i));
                         vset_free(vs);
                 }
         }
@@ -234,8 +335,8 @@ static void index_done(store_index *idx) {
         if (idx->map) {
                 size_t st = 0;
                 void *v;
-                while (hashmap_iterate(idx->map, &st, NULL, &v)) vset_free(v);
-                hashmap_free(idx->map);
+                while (keytab_iterate(idx->map, &st, &v)) vset_free(v);
+                keytab_free(idx->map);
         }
         free(idx->name);
         *idx = (store_index){};
@@ -249,16 +350,26 @@ static size_t obj_mem(const kube_store *s, const void *obj) {
 }
 
 static size_t entry_mem(const kube_store *s, const entry *e) {
-        size_t sz = offsetof(entry, key) + strlen(e->key) + 1 + MEMSIZE_OVERHEAD +
-                    obj_mem(s, e->obj) + e->cap_vals * sizeof(idx_vals) + MEMSIZE_OVERHEAD;
-        for (size_t i = 0; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i]);
+        size_t sz = obj_mem(s, e->obj) + MEMSIZE_OVERHEAD;
+        if (e->vals_apart)
+                sz += offsetof(entry, key) + strlen(e->key) + 1 + e->cap_vals * sizeof(idx_vals) +
+                      MEMSIZE_OVERHEAD;
+        else
+                sz += entry_vals_offset(strlen(e->key) + 1) + e->cap_vals * sizeof(idx_vals);
+        for (size_t i = 1; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i - 1]);
         return sz;
+}
+
+/* Frees the values of e (n of them) and, when apart, their array. */
+static void entry_vals_done(entry *e, size_t n) {
+        for (size_t i = 0; i < n; i++) idx_vals_done(&e->vals[i]);
+        if (e->vals_apart) free(e->vals);
 }
 
 static void entry_free(const kube_store *s, entry *e) {
         if (!e) return;
         if (e->obj) s->kind->free(e->obj);
-        vals_free(e->vals, s->n_indexes);
+        entry_vals_done(e, MIN((size_t)e->cap_vals, s->n_indexes - 1));
         free(e);
 }
 
@@ -287,28 +398,36 @@ static void sweep_all(kube_store *s, const idx_vals *vals) {
         for (size_t i = 0; i < s->n_indexes; i++) sweep_empty(&s->indexes[i], &vals[i]);
 }
 
+/* Drops the sets that e's values no longer fill. */
+static void sweep_entry(kube_store *s, const entry *e) {
+        idx_vals tmp;
+        for (size_t i = 0; i < s->n_indexes; i++)
+                sweep_empty(&s->indexes[i], entry_vals(s, e, i, &tmp));
+}
+
 /*
  * Inserts or replaces obj (whose key is key and index values vals). Takes
  * ownership of all three, on failure too. Returns the change type or a
  * negative error; nothing changes on failure.
  */
 static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
-        entry *e = hashmap_get(s->objects, key);
+        entry *e = keytab_get(s->objects, key);
         entry *fresh = NULL;
         int r;
 
         if (!e) {
-                if (hashmap_size(s->objects) >= s->max_objects) {
+                if (keytab_size(s->objects) >= s->max_objects) {
                         r = -E2BIG;
                         goto fail;
                 }
-                size_t kl = strlen(key) + 1;
-                fresh = malloc(MAX(sizeof(entry), offsetof(entry, key) + kl));
+                size_t kl = strlen(key) + 1, vo = entry_vals_offset(kl);
+                fresh = malloc(MAX(sizeof(entry), vo + (s->n_indexes - 1) * sizeof(idx_vals)));
                 if (fresh) {
-                        *fresh = (entry){};
+                        *fresh = (entry){.vals = (idx_vals *)((char *)fresh + vo),
+                                         .cap_vals = (uint16_t)(s->n_indexes - 1)};
                         memcpy(fresh->key, key, kl);
                 }
-                if (!fresh || hashmap_reserve(s->objects, 1) < 0) {
+                if (!fresh || keytab_reserve(s->objects, 1) < 0) {
                         r = -ENOMEM;
                         goto fail;
                 }
@@ -325,11 +444,12 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
         if (fresh) {
                 free(key);
                 fresh->obj = obj;
-                fresh->vals = vals;
-                fresh->cap_vals = (uint16_t)s->n_indexes;
-                (void)hashmap_put(s->objects, fresh->key, fresh, NULL);
+                (void)keytab_put(s->objects, fresh, NULL);
                 for (size_t i = 0; i < s->n_indexes; i++)
                         add_membership(&s->indexes[i], &vals[i], fresh);
+                /* the values but the namespace index's (borrowed) now belong to the entry */
+                memcpy(fresh->vals, vals + 1, (s->n_indexes - 1) * sizeof(idx_vals));
+                free(vals);
                 fresh->mem = (uint32_t)entry_mem(s, fresh);
                 s->entries_mem += fresh->mem;
                 notify(s, KUBE_EVENT_ADDED, NULL, obj);
@@ -338,22 +458,22 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
 
         free(key); /* the entry keeps its own, equal key: index sets point at it */
         void *old_obj = e->obj;
-        idx_vals *old_vals = e->vals;
-        size_t old_cap = e->cap_vals;
+        idx_vals tmp;
         for (size_t i = 0; i < s->n_indexes; i++) {
-                remove_membership(&s->indexes[i], &old_vals[i], e);
+                remove_membership(&s->indexes[i], entry_vals(s, e, i, &tmp), e);
                 add_membership(&s->indexes[i], &vals[i], e);
         }
-        sweep_all(s, old_vals);
+        sweep_entry(s, e); /* still with the old object and values */
         e->obj = obj;
-        e->vals = vals;
-        e->cap_vals = (uint16_t)s->n_indexes;
+        notify(s, KUBE_EVENT_MODIFIED, old_obj, obj);
+        s->kind->free(old_obj);
+        /* The new values take the old ones' place (an entry has room for every index). */
+        for (size_t i = 1; i < s->n_indexes; i++) idx_vals_done(&e->vals[i - 1]);
+        memcpy(e->vals, vals + 1, (s->n_indexes - 1) * sizeof(idx_vals));
+        free(vals); /* vals[0], the namespace's, borrows from obj */
         s->entries_mem -= e->mem;
         e->mem = (uint32_t)entry_mem(s, e);
         s->entries_mem += e->mem;
-        notify(s, KUBE_EVENT_MODIFIED, old_obj, obj);
-        s->kind->free(old_obj);
-        vals_free(old_vals, MIN(old_cap, s->n_indexes));
         return KUBE_EVENT_MODIFIED;
 fail:
         free(fresh);
@@ -365,11 +485,13 @@ fail:
 
 /* Removes the entry under key; 1 when there was one. */
 static int remove_key(kube_store *s, const char *key) {
-        entry *e = hashmap_remove(s->objects, key);
+        entry *e = keytab_remove(s->objects, key);
         if (!e) return 0;
+        idx_vals tmp;
         for (size_t i = 0; i < s->n_indexes; i++) {
-                remove_membership(&s->indexes[i], &e->vals[i], e);
-                sweep_empty(&s->indexes[i], &e->vals[i]);
+                const idx_vals *iv = entry_vals(s, e, i, &tmp);
+                remove_membership(&s->indexes[i], iv, e);
+                sweep_empty(&s->indexes[i], iv);
         }
         s->entries_mem -= e->mem;
         notify(s, KUBE_EVENT_DELETED, e->obj, NULL);
@@ -485,8 +607,8 @@ int kube_store_new(const kube_store_kind *kind, kube_store **ret) {
         s->max_objects = KUBE_STORE_DEFAULT_MAX_OBJECTS;
         s->indexes[0].name = strdup(KUBE_STORE_INDEX_NAMESPACE);
         s->n_indexes = 1;
-        if (!s->indexes[0].name || hashmap_new(&s->objects) < 0 ||
-            hashmap_new(&s->indexes[0].map) < 0) {
+        if (!s->indexes[0].name || keytab_new(offsetof(entry, key), &s->objects) < 0 ||
+            keytab_new(offsetof(vset, value), &s->indexes[0].map) < 0) {
                 kube_store_free(s);
                 return -ENOMEM;
         }
@@ -502,8 +624,8 @@ kube_store *kube_store_free(kube_store *s) {
         if (s->objects) {
                 size_t st = 0;
                 void *e;
-                while (hashmap_iterate(s->objects, &st, NULL, &e)) entry_free(s, e);
-                hashmap_free(s->objects);
+                while (keytab_iterate(s->objects, &st, &e)) entry_free(s, e);
+                keytab_free(s->objects);
         }
         for (size_t i = 0; i < s->n_indexes; i++) index_done(&s->indexes[i]);
         free(s);
@@ -547,36 +669,40 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
         int r = -ENOMEM;
 
         idx.name = strdup(name);
-        if (!idx.name || hashmap_new(&idx.map) < 0) goto fail;
+        if (!idx.name || keytab_new(offsetof(vset, value), &idx.map) < 0) goto fail;
 
         /* Room for the new slot in every entry; a larger array left behind on
          * failure is harmless. */
         st = 0;
-        while (hashmap_iterate(s->objects, &st, NULL, &v)) {
+        while (keytab_iterate(s->objects, &st, &v)) {
                 entry *e = v;
-                if (e->cap_vals <= k) {
-                        idx_vals *n = realloc(e->vals, (k + 1) * sizeof(idx_vals));
+                /* index k's values go to vals[k - 1] (none kept for index 0) */
+                if (e->cap_vals < k) {
+                        idx_vals *n = e->vals_apart ? realloc(e->vals, k * sizeof(idx_vals))
+                                                    : malloc(k * sizeof(idx_vals));
                         if (!n) goto fail;
+                        if (!e->vals_apart) memcpy(n, e->vals, (k - 1) * sizeof(idx_vals));
                         e->vals = n;
-                        e->cap_vals = (uint16_t)(k + 1);
+                        e->vals_apart = true;
+                        e->cap_vals = (uint16_t)k;
                 }
-                e->vals[k] = (idx_vals){};
+                e->vals[k - 1] = (idx_vals){};
         }
 
         st = 0;
-        while (hashmap_iterate(s->objects, &st, NULL, &v)) {
+        while (keytab_iterate(s->objects, &st, &v)) {
                 entry *e = v;
-                r = compute_vals(fn, e->obj, &e->vals[k]);
+                r = compute_vals(fn, e->obj, &e->vals[k - 1]);
                 if (r < 0) goto fail_vals;
-                r = prepare_membership(&idx, &e->vals[k]);
+                r = prepare_membership(&idx, &e->vals[k - 1]);
                 if (r < 0) goto fail_vals;
-                add_membership(&idx, &e->vals[k], e);
+                add_membership(&idx, &e->vals[k - 1], e);
         }
 
         s->indexes[k] = idx;
         s->n_indexes++;
         st = 0;
-        while (hashmap_iterate(s->objects, &st, NULL, &v)) {
+        while (keytab_iterate(s->objects, &st, &v)) {
                 entry *e = v;
                 s->entries_mem -= e->mem;
                 e->mem = (uint32_t)entry_mem(s, e);
@@ -586,7 +712,7 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
 
 fail_vals:
         st = 0;
-        while (hashmap_iterate(s->objects, &st, NULL, &v)) idx_vals_done(&((entry *)v)->vals[k]);
+        while (keytab_iterate(s->objects, &st, &v)) idx_vals_done(&((entry *)v)->vals[k - 1]);
 fail:
         index_done(&idx);
         return r;
@@ -673,7 +799,7 @@ void kube_store_replace_abort(kube_store *s) {
 static int stage(kube_store *s, pending *p) {
         staging *st = &s->st;
         uintptr_t earlier = (uintptr_t)hashmap_get(st->by_key, p->key);
-        entry *e = hashmap_get(s->objects, p->key);
+        entry *e = keytab_get(s->objects, p->key);
 
         if (e && same_version(s, e->obj, p->obj)) {
                 if (earlier) { /* the later item wins: nothing changes for this key */
@@ -739,7 +865,7 @@ int kube_store_replace_commit(kube_store *s) {
 
         size_t fresh = 0, n_gone = 0;
         for (size_t i = 0; i < st->n_ps; i++)
-                if (st->ps[i].obj && !hashmap_contains(s->objects, st->ps[i].key)) fresh++;
+                if (st->ps[i].obj && !keytab_get(s->objects, st->ps[i].key)) fresh++;
         char **gone = NULL;
         int r, changes = 0;
         if (st->listed_stored + fresh > s->max_objects) {
@@ -747,15 +873,14 @@ int kube_store_replace_commit(kube_store *s) {
                 goto out;
         }
         size_t it = 0;
-        const char *key;
         void *v;
-        if (hashmap_size(s->objects) > st->listed_stored &&
-            !(gone = malloc((hashmap_size(s->objects) - st->listed_stored) * sizeof(char *)))) {
+        if (keytab_size(s->objects) > st->listed_stored &&
+            !(gone = malloc((keytab_size(s->objects) - st->listed_stored) * sizeof(char *)))) {
                 r = -ENOMEM;
                 goto out;
         }
-        while (hashmap_iterate(s->objects, &it, &key, &v))
-                if (((entry *)v)->seen != st->gen) gone[n_gone++] = (char *)key;
+        while (keytab_iterate(s->objects, &it, &v))
+                if (((entry *)v)->seen != st->gen) gone[n_gone++] = ((entry *)v)->key;
         if (n_gone > 1) qsort(gone, n_gone, sizeof(char *), key_cmp);
 
         /* From here on the store changes. */
@@ -763,7 +888,7 @@ int kube_store_replace_commit(kube_store *s) {
         for (size_t i = 0; i < st->n_ps; i++) {
                 pending *p = &st->ps[i];
                 if (!p->obj) continue;
-                const entry *e = hashmap_get(s->objects, p->key);
+                const entry *e = keytab_get(s->objects, p->key);
                 if (e && same_version(s, e->obj, p->obj)) {
                         pending_done(s, p);
                         continue;
@@ -775,8 +900,8 @@ int kube_store_replace_commit(kube_store *s) {
         }
         /* A relist is where mass deletions show up; watch events shrink nothing, so
          * that a key going and coming back cannot make the tables thrash. */
-        hashmap_trim(s->objects);
-        for (size_t i = 0; i < s->n_indexes; i++) hashmap_trim(s->indexes[i].map);
+        keytab_trim(s->objects);
+        for (size_t i = 0; i < s->n_indexes; i++) keytab_trim(s->indexes[i].map);
         s->synced = true;
         s->stats.replaces++;
         r = changes;
@@ -798,7 +923,7 @@ int kube_store_replace(kube_store *s, json_object *items) {
 
 const void *kube_store_get_by_key(const kube_store *s, const char *key) {
         if (!s || !key) return NULL;
-        const entry *e = hashmap_get(s->objects, key);
+        const entry *e = keytab_get(s->objects, key);
         return e ? e->obj : NULL;
 }
 
@@ -816,22 +941,18 @@ const void *kube_store_get(const kube_store *s, const char *namespace, const cha
 }
 
 size_t kube_store_count(const kube_store *s) {
-        return s ? hashmap_size(s->objects) : 0;
+        return s ? keytab_size(s->objects) : 0;
 }
 
 size_t kube_store_mem(const kube_store *s) {
         if (!s) return 0;
-        size_t sz = sizeof(*s) + s->entries_mem + hashmap_mem(s->objects);
+        size_t sz = sizeof(*s) + s->entries_mem + keytab_mem(s->objects);
         for (size_t i = 0; i < s->n_indexes; i++) {
                 const store_index *idx = &s->indexes[i];
-                sz += strlen(idx->name) + 1 + hashmap_mem(idx->map);
+                sz += strlen(idx->name) + 1 + keytab_mem(idx->map);
                 size_t st = 0;
                 void *v;
-                while (hashmap_iterate(idx->map, &st, NULL, &v)) {
-                        const vset *vs = v;
-                        sz += sizeof(vset) + MEMSIZE_OVERHEAD + memsize_str(vs->value) +
-                              hashmap_mem(vs->members);
-                }
+                while (keytab_iterate(idx->map, &st, &v)) sz += vset_mem(v);
         }
         return sz;
 }
@@ -848,24 +969,20 @@ bool kube_store_has_synced(const kube_store *s) {
         return s && s->synced;
 }
 
-static int visit_map(const hashmap *m, kube_store_visit_fn fn, void *ud) {
+int kube_store_foreach(const kube_store *s, kube_store_visit_fn fn, void *ud) {
+        if (!s || !fn) return -EINVAL;
         size_t st = 0;
         void *v;
-        while (hashmap_iterate(m, &st, NULL, &v)) {
+        while (keytab_iterate(s->objects, &st, &v)) {
                 int r = fn(((const entry *)v)->obj, ud);
                 if (r != 0) return r;
         }
         return 0;
 }
 
-int kube_store_foreach(const kube_store *s, kube_store_visit_fn fn, void *ud) {
-        if (!s || !fn) return -EINVAL;
-        return visit_map(s->objects, fn, ud);
-}
-
 /* The members of index_name under value: NULL for none, or -ENOENT in *ret_err. */
-static const hashmap *members_of(const kube_store *s, const char *index_name, const char *value,
-                                 int *ret_err) {
+static const vset *members_of(const kube_store *s, const char *index_name, const char *value,
+                              int *ret_err) {
         *ret_err = 0;
         const store_index *idx = find_index(s, index_name);
         if (!idx) {
@@ -873,17 +990,23 @@ static const hashmap *members_of(const kube_store *s, const char *index_name, co
                 return NULL;
         }
         if (!value) return NULL;
-        const vset *vs = hashmap_get(idx->map, value);
-        return vs ? vs->members : NULL;
+        return keytab_get(idx->map, value);
 }
 
 int kube_store_foreach_indexed(const kube_store *s, const char *index_name, const char *value,
                                kube_store_visit_fn fn, void *ud) {
         if (!s || !fn) return -EINVAL;
         int err;
-        const hashmap *m = members_of(s, index_name, value, &err);
+        const vset *vs = members_of(s, index_name, value, &err);
         if (err < 0) return err;
-        return m ? visit_map(m, fn, ud) : 0;
+        if (!vs) return 0;
+        size_t st = 0;
+        entry *e;
+        while (vset_iterate(vs, &st, &e)) {
+                int r = fn(e->obj, ud);
+                if (r != 0) return r;
+        }
+        return 0;
 }
 
 int kube_store_foreach_in_namespace(const kube_store *s, const char *namespace,
@@ -894,7 +1017,8 @@ int kube_store_foreach_in_namespace(const kube_store *s, const char *namespace,
 size_t kube_store_count_indexed(const kube_store *s, const char *index_name, const char *value) {
         if (!s) return 0;
         int err;
-        return hashmap_size(members_of(s, index_name, value, &err));
+        const vset *vs = members_of(s, index_name, value, &err);
+        return vs ? vs->n : 0;
 }
 
 static int entry_key_cmp(const void *a, const void *b) {
@@ -904,13 +1028,13 @@ static int entry_key_cmp(const void *a, const void *b) {
 int kube_store_list(const kube_store *s, const char *index_name, const char *value,
                     const void ***ret, size_t *ret_n) {
         if (!s || !ret || !ret_n) return -EINVAL;
-        const hashmap *m = s->objects;
+        const vset *vs = NULL;
         if (index_name) {
                 int err;
-                m = members_of(s, index_name, value, &err);
+                vs = members_of(s, index_name, value, &err);
                 if (err < 0) return err;
         }
-        size_t n = hashmap_size(m);
+        size_t n = index_name ? (vs ? vs->n : 0) : keytab_size(s->objects);
         if (n == 0) {
                 *ret = NULL;
                 *ret_n = 0;
@@ -924,8 +1048,13 @@ int kube_store_list(const kube_store *s, const char *index_name, const char *val
                 return -ENOMEM;
         }
         size_t st = 0, i = 0;
-        void *v;
-        while (hashmap_iterate(m, &st, NULL, &v)) es[i++] = v;
+        if (index_name) {
+                entry *e;
+                while (vset_iterate(vs, &st, &e)) es[i++] = e;
+        } else {
+                void *v;
+                while (keytab_iterate(s->objects, &st, &v)) es[i++] = v;
+        }
         qsort(es, n, sizeof(entry *), entry_key_cmp);
         for (i = 0; i < n; i++) objs[i] = es[i]->obj;
         free(es);

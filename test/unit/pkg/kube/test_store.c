@@ -518,6 +518,79 @@ static void test_namespace_index(void **state) {
         assert_keys(s, KUBE_STORE_INDEX_NAMESPACE, "a", "");
 }
 
+/*
+ * An index value's members are a small array up to some tens, a table beyond: growing past
+ * that size, shrinking back, objects changing their value and an index added to a filled
+ * store (whose entries then keep their values apart) keep every lookup exact.
+ */
+static void test_index_sets_small_and_large(void **state) {
+        _cleanup_store_ kube_store *s = new_store(NULL);
+        assert_int_equal(kube_store_add_index(s, "team", sa_by_team), 0);
+        char want_ns[2048] = "", want_a[2048] = "", name[16];
+
+        for (int i = 0; i < 60; i++) {
+                snprintf(name, sizeof name, "sa%02d", i);
+                assert_int_equal(
+                    apply(s, KUBE_EVENT_ADDED, mk_sa("big", name, "1", i % 3 ? "b" : "a", "s0")),
+                    1);
+                if (i == 2 || i == 15 || i == 16 || i == 17 || i == 59) {
+                        size_t n = kube_store_count_indexed(s, KUBE_STORE_INDEX_NAMESPACE, "big");
+                        assert_int_equal(n, (size_t)i + 1);
+                }
+        }
+        for (int i = 0; i < 60; i++) {
+                size_t l = strlen(want_ns);
+                snprintf(want_ns + l, sizeof want_ns - l, "%sbig/sa%02d", i ? " " : "", i);
+                if (i % 3 == 0) {
+                        l = strlen(want_a);
+                        snprintf(want_a + l, sizeof want_a - l, "%sbig/sa%02d", *want_a ? " " : "",
+                                 i);
+                }
+        }
+        assert_keys(s, KUBE_STORE_INDEX_NAMESPACE, "big", want_ns);
+        assert_keys(s, "team", "a", want_a);
+        assert_int_equal(kube_store_count_indexed(s, "team", "b"), 40);
+
+        /* a later index: the entries' values move to arrays of their own */
+        assert_int_equal(kube_store_add_index(s, "secrets", sa_by_secret), 0);
+        assert_int_equal(kube_store_count_indexed(s, "secrets", "s0"), 60);
+
+        /* every "b" becomes "a" (MODIFIED moves it between sets), then all but 3 go */
+        for (int i = 0; i < 60; i++)
+                if (i % 3) {
+                        snprintf(name, sizeof name, "sa%02d", i);
+                        assert_int_equal(
+                            apply(s, KUBE_EVENT_MODIFIED, mk_sa("big", name, "2", "a", "s1")), 1);
+                }
+        assert_int_equal(kube_store_count_indexed(s, "team", "a"), 60);
+        assert_int_equal(kube_store_count_indexed(s, "team", "b"), 0);
+        assert_int_equal(kube_store_count_indexed(s, "secrets", "s0"), 20);
+        assert_int_equal(kube_store_count_indexed(s, "secrets", "s1"), 40);
+        for (int i = 3; i < 60; i++) {
+                snprintf(name, sizeof name, "sa%02d", i);
+                assert_int_equal(apply(s, KUBE_EVENT_DELETED, mk_sa("big", name, "2", NULL, NULL)),
+                                 1);
+        }
+        assert_keys(s, KUBE_STORE_INDEX_NAMESPACE, "big", "big/sa00 big/sa01 big/sa02");
+        assert_keys(s, "team", "a", "big/sa00 big/sa01 big/sa02");
+        assert_keys(s, "secrets", "s1", "big/sa01 big/sa02");
+        assert_keys(s, "secrets", "s0", "big/sa00");
+
+        /* grow again past the small size, then a relist that keeps one */
+        for (int i = 3; i < 40; i++) {
+                snprintf(name, sizeof name, "sa%02d", i);
+                assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("big", name, "3", "c", NULL)), 1);
+        }
+        assert_int_equal(kube_store_count_indexed(s, "team", "c"), 37);
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, mk_sa("big", "sa07", "3", "c", NULL));
+        assert_int_equal(kube_store_replace(s, items), 39);
+        json_object_put(items);
+        assert_keys(s, KUBE_STORE_INDEX_NAMESPACE, "big", "big/sa07");
+        assert_keys(s, "team", "c", "big/sa07");
+        assert_keys(s, "team", "a", "");
+}
+
 static int stop_at_second(const void *obj, void *ud) {
         int *calls = ud;
         return ++*calls == 2 ? 42 : 0;
@@ -920,6 +993,7 @@ int main(void) {
             cmocka_unit_test(test_indexes),
             cmocka_unit_test(test_indexes_random),
             cmocka_unit_test(test_namespace_index),
+            cmocka_unit_test(test_index_sets_small_and_large),
             cmocka_unit_test(test_foreach_stops),
             cmocka_unit_test(test_add_index_later_and_failures),
             cmocka_unit_test(test_reentrancy),
