@@ -26,7 +26,9 @@
 #
 #   BENCH_N="1000 5000"   BENCH_K="0 10000 30000"   (ascending; smaller for a quick run)
 #   BENCH_BINS="new=build/pullpolicy-controller"    name=path pairs, e.g. old=/tmp/old/ctrl
-#   BENCH_KEEP=1   keep the control plane (and its objects) for the next run
+#   BENCH_KEEP=1   keep the control plane (and its objects) for the next run; rows smaller
+#                  than what a kept one holds are skipped (their B/obj columns then need the
+#                  reference row of another run: "-")
 # Results: $BUILD/bench/scale.csv, and a table on stdout.
 set -euo pipefail
 . "$(dirname "$0")/bench-lib.sh"
@@ -119,6 +121,10 @@ echo "binary,n,k,ready_s,api_requests,requests_by_verb,rss_kb,hwm_kb,ns_B,sa_B,n
 declare -A base_rss base_hwm base_objs
 for row in $rows; do
         n=${row%%:*} kk=${row#*:}
+        if [ "$(bench_state namespaces)" -gt "$n" ] || [ "$(bench_state secrets)" -gt "$kk" ]; then
+                echo "bench: row N=$n K=$kk skipped: the kept control plane holds more (run the reference row on a fresh one)" >&2
+                continue
+        fi
         add_namespaces "$n"
         bench_add_secrets "$kk" "$nns"
         for pair in $bins; do
