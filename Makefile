@@ -10,6 +10,9 @@
 #   make bench-secrets  memory beside K unrelated secrets (build/bench/secrets.csv)
 #   make bench-scale    memory and start-up for N namespaces x 4 SAs and K secrets (build/bench/scale.csv)
 #   make fuzz         libFuzzer harnesses for every parser
+#   make bundle       regenerate the OLM bundle (bundle/, bundle.Dockerfile) from manifests/
+#   make bundle-validate  OperatorHub's validators on bundle/ (also in make test)
+#   make helm-test    the Helm chart: lint, template vs manifests/, install/upgrade/uninstall
 #   SANITIZE=1        ASan+UBSan build in build-asan/
 #   VALGRIND=1        run tests under valgrind memcheck
 
@@ -175,6 +178,20 @@ bench-scale: build controlplane
 
 fuzz: $(DEPS_STAMP)
 	@bash hack/fuzz.sh
+
+# OLM bundle and Helm chart (README "Install on OpenShift (OperatorHub/OLM)", "Install with Helm").
+.PHONY: bundle bundle-validate helm helm-test
+bundle:
+	@bash hack/gen-bundle.sh
+
+bundle-validate:
+	@"$$(bash hack/build-tool.sh olm-bundle --print-bin)" validate -k8s-version 1.37 bundle
+
+helm:
+	@bash hack/build-tool.sh helm
+
+helm-test: build controlplane
+	@BUILD=$(BUILD) TESTENV_DIR=$(TESTENV_DIR) bash hack/run-tests.sh integration test/helm/test_helm_install.sh
 
 clean:
 	rm -rf build build-asan
