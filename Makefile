@@ -66,6 +66,8 @@ LUA_TESTS := $(shell find test/argocd -name 'test_*.lua' 2>/dev/null | sort)
 SCRIPT_TESTS := $(shell find test/image test/lint -name 'test_*.sh' 2>/dev/null | sort)
 # The README's `make run`, on a control plane of its own; before the leak check, which reads its log.
 RUN_TESTS := $(shell find test/run -name 'test_*.sh' 2>/dev/null | sort)
+# The Helm chart installed, upgraded and uninstalled on a control plane of its own.
+HELM_TESTS := $(shell find test/helm -name 'test_*.sh' 2>/dev/null | sort)
 
 PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/%.o)
 CTRL_OBJS := $(CTRL_SRCS:%.c=$(BUILD)/%.o)
@@ -145,12 +147,12 @@ controlplane: $(DEPS_STAMP)
 
 integration: build controlplane $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(LEAK_BINS)
+	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(HELM_TESTS) $(LEAK_BINS)
 
 # The whole suite: unit tests, then everything that needs the control plane.
 test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS) controlplane
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(LEAK_BINS)
+	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(HELM_TESTS) $(LEAK_BINS)
 
 run: build controlplane
 	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh
@@ -191,7 +193,8 @@ helm:
 	@bash hack/build-tool.sh helm
 
 helm-test: build controlplane
-	@BUILD=$(BUILD) TESTENV_DIR=$(TESTENV_DIR) bash hack/run-tests.sh integration test/helm/test_helm_install.sh
+	@BUILD=$(BUILD) bash hack/run-tests.sh unit test/lint/test_helm_chart.sh
+	@BUILD=$(BUILD) TESTENV_DIR=$(TESTENV_DIR) bash hack/run-tests.sh integration $(HELM_TESTS)
 
 clean:
 	rm -rf build build-asan
