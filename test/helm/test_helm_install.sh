@@ -52,7 +52,10 @@ install() {
                 { cat "$tmp/install.out"; return 1; }
         kubectl get deploy/pullpolicy-controller sa/pullpolicy-controller role/pullpolicy-leader-election \
                 pdb/pullpolicy-controller -n "$ns" -o name >/dev/null &&
-                [ "$(cluster_scoped | tr '\n' ' ')" = "clusterrolebinding.rbac.authorization.k8s.io/pullpolicy-controller clusterrole.rbac.authorization.k8s.io/pullpolicy-admin clusterrole.rbac.authorization.k8s.io/pullpolicy-controller clusterrole.rbac.authorization.k8s.io/pullpolicy-view customresourcedefinition.apiextensions.k8s.io/pullpolicies.pullpolicy.io " ] ||
+                [ "$(cluster_scoped)" = "$(printf '%s\n' clusterrole.rbac.authorization.k8s.io/pullpolicy-admin \
+                        clusterrole.rbac.authorization.k8s.io/pullpolicy-controller clusterrole.rbac.authorization.k8s.io/pullpolicy-view \
+                        clusterrolebinding.rbac.authorization.k8s.io/pullpolicy-controller \
+                        customresourcedefinition.apiextensions.k8s.io/pullpolicies.pullpolicy.io | sort)" ] ||
                 { cluster_scoped; return 1; }
 }
 
