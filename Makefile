@@ -10,6 +10,9 @@
 #   make bench-secrets  memory beside K unrelated secrets (build/bench/secrets.csv)
 #   make bench-scale    memory and start-up for N namespaces x 4 SAs and K secrets (build/bench/scale.csv)
 #   make fuzz         libFuzzer harnesses for every parser
+#   make bundle       regenerate the OLM bundle (bundle/, bundle.Dockerfile) from manifests/
+#   make bundle-validate  OperatorHub's validators on bundle/ (also in make test)
+#   make helm-test    the Helm chart: lint, template vs manifests/, install/upgrade/uninstall
 #   SANITIZE=1        ASan+UBSan build in build-asan/
 #   VALGRIND=1        run tests under valgrind memcheck
 
@@ -63,6 +66,8 @@ LUA_TESTS := $(shell find test/argocd -name 'test_*.lua' 2>/dev/null | sort)
 SCRIPT_TESTS := $(shell find test/image test/lint -name 'test_*.sh' 2>/dev/null | sort)
 # The README's `make run`, on a control plane of its own; before the leak check, which reads its log.
 RUN_TESTS := $(shell find test/run -name 'test_*.sh' 2>/dev/null | sort)
+# The Helm chart installed, upgraded and uninstalled on a control plane of its own.
+HELM_TESTS := $(shell find test/helm -name 'test_*.sh' 2>/dev/null | sort)
 
 PKG_OBJS := $(PKG_SRCS:%.c=$(BUILD)/%.o)
 CTRL_OBJS := $(CTRL_SRCS:%.c=$(BUILD)/%.o)
@@ -142,12 +147,12 @@ controlplane: $(DEPS_STAMP)
 
 integration: build controlplane $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS)
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(LEAK_BINS)
+	  bash hack/run-tests.sh integration $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(HELM_TESTS) $(LEAK_BINS)
 
 # The whole suite: unit tests, then everything that needs the control plane.
 test: $(DEPS_STAMP) build $(UNIT_BINS) $(INTEG_BINS) $(E2E_BINS) $(LEAK_BINS) controlplane
 	@BUILD=$(BUILD) VALGRIND=$(VALGRIND) TESTENV_DIR=$(TESTENV_DIR) \
-	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(LEAK_BINS)
+	  bash hack/run-tests.sh all $(UNIT_BINS) $(LUA_TESTS) $(SCRIPT_TESTS) -- $(INTEG_BINS) $(E2E_BINS) $(E2E_MODE_RUNS) $(RUN_TESTS) $(HELM_TESTS) $(LEAK_BINS)
 
 run: build controlplane
 	@BUILD=$(BUILD) RUN_DIR=$(RUN_DIR) bash hack/run.sh
@@ -175,6 +180,21 @@ bench-scale: build controlplane
 
 fuzz: $(DEPS_STAMP)
 	@bash hack/fuzz.sh
+
+# OLM bundle and Helm chart (README "Install on OpenShift (OperatorHub/OLM)", "Install with Helm").
+.PHONY: bundle bundle-validate helm helm-test
+bundle:
+	@bash hack/gen-bundle.sh
+
+bundle-validate:
+	@"$$(bash hack/build-tool.sh olm-bundle --print-bin)" validate -k8s-version 1.37 bundle
+
+helm:
+	@bash hack/build-tool.sh helm
+
+# The install test starts a control plane of its own, so no shared one is needed here.
+helm-test: build controlplane
+	@BUILD=$(BUILD) bash hack/run-tests.sh unit test/lint/test_helm_chart.sh $(HELM_TESTS)
 
 clean:
 	rm -rf build build-asan

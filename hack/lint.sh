@@ -30,6 +30,9 @@ if ! diff -q "$tmp" manifests/argocd/argocd-cm.yaml >/dev/null; then
 fi
 rm -f "$tmp"
 
+echo "lint: bundle/ matches what hack/gen-bundle.sh generates from manifests/"
+bash hack/gen-bundle.sh --check || status=1
+
 echo "lint: no private keys or kubeconfigs with credentials in git"
 bash hack/check-secrets.sh || status=1
 
