@@ -12,6 +12,8 @@ PACKAGES=(
     libcurl4-openssl-dev libjson-c-dev libev-dev libyaml-dev libcmocka-dev libmicrohttpd-dev
     valgrind clang clang-format clang-tidy cppcheck
     openssl curl ca-certificates lua5.1 python3
+    # a real registry and client for the credential tests (hack/test-registry.sh)
+    docker-registry skopeo
     # promtool (checks the /metrics exposition in tests), libFuzzer's runtime (make fuzz)
     prometheus libclang-rt-14-dev
     # used by hack/testenv.sh and hack/build-control-plane.sh: flock, setsid, pgrep/pkill -P
