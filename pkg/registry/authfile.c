@@ -40,8 +40,8 @@ int registry_key_normalize(const char *key, char **ret) {
                 s += 8;
         else if (strncasecmp(s, "http://", 7) == 0)
                 s += 7;
-        else if (strstr(s, "://"))
-                return -EINVAL;
+        /* one scheme at most, and only in front: the normal form must be a fixed point */
+        if (strstr(s, "://")) return -EINVAL;
         size_t n = strlen(s);
         while (n > 0 && s[n - 1] == '/') n--;
         if (n == 0 || s[0] == '/') return -EINVAL;
@@ -206,6 +206,12 @@ int registry_authfile_add(registry_authfile *f, const char *type, const char *pa
         json_object_put(root);
         if (r < 0) {
                 while (f->n > old_n) auth_done(&f->v[--f->n]);
+                if (f->n == 0) {
+                        /* "as before" includes not holding an array an empty file had not */
+                        free(f->v);
+                        f->v = NULL;
+                        f->cap = 0;
+                }
                 return r;
         }
         return (int)(f->n - old_n);

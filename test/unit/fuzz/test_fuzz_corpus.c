@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../../fuzz/fuzz_base64.c"
+#include "../../fuzz/fuzz_challenge.c"
 #include "../../fuzz/fuzz_flags.c"
 #include "../../fuzz/fuzz_kubeconfig.c"
 #include "../../fuzz/fuzz_labels.c"
@@ -45,6 +46,7 @@ typedef struct harness {
 
 static const harness harnesses[] = {
     {"base64", fuzz_base64_one},
+    {"challenge", fuzz_challenge_one},
     {"flags", fuzz_flags_one},
     {"kubeconfig", fuzz_kubeconfig_one},
     {"labels", fuzz_labels_one},

@@ -39,7 +39,8 @@ static void test_normalize(void **state) {
                 assert_string_equal(k, ok[i].out);
                 free(k);
         }
-        const char *bad[] = {"", "https://", "/path", "a b", "a\tb", "a\x01", "ftp://x"};
+        const char *bad[] = {"",     "https://", "/path",   "a b",
+                             "a\tb", "a\x01",    "ftp://x", "https://a.io/b://c"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char *k = (char *)0x1;
                 assert_int_equal(registry_key_normalize(bad[i], &k), -EINVAL);
