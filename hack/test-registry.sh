@@ -8,6 +8,9 @@
 #                                starts the registry (DIR/pid, DIR/registry.log) and waits until
 #                                /v2/ answers 401
 #   test-registry.sh stop DIR    stops it (the files stay; start again reuses them)
+#   test-registry.sh oci-layout OUT   writes a one-layer OCI image layout (tag "latest") to OUT:
+#                                a file in a tar layer, its config, manifest and index, with
+#                                the digests computed here (no image tool needed)
 #
 # DIR/certs.d/127.0.0.1:PORT/ca.crt is there for skopeo's --cert-dir.
 set -euo pipefail
@@ -97,8 +100,40 @@ YAML
         die "registry did not answer on 127.0.0.1:$port: $(tail -5 "$dir/registry.log")"
 }
 
+blob() { # FILE -> moves it to blobs/sha256/<digest>, prints "digest size"
+        local d s
+        d=$(sha256sum "$1" | cut -d' ' -f1)
+        s=$(stat -c %s "$1")
+        mv "$1" "$out/blobs/sha256/$d"
+        echo "$d $s"
+}
+
+oci_layout() {
+        out=$dir
+        rm -rf "$out"
+        mkdir -p "$out/blobs/sha256" "$out/rootfs"
+        echo "hello from the pullpolicy credential test" >"$out/rootfs/hello.txt"
+        tar -C "$out/rootfs" --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$out/layer.tar" hello.txt
+        local diff_id layer config manifest
+        diff_id=$(sha256sum "$out/layer.tar" | cut -d' ' -f1)
+        gzip -n "$out/layer.tar"
+        read -r layer layer_size < <(blob "$out/layer.tar.gz")
+        printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+                "$diff_id" >"$out/config.json"
+        read -r config config_size < <(blob "$out/config.json")
+        printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+                "$config" "$config_size" "$layer" "$layer_size" >"$out/manifest.json"
+        read -r manifest manifest_size < <(blob "$out/manifest.json")
+        printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}' \
+                "$manifest" "$manifest_size" >"$out/index.json"
+        echo '{"imageLayoutVersion":"1.0.0"}' >"$out/oci-layout"
+        rm -rf "$out/rootfs"
+        echo "sha256:$manifest" >"$out/digest"
+}
+
 case $cmd in
 start) start ;;
+oci-layout) oci_layout ;;
 stop) stop ;;
 *) die "unknown command $cmd" ;;
 esac
