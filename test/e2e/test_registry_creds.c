@@ -8,6 +8,11 @@
  * imagePullSecrets exactly as the kubelet merges them (registry/authfile: imagePullSecrets
  * order, first secret per registry) and `skopeo inspect`s the image with it. Before the
  * link the same construction yields no credentials for the registry, and skopeo is refused.
+ *
+ * R12: a policy with verifyCredentials (the controller runs with --verify-credentials and the
+ * test CA as --registry-ca-file) gets CredentialsVerified=True/Verified; a wrong password in
+ * its secret turns it CredentialsRejected (naming secret and registry, not the password); with
+ * the registry stopped, RegistryUnreachable. Ready stays beside it.
  */
 #include "e2e.h"
 #include "registry/authfile.h"
@@ -188,14 +193,68 @@ static void test_skopeo_inspect_with_linked_secrets(void **state) {
         free(ns);
 }
 
+static void secret_with_password(const char *ns, const char *name, const char *password) {
+        kt_apply("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n"
+                 "type: kubernetes.io/dockerconfigjson\nstringData:\n"
+                 "  .dockerconfigjson: '{\"auths\":{\"%s\":{\"username\":\"%s\","
+                 "\"password\":\"%s\"}}}'\n",
+                 name, ns, reg.host, reg.user, password);
+}
+
+#define CREDS_JP "{.status.conditions[?(@.type==\"CredentialsVerified\")]"
+
+static void test_credentials_verified_condition(void **state) {
+        char *ns = e2e_ns("verify", NULL);
+        secret_with_password(ns, "robot", reg.password);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: checked\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [default]\n"
+                 "  pullSecrets:\n  - name: robot\n  verifyCredentials: true\n",
+                 ns);
+        e2e_wait_out(
+            60, "True Verified",
+            "get ppol checked -n '%s' -o jsonpath='" CREDS_JP ".status} " CREDS_JP ".reason}'", ns);
+        e2e_wait_out(E2E_WAIT_S, "Applied",
+                     "get ppol checked -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".reason}'", ns);
+
+        /* a wrong password: the registry refuses it; the message names secret and registry */
+        secret_with_password(ns, "robot", "not-the-registry-password");
+        e2e_wait_out(
+            60, "False CredentialsRejected",
+            "get ppol checked -n '%s' -o jsonpath='" CREDS_JP ".status} " CREDS_JP ".reason}'", ns);
+        char *msg = kt_kout("get ppol checked -n '%s' -o jsonpath='" CREDS_JP ".message}'", ns);
+        assert_non_null(msg);
+        fprintf(stderr, "  CredentialsRejected: %s\n", msg);
+        char want[512];
+        snprintf(want, sizeof(want), "secret %s/robot at registry %s", ns, reg.host);
+        assert_non_null(strstr(msg, want));
+        assert_null(strstr(msg, "not-the-registry-password"));
+        free(msg);
+        e2e_wait_out(E2E_WAIT_S, "Applied",
+                     "get ppol checked -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".reason}'", ns);
+
+        /* the registry gone: unreachable (the secret changes so that a round starts now) */
+        assert_int_equal(treg_stop(&reg), 0);
+        secret_with_password(ns, "robot", reg.password);
+        e2e_wait_out(
+            60, "False RegistryUnreachable",
+            "get ppol checked -n '%s' -o jsonpath='" CREDS_JP ".status} " CREDS_JP ".reason}'", ns);
+        msg = kt_kout("get ppol checked -n '%s' -o jsonpath='" CREDS_JP ".message}'", ns);
+        fprintf(stderr, "  RegistryUnreachable: %s\n", msg ? msg : "(none)");
+        free(msg);
+        free(ns);
+}
+
 static int group_setup(void **state) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         if (treg_start(&reg, "e2e") < 0) return -1;
         if (e2e_suite_setup(state, "regcreds", e2e_sim_mode()) < 0) return -1;
         /* the home of the policy may link only as a distribution namespace */
-        static char dist[512];
-        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-app", E2E.prefix);
-        const char *flags[] = {dist, NULL};
+        static char dist[512], ca[1024];
+        snprintf(dist, sizeof(dist), "--distribution-namespaces=%s-app,%s-verify", E2E.prefix,
+                 E2E.prefix);
+        snprintf(ca, sizeof(ca), "--registry-ca-file=%s", reg.ca_file);
+        const char *flags[] = {dist, "--verify-credentials", ca, NULL};
         return e2e_controller_start(flags);
 }
 
@@ -209,6 +268,8 @@ static int group_teardown(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_skopeo_inspect_with_linked_secrets),
+            /* last: it stops the registry */
+            cmocka_unit_test(test_credentials_verified_condition),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
