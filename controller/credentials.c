@@ -178,7 +178,13 @@ static void finish_round(pol *p) {
                         strbuf_add(&b, r->detail);
                 }
         }
-        if (p->n_results == 0) strbuf_add(&b, "no registry credentials to verify");
+        if (p->n_results == 0) {
+                /* nothing proven either way (a secret missing or without credentials: Ready
+                 * says why): not a verdict that should turn anything green or red */
+                publish(p, "Unknown", "NoCredentials", "no registry credentials to verify");
+                free(b.s);
+                return;
+        }
         char *msg = NULL;
         if (strbuf_finish(&b, &msg, NULL) < 0) return;
         if (strlen(msg) > PP_CREDS_MESSAGE_MAX) msg[PP_CREDS_MESSAGE_MAX] = 0;

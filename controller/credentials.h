@@ -58,7 +58,8 @@ int pp_creds_check(pp_creds *c, const char *policy_key, const registry_authfile 
 
 typedef struct pp_creds_condition {
         const char *status;  /* "True", "False", "Unknown" (a first round in flight) */
-        const char *reason;  /* Verified, CredentialsRejected, RegistryUnreachable, Verifying */
+        const char *reason;  /* Verified, CredentialsRejected, RegistryUnreachable, Verifying,
+                                NoCredentials (Unknown: no secret with credentials was read) */
         const char *message; /* at most PP_CREDS_MESSAGE_MAX bytes */
         const char *last_transition; /* RFC 3339 */
 } pp_creds_condition;

@@ -196,11 +196,12 @@ static void test_concurrency_bound(void **state) {
         assert_true(atomic_load(&max_in_flight) <= 2);
         assert_int_equal(pp_creds_handshakes(c), 8);
         registry_authfile_done(&f);
-        /* no credential at all: verified at once, without a handshake */
+        /* no credential at all: settled at once, without a handshake, and neither verdict */
         assert_int_equal(pp_creds_check(c, "ns/empty", &f), 1);
         pp_creds_condition cond;
         assert_true(pp_creds_get(c, "ns/empty", &cond));
-        assert_string_equal(cond.reason, "Verified");
+        assert_string_equal(cond.status, "Unknown");
+        assert_string_equal(cond.reason, "NoCredentials");
         pp_creds_free(c);
         pp_creds_free(NULL);
         ev_loop_destroy(loop);
