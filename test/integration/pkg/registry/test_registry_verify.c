@@ -5,6 +5,11 @@
  * (hack/test-registry.sh). Good credentials are Verified, a wrong password or user is
  * CredentialsRejected, a registry whose CA we do not trust or that is stopped is
  * RegistryUnreachable, and the detail names neither password.
+ *
+ * The Bearer flow and the refusals that keep credentials home run against a scripted registry
+ * (fake_registry.py beside this file, HTTPS with the same CA): a token from the realm with the
+ * credentials, a wrong password refused by the token service, a 302 after the credentials
+ * not followed, an http:// realm never sent credentials (its sinks must see no request).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,12 +19,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 
 #include "registry/verify.h"
+#include "kubetest.h"
 #include "testregistry.h"
 
 static treg reg;
+static pid_t fake_pid; /* the scripted registry, ended by the teardown if a test failed */
 
 static registry_verify_opts opts(void) {
         return (registry_verify_opts){
@@ -78,12 +90,67 @@ static void test_stopped_registry_unreachable(void **state) {
         free(d);
 }
 
+static void test_bearer_redirect_http_realm(void **state) {
+        char ports_file[1024], hits[1024], script[1024];
+        snprintf(ports_file, sizeof(ports_file), "%s/fake-ports", reg.dir);
+        snprintf(hits, sizeof(hits), "%s/sink-hits", reg.dir);
+        snprintf(script, sizeof(script), "%s/test/integration/pkg/registry/fake_registry.py",
+                 kt_root());
+        unlink(ports_file);
+        unlink(hits);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid > 0) fake_pid = pid;
+        if (pid == 0) {
+                execlp("python3", "python3", script, reg.dir, reg.user, reg.password, (char *)NULL);
+                _exit(127);
+        }
+        struct stat st;
+        for (int i = 0; i < 100 && stat(ports_file, &st) != 0; i++) usleep(50000);
+        FILE *f = fopen(ports_file, "re");
+        assert_non_null(f);
+        int bearer = 0, redirect = 0, httprealm = 0, sink = 0, plainsink = 0;
+        assert_int_equal(
+            fscanf(f, "%d %d %d %d %d", &bearer, &redirect, &httprealm, &sink, &plainsink), 5);
+        fclose(f);
+        registry_verify_opts o = opts();
+        char key[64], *d = NULL;
+
+        snprintf(key, sizeof(key), "127.0.0.1:%d", bearer);
+        assert_int_equal(verify(&o, key, reg.user, reg.password, &d), REGISTRY_VERIFIED);
+        assert_non_null(strstr(d, "Bearer"));
+        free(d);
+        assert_int_equal(verify(&o, key, reg.user, "wrong-password", &d), REGISTRY_REJECTED);
+        assert_non_null(strstr(d, "token service"));
+        free(d);
+
+        snprintf(key, sizeof(key), "127.0.0.1:%d", redirect);
+        assert_int_equal(verify(&o, key, reg.user, reg.password, &d), REGISTRY_UNREACHABLE);
+        assert_non_null(strstr(d, "HTTP 302"));
+        free(d);
+
+        snprintf(key, sizeof(key), "127.0.0.1:%d", httprealm);
+        assert_int_equal(verify(&o, key, reg.user, reg.password, &d), REGISTRY_UNREACHABLE);
+        assert_non_null(strstr(d, "not an https URL"));
+        free(d);
+
+        /* neither the redirect's target nor the http realm saw a request */
+        assert_int_not_equal(stat(hits, &st), 0);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        fake_pid = 0;
+}
+
 static int setup(void **state) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         return treg_start(&reg, "verify");
 }
 
 static int teardown(void **state) {
+        if (fake_pid > 0) {
+                kill(fake_pid, SIGTERM);
+                waitpid(fake_pid, NULL, 0);
+        }
         treg_done(&reg);
         curl_global_cleanup();
         return 0;
@@ -94,6 +161,7 @@ int main(void) {
             cmocka_unit_test(test_good_credentials_verified),
             cmocka_unit_test(test_wrong_password_rejected),
             cmocka_unit_test(test_untrusted_ca_unreachable),
+            cmocka_unit_test(test_bearer_redirect_http_realm),
             cmocka_unit_test(test_stopped_registry_unreachable),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
