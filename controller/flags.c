@@ -409,6 +409,23 @@ static int set_resync_period(pp_settings *s, const char *v, char **why) {
         return duration_in(v, 10, 10000.0 * 3600, true, &s->resync_period, why);
 }
 
+static int set_verify_credentials(pp_settings *s, const char *v, char **why) {
+        return set_bool(&s->verify_credentials, v, why);
+}
+
+static int set_registry_ca_file(pp_settings *s, const char *v, char **why) {
+        if (!*v) return fail(why, "must not be empty");
+        return set_string(&s->registry_ca_file, v);
+}
+
+static int set_verify_interval(pp_settings *s, const char *v, char **why) {
+        return duration_in(v, 60, 7 * 24 * 3600.0, false, &s->verify_interval, why);
+}
+
+static int set_verify_concurrency(pp_settings *s, const char *v, char **why) {
+        return int_in(v, 1, 16, &s->verify_concurrency, why);
+}
+
 static int set_version(pp_settings *s, const char *v, char **why) {
         return set_bool(&s->show_version, v, why);
 }
@@ -458,6 +475,18 @@ static const flag_def flag_defs[] = {
     {"workers", "NUMBER", "4", "policies reconciled concurrently", set_workers},
     {"resync-period", "DURATION", "10h", "requeue every policy this often; 0 disables",
      set_resync_period},
+    {"verify-credentials", NULL, "false",
+     "let policies ask (spec.verifyCredentials) that the controller prove their registry "
+     "credentials: it then connects to every registry their secrets name and sends those "
+     "credentials there",
+     set_verify_credentials},
+    {"registry-ca-file", "PATH", NULL,
+     "PEM bundle that registry certificates are verified against; default: the system's CAs",
+     set_registry_ca_file},
+    {"verify-credentials-interval", "DURATION", "1h",
+     "prove unchanged credentials again this often (at least 1m)", set_verify_interval},
+    {"verify-credentials-concurrency", "NUMBER", "2", "registry handshakes at once (1-16)",
+     set_verify_concurrency},
     {"version", NULL, NULL, "print the version and exit", set_version},
     {"help", NULL, NULL, "print this help and exit", set_help},
 };
@@ -479,6 +508,7 @@ static bool is_cli_only(const flag_def *d) {
 void flags_settings_done(pp_settings *s) {
         if (!s) return;
         free(s->kubeconfig);
+        free(s->registry_ca_file);
         free(s->namespace);
         strv_free(s->allowed_cluster_roles, s->n_allowed_cluster_roles);
         strv_free(s->distribution_namespaces, s->n_distribution_namespaces);

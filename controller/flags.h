@@ -74,6 +74,13 @@ typedef struct pp_settings {
         int workers;          /* concurrent reconciles; default 4 */
         double resync_period; /* seconds; 0 disables; default 10h (controller-runtime's) */
 
+        /* issue 11: registry credential checks that policies may ask for (off by default:
+         * the controller then connects to every registry its secrets name) */
+        bool verify_credentials;
+        char *registry_ca_file; /* NULL: the system's CAs */
+        double verify_interval; /* seconds; default 1h */
+        int verify_concurrency; /* handshakes at once; default 2 */
+
         bool show_version; /* --version: main prints the version and exits 0 */
         bool show_help;    /* --help: main prints flags_usage() and exits 0 */
 } pp_settings;

@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "openshift.h"
 #include "reconciler.h"
+#include "verifier.h"
 #include "util/macro.h"
 
 #ifndef PP_VERSION
@@ -44,6 +45,7 @@ typedef struct app {
         pp_events *events;
         pp_cache *cache;
         pp_reconciler *reconciler;
+        pp_verifier *verifier; /* R12, with --verify-credentials */
         kube_leaderelect *elector;
         pp_openshift_watch
             *openshift; /* R4 Auto: registry state, while image.openshift.io is served */
@@ -224,6 +226,12 @@ static int resolve_own_namespace(app *a) {
         return 0;
 }
 
+/* Registry checks and their status writes, like every write, only from the leader. */
+static bool verifier_active(void *ud) {
+        app *a = ud;
+        return a->leading && a->synced && !a->stopping;
+}
+
 static int setup(app *a) {
         int r;
         _cleanup_free_ char *err = NULL;
@@ -326,6 +334,19 @@ static int setup(app *a) {
                 },
         };
         if ((r = pp_reconciler_new(&ro, &a->reconciler)) < 0) return r;
+        if (a->settings.verify_credentials) {
+                pp_verifier_opts vo = {
+                    .loop = a->loop,
+                    .client = a->client,
+                    .cache = a->cache,
+                    .verify = {.ca_file = a->settings.registry_ca_file},
+                    .concurrency = (unsigned)a->settings.verify_concurrency,
+                    .interval = a->settings.verify_interval,
+                    .active = verifier_active,
+                    .ud = a,
+                };
+                if ((r = pp_verifier_new(&vo, &a->verifier)) < 0) return r;
+        }
         if ((r = pp_openshift_watch_new(a->client, on_registry_changed, a, &a->openshift)) < 0)
                 return r;
 
@@ -358,6 +379,7 @@ static int setup(app *a) {
 
 static void teardown(app *a) {
         if (a->discovery) kube_request_cancel(a->discovery);
+        a->verifier = pp_verifier_free(a->verifier);
         a->elector = kube_leaderelect_free(a->elector);
         a->openshift = pp_openshift_watch_free(a->openshift);
         a->reconciler = pp_reconciler_free(a->reconciler);

@@ -323,6 +323,15 @@ static int parse_global(json_object *g, policy_spec *s, char **reterr) {
         return 0;
 }
 
+static int parse_opt_in(json_object *spec, const char *name, bool *ret, char **reterr) {
+        json_object *v = jsonutil_member(spec, name);
+        if (!v) return 0;
+        if (!json_object_is_type(v, json_type_boolean))
+                return errmsg_fail(reterr, -EINVAL, "spec.%s must be true or false", name);
+        *ret = json_object_get_boolean(v);
+        return 0;
+}
+
 int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
         if (!ret) return -EINVAL;
         /* absent, or JSON null (json-c's NULL) */
@@ -348,6 +357,9 @@ int policy_spec_parse(json_object *spec, policy_spec **ret, char **reterr) {
         if ((v = jsonutil_member(spec, "dockercfg")) && (r = parse_dockercfg(v, s, reterr)) < 0)
                 return r;
         if ((v = jsonutil_member(spec, "globalPullSecret")) && (r = parse_global(v, s, reterr)) < 0)
+                return r;
+        if ((r = parse_opt_in(spec, "verifyCredentials", &s->verify_credentials, reterr)) < 0 ||
+            (r = parse_opt_in(spec, "restartStalePods", &s->restart_stale_pods, reterr)) < 0)
                 return r;
 
         if (!s->image_puller && s->n_pull_secrets == 0 && !s->merge)

@@ -83,6 +83,9 @@ typedef struct policy_spec {
         int timeout_seconds;
 
         bool merge; /* globalPullSecret.merge */
+
+        bool verify_credentials; /* verifyCredentials (effective only with --verify-credentials) */
+        bool restart_stale_pods; /* restartStalePods */
 } policy_spec;
 
 /*

@@ -14,6 +14,8 @@ PACKAGES=(
     openssl curl ca-certificates lua5.1 python3
     # the bundle and Helm chart tests compare rendered objects as JSON
     jq
+    # a real registry and client for the credential tests (hack/test-registry.sh)
+    docker-registry skopeo
     # promtool (checks the /metrics exposition in tests), libFuzzer's runtime (make fuzz)
     prometheus libclang-rt-14-dev
     # used by hack/testenv.sh and hack/build-control-plane.sh: flock, setsid, pgrep/pkill -P

@@ -46,6 +46,18 @@ say "installing the PullPolicy CRD"
 kubectl apply --server-side -k crds/ >/dev/null
 kubectl wait --for=condition=Established crd/pullpolicies.pullpolicy.io --timeout=60s >/dev/null
 
+# R12 needs a registry to prove credentials at: Debian's docker-registry on loopback with TLS
+# and htpasswd (hack/test-registry.sh; state in $RUN_DIR/registry).
+verify_flags=()
+if command -v docker-registry >/dev/null; then
+        say "starting a local registry (TLS, htpasswd) for the credential checks"
+        bash hack/test-registry.sh start "$RUN_DIR/registry"
+        echo "registry on 127.0.0.1:$(cat "$RUN_DIR/registry/port")"
+        verify_flags=(--verify-credentials --registry-ca-file="$RUN_DIR/registry/ca.pem")
+else
+        echo "docker-registry not installed (hack/install-deps.sh): no credential checks"
+fi
+
 say "starting pullpolicy-controller (log: $RUN_DIR/controller.log)"
 kubectl create namespace pullpolicy-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 if [ -f "$RUN_DIR/controller.pid" ] && kill -0 "$(cat "$RUN_DIR/controller.pid")" 2>/dev/null; then
@@ -54,7 +66,7 @@ else
         POD_NAMESPACE=pullpolicy-system nohup "$BUILD/pullpolicy-controller" \
                 --kubeconfig="$KUBECONFIG" --distribution-namespaces=pullpolicy-system \
                 --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=127.0.0.1:0 \
-                >"$RUN_DIR/controller.log" 2>&1 &
+                "${verify_flags[@]}" >"$RUN_DIR/controller.log" 2>&1 &
         echo $! >"$RUN_DIR/controller.pid"
 fi
 
@@ -94,6 +106,44 @@ kubectl -n project-b get pod demo -o jsonpath='{range .spec.imagePullSecrets[*]}
 say "global pull secret registries (openshift-config/pull-secret)"
 kubectl -n openshift-config get secret pull-secret -o jsonpath='{.data.\.dockerconfigjson}' |
         base64 -d | python3 -c 'import json,sys; [print("  " + k) for k in json.load(sys.stdin)["auths"]]'
+
+if [ ${#verify_flags[@]} -gt 0 ]; then
+        say "credentials proven at the registry (R12): a good secret and an expired one"
+        host="127.0.0.1:$(cat "$RUN_DIR/registry/port")"
+        user=$(cat "$RUN_DIR/registry/user")
+        for pair in "robot:$(cat "$RUN_DIR/registry/password")" "expired-robot:expired-password"; do
+                name=${pair%%:*}
+                pw=${pair#*:}
+                kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: registry-$name, namespace: pullpolicy-system}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths":{"$host":{"username":"$user","password":"$pw"}}}'
+---
+apiVersion: pullpolicy.io/v1alpha1
+kind: PullPolicy
+metadata: {name: verify-$name, namespace: pullpolicy-system}
+spec:
+  subjects: {serviceAccounts: [default]}
+  pullSecrets: [{name: registry-$name}]
+  verifyCredentials: true
+YAML
+        done
+        for name in robot expired-robot; do
+                for _ in $(seq 60); do
+                        reason=$(kubectl -n pullpolicy-system get ppol "verify-$name" \
+                                -o jsonpath='{.status.conditions[?(@.type=="CredentialsVerified")].reason}')
+                        case $reason in Verified | CredentialsRejected | RegistryUnreachable) break ;; esac
+                        sleep 1
+                done
+                [ -n "$reason" ] && [ "$reason" != Verifying ] ||
+                        echo "  verify-$name: no verification result within 60 s"
+        done
+        kubectl -n pullpolicy-system get ppol verify-robot verify-expired-robot -o \
+                custom-columns='NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,CREDENTIALS:.status.conditions[?(@.type=="CredentialsVerified")].reason,MESSAGE:.status.conditions[?(@.type=="CredentialsVerified")].message'
+fi
 
 echo
 echo "Everything keeps running. Point kubectl at it and stop it with:"

@@ -13,6 +13,7 @@ if [ -f "$RUN_DIR/controller.pid" ]; then
         rm -f "$RUN_DIR/controller.pid"
         echo "controller stopped"
 fi
+[ -d "$RUN_DIR/registry" ] && bash "$root/hack/test-registry.sh" stop "$RUN_DIR/registry" && echo "registry stopped"
 [ -x "$root/hack/openshift-sim.sh" ] || [ -f "$root/hack/openshift-sim.sh" ] && bash "$root/hack/openshift-sim.sh" stop "$RUN_DIR" || true
 bash "$root/hack/testenv.sh" stop "$RUN_DIR"
 echo "logs kept in $RUN_DIR/logs"

@@ -5,6 +5,8 @@
 --   or Ready=False reason Waiting                    -> Progressing
 --   Ready=True                                       -> Healthy
 --   any other Ready=False                            -> Degraded
+--   Ready=True but CredentialsVerified=False (a registry refused a linked
+--   secret, or cannot be reached)                    -> Degraded
 local hs = {}
 
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
@@ -31,10 +33,13 @@ if observed == nil or observed < generation then
 end
 
 local ready = nil
+local creds = nil
 if obj.status.conditions ~= nil then
   for _, c in ipairs(obj.status.conditions) do
     if c.type == "Ready" then
       ready = c
+    elseif c.type == "CredentialsVerified" then
+      creds = c
     end
   end
 end
@@ -52,7 +57,10 @@ if ready.observedGeneration ~= nil and ready.observedGeneration < generation the
   return hs
 end
 
-if ready.status == "True" then
+if ready.status == "True" and creds ~= nil and creds.status == "False" then
+  hs.status = "Degraded"
+  hs.message = (creds.reason or "CredentialsNotVerified") .. ": " .. (creds.message or "")
+elseif ready.status == "True" then
   hs.status = "Healthy"
   hs.message = message
 elseif ready.status == "False" and ready.reason == "Waiting" then

@@ -57,6 +57,27 @@ local cases = {
     obj = policy(1, { observedGeneration = 1,
       conditions = { ready("Unknown", "Reconciling", "", 1) } }) },
 }
+-- CredentialsVerified (issue 11): a registry refused a linked secret, or cannot be reached, on
+-- an otherwise applied policy: Degraded, naming the reason and what the condition says.
+local function creds(status, reason, message)
+  return { type = "CredentialsVerified", status = status, reason = reason, message = message,
+           observedGeneration = 2, lastTransitionTime = "2026-11-29T03:00:00Z" }
+end
+table.insert(cases, { name = "credentials_verified_is_healthy", want = "Healthy",
+  obj = policy(2, { observedGeneration = 2,
+    conditions = { ready("True", "Applied", "ok", 2), creds("True", "Verified", "quay.io") } }) })
+for _, reason in ipairs({ "CredentialsRejected", "RegistryUnreachable" }) do
+  table.insert(cases, { name = "credentials_" .. reason .. "_is_degraded", want = "Degraded",
+    want_message = "ns/creds",
+    obj = policy(2, { observedGeneration = 2,
+      conditions = { ready("True", "Applied", "ok", 2),
+        creds("False", reason, reason .. ": secret ns/creds at quay.io") } }) })
+end
+-- Unknown (not checked yet) does not degrade a policy.
+table.insert(cases, { name = "credentials_unknown_is_healthy", want = "Healthy",
+  obj = policy(2, { observedGeneration = 2,
+    conditions = { ready("True", "Applied", "ok", 2), creds("Unknown", "Verifying", "") } }) })
+
 -- Every other reason of API.md is Degraded, and says why.
 for _, reason in ipairs({ "SecretNotFound", "InvalidSecret", "RoleNotAllowed",
                           "ServiceAccountSecret", "DistributionNotAllowed", "Conflict",

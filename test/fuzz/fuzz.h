@@ -35,6 +35,7 @@ int fuzz_base64_one(const uint8_t *data, size_t size);
 int fuzz_timefmt_one(const uint8_t *data, size_t size);
 int fuzz_flags_one(const uint8_t *data, size_t size);
 int fuzz_stream_list_one(const uint8_t *data, size_t size);
+int fuzz_challenge_one(const uint8_t *data, size_t size);
 /* defined in test/fuzz/fuzz_watch.c */
 int fuzz_watch_one(const uint8_t *data, size_t size);
 

@@ -72,6 +72,16 @@ global_secret_merged() {
                 { printf '%s\n' "$g"; return 1; }
 }
 
+# R12: the credentials of a good secret are Verified at the local registry, an expired one's
+# are CredentialsRejected, naming the secret.
+credentials_checked() {
+        local t
+        t=$(strip "$out1" | sed -n '/== credentials proven at the registry/,/Everything keeps running/p')
+        printf '%s\n' "$t" | grep -qE '^verify-robot +True +Verified ' &&
+                printf '%s\n' "$t" | grep -qE '^verify-expired-robot +True +CredentialsRejected +secret pullpolicy-system/registry-expired-robot at registry 127\.0\.0\.1:' ||
+                { printf '%s\n' "$t"; return 1; }
+}
+
 prints_how_to_use() {
         grep -qx "export KUBECONFIG=$run_dir/kubeconfig" "$out1" && grep -qx 'make stop' "$out1"
 }
@@ -107,7 +117,7 @@ stop_ends_everything() {
         echo "${#pids[@]} process(es) ended"
 }
 
-check_begin 9
+check_begin 10
 if check test_make_run_succeeds run_first; then
         check test_policies_ready policies_ready
         check test_role_bindings_listed role_bindings_listed
@@ -115,9 +125,10 @@ if check test_make_run_succeeds run_first; then
         check test_copies_listed copies_listed
         check test_global_secret_merged global_secret_merged
         check test_prints_how_to_use prints_how_to_use
+        check test_credentials_checked credentials_checked
         check test_second_run_reuses second_run_reuses
 else
-        for n in policies_ready role_bindings_listed pod_carries_links copies_listed global_secret_merged prints_how_to_use second_run_reuses; do
+        for n in policies_ready role_bindings_listed pod_carries_links copies_listed global_secret_merged prints_how_to_use credentials_checked second_run_reuses; do
                 check_fail "test_$n" "make run failed"
         done
 fi

@@ -454,6 +454,24 @@ static void test_real_getenv(void **state) {
         unsetenv("PULLPOLICY_WORKERS");
 }
 
+/* issue 11: registry credential checks are off unless the admin allows them */
+static void test_verify_credentials(void **state) {
+        pp_settings s = ok(ARGV(), NOENV);
+        assert_false(s.verify_credentials);
+        assert_null(s.registry_ca_file);
+        assert_true(s.verify_interval == 3600);
+        assert_int_equal(s.verify_concurrency, 2);
+        flags_settings_done(&s);
+        s = ok(ARGV("--verify-credentials", "--registry-ca-file=/etc/pki/ca.pem",
+                    "--verify-credentials-interval=10m", "--verify-credentials-concurrency=5"),
+               NOENV);
+        assert_true(s.verify_credentials);
+        assert_string_equal(s.registry_ca_file, "/etc/pki/ca.pem");
+        assert_true(s.verify_interval == 600);
+        assert_int_equal(s.verify_concurrency, 5);
+        flags_settings_done(&s);
+}
+
 static void test_usage(void **state) {
         char *buf = NULL;
         size_t len = 0;
@@ -526,6 +544,7 @@ int main(void) {
             cmocka_unit_test(test_cli_errors),
             cmocka_unit_test(test_real_getenv),
             cmocka_unit_test(test_usage),
+            cmocka_unit_test(test_verify_credentials),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

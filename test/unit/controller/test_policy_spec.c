@@ -244,6 +244,22 @@ static void test_limits(void **state) {
         parse_fail(buf, -EINVAL, "not a valid ClusterRole name");
 }
 
+/* issue 11: opt-ins, false by default, booleans only */
+static void test_issue11_opt_ins(void **state) {
+        policy_spec *s = parse_ok("{\"imagePuller\":{}}");
+        assert_false(s->verify_credentials);
+        assert_false(s->restart_stale_pods);
+        policy_spec_free(s);
+        s = parse_ok("{\"imagePuller\":{},\"verifyCredentials\":true,\"restartStalePods\":true}");
+        assert_true(s->verify_credentials);
+        assert_true(s->restart_stale_pods);
+        policy_spec_free(s);
+        parse_fail("{\"imagePuller\":{},\"verifyCredentials\":\"yes\"}", -EINVAL,
+                   "spec.verifyCredentials must be true or false");
+        parse_fail("{\"imagePuller\":{},\"restartStalePods\":1}", -EINVAL,
+                   "spec.restartStalePods must be true or false");
+}
+
 static void test_unknown_members_ignored(void **state) {
         /* the apiserver prunes unknown fields; an old stored object may still have some */
         policy_spec *s = parse_ok("{\"imagePuller\":{\"clusterRole\":\"x\",\"extra\":1},"
@@ -258,7 +274,7 @@ int main(void) {
             cmocka_unit_test(test_minimal_defaults),        cmocka_unit_test(test_full_example),
             cmocka_unit_test(test_subject_forms),           cmocka_unit_test(test_timeout_bounds),
             cmocka_unit_test(test_invalid_specs),           cmocka_unit_test(test_limits),
-            cmocka_unit_test(test_unknown_members_ignored),
+            cmocka_unit_test(test_unknown_members_ignored), cmocka_unit_test(test_issue11_opt_ins),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../../fuzz/fuzz_base64.c"
+#include "../../fuzz/fuzz_challenge.c"
 #include "../../fuzz/fuzz_flags.c"
 #include "../../fuzz/fuzz_kubeconfig.c"
 #include "../../fuzz/fuzz_labels.c"
@@ -44,17 +45,12 @@ typedef struct harness {
 } harness;
 
 static const harness harnesses[] = {
-    {"base64", fuzz_base64_one},
-    {"flags", fuzz_flags_one},
-    {"kubeconfig", fuzz_kubeconfig_one},
-    {"labels", fuzz_labels_one},
-    {"meta", fuzz_meta_one},
-    {"model", fuzz_model_one},
-    {"policy_spec", fuzz_policy_spec_one},
-    {"status", fuzz_status_one},
-    {"stream_list", fuzz_stream_list_one},
-    {"timefmt", fuzz_timefmt_one},
-    {"yaml_json", fuzz_yaml_json_one},
+    {"base64", fuzz_base64_one},   {"challenge", fuzz_challenge_one},
+    {"flags", fuzz_flags_one},     {"kubeconfig", fuzz_kubeconfig_one},
+    {"labels", fuzz_labels_one},   {"meta", fuzz_meta_one},
+    {"model", fuzz_model_one},     {"policy_spec", fuzz_policy_spec_one},
+    {"status", fuzz_status_one},   {"stream_list", fuzz_stream_list_one},
+    {"timefmt", fuzz_timefmt_one}, {"yaml_json", fuzz_yaml_json_one},
     {"watch", fuzz_watch_one},
 };
 
