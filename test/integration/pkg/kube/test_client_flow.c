@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kube/client.h"
 #include "kube/flowctl.h"
@@ -29,7 +30,6 @@
 
 static struct ev_loop *loop;
 static kube_config *cfg;
-static kube_client *client;
 
 typedef struct burst {
         size_t pending;
@@ -63,7 +63,7 @@ static void failsafe_cb(struct ev_loop *l, ev_timer *w, int revents) {
 }
 
 /* Creates the ConfigMaps not created yet, all at once; runs until every answer is in. */
-static void run_burst(const char *ns, burst *b) {
+static void run_burst(kube_client *client, const char *ns, burst *b) {
         for (size_t i = 0; i < N_OBJECTS; i++) {
                 if (b->created[i]) continue;
                 char path[256], body[256];
@@ -107,9 +107,21 @@ static void test_apf_429_slows_the_client(void **state) {
         char *ns = testenv_unique_name("flow");
         assert_non_null(ns);
         char *yaml = NULL;
-        /* a name that sorts before "exempt" (precedence 1 too) catches system:masters first */
+        /* system:masters is always exempt from APF: the client acts as a service account */
         assert_true(asprintf(&yaml,
                              "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n"
+                             "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: flow, "
+                             "namespace: %s}\n---\n"
+                             "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n"
+                             "metadata: {name: flow, namespace: %s}\n"
+                             "rules: [{apiGroups: [\"\"], resources: [configmaps], verbs: "
+                             "[create]}]\n---\n"
+                             "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+                             "metadata: {name: flow, namespace: %s}\n"
+                             "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: "
+                             "flow}\n"
+                             "subjects: [{kind: ServiceAccount, name: flow, namespace: %s}]\n"
+                             "---\n"
                              "apiVersion: flowcontrol.apiserver.k8s.io/v1\n"
                              "kind: PriorityLevelConfiguration\n"
                              "metadata: {name: a-%s}\n"
@@ -121,26 +133,53 @@ static void test_apf_429_slows_the_client(void **state) {
                              "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\n"
                              "metadata: {name: a-%s}\n"
                              "spec:\n  priorityLevelConfiguration: {name: a-%s}\n"
-                             "  matchingPrecedence: 1\n"
+                             "  matchingPrecedence: 10\n"
                              "  distinguisherMethod: {type: ByUser}\n"
                              "  rules:\n"
-                             "  - subjects: [{kind: Group, group: {name: system:masters}}]\n"
+                             "  - subjects: [{kind: ServiceAccount, serviceAccount: {name: flow, "
+                             "namespace: %s}}]\n"
                              "    resourceRules: [{verbs: [create], apiGroups: [\"\"], "
                              "resources: [configmaps], namespaces: [%s]}]\n",
-                             ns, ns, ns, ns, ns) > 0);
+                             ns, ns, ns, ns, ns, ns, ns, ns, ns, ns) > 0);
         assert_int_equal(testenv_kubectl_apply(yaml), 0);
         free(yaml);
+        /* a client with the service account's token and the window wide open from the start:
+         * the server, not the client, must be the limit */
+        char *token = NULL;
+        assert_int_equal(testenv_kubectl(&token, "create token flow -n %s --duration=1h", ns), 0);
+        token[strcspn(token, "\n")] = 0;
+        char kc_path[] = "/tmp/pullpolicy-flow-kc-XXXXXX";
+        int fd = mkstemp(kc_path);
+        assert_true(fd >= 0);
+        FILE *f = fdopen(fd, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "current-context: t\nclusters:\n- name: c\n  cluster:\n    server: %s\n"
+                "    certificate-authority: %s/pki/ca.crt\n"
+                "contexts:\n- name: t\n  context: {cluster: c, user: u}\n"
+                "users:\n- name: u\n  user:\n    token: %s\n",
+                testenv_server(), testenv_dir(), token);
+        assert_int_equal(fclose(f), 0);
+        free(token);
+        kube_config *fcfg = NULL;
+        char *err = NULL;
+        if (kube_config_load_kubeconfig(kc_path, NULL, &fcfg, &err) < 0) fail_msg("%s", err);
+        unlink(kc_path);
+        kube_client_opts co = {.requests_in_flight = KUBE_FLOWCTL_DEFAULT_INITIAL * 4,
+                               .user_agent = "pullpolicy-flow-test"};
+        kube_client *fc = NULL;
+        assert_int_equal(kube_client_new(loop, fcfg, &co, &fc), 0);
 
         burst b = {.min_window = ULONG_MAX};
         kube_client_stats st0, st1;
-        kube_client_get_stats(client, &st0);
+        kube_client_get_stats(fc, &st0);
         unsigned rounds = 0;
         /* the API server picks the new FlowSchema up within seconds: until then a burst
          * passes; the test waits for the fact it is about (429s), then for convergence */
         while (count_created(&b) < N_OBJECTS && rounds < MAX_ROUNDS) {
                 rounds++;
-                run_burst(ns, &b);
-                kube_client_get_stats(client, &st1);
+                run_burst(fc, ns, &b);
+                kube_client_get_stats(fc, &st1);
                 if (st1.throttled_429 == st0.throttled_429 && count_created(&b) == N_OBJECTS) {
                         /* not throttled yet: again, with new names */
                         assert_int_equal(testenv_kubectl(NULL, "delete configmap -n %s --all", ns),
@@ -148,7 +187,7 @@ static void test_apf_429_slows_the_client(void **state) {
                         memset(b.created, 0, sizeof(b.created));
                 }
         }
-        kube_client_get_stats(client, &st1);
+        kube_client_get_stats(fc, &st1);
         print_message("flow: %u rounds, %lu answers 429, window min %lu (start %d), at most %lu in "
                       "flight, %zu requests given up with 429 (created by a later round)\n",
                       rounds, st1.throttled_429 - st0.throttled_429, b.min_window,
@@ -164,6 +203,8 @@ static void test_apf_429_slows_the_client(void **state) {
         free(out);
         assert_int_equal(n, N_OBJECTS);
 
+        kube_client_free(fc);
+        kube_config_free(fcfg);
         assert_int_equal(testenv_kubectl(NULL, "delete flowschema a-%s", ns), 0);
         assert_int_equal(testenv_kubectl(NULL, "delete prioritylevelconfiguration a-%s", ns), 0);
         assert_int_equal(testenv_kubectl(NULL, "delete namespace %s --wait=false", ns), 0);
@@ -179,15 +220,10 @@ static int group_setup(void **state) {
                 free(err);
                 return -1;
         }
-        /* a wide window from the start: the server, not the client, must be the limit */
-        kube_client_opts o = {.requests_in_flight = KUBE_FLOWCTL_DEFAULT_INITIAL * 4,
-                              .user_agent = "pullpolicy-flow-test"};
-        if (kube_client_new(loop, cfg, &o, &client) < 0) return -1;
         return 0;
 }
 
 static int group_teardown(void **state) {
-        kube_client_free(client);
         kube_config_free(cfg);
         ev_loop_destroy(loop);
         return 0;
