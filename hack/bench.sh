@@ -126,11 +126,13 @@ spec:
 YAML
         # The home is on --distribution-namespaces: the secret is copied into each
         # namespace (R5) and linked there (R3); RoleBindings in the home (R2).
-        for _ in $(seq 1200); do
+        deadline=$(($(date +%s) + ${BENCH_TIMEOUT_S:-1200}))
+        while [ "$(date +%s)" -lt "$deadline" ]; do
                 st=$(k -n "$home" get ppol bench -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}/{.status.linkedServiceAccounts}' 2>/dev/null || true)
                 [ "$st" = "Applied/$total" ] && break
                 sleep 0.1
         done
+        [ "$st" = "Applied/$total" ] || echo "bench: NOT converged within ${BENCH_TIMEOUT_S:-1200} s (converge_s is the wait)" >&2
         t1=$(date +%s.%N)
         w1=$(writes)
         r1=$(requests)
