@@ -683,6 +683,12 @@ static void flow_pump(kube_client *c) {
                 c->fq_head = r->fq_next;
                 if (!c->fq_head) c->fq_tail = NULL;
                 r->fq_next = NULL;
+                if (r->cancelled) {
+                        /* cancelled inside curl: the sweep releases it; it takes no slot */
+                        r->state = RQ_PENDING;
+                        c->need_sweep = true;
+                        continue;
+                }
                 kube_flowctl_started(&c->flow);
                 r->holding = true;
                 r->flow_started = kube_now();
