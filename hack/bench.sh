@@ -68,6 +68,15 @@ print(a.getsockname()[1], b.getsockname()[1])')
         echo "bench: the controller exited; see $out/controller.log" >&2
         exit 1
 }
+# reconciles so far: count, seconds in all; work-queue adds, seconds waited (controller metrics)
+recon() {
+        curl -s "http://127.0.0.1:$mport/metrics" | awk '
+                /^controller_runtime_reconcile_time_seconds_count/ {c = $NF}
+                /^controller_runtime_reconcile_time_seconds_sum/ {s = $NF}
+                /^workqueue_queue_duration_seconds_count/ {qc = $NF}
+                /^workqueue_queue_duration_seconds_sum/ {qs = $NF}
+                END {print c + 0, s + 0, qc + 0, qs + 0}'
+}
 requests() {
         curl -s "http://127.0.0.1:$mport/metrics" |
                 awk '/^pullpolicy_api_requests_total/ {s += $NF} END {print s + 0}'
@@ -144,7 +153,12 @@ YAML
         w2=$(writes)
         # on the converged policy, after the restart check (the simulation's own writes for the new
         # accounts would count there)
+        rec0=$(recon)
         read -r p50 p99 _ < <(python3 hack/bench-sa-latency.py "$dir" "$label-1" bench-creds "${BENCH_SA_SAMPLES:-100}")
+        # where a new SA's time goes: the reconciles it caused (plan + apply + status), their
+        # mean duration and the mean wait in the work queue
+        read -r n_rec t_rec n_q t_q < <(echo "$rec0 $(recon)" | awk '{print $5-$1, $6-$2, $7-$3, $8-$4}')
+        python3 -c "n=$n_rec; nq=$n_q; print(f'bench: during the new-SA samples: {n} reconciles, mean {($t_rec)/max(n,1)*1000:.1f} ms each; mean queue wait {($t_q)/max(nq,1)*1000:.1f} ms')"
         kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
         ctrl=
         conv=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
