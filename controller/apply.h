@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The apply step: executes a plan's writes (plan.h) against kube-apiserver,
- * asynchronously on the client's loop, one request at a time, IN ORDER. A write
+ * asynchronously on the client's loop, one request at a time, IN ORDER (a plan of
+ * PP_APPLY_LANES_MIN_WRITES writes or more runs as parallel lanes, each in this order for
+ * the writes of its namespaces: apply_internal.h; ctx.on_write_failed is then called in
+ * the order failures happen, and the result is the first of them in time). A write
  * that fails does not stop the others: it is reported (ctx.on_write_failed) and
  * the apply goes on with the next write, skipping only the writes that depend on
  * a failed one (pp_apply_write_depends(): a link to a copy that could not be made

@@ -367,8 +367,8 @@ static int set_health_probe_bind_address(pp_settings *s, const char *v, char **w
 static int set_qps(pp_settings *s, const char *v, char **why) {
         double d;
         if (parse_number(v, &d) < 0) return fail(why, "not a number: \"%s\"", v);
-        if (d <= 0 || d > FLAGS_QPS_MAX)
-                return fail(why, "out of range (0, %g]: \"%s\"", FLAGS_QPS_MAX, v);
+        if (d < 0 || d > FLAGS_QPS_MAX)
+                return fail(why, "out of range [0, %g]: \"%s\"", FLAGS_QPS_MAX, v);
         s->qps = d;
         return 0;
 }
@@ -385,6 +385,14 @@ static int int_in(const char *v, long min, long max, int *ret, char **why) {
 
 static int set_burst(pp_settings *s, const char *v, char **why) {
         return int_in(v, 1, FLAGS_BURST_MAX, &s->burst, why);
+}
+
+static int set_requests_in_flight(pp_settings *s, const char *v, char **why) {
+        return int_in(v, 1, FLAGS_IN_FLIGHT_MAX, &s->requests_in_flight, why);
+}
+
+static int set_max_requests_in_flight(pp_settings *s, const char *v, char **why) {
+        return int_in(v, 1, FLAGS_IN_FLIGHT_MAX, &s->max_requests_in_flight, why);
 }
 
 static int set_workers(pp_settings *s, const char *v, char **why) {
@@ -468,8 +476,17 @@ static const flag_def flag_defs[] = {
      set_metrics_bind_address},
     {"health-probe-bind-address", "ADDR", ":8081", "address of /healthz and /readyz; 0 disables",
      set_health_probe_bind_address},
-    {"qps", "NUMBER", "20", "API requests per second (client-side token bucket)", set_qps},
-    {"burst", "NUMBER", "30", "API request burst above --qps", set_burst},
+    {"requests-in-flight", "NUMBER", "8",
+     "API requests in flight at first; the window grows while the API server answers promptly, "
+     "halves on 429/503 or rising latency, and waits as Retry-After asks",
+     set_requests_in_flight},
+    {"max-requests-in-flight", "NUMBER", "128",
+     "the most API requests in flight the window grows to", set_max_requests_in_flight},
+    {"qps", "NUMBER", "0",
+     "a hard cap of API requests per second (client-side token bucket) on top of the window; 0: "
+     "none",
+     set_qps},
+    {"burst", "NUMBER", "30", "API request burst above --qps (when --qps is set)", set_burst},
     {"log-format", "FORMAT", "text", "text or json", set_log_format},
     {"log-level", "LEVEL", "info", "error, warn, info or debug", set_log_level},
     {"workers", "NUMBER", "4", "policies reconciled concurrently", set_workers},

@@ -28,11 +28,12 @@
 #include "log.h"
 
 /* Limits on what a flag or variable can hold. */
-#define FLAGS_LIST_MAX    256  /* entries of a comma list */
-#define FLAGS_VALUE_MAX   4096 /* bytes of any one value */
-#define FLAGS_QPS_MAX     10000.0
-#define FLAGS_BURST_MAX   100000
-#define FLAGS_WORKERS_MAX 256
+#define FLAGS_LIST_MAX      256  /* entries of a comma list */
+#define FLAGS_VALUE_MAX     4096 /* bytes of any one value */
+#define FLAGS_QPS_MAX       10000.0
+#define FLAGS_BURST_MAX     100000
+#define FLAGS_IN_FLIGHT_MAX 4096
+#define FLAGS_WORKERS_MAX   256
 
 typedef struct pp_settings {
         char *kubeconfig; /* NULL: in-cluster configuration */
@@ -65,8 +66,10 @@ typedef struct pp_settings {
         char *metrics_bind_address;      /* NULL: disabled ("0"); default ":8080" */
         char *health_probe_bind_address; /* NULL: disabled ("0"); default ":8081" */
 
-        double qps; /* default 20 */
-        int burst;  /* default 30 */
+        double qps;                 /* default 0: no cap (the flow window paces the client) */
+        int burst;                  /* default 30 */
+        int requests_in_flight;     /* the flow window's start; default 8 */
+        int max_requests_in_flight; /* its ceiling; default 128 */
 
         log_format log_format; /* default text */
         log_level log_level;   /* default info */

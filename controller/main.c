@@ -78,6 +78,9 @@ static void update_active(app *a) {
 static void observe_request(void *ud, kube_method m, long http_status, int error) {
         app *a = ud;
         metrics_api_request(a->metrics, kube_method_to_string(m), http_status);
+        kube_client_stats st;
+        kube_client_get_stats(a->client, &st);
+        metrics_api_flow(a->metrics, st.flow_limit, st.throttled_429);
 }
 
 static void cache_enqueue(void *ud, const char *key) {
@@ -266,7 +269,11 @@ static int setup(app *a) {
         }
         if ((r = resolve_own_namespace(a)) < 0) return r;
 
-        kube_client_opts co = {.qps = a->settings.qps, .burst = a->settings.burst};
+        kube_client_opts co = {.qps = a->settings.qps,
+                               .burst = a->settings.burst,
+                               .requests_in_flight = (unsigned)a->settings.requests_in_flight,
+                               .max_requests_in_flight =
+                                   (unsigned)a->settings.max_requests_in_flight};
         if ((r = kube_client_new(a->loop, a->config, &co, &a->client)) < 0) {
                 log_error(LOG_COMPONENT("client"), "cannot create the API client", LOG_ERRNO(r));
                 return r;

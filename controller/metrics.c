@@ -523,6 +523,13 @@ int controller_metrics_new(controller_metrics **ret) {
             {&m->api_requests_total, METRICS_COUNTER, "pullpolicy_api_requests_total",
              "Requests to the API server by verb and HTTP status code",
              METRICS_LABELS("verb", "code"), NULL, 0},
+            {&m->api_inflight_limit, METRICS_GAUGE, "pullpolicy_api_inflight_limit",
+             "API requests the client lets be in flight now (its flow window: grows while the "
+             "server answers promptly, halves on 429/503 or rising latency)",
+             NULL, NULL, 0},
+            {&m->api_throttled_total, METRICS_COUNTER, "pullpolicy_api_throttled_total",
+             "Answers 429 (Too Many Requests) from the API server, each retry counted", NULL, NULL,
+             0},
             {&m->writes_total, METRICS_COUNTER, "pullpolicy_writes_total",
              "Writes made to the API server by resource and verb",
              METRICS_LABELS("resource", "verb"), NULL, 0},
@@ -636,6 +643,16 @@ void metrics_api_request(controller_metrics *m, const char *verb, long http_stat
         else
                 snprintf(code, sizeof(code), "error");
         (void)metrics_inc(m->api_requests_total, METRICS_LABELS(verb, code));
+}
+
+void metrics_api_flow(controller_metrics *m, unsigned long limit, unsigned long throttled) {
+        if (!m) return;
+        (void)metrics_set(m->api_inflight_limit, NULL, (double)limit);
+        if (throttled > m->throttled_seen) {
+                (void)metrics_add(m->api_throttled_total, NULL,
+                                  (double)(throttled - m->throttled_seen));
+                m->throttled_seen = throttled;
+        }
 }
 
 void metrics_write(controller_metrics *m, const char *resource, const char *verb) {

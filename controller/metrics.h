@@ -127,9 +127,12 @@ typedef struct controller_metrics {
         metrics_family *start_time_seconds; /* process_start_time_seconds */
         /* pullpolicy_objects_skipped_total{resource,reason} */
         metrics_family *objects_skipped_total;
-        metrics_family *cache_objects; /* pullpolicy_cache_objects{source} */
-        metrics_family *cache_bytes;   /* pullpolicy_cache_bytes{kind} */
-        metrics_family *cache_relists; /* pullpolicy_cache_relists{reason} */
+        metrics_family *cache_objects;       /* pullpolicy_cache_objects{source} */
+        metrics_family *cache_bytes;         /* pullpolicy_cache_bytes{kind} */
+        metrics_family *cache_relists;       /* pullpolicy_cache_relists{reason} */
+        metrics_family *api_inflight_limit;  /* pullpolicy_api_inflight_limit */
+        metrics_family *api_throttled_total; /* pullpolicy_api_throttled_total */
+        unsigned long throttled_seen;        /* what api_throttled_total holds */
 } controller_metrics;
 
 /*
@@ -146,6 +149,8 @@ typedef struct controller_metrics {
  *   pullpolicy_policies{reason}        policies by their Ready reason (Applied, Waiting, ...)
  *   pullpolicy_linked_service_accounts, pullpolicy_waiting_service_accounts
  *   pullpolicy_api_requests_total{verb,code}   code: HTTP status, or "error" without one
+ *   pullpolicy_api_inflight_limit              the client's flow window now (kube/flowctl.h)
+ *   pullpolicy_api_throttled_total             429 answers, each retry counted
  *   pullpolicy_writes_total{resource,verb}     writes made (R10: zero when converged)
  *   process_start_time_seconds
  *   pullpolicy_objects_skipped_total{resource,reason}  objects the cache's model refused
@@ -188,6 +193,8 @@ void metrics_events(controller_metrics *m, const char *type, const char *result,
 /* verb: GET, LIST, WATCH, POST, PUT, PATCH, DELETE; http_status 0 = no response. */
 void metrics_api_request(controller_metrics *m, const char *verb, long http_status);
 void metrics_write(controller_metrics *m, const char *resource, const char *verb);
+/* The client's flow window and its 429 count so far (kube_client_stats). */
+void metrics_api_flow(controller_metrics *m, unsigned long limit, unsigned long throttled);
 /* An object of resource skipped by the cache, reason from model_refusal_reason(). */
 void metrics_object_skipped(controller_metrics *m, const char *resource, const char *reason);
 /* Gauges of the cache: objects held by a source, bytes held for a kind. */

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "kube/flowctl.h"
 #include "kube/ratelimit.h"
 #include "util/macro.h"
 
@@ -37,6 +38,7 @@
 
 typedef enum rq_state {
         RQ_WAITING, /* on the rate-limit timer */
+        RQ_QUEUED,  /* waiting for a slot of the flow window (flowctl.h) */
         RQ_PENDING, /* ready, to be added to the multi handle by the sweep */
         RQ_ACTIVE,  /* in the multi handle */
         RQ_DONE,    /* on_done is running */
@@ -71,6 +73,10 @@ struct kube_request {
         bool has_retry_after;   /* the answer had a Retry-After header (even "0") */
         ev_tstamp nudged;       /* when a silent answer last got a nudge: see liveness_cb() */
         bool internal;          /* the client's own liveness probe: not observed */
+        bool flow;              /* counted by the flow window: not a stream, watch or probe */
+        bool holding;           /* holds a slot of the window */
+        double flow_started;    /* kube_now() when it took the slot */
+        kube_request *fq_next;  /* in the client's queue for a slot (state RQ_QUEUED) */
 
         kube_method method;
         kube_patch_type patch_type;
@@ -113,6 +119,9 @@ struct kube_client {
         struct curl_slist *connect_to;
         char *user_agent;
         kube_token_bucket bucket;
+        kube_flowctl flow;
+        kube_request *fq_head, *fq_tail; /* waiting for a slot, first come first served */
+        ev_timer flow_timer;             /* the end of a Retry-After hold */
         size_t max_body;
 
         kube_request *requests;
@@ -135,9 +144,14 @@ static void enter(kube_client *c) {
 }
 
 static void client_destroy(kube_client *c);
+static void sweep(kube_client *c);
+static void flow_pump(kube_client *c);
+static void flow_answered(kube_request *r, double retry_after);
 
 /* Returns true when the client was destroyed: the caller must not touch it. */
 static bool leave(kube_client *c) {
+        /* slots freed by a cancel inside a callback: the outermost exit starts what waits */
+        if (c->depth == 1 && c->need_sweep && !c->in_curl && !c->free_pending) sweep(c);
         if (--c->depth == 0 && c->free_pending) {
                 client_destroy(c);
                 return true;
@@ -525,6 +539,7 @@ static void request_finish(kube_request *r, int transport_error) {
         resp.retry_after = r->retry_after;
         if (resp.retry_after == 0 && st && st->details.retry_after_seconds > 0)
                 resp.retry_after = st->details.retry_after_seconds;
+        flow_answered(r, resp.retry_after);
         if (retry_as_asked(r, err, resp.retry_after,
                            r->has_retry_after || (st && st->details.retry_after_seconds > 0))) {
                 kube_status_free(st);
@@ -558,6 +573,7 @@ static void check_multi_info(kube_client *c) {
 static void sweep(kube_client *c) {
         while (c->need_sweep) {
                 c->need_sweep = false;
+                if (!c->in_curl) flow_pump(c);
                 for (kube_request *r = c->requests; r; r = r->next) {
                         if (r->cancelled && !r->busy && r->state != RQ_DONE) {
                                 request_release(r);
@@ -620,12 +636,99 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         leave(c);
 }
 
+/*
+ * The flow window (flowctl.h): a request that counts starts when the window has
+ * room and nothing queued before it, else waits in the client's queue; answers
+ * free slots and flow_pump() starts the next ones.
+ */
+static int flow_admit(kube_request *r) {
+        kube_client *c = r->c;
+        if (!r->flow || r->holding) return request_activate(r);
+        double now = kube_now();
+        if (!c->fq_head && kube_flowctl_may_start(&c->flow, now, NULL)) {
+                kube_flowctl_started(&c->flow);
+                r->holding = true;
+                r->flow_started = now;
+                return request_activate(r);
+        }
+        r->state = RQ_QUEUED;
+        r->fq_next = NULL;
+        if (c->fq_tail)
+                c->fq_tail->fq_next = r;
+        else
+                c->fq_head = r;
+        c->fq_tail = r;
+        c->stats.flow_queued++;
+        double wait = 0;
+        if (!kube_flowctl_may_start(&c->flow, now, &wait) && wait > 0 &&
+            !ev_is_active(&c->flow_timer)) {
+                ev_timer_set(&c->flow_timer, wait, 0.);
+                ev_timer_start(c->loop, &c->flow_timer);
+        }
+        return 0;
+}
+
+/* Starts queued requests while the window allows; arms the timer for a hold. */
+static void flow_pump(kube_client *c) {
+        double wait = 0;
+        while (c->fq_head && !c->free_pending) {
+                if (!kube_flowctl_may_start(&c->flow, kube_now(), &wait)) {
+                        if (wait > 0 && !ev_is_active(&c->flow_timer)) {
+                                ev_timer_set(&c->flow_timer, wait, 0.);
+                                ev_timer_start(c->loop, &c->flow_timer);
+                        }
+                        return;
+                }
+                kube_request *r = c->fq_head;
+                c->fq_head = r->fq_next;
+                if (!c->fq_head) c->fq_tail = NULL;
+                r->fq_next = NULL;
+                if (r->cancelled) {
+                        /* cancelled inside curl: the sweep releases it; it takes no slot */
+                        r->state = RQ_PENDING;
+                        c->need_sweep = true;
+                        continue;
+                }
+                kube_flowctl_started(&c->flow);
+                r->holding = true;
+                r->flow_started = kube_now();
+                r->state = RQ_PENDING;
+                int k = request_activate(r);
+                if (k < 0) {
+                        /* the sweep tries once more and reports the failure */
+                        r->state = RQ_PENDING;
+                        c->need_sweep = true;
+                        return;
+                }
+        }
+}
+
+/* An answer (or a transport failure) to r: its slot goes back, the window learns. */
+static void flow_answered(kube_request *r, double retry_after) {
+        kube_client *c = r->c;
+        if (r->http_status == 429) c->stats.throttled_429++;
+        if (!r->holding) return;
+        r->holding = false;
+        /* a GET may be a large LIST page: its time says little about the server's load */
+        kube_flowctl_done(&c->flow, kube_now(), r->flow_started, r->http_status, retry_after,
+                          r->method != KUBE_GET);
+        c->need_sweep = true; /* pump */
+}
+
+static void flow_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+        kube_client *c = w->data;
+        enter(c);
+        c->need_sweep = true;
+        sweep(c);
+        leave(c);
+}
+
 static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents) {
         kube_request *r = w->data;
         kube_client *c = r->c;
         enter(c);
         r->state = RQ_PENDING;
-        int k = request_activate(r);
+        int k = flow_admit(r);
         if (k < 0) request_finish(r, k);
         sweep(c);
         leave(c);
@@ -908,6 +1011,21 @@ static int request_activate(kube_request *r) {
 static void request_release(kube_request *r) {
         kube_client *c = r->c;
         request_stop(r);
+        if (r->state == RQ_QUEUED) {
+                kube_request **p = &c->fq_head, *prev = NULL;
+                while (*p && *p != r) {
+                        prev = *p;
+                        p = &(*p)->fq_next;
+                }
+                if (*p) {
+                        *p = r->fq_next;
+                        if (c->fq_tail == r) c->fq_tail = prev;
+                }
+        }
+        if (r->holding) {
+                r->holding = false;
+                kube_flowctl_abandon(&c->flow);
+        }
         if (r->prev)
                 r->prev->next = r->next;
         else
@@ -978,6 +1096,7 @@ int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request
                 r->body_len = o->body_len;
         }
         r->no_rate_limit = o->no_rate_limit;
+        r->flow = !o->no_rate_limit && !o->on_data;
         r->replayable = o->method == KUBE_GET ||
                         (o->method == KUBE_PUT && has_resource_version(r->body, r->body_len));
 
@@ -988,7 +1107,7 @@ int kube_client_request(kube_client *c, const kube_request_opts *o, kube_request
                 ev_timer_start(c->loop, &r->delay);
                 c->stats.throttled++;
         } else {
-                k = request_activate(r);
+                k = flow_admit(r);
                 if (k < 0) goto fail;
         }
         c->stats.requests[o->method]++;
@@ -1011,7 +1130,17 @@ void kube_request_cancel(kube_request *r) {
                 c->need_sweep = true;
                 return;
         }
+        bool held = r->holding;
         request_release(r);
+        /* its slot may let a queued request start (at once, or when the callback returns) */
+        if (held && c->fq_head) {
+                c->need_sweep = true;
+                if (c->depth == 0) {
+                        enter(c);
+                        sweep(c);
+                        leave(c);
+                }
+        }
 }
 
 /* ---- the client ---- */
@@ -1101,6 +1230,16 @@ int kube_client_new(struct ev_loop *loop, const kube_config *cfg, const kube_cli
         c->max_body = opts && opts->max_body ? opts->max_body : KUBE_CLIENT_DEFAULT_MAX_BODY;
         kube_token_bucket_init(&c->bucket, opts ? opts->qps : 0, opts ? opts->burst : 1,
                                kube_now());
+        {
+                unsigned initial = opts && opts->requests_in_flight ? opts->requests_in_flight
+                                                                    : KUBE_FLOWCTL_DEFAULT_INITIAL;
+                unsigned max = opts && opts->max_requests_in_flight
+                                   ? opts->max_requests_in_flight
+                                   : initial * KUBE_FLOWCTL_CEILING_FACTOR;
+                kube_flowctl_init(&c->flow, initial, max, kube_now());
+        }
+        ev_init(&c->flow_timer, flow_timer_cb);
+        c->flow_timer.data = c;
 
         c->multi = curl_multi_init();
         if (!c->multi) goto fail;
@@ -1139,6 +1278,7 @@ static void client_destroy(kube_client *c) {
                 free(s);
         }
         ev_timer_stop(c->loop, &c->timer);
+        ev_timer_stop(c->loop, &c->flow_timer);
         if (ev_is_active(&c->liveness)) {
                 ev_ref(c->loop);
                 ev_timer_stop(c->loop, &c->liveness);
@@ -1168,6 +1308,11 @@ kube_client *kube_client_free(kube_client *c) {
 
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret) {
         *ret = c->stats;
+        ret->flow_limit = kube_flowctl_limit(&c->flow);
+        ret->flow_in_flight = c->flow.in_flight;
+        unsigned long q = 0;
+        for (const kube_request *r = c->fq_head; r; r = r->fq_next) q++;
+        ret->flow_waiting = q;
 }
 
 struct ev_loop *kube_client_loop(const kube_client *c) {

@@ -87,16 +87,29 @@ typedef struct kube_request_opts {
         long timeout_ms;
         /* A stream is aborted with -ETIMEDOUT when no byte arrives this long (0 = off). */
         long idle_timeout_ms;
-        size_t max_body;      /* 0: the client's default limit (see kube_client_opts) */
-        bool no_rate_limit;   /* watches and lease renewals skip the QPS bucket */
+        size_t max_body;    /* 0: the client's default limit (see kube_client_opts) */
+        bool no_rate_limit; /* watches and lease renewals skip the QPS bucket and the flow window */
         kube_data_cb on_data; /* non-NULL makes this a streaming request */
         kube_response_cb on_done;
         void *userdata;
 } kube_request_opts;
 
 typedef struct kube_client_opts {
-        double qps; /* <= 0: unlimited */
+        /*
+         * A hard cap for admins: a token bucket of qps a second, burst at once
+         * (<= 0: none, the default: the flow window alone paces the client).
+         */
+        double qps;
         int burst;
+        /*
+         * Flow control (flowctl.h): requests other than streams and no_rate_limit
+         * ones start while fewer than the window are in flight; the window starts
+         * at requests_in_flight (0: KUBE_FLOWCTL_DEFAULT_INITIAL), grows while the
+         * server answers promptly, up to max_requests_in_flight (0: 16 x the start),
+         * and halves on 429/503 or rising latency; a Retry-After holds every start.
+         */
+        unsigned requests_in_flight;
+        unsigned max_requests_in_flight;
         size_t max_body;        /* default limit for a non-streaming body; 0 = 64 MiB */
         const char *user_agent; /* NULL: "pullpolicy/<version>" */
 } kube_client_opts;
@@ -132,6 +145,12 @@ typedef struct kube_client_stats {
         unsigned long probes;           /* liveness probes of silent HTTP/2 connections */
         unsigned long dead_connections; /* shut down: silent, and a probe got no answer */
         unsigned long nudges; /* probes sent for an answer silent KUBE_CLIENT_STALL_S (client.c) */
+        /* Flow control (flowctl.h): */
+        unsigned long flow_queued;    /* requests that waited for a slot of the window */
+        unsigned long throttled_429;  /* answers 429 (each retry counts) */
+        unsigned long flow_limit;     /* the window now: requests allowed in flight */
+        unsigned long flow_in_flight; /* requests holding a slot now */
+        unsigned long flow_waiting;   /* requests waiting for a slot now */
 } kube_client_stats;
 void kube_client_get_stats(const kube_client *c, kube_client_stats *ret);
 

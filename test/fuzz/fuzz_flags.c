@@ -67,7 +67,10 @@ static void fl_check_settings(const pp_settings *s) {
         FUZZ_CHECK(s->retry_period >= 0 && s->resync_period >= 0);
         FUZZ_CHECK(s->renew_deadline < s->lease_duration);
         FUZZ_CHECK(s->renew_deadline > 1.2 * s->retry_period);
-        FUZZ_CHECK(isfinite(s->qps) && s->qps > 0 && s->qps <= FLAGS_QPS_MAX);
+        FUZZ_CHECK(isfinite(s->qps) && s->qps >= 0 && s->qps <= FLAGS_QPS_MAX); /* 0: no cap */
+        FUZZ_CHECK(s->requests_in_flight >= 1 && s->requests_in_flight <= FLAGS_IN_FLIGHT_MAX);
+        FUZZ_CHECK(s->max_requests_in_flight >= 1 &&
+                   s->max_requests_in_flight <= FLAGS_IN_FLIGHT_MAX);
         FUZZ_CHECK(s->burst >= 1 && s->burst <= FLAGS_BURST_MAX);
         FUZZ_CHECK(s->workers >= 1 && s->workers <= FLAGS_WORKERS_MAX);
         FUZZ_CHECK(s->log_format >= 0 && s->log_format < _LOG_FORMAT_MAX);

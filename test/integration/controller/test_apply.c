@@ -1742,6 +1742,71 @@ static void test_source_rechecked(void **state) {
         drop_namespace(subj);
 }
 
+/*
+ * R5 at scale (issue 10): copying one source into many namespaces reads the source once per
+ * apply, not once per namespace; and a plan large enough to be applied in parallel lanes
+ * converges to exactly the same objects.
+ */
+static void test_source_read_once(void **state) {
+        enum { N = 40 };
+        char *home = new_namespace("ap-once-home");
+        char *subj[N];
+        for (int i = 0; i < N; i++) subj[i] = new_namespace("ap-once-subj");
+        model_policy *pol = create_policy(home);
+        pp_apply_ctx ctx = make_ctx(home, NULL);
+        char *payload = b64("{\"auths\":{\"quay.io\":{\"auth\":\"dTpw\"}}}");
+        kt_apply("apiVersion: v1\nkind: Secret\n"
+                 "metadata: {name: quay-creds, namespace: %s}\n"
+                 "type: kubernetes.io/dockerconfigjson\n"
+                 "data: {.dockerconfigjson: %s}\n",
+                 home, payload);
+        char *sas = NULL;
+        size_t sas_len = 0;
+        FILE *f = open_memstream(&sas, &sas_len);
+        assert_non_null(f);
+        for (int i = 0; i < N; i++)
+                fprintf(f,
+                        "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: app, "
+                        "namespace: %s}\n",
+                        subj[i]);
+        assert_int_equal(fclose(f), 0);
+        kt_apply("%s", sas);
+        free(sas);
+        plan *p = plan_new0();
+        for (int i = 0; i < N; i++) {
+                plan_write *w =
+                    add_write(p, pol, PLAN_COPY_CREATE, subj[i], "quay-creds", NULL, NULL);
+                copy_fields(w, home, "quay-creds", "pol");
+                w = add_write(p, pol, PLAN_SA_EDIT, subj[i], "app", NULL, NULL);
+                sa_want(w, "quay-creds", POLICY_FOR_PULL);
+        }
+        kube_client_stats before, after;
+        kube_client_get_stats(client, &before);
+        outcome o = run_plan(&ctx, pol, p);
+        kube_client_get_stats(client, &after);
+        assert_int_equal(o.result, 0);
+        assert_int_equal(o.n_done, 2 * N);
+        outcome_done(&o);
+        /* one GET of the source, one of each service account (read-modify-write), no more */
+        unsigned long gets = after.requests[KUBE_GET] - before.requests[KUBE_GET];
+        if (gets != 1 + N)
+                fail_msg("%lu GETs for %d copies of one source and %d edits", gets, N, N);
+        for (int i = 0; i < N; i++) {
+                json_object *c = kjson("get secret -n %s quay-creds", subj[i]);
+                assert_non_null(c);
+                assert_string_equal(get_str(get(c, "data"), ".dockerconfigjson"), payload);
+                json_object_put(c);
+                char *links = jsonpath("sa/app", subj[i], ".imagePullSecrets[*].name");
+                assert_non_null(strstr(links, "quay-creds"));
+                free(links);
+        }
+        plan_free(p);
+        free(payload);
+        model_policy_free(pol);
+        drop_namespace(home);
+        for (int i = 0; i < N; i++) drop_namespace(subj[i]);
+}
+
 int main(void) {
         const struct CMUnitTest all[] = {
             cmocka_unit_test(test_role_binding),
@@ -1758,6 +1823,7 @@ int main(void) {
             cmocka_unit_test(test_gone_objects),
             cmocka_unit_test(test_plan_converges),
             cmocka_unit_test(test_source_rechecked),
+            cmocka_unit_test(test_source_read_once),
         };
         /* APPLY_TESTS=test_copies,test_cancel runs only those, in this file's order */
         struct CMUnitTest tests[ARRAY_SIZE(all)];

@@ -80,8 +80,10 @@ static void test_defaults(void **state) {
         assert_true(s.retry_period == 2);
         assert_string_equal(s.metrics_bind_address, ":8080");
         assert_string_equal(s.health_probe_bind_address, ":8081");
-        assert_true(s.qps == 20);
+        assert_true(s.qps == 0); /* no cap: the flow window paces the client */
         assert_int_equal(s.burst, 30);
+        assert_int_equal(s.requests_in_flight, 8);
+        assert_int_equal(s.max_requests_in_flight, 128);
         assert_int_equal(s.log_format, LOG_FORMAT_TEXT);
         assert_int_equal(s.log_level, LOG_LEVEL_INFO);
         assert_int_equal(s.workers, 4);
@@ -245,9 +247,12 @@ static void test_number_errors(void **state) {
         bad(ARGV("--qps=inf"), NOENV, "--qps: not a number: \"inf\"");
         bad(ARGV("--qps=nan"), NOENV, "--qps: not a number: \"nan\"");
         bad(ARGV("--qps=0x10"), NOENV, "--qps: not a number: \"0x10\"");
-        bad(ARGV("--qps=0"), NOENV, "--qps: out of range (0, 10000]: \"0\"");
-        bad(ARGV("--qps=-1"), NOENV, "--qps: out of range (0, 10000]: \"-1\"");
-        bad(ARGV("--qps=10001"), NOENV, "--qps: out of range (0, 10000]: \"10001\"");
+        bad(ARGV("--qps=-1"), NOENV, "--qps: out of range [0, 10000]: \"-1\"");
+        bad(ARGV("--qps=10001"), NOENV, "--qps: out of range [0, 10000]: \"10001\"");
+        bad(ARGV("--requests-in-flight=0"), NOENV,
+            "--requests-in-flight: out of range [1, 4096]: \"0\"");
+        bad(ARGV("--max-requests-in-flight=4097"), NOENV,
+            "--max-requests-in-flight: out of range [1, 4096]: \"4097\"");
         bad(ARGV(), ENV("PULLPOLICY_QPS=abc"), "PULLPOLICY_QPS: not a number: \"abc\"");
         bad(ARGV("--burst=1.5"), NOENV, "--burst: not an integer: \"1.5\"");
         bad(ARGV("--burst=0"), NOENV, "--burst: out of range [1, 100000]: \"0\"");
@@ -504,8 +509,12 @@ static void test_usage(void **state) {
             "(default :8080)",
             "--health-probe-bind-address=ADDR",
             "(default :8081)",
+            "--requests-in-flight=NUMBER",
+            "(default 8)",
+            "--max-requests-in-flight=NUMBER",
+            "(default 128)",
             "--qps=NUMBER",
-            "(default 20)",
+            "(default 0)",
             "--burst=NUMBER",
             "(default 30)",
             "--log-format=FORMAT",
