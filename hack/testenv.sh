@@ -11,6 +11,7 @@
 #   stop-apiserver     stop the apiserver alone
 #   start-apiserver    start the apiserver alone (same port, same flags) and wait for /readyz
 #   restart-apiserver  both of the above
+#   start-etcd         start etcd alone (same port, same data) after it was killed; waits for /health
 #   env                print `export KUBECONFIG=DIR/kubeconfig` (and TESTENV_DIR, PATH)
 #
 # What DIR holds once started:
@@ -508,6 +509,17 @@ cmd_start_apiserver() {
     log "kube-apiserver ready on port $APISERVER_PORT in $((SECONDS - t0))s"
 }
 
+cmd_start_etcd() {
+    load_state
+    if is_running etcd; then
+        log "etcd already running on port $ETCD_PORT"
+        return 0
+    fi
+    start_etcd
+    wait_for $((SECONDS + timeout)) etcd "etcd /health" etcd_healthy
+    log "etcd ready on port $ETCD_PORT"
+}
+
 # One command at a time per DIR: a start racing a stop would leave orphans.
 exec 9>"$dir/.lock"
 flock 9
@@ -518,6 +530,7 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 stop-apiserver) cmd_stop_apiserver ;;
 start-apiserver) cmd_start_apiserver ;;
+start-etcd) cmd_start_etcd ;;
 restart-apiserver)
     cmd_stop_apiserver
     cmd_start_apiserver
