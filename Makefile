@@ -10,6 +10,7 @@
 #   make bench-secrets  memory beside K unrelated secrets (build/bench/secrets.csv)
 #   make bench-scale    memory and start-up for N namespaces x 4 SAs and K secrets (build/bench/scale.csv)
 #   make fuzz         libFuzzer harnesses for every parser
+#   make faults       the fault-injection suite, full length (README "Faults"); make test runs it short
 #   SANITIZE=1        ASan+UBSan build in build-asan/
 #   VALGRIND=1        run tests under valgrind memcheck
 
@@ -175,6 +176,10 @@ bench-scale: build controlplane
 
 fuzz: $(DEPS_STAMP)
 	@bash hack/fuzz.sh
+
+.PHONY: faults
+faults: build controlplane
+	@BUILD=$(BUILD) bash test/faults/run.sh full
 
 clean:
 	rm -rf build build-asan

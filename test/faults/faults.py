@@ -673,11 +673,11 @@ class Suite:
         info = inject() or {}
         th = self.changes_async()
         time.sleep(during)
-        th.join(timeout=120)
-        info2 = end() or {}
-        info.update(info2)
+        info.update(end() or {})
         t_end = time.time()
         c1 = self.sampler.snapshot()
+        # Changes that the fault held up (the API server or etcd down) land now.
+        th.join(timeout=120)
         secs = self.wait_converged(t_end, 300 if self.full else 180)
         c2 = self.sampler.snapshot()
         rps, frps, rss = self.sampler.window()
@@ -727,11 +727,10 @@ class Suite:
     def f1_apiserver_kill(self):
         def inject():
             os.kill(self.pid_of("kube-apiserver"), signal.SIGKILL)
-            time.sleep(10)
 
         def end():
             self.testenv("start-apiserver")
-        self.run_fault("1", "kube-apiserver SIGKILL, restarted after 10 s", inject, end, 0)
+        self.run_fault("1", "kube-apiserver SIGKILL, restarted after 10 s", inject, end, 10)
 
     def f2_etcd_stop(self):
         stop = 20 if self.full else 10
@@ -746,11 +745,10 @@ class Suite:
     def f2_etcd_kill(self):
         def inject():
             os.kill(self.pid_of("etcd"), signal.SIGKILL)
-            time.sleep(5)
 
         def end():
             self.testenv("start-etcd")
-        self.run_fault("2b", "etcd SIGKILL, restarted after 5 s", inject, end, 0)
+        self.run_fault("2b", "etcd SIGKILL, restarted after 5 s", inject, end, 5)
 
     def f3_reset(self):
         span = 20 if self.full else 10
