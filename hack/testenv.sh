@@ -30,7 +30,8 @@
 # Environment: PULLPOLICY_BINDIR uses binaries from that directory instead of
 # hack/build-control-plane.sh; TESTENV_TIMEOUT (seconds, default 180) bounds the waits;
 # TESTENV_APISERVER_FLAGS (default none) adds flags to the apiserver started by start,
-# start-apiserver and restart-apiserver (e.g. --feature-gates=WatchList=false).
+# start-apiserver and restart-apiserver (e.g. --feature-gates=WatchList=false);
+# TESTENV_APISERVER_ONLY_FLAGS adds flags to the apiserver alone (not the controller-manager).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -314,7 +315,7 @@ start_apiserver_proc() {
         --enable-admission-plugins=NamespaceLifecycle,ServiceAccount \
         --profiling=false \
         --v=1 \
-        ${TESTENV_APISERVER_FLAGS:-}
+        ${TESTENV_APISERVER_FLAGS:-} ${TESTENV_APISERVER_ONLY_FLAGS:-}
 }
 
 start_kcm() {

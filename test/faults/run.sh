@@ -37,6 +37,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "faults: mode $mode, directory $dir" >&2
+# Fewer seats in all (default 400 + 200) so that API Priority and Fairness's share of 1
+# (fault 7) is 1 seat; plenty for this small cluster otherwise.
+# Exported: faults 1 and 5 restart the API server with the same flags.
+export TESTENV_APISERVER_ONLY_FLAGS="--max-requests-inflight=20 --max-mutating-requests-inflight=10"
 bash "$root/hack/testenv.sh" start "$dir" || exit 1
 PULLPOLICY_BUILD=$build bash "$root/hack/openshift-sim.sh" install "$dir" >"$dir/logs/openshift-sim-install.log" 2>&1 ||
         { echo "faults: the OpenShift simulation did not install" >&2; exit 1; }

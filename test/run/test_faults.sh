@@ -30,7 +30,7 @@ FAULTS_DIR=$dir PULLPOLICY_BUILD=$build bash "$root/test/faults/run.sh" short >"
 rc=$?
 sed 's/^/  /' "$out"
 
-row_ok() { grep -E "^\| $1 \|" "$out" | grep -qE '\| ok \|$'; }
+row_ok() { grep -E "^\| $1 \|" "$out" | grep -qF "| ok |"; }
 
 nothing_left() {
         local pid left=()
