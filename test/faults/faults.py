@@ -81,6 +81,16 @@ class Api:
         except ValueError:
             return r.status, None
 
+    def raw(self, path):
+        """The body of a GET as text ("" on any failure)."""
+        try:
+            c = self.conn()
+            c.request("GET", path)
+            return c.getresponse().read().decode(errors="replace")
+        except (OSError, http.client.HTTPException):
+            self.local.c = None
+            return ""
+
     def must(self, method, path, body=None, ok=(200, 201), ctype="application/json", tries=600):
         """Retries transport errors, 429 and 5xx (the API server may be down: a fault)."""
         for _ in range(tries):
@@ -833,9 +843,18 @@ class Suite:
                     "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]}}, ok=(201,))
 
         def end():
+            # The API server's own count shows that the FlowSchema took the controller's requests.
+            body = self.api.raw("/metrics")
+            taken = sum(float(m.group(1)) for m in re.finditer(
+                r'^apiserver_flowcontrol_dispatched_requests_total\{[^}]*flow_schema="fault-tiny"[^}]*\} ([0-9.e+]+)$',
+                body, re.M))
+            rejected = sum(float(m.group(1)) for m in re.finditer(
+                r'^apiserver_flowcontrol_rejected_requests_total\{[^}]*flow_schema="fault-tiny"[^}]*\} ([0-9.e+]+)$',
+                body, re.M))
             self.api.must("DELETE", fs + "/fault-tiny")
             self.api.must("DELETE", plc + "/fault-tiny")
-            return {"note": "429 answers: %d" % (self.count_code("429") - before)}
+            return {"note": "429 answers: %d; the API server dispatched %d and rejected %d requests of fault-tiny"
+                    % (self.count_code("429") - before, taken, rejected)}
         # More work than the other faults' changes, so that requests overlap and queue.
         self.burst = 30 if self.full else 10
         before = self.count_code("429")
