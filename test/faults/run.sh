@@ -19,6 +19,9 @@ build=${PULLPOLICY_BUILD:-${BUILD:-build}}
 dir=${FAULTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/pullpolicy-faults.XXXXXX")}
 mkdir -p "$dir/logs"
 dir=$(cd "$dir" && pwd -P)
+# Never the caller's cluster: the simulation's install and kubectl go to this one.
+export KUBECONFIG=$dir/kubeconfig
+unset KUBECTL
 
 cleanup() {
         local pid
