@@ -53,4 +53,7 @@ kubectl=$(cat "$dir/bindir")/kubectl
 KUBECONFIG=$dir/kubeconfig "$kubectl" apply --server-side -k "$root/crds/" >/dev/null &&
         KUBECONFIG=$dir/kubeconfig "$kubectl" wait --for=condition=Established crd/pullpolicies.pullpolicy.io --timeout=60s >/dev/null ||
         { echo "faults: the CRD did not install" >&2; exit 1; }
-python3 "$root/test/faults/faults.py" --dir "$dir" --mode "$mode" --build "$build" --results "$dir/results.json" "$@"
+# In the background and waited for, so that a TERM to this script runs the trap at once.
+python3 "$root/test/faults/faults.py" --dir "$dir" --mode "$mode" --build "$build" --results "$dir/results.json" "$@" &
+echo $! >>"$dir/faults.pids"
+wait $!
