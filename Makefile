@@ -13,6 +13,7 @@
 #   make bundle       regenerate the OLM bundle (bundle/, bundle.Dockerfile) from manifests/
 #   make bundle-validate  OperatorHub's validators on bundle/ (also in make test)
 #   make helm-test    the Helm chart: lint, template vs manifests/, install/upgrade/uninstall
+#   make faults       the fault-injection suite, full length (README "Faults"); make test runs it short
 #   SANITIZE=1        ASan+UBSan build in build-asan/
 #   VALGRIND=1        run tests under valgrind memcheck
 
@@ -195,6 +196,10 @@ helm:
 # The install test starts a control plane of its own, so no shared one is needed here.
 helm-test: build controlplane
 	@BUILD=$(BUILD) bash hack/run-tests.sh unit test/lint/test_helm_chart.sh $(HELM_TESTS)
+
+.PHONY: faults
+faults: build controlplane
+	@BUILD=$(BUILD) bash test/faults/run.sh full
 
 clean:
 	rm -rf build build-asan

@@ -11,6 +11,7 @@
 #   stop-apiserver     stop the apiserver alone
 #   start-apiserver    start the apiserver alone (same port, same flags) and wait for /readyz
 #   restart-apiserver  both of the above
+#   start-etcd         start etcd alone (same port, same data) after it was killed; waits for /health
 #   env                print `export KUBECONFIG=DIR/kubeconfig` (and TESTENV_DIR, PATH)
 #
 # What DIR holds once started:
@@ -29,7 +30,8 @@
 # Environment: PULLPOLICY_BINDIR uses binaries from that directory instead of
 # hack/build-control-plane.sh; TESTENV_TIMEOUT (seconds, default 180) bounds the waits;
 # TESTENV_APISERVER_FLAGS (default none) adds flags to the apiserver started by start,
-# start-apiserver and restart-apiserver (e.g. --feature-gates=WatchList=false).
+# start-apiserver and restart-apiserver (e.g. --feature-gates=WatchList=false);
+# TESTENV_APISERVER_ONLY_FLAGS adds flags to the apiserver alone (not the controller-manager).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -313,7 +315,7 @@ start_apiserver_proc() {
         --enable-admission-plugins=NamespaceLifecycle,ServiceAccount \
         --profiling=false \
         --v=1 \
-        ${TESTENV_APISERVER_FLAGS:-}
+        ${TESTENV_APISERVER_FLAGS:-} ${TESTENV_APISERVER_ONLY_FLAGS:-}
 }
 
 start_kcm() {
@@ -508,6 +510,17 @@ cmd_start_apiserver() {
     log "kube-apiserver ready on port $APISERVER_PORT in $((SECONDS - t0))s"
 }
 
+cmd_start_etcd() {
+    load_state
+    if is_running etcd; then
+        log "etcd already running on port $ETCD_PORT"
+        return 0
+    fi
+    start_etcd
+    wait_for $((SECONDS + timeout)) etcd "etcd /health" etcd_healthy
+    log "etcd ready on port $ETCD_PORT"
+}
+
 # One command at a time per DIR: a start racing a stop would leave orphans.
 exec 9>"$dir/.lock"
 flock 9
@@ -518,6 +531,7 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 stop-apiserver) cmd_stop_apiserver ;;
 start-apiserver) cmd_start_apiserver ;;
+start-etcd) cmd_start_etcd ;;
 restart-apiserver)
     cmd_stop_apiserver
     cmd_start_apiserver

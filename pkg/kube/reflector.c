@@ -522,6 +522,31 @@ static int after_handler(kube_reflector *r, int k) {
         return 0;
 }
 
+/*
+ * An ERROR event ends the stream, on a watch and during a streamed list's initial events
+ * alike: 410 means our resourceVersion is compacted away (list again); 429 or 5xx is the
+ * server asking for patience (try again no sooner than the Status's Retry-After); anything
+ * else starts over with a list after a backoff.
+ */
+static int abort_for_error_event(kube_reflector *r, const kube_watch_event *ev) {
+        if (kube_watch_event_is_gone(ev)) {
+                r->abort = ABORT_GONE;
+                return -EIDRM;
+        }
+        if (ev->status_code == 429 || ev->status_code >= 500) {
+                kube_status *st = NULL;
+                r->abort = ABORT_RETRY;
+                r->abort_retry_after = 0;
+                if (kube_status_from_json(ev->object, 0, &st) >= 0) {
+                        r->abort_retry_after = st->details.retry_after_seconds;
+                        kube_status_free(st);
+                }
+                return -EREMOTEIO;
+        }
+        r->abort = ABORT_RELIST;
+        return -EPROTO;
+}
+
 static int on_watch_event(const kube_watch_event *ev, void *ud) {
         kube_reflector *r = ud;
         const char *rv;
@@ -570,22 +595,7 @@ static int on_watch_event(const kube_watch_event *ev, void *ud) {
                 return 0;
 
         case KUBE_EVENT_ERROR:
-                if (kube_watch_event_is_gone(ev)) {
-                        r->abort = ABORT_GONE;
-                        return -EIDRM;
-                }
-                if (ev->status_code == 429 || ev->status_code >= 500) {
-                        kube_status *st = NULL;
-                        r->abort = ABORT_RETRY;
-                        r->abort_retry_after = 0;
-                        if (kube_status_from_json(ev->object, 0, &st) >= 0) {
-                                r->abort_retry_after = st->details.retry_after_seconds;
-                                kube_status_free(st);
-                        }
-                        return -EREMOTEIO;
-                }
-                r->abort = ABORT_RELIST;
-                return -EPROTO;
+                return abort_for_error_event(r, ev);
 
         default:
                 r->abort = ABORT_RELIST;
@@ -674,12 +684,7 @@ static int on_initial_event(kube_reflector *r, const kube_watch_event *ev) {
                 }
                 return 0;
         case KUBE_EVENT_ERROR:
-                if (kube_watch_event_is_gone(ev)) {
-                        r->abort = ABORT_GONE;
-                        return -EIDRM;
-                }
-                r->abort = ABORT_RELIST;
-                return -EPROTO;
+                return abort_for_error_event(r, ev);
         default:
                 /* MODIFIED or DELETED before the initial events ended: not a list. */
                 r->abort = ABORT_RELIST;
@@ -739,8 +744,12 @@ static void stream_list_ended(kube_reflector *r, const kube_response *resp) {
                 schedule(r, ACT_LIST, 0);
                 return;
         }
-        /* Anything else, a clean end included, leaves the list unfinished. */
-        relist_after_failure(r, resp->retry_after);
+        /* Anything else, a clean end included, leaves the list unfinished. A 429/5xx ERROR
+         * event's Retry-After counts as the answer's own would. */
+        double retry_after = resp->retry_after;
+        if (r->abort == ABORT_RETRY && r->abort_retry_after > retry_after)
+                retry_after = r->abort_retry_after;
+        relist_after_failure(r, retry_after);
 }
 
 /* Decides what follows the end of a watch. */

@@ -1271,6 +1271,52 @@ static void test_streamed_list_gone(void **state) {
 }
 
 /*
+ * A 429 (or 5xx) ERROR event during the initial events is the server asking
+ * for patience, as it is on a plain watch (test_429_retry_after): the list
+ * starts over no sooner than the Status's retryAfterSeconds; without one the
+ * plain backoff applies. A 403 ERROR event lists again after a backoff.
+ */
+static void test_streamed_list_error_event_retry_after(void **state) {
+        fixture *f = *state;
+        kube_reflector_transport tr = transport(f);
+        kube_reflector_opts o = base_opts(f, &tr);
+        o.watch_list = true;
+        start_paged(f, &o);
+
+        fake_req *w = wait_req(f, 0);
+        assert_int_equal(stream(w, event("ADDED", "a", "5")), 0);
+        double t0 = kube_now();
+        assert_true(
+            stream(w,
+                   "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":429,"
+                   "\"reason\":\"TooManyRequests\",\"details\":{\"retryAfterSeconds\":1}}}\n") < 0);
+        assert_int_equal(f->list_aborts, 1);
+        assert_true(stats(f).last_delay >= 1.0);
+        fake_req *w2 = wait_req(f, 1);
+        assert_true(is_stream_list(w2));
+        assert_true(w2->at - t0 >= 0.99);
+
+        /* 503 without Retry-After: the plain backoff (0.02 s: the second failure). */
+        t0 = kube_now();
+        assert_true(stream(w2, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":503,"
+                               "\"reason\":\"ServiceUnavailable\"}}\n") < 0);
+        fake_req *w3 = wait_req(f, 2);
+        assert_true(is_stream_list(w3));
+        assert_true(w3->at - t0 < 0.5);
+
+        /* 403: not a retry, a relist after the backoff all the same. */
+        assert_true(stream(w3, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":403,"
+                               "\"reason\":\"Forbidden\"}}\n") < 0);
+        fake_req *w4 = wait_req(f, 3);
+        assert_true(is_stream_list(w4));
+        assert_int_equal(stream(w4, end_bookmark("60")), 0);
+        assert_int_equal(f->synced, 1);
+        kube_reflector_stats s = stats(f);
+        assert_int_equal(s.relists_gone, 0);
+        assert_int_equal(s.failures_total, 3);
+}
+
+/*
  * A server without streamed lists: 422 for sendInitialEvents (the WatchList
  * feature off), or plain bookmarks and no end (one that ignores the
  * parameter). Paged LISTs from then on, at once, without a failure.
@@ -1497,6 +1543,7 @@ int main(void) {
             T(test_paged_list_handler_error),
             T(test_streamed_list),
             T(test_streamed_list_gone),
+            T(test_streamed_list_error_event_retry_after),
             T(test_streamed_list_fallback),
             T(test_streamed_list_hostile),
         };
