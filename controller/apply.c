@@ -193,6 +193,25 @@ static int put_count(json_object *o, const char *k, int v) {
         return jsonutil_add(o, k, json_object_new_int(v < 0 ? 0 : v));
 }
 
+/* Another writer's condition, verbatim: a merge patch replaces the whole list. */
+static int add_condition(json_object *conds, const char *type, const model_condition *cv) {
+        json_object *c = json_object_new_object();
+        int r = c ? 0 : -ENOMEM;
+        if (r >= 0) r = put_str(c, "type", type);
+        if (r >= 0) r = put_str(c, "status", cv->status);
+        if (r >= 0) r = put_str_cut(c, "reason", cv->reason, 1024);
+        if (r >= 0)
+                r = put_str_cut(c, "message", cv->message ? cv->message : "",
+                                PP_APPLY_CONDITION_MESSAGE_MAX);
+        if (r >= 0 && cv->observed_generation >= 0)
+                r = jsonutil_add(c, "observedGeneration",
+                                 json_object_new_int64(cv->observed_generation));
+        if (r >= 0) r = put_str(c, "lastTransitionTime", cv->last_transition);
+        if (r >= 0 && json_object_array_add(conds, c) < 0) r = -ENOMEM;
+        if (r < 0) json_object_put(c);
+        return r;
+}
+
 int pp_apply_status_json(const model_policy *policy, const plan_status *st, json_object **ret) {
         if (!policy || !st || !ret || !ready_status_ok(st->ready_status) || !st->ready_reason ||
             !*st->ready_reason)
@@ -233,6 +252,8 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
                 else
                         ready = NULL;
         }
+        if (r >= 0 && st->has_credentials)
+                r = add_condition(conds, "CredentialsVerified", &st->credentials);
         if (r >= 0) {
                 r = jsonutil_add(s, "conditions", conds);
                 conds = NULL;

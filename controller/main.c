@@ -338,6 +338,7 @@ static int setup(app *a) {
                     .n_distribution_namespaces = a->n_distribution,
                     .global_pull_secret_namespace = a->settings.global_pull_secret_namespace,
                     .global_pull_secret_name = a->settings.global_pull_secret_name,
+                    .verify_credentials = a->settings.verify_credentials,
                 },
         };
         if ((r = pp_reconciler_new(&ro, &a->reconciler)) < 0) return r;

@@ -1179,12 +1179,36 @@ static void problem_done(model_problem *p) {
         free(p->message);
 }
 
+void model_condition_done(model_condition *c) {
+        if (!c) return;
+        free(c->status);
+        free(c->reason);
+        free(c->message);
+        free(c->last_transition);
+        *c = (model_condition){.observed_generation = -1};
+}
+
+int model_condition_copy(const model_condition *c, model_condition *ret) {
+        if (!c || !ret) return -EINVAL;
+        model_condition n = {.observed_generation = c->observed_generation};
+        if ((c->status && !(n.status = strdup(c->status))) ||
+            (c->reason && !(n.reason = strdup(c->reason))) ||
+            (c->message && !(n.message = strdup(c->message))) ||
+            (c->last_transition && !(n.last_transition = strdup(c->last_transition)))) {
+                model_condition_done(&n);
+                return -ENOMEM;
+        }
+        *ret = n;
+        return 0;
+}
+
 static void status_done(model_policy_status *st) {
         free(st->ready_status);
         free(st->ready_reason);
         free(st->ready_message);
         free(st->ready_last_transition);
         free(st->dockercfg_form);
+        model_condition_done(&st->credentials);
         for (size_t i = 0; i < st->n_problems; i++) problem_done(&st->problems[i]);
         free(st->problems);
 }
@@ -1210,7 +1234,8 @@ static int decode_status(json_object *st, model_policy_status *ret) {
                                  .namespaces = -1,
                                  .role_bindings = -1,
                                  .linked = -1,
-                                 .waiting = -1};
+                                 .waiting = -1,
+                                 .credentials.observed_generation = -1};
         *ret = s;
         if (!st || !json_object_is_type(st, json_type_object)) return 0;
         ret->observed_generation = member_int(st, "observedGeneration");
@@ -1224,7 +1249,20 @@ static int decode_status(json_object *st, model_policy_status *ret) {
                 size_t n = json_object_array_length(conds);
                 for (size_t i = 0; i < n; i++) {
                         json_object *c = json_object_array_get_idx(conds, i);
-                        if (!streq_ptr(jsonutil_member_str(c, "type"), "Ready")) continue;
+                        const char *type = jsonutil_member_str(c, "type");
+                        if (streq_ptr(type, "CredentialsVerified") && !ret->has_credentials) {
+                                model_condition *cv = &ret->credentials;
+                                if (!dup_member(c, "status", &cv->status) ||
+                                    !dup_member(c, "reason", &cv->reason) ||
+                                    !dup_member(c, "message", &cv->message) ||
+                                    !dup_member(c, "lastTransitionTime", &cv->last_transition))
+                                        return -ENOMEM;
+                                cv->observed_generation = member_int(c, "observedGeneration");
+                                ret->has_credentials =
+                                    cv->status && cv->reason && cv->last_transition;
+                                continue;
+                        }
+                        if (ret->has_ready || !streq_ptr(type, "Ready")) continue;
                         if (!dup_member(c, "status", &ret->ready_status) ||
                             !dup_member(c, "reason", &ret->ready_reason) ||
                             !dup_member(c, "message", &ret->ready_message) ||
@@ -1232,7 +1270,6 @@ static int decode_status(json_object *st, model_policy_status *ret) {
                                 return -ENOMEM;
                         ret->ready_observed_generation = member_int(c, "observedGeneration");
                         ret->has_ready = true;
-                        break;
                 }
         }
         json_object *probs = jsonutil_member(st, "problems");
@@ -1406,7 +1443,9 @@ static size_t policy_mem(const void *obj) {
         const model_policy_status *st = &p->status;
         m += memsize_str(st->ready_status) + memsize_str(st->ready_reason) +
              memsize_str(st->ready_message) + memsize_str(st->ready_last_transition) +
-             memsize_str(st->dockercfg_form);
+             memsize_str(st->dockercfg_form) + memsize_str(st->credentials.status) +
+             memsize_str(st->credentials.reason) + memsize_str(st->credentials.message) +
+             memsize_str(st->credentials.last_transition);
         for (size_t i = 0; i < st->n_problems; i++)
                 m += sizeof(model_problem) + memsize_str(st->problems[i].namespace) +
                      memsize_str(st->problems[i].name) + memsize_str(st->problems[i].reason) +

@@ -300,6 +300,17 @@ typedef struct model_problem {
 } model_problem;
 
 /* The status fields the planner compares, to write nothing when nothing changed. */
+/* A status condition other than Ready, kept as written (status, reason, lastTransitionTime set). */
+typedef struct model_condition {
+        char *status, *reason, *message, *last_transition;
+        long long observed_generation; /* -1 when absent */
+} model_condition;
+
+/* Frees c's strings; c may be NULL. */
+void model_condition_done(model_condition *c);
+/* A deep copy into *ret (untouched on failure). */
+int model_condition_copy(const model_condition *c, model_condition *ret);
+
 typedef struct model_policy_status {
         long long observed_generation; /* -1 when absent */
         bool has_ready;
@@ -313,6 +324,10 @@ typedef struct model_policy_status {
         model_problem *problems;
         size_t n_problems;
         bool problems_truncated; /* more than MODEL_PROBLEMS_MAX were stored */
+        /* CredentialsVerified (R12) as the verifier wrote it: the reconciler's own status
+         * patch replaces the whole conditions list, so it carries this one over verbatim */
+        bool has_credentials;
+        model_condition credentials;
 } model_policy_status;
 
 typedef struct model_policy {

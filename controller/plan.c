@@ -511,6 +511,7 @@ plan *plan_free(plan *p) {
         free(p->status.ready_reason);
         free(p->status.ready_message);
         free(p->status.ready_last_transition);
+        model_condition_done(&p->status.credentials);
         for (size_t i = 0; i < p->status.n_problems; i++) problem_done(&p->status.problems[i]);
         free(p->status.problems);
         free(p);
@@ -1280,6 +1281,12 @@ static int build_status(ctx *c, const char *invalid_message) {
         st->linked = c->linked;
         st->waiting = c->waiting;
         st->dockercfg_form = plan_dockercfg_form(c->set);
+        if (c->set->verify_credentials && c->p->spec && c->p->spec->verify_credentials &&
+            cur->has_credentials) {
+                r = model_condition_copy(&cur->credentials, &st->credentials);
+                if (r < 0) return r;
+                st->has_credentials = true;
+        }
 
         if (c->n_probs > 1) qsort(c->probs, c->n_probs, sizeof(model_problem), problem_cmp);
         const char *reason = NULL;
@@ -1319,7 +1326,8 @@ static int build_status(ctx *c, const char *invalid_message) {
                     cur->namespaces == st->namespaces && cur->role_bindings == st->role_bindings &&
                     cur->linked == st->linked && cur->waiting == st->waiting &&
                     opt_eq(cur->dockercfg_form, st->dockercfg_form) && !cur->problems_truncated &&
-                    cur->n_problems == st->n_problems && cur->ready_last_transition;
+                    cur->n_problems == st->n_problems && cur->ready_last_transition &&
+                    cur->has_credentials == st->has_credentials;
         for (size_t i = 0; same && i < st->n_problems; i++)
                 same = problem_eq(&cur->problems[i], &st->problems[i]);
         o->status_changed = !same;

@@ -148,6 +148,9 @@ typedef struct plan_settings {
         unsigned (*recently_removed)(void *ud, const char *ns, const char *sa, const char *secret);
         void *recently_removed_ud;
         long long now; /* wall clock, Unix seconds */
+        /* --verify-credentials: CredentialsVerified belongs to the verifier (R12); the status
+         * a plan writes keeps it for policies that ask, and drops it for the others */
+        bool verify_credentials;
 } plan_settings;
 
 /* ---- service account edits (R3, R7, R9) ----------------------------------------- */
@@ -332,6 +335,11 @@ typedef struct plan_status {
         const char *dockercfg_form; /* plan_dockercfg_form() of the settings (static) */
         model_problem *problems;    /* at most MODEL_PROBLEMS_MAX */
         size_t n_problems;
+        /* CredentialsVerified (R12) belongs to the verifier: a merge patch replaces the whole
+         * conditions list, so the written status carries the cached one over, copied here
+         * at plan time (the apply step sees only the policy's metadata) */
+        bool has_credentials;
+        model_condition credentials;
 } plan_status;
 
 typedef struct plan {

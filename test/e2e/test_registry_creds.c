@@ -203,6 +203,45 @@ static void secret_with_password(const char *ns, const char *name, const char *p
 
 #define CREDS_JP "{.status.conditions[?(@.type==\"CredentialsVerified\")]"
 
+/*
+ * Every version of policy ns/checked after resourceVersion rv0, replayed by a watch that starts
+ * there (the API server's watch cache keeps them; the server ends it after 1 s); counts those
+ * whose status.observedGeneration is gen and, among them, those without a CredentialsVerified
+ * condition.
+ */
+static void versions_at_generation(const char *ns, const char *rv0, long long gen, int *n,
+                                   int *without) {
+        char *out = kt_kout("get --raw '/apis/pullpolicy.io/v1alpha1/namespaces/%s/pullpolicies"
+                            "?watch=1&fieldSelector=metadata.name%%3Dchecked&resourceVersion=%s"
+                            "&timeoutSeconds=1'",
+                            ns, rv0);
+        assert_non_null(out);
+        *n = *without = 0;
+        for (char *save = NULL, *line = strtok_r(out, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+                json_object *ev = json_tokener_parse(line), *obj = NULL, *st = NULL, *g = NULL,
+                            *conds = NULL;
+                if (ev && json_object_object_get_ex(ev, "object", &obj) &&
+                    json_object_object_get_ex(obj, "status", &st) &&
+                    json_object_object_get_ex(st, "observedGeneration", &g) &&
+                    json_object_get_int64(g) == gen) {
+                        (*n)++;
+                        bool has = false;
+                        if (json_object_object_get_ex(st, "conditions", &conds))
+                                for (size_t k = 0; k < json_object_array_length(conds); k++) {
+                                        json_object *c = json_object_array_get_idx(conds, k), *t;
+                                        if (json_object_object_get_ex(c, "type", &t) &&
+                                            strcmp(json_object_get_string(t),
+                                                   "CredentialsVerified") == 0)
+                                                has = true;
+                                }
+                        if (!has) (*without)++;
+                }
+                json_object_put(ev);
+        }
+        free(out);
+}
+
 static void test_credentials_verified_condition(void **state) {
         char *ns = e2e_ns("verify", NULL);
         secret_with_password(ns, "robot", reg.password);
@@ -216,6 +255,29 @@ static void test_credentials_verified_condition(void **state) {
             "get ppol checked -n '%s' -o jsonpath='" CREDS_JP ".status} " CREDS_JP ".reason}'", ns);
         e2e_wait_out(E2E_WAIT_S, "Applied",
                      "get ppol checked -n '%s' -o jsonpath='" E2E_JSONPATH_READY ".reason}'", ns);
+
+        /* A spec edit makes the reconciler write the status (observedGeneration 2) by a merge
+         * patch that replaces the conditions list: every version at generation 2 must carry the
+         * verifier's condition (it used to vanish until the verifier's next look put it back). */
+        char *rv0 =
+            kt_kout("get ppol checked -n '%s' -o jsonpath='{.metadata.resourceVersion}'", ns);
+        assert_non_null(rv0);
+        kt_apply("apiVersion: pullpolicy.io/v1alpha1\nkind: PullPolicy\n"
+                 "metadata:\n  name: checked\n  namespace: %s\n"
+                 "spec:\n  subjects:\n    serviceAccounts: [default, builder]\n"
+                 "  pullSecrets:\n  - name: robot\n  verifyCredentials: true\n",
+                 ns);
+        e2e_wait_out(E2E_WAIT_S, "2 True",
+                     "get ppol checked -n '%s' -o jsonpath='{.status.observedGeneration} " CREDS_JP
+                     ".status}'",
+                     ns);
+        int at2 = 0, without = 0;
+        versions_at_generation(ns, rv0, 2, &at2, &without);
+        fprintf(stderr, "  versions at generation 2: %d, without CredentialsVerified: %d\n", at2,
+                without);
+        assert_true(at2 >= 1);
+        assert_int_equal(without, 0);
+        free(rv0);
 
         /* a wrong password: the registry refuses it; the message names secret and registry */
         secret_with_password(ns, "robot", "not-the-registry-password");

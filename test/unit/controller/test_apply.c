@@ -142,6 +142,50 @@ static void test_status_fields(void **state) {
         model_policy_free(p);
 }
 
+/* R12: the verifier's CredentialsVerified goes into the reconciler's status verbatim when the
+ * plan carries it (a merge patch replaces the whole conditions list), else it is left out. The
+ * apply step is given only the policy's metadata (the reconciler copies no status), so the
+ * condition must come from the plan, never from the policy passed in. */
+static void test_status_carries_credentials_condition(void **state) {
+        (void)state;
+        model_policy *p = policy_from(
+            "{\"apiVersion\":\"pullpolicy.io/v1alpha1\",\"kind\":\"PullPolicy\","
+            "\"metadata\":{\"name\":\"pol\",\"namespace\":\"home\",\"generation\":3},"
+            "\"spec\":{\"pullSecrets\":[{\"name\":\"s\"}],\"verifyCredentials\":true}}");
+        assert_false(p->status.has_credentials);
+        char cst[] = "False", crs[] = "CredentialsRejected",
+             cmsg[] = "secret home/s at registry r.example: refused",
+             cltt[] = "2026-01-02T03:04:05Z";
+        plan_status st = {.observed_generation = 3,
+                          .ready_status = "True",
+                          .ready_reason = "Applied",
+                          .has_credentials = true,
+                          .credentials = {.status = cst,
+                                          .reason = crs,
+                                          .message = cmsg,
+                                          .last_transition = cltt,
+                                          .observed_generation = 2}};
+        json_object *s = NULL;
+        assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
+        json_object *conds = get(s, "conditions");
+        assert_int_equal(json_object_array_length(conds), 2);
+        json_object *c = json_object_array_get_idx(conds, 1);
+        assert_keys(c, (const char *const[]){"type", "status", "reason", "message",
+                                             "observedGeneration", "lastTransitionTime", NULL});
+        assert_string_equal(get_str(c, "type"), "CredentialsVerified");
+        assert_string_equal(get_str(c, "status"), "False");
+        assert_string_equal(get_str(c, "reason"), "CredentialsRejected");
+        assert_string_equal(get_str(c, "message"), "secret home/s at registry r.example: refused");
+        assert_int_equal(json_object_get_int64(get(c, "observedGeneration")), 2);
+        assert_string_equal(get_str(c, "lastTransitionTime"), "2026-01-02T03:04:05Z");
+        json_object_put(s);
+        st.has_credentials = false;
+        assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
+        assert_int_equal(json_object_array_length(get(s, "conditions")), 1);
+        json_object_put(s);
+        model_policy_free(p);
+}
+
 static void test_status_transition_time(void **state) {
         model_policy *p = policy_from(POLICY_JSON);
         plan_status st = {.observed_generation = -1,
@@ -813,6 +857,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_status_fields),
             cmocka_unit_test(test_status_transition_time),
+            cmocka_unit_test(test_status_carries_credentials_condition),
             cmocka_unit_test(test_status_limits),
             cmocka_unit_test(test_status_no_secret_data),
             cmocka_unit_test(test_finalizer_patch),

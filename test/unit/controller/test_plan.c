@@ -1637,6 +1637,57 @@ static void test_status_dockercfg_form_change(void **state) {
         plan_free(pl);
 }
 
+/* The verifier's CredentialsVerified (R12), as it would write it into the stored status. */
+static void policy_put_credentials(world *w, const char *ns, const char *name) {
+        json_object *j = NULL;
+        assert_int_equal(json_object_deep_copy(world_json(w, K_POLICY, ns, name), &j, NULL), 0);
+        json_object *st = NULL, *conds = NULL;
+        assert_true(json_object_object_get_ex(j, "status", &st));
+        assert_true(json_object_object_get_ex(st, "conditions", &conds));
+        json_object_array_add(
+            conds, json_tokener_parse("{\"type\":\"CredentialsVerified\",\"status\":\"False\","
+                                      "\"reason\":\"CredentialsRejected\",\"message\":\"m\","
+                                      "\"observedGeneration\":1,"
+                                      "\"lastTransitionTime\":\"2026-01-02T03:04:05Z\"}"));
+        world_put(w, K_POLICY, j);
+}
+
+/* R12: the status a plan writes keeps the verifier's condition for a policy that asks (with
+ * --verify-credentials), and a stored one that no longer belongs is a change to write. */
+static void test_status_keeps_credentials_condition(void **state) {
+        world *w = *state;
+        ns_add(w, "project-b", NULL);
+        const char *spec = "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],"
+                           "\"dockercfg\":{\"wait\":\"Never\"},\"verifyCredentials\":true}";
+        policy_add(w, "project-b", "p", spec, true);
+        w->set.verify_credentials = true;
+        converge(w, "project-b", "p");
+        policy_put_credentials(w, "project-b", "p");
+        plan *pl = world_plan(w, "project-b", "p");
+        assert_true(pl->status.has_credentials);
+        assert_string_equal(pl->status.credentials.status, "False");
+        assert_string_equal(pl->status.credentials.reason, "CredentialsRejected");
+        assert_string_equal(pl->status.credentials.message, "m");
+        assert_string_equal(pl->status.credentials.last_transition, "2026-01-02T03:04:05Z");
+        assert_int_equal(pl->status.credentials.observed_generation, 1);
+        assert_false(pl->status_changed);
+        plan_free(pl);
+        /* without the flag the field is ignored: the condition goes */
+        w->set.verify_credentials = false;
+        pl = world_plan(w, "project-b", "p");
+        assert_false(pl->status.has_credentials);
+        assert_true(pl->status_changed);
+        plan_free(pl);
+        /* with the flag, a policy that stops asking loses it too */
+        w->set.verify_credentials = true;
+        policy_set_spec(w, "project-b", "p",
+                        "{\"pullSecrets\":[{\"name\":\"quay-creds\"}],"
+                        "\"dockercfg\":{\"wait\":\"Never\"}}");
+        pl = world_plan(w, "project-b", "p");
+        assert_false(pl->status.has_credentials);
+        plan_free(pl);
+}
+
 static void test_wait_timeout(void **state) {
         world *w = *state;
         ns_add(w, "project-b", NULL);
@@ -2705,6 +2756,7 @@ int main(void) {
             T(test_wait_auto_without_openshift),
             T(test_wait_auto_registry_removed),
             T(test_status_dockercfg_form_change),
+            T(test_status_keeps_credentials_condition),
             T(test_wait_timeout),
             T(test_wait_keeps_existing_links),
             T(test_distribution_copies),
