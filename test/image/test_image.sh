@@ -57,8 +57,12 @@ deployment_matches_image() {
         [ "$ep" = /usr/local/bin/pullpolicy-controller ] || { echo "    entrypoint $ep"; ok=1; }
         # No command: override, so the entrypoint runs with the Deployment's args.
         grep -qE '^\s+command:' "$dep" && { echo "    the Deployment overrides the entrypoint"; ok=1; }
+        # The help is read whole first: grep -q stops reading at its first match, and under
+        # pipefail the controller's SIGPIPE on a long help would read as a missing flag.
+        local help
+        help=$("$bin" --help)
         for flag in $(sed -n 's/^ *- \(--[a-z-]*\).*/\1/p' "$dep"); do
-                "$bin" --help | grep -q -- "$flag" || { echo "    unknown flag $flag"; ok=1; }
+                grep -q -- "$flag" <<<"$help" || { echo "    unknown flag $flag"; ok=1; }
         done
         grep -q -- '--health-probe-bind-address=:8081' "$dep" && grep -q 'containerPort: 8081' "$dep" ||
                 { echo "    probes and health port disagree"; ok=1; }
