@@ -262,6 +262,7 @@ int pp_apply_status_json(const model_policy *policy, const plan_status *st, json
         if (r >= 0) r = put_count(s, "roleBindings", st->role_bindings);
         if (r >= 0) r = put_count(s, "linkedServiceAccounts", st->linked);
         if (r >= 0) r = put_count(s, "waitingServiceAccounts", st->waiting);
+        if (r >= 0) r = put_count(s, "stalePods", st->stale_pods);
         if (r >= 0 && st->dockercfg_form) r = put_str(s, "dockercfgForm", st->dockercfg_form);
         size_t n = MIN(st->n_problems, (size_t)MODEL_PROBLEMS_MAX);
         for (size_t i = 0; r >= 0 && i < n; i++) {

@@ -10,6 +10,7 @@
 #include "kube/reflector.h"
 #include "log.h"
 #include "names.h"
+#include "stalepods.h"
 #include "kube/types.h"
 #include "util/hashmap.h"
 #include "util/macro.h"
@@ -29,6 +30,7 @@ enum {
         SRC_COPIES,       /* full, label-selected */
         SRC_ROLEBINDINGS, /* label-selected */
         SRC_GLOBAL,       /* the global pull secret alone (metadata), field-selected */
+        SRC_PODS,         /* Pending pods only (R13), field-selected, slim (stale_pod) */
         _SRC_MAX,
         /* Not in src[]: the secrets of one name that some policy names (metadata), one source
          * per name in pp_cache.named, opened and closed as policies come and go. */
@@ -245,6 +247,18 @@ static void enqueue_sa_links(pp_cache *c, const model_sa *sa) {
                         enqueue_key(c, sa->links.items[i].policy);
 }
 
+/*
+ * A Pending pod changed: only a pod in the pull-error state (before or after) can be stale,
+ * and only to the policies that linked a secret to its service account, which that
+ * account's link record names. Other Pending pods (most of them) cause no reconcile.
+ */
+static void enqueue_for_pod(pp_cache *c, const stale_pod *old_pod, const stale_pod *new_pod) {
+        const stale_pod *p = new_pod ? new_pod : old_pod;
+        if (!(old_pod && old_pod->pull_error) && !(new_pod && new_pod->pull_error)) return;
+        enqueue_sa_links(c, kube_store_get(c->src[SRC_SERVICEACCOUNTS].store, p->meta.namespace,
+                                           p->service_account));
+}
+
 static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                             const void *new_obj) {
         source *s = ud;
@@ -290,6 +304,9 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 }
                 break;
         }
+        case SRC_PODS:
+                enqueue_for_pod(c, old_obj, new_obj);
+                break;
         case SRC_ROLEBINDINGS:
                 if (old_obj) enqueue_marked(c, &((const model_role_binding *)old_obj)->meta);
                 if (new_obj) enqueue_marked(c, &((const model_role_binding *)new_obj)->meta);
@@ -343,6 +360,7 @@ static const struct {
     [SRC_COPIES] = {"secret", "secrets", "secrets-copies"},
     [SRC_ROLEBINDINGS] = {"rolebinding", "rolebindings", "rolebindings"},
     [SRC_GLOBAL] = {"secret", "secrets", "secrets-global"},
+    [SRC_PODS] = {"pod", "pods", "pods-pending"},
     [SRC_NAMED] = {"secret", "secrets", "secrets-named"},
 };
 
@@ -589,6 +607,14 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
                 if (r < 0) goto fail;
         }
 
+        /* R13: Pending pods only; a running pod is never sent, so the cache does not grow with
+         * the cluster's workload (issue 11) */
+        r = source_init_full(c, SRC_PODS, "pods (pending)", &stale_pod_kind, &KUBE_RES_PODS,
+                             c->namespace, NULL, "status.phase=Pending", false);
+        if (r < 0) goto fail;
+        r = kube_store_add_index(c->src[SRC_PODS].store, STALE_POD_INDEX_SA, stale_pod_index_sa);
+        if (r < 0) goto fail;
+
         kube_store *ps = c->src[SRC_POLICIES].store;
         if ((r = kube_store_add_index(ps, IDX_SECRET_NAME, index_policy_secret_names)) < 0 ||
             (r = kube_store_add_index(ps, IDX_NS_REF, index_policy_ns_refs)) < 0 ||
@@ -742,7 +768,7 @@ static size_t full_mem(const pp_cache *c) {
 void pp_cache_publish_metrics(const pp_cache *c) {
         if (!c->metrics) return;
         static const char *const kinds[] = {"policy", "namespace", "serviceaccount", "secret",
-                                            "rolebinding"};
+                                            "rolebinding", "pod"};
         size_t bytes[ARRAY_SIZE(kinds)] = {0};
         unsigned long gone = 0;
         for (int i = 0; i < _SRC_MAX; i++) {
@@ -846,6 +872,15 @@ static int snap_policy_list(void *ud, const char *ns, const model_policy ***ret,
                                (const void ***)ret, n);
 }
 
+static int snap_pod_list(void *ud, const char *ns, const char *sa, const stale_pod ***ret,
+                         size_t *n) {
+        pp_cache *c = ud;
+        char key[2 * KUBE_META_NAME_MAX + 2];
+        snprintf(key, sizeof(key), "%s/%s", ns, sa);
+        return kube_store_list(c->src[SRC_PODS].store, STALE_POD_INDEX_SA, key,
+                               (const void ***)ret, n);
+}
+
 static const plan_snapshot_ops snapshot_ops = {
     .namespace_get = snap_namespace_get,
     .namespace_list = snap_namespace_list,
@@ -856,6 +891,7 @@ static const plan_snapshot_ops snapshot_ops = {
     .role_binding_get = snap_rb_get,
     .role_binding_list_marked = snap_rb_list_marked,
     .policy_list = snap_policy_list,
+    .pod_list = snap_pod_list,
 };
 
 plan_snapshot pp_cache_snapshot(pp_cache *c) {

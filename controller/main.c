@@ -24,6 +24,7 @@
 #include "kube/leaderelect.h"
 #include "log.h"
 #include "metrics.h"
+#include "stalepods_act.h"
 #include "openshift.h"
 #include "reconciler.h"
 #include "verifier.h"
@@ -46,6 +47,7 @@ typedef struct app {
         pp_cache *cache;
         pp_reconciler *reconciler;
         pp_verifier *verifier; /* R12, with --verify-credentials */
+        pp_stale *stale;       /* R13: stale pods' Events and opt-in deletions */
         kube_leaderelect *elector;
         pp_openshift_watch
             *openshift; /* R4 Auto: registry state, while image.openshift.io is served */
@@ -322,8 +324,12 @@ static int setup(app *a) {
         };
         if ((r = pp_cache_new(&cacheo, &a->cache)) < 0) return r;
 
+        pp_stale_opts so = {.client = a->client, .events = a->events, .metrics = a->metrics};
+        if ((r = pp_stale_new(&so, &a->stale)) < 0) return r;
+
         pp_reconciler_opts ro = {
             .loop = a->loop,
+            .stale = a->stale,
             .client = a->client,
             .cache = a->cache,
             .events = a->events,
@@ -391,6 +397,7 @@ static void teardown(app *a) {
         a->elector = kube_leaderelect_free(a->elector);
         a->openshift = pp_openshift_watch_free(a->openshift);
         a->reconciler = pp_reconciler_free(a->reconciler);
+        a->stale = pp_stale_free(a->stale);
         a->cache = pp_cache_free(a->cache);
         a->metrics_server = httpserver_free(a->metrics_server);
         a->health_server = httpserver_free(a->health_server);

@@ -548,6 +548,13 @@ int controller_metrics_new(controller_metrics **ret) {
              "Full relists since start by the cache's standing reflectors, by reason (gone: "
              "after an expired resourceVersion)",
              METRICS_LABELS("reason"), NULL, 0},
+            {&m->stale_pods, METRICS_GAUGE, "pullpolicy_stale_pods",
+             "Pods of subject service accounts that were created before a pull secret was linked "
+             "and cannot pull (R13), summed over the policies",
+             NULL, NULL, 0},
+            {&m->stale_pods_deleted_total, METRICS_COUNTER, "pullpolicy_stale_pods_deleted_total",
+             "Stale pods deleted for their controller to recreate them (restartStalePods)", NULL,
+             NULL, 0},
         };
         for (size_t i = 0; i < ARRAY_SIZE(defs); i++) {
                 r = metrics_register(g, defs[i].type, defs[i].name, defs[i].help, defs[i].labels,
@@ -678,4 +685,14 @@ void metrics_set_cache_relists(controller_metrics *m, const char *reason, unsign
 void metrics_set_cache_bytes(controller_metrics *m, const char *kind, size_t bytes) {
         if (!m || !kind) return;
         (void)metrics_set(m->cache_bytes, METRICS_LABELS(kind), (double)bytes);
+}
+
+void metrics_set_stale_pods(controller_metrics *m, size_t n) {
+        if (!m) return;
+        (void)metrics_set(m->stale_pods, NULL, (double)n);
+}
+
+void metrics_stale_pod_deleted(controller_metrics *m) {
+        if (!m) return;
+        (void)metrics_inc(m->stale_pods_deleted_total, NULL);
 }

@@ -133,6 +133,8 @@ typedef struct controller_metrics {
         metrics_family *api_inflight_limit;  /* pullpolicy_api_inflight_limit */
         metrics_family *api_throttled_total; /* pullpolicy_api_throttled_total */
         unsigned long throttled_seen;        /* what api_throttled_total holds */
+        metrics_family *stale_pods;          /* pullpolicy_stale_pods (R13) */
+        metrics_family *stale_pods_deleted_total;
 } controller_metrics;
 
 /*
@@ -159,6 +161,8 @@ typedef struct controller_metrics {
  *   pullpolicy_cache_bytes{kind}       tracked heap bytes of the cached objects of a kind
  *   pullpolicy_cache_relists{reason}   full relists since start by the cache's standing
  *                                      reflectors; "gone": after an expired resourceVersion (410)
+ *   pullpolicy_stale_pods              stale pods (R13) of every policy, as last planned
+ *   pullpolicy_stale_pods_deleted_total  stale pods deleted for restartStalePods
  *   pullpolicy_metrics_dropped_series_total    (the registry's own, see above)
  */
 int controller_metrics_new(controller_metrics **ret);
@@ -201,5 +205,8 @@ void metrics_object_skipped(controller_metrics *m, const char *resource, const c
 void metrics_set_cache_objects(controller_metrics *m, const char *source, size_t n);
 void metrics_set_cache_bytes(controller_metrics *m, const char *kind, size_t bytes);
 void metrics_set_cache_relists(controller_metrics *m, const char *reason, unsigned long n);
+/* R13: stale pods over all policies, and one deletion of a stale pod. */
+void metrics_set_stale_pods(controller_metrics *m, size_t n);
+void metrics_stale_pod_deleted(controller_metrics *m);
 
 #endif

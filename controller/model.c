@@ -1235,6 +1235,7 @@ static int decode_status(json_object *st, model_policy_status *ret) {
                                  .role_bindings = -1,
                                  .linked = -1,
                                  .waiting = -1,
+                                 .stale_pods = -1,
                                  .credentials.observed_generation = -1};
         *ret = s;
         if (!st || !json_object_is_type(st, json_type_object)) return 0;
@@ -1243,6 +1244,7 @@ static int decode_status(json_object *st, model_policy_status *ret) {
         ret->role_bindings = member_int(st, "roleBindings");
         ret->linked = member_int(st, "linkedServiceAccounts");
         ret->waiting = member_int(st, "waitingServiceAccounts");
+        ret->stale_pods = member_int(st, "stalePods");
         if (!dup_member(st, "dockercfgForm", &ret->dockercfg_form)) return -ENOMEM;
         json_object *conds = jsonutil_member(st, "conditions");
         if (conds && json_object_is_type(conds, json_type_array)) {

@@ -328,6 +328,7 @@ typedef struct model_policy_status {
          * patch replaces the whole conditions list, so it carries this one over verbatim */
         bool has_credentials;
         model_condition credentials;
+        long long stale_pods; /* R13: status.stalePods; -1 when absent */
 } model_policy_status;
 
 typedef struct model_policy {

@@ -10,6 +10,7 @@
 
 #include "kube/labels.h"
 #include "names.h"
+#include "stalepods.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
 #include "util/strv.h"
@@ -54,7 +55,7 @@ typedef struct ptrv {
 } ptrv;
 
 struct plan_memsnap {
-        ptrv ns, sa, secrets, rbs, policies;
+        ptrv ns, sa, secrets, rbs, policies, pods;
 };
 
 int plan_memsnap_new(plan_memsnap **ret) {
@@ -97,9 +98,13 @@ int plan_memsnap_add_policy(plan_memsnap *m, const model_policy *p) {
         return m ? ptrv_add(&m->policies, p) : -EINVAL;
 }
 
+int plan_memsnap_add_pod(plan_memsnap *m, const stale_pod *pod) {
+        return m && pod ? ptrv_add(&m->pods, pod) : -EINVAL;
+}
+
 int plan_memsnap_remove(plan_memsnap *m, const void *obj) {
         if (!m) return -EINVAL;
-        ptrv *all[] = {&m->ns, &m->sa, &m->secrets, &m->rbs, &m->policies};
+        ptrv *all[] = {&m->ns, &m->sa, &m->secrets, &m->rbs, &m->policies, &m->pods};
         for (size_t k = 0; k < ARRAY_SIZE(all); k++)
                 for (size_t i = 0; i < all[k]->n; i++)
                         if (all[k]->v[i] == obj) {
@@ -185,6 +190,28 @@ static int ms_policy_list(void *ud, const char *ns, const model_policy ***ret, s
         return ms_list(&((plan_memsnap *)ud)->policies, in_namespace, ns, (const void ***)ret, n);
 }
 
+static int ms_pod_list(void *ud, const char *ns, const char *sa, const stale_pod ***ret,
+                       size_t *n) {
+        const ptrv *p = &((plan_memsnap *)ud)->pods;
+        *ret = NULL;
+        *n = 0;
+        for (size_t i = 0; i < p->n; i++) {
+                const stale_pod *pod = p->v[i];
+                if (!streq_ptr(pod->meta.namespace, ns) || !streq_ptr(pod->service_account, sa))
+                        continue;
+                const stale_pod **v = realloc(*ret, (*n + 1) * sizeof(*v));
+                if (!v) {
+                        free(*ret);
+                        *ret = NULL;
+                        *n = 0;
+                        return -ENOMEM;
+                }
+                v[(*n)++] = pod;
+                *ret = v;
+        }
+        return 0;
+}
+
 static const plan_snapshot_ops memsnap_ops = {
     .namespace_get = ms_namespace_get,
     .namespace_list = ms_namespace_list,
@@ -195,6 +222,7 @@ static const plan_snapshot_ops memsnap_ops = {
     .role_binding_get = ms_rb_get,
     .role_binding_list_marked = ms_rb_list_marked,
     .policy_list = ms_policy_list,
+    .pod_list = ms_pod_list,
 };
 
 plan_snapshot plan_memsnap_snapshot(plan_memsnap *m) {
@@ -514,6 +542,7 @@ plan *plan_free(plan *p) {
         model_condition_done(&p->status.credentials);
         for (size_t i = 0; i < p->status.n_problems; i++) problem_done(&p->status.problems[i]);
         free(p->status.problems);
+        plan_stale_pods_free(p->stale_pods, p->n_stale_pods);
         free(p);
         return NULL;
 }
@@ -665,7 +694,7 @@ static bool sa_selected(const policy_spec *spec, const model_sa *sa) {
 }
 
 /* The subject service accounts of ns (existing ones), sorted by name. */
-static int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n) {
+int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n) {
         const model_sa **all = NULL;
         size_t n = 0, got = 0;
         int r = c->snap->ops->sa_list(c->snap->ud, ns, &all, &n);
@@ -1209,14 +1238,21 @@ static bool stored_has_problem(const model_policy_status *st, const model_proble
 static const char *problem_event_reason(const char *reason) {
         if (streq(reason, "Waiting")) return "WaitingForDockercfg";
         if (streq(reason, "DockercfgTimeout")) return NULL; /* sent with the link itself */
+        if (streq(reason, "StalePod")) return NULL; /* sent to the pod (stalepods_act.h) */
         return reason;
 }
 
 static int ready_message(ctx *c, const char *reason, char **ret) {
         const plan *o = c->out;
         if (!reason) {
-                if (asprintf(ret, "%d namespaces, %d role bindings, %d service accounts linked",
-                             o->status.namespaces, o->status.role_bindings, o->status.linked) < 0)
+                char stale[64] = "";
+                /* R13: they do not lower Ready, but whoever reads it should see them */
+                if (c->stale_pods > 0)
+                        snprintf(stale, sizeof(stale), "; %d stale pod%s must be recreated",
+                                 c->stale_pods, c->stale_pods == 1 ? "" : "s");
+                if (asprintf(ret, "%d namespaces, %d role bindings, %d service accounts linked%s",
+                             o->status.namespaces, o->status.role_bindings, o->status.linked,
+                             stale) < 0)
                         return -ENOMEM;
                 return 0;
         }
@@ -1280,6 +1316,7 @@ static int build_status(ctx *c, const char *invalid_message) {
         st->role_bindings = c->n_rb;
         st->linked = c->linked;
         st->waiting = c->waiting;
+        st->stale_pods = c->stale_pods;
         st->dockercfg_form = plan_dockercfg_form(c->set);
         if (c->set->verify_credentials && c->p->spec && c->p->spec->verify_credentials &&
             cur->has_credentials) {
@@ -1327,7 +1364,8 @@ static int build_status(ctx *c, const char *invalid_message) {
                     cur->linked == st->linked && cur->waiting == st->waiting &&
                     opt_eq(cur->dockercfg_form, st->dockercfg_form) && !cur->problems_truncated &&
                     cur->n_problems == st->n_problems && cur->ready_last_transition &&
-                    cur->has_credentials == st->has_credentials;
+                    cur->has_credentials == st->has_credentials &&
+                    MAX(cur->stale_pods, 0) == st->stale_pods;
         for (size_t i = 0; same && i < st->n_problems; i++)
                 same = problem_eq(&cur->problems[i], &st->problems[i]);
         o->status_changed = !same;
@@ -1482,6 +1520,8 @@ int plan_policy(const model_policy *p, const plan_snapshot *snap, const plan_set
         r = plan_global(&c, srcs, false);
         if (r < 0) goto finish;
         r = plan_copy_deletes(&c, false);
+        if (r < 0) goto finish;
+        r = plan_stale_pods(&c);
         if (r < 0) goto finish;
         r = build_status(&c, NULL);
 

@@ -72,6 +72,8 @@
 #include "model.h"
 #include "policy_spec.h"
 
+struct stale_pod;
+
 /* ---- snapshot ------------------------------------------------------------- */
 
 /*
@@ -107,6 +109,10 @@ typedef struct plan_snapshot_ops {
         /* Policies of one namespace (to hand a shared copy over instead of deleting it).
          * May be NULL: copies are then deleted with the policy that made them. */
         int (*policy_list)(void *ud, const char *ns, const model_policy ***ret, size_t *n);
+        /* Pending pods (stale_pod, stalepods.h) of service account sa in ns (R13). May be
+         * NULL: no pods are known, none is reported. */
+        int (*pod_list)(void *ud, const char *ns, const char *sa, const struct stale_pod ***ret,
+                        size_t *n);
 } plan_snapshot_ops;
 
 typedef struct plan_snapshot {
@@ -126,6 +132,7 @@ int plan_memsnap_add_sa(plan_memsnap *m, const model_sa *sa);
 int plan_memsnap_add_secret(plan_memsnap *m, const model_secret *s);
 int plan_memsnap_add_role_binding(plan_memsnap *m, const model_role_binding *rb);
 int plan_memsnap_add_policy(plan_memsnap *m, const model_policy *p);
+int plan_memsnap_add_pod(plan_memsnap *m, const struct stale_pod *pod);
 /* Removes an object added before (by pointer); 0 or -ENOENT. */
 int plan_memsnap_remove(plan_memsnap *m, const void *obj);
 plan_snapshot plan_memsnap_snapshot(plan_memsnap *m);
@@ -340,7 +347,19 @@ typedef struct plan_status {
          * at plan time (the apply step sees only the policy's metadata) */
         bool has_credentials;
         model_condition credentials;
+        int stale_pods; /* R13: status.stalePods */
 } plan_status;
+
+/*
+ * R13: a stale pod of a subject service account (stalepods.h), for the reconciler's stale-pod
+ * step (stalepods_act.h), which sends its Event once and, when the policy asks, deletes it.
+ */
+typedef struct plan_stale_pod {
+        char *namespace, *name, *uid, *resource_version;
+        char *service_account;
+        char *missing; /* the linked secrets it lacks, ", "-separated */
+        bool restartable;
+} plan_stale_pod;
 
 typedef struct plan {
         plan_write *writes;
@@ -351,6 +370,9 @@ typedef struct plan {
         plan_event *events;
         size_t n_events;
         long long requeue_after; /* seconds; -1: none needed */
+        plan_stale_pod *stale_pods; /* every stale pod (not capped as problems are) */
+        size_t n_stale_pods;
+        bool restart_stale_pods; /* spec.restartStalePods */
 } plan;
 
 /*

@@ -42,6 +42,7 @@ typedef struct ctx {
         size_t n_refused, cap_refused;
         bool undo_pending; /* something of ours is left that no write of this plan undoes */
         bool orphan;       /* the policy no longer exists: plan_orphan() */
+        int stale_pods;    /* R13: stale pods of the subjects (plan_stalepods.c) */
         long long requeue;
 } ctx;
 
@@ -69,6 +70,12 @@ plan_write *add_write(ctx *c, plan_write_kind kind, const char *ns, const char *
 /* The subject namespaces of spec (home as given), sorted, into *ret. */
 int subject_namespaces(const policy_spec *spec, const char *home, const plan_snapshot *snap,
                        char ***ret, size_t *ret_n, size_t *ret_cap);
+
+/* plan_stalepods.c (R13) */
+int plan_stale_pods(ctx *c);
+void plan_stale_pods_free(plan_stale_pod *v, size_t n);
+/* plan.c, for plan_stalepods.c: the subject service accounts of ns, sorted (free the array) */
+int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n);
 
 /* plan_distribute.c */
 int judge_sources(ctx *c, src_info *srcs);

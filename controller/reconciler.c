@@ -13,6 +13,7 @@
 #include "kube/types.h"
 #include "log.h"
 #include "removals.h"
+#include "stalepods_act.h"
 #include "util/hashmap.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
@@ -54,6 +55,7 @@ struct pp_reconciler {
         kube_client *client;
         pp_cache *cache;
         pp_events *events;
+        struct pp_stale *stale; /* R13, may be NULL */
         controller_metrics *metrics;
         plan_settings settings;
         kube_workqueue *queue;
@@ -189,6 +191,12 @@ static void job_finish(job *j, int result) {
 
 static void emit_events(job *j) {
         pp_reconciler *r = j->r;
+        if (r->stale && j->plan && j->policy) {
+                /* R13: the stale pods' Events and opt-in deletions; the rate may ask to come back */
+                long long after = pp_stale_act(r->stale, &j->policy->meta, j->plan, kube_now());
+                if (after >= 0 && (j->plan->requeue_after < 0 || after < j->plan->requeue_after))
+                        j->plan->requeue_after = after;
+        }
         if (!r->events || !j->plan) return;
         const model_policy *p = j->policy;
         pp_object_ref ref = {
@@ -839,6 +847,7 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
         r->client = o->client;
         r->cache = o->cache;
         r->events = o->events;
+        r->stale = o->stale;
         r->metrics = o->metrics;
         r->settings = o->settings;
         r->resync_period = o->resync_period;

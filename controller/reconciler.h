@@ -39,6 +39,9 @@ typedef struct pp_reconciler_opts {
         plan_settings settings;      /* arrays borrowed: must outlive the reconciler */
         unsigned workers;            /* concurrent reconciles; 0: 4 */
         double resync_period;        /* seconds; every policy is requeued this often; 0: never */
+        /* R13: the stale-pod step after each plan (borrowed; must outlive the reconciler);
+         * NULL: none */
+        struct pp_stale *stale;
 } pp_reconciler_opts;
 
 typedef struct pp_reconciler_stats {

@@ -29,6 +29,7 @@ kube_event_type kube_event_type_from_string(const char *s) {
 const kube_resource KUBE_RES_NAMESPACES = {"", "v1", "namespaces", false};
 const kube_resource KUBE_RES_SERVICEACCOUNTS = {"", "v1", "serviceaccounts", true};
 const kube_resource KUBE_RES_SECRETS = {"", "v1", "secrets", true};
+const kube_resource KUBE_RES_PODS = {"", "v1", "pods", true};
 const kube_resource KUBE_RES_ROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "rolebindings",
                                              true};
 const kube_resource KUBE_RES_EVENTS = {"events.k8s.io", "v1", "events", true};

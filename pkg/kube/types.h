@@ -36,6 +36,7 @@ typedef struct kube_resource {
 extern const kube_resource KUBE_RES_NAMESPACES;
 extern const kube_resource KUBE_RES_SERVICEACCOUNTS;
 extern const kube_resource KUBE_RES_SECRETS;
+extern const kube_resource KUBE_RES_PODS;
 extern const kube_resource KUBE_RES_ROLEBINDINGS;
 extern const kube_resource KUBE_RES_EVENTS;
 extern const kube_resource KUBE_RES_LEASES;
