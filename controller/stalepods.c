@@ -69,8 +69,7 @@ int stale_pod_decode(json_object *obj, bool need_name, stale_pod **ret) {
         if (r >= 0) r = dup_str(meta, "uid", &p->meta.uid);
         if (r >= 0) r = dup_str(meta, "resourceVersion", &p->meta.resource_version);
         if (r >= 0) r = dup_str(spec, "serviceAccountName", &p->service_account);
-        if (r >= 0 && !p->service_account && !(p->service_account = strdup("default")))
-                r = -ENOMEM;
+        if (r >= 0 && !p->service_account && !(p->service_account = strdup("default"))) r = -ENOMEM;
         if (r >= 0 && need_name && (!p->meta.name || !p->meta.namespace)) r = -EINVAL;
         json_object *list = jsonutil_member(spec, "imagePullSecrets");
         size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;

@@ -37,12 +37,12 @@
  */
 typedef struct stale_pod {
         kube_meta meta;
-        char *service_account;  /* spec.serviceAccountName; "default" when absent */
-        char **pull_secrets;    /* spec.imagePullSecrets[].name, at most STALE_POD_MAX_SECRETS */
+        char *service_account; /* spec.serviceAccountName; "default" when absent */
+        char **pull_secrets;   /* spec.imagePullSecrets[].name, at most STALE_POD_MAX_SECRETS */
         uint32_t n_pull_secrets;
-        long long created;      /* metadata.creationTimestamp, Unix seconds; 0 when absent */
-        bool pending;           /* status.phase Pending */
-        bool pull_error;        /* a container or init container waits ErrImagePull/ImagePullBackOff */
+        long long created; /* metadata.creationTimestamp, Unix seconds; 0 when absent */
+        bool pending;      /* status.phase Pending */
+        bool pull_error;   /* a container or init container waits ErrImagePull/ImagePullBackOff */
         bool restartable_owner; /* controlled by a ReplicaSet, StatefulSet, Job or DaemonSet */
 } stale_pod;
 

@@ -172,8 +172,7 @@ static void on_deleted(kube_client *c, const kube_response *resp, void *ud) {
         } else {
                 /* 409: re-created under its name, or changed since it was judged; 404: gone.
                  * The next plan judges what is there now. */
-                log_at(kube_error_is_conflict(resp->error) ||
-                               kube_error_is_not_found(resp->error)
+                log_at(kube_error_is_conflict(resp->error) || kube_error_is_not_found(resp->error)
                            ? LOG_LEVEL_DEBUG
                            : LOG_LEVEL_WARN,
                        LOG_OBJ("pod", d->ns, d->name), "a stale pod was not deleted",
@@ -316,12 +315,13 @@ long long pp_stale_act(pp_stale *s, const kube_meta *policy, const plan *p, doub
                 }
                 if (!t || !t->warned) {
                         _cleanup_free_ char *msg = NULL;
-                        if (asprintf(&msg,
-                                     "created before pull secret(s) %s %s linked to service account "
-                                     "%s (PullPolicy %s); a pod's imagePullSecrets are fixed when "
-                                     "it is created: it must be recreated to pull",
-                                     sp->missing, strchr(sp->missing, ',') ? "were" : "was",
-                                     sp->service_account, pkey) >= 0)
+                        if (asprintf(
+                                &msg,
+                                "created before pull secret(s) %s %s linked to service account "
+                                "%s (PullPolicy %s); a pod's imagePullSecrets are fixed when "
+                                "it is created: it must be recreated to pull",
+                                sp->missing, strchr(sp->missing, ',') ? "were" : "was",
+                                sp->service_account, pkey) >= 0)
                                 record(s, sp->namespace, sp->name, sp->uid, true,
                                        "StalePullSecrets", msg, now);
                         if (t) t->warned = true;

@@ -24,7 +24,7 @@
 #include "metrics.h"
 #include "plan.h"
 
-#define PP_STALE_TRACK_MAX         4096
+#define PP_STALE_TRACK_MAX          4096
 #define PP_STALE_DELETES_PER_MINUTE 10
 
 typedef struct pp_stale pp_stale;

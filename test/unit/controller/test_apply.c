@@ -108,14 +108,16 @@ static void test_status_fields(void **state) {
         };
         json_object *s = NULL;
         assert_int_equal(pp_apply_status_json(p, &st, &s), 0);
-        assert_keys(s, (const char *const[]){"observedGeneration", "conditions", "namespaces",
-                                             "roleBindings", "linkedServiceAccounts",
-                                             "waitingServiceAccounts", "problems", NULL});
+        assert_keys(s,
+                    (const char *const[]){"observedGeneration", "conditions", "namespaces",
+                                          "roleBindings", "linkedServiceAccounts",
+                                          "waitingServiceAccounts", "stalePods", "problems", NULL});
         assert_int_equal(json_object_get_int64(get(s, "observedGeneration")), 7);
         assert_int_equal(json_object_get_int(get(s, "namespaces")), 3);
         assert_int_equal(json_object_get_int(get(s, "roleBindings")), 2);
         assert_int_equal(json_object_get_int(get(s, "linkedServiceAccounts")), 11);
         assert_int_equal(json_object_get_int(get(s, "waitingServiceAccounts")), 0);
+        assert_int_equal(json_object_get_int(get(s, "stalePods")), 0);
         json_object *conds = get(s, "conditions");
         assert_int_equal(json_object_array_length(conds), 1);
         json_object *c = json_object_array_get_idx(conds, 0);
@@ -293,7 +295,8 @@ static void test_status_no_secret_data(void **state) {
             "\"False\",\"reason\":\"InvalidSecret\",\"message\":\"secret home/quay-creds\","
             "\"observedGeneration\":7,\"lastTransitionTime\":\"2021-05-06T07:08:09Z\"}],"
             "\"namespaces\":1,\"roleBindings\":0,\"linkedServiceAccounts\":0,"
-            "\"waitingServiceAccounts\":0,\"problems\":[{\"namespace\":\"home\",\"name\":"
+            "\"waitingServiceAccounts\":0,\"stalePods\":0,\"problems\":[{\"namespace\":\"home\","
+            "\"name\":"
             "\"quay-creds\",\"reason\":\"InvalidSecret\",\"message\":\"the payload is not "
             "valid base64\"}]}";
         assert_string_equal(text, expect);
