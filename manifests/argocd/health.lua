@@ -7,6 +7,8 @@
 --   any other Ready=False                            -> Degraded
 --   Ready=True but CredentialsVerified=False (a registry refused a linked
 --   secret, or cannot be reached)                    -> Degraded
+--   stale pods (R13, status.stalePods) do not change it: the policy applied what it
+--   declares, and the pods show their own health; Ready's message counts them
 local hs = {}
 
 if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then

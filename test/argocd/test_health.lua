@@ -73,6 +73,14 @@ for _, reason in ipairs({ "CredentialsRejected", "RegistryUnreachable" }) do
       conditions = { ready("True", "Applied", "ok", 2),
         creds("False", reason, reason .. ": secret ns/creds at quay.io") } }) })
 end
+-- Stale pods (R13) are the workload's trouble, not the policy's: it applied what it declares,
+-- and the pods' own health shows in Argo CD. Healthy, with Ready's message saying so.
+table.insert(cases, { name = "stale_pods_are_healthy_with_message", want = "Healthy",
+  want_message = "2 stale pods must be recreated",
+  obj = policy(2, { observedGeneration = 2, stalePods = 2,
+    conditions = { ready("True", "Applied",
+      "1 namespaces, 0 role bindings, 1 service accounts linked; 2 stale pods must be recreated",
+      2) } }) })
 -- Unknown (not checked yet) does not degrade a policy.
 table.insert(cases, { name = "credentials_unknown_is_healthy", want = "Healthy",
   obj = policy(2, { observedGeneration = 2,
