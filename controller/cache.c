@@ -767,8 +767,8 @@ static size_t full_mem(const pp_cache *c) {
 
 void pp_cache_publish_metrics(const pp_cache *c) {
         if (!c->metrics) return;
-        static const char *const kinds[] = {"policy", "namespace", "serviceaccount", "secret",
-                                            "rolebinding", "pod"};
+        static const char *const kinds[] = {"policy", "namespace",   "serviceaccount",
+                                            "secret", "rolebinding", "pod"};
         size_t bytes[ARRAY_SIZE(kinds)] = {0};
         unsigned long gone = 0;
         for (int i = 0; i < _SRC_MAX; i++) {
@@ -877,8 +877,8 @@ static int snap_pod_list(void *ud, const char *ns, const char *sa, const stale_p
         pp_cache *c = ud;
         char key[2 * KUBE_META_NAME_MAX + 2];
         snprintf(key, sizeof(key), "%s/%s", ns, sa);
-        return kube_store_list(c->src[SRC_PODS].store, STALE_POD_INDEX_SA, key,
-                               (const void ***)ret, n);
+        return kube_store_list(c->src[SRC_PODS].store, STALE_POD_INDEX_SA, key, (const void ***)ret,
+                               n);
 }
 
 static const plan_snapshot_ops snapshot_ops = {

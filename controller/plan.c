@@ -1238,7 +1238,8 @@ static bool stored_has_problem(const model_policy_status *st, const model_proble
 static const char *problem_event_reason(const char *reason) {
         if (streq(reason, "Waiting")) return "WaitingForDockercfg";
         if (streq(reason, "DockercfgTimeout")) return NULL; /* sent with the link itself */
-        if (streq(reason, "StalePod")) return NULL; /* sent to the pod (stalepods_act.h) */
+        /* R13: the Event goes to the pod itself (stalepods_act.h) */
+        if (streq(reason, "StalePod")) return NULL;
         return reason;
 }
 

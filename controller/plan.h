@@ -370,9 +370,11 @@ typedef struct plan {
         plan_event *events;
         size_t n_events;
         long long requeue_after; /* seconds; -1: none needed */
-        plan_stale_pod *stale_pods; /* every stale pod (not capped as problems are) */
+
+        /* R13: every stale pod (not capped as problems are), and spec.restartStalePods */
+        plan_stale_pod *stale_pods;
         size_t n_stale_pods;
-        bool restart_stale_pods; /* spec.restartStalePods */
+        bool restart_stale_pods;
 } plan;
 
 /*

@@ -192,7 +192,7 @@ static void job_finish(job *j, int result) {
 static void emit_events(job *j) {
         pp_reconciler *r = j->r;
         if (r->stale && j->plan && j->policy) {
-                /* R13: the stale pods' Events and opt-in deletions; the rate may ask to come back */
+                /* R13: stale pods' Events, opt-in deletions; the rate may ask to come back */
                 long long after = pp_stale_act(r->stale, &j->policy->meta, j->plan, kube_now());
                 if (after >= 0 && (j->plan->requeue_after < 0 || after < j->plan->requeue_after))
                         j->plan->requeue_after = after;

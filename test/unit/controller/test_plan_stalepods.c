@@ -21,7 +21,7 @@
 #include "stalepods_act.h"
 #include "util/macro.h"
 
-#define NOW 1800000000LL
+#define NOW      1800000000LL
 #define PODS_MAX 64
 
 typedef struct world {
