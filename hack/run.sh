@@ -145,6 +145,49 @@ YAML
                 custom-columns='NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,CREDENTIALS:.status.conditions[?(@.type=="CredentialsVerified")].reason,MESSAGE:.status.conditions[?(@.type=="CredentialsVerified")].message'
 fi
 
+say "a pod that predates a link (R13): found, reported, an Event on the pod"
+# A second run starts over: deleting the policy unlinks its secret (its finalizer), so that the
+# pod made below is again older than the link.
+kubectl -n pullpolicy-system delete ppol stale-demo --ignore-not-found --timeout=60s >/dev/null
+kubectl -n pullpolicy-system delete pod stale-demo --ignore-not-found --timeout=60s >/dev/null
+kubectl -n pullpolicy-system create serviceaccount demo-app --dry-run=client -o yaml |
+        kubectl apply -f - >/dev/null
+kubectl -n pullpolicy-system run stale-demo --image=registry.example.com/team/app:1 \
+        --restart=Never --overrides='{"spec":{"serviceAccountName":"demo-app"}}' >/dev/null
+# There is no kubelet here: set the status the kubelet reports when the registry refuses a pull.
+kubectl -n pullpolicy-system patch pod stale-demo --subresource=status --type=strategic -p \
+        '{"status":{"containerStatuses":[{"name":"stale-demo","image":"registry.example.com/team/app:1","imageID":"","ready":false,"restartCount":0,"state":{"waiting":{"reason":"ImagePullBackOff","message":"pull access denied"}}}]}}' >/dev/null
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: demo-registry, namespace: pullpolicy-system}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths":{"registry.example.com":{"auth":"ZGVtbzpkZW1v"}}}'
+---
+apiVersion: pullpolicy.io/v1alpha1
+kind: PullPolicy
+metadata: {name: stale-demo, namespace: pullpolicy-system}
+spec:
+  subjects: {serviceAccounts: [demo-app]}
+  pullSecrets: [{name: demo-registry}]
+  dockercfg: {wait: Never}
+YAML
+for _ in $(seq 60); do
+        [ "$(kubectl -n pullpolicy-system get ppol stale-demo -o jsonpath='{.status.stalePods}')" = 1 ] && break
+        sleep 1
+done
+kubectl -n pullpolicy-system get ppol stale-demo -o \
+        custom-columns='NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].status,STALE-PODS:.status.stalePods,PROBLEM:.status.problems[?(@.reason=="StalePod")].message'
+for _ in $(seq 30); do
+        kubectl -n pullpolicy-system get events --field-selector \
+                involvedObject.name=stale-demo,reason=StalePullSecrets -o name | grep -q . && break
+        sleep 1
+done
+kubectl -n pullpolicy-system get events --field-selector \
+        involvedObject.kind=Pod,involvedObject.name=stale-demo,reason=StalePullSecrets \
+        -o custom-columns='TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message'
+
 echo
 echo "Everything keeps running. Point kubectl at it and stop it with:"
 echo "export KUBECONFIG=$KUBECONFIG"

@@ -82,6 +82,15 @@ credentials_checked() {
                 { printf '%s\n' "$t"; return 1; }
 }
 
+# R13: the pod made before the link, failing to pull, is counted, named, and has its Event.
+stale_pod_found() {
+        local t
+        t=$(strip "$out1" | sed -n '/== a pod that predates a link/,/Everything keeps running/p')
+        printf '%s\n' "$t" | grep -qE '^stale-demo +True +1 +pod pullpolicy-system/stale-demo was created before demo-registry' &&
+                printf '%s\n' "$t" | grep -qE '^Warning +StalePullSecrets +stale-demo +created before pull secret\(s\) demo-registry' ||
+                { printf '%s\n' "$t"; return 1; }
+}
+
 prints_how_to_use() {
         grep -qx "export KUBECONFIG=$run_dir/kubeconfig" "$out1" && grep -qx 'make stop' "$out1"
 }
@@ -117,7 +126,7 @@ stop_ends_everything() {
         echo "${#pids[@]} process(es) ended"
 }
 
-check_begin 10
+check_begin 11
 if check test_make_run_succeeds run_first; then
         check test_policies_ready policies_ready
         check test_role_bindings_listed role_bindings_listed
@@ -126,9 +135,10 @@ if check test_make_run_succeeds run_first; then
         check test_global_secret_merged global_secret_merged
         check test_prints_how_to_use prints_how_to_use
         check test_credentials_checked credentials_checked
+        check test_stale_pod_found stale_pod_found
         check test_second_run_reuses second_run_reuses
 else
-        for n in policies_ready role_bindings_listed pod_carries_links copies_listed global_secret_merged prints_how_to_use credentials_checked second_run_reuses; do
+        for n in policies_ready role_bindings_listed pod_carries_links copies_listed global_secret_merged prints_how_to_use credentials_checked stale_pod_found second_run_reuses; do
                 check_fail "test_$n" "make run failed"
         done
 fi
