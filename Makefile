@@ -8,6 +8,7 @@
 #   make lint         clang-format check and cppcheck
 #   make bench        convergence benchmark (CSV in build/bench/)
 #   make bench-secrets  memory beside K unrelated secrets (build/bench/secrets.csv)
+#   make bench-pods   memory beside K running pods (build/bench/pods.csv; R13 watches Pending only)
 #   make bench-scale    memory and start-up for N namespaces x 4 SAs and K secrets (build/bench/scale.csv)
 #   make fuzz         libFuzzer harnesses for every parser
 #   make bundle       regenerate the OLM bundle (bundle/, bundle.Dockerfile) from manifests/
@@ -174,6 +175,11 @@ bench: build controlplane
 .PHONY: bench-secrets
 bench-secrets: build controlplane
 	@BUILD=$(BUILD) bash hack/bench-secrets.sh
+
+# Memory beside K running pods (issue 11: the Pending-only pod watch; BENCH_K, BENCH_BINS).
+.PHONY: bench-pods
+bench-pods: build controlplane
+	@BUILD=$(BUILD) bash hack/bench-pods.sh
 
 .PHONY: bench-scale
 bench-scale: build controlplane
