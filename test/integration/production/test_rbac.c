@@ -614,6 +614,8 @@ static const can_row CAN_I[] = {
     {"get", "secrets", NULL, "*", true, "sources are named by users"},
     {"create", "secrets", NULL, "*", true, "copies (R5) go to any subject namespace"},
     {"update", "secrets", NULL, "openshift-config", true, "global pull secret (R6)"},
+    {"watch", "pods", NULL, "*", true, "Pending pods (R13)"},
+    {"delete", "pods", NULL, "*", true, "stale pods, restartStalePods (R13)"},
     /* what it must not do */
     {"create", "clusterrolebindings.rbac.authorization.k8s.io", NULL, "*", false, ""},
     {"bind", "clusterroles.rbac.authorization.k8s.io/cluster-admin", NULL, "*", false, ""},
@@ -634,6 +636,9 @@ static const can_row CAN_I[] = {
     {"create", "namespaces", NULL, "*", false, ""},
     {"create", "pods", NULL, "*", false, ""},
     {"create", "pods", "exec", "*", false, ""},
+    {"update", "pods", NULL, "*", false, ""},
+    {"patch", "pods", "status", "*", false, ""},
+    {"deletecollection", "pods", NULL, "*", false, ""},
     {"create", "deployments.apps", NULL, PROD_NS, false, ""},
     {"patch", "nodes", NULL, "*", false, ""},
     {"list", "nodes", NULL, "*", false, ""},
