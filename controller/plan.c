@@ -71,6 +71,7 @@ plan_memsnap *plan_memsnap_free(plan_memsnap *m) {
         free(m->secrets.v);
         free(m->rbs.v);
         free(m->policies.v);
+        free(m->pods.v);
         free(m);
         return NULL;
 }
