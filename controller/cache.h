@@ -13,6 +13,10 @@
  *   the global pull secret   METADATA ONLY, selected by name in its namespace
  *   secrets we made (R5)     full, selected by app.kubernetes.io/managed-by
  *   rolebindings we made     selected by app.kubernetes.io/managed-by
+ *   pods                     Pending ones only (field selector status.phase=Pending), slim
+ *                            (stale_pod: the fields R13's decision reads); a change of one in
+ *                            the pull-error state enqueues the policies its account's link
+ *                            record names
  *
  * — plus the full form of the few secrets that policies name (their sources
  * and the global pull secret), read with a GET when planning needs them and

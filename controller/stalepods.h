@@ -3,7 +3,8 @@
  * R13 (issue 11), the pure part: whether a Pending pod is stale — admitted before the
  * controller linked a secret to its service account (a pod's imagePullSecrets are fixed at
  * admission), and failing to pull because of it — and whether it may be deleted so that its
- * controller recreates it with the secret. Not wired into the controller yet (no pod watch).
+ * controller recreates it with the secret. The planner applies it (plan_stalepods.c), the
+ * reconciler's stale-pod step acts on the verdicts (stalepods_act.h).
  *
  * A pod is stale when it is Pending, one of its containers (or init containers) waits with
  * reason ErrImagePull or ImagePullBackOff, and its spec.imagePullSecrets lack at least one
@@ -19,7 +20,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-
 #include <stdint.h>
 
 #include <json-c/json.h>
