@@ -44,6 +44,7 @@ typedef struct job {
         char *first_failure; /* "<Kind> <ns>/<name>: <why>" of the first, for Ready's message */
         char *false_since;   /* the stored Ready's lastTransitionTime when it is False */
         double started;
+        double plan_seconds; /* planning alone, for the log: the rest is I/O */
         struct job *prev, *next;
         /* per plan write: WRITE_FAILED (any failure), WRITE_SKIPPED (held back by one) */
         unsigned char *write_undone;
@@ -222,6 +223,7 @@ static void log_outcome(job *j, const char *msg) {
                LOG_STR("reason", p && p->has_status ? p->status.ready_reason : NULL),
                LOG_INT("linked", p && p->has_status ? p->status.linked : 0),
                LOG_INT("waiting", p && p->has_status ? p->status.waiting : 0),
+               LOG_FLOAT("planSeconds", j->plan_seconds),
                LOG_FLOAT("seconds", kube_now() - j->started));
 }
 
@@ -483,7 +485,9 @@ static void plan_and_apply(job *j) {
         plan_snapshot snap = pp_cache_snapshot(r->cache);
         plan_settings st = r->settings;
         st.now = (long long)time(NULL);
+        double t0 = kube_now();
         int k = plan_policy(p, &snap, &st, &j->plan);
+        j->plan_seconds = kube_now() - t0;
         if (k < 0) {
                 log_error(LOG_POLICY(j->ns, j->name), "planning failed", LOG_ERRNO(k));
                 job_finish(j, k);
