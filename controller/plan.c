@@ -263,7 +263,7 @@ const char *plan_write_kind_to_string(plan_write_kind k) {
 
 /* ---- the plan: context ------------------------------------------------------------ */
 
-static void ctx_done(ctx *c) {
+void ctx_done(ctx *c) {
         free(c->key);
         free(c->mkey);
         for (size_t i = 0; i < c->n_probs; i++) problem_done(&c->probs[i]);
@@ -345,7 +345,7 @@ static bool role_allowed(const plan_settings *set, const char *role) {
         return str_in(set->allowed_cluster_roles, set->n_allowed_cluster_roles, role);
 }
 
-static bool distribution_allowed(const plan_settings *set, const char *home) {
+bool distribution_allowed(const plan_settings *set, const char *home) {
         return set->distribution_namespaces &&
                str_in(set->distribution_namespaces, set->n_distribution_namespaces, home);
 }
@@ -558,7 +558,7 @@ static int plan_rb_create(ctx *c, const rb_want *want, const char *role) {
                          want->ns);
 }
 
-static int plan_role_bindings(ctx *c) {
+int plan_role_bindings(ctx *c) {
         const plan_snapshot_ops *ops = c->snap->ops;
         const char *role = c->spec->image_puller ? c->spec->cluster_role : NULL;
         rb_want *wants = NULL;
@@ -614,6 +614,8 @@ static int plan_role_bindings(ctx *c) {
                 w->placed = true;
                 c->n_rb++;
         }
+        /* a plan of one namespace leaves the other namespaces' bindings alone */
+        if (c->scope) goto out;
         r = ops->role_binding_list_marked(c->snap->ud, c->mkey, &marked, &n_marked);
         if (r < 0) goto out;
         sort_by_name(marked, n_marked);
@@ -834,7 +836,7 @@ static int build_status(ctx *c, const char *invalid_message) {
 
 /* ---- plan_policy -------------------------------------------------------------------- */
 
-static bool snapshot_ok(const plan_snapshot *s) {
+bool snapshot_ok(const plan_snapshot *s) {
         const plan_snapshot_ops *o = s ? s->ops : NULL;
         return o && o->namespace_get && o->namespace_list && o->sa_list && o->sa_list_linked &&
                o->secret_get && o->secret_list_marked && o->role_binding_get &&

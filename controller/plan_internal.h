@@ -42,6 +42,7 @@ typedef struct ctx {
         size_t n_refused, cap_refused;
         bool undo_pending; /* something of ours is left that no write of this plan undoes */
         bool orphan;       /* the policy no longer exists: plan_orphan() */
+        const char *scope; /* plan_policy_namespace(): the one namespace planned */
         long long requeue;
 } ctx;
 
@@ -61,6 +62,11 @@ typedef struct src_info {
 
 /* plan.c */
 void sort_by_name(void *arr, size_t n);
+void ctx_done(ctx *c);
+bool snapshot_ok(const plan_snapshot *s);
+bool distribution_allowed(const plan_settings *set, const char *home);
+/* R2: the bindings of c->subjects; with c->scope, no delete of any other binding. */
+int plan_role_bindings(ctx *c);
 _printf_(4, 5) int add_event(ctx *c, bool warning, const char *reason, const char *fmt, ...);
 /* The subject service accounts of ns (existing ones), sorted by name. */
 int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n);

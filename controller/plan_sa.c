@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kube/labels.h"
 #include "names.h"
 #include "plan.h"
 #include "plan_internal.h"
@@ -508,10 +509,24 @@ int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usable, char
 }
 
 /* Service accounts that still carry this policy's claims but are no subjects any more. */
+/* The accounts of ns whose link record names this policy. */
+static int sa_list_linked_in(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n) {
+        const model_sa **all = NULL;
+        size_t n = 0, got = 0;
+        int r = c->snap->ops->sa_list(c->snap->ud, ns, &all, &n);
+        if (r < 0) return r;
+        for (size_t i = 0; i < n; i++)
+                if (model_links_mentions(&all[i]->links, c->key)) all[got++] = all[i];
+        *ret = all;
+        *ret_n = got;
+        return 0;
+}
+
 int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool deleting) {
         const model_sa **sas = NULL;
         size_t n = 0;
-        int r = c->snap->ops->sa_list_linked(c->snap->ud, c->key, &sas, &n);
+        int r = c->scope ? sa_list_linked_in(c, c->scope, &sas, &n)
+                         : c->snap->ops->sa_list_linked(c->snap->ud, c->key, &sas, &n);
         if (r < 0) return r;
         sort_by_name(sas, n);
         for (size_t i = 0; i < n && r >= 0; i++) {
@@ -532,4 +547,73 @@ int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool deleting) {
         }
         free(sas);
         return r;
+}
+
+/* ---- one namespace's accounts -------------------------------------------------------- */
+
+/* Whether ns is one of the subject namespaces of c's policy (R1), without listing them all. */
+static bool is_subject_namespace(ctx *c, const char *ns) {
+        if (!policy_spec_has_namespace_subjects(c->spec)) return streq(ns, c->home);
+        const model_namespace *n = c->snap->ops->namespace_get(c->snap->ud, ns);
+        if (!n || n->terminating) return false;
+        return strv_contains(c->spec->namespaces, c->spec->n_namespaces, ns) ||
+               (c->spec->namespace_selector &&
+                kube_selector_matches(c->spec->namespace_selector, &n->meta.labels));
+}
+
+int plan_policy_namespace(const model_policy *p, const char *ns, const plan_snapshot *snap,
+                          const plan_settings *settings, plan **ret) {
+        if (!p || !p->meta.name || !p->meta.namespace || !ns || !snapshot_ok(snap) || !settings ||
+            !ret)
+                return -EINVAL;
+        /* The whole plan is needed: deleting, no finalizer yet, an invalid spec, or the
+         * home, whose accounts decide what a source is (R5 ServiceAccountSecret). */
+        if (p->meta.deleting || !kube_meta_has_finalizer(&p->meta, NAMES_FINALIZER) || !p->spec ||
+            streq(ns, p->meta.namespace))
+                return -ENOTSUP;
+        ctx c = {.p = p,
+                 .spec = p->spec,
+                 .snap = snap,
+                 .set = settings,
+                 .home = p->meta.namespace,
+                 .pname = p->meta.name,
+                 .requeue = -1,
+                 .scope = ns};
+        src_info *srcs = NULL;
+        bool *usable = NULL;
+        char **done = NULL;
+        size_t n_done = 0, cap_done = 0;
+        int r = names_policy_key(c.home, c.pname, &c.key);
+        if (r >= 0) r = names_marked_key(c.home, c.pname, &c.mkey);
+        if (r >= 0 && !(c.out = calloc(1, sizeof(plan)))) r = -ENOMEM;
+        if (r < 0) goto finish;
+        names_policy_label(c.pname, c.label);
+        c.dist_allowed = distribution_allowed(settings, c.home);
+        if (is_subject_namespace(&c, ns)) {
+                r = strv_push(&c.subjects, &c.n_subjects, &c.cap_subjects, ns);
+                if (r >= 0) r = plan_role_bindings(&c);
+                size_t n_ps = c.spec->n_pull_secrets;
+                if (r >= 0 && n_ps) {
+                        srcs = calloc(n_ps, sizeof(src_info));
+                        usable = calloc(n_ps, sizeof(bool));
+                        if (!srcs || !usable) r = -ENOMEM;
+                        if (r >= 0) r = judge_sources(&c, srcs);
+                        if (r >= 0) r = plan_copies(&c, srcs, usable);
+                        if (r >= 0)
+                                r = plan_service_accounts(&c, srcs, usable, &done, &n_done,
+                                                          &cap_done);
+                }
+        }
+        if (r >= 0) r = plan_stale_links(&c, done, n_done, false);
+finish:
+        free(srcs);
+        free(usable);
+        strv_free(done, n_done);
+        if (r >= 0) {
+                c.out->requeue_after = c.requeue;
+                *ret = TAKE_PTR(c.out);
+        }
+        plan_free(c.out);
+        ctx_done(&c);
+        return r < 0 ? r : 0;
 }
