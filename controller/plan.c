@@ -565,6 +565,7 @@ int plan_role_bindings(ctx *c) {
         size_t n_wants = 0;
         const model_role_binding **marked = NULL;
         size_t n_marked = 0;
+        char *scope_name = NULL, *scope_legacy = NULL;
         int r = 0;
 
         if (role && !role_allowed(c->set, role)) {
@@ -614,14 +615,21 @@ int plan_role_bindings(ctx *c) {
                 w->placed = true;
                 c->n_rb++;
         }
-        /* a plan of one namespace leaves the other namespaces' bindings alone */
-        if (c->scope) goto out;
+        /* a plan of one namespace looks at that namespace's bindings only (by their names) */
+        if (c->scope) {
+                r = names_role_binding(c->pname, c->scope, &scope_name);
+                if (r >= 0) r = names_role_binding_legacy(c->pname, c->scope, &scope_legacy);
+                if (r < 0) goto out;
+        }
         r = ops->role_binding_list_marked(c->snap->ud, c->mkey, &marked, &n_marked);
         if (r < 0) goto out;
         sort_by_name(marked, n_marked);
         for (size_t i = 0; i < n_marked; i++) {
                 const model_role_binding *rb = marked[i];
                 bool keep = false;
+                if (c->scope && !streq(rb->meta.name, scope_name) &&
+                    !streq(rb->meta.name, scope_legacy))
+                        continue;
                 const char *subject_ns =
                     kube_kvs_get(&rb->meta.labels, NAMES_LABEL_SUBJECT_NAMESPACE);
                 for (size_t j = 0; j < n_wants && !keep; j++) {
@@ -648,6 +656,8 @@ out:
         for (size_t i = 0; i < n_wants; i++) rb_want_done(&wants[i]);
         free(wants);
         free(marked);
+        free(scope_name);
+        free(scope_legacy);
         return r;
 }
 

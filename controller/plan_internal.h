@@ -42,7 +42,7 @@ typedef struct ctx {
         size_t n_refused, cap_refused;
         bool undo_pending; /* something of ours is left that no write of this plan undoes */
         bool orphan;       /* the policy no longer exists: plan_orphan() */
-        const char *scope; /* plan_policy_namespace(): the one namespace planned */
+        const char *scope; /* plan_policy_namespaces(): the namespace being planned */
         long long requeue;
 } ctx;
 
@@ -65,7 +65,7 @@ void sort_by_name(void *arr, size_t n);
 void ctx_done(ctx *c);
 bool snapshot_ok(const plan_snapshot *s);
 bool distribution_allowed(const plan_settings *set, const char *home);
-/* R2: the bindings of c->subjects; with c->scope, no delete of any other binding. */
+/* R2: the bindings of c->subjects; with c->scope, no delete but of that namespace's. */
 int plan_role_bindings(ctx *c);
 _printf_(4, 5) int add_event(ctx *c, bool warning, const char *reason, const char *fmt, ...);
 /* The subject service accounts of ns (existing ones), sorted by name. */

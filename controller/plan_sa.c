@@ -529,13 +529,22 @@ int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool deleting) {
                          : c->snap->ops->sa_list_linked(c->snap->ud, c->key, &sas, &n);
         if (r < 0) return r;
         sort_by_name(sas, n);
+        /* looked up once per linked account: sorted, not scanned (4,000 accounts made the
+         * scans 8 million string comparisons, most of a whole plan's time) */
+        char **sorted = n_done ? malloc(n_done * sizeof(char *)) : NULL;
+        if (n_done && !sorted) {
+                free(sas);
+                return -ENOMEM;
+        }
+        if (n_done) memcpy(sorted, done, n_done * sizeof(char *));
+        if (n_done > 1) qsort(sorted, n_done, sizeof(char *), strv_qsort_cmp);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const model_sa *sa = sas[i];
                 char *k = NULL;
                 r = names_policy_key(sa->meta.namespace ? sa->meta.namespace : "-", sa->meta.name,
                                      &k);
                 if (r < 0) break;
-                bool seen = strv_contains(done, n_done, k);
+                bool seen = n_done && bsearch(&k, sorted, n_done, sizeof(char *), strv_qsort_cmp);
                 free(k);
                 if (seen) continue;
                 /* R5: without distribution nothing is written outside the home */
@@ -545,6 +554,7 @@ int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool deleting) {
                         continue;
                 r = emit_sa_edit(c, sa, NULL, 0, false, NULL);
         }
+        free(sorted);
         free(sas);
         return r;
 }
@@ -561,15 +571,15 @@ static bool is_subject_namespace(ctx *c, const char *ns) {
                 kube_selector_matches(c->spec->namespace_selector, &n->meta.labels));
 }
 
-int plan_policy_namespace(const model_policy *p, const char *ns, const plan_snapshot *snap,
-                          const plan_settings *settings, plan **ret) {
-        if (!p || !p->meta.name || !p->meta.namespace || !ns || !snapshot_ok(snap) || !settings ||
-            !ret)
+int plan_policy_namespaces(const model_policy *p, char *const *nss, size_t n_nss,
+                           const plan_snapshot *snap, const plan_settings *settings, plan **ret) {
+        if (!p || !p->meta.name || !p->meta.namespace || (n_nss && !nss) || !snapshot_ok(snap) ||
+            !settings || !ret)
                 return -EINVAL;
         /* The whole plan is needed: deleting, no finalizer yet, an invalid spec, or the
          * home, whose accounts decide what a source is (R5 ServiceAccountSecret). */
         if (p->meta.deleting || !kube_meta_has_finalizer(&p->meta, NAMES_FINALIZER) || !p->spec ||
-            streq(ns, p->meta.namespace))
+            strv_contains(nss, n_nss, p->meta.namespace))
                 return -ENOTSUP;
         ctx c = {.p = p,
                  .spec = p->spec,
@@ -577,8 +587,8 @@ int plan_policy_namespace(const model_policy *p, const char *ns, const plan_snap
                  .set = settings,
                  .home = p->meta.namespace,
                  .pname = p->meta.name,
-                 .requeue = -1,
-                 .scope = ns};
+                 .requeue = -1};
+        size_t n_ps = p->spec->n_pull_secrets;
         src_info *srcs = NULL;
         bool *usable = NULL;
         char **done = NULL;
@@ -586,25 +596,38 @@ int plan_policy_namespace(const model_policy *p, const char *ns, const plan_snap
         int r = names_policy_key(c.home, c.pname, &c.key);
         if (r >= 0) r = names_marked_key(c.home, c.pname, &c.mkey);
         if (r >= 0 && !(c.out = calloc(1, sizeof(plan)))) r = -ENOMEM;
+        if (r >= 0 && n_ps) {
+                srcs = calloc(n_ps, sizeof(src_info));
+                usable = calloc(n_ps, sizeof(bool));
+                if (!srcs || !usable) r = -ENOMEM;
+        }
         if (r < 0) goto finish;
         names_policy_label(c.pname, c.label);
         c.dist_allowed = distribution_allowed(settings, c.home);
-        if (is_subject_namespace(&c, ns)) {
-                r = strv_push(&c.subjects, &c.n_subjects, &c.cap_subjects, ns);
+        if (n_ps) r = judge_sources(&c, srcs);
+        for (size_t i = 0; i < n_nss && r >= 0; i++) {
+                const char *ns = nss[i];
+                if (strv_contains(nss, i, ns)) continue;
+                c.scope = ns;
+                strv_free(c.subjects, c.n_subjects);
+                c.subjects = NULL;
+                c.n_subjects = c.cap_subjects = 0;
+                strv_free(done, n_done);
+                done = NULL;
+                n_done = cap_done = 0;
+                bool subject = is_subject_namespace(&c, ns);
+                if (subject) r = strv_push(&c.subjects, &c.n_subjects, &c.cap_subjects, ns);
+                /* a namespace that is no subject: its binding goes */
                 if (r >= 0) r = plan_role_bindings(&c);
-                size_t n_ps = c.spec->n_pull_secrets;
-                if (r >= 0 && n_ps) {
-                        srcs = calloc(n_ps, sizeof(src_info));
-                        usable = calloc(n_ps, sizeof(bool));
-                        if (!srcs || !usable) r = -ENOMEM;
-                        if (r >= 0) r = judge_sources(&c, srcs);
-                        if (r >= 0) r = plan_copies(&c, srcs, usable);
+                if (subject && r >= 0 && n_ps) {
+                        memset(usable, 0, n_ps * sizeof(bool));
+                        r = plan_copies(&c, srcs, usable);
                         if (r >= 0)
                                 r = plan_service_accounts(&c, srcs, usable, &done, &n_done,
                                                           &cap_done);
                 }
+                if (r >= 0) r = plan_stale_links(&c, done, n_done, false);
         }
-        if (r >= 0) r = plan_stale_links(&c, done, n_done, false);
 finish:
         free(srcs);
         free(usable);

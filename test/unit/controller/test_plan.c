@@ -2669,7 +2669,7 @@ static void test_orphan_undone(void **state) {
         assert_int_equal(converge(w, "project-b", "keep"), 1);
 }
 
-/* ---- one namespace's plan (plan_policy_namespace) ---------------------------------------- */
+/* ---- one namespace's plan (plan_policy_namespaces) ---------------------------------------- */
 
 static plan *world_plan_namespace(world *w, const char *home, const char *name, const char *ns,
                                   int expect) {
@@ -2688,7 +2688,8 @@ static plan *world_plan_namespace(world *w, const char *home, const char *name, 
         const model_policy *p = world_model(w, K_POLICY, home, name);
         assert_non_null(p);
         plan *pl = NULL;
-        assert_int_equal(plan_policy_namespace(p, ns, &snap, &w->set, &pl), expect);
+        char *nss[] = {(char *)ns, (char *)ns}; /* a repeat changes nothing */
+        assert_int_equal(plan_policy_namespaces(p, nss, 2, &snap, &w->set, &pl), expect);
         plan_memsnap_free(m);
         return pl;
 }
@@ -2724,18 +2725,19 @@ static bool same_write(const plan_write *a, const plan_write *b) {
 }
 
 /*
- * The whole plan's writes for ns, in their order, and nothing else: what the plan of ns alone
- * must be. Returns how many there were.
+ * The whole plan's writes for ns, in their order, and nothing else, copy deletes aside: what
+ * the plan of ns alone must be. Returns how many there were.
  */
-static size_t assert_namespace_plan_of(world *w, const char *home, const char *name, const char *ns,
-                                       bool accounts_only) {
+static size_t assert_namespace_plan(world *w, const char *home, const char *name, const char *ns) {
         plan *all = world_plan(w, home, name);
         plan *one = world_plan_namespace(w, home, name, ns, 0);
         assert_false(one->has_status);
         size_t k = 0;
         for (size_t i = 0; i < all->n_writes; i++) {
+                /* deleting a copy is the whole plan's (the namespace, the source or the spec
+                 * changed: never the path of an account's or a binding's change) */
                 if (!streq_ptr(write_ns(&all->writes[i]), ns) ||
-                    (accounts_only && all->writes[i].kind != PLAN_SA_EDIT))
+                    all->writes[i].kind == PLAN_COPY_DELETE)
                         continue;
                 if (k >= one->n_writes || !same_write(&all->writes[i], &one->writes[k]))
                         fail_msg("write %zu of the whole plan (%s %s/%s) is not write %zu of the "
@@ -2750,10 +2752,6 @@ static size_t assert_namespace_plan_of(world *w, const char *home, const char *n
         plan_free(all);
         plan_free(one);
         return k;
-}
-
-static size_t assert_namespace_plan(world *w, const char *home, const char *name, const char *ns) {
-        return assert_namespace_plan_of(w, home, name, ns, false);
 }
 
 /*
@@ -2808,12 +2806,14 @@ static void test_namespace_plan_matches_whole_plan(void **state) {
         /* a copy gone: made again, before the links to it */
         assert_true(world_del(w, K_SECRET, "project-a", "quay-creds"));
         assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-a"), 1);
-        /* a namespace that is no subject any more: its accounts' claims go; its binding is
-         * the whole plan's (a namespace's change never takes this path) */
+        /* a namespace that is no subject any more: its binding and its accounts' claims go */
         set_labels(w, K_NS, NULL, "project-c", "{\"team\":\"z\"}");
-        assert_int_equal(assert_namespace_plan_of(w, "project-h", "p", "project-c", true), 2);
+        assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-c"), 3);
         pl = world_plan_namespace(w, "project-h", "p", "project-c", 0);
-        assert_int_equal(pl->n_writes, 2); /* "two"'s claim, not yet removed above, and "one"'s */
+        /* its binding; "two"'s claim, not yet removed above, and "one"'s */
+        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-h", rbn("p", "project-c")));
+        assert_int_equal(count_writes(pl, PLAN_SA_EDIT), 2);
+        assert_int_equal(count_writes(pl, PLAN_RB_DELETE), 1); /* the others' stay */
         plan_free(pl);
 
         /* the home decides what a source is (R5): only the whole plan will do */
