@@ -103,6 +103,16 @@ sa_latency() {
         read -r lat_p50 lat_p99 _ < <(python3 hack/bench-sa-latency.py "$dir" "$label-1" bench-creds "${BENCH_SA_SAMPLES:-100}")
         if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
         lat="$lat_p50 $lat_p99"
+        # the status counts the new accounts too (recounted once they are quiet)
+        sa_added=$((sa_added + ${BENCH_SA_SAMPLES:-100}))
+        local t_end st_now i
+        t_end=$(date +%s.%N)
+        for i in $(seq 300); do
+                st_now=$(k -n "$home" get ppol bench -o jsonpath='{.status.linkedServiceAccounts}' 2>/dev/null || true)
+                [ "$st_now" = $((total + sa_added)) ] && break
+                sleep 0.1
+        done
+        python3 -c "print(f'bench: [$1] status linkedServiceAccounts {\"$st_now\"} (want $((total + sa_added))) {$(date +%s.%N) - $t_end:.1f} s after the last sample')"
         # where a new SA's time goes: the reconciles it caused (plan + apply + status), their
         # mean duration and the mean wait in the work queue
         read -r n_rec t_rec n_q t_q < <(echo "$rec0 $(recon)" | awk '{print $5-$1, $6-$2, $7-$3, $8-$4}')
@@ -181,6 +191,7 @@ YAML
         # the floor: the same accounts linked by a bare client in a twin namespace (no controller there)
         read -r bare_p50 bare_p99 _ < <(python3 hack/bench-sa-latency.py "$dir" "bare-$n-$m-1" bench-creds "${BENCH_SA_SAMPLES:-100}" --bare)
         echo "bench: bare client: new SA -> linked p50 $bare_p50 ms, p99 $bare_p99 ms"
+        sa_added=0
         # on the converged policy, after the restart check (the simulation's own writes for the new
         # accounts would count there)
         sa_latency build
