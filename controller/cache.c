@@ -87,6 +87,9 @@ struct pp_cache {
         char *global_ns, *global_name;
         pp_cache_enqueue_fn enqueue;
         void (*sa_changed)(void *ud, const model_sa *sa);
+        void (*enqueue_namespace)(void *ud, const char *policy_key, const char *namespace);
+        /* while a change that concerns one namespace's accounts is mapped: that namespace */
+        const char *event_ns;
         void *userdata;
         source src[_SRC_MAX];
         hashmap *named;    /* secret name → source (SRC_NAMED) */
@@ -176,7 +179,11 @@ typedef struct enqueue_ctx {
 } enqueue_ctx;
 
 static void enqueue_key(pp_cache *c, const char *key) {
-        if (c->enqueue && key) c->enqueue(c->userdata, key);
+        if (!key) return;
+        if (c->event_ns && c->enqueue_namespace)
+                c->enqueue_namespace(c->userdata, key, c->event_ns);
+        else if (c->enqueue)
+                c->enqueue(c->userdata, key);
 }
 
 static void enqueue_policy_obj(pp_cache *c, const void *obj) {
@@ -275,9 +282,11 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
                 enqueue_for_namespace(c, m->name);
                 break;
         case SRC_SERVICEACCOUNTS:
+                c->event_ns = m->namespace;
                 enqueue_for_namespace(c, m->namespace);
                 enqueue_sa_links(c, old_obj);
                 enqueue_sa_links(c, new_obj);
+                c->event_ns = NULL;
                 if (new_obj && c->sa_changed) c->sa_changed(c->userdata, new_obj);
                 break;
         case SRC_NAMED:
@@ -307,10 +316,24 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
         case SRC_PODS:
                 enqueue_for_pod(c, old_obj, new_obj);
                 break;
-        case SRC_ROLEBINDINGS:
+        case SRC_ROLEBINDINGS: {
+                /* one subject namespace's binding (our own update of its subjects, usually) */
+                const char *before =
+                    old_obj ? kube_meta_label(&((const model_role_binding *)old_obj)->meta,
+                                              NAMES_LABEL_SUBJECT_NAMESPACE)
+                            : NULL;
+                const char *after =
+                    new_obj ? kube_meta_label(&((const model_role_binding *)new_obj)->meta,
+                                              NAMES_LABEL_SUBJECT_NAMESPACE)
+                            : NULL;
+                if ((!old_obj || before) && (!new_obj || after) &&
+                    (!before || !after || streq(before, after)))
+                        c->event_ns = after ? after : before;
                 if (old_obj) enqueue_marked(c, &((const model_role_binding *)old_obj)->meta);
                 if (new_obj) enqueue_marked(c, &((const model_role_binding *)new_obj)->meta);
+                c->event_ns = NULL;
                 break;
+        }
         }
 }
 
@@ -567,6 +590,7 @@ int pp_cache_new(const pp_cache_opts *o, pp_cache **ret) {
         c->client = o->client;
         c->enqueue = o->enqueue;
         c->sa_changed = o->sa_changed;
+        c->enqueue_namespace = o->enqueue_namespace;
         c->userdata = o->userdata;
         c->watch_timeout = o->watch_timeout;
         c->idle_timeout = o->idle_timeout;

@@ -55,6 +55,11 @@ typedef struct pp_cache_opts {
         /* NULL: none. Each service account as a watch event or relist leaves it (not on
          * deletion), after its policies were enqueued; with userdata. */
         void (*sa_changed)(void *ud, const model_sa *sa);
+        /* NULL: enqueue. The policies that a change of a service account, or of one of our
+         * RoleBindings, may concern, with the namespace whose accounts it concerns (the
+         * account's, the binding's subject namespace), so that the reconciler can plan that
+         * namespace alone. */
+        void (*enqueue_namespace)(void *ud, const char *policy_key, const char *namespace);
         controller_metrics *metrics; /* NULL: none; pullpolicy_objects_skipped_total */
 } pp_cache_opts;
 

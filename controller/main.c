@@ -90,6 +90,11 @@ static void cache_enqueue(void *ud, const char *key) {
         if (a->reconciler) pp_reconciler_enqueue(a->reconciler, key);
 }
 
+static void cache_enqueue_namespace(void *ud, const char *key, const char *namespace) {
+        app *a = ud;
+        if (a->reconciler) pp_reconciler_enqueue_namespace(a->reconciler, key, namespace);
+}
+
 static void cache_sa_changed(void *ud, const model_sa *sa) {
         app *a = ud;
         if (a->reconciler) pp_reconciler_sa_changed(a->reconciler, sa);
@@ -319,6 +324,7 @@ static int setup(app *a) {
             .global_name = a->settings.global_pull_secret_name,
             .enqueue = cache_enqueue,
             .sa_changed = cache_sa_changed,
+            .enqueue_namespace = cache_enqueue_namespace,
             .userdata = a,
             .metrics = a->metrics,
         };

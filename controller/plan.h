@@ -407,6 +407,22 @@ int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
                 const plan_settings *settings, plan **ret);
 
 /*
+ * The part of plan_policy() that namespaces nss (not the home; repeats ignored) need, for
+ * a change of their service accounts or bindings: for each, its RoleBinding created,
+ * updated or deleted (no other), its copies created or refreshed (R5), the links of
+ * its subject accounts (R3, R4) and this policy's claims removed from its accounts that
+ * are no subjects (R7) — the writes plan_policy() on the same snapshot plans for that
+ * namespace, in the same order, and their events. Nothing else: no status (has_status
+ * false: the counts need the whole policy, so the caller runs plan_policy() later), no
+ * global pull secret, no delete of a copy. -ENOTSUP when only the whole plan
+ * will do: the policy is deleting or has no finalizer yet, its spec is invalid, or nss
+ * holds its home (whose accounts decide what a source is, R5). Else 0, -EINVAL, -ENOMEM
+ * or a snapshot callback's error.
+ */
+int plan_policy_namespaces(const model_policy *p, char *const *nss, size_t n_nss,
+                           const plan_snapshot *snap, const plan_settings *settings, plan **ret);
+
+/*
  * The write at index idx of p was not done (it failed, or was skipped after a failure):
  * the object it would have made count (plan_write.counted) leaves p's status counts, so
  * that they say what is there. Call once per write; nothing for a write not counted.

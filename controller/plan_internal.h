@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Internal to the planner (plan.c and plan_distribute.c), not an API: the
+ * Internal to the planner (plan.c, plan_distribute.c and plan_sa.c), not an API: the
  * planning context of one policy, the verdicts on its sources, and the helpers
- * both files use. plan.c plans subjects, RoleBindings, service accounts and the
- * status; plan_distribute.c judges the sources and plans the copies (R5) and the
- * global pull secret (R6).
+ * the files share. plan.c plans subjects, RoleBindings and the status;
+ * plan_distribute.c judges the sources and plans the copies (R5) and the global
+ * pull secret (R6); plan_sa.c edits service accounts (R3, R4, R7, R9).
  */
 #ifndef PP_CONTROLLER_PLAN_INTERNAL_H
 #define PP_CONTROLLER_PLAN_INTERNAL_H
@@ -43,6 +43,7 @@ typedef struct ctx {
         bool undo_pending; /* something of ours is left that no write of this plan undoes */
         bool orphan;       /* the policy no longer exists: plan_orphan() */
         int stale_pods;    /* R13: stale pods of the subjects (plan_stalepods.c) */
+        const char *scope; /* plan_policy_namespaces(): the namespace being planned */
         long long requeue;
 } ctx;
 
@@ -62,6 +63,14 @@ typedef struct src_info {
 
 /* plan.c */
 void sort_by_name(void *arr, size_t n);
+void ctx_done(ctx *c);
+bool snapshot_ok(const plan_snapshot *s);
+bool distribution_allowed(const plan_settings *set, const char *home);
+/* R2: the bindings of c->subjects; with c->scope, no delete but of that namespace's. */
+int plan_role_bindings(ctx *c);
+_printf_(4, 5) int add_event(ctx *c, bool warning, const char *reason, const char *fmt, ...);
+/* The subject service accounts of ns (existing ones), sorted by name. */
+int subject_sas(ctx *c, const char *ns, const model_sa ***ret, size_t *ret_n);
 _printf_(5, 6) int add_problem(ctx *c, const char *ns, const char *name, const char *reason,
                                const char *fmt, ...);
 /* A new write with namespace, name, precondition and the policy's identity filled in. */
@@ -84,5 +93,12 @@ int plan_copies(ctx *c, const src_info *srcs, bool *usable);
 /* Copies of this policy that are no longer wanted: deleted, or handed over. */
 int plan_copy_deletes(ctx *c, bool deleting);
 int plan_global(ctx *c, const src_info *srcs, bool deleting);
+
+/* plan_sa.c */
+/* Links of the subject accounts (R3/R4); done: "ns/name" of each account planned. */
+int plan_service_accounts(ctx *c, const src_info *srcs, const bool *usable, char ***done,
+                          size_t *n_done, size_t *cap_done);
+/* Accounts that still carry this policy's claims but are not in done. */
+int plan_stale_links(ctx *c, char *const *done, size_t n_done, bool deleting);
 
 #endif

@@ -17,11 +17,17 @@
 #include "util/hashmap.h"
 #include "util/jsonutil.h"
 #include "util/macro.h"
+#include "util/strv.h"
 
 #define CONTROLLER_NAME "pullpolicy"
 #define QUEUE_NAME      "pullpolicy"
 #define FIELD_MANAGER   "pullpolicy-controller"
 #define GAUGE_INTERVAL  5.0
+/* the defaults of pp_reconciler_opts.status_quiet and status_max_delay */
+#define STATUS_QUIET     0.5
+#define STATUS_MAX_DELAY 5.0
+/* namespaces pending for one policy beyond which its whole plan is cheaper */
+#define PENDING_NAMESPACES_MAX 64
 
 enum { WRITE_FAILED = 1, WRITE_SKIPPED = 2 };
 
@@ -45,6 +51,10 @@ typedef struct job {
         char *first_failure; /* "<Kind> <ns>/<name>: <why>" of the first, for Ready's message */
         char *false_since;   /* the stored Ready's lastTransitionTime when it is False */
         double started;
+        double plan_seconds; /* planning alone, for the log: the rest is I/O */
+        /* the namespaces planned alone (plan_policy_namespaces()); NULL: the whole plan */
+        char **scoped;
+        size_t n_scoped;
         struct job *prev, *next;
         /* per plan write: WRITE_FAILED (any failure), WRITE_SKIPPED (held back by one) */
         unsigned char *write_undone;
@@ -66,7 +76,9 @@ struct pp_reconciler {
         ev_timer gauges;
         ev_timer resync;
         double resync_period;
-        hashmap *written;           /* policy key → status_memo */
+        hashmap *written; /* policy key → status_memo */
+        hashmap *pending; /* policy key → pending */
+        double status_quiet, status_max_delay;
         pp_removals *removals;      /* links removed recently, to undo a resurrection */
         struct undo_req *undo_reqs; /* the merge patches of those undos in flight */
         pp_reconciler_stats stats;
@@ -138,6 +150,102 @@ static bool memo_same(pp_reconciler *r, const char *key, const model_policy *p,
         return m && streq_ptr(m->rv, p->meta.resource_version) && m->hash == status_hash(p, st);
 }
 
+/* ---- what a policy's next reconcile is to plan -------------------------------------------
+ *
+ * A change of service accounts or of their bindings only (pp_reconciler_enqueue_namespace())
+ * is planned for their namespaces alone, at the cost of those namespaces' accounts; any
+ * other change, and a reconcile nobody asked for in particular (a retry, a requeue, a
+ * resync), plans the whole policy. The plan of namespaces writes no status (its counts need
+ * every account): it makes the whole plan due, once the policy's accounts have been quiet
+ * for status_quiet seconds and at most status_max_delay seconds after the first plan that
+ * owed it, so that a burst of new accounts costs one recount, not one per account.
+ */
+typedef struct pending {
+        pp_reconciler *r;
+        char *key;
+        bool whole;        /* the whole plan is needed */
+        char **namespaces; /* else: the namespaces whose accounts (or binding) changed */
+        size_t n_namespaces, cap_namespaces;
+        double last_change; /* kube_now() of the last such change */
+        double owed_since;  /* the first plan of namespaces the recount is owed to */
+        ev_timer recount;   /* active while the recount is owed */
+} pending;
+
+static void pending_free(pending *pd) {
+        if (!pd) return;
+        ev_timer_stop(pd->r->loop, &pd->recount);
+        strv_free(pd->namespaces, pd->n_namespaces);
+        free(pd->key);
+        free(pd);
+}
+
+static void pending_drop_all(pp_reconciler *r) {
+        size_t it = 0;
+        void *v;
+        while (hashmap_iterate(r->pending, &it, NULL, &v)) pending_free(v);
+        hashmap_free(r->pending);
+        r->pending = NULL;
+        if (hashmap_new(&r->pending) < 0) r->pending = NULL; /* then: whole plans only */
+}
+
+static void on_recount(struct ev_loop *loop, ev_timer *w, int revents) {
+        pending *pd = w->data;
+        pp_reconciler *r = pd->r;
+        double now = kube_now();
+        double due = MIN(pd->last_change + r->status_quiet, pd->owed_since + r->status_max_delay);
+        if (now < due) {
+                ev_timer_set(w, due - now, 0.);
+                ev_timer_start(loop, w);
+                return;
+        }
+        pd->whole = true;
+        if (kube_workqueue_add(r->queue, pd->key) >= 0 && r->metrics)
+                metrics_workqueue_added(r->metrics, QUEUE_NAME);
+}
+
+static pending *pending_get(pp_reconciler *r, const char *key) {
+        if (!r->pending) return NULL;
+        pending *pd = hashmap_get(r->pending, key);
+        if (pd) return pd;
+        pd = calloc(1, sizeof(*pd));
+        if (!pd) return NULL;
+        pd->r = r;
+        pd->key = strdup(key);
+        ev_timer_init(&pd->recount, on_recount, 0., 0.);
+        pd->recount.data = pd;
+        if (!pd->key || hashmap_put(r->pending, pd->key, pd, NULL) < 0) {
+                free(pd->key);
+                free(pd);
+                return NULL;
+        }
+        return pd;
+}
+
+/*
+ * What the reconcile of key starting now plans: the namespaces to plan alone (*ret, owned
+ * by the caller), or the whole policy (*ret NULL), which settles everything pending.
+ */
+static void pending_take(pp_reconciler *r, const char *key, bool whole_only, char ***ret,
+                         size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        pending *pd = r->pending ? hashmap_get(r->pending, key) : NULL;
+        if (!pd) return;
+        if (!whole_only && !pd->whole && pd->n_namespaces > 0) {
+                *ret = TAKE_PTR(pd->namespaces);
+                *ret_n = pd->n_namespaces;
+                pd->n_namespaces = pd->cap_namespaces = 0;
+                if (!ev_is_active(&pd->recount)) {
+                        pd->owed_since = kube_now();
+                        ev_timer_set(&pd->recount, r->status_quiet, 0.);
+                        ev_timer_start(r->loop, &pd->recount);
+                }
+                return;
+        }
+        hashmap_remove(r->pending, key);
+        pending_free(pd);
+}
+
 /* ---- jobs ------------------------------------------------------------------------------ */
 
 static void job_free(job *j) {
@@ -157,6 +265,7 @@ static void job_free(job *j) {
         }
         free(j->write_problems);
         free(j->write_undone);
+        strv_free(j->scoped, j->n_scoped);
         free(j->first_failure);
         free(j->false_since);
         model_policy_free(j->policy);
@@ -230,6 +339,7 @@ static void log_outcome(job *j, const char *msg) {
                LOG_STR("reason", p && p->has_status ? p->status.ready_reason : NULL),
                LOG_INT("linked", p && p->has_status ? p->status.linked : 0),
                LOG_INT("waiting", p && p->has_status ? p->status.waiting : 0),
+               LOG_FLOAT("planSeconds", j->plan_seconds),
                LOG_FLOAT("seconds", kube_now() - j->started));
 }
 
@@ -409,7 +519,7 @@ static void on_applied(void *ud, int result, size_t n_done, const char *failed_w
                 memo_remember(r, j->key, j->planned_rv, status_hash(j->policy, &j->plan->status));
         }
         emit_events(j);
-        log_outcome(j, "reconciled");
+        log_outcome(j, j->scoped ? "reconciled service accounts" : "reconciled");
         job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
 }
 
@@ -491,7 +601,23 @@ static void plan_and_apply(job *j) {
         plan_snapshot snap = pp_cache_snapshot(r->cache);
         plan_settings st = r->settings;
         st.now = (long long)time(NULL);
-        int k = plan_policy(p, &snap, &st, &j->plan);
+        double t0 = kube_now();
+        int k = -ENOTSUP;
+        if (j->scoped) {
+                k = plan_policy_namespaces(p, j->scoped, j->n_scoped, &snap, &st, &j->plan);
+                if (k == -ENOTSUP) {
+                        /* only the whole plan will do (plan.h), and it settles the recount */
+                        strv_free(j->scoped, j->n_scoped);
+                        j->scoped = NULL;
+                        j->n_scoped = 0;
+                        char **none = NULL;
+                        size_t n_none = 0;
+                        pending_take(r, j->key, true, &none, &n_none);
+                } else if (k >= 0)
+                        r->stats.scoped++;
+        }
+        if (k == -ENOTSUP) k = plan_policy(p, &snap, &st, &j->plan);
+        j->plan_seconds = kube_now() - t0;
         if (k < 0) {
                 log_error(LOG_POLICY(j->ns, j->name), "planning failed", LOG_ERRNO(k));
                 job_finish(j, k);
@@ -514,7 +640,7 @@ static void plan_and_apply(job *j) {
         if (j->plan->n_writes == 0 && !(j->plan->has_status && j->plan->status_changed)) {
                 /* Converged (R10): no request at all. */
                 emit_events(j);
-                log_outcome(j, "in sync");
+                log_outcome(j, j->scoped ? "service accounts in sync" : "in sync");
                 job_finish(j, j->plan->requeue_after > 0 ? requeue_ms(j->plan->requeue_after) : 0);
                 return;
         }
@@ -571,6 +697,9 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
         }
         if (!p) {
                 if (!pp_cache_orphaned(r->cache, key)) {
+                        char **none = NULL;
+                        size_t n_none = 0;
+                        pending_take(r, key, true, &none, &n_none);
                         log_debug(LOG_COMPONENT("reconciler"), "policy gone",
                                   LOG_STR("policy", key));
                         return kube_workqueue_done(q, key, 0);
@@ -597,6 +726,7 @@ static int process(kube_workqueue *q, const char *key, void *ud) {
         j->policy = ghost;
         j->r = r;
         j->started = kube_now();
+        pending_take(r, key, ghost != NULL, &j->scoped, &j->n_scoped);
         j->key = strdup(key);
         j->ns = strdup(p->meta.namespace ? p->meta.namespace : "");
         j->name = strdup(p->meta.name);
@@ -835,6 +965,26 @@ void pp_reconciler_sa_changed(pp_reconciler *r, const model_sa *sa) {
 void pp_reconciler_enqueue(void *ud, const char *policy_key) {
         pp_reconciler *r = ud;
         if (!r->active) return;
+        /* nothing pending: the reconcile plans the whole policy anyway */
+        pending *pd = r->pending ? hashmap_get(r->pending, policy_key) : NULL;
+        if (pd) pd->whole = true;
+        if (kube_workqueue_add(r->queue, policy_key) >= 0 && r->metrics)
+                metrics_workqueue_added(r->metrics, QUEUE_NAME);
+}
+
+void pp_reconciler_enqueue_namespace(pp_reconciler *r, const char *policy_key,
+                                     const char *namespace) {
+        if (!r->active) return;
+        pending *pd = r->status_quiet >= 0 && namespace ? pending_get(r, policy_key) : NULL;
+        if (!pd) {
+                pp_reconciler_enqueue(r, policy_key);
+                return;
+        }
+        pd->last_change = kube_now();
+        if (!pd->whole && !strv_contains(pd->namespaces, pd->n_namespaces, namespace) &&
+            (pd->n_namespaces >= PENDING_NAMESPACES_MAX ||
+             strv_push(&pd->namespaces, &pd->n_namespaces, &pd->cap_namespaces, namespace) < 0))
+                pd->whole = true;
         if (kube_workqueue_add(r->queue, policy_key) >= 0 && r->metrics)
                 metrics_workqueue_added(r->metrics, QUEUE_NAME);
 }
@@ -851,6 +1001,8 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
         r->metrics = o->metrics;
         r->settings = o->settings;
         r->resync_period = o->resync_period;
+        r->status_quiet = o->status_quiet ? o->status_quiet : STATUS_QUIET;
+        r->status_max_delay = o->status_max_delay > 0 ? o->status_max_delay : STATUS_MAX_DELAY;
         r->apply_ctx = (pp_apply_ctx){
             .client = o->client,
             .field_manager = FIELD_MANAGER,
@@ -868,12 +1020,15 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
             .metrics_ud = r,
         };
         int k = hashmap_new(&r->written);
+        if (k >= 0) k = hashmap_new(&r->pending);
         if (k < 0) {
+                hashmap_free(r->written);
                 free(r);
                 return k;
         }
         k = pp_removals_new(NULL, &r->removals);
         if (k < 0) {
+                hashmap_free(r->pending);
                 hashmap_free(r->written);
                 free(r);
                 return k;
@@ -883,6 +1038,7 @@ int pp_reconciler_new(const pp_reconciler_opts *o, pp_reconciler **ret) {
         k = kube_workqueue_new(o->loop, &qo, &r->queue);
         if (k < 0) {
                 pp_removals_free(r->removals);
+                hashmap_free(r->pending);
                 hashmap_free(r->written);
                 free(r);
                 return k;
@@ -918,6 +1074,8 @@ pp_reconciler *pp_reconciler_free(pp_reconciler *r) {
         kube_workqueue_shutdown(r->queue);
         cancel_jobs(r);
         cancel_undos(r);
+        pending_drop_all(r);
+        hashmap_free(r->pending);
         pp_removals_free(r->removals);
         kube_workqueue_free(r->queue);
         size_t it = 0;
@@ -940,6 +1098,7 @@ void pp_reconciler_set_active(pp_reconciler *r, bool active) {
         /* Lost leadership: nothing more may be written, not even the rest of a plan. */
         cancel_jobs(r);
         cancel_undos(r);
+        pending_drop_all(r); /* a new term starts with every policy's whole plan */
 }
 
 bool pp_reconciler_is_active(const pp_reconciler *r) {

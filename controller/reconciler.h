@@ -10,6 +10,11 @@
  *   5. requeues: at once on conflict (rate-limited), at the earliest dockercfg
  *      timeout when service accounts wait, or not at all.
  *
+ * A change of service accounts only is planned for their namespaces alone (issue 10: a
+ * new account must not cost a plan of the policy's thousands of accounts), and the
+ * whole plan, which owns the status counts, follows once the policy's accounts are
+ * quiet (pp_reconciler_opts.status_quiet).
+ *
  * Only an active reconciler (the leader) processes keys; an inactive one
  * keeps its caches warm and drops keys, and is handed every policy when it
  * becomes active.
@@ -42,10 +47,20 @@ typedef struct pp_reconciler_opts {
         /* R13: the stale-pod step after each plan (borrowed; must outlive the reconciler);
          * NULL: none */
         struct pp_stale *stale;
+        /*
+         * A change of one namespace's accounts (pp_reconciler_enqueue_namespace()) is planned
+         * for that namespace alone (plan_policy_namespaces()); the whole plan that recounts the
+         * status follows once the policy's accounts have been quiet for status_quiet
+         * seconds, and at the latest status_max_delay seconds after the first change it
+         * owes. 0: the defaults (0.5 and 5); status_quiet < 0: every change is planned
+         * whole, as any other.
+         */
+        double status_quiet, status_max_delay;
 } pp_reconciler_opts;
 
 typedef struct pp_reconciler_stats {
         unsigned long reconciles, errors, writes, status_writes, conflicts;
+        unsigned long scoped;         /* reconciles of some namespaces' service accounts only */
         unsigned long relinks_undone; /* resurrected links removed again (removals.h) */
 } pp_reconciler_stats;
 
@@ -55,6 +70,10 @@ pp_reconciler *pp_reconciler_free(pp_reconciler *r);
 
 /* The cache's enqueue callback: ud is the reconciler. */
 void pp_reconciler_enqueue(void *ud, const char *policy_key);
+/* The cache's enqueue_namespace callback: what concerns namespace's accounts changed (an
+ * account, or the binding of that subject namespace); namespace may be the policy's home. */
+void pp_reconciler_enqueue_namespace(pp_reconciler *r, const char *policy_key,
+                                     const char *namespace);
 
 /*
  * Leader or not. Becoming active queues every policy; becoming inactive

@@ -15,6 +15,14 @@
 #   ratio           converge_s / bare_s (issue 10's target: <= 1.5 at 1,000 x 4)
 #   sa_p50_ms, sa_p99_ms  new SA -> linked, 100 accounts created one by one in a namespace of
 #                   the converged policy (hack/bench-sa-latency.py; BENCH_SA_SAMPLES)
+#   bare_sa_p50_ms, bare_sa_p99_ms  the same, linked by a bare client (bench-sa-latency.py --bare)
+#                   in a twin namespace, in the same run: the API server's round trips alone
+#   BENCH_SA_COMPARE=BINARY  the new-SA latency measured again with BINARY (another build of
+#                   the controller, e.g. before a change) on the same converged cluster, after the
+#                   build's own: a comparison within one run (its 100 accounts come after the
+#                   build's 100)
+#   BENCH_SA_PERF=FILE  perf record -g of the controller during each latency run (FILE.build,
+#                   FILE.compare), when perf exists
 # The controller runs with its default flags (no --qps: flow control, README).
 # Results: build/bench/results.csv, and build/bench/results.png when gnuplot exists.
 # Sizes: BENCH_SIZES="10x5 50x5 100x10" (default); e.g. BENCH_SIZES="200x4 1000x4".
@@ -47,12 +55,12 @@ writes() {
 homes=$(for size in $sizes; do printf 'bench-home-%s,' "${size/x/-}"; done)
 homes=${homes%,}
 start_controller() {
-        local try
+        local try bin=${1:-$BUILD/pullpolicy-controller}
         for try in 1 2 3; do
                 read -r mport hport < <(python3 -c 'import socket
 a=socket.socket(); a.bind(("127.0.0.1",0)); b=socket.socket(); b.bind(("127.0.0.1",0))
 print(a.getsockname()[1], b.getsockname()[1])')
-                "$BUILD/pullpolicy-controller" --kubeconfig="$KUBECONFIG" --metrics-bind-address=127.0.0.1:$mport \
+                "$bin" --kubeconfig="$KUBECONFIG" --metrics-bind-address=127.0.0.1:$mport \
                         --health-probe-bind-address=127.0.0.1:$hport --log-level=warn --distribution-namespaces="$homes" ${BENCH_CONTROLLER_FLAGS:-} >>"$out/controller.log" 2>&1 &
                 ctrl=$!
                 # Ready: every cache has synced, so what follows is the controller's own work.
@@ -82,7 +90,36 @@ requests() {
                 awk '/^pullpolicy_api_requests_total/ {s += $NF} END {print s + 0}'
 }
 
-echo "size,namespaces,serviceaccounts,converge_s,requests,writes,rss_kb,cpu_s,restart_writes,bare_s,ratio,sa_p50_ms,sa_p99_ms" >"$out/results.csv"
+# sa_latency NAME: new SA -> linked over BENCH_SA_SAMPLES accounts with the running controller;
+# sets lat="p50 p99" and prints where the time went.
+sa_latency() {
+        local rec0 perf_pid= n_rec t_rec n_q t_q
+        rec0=$(recon)
+        if [ -n "${BENCH_SA_PERF:-}" ] && command -v perf >/dev/null; then
+                perf record -F 499 -g -o "$BENCH_SA_PERF.$1" -p "$ctrl" >/dev/null 2>&1 &
+                perf_pid=$!
+                sleep 1
+        fi
+        read -r lat_p50 lat_p99 _ < <(python3 hack/bench-sa-latency.py "$dir" "$label-1" bench-creds "${BENCH_SA_SAMPLES:-100}")
+        if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
+        lat="$lat_p50 $lat_p99"
+        # the status counts the new accounts too (recounted once they are quiet)
+        sa_added=$((sa_added + ${BENCH_SA_SAMPLES:-100}))
+        local t_end st_now i
+        t_end=$(date +%s.%N)
+        for i in $(seq 300); do
+                st_now=$(k -n "$home" get ppol bench -o jsonpath='{.status.linkedServiceAccounts}' 2>/dev/null || true)
+                [ "$st_now" = $((total + sa_added)) ] && break
+                sleep 0.1
+        done
+        python3 -c "print(f'bench: [$1] status linkedServiceAccounts {\"$st_now\"} (want $((total + sa_added))) {$(date +%s.%N) - $t_end:.1f} s after the last sample')"
+        # where a new SA's time goes: the reconciles it caused (plan + apply + status), their
+        # mean duration and the mean wait in the work queue
+        read -r n_rec t_rec n_q t_q < <(echo "$rec0 $(recon)" | awk '{print $5-$1, $6-$2, $7-$3, $8-$4}')
+        python3 -c "n=$n_rec; nq=$n_q; print(f'bench: [$1] during the new-SA samples: {n} reconciles, mean {($t_rec)/max(n,1)*1000:.1f} ms each; mean queue wait {($t_q)/max(nq,1)*1000:.1f} ms')"
+}
+
+echo "size,namespaces,serviceaccounts,converge_s,requests,writes,rss_kb,cpu_s,restart_writes,bare_s,ratio,sa_p50_ms,sa_p99_ms,bare_sa_p50_ms,bare_sa_p99_ms" >"$out/results.csv"
 for size in $sizes; do
         n=${size%x*} m=${size#*x}
         label="bench-$n-$m"
@@ -151,19 +188,27 @@ YAML
         start_controller
         sleep 3
         w2=$(writes)
+        # the floor: the same accounts linked by a bare client in a twin namespace (no controller there)
+        read -r bare_p50 bare_p99 _ < <(python3 hack/bench-sa-latency.py "$dir" "bare-$n-$m-1" bench-creds "${BENCH_SA_SAMPLES:-100}" --bare)
+        echo "bench: bare client: new SA -> linked p50 $bare_p50 ms, p99 $bare_p99 ms"
+        sa_added=0
         # on the converged policy, after the restart check (the simulation's own writes for the new
         # accounts would count there)
-        rec0=$(recon)
-        read -r p50 p99 _ < <(python3 hack/bench-sa-latency.py "$dir" "$label-1" bench-creds "${BENCH_SA_SAMPLES:-100}")
-        # where a new SA's time goes: the reconciles it caused (plan + apply + status), their
-        # mean duration and the mean wait in the work queue
-        read -r n_rec t_rec n_q t_q < <(echo "$rec0 $(recon)" | awk '{print $5-$1, $6-$2, $7-$3, $8-$4}')
-        python3 -c "n=$n_rec; nq=$n_q; print(f'bench: during the new-SA samples: {n} reconciles, mean {($t_rec)/max(n,1)*1000:.1f} ms each; mean queue wait {($t_q)/max(nq,1)*1000:.1f} ms')"
+        sa_latency build
+        read -r p50 p99 <<<"$lat"
         kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
         ctrl=
+        if [ -n "${BENCH_SA_COMPARE:-}" ]; then
+                start_controller "$BENCH_SA_COMPARE"
+                sleep 3
+                sa_latency compare
+                echo "bench: BENCH_SA_COMPARE ($BENCH_SA_COMPARE): new SA -> linked p50 ${lat% *} ms, p99 ${lat#* } ms (build: p50 $p50 ms, p99 $p99 ms)"
+                kill "$ctrl"; wait "$ctrl" 2>/dev/null || true
+                ctrl=
+        fi
         conv=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
         ratio=$(python3 -c "print(f'{$conv / $bare:.1f}')")
-        echo "$size,$n,$total,$conv,$((r1 - r0)),$((w1 - w0)),$rss,$cpu,$((w2 - w1)),$bare,$ratio,$p50,$p99" | tee -a "$out/results.csv"
+        echo "$size,$n,$total,$conv,$((r1 - r0)),$((w1 - w0)),$rss,$cpu,$((w2 - w1)),$bare,$ratio,$p50,$p99,$bare_p50,$bare_p99" | tee -a "$out/results.csv"
         echo "bench: converge ${conv}s = ${ratio}x the bare client (${bare}s); new SA -> linked p50 ${p50} ms, p99 ${p99} ms"
         echo "bench: final status $st"
 done

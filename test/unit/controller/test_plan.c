@@ -2720,6 +2720,159 @@ static void test_orphan_undone(void **state) {
         assert_int_equal(converge(w, "project-b", "keep"), 1);
 }
 
+/* ---- one namespace's plan (plan_policy_namespaces) ---------------------------------------- */
+
+static plan *world_plan_namespace(world *w, const char *home, const char *name, const char *ns,
+                                  int expect) {
+        plan_memsnap *m = NULL;
+        assert_int_equal(plan_memsnap_new(&m), 0);
+        for (size_t i = 0; i < w->n; i++) {
+                const obj *o = &w->objs[i];
+                int r = o->k == K_NS       ? plan_memsnap_add_namespace(m, o->model)
+                        : o->k == K_SA     ? plan_memsnap_add_sa(m, o->model)
+                        : o->k == K_SECRET ? plan_memsnap_add_secret(m, o->model)
+                        : o->k == K_RB     ? plan_memsnap_add_role_binding(m, o->model)
+                                           : plan_memsnap_add_policy(m, o->model);
+                assert_int_equal(r, 0);
+        }
+        plan_snapshot snap = plan_memsnap_snapshot(m);
+        const model_policy *p = world_model(w, K_POLICY, home, name);
+        assert_non_null(p);
+        plan *pl = NULL;
+        char *nss[] = {(char *)ns, (char *)ns}; /* a repeat changes nothing */
+        assert_int_equal(plan_policy_namespaces(p, nss, 2, &snap, &w->set, &pl), expect);
+        plan_memsnap_free(m);
+        return pl;
+}
+
+/* The namespace a write concerns: a binding's subject namespace, else its own. */
+static const char *write_ns(const plan_write *pw) {
+        return pw->kind == PLAN_RB_CREATE || pw->kind == PLAN_RB_UPDATE ||
+                       pw->kind == PLAN_RB_DELETE
+                   ? pw->rb.subject_namespace
+                   : pw->namespace;
+}
+
+static bool same_write(const plan_write *a, const plan_write *b) {
+        if (a->kind != b->kind || !streq_ptr(a->namespace, b->namespace) ||
+            !streq(a->name, b->name) || !streq_ptr(a->resource_version, b->resource_version))
+                return false;
+        if (a->kind == PLAN_SA_EDIT) {
+                const plan_sa_desired *x = &a->sa.desired, *y = &b->sa.desired;
+                if (x->n_pull_secrets != y->n_pull_secrets || x->n_secrets != y->n_secrets ||
+                    !streq_ptr(x->links, y->links))
+                        return false;
+                for (size_t i = 0; i < x->n_pull_secrets; i++)
+                        if (!streq(x->pull_secrets[i], y->pull_secrets[i])) return false;
+                for (size_t i = 0; i < x->n_secrets; i++)
+                        if (!streq(x->secrets[i], y->secrets[i])) return false;
+        }
+        if (a->kind == PLAN_RB_CREATE || a->kind == PLAN_RB_UPDATE) {
+                if (a->rb.n_subjects != b->rb.n_subjects) return false;
+                for (size_t i = 0; i < a->rb.n_subjects; i++)
+                        if (!streq(a->rb.subjects[i].name, b->rb.subjects[i].name)) return false;
+        }
+        return true;
+}
+
+/*
+ * The whole plan's writes for ns, in their order, and nothing else, copy deletes aside: what
+ * the plan of ns alone must be. Returns how many there were.
+ */
+static size_t assert_namespace_plan(world *w, const char *home, const char *name, const char *ns) {
+        plan *all = world_plan(w, home, name);
+        plan *one = world_plan_namespace(w, home, name, ns, 0);
+        assert_false(one->has_status);
+        size_t k = 0;
+        for (size_t i = 0; i < all->n_writes; i++) {
+                /* deleting a copy is the whole plan's (the namespace, the source or the spec
+                 * changed: never the path of an account's or a binding's change) */
+                if (!streq_ptr(write_ns(&all->writes[i]), ns) ||
+                    all->writes[i].kind == PLAN_COPY_DELETE)
+                        continue;
+                if (k >= one->n_writes || !same_write(&all->writes[i], &one->writes[k]))
+                        fail_msg("write %zu of the whole plan (%s %s/%s) is not write %zu of the "
+                                 "plan of %s",
+                                 i, plan_write_kind_to_string(all->writes[i].kind),
+                                 all->writes[i].namespace, all->writes[i].name, k, ns);
+                k++;
+        }
+        if (k != one->n_writes)
+                fail_msg("the plan of %s has %zu writes, the whole plan %zu for it", ns,
+                         one->n_writes, k);
+        plan_free(all);
+        plan_free(one);
+        return k;
+}
+
+/*
+ * Issue 10: a new service account must not cost a plan of every account of the policy. The
+ * plan of its namespace alone makes exactly the whole plan's writes for that namespace —
+ * a binding's subjects, a missing copy, the new account's link, a stale claim — and no
+ * status; the whole plan afterwards only recounts.
+ */
+static void test_namespace_plan_matches_whole_plan(void **state) {
+        world *w = *state;
+        w->dist[0] = "project-h";
+        ns_add(w, "project-h", NULL);
+        const char *nss[] = {"project-a", "project-b", "project-c"};
+        for (size_t i = 0; i < ARRAY_SIZE(nss); i++) {
+                ns_add(w, nss[i], "{\"team\":\"a\"}");
+                sa_add(w, nss[i], "one", "{\"pulls\":\"true\"}", NULL, NULL, NOW - 100000, NULL);
+                sa_add(w, nss[i], "two", "{\"pulls\":\"true\"}", NULL, NULL, NOW - 100000, NULL);
+        }
+        secret_add(w, "project-h", "quay-creds", QUAY, NULL);
+        policy_add(w, "project-h", "p",
+                   "{\"subjects\":{\"namespaceSelector\":{\"matchLabels\":{\"team\":\"a\"}},"
+                   "\"serviceAccountSelector\":{\"matchLabels\":{\"pulls\":\"true\"}}},"
+                   "\"imagePuller\":{},\"pullSecrets\":[{\"name\":\"quay-creds\"}],"
+                   "\"dockercfg\":{\"wait\":\"Never\"}}",
+                   true);
+        converge(w, "project-h", "p");
+        assert_int_equal(pstatus(w, "project-h", "p")->linked, 6);
+        for (size_t i = 0; i < ARRAY_SIZE(nss); i++)
+                assert_int_equal(assert_namespace_plan(w, "project-h", "p", nss[i]), 0);
+
+        /* a new account: the binding of its namespace gains it, and it is linked */
+        sa_add(w, "project-b", "new", "{\"pulls\":\"true\"}", NULL, NULL, NOW - 10, NULL);
+        assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-b"), 2);
+        assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-a"), 0);
+        plan *pl = world_plan_namespace(w, "project-h", "p", "project-b", 0);
+        assert_non_null(find_write(pl, PLAN_RB_UPDATE, "project-h", rbn("p", "project-b")));
+        assert_non_null(find_write(pl, PLAN_SA_EDIT, "project-b", "new"));
+        assert_non_null(find_event(pl, "Linked"));
+        world_apply(w, "project-h", "p", pl);
+        plan_free(pl);
+        /* then the whole plan has nothing left to write: it only counts the new account */
+        pl = world_plan(w, "project-h", "p");
+        assert_int_equal(pl->n_writes, 0);
+        assert_true(pl->status_changed);
+        assert_int_equal(pl->status.linked, 7);
+        plan_free(pl);
+        converge(w, "project-h", "p");
+
+        /* an account that leaves the selector: out of the binding, its link removed (R7) */
+        set_labels(w, K_SA, "project-c", "two", "{\"pulls\":\"false\"}");
+        assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-c"), 2);
+        /* a copy gone: made again, before the links to it */
+        assert_true(world_del(w, K_SECRET, "project-a", "quay-creds"));
+        assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-a"), 1);
+        /* a namespace that is no subject any more: its binding and its accounts' claims go */
+        set_labels(w, K_NS, NULL, "project-c", "{\"team\":\"z\"}");
+        assert_int_equal(assert_namespace_plan(w, "project-h", "p", "project-c"), 3);
+        pl = world_plan_namespace(w, "project-h", "p", "project-c", 0);
+        /* its binding; "two"'s claim, not yet removed above, and "one"'s */
+        assert_non_null(find_write(pl, PLAN_RB_DELETE, "project-h", rbn("p", "project-c")));
+        assert_int_equal(count_writes(pl, PLAN_SA_EDIT), 2);
+        assert_int_equal(count_writes(pl, PLAN_RB_DELETE), 1); /* the others' stay */
+        plan_free(pl);
+
+        /* the home decides what a source is (R5): only the whole plan will do */
+        assert_null(world_plan_namespace(w, "project-h", "p", "project-h", -ENOTSUP));
+        converge(w, "project-h", "p");
+        assert_int_equal(pstatus(w, "project-h", "p")->linked, 5);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, world_setup, world_teardown)
 
 int main(void) {
@@ -2788,6 +2941,7 @@ int main(void) {
             T(test_delete_global_not_fetched_yet),
             T(test_distribution_not_allowed_exactly),
             T(test_orphan_undone),
+            T(test_namespace_plan_matches_whole_plan),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
