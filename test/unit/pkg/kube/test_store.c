@@ -67,6 +67,10 @@ static const kube_meta *sa_meta(const void *obj) {
         return &((const test_sa *)obj)->meta;
 }
 
+static const kube_meta_core *sa_core(const void *obj) {
+        return &sa_meta(obj)->core;
+}
+
 static size_t sa_mem(const void *obj) {
         const test_sa *sa = obj;
         size_t sz = sizeof(*sa) + kube_meta_mem(&sa->meta) + sa->n_secrets * sizeof(char *);
@@ -78,7 +82,7 @@ static const kube_store_kind sa_kind = {
     .name = "serviceaccounts",
     .decode = sa_decode,
     .free = sa_free,
-    .meta = sa_meta,
+    .meta = sa_core,
     .mem = sa_mem,
 };
 
