@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A hash set of records that carry their own string key at a fixed offset
- * (e.g. a struct ending in `char key[]`): open addressing, linear probing,
+ * (e.g. a struct ending in `char key[]`), or whose key a function composes from
+ * their fields (keytab_new_fn()): open addressing, linear probing,
  * backward-shift deletion, keys hashed with util/hash.h's keyed SipHash as in
  * util/hashmap.h. A slot is one pointer, half of hashmap's key and value: the
  * store keeps one slot per cached object for the life of the process.
