@@ -271,8 +271,8 @@ static void on_store_change(void *ud, kube_event_type type, const void *old_obj,
         source *s = ud;
         pp_cache *c = s->cache;
         const void *any = new_obj ? new_obj : old_obj;
-        const kube_meta *m = &((const model_namespace *)any)->meta;
-        /* Every model type embeds kube_meta first, so the cast above is sound. */
+        /* Every model type starts with a kube_meta_core (alone or as kube_meta's first part). */
+        const kube_meta_core *m = any;
         switch (s->which) {
         case SRC_POLICIES:
                 enqueue_policy_obj(c, any);

@@ -465,16 +465,6 @@ static void intern_put(const char *s) {
         if (keytab_size(intern_table) == 0) intern_table = keytab_free(intern_table);
 }
 
-/* Replaces the owned string *field with a shared reference: 0 or -ENOMEM (then unchanged). */
-static int intern_field(char **field) {
-        if (!*field) return 0;
-        const char *shared = intern_get(*field);
-        if (!shared) return -ENOMEM;
-        free(*field);
-        *field = (char *)shared;
-        return 0;
-}
-
 size_t model_intern_count(void) {
         return keytab_size(intern_table);
 }
@@ -487,138 +477,22 @@ size_t model_intern_mem(void) {
         return m;
 }
 
-/* Drops what no rule reads of a namespace's or service account's metadata. */
-static void meta_slim(kube_meta *m) {
-        kube_meta full = *m;
-        *m = (kube_meta){
-            .namespace = full.namespace,
-            .name = full.name,
-            .resource_version = full.resource_version,
-            .deleting = full.deleting,
-            .labels = full.labels,
-            .annotations = full.annotations,
-        };
-        full.namespace = full.name = full.resource_version = NULL;
-        full.labels = full.annotations = (kube_kvs){};
-        kube_meta_done(&full);
-}
-
-/* ---- Namespace -------------------------------------------------------------- */
-
-static const char *const keep_none[] = {NULL};
-
-/* A packed namespace (ns_pack()): its labels live in its block, its name in the table. */
-void model_namespace_free(model_namespace *ns) {
-        if (!ns) return;
-        intern_put(ns->meta.name);
-        free(ns);
-}
-
-/*
- * One allocation per namespace: the struct, the label items, then their strings (a value
- * equal to the name, as kubernetes.io/metadata.name's always is, points at the interned
- * name). loose holds nothing but its interned name and labels (meta_slim() and the
- * resourceVersion dropped); it is consumed on success. 0 or -ENOMEM.
+/* ---- packing: one block per object ------------------------------------------
+ *
+ * A cached Namespace or ServiceAccount is one allocation: its struct, then its
+ * arrays (label and annotation items, the account's name lists), then their
+ * strings. Sizes are computed first (pack_need()), then the block is filled
+ * (pack_str(), pack_kvs()); nothing in it is freed on its own.
  */
-static int ns_pack(model_namespace *loose, model_namespace **ret) {
-        const kube_kvs *l = &loose->meta.labels;
-        size_t text = 0;
-        for (size_t i = 0; i < l->n; i++) {
-                text += strlen(l->items[i].key) + 1;
-                if (!streq(l->items[i].value, loose->meta.name))
-                        text += strlen(l->items[i].value) + 1;
-        }
-        model_namespace *ns = malloc(sizeof(*ns) + l->n * sizeof(kube_kv) + text);
-        if (!ns) return -ENOMEM;
-        *ns = *loose;
-        kube_kv *items = (kube_kv *)(void *)(ns + 1);
-        char *p = (char *)(items + l->n);
-        for (size_t i = 0; i < l->n; i++) {
-                size_t kl = strlen(l->items[i].key) + 1;
-                items[i].key = memcpy(p, l->items[i].key, kl);
-                p += kl;
-                if (streq(l->items[i].value, loose->meta.name))
-                        items[i].value = loose->meta.name;
-                else {
-                        size_t vl = strlen(l->items[i].value) + 1;
-                        items[i].value = memcpy(p, l->items[i].value, vl);
-                        p += vl;
-                }
-        }
-        ns->meta.labels = (kube_kvs){.items = l->n ? items : NULL, .n = l->n};
-        kube_kvs_done(&loose->meta.labels);
-        free(loose);
-        *ret = ns;
-        return 0;
-}
-
-static void ns_loose_free(model_namespace *ns) {
-        if (!ns) return;
-        intern_put(ns->meta.name);
-        ns->meta.name = NULL;
-        kube_meta_done(&ns->meta);
-        free(ns);
-}
-
-int model_namespace_decode(json_object *obj, model_namespace **ret) {
-        if (!ret) return -EINVAL;
-        model_namespace *ns = calloc(1, sizeof(*ns));
-        if (!ns) return -ENOMEM;
-        kube_meta_decode_opts o = {.annotation_keep = keep_none};
-        int r = kube_meta_decode_full(obj, &o, &ns->meta);
-        if (r < 0) {
-                free(ns);
-                return r;
-        }
-        const char *phase = jsonutil_member_str(jsonutil_member(obj, "status"), "phase");
-        ns->terminating = ns->meta.deleting || streq_ptr(phase, "Terminating");
-        /* a namespace's resourceVersion is never written back: only its name, labels, phase */
-        meta_slim(&ns->meta);
-        kube_kvs_done(&ns->meta.annotations);
-        free(ns->meta.resource_version);
-        ns->meta.resource_version = NULL;
-        /* Namespaces are cluster-scoped: a metadata.namespace (hostile input) means nothing. */
-        free(ns->meta.namespace);
-        ns->meta.namespace = NULL;
-        if (intern_field(&ns->meta.name) < 0) {
-                ns_loose_free(ns);
-                return -ENOMEM;
-        }
-        r = ns_pack(ns, ret);
-        if (r < 0) ns_loose_free(ns);
-        return r;
-}
-
-/* ---- ServiceAccount ---------------------------------------------------------- */
-
-static const char *const keep_sa[] = {NAMES_ANNOTATION_LINKS, NAMES_ANNOTATION_INTERNAL_REGISTRY,
-                                      NULL};
-
-/* An account as decode_refs() and kube_meta decode it, before sa_pack(): every part its own. */
-static void sa_loose_free(model_sa *sa) {
-        if (!sa) return;
-        intern_put(sa->meta.namespace);
-        sa->meta.namespace = NULL;
-        kube_meta_done(&sa->meta);
-        free(sa->secrets); /* one block with its strings, see decode_refs() */
-        free(sa->pull_secrets);
-        free(sa->internal_registry_ref);
-        model_links_done(&sa->links);
-        free(sa);
-}
-
-/* A packed account (sa_pack()): name, resourceVersion, ref and both lists live in its block. */
-void model_sa_free(model_sa *sa) {
-        if (!sa) return;
-        intern_put(sa->meta.namespace);
-        sa->meta.namespace = sa->meta.name = sa->meta.resource_version = NULL;
-        kube_meta_done(&sa->meta); /* the labels and annotations: their own blocks */
-        model_links_done(&sa->links);
-        free(sa);
-}
 
 /* Lists up to this long share equal names (OpenShift's dockercfg secret is in both lists). */
 #define PACK_DEDUP_MAX 16
+
+/*
+ * Label keys that nearly every object carries, kept as these static strings instead of a
+ * copy per object: Kubernetes labels every namespace with its own name.
+ */
+static const char *const common_keys[] = {"kubernetes.io/metadata.name"};
 
 typedef struct packer {
         char *p; /* next free byte of the string area */
@@ -643,40 +517,138 @@ static char *pack_str(packer *k, const char *s, bool dedup) {
         return d;
 }
 
+static const char *common_key(const char *key) {
+        for (size_t i = 0; i < ARRAY_SIZE(common_keys); i++)
+                if (streq(key, common_keys[i])) return common_keys[i];
+        return NULL;
+}
+
+/* The string bytes pack_kvs() copies for kvs (a value equal to same is not copied). */
+static size_t kvs_need(const kube_kvs *kvs, const char *same) {
+        size_t n = 0;
+        for (size_t i = 0; i < kvs->n; i++) {
+                if (!common_key(kvs->items[i].key)) n += pack_need(kvs->items[i].key);
+                if (!streq_ptr(kvs->items[i].value, same)) n += pack_need(kvs->items[i].value);
+        }
+        return n;
+}
+
 /*
- * One allocation per account: the struct, then both name arrays, then the strings (name,
- * resourceVersion, the internal-registry ref and the listed names, equal ones once). Takes
- * loose apart on success; 0 or -ENOMEM (loose untouched).
+ * Copies kvs into items (room for kvs->n) and the string area; a value equal to same
+ * (the interned name, which kubernetes.io/metadata.name's always is) points at same.
  */
-static int sa_pack(model_sa *loose, model_sa **ret) {
-        bool dedup = loose->n_secrets <= PACK_DEDUP_MAX && loose->n_pull_secrets <= PACK_DEDUP_MAX;
-        size_t text = pack_need(loose->meta.name) + pack_need(loose->meta.resource_version) +
-                      pack_need(loose->internal_registry_ref);
-        for (size_t i = 0; i < loose->n_secrets; i++) text += pack_need(loose->secrets[i]);
-        for (size_t i = 0; i < loose->n_pull_secrets; i++)
-                text += pack_need(loose->pull_secrets[i]);
-        size_t arrays = (loose->n_secrets + loose->n_pull_secrets) * sizeof(char *);
+static kube_kvs pack_kvs(packer *k, kube_kv *items, const kube_kvs *kvs, const char *same) {
+        for (size_t i = 0; i < kvs->n; i++) {
+                const char *ck = common_key(kvs->items[i].key);
+                items[i].key = ck ? (char *)ck : pack_str(k, kvs->items[i].key, false);
+                items[i].value = streq_ptr(kvs->items[i].value, same)
+                                     ? (char *)same
+                                     : pack_str(k, kvs->items[i].value, false);
+        }
+        return (kube_kvs){.items = kvs->n ? items : NULL, .n = kvs->n};
+}
+
+/* ---- Namespace -------------------------------------------------------------- */
+
+static const char *const keep_none[] = {NULL};
+
+void model_namespace_free(model_namespace *ns) {
+        if (!ns) return;
+        intern_put(ns->meta.name);
+        free(ns);
+}
+
+int model_namespace_decode(json_object *obj, model_namespace **ret) {
+        if (!ret) return -EINVAL;
+        kube_meta m = {};
+        kube_meta_decode_opts o = {.annotation_keep = keep_none};
+        int r = kube_meta_decode_full(obj, &o, &m);
+        if (r < 0) return r;
+        const char *phase = jsonutil_member_str(jsonutil_member(obj, "status"), "phase");
+        const char *name = intern_get(m.name);
+        model_namespace *ns = NULL;
+        if (name)
+                ns = malloc(sizeof(*ns) + m.labels.n * sizeof(kube_kv) + kvs_need(&m.labels, name));
+        if (!ns) {
+                intern_put(name);
+                kube_meta_done(&m);
+                return -ENOMEM;
+        }
+        /* Namespaces are cluster-scoped: a metadata.namespace (hostile input) means nothing.
+         * Their resourceVersion is never written back: only the name, labels and phase. */
+        *ns = (model_namespace){
+            .meta = {.name = (char *)name, .deleting = m.deleting},
+            .terminating = m.deleting || streq_ptr(phase, "Terminating"),
+        };
+        kube_kv *items = (kube_kv *)(void *)(ns + 1);
+        packer k = {.p = (char *)(items + m.labels.n)};
+        ns->meta.labels = pack_kvs(&k, items, &m.labels, name);
+        kube_meta_done(&m);
+        *ret = ns;
+        return 0;
+}
+
+/* ---- ServiceAccount ---------------------------------------------------------- */
+
+static const char *const keep_sa[] = {NAMES_ANNOTATION_LINKS, NAMES_ANNOTATION_INTERNAL_REGISTRY,
+                                      NULL};
+
+void model_sa_free(model_sa *sa) {
+        if (!sa) return;
+        intern_put(sa->meta.namespace);
+        model_links_done(&sa->links);
+        free(sa);
+}
+
+/* What model_sa_decode() reads before packing it; every part its own allocation. */
+typedef struct sa_parts {
+        kube_meta m;
+        char **secrets, **pull_secrets; /* decode_refs(): one block each */
+        uint32_t n_secrets, n_pull_secrets;
+        char *ref;
+} sa_parts;
+
+static void sa_parts_done(sa_parts *d) {
+        kube_meta_done(&d->m);
+        free(d->secrets);
+        free(d->pull_secrets);
+        free(d->ref);
+}
+
+/*
+ * One allocation per account: the struct, both name arrays, the label and annotation
+ * items, then the strings (name, resourceVersion, the internal-registry ref and the listed
+ * names, equal ones once; labels, annotations). The namespace is the interned ns.
+ * 0 or -ENOMEM.
+ */
+static int sa_pack(const sa_parts *d, const char *ns, model_sa **ret) {
+        const kube_meta *m = &d->m;
+        bool dedup = d->n_secrets <= PACK_DEDUP_MAX && d->n_pull_secrets <= PACK_DEDUP_MAX;
+        size_t text = pack_need(m->name) + pack_need(m->resource_version) + pack_need(d->ref) +
+                      kvs_need(&m->labels, NULL) + kvs_need(&m->annotations, NULL);
+        for (size_t i = 0; i < d->n_secrets; i++) text += pack_need(d->secrets[i]);
+        for (size_t i = 0; i < d->n_pull_secrets; i++) text += pack_need(d->pull_secrets[i]);
+        size_t arrays = (d->n_secrets + d->n_pull_secrets) * sizeof(char *) +
+                        (m->labels.n + m->annotations.n) * sizeof(kube_kv);
         model_sa *sa = malloc(sizeof(*sa) + arrays + text);
         if (!sa) return -ENOMEM;
-        *sa = *loose;
+        *sa = (model_sa){.meta = {.namespace = (char *)ns, .deleting = m->deleting}};
         char **v = (char **)(void *)(sa + 1);
-        packer k = {.p = (char *)(v + loose->n_secrets + loose->n_pull_secrets)};
-        sa->meta.name = pack_str(&k, loose->meta.name, false);
-        sa->meta.resource_version = pack_str(&k, loose->meta.resource_version, false);
-        sa->internal_registry_ref = pack_str(&k, loose->internal_registry_ref, dedup);
-        sa->secrets = loose->n_secrets ? v : NULL;
-        for (size_t i = 0; i < loose->n_secrets; i++) v[i] = pack_str(&k, loose->secrets[i], dedup);
-        v += loose->n_secrets;
-        sa->pull_secrets = loose->n_pull_secrets ? v : NULL;
-        for (size_t i = 0; i < loose->n_pull_secrets; i++)
-                v[i] = pack_str(&k, loose->pull_secrets[i], dedup);
-        /* the labels, annotations, links and the interned namespace moved to sa */
-        free(loose->meta.name);
-        free(loose->meta.resource_version);
-        free(loose->internal_registry_ref);
-        free(loose->secrets);
-        free(loose->pull_secrets);
-        free(loose);
+        kube_kv *items = (kube_kv *)(void *)(v + d->n_secrets + d->n_pull_secrets);
+        packer k = {.p = (char *)(items + m->labels.n + m->annotations.n)};
+        sa->meta.name = pack_str(&k, m->name, false);
+        sa->meta.resource_version = pack_str(&k, m->resource_version, false);
+        sa->internal_registry_ref = pack_str(&k, d->ref, dedup);
+        sa->secrets = d->n_secrets ? v : NULL;
+        for (size_t i = 0; i < d->n_secrets; i++) v[i] = pack_str(&k, d->secrets[i], dedup);
+        v += d->n_secrets;
+        sa->pull_secrets = d->n_pull_secrets ? v : NULL;
+        for (size_t i = 0; i < d->n_pull_secrets; i++)
+                v[i] = pack_str(&k, d->pull_secrets[i], dedup);
+        sa->n_secrets = (uint16_t)d->n_secrets; /* at most MODEL_SA_LIST_MAX */
+        sa->n_pull_secrets = (uint16_t)d->n_pull_secrets;
+        sa->meta.labels = pack_kvs(&k, items, &m->labels, NULL);
+        sa->meta.annotations = pack_kvs(&k, items + m->labels.n, &m->annotations, NULL);
         *ret = sa;
         return 0;
 }
@@ -748,41 +720,47 @@ static long long decode_created(json_object *obj) {
 
 int model_sa_decode(json_object *obj, model_sa **ret) {
         if (!ret) return -EINVAL;
-        model_sa *sa = calloc(1, sizeof(*sa));
-        if (!sa) return -ENOMEM;
+        sa_parts d = {};
         kube_meta_decode_opts o = {.annotation_keep = keep_sa};
-        int r = kube_meta_decode_full(obj, &o, &sa->meta);
+        int r = kube_meta_decode_full(obj, &o, &d.m);
+        if (r < 0) return r;
+        bool plain = true;
+        r = decode_refs(jsonutil_member(obj, "secrets"), &d.secrets, &d.n_secrets, &plain);
+        if (r >= 0)
+                r = decode_refs(jsonutil_member(obj, "imagePullSecrets"), &d.pull_secrets,
+                                &d.n_pull_secrets, &plain);
         if (r < 0) {
-                free(sa);
+                sa_parts_done(&d);
                 return r;
         }
-        sa->refs_plain = true;
-        r = decode_refs(jsonutil_member(obj, "secrets"), &sa->secrets, &sa->n_secrets,
-                        &sa->refs_plain);
-        if (r >= 0)
-                r = decode_refs(jsonutil_member(obj, "imagePullSecrets"), &sa->pull_secrets,
-                                &sa->n_pull_secrets, &sa->refs_plain);
+        kvs_take(&d.m.annotations, NAMES_ANNOTATION_INTERNAL_REGISTRY, &d.ref);
+        model_links links = {};
+        int links_error =
+            model_links_parse(kube_kvs_get(&d.m.annotations, NAMES_ANNOTATION_LINKS), &links);
+        if (links_error == -ENOMEM) {
+                sa_parts_done(&d);
+                return links_error;
+        }
+        const char *ns = NULL;
+        if (d.m.namespace && !(ns = intern_get(d.m.namespace))) {
+                model_links_done(&links);
+                sa_parts_done(&d);
+                return -ENOMEM;
+        }
+        model_sa *sa = NULL;
+        r = sa_pack(&d, ns, &sa);
+        sa_parts_done(&d);
         if (r < 0) {
-                sa_loose_free(sa);
+                intern_put(ns);
+                model_links_done(&links);
                 return r;
         }
         sa->created = decode_created(obj);
-        meta_slim(&sa->meta);
-        kvs_take(&sa->meta.annotations, NAMES_ANNOTATION_INTERNAL_REGISTRY,
-                 &sa->internal_registry_ref);
-        if (intern_field(&sa->meta.namespace) < 0) {
-                sa_loose_free(sa);
-                return -ENOMEM;
-        }
-        r = model_links_parse(kube_meta_annotation(&sa->meta, NAMES_ANNOTATION_LINKS), &sa->links);
-        if (r == -ENOMEM) {
-                sa_loose_free(sa);
-                return r;
-        }
-        sa->links_error = r < 0 ? r : 0;
-        r = sa_pack(sa, ret);
-        if (r < 0) sa_loose_free(sa);
-        return r;
+        sa->links = links;
+        sa->links_error = (int16_t)(links_error < 0 ? links_error : 0);
+        sa->refs_plain = plain;
+        *ret = sa;
+        return 0;
 }
 
 const char *model_sa_internal_registry_ref(const model_sa *sa) {
@@ -1328,8 +1306,10 @@ fail:
 
 /* ---- store vtables ---------------------------------------------------------------- */
 
-static const kube_meta *any_meta(const void *obj) {
-        return (const kube_meta *)obj; /* every model type starts with its kube_meta */
+static const kube_meta_core *any_meta(const void *obj) {
+        /* every model type starts with its kube_meta, or with a kube_meta_core, which is
+         * kube_meta's first member */
+        return (const kube_meta_core *)obj;
 }
 
 static size_t member_count(json_object *obj, const char *key, json_type type) {
@@ -1384,7 +1364,7 @@ static int secret_meta_vdecode(json_object *obj, void **ret) {
 
 /* The interned name is the table's (model_intern_mem()), not the object's. */
 static size_t namespace_mem(const void *obj) {
-        return memsize_block(obj); /* packed: labels inside, the name in the table */
+        return memsize_block(obj); /* packed: labels inside */
 }
 
 static size_t links_mem(const model_links *l) {
@@ -1394,11 +1374,10 @@ static size_t links_mem(const model_links *l) {
         return m;
 }
 
-/* A packed account: its block, plus the labels, annotations and links it points to. */
+/* A packed account: its block (labels and annotations inside), plus its parsed links. */
 static size_t sa_mem(const void *obj) {
         const model_sa *sa = obj;
-        kube_meta m = {.labels = sa->meta.labels, .annotations = sa->meta.annotations};
-        return memsize_block(sa) + kube_meta_mem(&m) + links_mem(&sa->links);
+        return memsize_block(sa) + links_mem(&sa->links);
 }
 
 static size_t secret_mem(const void *obj) {

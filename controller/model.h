@@ -4,7 +4,8 @@
  * kube_store_kind vtables for pkg/kube/store.h), and the two records the
  * controller keeps on other people's objects.
  *
- * Each slim type embeds kube_meta as its FIRST member. Decoders read a whole
+ * Each slim type embeds kube_meta (or its first part, kube_meta_core, for the kinds
+ * cached by the thousand) as its FIRST member. Decoders read a whole
  * object as the server sends it (a PartialObjectMetadata for secret
  * metadata) and keep only what the planner reads; annotations are filtered to
  * the few keys the controller needs, so that caches stay small.
@@ -145,24 +146,23 @@ int model_merged_set(model_merged *m, const char *policy, const char *registry, 
 
 /*
  * Compact objects (issue 9): a cached Namespace or ServiceAccount keeps only what rules
- * read. Both drop uid, owner references, finalizers and generation; a Namespace also its
- * resourceVersion and annotations. The namespace's name is interned: one copy per
- * namespace, shared by the Namespace (meta.name) and every ServiceAccount in it
- * (meta.namespace), refcounted and freed with the last object that holds it. Such a
- * field belongs to the table, never to the object: do not free or replace it (the
- * *_free() functions release it; one that is not the table's copy is simply freed).
- * A decoded Namespace is one allocation (struct, label items and strings). A decoded
- * ServiceAccount is one allocation: its struct, name, resourceVersion,
- * internal-registry ref and both name lists (equal names stored once) in one block; only
- * its labels, annotations and links are blocks of their own. Never free or replace a
- * field of it: model_sa_free() only.
+ * read, in a kube_meta_core (kube_meta's first part: no uid, owner references,
+ * finalizers or generation, which no rule reads of these kinds); a Namespace also drops
+ * its resourceVersion and annotations, a ServiceAccount all annotations but its link
+ * record. The namespace's name is interned: one copy per namespace, shared by the
+ * Namespace (meta.name) and every ServiceAccount in it (meta.namespace), refcounted and
+ * freed with the last object that holds it. Each object is ONE allocation: its struct,
+ * arrays and strings (a ServiceAccount's equal names stored once; a label key that every
+ * namespace has, kubernetes.io/metadata.name, is a static string); only an account's
+ * parsed links are blocks of their own. Never free or replace a field of one: its
+ * *_free() function only.
  */
 size_t model_intern_count(void); /* distinct interned names alive */
 size_t model_intern_mem(void);   /* heap bytes of the table and its names */
 
 typedef struct model_namespace {
-        kube_meta meta;   /* no annotations kept */
-        bool terminating; /* status.phase Terminating or deletionTimestamp set */
+        kube_meta_core meta; /* no annotations, no resourceVersion */
+        bool terminating;    /* status.phase Terminating or deletionTimestamp set */
 } model_namespace;
 
 int model_namespace_decode(json_object *obj, model_namespace **ret);
@@ -170,17 +170,17 @@ void model_namespace_free(model_namespace *ns);
 
 /* ---- ServiceAccount --------------------------------------------------- */
 
-/* The small fields last and 32-bit counts: one is cached per account (issue 9). */
+/* The small fields last and narrow counts: one is cached per account (issue 9). */
 typedef struct model_sa {
-        kube_meta meta;      /* annotations: only the two below are kept */
+        kube_meta_core meta; /* annotations: only pullpolicy.io/links is kept */
         char **secrets;      /* .secrets[].name, in order (entries without a name skipped) */
         char **pull_secrets; /* .imagePullSecrets[].name, in order */
         char *internal_registry_ref; /* that annotation's value, out of meta.annotations */
         long long created;           /* .metadata.creationTimestamp, Unix seconds; 0 when absent */
         model_links links;  /* parsed pullpolicy.io/links; empty when absent or malformed */
-        uint32_t n_secrets; /* at most MODEL_SA_LIST_MAX each */
-        uint32_t n_pull_secrets;
-        int links_error; /* 0, or why the annotation was malformed (-EINVAL, -E2BIG) */
+        uint16_t n_secrets; /* at most MODEL_SA_LIST_MAX each */
+        uint16_t n_pull_secrets;
+        int16_t links_error; /* 0, or why the annotation was malformed (-EINVAL, -E2BIG) */
         /* every entry of both lists is just {name: ...}: the names rebuild them exactly */
         bool refs_plain;
 } model_sa;

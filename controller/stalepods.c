@@ -104,8 +104,8 @@ static void kind_free(void *obj) {
         stale_pod_free(obj);
 }
 
-static const kube_meta *kind_meta(const void *obj) {
-        return &((const stale_pod *)obj)->meta;
+static const kube_meta_core *kind_meta(const void *obj) {
+        return &((const stale_pod *)obj)->meta.core;
 }
 
 static size_t kind_mem(const void *obj) {

@@ -364,11 +364,15 @@ static size_t kvs_mem(const kube_kvs *kvs) {
         return sz;
 }
 
+size_t kube_meta_core_mem(const kube_meta_core *m) {
+        if (!m) return 0;
+        return memsize_str(m->namespace) + memsize_str(m->name) + memsize_str(m->resource_version) +
+               kvs_mem(&m->labels) + kvs_mem(&m->annotations);
+}
+
 size_t kube_meta_mem(const kube_meta *m) {
         if (!m) return 0;
-        size_t sz = memsize_str(m->namespace) + memsize_str(m->name) + memsize_str(m->uid) +
-                    memsize_str(m->resource_version) + kvs_mem(&m->labels) +
-                    kvs_mem(&m->annotations);
+        size_t sz = kube_meta_core_mem(&m->core) + memsize_str(m->uid);
         if (m->n_owners > 0) {
                 sz += m->n_owners * sizeof(kube_owner_ref) + MEMSIZE_OVERHEAD;
                 for (size_t i = 0; i < m->n_owners; i++)
@@ -379,7 +383,7 @@ size_t kube_meta_mem(const kube_meta *m) {
         return sz + memsize_strv(m->finalizers, m->n_finalizers);
 }
 
-char *kube_meta_key(const kube_meta *m) {
+char *kube_meta_key_(const kube_meta_core *m) {
         if (!m || !m->name) return NULL;
         char *k = NULL;
         if (m->namespace) {
@@ -389,11 +393,11 @@ char *kube_meta_key(const kube_meta *m) {
         return strdup(m->name);
 }
 
-const char *kube_meta_label(const kube_meta *m, const char *key) {
+const char *kube_meta_label_(const kube_meta_core *m, const char *key) {
         return m ? kube_kvs_get(&m->labels, key) : NULL;
 }
 
-const char *kube_meta_annotation(const kube_meta *m, const char *key) {
+const char *kube_meta_annotation_(const kube_meta_core *m, const char *key) {
         return m ? kube_kvs_get(&m->annotations, key) : NULL;
 }
 

@@ -4,8 +4,9 @@
  * decoded from a whole object's JSON (".metadata"), so that cached objects do
  * not keep whole JSON documents alive.
  *
- * Typed caches embed kube_meta as their FIRST member, so a pointer to the slim
- * object is also a pointer to its metadata.
+ * Typed caches embed kube_meta, or only its first part kube_meta_core (the kinds
+ * cached by the thousand), as their FIRST member, so a pointer to the slim object
+ * is also a pointer to its metadata.
  *
  * Ownership: every string and array inside a kube_meta is owned by it and
  * freed by kube_meta_done(). Values returned by the getters point into the
@@ -60,20 +61,55 @@ typedef struct kube_owner_ref {
         bool controller;
 } kube_owner_ref;
 
+/*
+ * The part of the metadata that every cached kind keeps, and all that the store
+ * reads: kube_meta's first member (through the anonymous union below, so that
+ * m->name still names it). Kinds cached by the thousand (Namespaces,
+ * ServiceAccounts: issue 9) embed only this; a pointer to any kube_meta is also
+ * a pointer to its kube_meta_core.
+ */
+#define KUBE_META_CORE_FIELDS                                                                      \
+        char *namespace; /* NULL for cluster-scoped objects (absent or "") */                      \
+        char *name;                                                                                \
+        char *resource_version; /* NULL when absent */                                             \
+        kube_kvs labels;                                                                           \
+        kube_kvs annotations; /* possibly filtered, see kube_meta_decode_opts */                   \
+        bool deleting;        /* deletionTimestamp set */
+
+typedef struct kube_meta_core {
+        KUBE_META_CORE_FIELDS
+} kube_meta_core;
+
 typedef struct kube_meta {
-        char *namespace; /* NULL for cluster-scoped objects (absent or "") */
-        char *name;
-        char *uid;              /* NULL when absent */
-        char *resource_version; /* NULL when absent */
-        long long generation;   /* 0 when absent */
-        bool deleting;          /* deletionTimestamp set */
-        kube_kvs labels;
-        kube_kvs annotations; /* possibly filtered, see kube_meta_decode_opts */
+        union {
+                kube_meta_core core;
+                struct {
+                        KUBE_META_CORE_FIELDS
+                };
+        };
+        char *uid;            /* NULL when absent */
+        long long generation; /* 0 when absent */
         kube_owner_ref *owners;
         size_t n_owners;
         char **finalizers;
         size_t n_finalizers;
 } kube_meta;
+
+/*
+ * The kube_meta_core of m, a kube_meta or kube_meta_core pointer (const or not):
+ * lets the getters below take either.
+ */
+#ifdef __CPPCHECK__
+/* cppcheck (2.10) cannot parse _Generic: the same conversion, unchecked, for it alone */
+#define KUBE_META_CORE(m) ((const kube_meta_core *)(const void *)(m))
+#else
+#define KUBE_META_CORE(m)                                                                          \
+        _Generic((m),                                                                              \
+            kube_meta *: (const kube_meta_core *)(const void *)(m),                                \
+            const kube_meta *: (const kube_meta_core *)(const void *)(m),                          \
+            kube_meta_core *: (const kube_meta_core *)(m),                                         \
+            const kube_meta_core *: (const kube_meta_core *)(m))
+#endif
 
 typedef struct kube_meta_decode_opts {
         /*
@@ -112,16 +148,21 @@ void kube_meta_done(kube_meta *m);
 /*
  * Approximate heap bytes owned by m (strings, arrays, plus a fixed allocator
  * overhead per allocation), not counting sizeof(*m) itself, which lives in the
- * embedding object. For the store's tracked memory figure.
+ * embedding object. For the store's tracked memory figure. kube_meta_core_mem():
+ * the same for the core's fields alone.
  */
 size_t kube_meta_mem(const kube_meta *m);
+size_t kube_meta_core_mem(const kube_meta_core *m);
 
 /* A new string "namespace/name", or "name" for cluster-scoped objects; NULL on ENOMEM. */
-char *kube_meta_key(const kube_meta *m);
+char *kube_meta_key_(const kube_meta_core *m);
+#define kube_meta_key(m) kube_meta_key_(KUBE_META_CORE(m))
 
-/* Convenience lookups; NULL/false when absent. */
-const char *kube_meta_label(const kube_meta *m, const char *key);
-const char *kube_meta_annotation(const kube_meta *m, const char *key);
+/* Convenience lookups; NULL/false when absent. m: a kube_meta or a kube_meta_core. */
+const char *kube_meta_label_(const kube_meta_core *m, const char *key);
+const char *kube_meta_annotation_(const kube_meta_core *m, const char *key);
+#define kube_meta_label(m, key)      kube_meta_label_(KUBE_META_CORE(m), key)
+#define kube_meta_annotation(m, key) kube_meta_annotation_(KUBE_META_CORE(m), key)
 bool kube_meta_has_finalizer(const kube_meta *m, const char *finalizer);
 /* The owner reference with controller=true, or NULL. */
 const kube_owner_ref *kube_meta_controller_ref(const kube_meta *m);

@@ -34,29 +34,21 @@ static const char *iv_at(const idx_vals *iv, size_t i) {
 }
 
 /*
- * One cached object, its key and its index values in the same allocation
- * (header, key, padding to the values' alignment, values). The key string is
- * also the key in every table that refers to the entry. The values of the
- * namespace index (index 0) are not kept: they are the object's namespace,
- * read from the object when needed (entry_vals()), so vals[i - 1] holds index
- * i's. An index added while the store holds objects moves the values of those
- * entries to an array of their own (vals_apart).
+ * One cached object and its index values. The entry holds no key: its key,
+ * "namespace/name" (or "name"), is composed from the object's metadata when a
+ * table needs it (entry_key()), so that a store of many small objects does not
+ * hold every namespace and name twice. The values of the namespace index
+ * (index 0) are not kept either: they are the object's namespace, read from the
+ * object when needed (entry_vals()), so vals[i - 1] holds index i's; and vals
+ * is NULL while all of them are empty (most service accounts are linked by no
+ * policy), making the common entry a 24-byte block.
  */
 typedef struct entry {
         void *obj;
-        idx_vals *vals; /* [cap_vals], the first s->n_indexes - 1 used */
+        idx_vals *vals; /* [s->n_indexes - 1] (or more), or NULL: all empty */
         uint32_t seen;  /* the staged relist (staging.gen) that listed it */
         uint32_t mem;   /* tracked bytes of this entry */
-        uint16_t cap_vals;
-        bool vals_apart; /* vals is an allocation of its own, not the tail of this one */
-        char key[];      /* at offsetof(entry, key): no padding after the header */
 } entry;
-
-/* Where an entry with a key of kl bytes (NUL included) keeps its values. */
-static size_t entry_vals_offset(size_t kl) {
-        size_t o = offsetof(entry, key) + kl, a = _Alignof(idx_vals);
-        return (o + a - 1) / a * a;
-}
 
 /*
  * The objects filed under one index value: a small unordered array while
@@ -115,6 +107,22 @@ struct kube_store {
         staging st;
 };
 
+/* The key of e in buf (or the object's own name, for cluster-scoped kinds). */
+static const char *entry_key(const kube_store *s, const entry *e, char buf[KEYTAB_KEY_MAX]) {
+        const kube_meta_core *m = s->kind->meta(e->obj);
+        if (!m->namespace) return m->name;
+        /* decode_pending() admits no longer names: both fit with '/' and the NUL */
+        size_t a = strlen(m->namespace), b = strlen(m->name);
+        memcpy(buf, m->namespace, a);
+        buf[a] = '/';
+        memcpy(buf + a + 1, m->name, b + 1);
+        return buf;
+}
+
+static const char *entry_key_fn(const void *ud, const void *rec, char buf[KEYTAB_KEY_MAX]) {
+        return entry_key(ud, rec, buf);
+}
+
 /* ---- index values ---------------------------------------------------------------- */
 
 static void idx_vals_done(idx_vals *iv) {
@@ -164,7 +172,7 @@ static int compute_vals(kube_store_index_fn fn, const void *obj, idx_vals *ret) 
 
 /* The built-in namespace index (the one index without a function). */
 static int namespace_vals(const kube_store *s, const void *obj, idx_vals *ret) {
-        const kube_meta *m = s->kind->meta(obj);
+        const kube_meta_core *m = s->kind->meta(obj);
         if (!m->namespace) {
                 *ret = (idx_vals){};
                 return 0;
@@ -189,11 +197,38 @@ static int compute_all_vals(kube_store *s, const void *obj, idx_vals **ret) {
         return 0;
 }
 
-/* The values of entry e for index i (tmp: room for the namespace index's). */
+/* The values of entry e for index i (tmp: room for the namespace index's or none). */
 static const idx_vals *entry_vals(const kube_store *s, const entry *e, size_t i, idx_vals *tmp) {
-        if (i > 0) return &e->vals[i - 1];
-        (void)namespace_vals(s, e->obj, tmp);
+        if (i > 0 && e->vals) return &e->vals[i - 1];
+        *tmp = (idx_vals){};
+        if (i == 0) (void)namespace_vals(s, e->obj, tmp);
         return tmp;
+}
+
+/* Frees e's values (those of the indexes but the first n_indexes) and their array. */
+static void entry_vals_free(entry *e, size_t n_indexes) {
+        if (!e->vals) return;
+        for (size_t i = 1; i < n_indexes; i++) idx_vals_done(&e->vals[i - 1]);
+        free(e->vals);
+        e->vals = NULL;
+}
+
+/*
+ * Gives e the values vals (of every index, as compute_all_vals() made them), taking the
+ * array over: the namespace index's (borrowed) are dropped, and so is the array when
+ * all the others are empty. Never fails.
+ */
+static void entry_take_vals(const kube_store *s, entry *e, idx_vals *vals) {
+        bool any = false;
+        for (size_t i = 1; i < s->n_indexes; i++) any = any || vals[i].n > 0;
+        if (!any) {
+                free(vals); /* vals[0] borrows from the object; the others are empty */
+                e->vals = NULL;
+                return;
+        }
+        memmove(vals, vals + 1, (s->n_indexes - 1) * sizeof(idx_vals));
+        idx_vals *shrunk = realloc(vals, (s->n_indexes - 1) * sizeof(idx_vals));
+        e->vals = shrunk ? shrunk : vals; /* keeping the longer array is fine */
 }
 
 /* ---- index membership ------------------------------------------------------------- */
@@ -216,7 +251,7 @@ static vset *vset_new(const char *value) {
 }
 
 /* Makes room for one more member, so that vset_add() cannot fail. 0 or -ENOMEM. */
-static int vset_reserve(vset *vs) {
+static int vset_reserve(const kube_store *s, vset *vs) {
         if (vs->big) return keytab_reserve(vs->big, 1);
         if (vs->n < vs->cap) return 0;
         if (vs->n < VSET_SMALL) {
@@ -228,7 +263,7 @@ static int vset_reserve(vset *vs) {
                 return 0;
         }
         keytab *h;
-        if (keytab_new(offsetof(entry, key), &h) < 0) return -ENOMEM;
+        if (keytab_new_fn(entry_key_fn, s, &h) < 0) return -ENOMEM;
         if (keytab_reserve(h, vs->n + 1) < 0) {
                 keytab_free(h);
                 return -ENOMEM;
@@ -251,9 +286,10 @@ static void vset_add(vset *vs, entry *e) {
         vs->small[vs->n++] = e; /* vset_reserve() made the room */
 }
 
-static void vset_remove(vset *vs, const entry *e) {
+static void vset_remove(const kube_store *s, vset *vs, const entry *e) {
         if (vs->big) {
-                if (keytab_remove(vs->big, e->key)) vs->n--;
+                char buf[KEYTAB_KEY_MAX];
+                if (keytab_remove(vs->big, entry_key(s, e, buf))) vs->n--;
                 return;
         }
         for (uint32_t i = 0; i < vs->n; i++)
@@ -287,7 +323,7 @@ static void sweep_empty(store_index *idx, const idx_vals *iv);
  * Makes sure adding one member under each value of iv cannot fail: creates
  * missing sets and reserves room. On failure, sets left empty are dropped.
  */
-static int prepare_membership(store_index *idx, const idx_vals *iv) {
+static int prepare_membership(const kube_store *s, store_index *idx, const idx_vals *iv) {
         for (size_t i = 0; i < iv->n; i++) {
                 vset *vs = keytab_get(idx->map, iv_at(iv, i));
                 if (!vs) {
@@ -298,7 +334,7 @@ static int prepare_membership(store_index *idx, const idx_vals *iv) {
                                 goto fail;
                         }
                 }
-                if (vset_reserve(vs) < 0) goto fail;
+                if (vset_reserve(s, vs) < 0) goto fail;
         }
         return 0;
 fail:
@@ -313,10 +349,11 @@ static void add_membership(store_index *idx, const idx_vals *iv, entry *e) {
         }
 }
 
-static void remove_membership(store_index *idx, const idx_vals *iv, const entry *e) {
+static void remove_membership(const kube_store *s, store_index *idx, const idx_vals *iv,
+                              const entry *e) {
         for (size_t i = 0; i < iv->n; i++) {
                 vset *vs = keytab_get(idx->map, iv_at(iv, i));
-                if (vs) vset_remove(vs, e);
+                if (vs) vset_remove(s, vs, e);
         }
 }
 
@@ -346,30 +383,22 @@ static void index_done(store_index *idx) {
 
 static size_t obj_mem(const kube_store *s, const void *obj) {
         if (s->kind->mem) return s->kind->mem(obj);
-        return kube_meta_mem(s->kind->meta(obj));
+        return kube_meta_core_mem(s->kind->meta(obj));
 }
 
 static size_t entry_mem(const kube_store *s, const entry *e) {
-        size_t sz = obj_mem(s, e->obj) + MEMSIZE_OVERHEAD;
-        if (e->vals_apart)
-                sz += offsetof(entry, key) + strlen(e->key) + 1 + e->cap_vals * sizeof(idx_vals) +
-                      MEMSIZE_OVERHEAD;
-        else
-                sz += entry_vals_offset(strlen(e->key) + 1) + e->cap_vals * sizeof(idx_vals);
-        for (size_t i = 1; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i - 1]);
+        size_t sz = obj_mem(s, e->obj) + memsize_block(e);
+        if (e->vals) {
+                sz += memsize_block(e->vals);
+                for (size_t i = 1; i < s->n_indexes; i++) sz += idx_vals_mem(&e->vals[i - 1]);
+        }
         return sz;
-}
-
-/* Frees the values of e (n of them) and, when apart, their array. */
-static void entry_vals_done(entry *e, size_t n) {
-        for (size_t i = 0; i < n; i++) idx_vals_done(&e->vals[i]);
-        if (e->vals_apart) free(e->vals);
 }
 
 static void entry_free(const kube_store *s, entry *e) {
         if (!e) return;
         if (e->obj) s->kind->free(e->obj);
-        entry_vals_done(e, MIN((size_t)e->cap_vals, s->n_indexes - 1));
+        entry_vals_free(e, s->n_indexes);
         free(e);
 }
 
@@ -420,20 +449,14 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
                         r = -E2BIG;
                         goto fail;
                 }
-                size_t kl = strlen(key) + 1, vo = entry_vals_offset(kl);
-                fresh = malloc(MAX(sizeof(entry), vo + (s->n_indexes - 1) * sizeof(idx_vals)));
-                if (fresh) {
-                        *fresh = (entry){.vals = (idx_vals *)((char *)fresh + vo),
-                                         .cap_vals = (uint16_t)(s->n_indexes - 1)};
-                        memcpy(fresh->key, key, kl);
-                }
+                fresh = malloc(sizeof(entry));
                 if (!fresh || keytab_reserve(s->objects, 1) < 0) {
                         r = -ENOMEM;
                         goto fail;
                 }
         }
         for (size_t i = 0; i < s->n_indexes; i++) {
-                r = prepare_membership(&s->indexes[i], &vals[i]);
+                r = prepare_membership(s, &s->indexes[i], &vals[i]);
                 if (r < 0) {
                         sweep_all(s, vals);
                         goto fail;
@@ -441,36 +464,31 @@ static int upsert(kube_store *s, void *obj, char *key, idx_vals *vals) {
         }
 
         /* Nothing below can fail. */
+        free(key); /* an entry's key is its object's namespace and name */
         if (fresh) {
-                free(key);
-                fresh->obj = obj;
+                *fresh = (entry){.obj = obj};
                 (void)keytab_put(s->objects, fresh, NULL);
                 for (size_t i = 0; i < s->n_indexes; i++)
                         add_membership(&s->indexes[i], &vals[i], fresh);
-                /* the values but the namespace index's (borrowed) now belong to the entry */
-                memcpy(fresh->vals, vals + 1, (s->n_indexes - 1) * sizeof(idx_vals));
-                free(vals);
+                entry_take_vals(s, fresh, vals);
                 fresh->mem = (uint32_t)entry_mem(s, fresh);
                 s->entries_mem += fresh->mem;
                 notify(s, KUBE_EVENT_ADDED, NULL, obj);
                 return KUBE_EVENT_ADDED;
         }
 
-        free(key); /* the entry keeps its own, equal key: index sets point at it */
         void *old_obj = e->obj;
         idx_vals tmp;
         for (size_t i = 0; i < s->n_indexes; i++) {
-                remove_membership(&s->indexes[i], entry_vals(s, e, i, &tmp), e);
+                remove_membership(s, &s->indexes[i], entry_vals(s, e, i, &tmp), e);
                 add_membership(&s->indexes[i], &vals[i], e);
         }
         sweep_entry(s, e); /* still with the old object and values */
-        e->obj = obj;
+        e->obj = obj;      /* the same key: tables holding e stay sound */
         notify(s, KUBE_EVENT_MODIFIED, old_obj, obj);
         s->kind->free(old_obj);
-        /* The new values take the old ones' place (an entry has room for every index). */
-        for (size_t i = 1; i < s->n_indexes; i++) idx_vals_done(&e->vals[i - 1]);
-        memcpy(e->vals, vals + 1, (s->n_indexes - 1) * sizeof(idx_vals));
-        free(vals); /* vals[0], the namespace's, borrows from obj */
+        entry_vals_free(e, s->n_indexes);
+        entry_take_vals(s, e, vals);
         s->entries_mem -= e->mem;
         e->mem = (uint32_t)entry_mem(s, e);
         s->entries_mem += e->mem;
@@ -483,19 +501,26 @@ fail:
         return r;
 }
 
-/* Removes the entry under key; 1 when there was one. */
-static int remove_key(kube_store *s, const char *key) {
-        entry *e = keytab_remove(s->objects, key);
-        if (!e) return 0;
+/* Removes e, which is in the store. */
+static void remove_entry(kube_store *s, entry *e) {
+        char buf[KEYTAB_KEY_MAX];
+        keytab_remove(s->objects, entry_key(s, e, buf));
         idx_vals tmp;
         for (size_t i = 0; i < s->n_indexes; i++) {
                 const idx_vals *iv = entry_vals(s, e, i, &tmp);
-                remove_membership(&s->indexes[i], iv, e);
+                remove_membership(s, &s->indexes[i], iv, e);
                 sweep_empty(&s->indexes[i], iv);
         }
         s->entries_mem -= e->mem;
         notify(s, KUBE_EVENT_DELETED, e->obj, NULL);
         entry_free(s, e);
+}
+
+/* Removes the entry under key; 1 when there was one. */
+static int remove_key(kube_store *s, const char *key) {
+        entry *e = keytab_get(s->objects, key);
+        if (!e) return 0;
+        remove_entry(s, e);
         return 1;
 }
 
@@ -561,10 +586,17 @@ static int decode_pending(kube_store *s, json_object *obj, pending *ret) {
                 refused(s, obj, r < 0 ? r : -EINVAL);
                 return -EINVAL;
         }
-        const kube_meta *m = s->kind->meta(o);
-        if (!m || !m->name) {
+        const kube_meta_core *m = s->kind->meta(o);
+        if (!m || !m->name || !*m->name) {
                 s->kind->free(o);
                 refused(s, obj, -EINVAL);
+                return -EINVAL;
+        }
+        /* Kubernetes' own limit, which entry_key() relies on */
+        if (strlen(m->name) > KUBE_META_NAME_MAX ||
+            (m->namespace && strlen(m->namespace) > KUBE_META_NAME_MAX)) {
+                s->kind->free(o);
+                refused(s, obj, -E2BIG);
                 return -EINVAL;
         }
         char *key = kube_meta_key(m);
@@ -607,7 +639,7 @@ int kube_store_new(const kube_store_kind *kind, kube_store **ret) {
         s->max_objects = KUBE_STORE_DEFAULT_MAX_OBJECTS;
         s->indexes[0].name = strdup(KUBE_STORE_INDEX_NAMESPACE);
         s->n_indexes = 1;
-        if (!s->indexes[0].name || keytab_new(offsetof(entry, key), &s->objects) < 0 ||
+        if (!s->indexes[0].name || keytab_new_fn(entry_key_fn, s, &s->objects) < 0 ||
             keytab_new(offsetof(vset, value), &s->indexes[0].map) < 0) {
                 kube_store_free(s);
                 return -ENOMEM;
@@ -671,32 +703,33 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
         idx.name = strdup(name);
         if (!idx.name || keytab_new(offsetof(vset, value), &idx.map) < 0) goto fail;
 
-        /* Room for the new slot in every entry; a larger array left behind on
-         * failure is harmless. */
+        /* Room for the new slot in every entry that has values; a larger array left
+         * behind on failure is harmless. */
         st = 0;
         while (keytab_iterate(s->objects, &st, &v)) {
                 entry *e = v;
-                /* index k's values go to vals[k - 1] (none kept for index 0) */
-                if (e->cap_vals < k) {
-                        idx_vals *n = e->vals_apart ? realloc(e->vals, k * sizeof(idx_vals))
-                                                    : malloc(k * sizeof(idx_vals));
-                        if (!n) goto fail;
-                        if (!e->vals_apart) memcpy(n, e->vals, (k - 1) * sizeof(idx_vals));
-                        e->vals = n;
-                        e->vals_apart = true;
-                        e->cap_vals = (uint16_t)k;
-                }
+                if (!e->vals) continue;
+                idx_vals *n = realloc(e->vals, k * sizeof(idx_vals));
+                if (!n) goto fail;
+                e->vals = n;
                 e->vals[k - 1] = (idx_vals){};
         }
 
         st = 0;
         while (keytab_iterate(s->objects, &st, &v)) {
                 entry *e = v;
-                r = compute_vals(fn, e->obj, &e->vals[k - 1]);
+                idx_vals iv;
+                r = compute_vals(fn, e->obj, &iv);
                 if (r < 0) goto fail_vals;
-                r = prepare_membership(&idx, &e->vals[k - 1]);
+                if (iv.n > 0 && !e->vals && !(e->vals = calloc(k, sizeof(idx_vals)))) {
+                        idx_vals_done(&iv);
+                        r = -ENOMEM;
+                        goto fail_vals;
+                }
+                if (e->vals) e->vals[k - 1] = iv; /* else empty: nothing to keep */
+                r = prepare_membership(s, &idx, &iv);
                 if (r < 0) goto fail_vals;
-                add_membership(&idx, &e->vals[k - 1], e);
+                add_membership(&idx, &iv, e);
         }
 
         s->indexes[k] = idx;
@@ -711,8 +744,10 @@ int kube_store_add_index(kube_store *s, const char *name, kube_store_index_fn fn
         return 0;
 
 fail_vals:
+        /* (an entry given an array above keeps it, all empty: harmless) */
         st = 0;
-        while (keytab_iterate(s->objects, &st, &v)) idx_vals_done(&((entry *)v)->vals[k - 1]);
+        while (keytab_iterate(s->objects, &st, &v))
+                if (((entry *)v)->vals) idx_vals_done(&((entry *)v)->vals[k - 1]);
 fail:
         index_done(&idx);
         return r;
@@ -760,8 +795,10 @@ int kube_store_apply(kube_store *s, kube_event_type type, json_object *obj) {
         }
 }
 
-static int key_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
+/* qsort_r() order of entries by key. */
+static int entry_key_cmp(const void *a, const void *b, void *ud) {
+        char ba[KEYTAB_KEY_MAX], bb[KEYTAB_KEY_MAX];
+        return strcmp(entry_key(ud, *(entry *const *)a, ba), entry_key(ud, *(entry *const *)b, bb));
 }
 
 static bool same_version(const kube_store *s, const void *a, const void *b) {
@@ -866,7 +903,7 @@ int kube_store_replace_commit(kube_store *s) {
         size_t fresh = 0, n_gone = 0;
         for (size_t i = 0; i < st->n_ps; i++)
                 if (st->ps[i].obj && !keytab_get(s->objects, st->ps[i].key)) fresh++;
-        char **gone = NULL;
+        entry **gone = NULL;
         int r, changes = 0;
         if (st->listed_stored + fresh > s->max_objects) {
                 r = -E2BIG;
@@ -875,16 +912,19 @@ int kube_store_replace_commit(kube_store *s) {
         size_t it = 0;
         void *v;
         if (keytab_size(s->objects) > st->listed_stored &&
-            !(gone = malloc((keytab_size(s->objects) - st->listed_stored) * sizeof(char *)))) {
+            !(gone = malloc((keytab_size(s->objects) - st->listed_stored) * sizeof(entry *)))) {
                 r = -ENOMEM;
                 goto out;
         }
         while (keytab_iterate(s->objects, &it, &v))
-                if (((entry *)v)->seen != st->gen) gone[n_gone++] = ((entry *)v)->key;
-        if (n_gone > 1) qsort(gone, n_gone, sizeof(char *), key_cmp);
+                if (((entry *)v)->seen != st->gen) gone[n_gone++] = v;
+        if (n_gone > 1) qsort_r(gone, n_gone, sizeof(entry *), entry_key_cmp, s);
 
         /* From here on the store changes. */
-        for (size_t i = 0; i < n_gone; i++) changes += remove_key(s, gone[i]);
+        for (size_t i = 0; i < n_gone; i++) {
+                remove_entry(s, gone[i]);
+                changes++;
+        }
         for (size_t i = 0; i < st->n_ps; i++) {
                 pending *p = &st->ps[i];
                 if (!p->obj) continue;
@@ -1021,10 +1061,6 @@ size_t kube_store_count_indexed(const kube_store *s, const char *index_name, con
         return vs ? vs->n : 0;
 }
 
-static int entry_key_cmp(const void *a, const void *b) {
-        return strcmp((*(entry *const *)a)->key, (*(entry *const *)b)->key);
-}
-
 int kube_store_list(const kube_store *s, const char *index_name, const char *value,
                     const void ***ret, size_t *ret_n) {
         if (!s || !ret || !ret_n) return -EINVAL;
@@ -1055,7 +1091,7 @@ int kube_store_list(const kube_store *s, const char *index_name, const char *val
                 void *v;
                 while (keytab_iterate(s->objects, &st, &v)) es[i++] = v;
         }
-        qsort(es, n, sizeof(entry *), entry_key_cmp);
+        qsort_r(es, n, sizeof(entry *), entry_key_cmp, (void *)s);
         for (i = 0; i < n; i++) objs[i] = es[i]->obj;
         free(es);
         *ret = objs;

@@ -5,9 +5,9 @@
  * cache.Store + cache.Indexer, fed by a reflector.
  *
  * The store is generic: a kube_store_kind vtable decodes server JSON into the
- * caller's slim struct, which embeds kube_meta as its FIRST member (so that
- * kind->meta is usually a cast). PartialObjectMetadata objects need nothing
- * special: the kind's decoder reads only .metadata.
+ * caller's slim struct, which embeds kube_meta (or only its kube_meta_core) as
+ * its FIRST member (so that kind->meta is usually a cast). PartialObjectMetadata
+ * objects need nothing special: the kind's decoder reads only .metadata.
  *
  * Ownership: the store owns the objects it holds. Pointers handed out by
  * getters, iterators and handlers stay valid until the next mutation of the
@@ -57,9 +57,12 @@ typedef struct kube_store_kind {
          */
         int (*decode)(json_object *obj, void **ret);
         void (*free)(void *obj);
-        /* The embedded metadata; must have a name. */
-        const kube_meta *(*meta)(const void *obj);
-        /* Heap bytes of obj including its own struct; NULL: kube_meta_mem() is used. */
+        /*
+         * The embedded metadata; must have a name. Its namespace and name must not be
+         * longer than KUBE_META_NAME_MAX (else the object is refused, as over a limit).
+         */
+        const kube_meta_core *(*meta)(const void *obj);
+        /* Heap bytes of obj including its own struct; NULL: kube_meta_core_mem() is used. */
         size_t (*mem)(const void *obj);
 } kube_store_kind;
 

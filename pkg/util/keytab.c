@@ -16,10 +16,12 @@ struct keytab {
         size_t cap;   /* 0 or a power of two */
         size_t size;
         size_t key_offset;
+        keytab_key_fn key_fn; /* NULL: the key is at key_offset */
+        const void *key_ud;
 };
 
-static const char *key_of(const keytab *t, const void *rec) {
-        return (const char *)rec + t->key_offset;
+static const char *key_of(const keytab *t, const void *rec, char buf[KEYTAB_KEY_MAX]) {
+        return t->key_fn ? t->key_fn(t->key_ud, rec, buf) : (const char *)rec + t->key_offset;
 }
 
 static uint64_t hash_str(const char *s) {
@@ -35,6 +37,15 @@ int keytab_new(size_t key_offset, keytab **ret) {
         return 0;
 }
 
+int keytab_new_fn(keytab_key_fn key_fn, const void *ud, keytab **ret) {
+        if (!key_fn) return -EINVAL;
+        int r = keytab_new(0, ret);
+        if (r < 0) return r;
+        (*ret)->key_fn = key_fn;
+        (*ret)->key_ud = ud;
+        return 0;
+}
+
 keytab *keytab_free(keytab *t) {
         if (!t) return NULL;
         free(t->slots);
@@ -44,7 +55,8 @@ keytab *keytab_free(keytab *t) {
 
 static void insert_slot(const keytab *t, void **slots, size_t cap, void *rec) {
         size_t mask = cap - 1;
-        for (size_t i = hash_str(key_of(t, rec)) & mask;; i = (i + 1) & mask)
+        char buf[KEYTAB_KEY_MAX];
+        for (size_t i = hash_str(key_of(t, rec, buf)) & mask;; i = (i + 1) & mask)
                 if (!slots[i]) {
                         slots[i] = rec;
                         return;
@@ -81,16 +93,18 @@ int keytab_reserve(keytab *t, size_t n) {
 static void **find(const keytab *t, const char *key) {
         if (t->cap == 0) return NULL;
         size_t mask = t->cap - 1;
+        char buf[KEYTAB_KEY_MAX];
         for (size_t i = hash_str(key) & mask;; i = (i + 1) & mask) {
                 void **s = &t->slots[i];
                 if (!*s) return NULL;
-                if (streq(key_of(t, *s), key)) return s;
+                if (streq(key_of(t, *s, buf), key)) return s;
         }
 }
 
 int keytab_put(keytab *t, void *rec, void **ret_old) {
         if (!t || !rec) return -EINVAL;
-        void **s = find(t, key_of(t, rec));
+        char buf[KEYTAB_KEY_MAX];
+        void **s = find(t, key_of(t, rec, buf));
         if (s) {
                 if (ret_old) *ret_old = *s;
                 *s = rec;
@@ -117,10 +131,11 @@ void *keytab_remove(keytab *t, const char *key) {
         void *rec = *s;
         size_t mask = t->cap - 1;
         size_t hole = (size_t)(s - t->slots);
+        char buf[KEYTAB_KEY_MAX];
         /* Backward shift, as util/hashmap.c: later members of the probe run move into the
          * hole unless that would put them before their home slot. */
         for (size_t j = (hole + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
-                size_t home = hash_str(key_of(t, t->slots[j])) & mask;
+                size_t home = hash_str(key_of(t, t->slots[j], buf)) & mask;
                 bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
                 if (movable) {
                         t->slots[hole] = t->slots[j];

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A hash set of records that carry their own string key at a fixed offset
- * (e.g. a struct ending in `char key[]`): open addressing, linear probing,
+ * (e.g. a struct ending in `char key[]`), or whose key a function composes from
+ * their fields (keytab_new_fn()): open addressing, linear probing,
  * backward-shift deletion, keys hashed with util/hash.h's keyed SipHash as in
  * util/hashmap.h. A slot is one pointer, half of hashmap's key and value: the
  * store keeps one slot per cached object for the life of the process.
@@ -19,11 +20,22 @@
 #include <stddef.h>
 
 #define KEYTAB_MAX_ENTRIES (1u << 28)
+#define KEYTAB_KEY_MAX     512 /* bytes of a key that a keytab_key_fn composes, NUL included */
 
 typedef struct keytab keytab;
 
+/*
+ * For records whose key is not one string of theirs (the store's entries: "namespace/name"
+ * of the object they hold): returns rec's key, either a string rec holds or one written to
+ * buf. Must be a pure function of rec while rec is in the table, and fit KEYTAB_KEY_MAX.
+ */
+typedef const char *(*keytab_key_fn)(const void *ud, const void *rec, char buf[KEYTAB_KEY_MAX]);
+
 /* An empty table whose records hold their key at key_offset; 0, -EINVAL or -ENOMEM. */
 int keytab_new(size_t key_offset, keytab **ret);
+
+/* An empty table whose records' keys key_fn(ud, rec, buf) gives; 0, -EINVAL or -ENOMEM. */
+int keytab_new_fn(keytab_key_fn key_fn, const void *ud, keytab **ret);
 
 /* Frees the table (not the records); accepts NULL; returns NULL. */
 keytab *keytab_free(keytab *t);

@@ -73,7 +73,7 @@ static int sl_event(void *ud, kube_event_type type, json_object *obj) {
 
 static int sl_visit(const void *obj, void *ud) {
         char **rec = ud;
-        const kube_meta *m = model_kind_namespace.meta(obj);
+        const kube_meta_core *m = model_kind_namespace.meta(obj);
         size_t have = strlen(*rec);
         size_t add = strlen(m->name) + (m->resource_version ? strlen(m->resource_version) : 0) + 3;
         if (have + add > SL_MAX_RECORD) return 1;

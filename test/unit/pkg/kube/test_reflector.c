@@ -905,8 +905,8 @@ static void meta_obj_free(void *p) {
         free(m);
 }
 
-static const kube_meta *meta_obj_meta(const void *p) {
-        return &((const meta_obj *)p)->meta;
+static const kube_meta_core *meta_obj_meta(const void *p) {
+        return &((const meta_obj *)p)->meta.core;
 }
 
 static const kube_store_kind meta_obj_kind = {

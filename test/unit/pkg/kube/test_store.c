@@ -67,6 +67,10 @@ static const kube_meta *sa_meta(const void *obj) {
         return &((const test_sa *)obj)->meta;
 }
 
+static const kube_meta_core *sa_core(const void *obj) {
+        return &sa_meta(obj)->core;
+}
+
 static size_t sa_mem(const void *obj) {
         const test_sa *sa = obj;
         size_t sz = sizeof(*sa) + kube_meta_mem(&sa->meta) + sa->n_secrets * sizeof(char *);
@@ -78,7 +82,7 @@ static const kube_store_kind sa_kind = {
     .name = "serviceaccounts",
     .decode = sa_decode,
     .free = sa_free,
-    .meta = sa_meta,
+    .meta = sa_core,
     .mem = sa_mem,
 };
 
@@ -596,6 +600,38 @@ static int stop_at_second(const void *obj, void *ud) {
         return ++*calls == 2 ? 42 : 0;
 }
 
+/*
+ * Entries hold no key: the store composes "namespace/name" from the object. Lookups,
+ * the order of kube_store_list() (strcmp of the whole key: '-' sorts before '/') and of
+ * a relist's deletions must be those of the composed keys.
+ */
+static void test_composed_keys(void **state) {
+        ev_log log = {0};
+        _cleanup_store_ kube_store *s = new_store(&log);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("a", "y", "1", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa("a-b", "x", "2", NULL, NULL)), 1);
+        assert_int_equal(apply(s, KUBE_EVENT_ADDED, mk_sa(NULL, "zz", "3", NULL, NULL)), 1);
+        log.n = 0;
+        assert_keys(s, NULL, NULL, "a-b/x a/y zz");
+        assert_string_equal(rv_get(s, "a", "y"), "1");
+        assert_non_null(kube_store_get_by_key(s, "a-b/x"));
+        assert_non_null(kube_store_get_by_key(s, "zz"));
+        assert_null(kube_store_get_by_key(s, "a/b/x"));
+        assert_null(kube_store_get(s, "a", "b/x"));
+        /* a name longer than Kubernetes allows is no key at all */
+        char longname[KUBE_META_NAME_MAX + 2];
+        memset(longname, 'n', sizeof longname - 1);
+        longname[sizeof longname - 1] = '\0';
+        assert_null(kube_store_get(s, "a", longname));
+
+        json_object *items = json_object_new_array();
+        json_object_array_add(items, mk_sa(NULL, "zz", "3", NULL, NULL));
+        assert_int_equal(kube_store_replace(s, items), 2);
+        json_object_put(items);
+        ASSERT_LOG(&log, "DELETED a-b/x 2->-", "DELETED a/y 1->-");
+        assert_keys(s, NULL, NULL, "zz");
+}
+
 static void test_foreach_stops(void **state) {
         _cleanup_store_ kube_store *s = new_store(NULL);
         int calls = 0;
@@ -994,6 +1030,7 @@ int main(void) {
             cmocka_unit_test(test_indexes_random),
             cmocka_unit_test(test_namespace_index),
             cmocka_unit_test(test_index_sets_small_and_large),
+            cmocka_unit_test(test_composed_keys),
             cmocka_unit_test(test_foreach_stops),
             cmocka_unit_test(test_add_index_later_and_failures),
             cmocka_unit_test(test_reentrancy),

@@ -21,11 +21,24 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(keytab *, keytab_free);
 typedef struct rec {
         int value;
         char key[16];
+        char ns[8], name[8]; /* the parts of key for composed_key() ("ns/name") */
 } rec;
+
+static int composed_calls;
+
+/* A key composed from two fields, as the store composes "namespace/name". */
+static const char *composed_key(const void *ud, const void *r, char buf[KEYTAB_KEY_MAX]) {
+        const rec *x = r;
+        assert_ptr_equal(ud, &composed_calls);
+        composed_calls++;
+        snprintf(buf, KEYTAB_KEY_MAX, "%s/%s", x->ns, x->name);
+        return buf;
+}
 
 static void test_basic(void **state) {
         _cleanup_keytab_ keytab *t = NULL;
-        rec a = {1, "a"}, a2 = {2, "a"}, b = {3, "b"};
+        rec a = {.value = 1, .key = "a"}, a2 = {.value = 2, .key = "a"},
+            b = {.value = 3, .key = "b"};
         void *old = &b;
 
         assert_int_equal(keytab_new(offsetof(rec, key), &t), 0);
@@ -59,18 +72,29 @@ static void test_basic(void **state) {
         assert_null(keytab_free(NULL));
 }
 
-/* Random puts and removes over 300 keys (long probe runs, wrap-around, shrinking). */
-static void test_random_against_model(void **state) {
+/*
+ * Random puts and removes over 300 keys (long probe runs, wrap-around, shrinking); keys at
+ * an offset of the records, or composed by a function from two of their fields.
+ */
+static void random_against_model(bool composed) {
         enum { KEYS = 300 };
         static rec recs[KEYS];
         bool in[KEYS] = {false};
         size_t want = 0;
         unsigned seed = 11;
         _cleanup_keytab_ keytab *t = NULL;
-        assert_int_equal(keytab_new(offsetof(rec, key), &t), 0);
+        if (composed)
+                assert_int_equal(keytab_new_fn(composed_key, &composed_calls, &t), 0);
+        else
+                assert_int_equal(keytab_new(offsetof(rec, key), &t), 0);
         for (int i = 0; i < KEYS; i++) {
                 recs[i].value = i;
-                snprintf(recs[i].key, sizeof recs[i].key, "k%d", i);
+                snprintf(recs[i].ns, sizeof recs[i].ns, "n%d", i % 7);
+                snprintf(recs[i].name, sizeof recs[i].name, "k%d", i);
+                if (composed)
+                        snprintf(recs[i].key, sizeof recs[i].key, "n%d/k%d", i % 7, i);
+                else
+                        snprintf(recs[i].key, sizeof recs[i].key, "k%d", i);
         }
         for (int round = 0; round < 20000; round++) {
                 seed = seed * 1103515245u + 12345u;
@@ -100,10 +124,24 @@ static void test_random_against_model(void **state) {
         assert_int_equal(n, want);
 }
 
+static void test_random_against_model(void **state) {
+        random_against_model(false);
+}
+
+static void test_random_composed_keys(void **state) {
+        composed_calls = 0;
+        random_against_model(true);
+        assert_true(composed_calls > 0);
+        _cleanup_keytab_ keytab *t = NULL;
+        assert_int_equal(keytab_new_fn(NULL, NULL, &t), -EINVAL);
+        assert_null(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_basic),
             cmocka_unit_test(test_random_against_model),
+            cmocka_unit_test(test_random_composed_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
