@@ -300,8 +300,9 @@ static void job_finish(job *j, int result) {
 
 static void emit_events(job *j) {
         pp_reconciler *r = j->r;
-        if (r->stale && j->plan && j->policy) {
-                /* R13: stale pods' Events, opt-in deletions; the rate may ask to come back */
+        if (r->stale && j->plan && j->policy && !j->scoped) {
+                /* R13: stale pods' Events, opt-in deletions; the rate may ask to come back. A
+                 * plan of some namespaces alone judges no pods: it must not read as "none". */
                 long long after = pp_stale_act(r->stale, &j->policy->meta, j->plan, kube_now());
                 if (after >= 0 && (j->plan->requeue_after < 0 || after < j->plan->requeue_after))
                         j->plan->requeue_after = after;
