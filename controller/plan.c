@@ -294,6 +294,17 @@ const char *plan_write_kind_to_string(plan_write_kind k) {
 
 /* ---- the plan: context ------------------------------------------------------------ */
 
+int ctx_finish(ctx *c, int r, plan **ret) {
+        if (r >= 0) {
+                c->out->requeue_after = c->requeue;
+                *ret = TAKE_PTR(c->out);
+        }
+        plan_free(c->out);
+        c->out = NULL;
+        ctx_done(c);
+        return r < 0 ? r : 0;
+}
+
 void ctx_done(ctx *c) {
         free(c->key);
         free(c->mkey);
@@ -1024,13 +1035,7 @@ finish:
         free(srcs);
         free(usable);
         strv_free(done, n_done);
-        if (r >= 0) {
-                c.out->requeue_after = c.requeue;
-                *ret = TAKE_PTR(c.out);
-        }
-        plan_free(c.out);
-        ctx_done(&c);
-        return r < 0 ? r : 0;
+        return ctx_finish(&c, r, ret);
 }
 
 int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
@@ -1061,12 +1066,8 @@ int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
                         free(c.out->events[i].message);
                 }
                 c.out->n_events = 0;
-                c.out->requeue_after = c.requeue;
-                *ret = TAKE_PTR(c.out);
         }
-        plan_free(c.out);
-        ctx_done(&c);
-        return r < 0 ? r : 0;
+        return ctx_finish(&c, r, ret);
 }
 
 /* ---- JSON of a RoleBinding --------------------------------------------------------- */

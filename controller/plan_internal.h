@@ -64,6 +64,9 @@ typedef struct src_info {
 /* plan.c */
 void sort_by_name(void *arr, size_t n);
 void ctx_done(ctx *c);
+/* The end of a planning function: on success (r >= 0) the plan goes to *ret with the
+ * requeue the rules asked for, else it is freed; the context is freed either way. */
+int ctx_finish(ctx *c, int r, plan **ret);
 bool snapshot_ok(const plan_snapshot *s);
 bool distribution_allowed(const plan_settings *set, const char *home);
 /* R2: the bindings of c->subjects; with c->scope, no delete but of that namespace's. */

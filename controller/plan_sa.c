@@ -632,11 +632,5 @@ finish:
         free(srcs);
         free(usable);
         strv_free(done, n_done);
-        if (r >= 0) {
-                c.out->requeue_after = c.requeue;
-                *ret = TAKE_PTR(c.out);
-        }
-        plan_free(c.out);
-        ctx_done(&c);
-        return r < 0 ? r : 0;
+        return ctx_finish(&c, r, ret);
 }

@@ -138,6 +138,28 @@ bench_stop_controller() {
 
 # One policy (home bench-home, secret bench-creds, wait Never), so that a named-secret watch
 # exists as in any real cluster, and N namespaces bench-unrelated-1..N without policies.
+# Bytes the API server has sent for RESOURCE's LISTs and watch events, from its own metrics.
+bench_resource_bytes() {
+        k get --raw /metrics | awk -v r="resource=\"$1\"" '(/^apiserver_response_sizes_sum/ && index($0, r) && /verb="LIST"/) ||
+                (/^apiserver_watch_events_sizes_sum/ && index($0, r)) {s += $NF} END {printf "%.0f\n", s}'
+}
+
+# One controller run beside K objects of RESOURCE: prints name,k,ready_s,rss_kb,hwm_kb,cached,bytes
+# where cached sums pullpolicy_cache_objects over sources starting with SOURCE and bytes is what
+# the API server sent for RESOURCE meanwhile. The settle time is $settle.
+bench_measure_beside() { # name binary k resource source log
+        local b0 b1 rss hwm cached
+        b0=$(bench_resource_bytes "$4")
+        bench_run_controller "$2" "$6"
+        sleep "$settle"
+        b1=$(bench_resource_bytes "$4")
+        rss=$(bench_status VmRSS)
+        hwm=$(bench_status VmHWM)
+        cached=$(bench_metrics | awk -v s="source=\"$5" '/^pullpolicy_cache_objects/ && index($0, s) {n += $NF} END {print n + 0}')
+        bench_stop_controller
+        printf '%s,%s,%s,%s,%s,%s,%s\n' "$1" "$3" "$bench_ready_s" "$rss" "$hwm" "$cached" $((b1 - b0))
+}
+
 bench_sample_policy() {
         k apply -f - >/dev/null <<YAML
 apiVersion: v1

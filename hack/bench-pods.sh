@@ -69,21 +69,8 @@ add_pods() {
         bench_state pods "$1"
 }
 
-pod_bytes() {
-        k get --raw /metrics | awk '(/^apiserver_response_sizes_sum/ && /resource="pods"/ && /verb="LIST"/) ||
-                (/^apiserver_watch_events_sizes_sum/ && /resource="pods"/) {s += $NF} END {printf "%.0f\n", s}'
-}
 measure() { # name path k
-        local name=$1 bin=$2 kk=$3 b0 b1 rss hwm cached
-        b0=$(pod_bytes)
-        bench_run_controller "$bin" "$out/pods-controller.log"
-        sleep "$settle"
-        b1=$(pod_bytes)
-        rss=$(bench_status VmRSS)
-        hwm=$(bench_status VmHWM)
-        cached=$(bench_metrics | awk '/^pullpolicy_cache_objects/ && /source="pods-pending"/ {s += $NF} END {print s + 0}')
-        bench_stop_controller
-        printf '%s,%s,%s,%s,%s,%s,%s\n' "$name" "$kk" "$bench_ready_s" "$rss" "$hwm" "$cached" $((b1 - b0))
+        bench_measure_beside "$1" "$2" "$3" pods 'pods-pending"' "$out/pods-controller.log"
 }
 
 echo "binary,k,running_pods,ready_s,rss_kb,hwm_kb,cached_pods,pod_bytes,rss_delta_kb,rss_ratio,hwm_ratio" >"$out/pods.csv"

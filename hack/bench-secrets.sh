@@ -22,21 +22,8 @@ bench_cluster "$dir"
 
 bench_sample_policy "$nns"
 
-secret_bytes() {
-        k get --raw /metrics | awk '(/^apiserver_response_sizes_sum/ && /resource="secrets"/ && /verb="LIST"/) ||
-                (/^apiserver_watch_events_sizes_sum/ && /resource="secrets"/) {s += $NF} END {printf "%.0f\n", s}'
-}
 measure() { # name path k
-        local name=$1 bin=$2 kk=$3 b0 b1 rss hwm cached
-        b0=$(secret_bytes)
-        bench_run_controller "$bin" "$out/secrets-controller.log"
-        sleep "$settle"
-        b1=$(secret_bytes)
-        rss=$(bench_status VmRSS)
-        hwm=$(bench_status VmHWM)
-        cached=$(bench_metrics | awk '/^pullpolicy_cache_objects/ && /source="secrets/ {s += $NF} END {print s + 0}')
-        bench_stop_controller
-        printf '%s,%s,%s,%s,%s,%s,%s\n' "$name" "$kk" "$bench_ready_s" "$rss" "$hwm" "$cached" $((b1 - b0))
+        bench_measure_beside "$1" "$2" "$3" secrets 'secrets' "$out/secrets-controller.log"
 }
 
 echo "binary,k,ready_s,rss_kb,hwm_kb,cached_secrets,secret_bytes,rss_ratio,hwm_ratio" >"$out/secrets.csv"
