@@ -77,7 +77,8 @@ static void update_active(app *a) {
         }
 }
 
-static void observe_request(void *ud, kube_method m, long http_status, int error) {
+static void observe_request(void *ud, kube_method m, const char *path, long http_status,
+                            int error) {
         app *a = ud;
         metrics_api_request(a->metrics, kube_method_to_string(m), http_status);
         kube_client_stats st;

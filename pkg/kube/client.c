@@ -550,7 +550,8 @@ static void request_finish(kube_request *r, int transport_error) {
         if (err) c->stats.failed++;
         r->state = RQ_DONE;
         if (c->observer && !r->internal)
-                c->observer(c->observer_ud, r->method, r->http_status, err);
+                c->observer(c->observer_ud, r->method, r->url + strlen(c->base_url), r->http_status,
+                            err);
         if (r->on_done) r->on_done(c, &resp, r->userdata);
         kube_status_free(st);
         request_release(r);

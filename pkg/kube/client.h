@@ -158,11 +158,12 @@ struct ev_loop *kube_client_loop(const kube_client *c);
 
 /*
  * Called once for every request that completes (not for cancelled ones),
- * before its on_done: the method, the HTTP status (0 when none arrived) and
- * the error. For metrics; must not start or cancel requests. NULL removes it.
+ * before its on_done: the method, the request's path (as given, with its query), the HTTP
+ * status (0 when none arrived) and the error. For metrics; must not start or cancel
+ * requests. NULL removes it.
  */
-typedef void (*kube_client_observer)(void *userdata, kube_method method, long http_status,
-                                     int error);
+typedef void (*kube_client_observer)(void *userdata, kube_method method, const char *path,
+                                     long http_status, int error);
 void kube_client_set_observer(kube_client *c, kube_client_observer fn, void *userdata);
 
 /* "GET", "POST", ... */

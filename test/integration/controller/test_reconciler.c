@@ -358,24 +358,36 @@ static void test_refused_object_no_relist(void **state) {
 
 /* ---- issue 10: a new service account costs its own writes ------------------------------------ */
 
-/* Writes the API server answered, by their outcome (the client's observer). */
-static unsigned long writes_done, writes_refused;
+/*
+ * Writes the API server answered in the test's namespaces (those whose name starts with
+ * writes_prefix), by their outcome (the client's observer). The reconciler also plans the
+ * policies other tests left on the shared control plane: their writes are not counted.
+ */
+static unsigned long writes_done, status_writes_done, writes_refused;
+static char writes_prefix[256];
 
-static void observe_write(void *ud, kube_method m, long http_status, int error) {
-        if (m == KUBE_GET) return;
+static void observe_write(void *ud, kube_method m, const char *path, long http_status, int error) {
+        if (m == KUBE_GET || !strstr(path, writes_prefix)) return;
+        size_t n = strcspn(path, "?");
+        bool status = n >= 7 && strncmp(path + n - 7, "/status", 7) == 0;
         if (http_status >= 200 && http_status < 300)
-                writes_done++;
+                ++*(status ? &status_writes_done : &writes_done);
         else
                 writes_refused++;
 }
 
 /*
- * Writes done. A refused one (a 409: a plan made while the watch of one object had not yet
- * caught up with our own write of it, then re-read and found done) changed nothing; it is
- * printed, not counted.
+ * Writes done, the policy's status writes (client_status_writes()) apart: a recount may come
+ * before the test has looked at the links on a loaded machine. A refused one (a 409: a plan made
+ * while the watch of one object had not yet caught up with our own write of it, then re-read and
+ * found done) changed nothing; it is printed, not counted.
  */
 static unsigned long client_writes(void) {
         return writes_done;
+}
+
+static unsigned long client_status_writes(void) {
+        return status_writes_done;
 }
 
 typedef struct linked_wait {
@@ -500,6 +512,7 @@ static void test_new_sa_costs_its_own_writes(void **state) {
         };
         assert_int_equal(pp_reconciler_new(&ro, &rec), 0);
         the_reconciler = rec;
+        snprintf(writes_prefix, sizeof(writes_prefix), "/namespaces/%s", home);
         kube_client_set_observer(client, observe_write, NULL);
         assert_int_equal(pp_cache_start(cache), 0);
         assert_true(run_until(cache_synced, cache, WAIT_S));
@@ -522,7 +535,7 @@ static void test_new_sa_costs_its_own_writes(void **state) {
         assert_true(run_until(status_linked, &lw, 2 * WAIT_S));
 
         /* one new account */
-        unsigned long w0 = client_writes();
+        unsigned long w0 = client_writes(), s0 = client_status_writes();
         kt_apply("apiVersion: v1\nkind: ServiceAccount\n"
                  "metadata: {name: new, namespace: %s, labels: {pulls: \"yes\"}}\n",
                  nss[5]);
@@ -532,13 +545,14 @@ static void test_new_sa_costs_its_own_writes(void **state) {
         unsigned long w1 = client_writes();
         fprintf(stderr, "one new account: %lu writes when it is linked, status linked %d\n",
                 w1 - w0, cached_linked(cache, key));
-        /* its binding's subjects and its link; no status write yet */
+        /* its binding's subjects and its link */
         assert_int_equal(w1 - w0, 2);
         lw.linked = 2 * NS + 1;
         assert_true(run_until(status_linked, &lw, WAIT_S));
-        unsigned long w2 = client_writes();
-        fprintf(stderr, "then the recount: %lu write(s)\n", w2 - w1);
-        assert_int_equal(w2 - w1, 1);
+        unsigned long w2 = client_writes(), s2 = client_status_writes();
+        fprintf(stderr, "then the recount: %lu status write(s), %lu other\n", s2 - s0, w2 - w1);
+        assert_int_equal(s2 - s0, 1);
+        assert_int_equal(w2, w1);
 
         /* a burst in five namespaces: their own writes, one recount */
         doc[0] = 0;
@@ -561,9 +575,12 @@ static void test_new_sa_costs_its_own_writes(void **state) {
         assert_int_equal(w3 - w2, 10);
         lw.linked = 2 * NS + 6;
         assert_true(run_until(status_linked, &lw, WAIT_S));
-        unsigned long w4 = client_writes();
-        fprintf(stderr, "then the recount: %lu write(s)\n", w4 - w3);
-        assert_int_equal(w4 - w3, 1);
+        unsigned long w4 = client_writes(), s4 = client_status_writes();
+        fprintf(stderr, "then the recount: %lu status write(s), %lu other\n", s4 - s2, w4 - w3);
+        assert_int_equal(w4, w3);
+        /* one recount for the burst; a second only if the machine is so loaded that its
+         * accounts' events came more than status_quiet (0.5 s) apart */
+        assert_in_range(s4 - s2, 1, 2);
         pp_reconciler_stats st;
         pp_reconciler_get_stats(rec, &st);
         fprintf(stderr, "reconciles %lu, of namespaces alone %lu\n", st.reconciles, st.scoped);
@@ -575,6 +592,7 @@ static void test_new_sa_costs_its_own_writes(void **state) {
         assert_true(run_until(reconciles_reached, &rw, WAIT_S));
         assert_true(run_until(queue_idle, rec, WAIT_S));
         assert_int_equal(client_writes(), w4);
+        assert_int_equal(client_status_writes(), s4);
 
         fprintf(stderr, "writes refused meanwhile: %lu\n", writes_refused);
         kube_client_set_observer(client, NULL, NULL);
