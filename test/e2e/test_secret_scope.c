@@ -111,11 +111,14 @@ static void test_unrelated_secrets_neither_listed_nor_cached(void **state) {
         double cached = cached_secrets(true);
         double bytes = controller_metric("pullpolicy_cache_bytes", "kind=\"secret\"");
         fprintf(stderr, "  pullpolicy_cache_bytes{kind=\"secret\"} %.0f\n", bytes);
-        /* Even their bare names (~20 bytes each, before compression) would exceed this. What
-         * remains is the global pull secret and what other suites left. */
-        assert_true(after - before < K_UNRELATED * 20);
+        /* What the controller does watch (the secrets policies name, its copies, the global
+         * pull secret; what other suites left grows with the suites) costs its metadata, ~1 KB
+         * a secret on the wire and in the cache. The 400 unrelated secrets, listed as metadata,
+         * would add ~400 KB to the bytes sent and 400 to the count: more than every allowance
+         * here while fewer than K_UNRELATED / 10 secrets are cached. */
         assert_true(cached >= 0 && cached < K_UNRELATED / 10);
-        assert_true(bytes >= 0 && bytes < K_UNRELATED * 20);
+        assert_true(after - before < K_UNRELATED * 20 + cached * 4096);
+        assert_true(bytes >= 0 && bytes < K_UNRELATED * 20 + cached * 2048);
 }
 
 static void test_named_secret_watch_follows_policies(void **state) {
