@@ -244,23 +244,28 @@ static void source_read(kube_client *c, const kube_response *resp, void *ud) {
         read_next_source(g);
 }
 
+/* Starts the GET of the source at read_idx (into g->src_req). A source whose read cannot
+ * start is skipped: its copies read it themselves, and report. */
+static int start_source_read(apply_lanes *g) {
+        const plan_write *w = g->to_read[g->read_idx];
+        _cleanup_free_ char *path = NULL;
+        int r = kube_resource_path(&KUBE_RES_SECRETS, w->copy.source_namespace, w->copy.source_name,
+                                   NULL, &path);
+        kube_request_opts o = {.method = KUBE_GET,
+                               .path = path,
+                               .timeout_ms = PP_APPLY_TIMEOUT_MS,
+                               .max_body = PP_APPLY_SECRET_BODY_MAX,
+                               .on_done = source_read,
+                               .userdata = g};
+        if (r >= 0) r = kube_client_request(g->ctx.client, &o, &g->src_req);
+        if (r < 0) g->read_idx++;
+        return r;
+}
+
 /* Reads the next source, or goes on with the writes when all are read. */
 static void read_next_source(apply_lanes *g) {
-        while (g->read_idx < g->n_to_read) {
-                const plan_write *w = g->to_read[g->read_idx];
-                _cleanup_free_ char *path = NULL;
-                int r = kube_resource_path(&KUBE_RES_SECRETS, w->copy.source_namespace,
-                                           w->copy.source_name, NULL, &path);
-                kube_request_opts o = {.method = KUBE_GET,
-                                       .path = path,
-                                       .timeout_ms = PP_APPLY_TIMEOUT_MS,
-                                       .max_body = PP_APPLY_SECRET_BODY_MAX,
-                                       .on_done = source_read,
-                                       .userdata = g};
-                if (r >= 0) r = kube_client_request(g->ctx.client, &o, &g->src_req);
-                if (r >= 0) return;
-                g->read_idx++; /* the copy reads it itself, and reports */
-        }
+        while (g->read_idx < g->n_to_read)
+                if (start_source_read(g) >= 0) return;
         next_phase(g);
 }
 
@@ -344,20 +349,7 @@ int apply_lanes_start(pp_apply *a, const pp_apply_ctx *ctx, const model_policy *
         /* the sources' reads, and then the lanes, start from the loop: done is never
          * called from in here */
         g->phase = PHASE_SOURCES;
-        while (g->read_idx < g->n_to_read && !g->src_req) {
-                const plan_write *w = g->to_read[g->read_idx];
-                _cleanup_free_ char *path = NULL;
-                r = kube_resource_path(&KUBE_RES_SECRETS, w->copy.source_namespace,
-                                       w->copy.source_name, NULL, &path);
-                kube_request_opts o = {.method = KUBE_GET,
-                                       .path = path,
-                                       .timeout_ms = PP_APPLY_TIMEOUT_MS,
-                                       .max_body = PP_APPLY_SECRET_BODY_MAX,
-                                       .on_done = source_read,
-                                       .userdata = g};
-                if (r >= 0) r = kube_client_request(g->ctx.client, &o, &g->src_req);
-                if (r < 0) g->read_idx++;
-        }
+        while (g->read_idx < g->n_to_read && !g->src_req) (void)start_source_read(g);
         if (!g->src_req) {
                 /* nothing to read: the first writes start now (from the loop, as lanes do) */
                 g->phase = PHASE_ADD_FINALIZER;

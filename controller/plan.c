@@ -294,6 +294,26 @@ const char *plan_write_kind_to_string(plan_write_kind k) {
 
 /* ---- the plan: context ------------------------------------------------------------ */
 
+ctx ctx_for(const model_policy *p, const plan_snapshot *snap, const plan_settings *settings) {
+        return (ctx){.p = p,
+                     .spec = p->spec,
+                     .snap = snap,
+                     .set = settings,
+                     .home = p->meta.namespace,
+                     .pname = p->meta.name,
+                     .requeue = -1};
+}
+
+int ctx_open(ctx *c) {
+        int r = names_policy_key(c->home, c->pname, &c->key);
+        if (r >= 0) r = names_marked_key(c->home, c->pname, &c->mkey);
+        if (r >= 0 && !(c->out = calloc(1, sizeof(plan)))) r = -ENOMEM;
+        if (r < 0) return r;
+        names_policy_label(c->pname, c->label);
+        c->dist_allowed = distribution_allowed(c->set, c->home);
+        return 0;
+}
+
 int ctx_finish(ctx *c, int r, plan **ret) {
         if (r >= 0) {
                 c->out->requeue_after = c->requeue;
@@ -947,26 +967,9 @@ int plan_policy(const model_policy *p, const plan_snapshot *snap, const plan_set
                 plan **ret) {
         if (!p || !p->meta.name || !p->meta.namespace || !snapshot_ok(snap) || !settings || !ret)
                 return -EINVAL;
-        ctx c = {.p = p,
-                 .spec = p->spec,
-                 .snap = snap,
-                 .set = settings,
-                 .home = p->meta.namespace,
-                 .pname = p->meta.name,
-                 .requeue = -1};
-        int r = names_policy_key(c.home, c.pname, &c.key);
-        if (r >= 0) r = names_marked_key(c.home, c.pname, &c.mkey);
-        if (r < 0) {
-                ctx_done(&c);
-                return r;
-        }
-        names_policy_label(c.pname, c.label);
-        c.out = calloc(1, sizeof(plan));
-        if (!c.out) {
-                ctx_done(&c);
-                return -ENOMEM;
-        }
-        c.dist_allowed = distribution_allowed(settings, c.home);
+        ctx c = ctx_for(p, snap, settings);
+        int r = ctx_open(&c);
+        if (r < 0) return ctx_finish(&c, r, ret);
         bool finalizer = kube_meta_has_finalizer(&p->meta, NAMES_FINALIZER);
         src_info *srcs = NULL;
         bool *usable = NULL;
@@ -1051,14 +1054,8 @@ int plan_orphan(const char *home, const char *name, const plan_snapshot *snap,
                  .pname = name,
                  .requeue = -1,
                  .orphan = true};
-        int r = names_policy_key(home, name, &c.key);
-        if (r >= 0) r = names_marked_key(home, name, &c.mkey);
-        if (r >= 0 && !(c.out = calloc(1, sizeof(plan)))) r = -ENOMEM;
-        if (r >= 0) {
-                names_policy_label(name, c.label);
-                c.dist_allowed = distribution_allowed(settings, home);
-                r = plan_deleting(&c);
-        }
+        int r = ctx_open(&c);
+        if (r >= 0) r = plan_deleting(&c);
         if (r >= 0) {
                 /* nothing to address events to: the writes are logged instead */
                 for (size_t i = 0; i < c.out->n_events; i++) {

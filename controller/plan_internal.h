@@ -67,6 +67,11 @@ void ctx_done(ctx *c);
 /* The end of a planning function: on success (r >= 0) the plan goes to *ret with the
  * requeue the rules asked for, else it is freed; the context is freed either way. */
 int ctx_finish(ctx *c, int r, plan **ret);
+/* A context for planning policy p; ctx_open() completes it. */
+ctx ctx_for(const model_policy *p, const plan_snapshot *snap, const plan_settings *settings);
+/* Fills in what c's home, pname and set determine (keys, label, R5's permission) and gives
+ * it an empty plan: 0 or a negative errno (then ctx_finish() still frees what was made). */
+int ctx_open(ctx *c);
 bool snapshot_ok(const plan_snapshot *s);
 bool distribution_allowed(const plan_settings *set, const char *home);
 /* R2: the bindings of c->subjects; with c->scope, no delete but of that namespace's. */

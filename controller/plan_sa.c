@@ -581,29 +581,19 @@ int plan_policy_namespaces(const model_policy *p, char *const *nss, size_t n_nss
         if (p->meta.deleting || !kube_meta_has_finalizer(&p->meta, NAMES_FINALIZER) || !p->spec ||
             strv_contains(nss, n_nss, p->meta.namespace))
                 return -ENOTSUP;
-        ctx c = {.p = p,
-                 .spec = p->spec,
-                 .snap = snap,
-                 .set = settings,
-                 .home = p->meta.namespace,
-                 .pname = p->meta.name,
-                 .requeue = -1};
+        ctx c = ctx_for(p, snap, settings);
         size_t n_ps = p->spec->n_pull_secrets;
         src_info *srcs = NULL;
         bool *usable = NULL;
         char **done = NULL;
         size_t n_done = 0, cap_done = 0;
-        int r = names_policy_key(c.home, c.pname, &c.key);
-        if (r >= 0) r = names_marked_key(c.home, c.pname, &c.mkey);
-        if (r >= 0 && !(c.out = calloc(1, sizeof(plan)))) r = -ENOMEM;
+        int r = ctx_open(&c);
         if (r >= 0 && n_ps) {
                 srcs = calloc(n_ps, sizeof(src_info));
                 usable = calloc(n_ps, sizeof(bool));
                 if (!srcs || !usable) r = -ENOMEM;
         }
         if (r < 0) goto finish;
-        names_policy_label(c.pname, c.label);
-        c.dist_allowed = distribution_allowed(settings, c.home);
         if (n_ps) r = judge_sources(&c, srcs);
         for (size_t i = 0; i < n_nss && r >= 0; i++) {
                 const char *ns = nss[i];
