@@ -147,12 +147,17 @@ PPOL = "/apis/pullpolicy.io/v1alpha1/namespaces/%s/pullpolicies" % HOME
 
 
 def put_policy(api, name, spec):
-    st, b = api.req("GET", PPOL + "/" + name)
-    if st == 200:
+    # A read-modify-write: the controller's status writes change the resourceVersion between
+    # the GET and the PUT, so a 409 reads again and retries, as any client of the API must.
+    for _ in range(50):
+        b = api.must("GET", PPOL + "/" + name, ok=(200, 404))
+        if (b or {}).get("kind", "Status") == "Status":  # 404: not there yet
+            api.must("POST", PPOL, policy(name, spec), ok=(201,))
+            return
         b["spec"] = spec
-        api.must("PUT", PPOL + "/" + name, b)
-    else:
-        api.must("POST", PPOL, policy(name, spec), ok=(201,))
+        if (api.must("PUT", PPOL + "/" + name, b, ok=(200, 409)) or {}).get("kind", "Status") != "Status":
+            return
+    raise RuntimeError("PUT %s/%s: 409 fifty times" % (PPOL, name))
 
 
 def patch_labels(api, ns, labels):
